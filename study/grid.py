@@ -1,0 +1,154 @@
+"""Grid expansion: a study becomes an ordered list of cells, each fully resolved, named and hashed.
+
+Pure and deterministic: the same study always gives the same cells in the same order (axes in
+the order written, the last axis varying fastest, seeds innermost), and a cell's hash depends
+only on its resolved settings and seed, never on the grid's order or on other cells.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from study.config import Settings, Study, check_setting_key, resolve_arch, setting_keys, validated
+from study.errors import ConfigError
+
+# Settings that say where things are, not what is computed: left out of a cell's identity.
+NOT_IDENTITY = {("data", "dir"), ("train", "steps_per_call")}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run: a point of the grid at one seed."""
+
+    index: int
+    group: str  # readable name without the seed, e.g. "sigmoid · gauss(0.01)"
+    seed: int
+    axes: dict[str, Any]  # dotted axis key -> the grid value chosen (bundle axes: the bundle)
+    labels: dict[str, str]  # short axis name -> readable value, e.g. {"activation": "sigmoid"}
+    settings: Settings
+    config_hash: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.group} · seed {self.seed}"
+
+
+def expand(study: Study) -> list[Cell]:
+    """All cells of the study, in order; raises ConfigError on a bad grid value or duplicates."""
+    spec = study.spec
+    keys = list(spec.grid)
+    shorts = short_names(keys)
+    cells: list[Cell] = []
+    seen: dict[str, str] = {}
+    for combo in itertools.product(*(spec.grid[k] for k in keys)):
+        axes = dict(zip(keys, combo))
+        settings = resolve(study, axes)
+        if excluded(study, axes, settings):
+            continue
+        labels = {shorts[k]: label(k, v, settings) for k, v in axes.items()}
+        group = " · ".join(labels.values())
+        for seed in spec.seed_list:
+            h = config_hash(settings, seed)
+            if h in seen:
+                raise ConfigError(
+                    f"{study.source}: grid: cells {seen[h]!r} and {group!r} (seed {seed}) resolve to the same "
+                    "settings; remove the duplicate axis value"
+                )
+            seen[h] = f"{group} (seed {seed})"
+            cells.append(Cell(len(cells), group, seed, axes, labels, settings, h))
+    if not cells:
+        raise ConfigError(f"{study.source}: exclude: every cell of the grid is excluded")
+    return cells
+
+
+def resolve(study: Study, axes: dict[str, Any]) -> Settings:
+    """The base settings with these axis values applied, validated (errors name the axis)."""
+    doc = study.base.model_dump(mode="python", exclude_none=False)
+    for key, value in axes.items():
+        for sub, sub_value in bundle_items(key, value):
+            section, field = sub.split(".", 1)
+            doc[section][field] = copy.deepcopy(sub_value)
+    where = "grid." + ", grid.".join(axes)
+    if any(sub == "model.arch" for k, v in axes.items() for sub, _ in bundle_items(k, v)):
+        doc["model"]["layers"] = None  # the base's stack came from its own `arch`: re-resolve
+    doc = resolve_arch(doc, study.spec, study.source, "grid")
+    try:
+        return validated(Settings, doc, study.source, prefix="")
+    except ConfigError as exc:
+        # Name the grid values that produced this cell, so the user finds the bad entry.
+        values = ", ".join(f"{k}={v!r}" for k, v in axes.items())
+        raise ConfigError(f"{exc} (in the grid cell {values}; check {where})") from None
+
+
+def bundle_items(key: str, value: Any) -> list[tuple[str, Any]]:
+    """A plain axis sets one setting; a bundle axis sets several (its `label` is only a name)."""
+    if key in setting_keys():
+        return [(key, value)]
+    return [(k, v) for k, v in value.items() if k != "label"]
+
+
+def excluded(study: Study, axes: dict[str, Any], settings: Settings) -> bool:
+    """True when some `exclude` entry matches this cell on every key it names."""
+    flat = flatten_settings(settings)
+    for i, rule in enumerate(study.spec.exclude):
+        if all(matches(study, i, key, want, axes, flat) for key, want in rule.items()):
+            return True
+    return False
+
+
+def matches(study: Study, i: int, key: str, want: Any, axes: dict[str, Any], flat: dict[str, Any]) -> bool:
+    """Whether one `exclude` condition holds: a bundle axis matches by label, a setting by value."""
+    if key in axes and key not in setting_keys():
+        return axes[key].get("label") == want
+    check_setting_key(key, f"exclude[{i}]", study.source)
+    return flat[key] == want
+
+
+def short_names(keys: list[str]) -> dict[str, str]:
+    """`model.activation` -> `activation`, unless two axes would share a short name."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
+
+
+def label(key: str, value: Any, settings: Settings) -> str:
+    """A short readable text for one axis value, e.g. `gauss(0.01)`, `40x20`, `BN before`."""
+    field = key.rsplit(".", 1)[-1]
+    if isinstance(value, dict):
+        return str(value.get("label") or ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in value.items()))
+    if field == "initializer" and value == "gauss":
+        return f"gauss({settings.model.init_std:g})"
+    if field == "hidden":
+        return "x".join(str(v) for v in value) if value else "no hidden"
+    if field == "batch_norm":
+        return f"BN {value}"
+    if field in ("activation", "initializer", "name", "arch", "sampling"):
+        return str(value)
+    if isinstance(value, float):
+        return f"{field}={value:g}"
+    return f"{field}={value}"
+
+
+def flatten_settings(settings: Settings) -> dict[str, Any]:
+    """Settings as {dotted key: value}, JSON-compatible (lists and dicts kept as they are)."""
+    doc = settings.model_dump(mode="json")
+    return {f"{s}.{f}": v for s, fields in doc.items() for f, v in fields.items()}
+
+
+def identity(settings: Settings, seed: int) -> dict[str, Any]:
+    """What determines a cell's numbers: every setting except the paths and engine knobs."""
+    doc = settings.model_dump(mode="json")
+    for section, field in NOT_IDENTITY:
+        doc[section].pop(field, None)
+    doc["seed"] = seed
+    return doc
+
+
+def config_hash(settings: Settings, seed: int) -> str:
+    """sha256 of the canonical JSON of the cell's identity, first 16 hex digits."""
+    text = json.dumps(identity(settings, seed), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
