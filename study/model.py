@@ -18,8 +18,7 @@ across cells.
 
 from __future__ import annotations
 
-import keras
-
+from study.backend import keras
 from study.config import (
     ActivationLayer, BatchNormLayer, Conv2DLayer, DenseLayer, DropoutLayer, FlattenLayer, ModelConfig,
     PoolLayer,

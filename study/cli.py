@@ -1,0 +1,104 @@
+"""The `study` command: parse arguments, call one library function, turn StudyError into exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from study.errors import StudyError
+
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StudyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="study", description="Keras experiment grids tracked in MLflow.")
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="train every missing cell of a study into the MLflow store")
+    run.add_argument("config", help="the study file, e.g. configs/vanishing_gradient.yaml")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a setting, e.g. --set train.iterations=500 (repeatable)")
+    run.add_argument("--dry-run", action="store_true", help="print the expanded cells and exit")
+    run.add_argument("--rerun", action="store_true", help="train cells again even if already FINISHED")
+    run.add_argument("--workers", type=positive_int, default=1, help="train cells in N processes (default 1)")
+    run.add_argument("--backend", choices=("local", "ray"), default="local", help="where cells run (default local)")
+    run.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
+    run.add_argument("--cpus-per-cell", type=float, default=1.0, help="CPUs a Ray task declares (default 1)")
+    run.add_argument("--report", action="store_true", help="write the comparison report at the end")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+
+    ls = sub.add_parser("list", help="the studies and runs in the store")
+    ls.set_defaults(func=cmd_list)
+
+    rep = sub.add_parser("report", help="write the comparison report of a study")
+    rep.add_argument("study", help="the study name (the `study:` key of its file)")
+    rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/)")
+    rep.add_argument("--run", default=None, help="parent run id (default: the study's latest)")
+    rep.set_defaults(func=cmd_report)
+    return p
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from study.config import load_study
+    from study.grid import expand
+
+    study = load_study(args.config, args.overrides)
+    if args.dry_run:
+        cells = expand(study)
+        for cell in cells:
+            print(f"{cell.index:4d}  {cell.config_hash}  {cell.name}")
+        print(f"{len(cells)} cells", file=sys.stderr)
+        return 0
+    from study.runner import final_table, run_study
+
+    result = run_study(study, rerun=args.rerun, workers=args.workers, backend=args.backend,
+                       progress=not args.quiet, ray_address=args.address, cpus_per_cell=args.cpus_per_cell)
+    print(final_table(result))
+    if args.report:
+        from study.report import write_report
+
+        path = write_report(study.name, parent_run_id=result.parent_id)
+        print(f"report: {path}")
+    return result.exit_code
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from study.inventory import list_store
+
+    print(list_store())
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from study.report import write_report
+
+    path = write_report(args.study, Path(args.output) if args.output else None, args.run)
+    print(f"report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""The training engine: one cell's `keras.Sequential` trained with the course's iteration protocol.
+
+The step loop runs inside the graph. One `tf.function` call trains a *chunk* of iterations —
+several eval periods — with the training and test tensors resident, batches sampled in-graph
+from a stateless RNG keyed on (seed, iteration), and the test set evaluated in one large batch
+at each eval point. Python sees the chunk's recorded values once per call and hands them to the
+Keras callbacks (MLflow logging is one of them). `step_by_step=True` runs the same step and
+evaluation functions one iteration per call instead: the reference the engine is tested against.
+
+Protocol (the course's): iteration i = 1..N draws a batch, updates the weights and records the
+batch loss (`train_loss`); at i = 0, eval_every, 2·eval_every, … and at N the test set's
+accuracy and loss and the training accuracy are recorded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from study.backend import keras, tf
+from study.config import OptimizerConfig, Settings
+from study.data import Dataset
+from study.model import build_model
+
+FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
+AUTO_STEPS_PER_CALL = 100  # iterations per graph call when `train.steps_per_call` is not set
+EVAL_BATCH = 10_000  # rows per forward pass when evaluating a whole split
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+    def __init__(self, step: int, value: float):
+        super().__init__(f"loss became {value} at iteration {step}")
+        self.step = step
+
+
+@dataclass
+class ChunkRecords:
+    """What one graph call recorded: per-iteration losses and per-eval-point accuracies."""
+
+    steps: np.ndarray  # iterations whose train_loss is recorded
+    train_loss: np.ndarray
+    eval_steps: np.ndarray
+    train_acc: np.ndarray
+    test_acc: np.ndarray
+    test_loss: np.ndarray
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # per-eval-point diagnostics
+
+
+@dataclass
+class Summary:
+    """The end of a cell: what the report and the final table show."""
+
+    final_test_acc: float
+    best_test_acc: float
+    final_train_acc: float
+    final_test_loss: float
+    iterations: int
+    wall_time_s: float
+
+    def metrics(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.__dict__.items() if k != "iterations"}
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and Keras, and make TensorFlow's ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def build_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
+    """The Keras optimizer for `optimizer.name`, with the course's hyperparameters expressible."""
+    if cfg.name == "sgd":
+        return keras.optimizers.SGD(cfg.lr)
+    if cfg.name in ("momentum", "nesterov"):
+        return keras.optimizers.SGD(cfg.lr, momentum=cfg.momentum, nesterov=cfg.name == "nesterov")
+    if cfg.name == "adagrad":
+        return keras.optimizers.Adagrad(cfg.lr, initial_accumulator_value=cfg.initial_accumulator, epsilon=cfg.epsilon)
+    if cfg.name == "rmsprop":
+        return keras.optimizers.RMSprop(cfg.lr, rho=cfg.rho, epsilon=cfg.epsilon)
+    if cfg.name == "adam":
+        return keras.optimizers.Adam(cfg.lr, beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=cfg.epsilon)
+    raise ValueError(f"unknown optimizer {cfg.name!r}")
+
+
+def eval_train_mode(settings: Settings, train_rows: int) -> str:
+    """`full` or `batch`: what `train_acc` is measured on (see TrainConfig.eval_train)."""
+    mode = settings.train.eval_train
+    if mode == "auto":
+        return "full" if train_rows <= FULL_TRAIN_EVAL_LIMIT else "batch"
+    return mode
+
+
+def eval_points(iterations: int, eval_every: int) -> list[int]:
+    """Iterations at which the model is evaluated: 0, k, 2k, … and always the last."""
+    points = list(range(0, iterations + 1, eval_every))
+    return points if points[-1] == iterations else points + [iterations]
+
+
+class Engine:
+    """Holds one cell's model, optimizer and resident tensors; trains it chunk by chunk in-graph."""
+
+    def __init__(self, settings: Settings, seed: int, data: Dataset):
+        self.settings, self.seed = settings, seed
+        self.batch_size = settings.train.batch_size
+        self.model = build_model(settings.model, data.input_shape, data.num_classes)
+        self.optimizer = build_optimizer(settings.optimizer)
+        self.variables = self.model.trainable_variables
+        self.optimizer.build(self.variables)
+        self.x_train, self.y_train = tf.constant(data.x_train), tf.constant(data.y_train)
+        self.x_test, self.y_test = tf.constant(data.x_test), tf.constant(data.y_test)
+        self.train_rows = int(data.x_train.shape[0])
+        self.full_train_eval = eval_train_mode(settings, self.train_rows) == "full"
+        self.steps_per_epoch = self.train_rows // self.batch_size
+        self.order = tf.Variable(tf.range(self.train_rows), trainable=False)  # epoch_shuffle's permutation
+        self.run_chunk = tf.function(self._chunk)
+        self.run_step = tf.function(self._step)
+        self.run_eval = tf.function(self._evaluate)
+
+    # --- in-graph pieces -------------------------------------------------------------------
+
+    def _batch_indices(self, step: tf.Tensor) -> tf.Tensor:
+        """Rows of iteration `step` (1-based): drawn with replacement, or the epoch's permutation."""
+        if self.settings.train.sampling == "with_replacement":
+            key = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64)])
+            return tf.random.stateless_uniform([self.batch_size], key, 0, self.train_rows, dtype=tf.int32)
+        i = tf.cast(step, tf.int32) - 1
+        pos = (i % self.steps_per_epoch) * self.batch_size
+        if pos == 0:
+            key = tf.stack([tf.constant(self.seed, tf.int64), -1 - tf.cast(i // self.steps_per_epoch, tf.int64)])
+            self.order.assign(tf.random.experimental.stateless_shuffle(tf.range(self.train_rows), key))
+        return self.order[pos:pos + self.batch_size]
+
+    def _loss(self, y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+        """Mean cross-entropy of the softmax output (Keras clips p at 1e-7, as the course adds 1e-7)."""
+        return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
+
+    def _step(self, step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """One SGD iteration; returns the batch loss (data + penalties) and the batch's rows."""
+        idx = self._batch_indices(step)
+        xb, yb = tf.gather(self.x_train, idx), tf.gather(self.y_train, idx)
+        with tf.GradientTape() as tape:
+            probs = self.model(xb, training=True)
+            loss = self._loss(yb, probs)
+            if self.model.losses:
+                loss = loss + tf.add_n(self.model.losses)
+        grads = tape.gradient(loss, self.variables)
+        self.optimizer.apply(grads, self.variables)
+        return loss, idx
+
+    def _accuracy_and_loss(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Accuracy and mean loss over a whole split, in slices of at most EVAL_BATCH rows."""
+        rows = int(x.shape[0])
+        correct, total_loss = tf.constant(0.0), tf.constant(0.0)
+        for start in range(0, rows, EVAL_BATCH):  # unrolled at trace time: sizes are static
+            xs, ys = x[start:start + EVAL_BATCH], y[start:start + EVAL_BATCH]
+            probs = self.model(xs, training=False)
+            pred = tf.argmax(probs, axis=-1, output_type=tf.int32)
+            correct += tf.reduce_sum(tf.cast(tf.equal(pred, ys), tf.float32))
+            total_loss += tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(ys, probs))
+        return correct / rows, total_loss / rows
+
+    def _evaluate(self, batch_idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """(train_acc, test_acc, test_loss) with the current weights."""
+        if self.full_train_eval:
+            train_acc, _ = self._accuracy_and_loss(self.x_train, self.y_train)
+        else:
+            train_acc, _ = self._accuracy_and_loss(tf.gather(self.x_train, batch_idx), tf.gather(self.y_train, batch_idx))
+        test_acc, test_loss = self._accuracy_and_loss(self.x_test, self.y_test)
+        return train_acc, test_acc, test_loss
+
+    def _chunk(self, start: tf.Tensor, periods: tf.Tensor, period_len: tf.Tensor):
+        """`periods` eval periods of `period_len` iterations after iteration `start`, in one graph."""
+        losses = tf.TensorArray(tf.float32, size=periods * period_len)
+        evals = tf.TensorArray(tf.float32, size=periods, element_shape=[3])
+        idx = tf.zeros([self.batch_size], tf.int32)
+        for p in tf.range(periods):
+            for i in tf.range(period_len):
+                loss, idx = self._step(start + p * period_len + i + 1)
+                losses = losses.write(p * period_len + i, loss)
+            evals = evals.write(p, tf.stack(self._evaluate(idx)))
+        return losses.stack(), evals.stack()
+
+    # --- Python side ------------------------------------------------------------------------
+
+    def initial_eval(self) -> np.ndarray:
+        """Evaluation at iteration 0, on the batch iteration 1 will draw."""
+        return np.array([float(v) for v in self.run_eval(self._batch_indices(tf.constant(1)))])
+
+    def chunk(self, start: int, periods: int, period_len: int, step_by_step: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Run a chunk in one graph call, or iteration by iteration (the reference)."""
+        if not step_by_step:
+            losses, evals = self.run_chunk(tf.constant(start), tf.constant(periods), tf.constant(period_len))
+            return losses.numpy(), evals.numpy()
+        losses, evals = [], []
+        for p in range(periods):
+            for i in range(period_len):
+                loss, idx = self.run_step(tf.constant(start + p * period_len + i + 1))
+                losses.append(float(loss))
+            evals.append([float(v) for v in self.run_eval(idx)])
+        return np.array(losses, np.float32), np.array(evals, np.float32)
+
+
+def chunks(iterations: int, eval_every: int, steps_per_call: int | None) -> list[tuple[int, int, int]]:
+    """The schedule: (start, periods, period_len) per graph call, covering 1..iterations."""
+    per_call = max(1, (steps_per_call or AUTO_STEPS_PER_CALL) // eval_every)
+    full, rest = divmod(iterations, eval_every)
+    out, start = [], 0
+    while full > 0:
+        n = min(per_call, full)
+        out.append((start, n, eval_every))
+        start, full = start + n * eval_every, full - n
+    if rest:
+        out.append((start, 1, rest))
+    return out
+
+
+def train_and_evaluate(
+    settings: Settings,
+    seed: int,
+    data: Dataset,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    step_by_step: bool = False,
+) -> Summary:
+    """Train one cell and return its summary; callbacks receive every recorded value.
+
+    Callbacks get `set_model`, `on_train_begin`, `on_epoch_end(k, logs)` per eval point (an
+    "epoch" is an eval period; logs hold `step`, `train_acc`, `test_acc`, `test_loss`),
+    `on_chunk_end(ChunkRecords)` where they define it, and `on_train_end(summary metrics)`.
+    Raises Diverged when the loss stops being finite (after the callbacks saw the records).
+    """
+    t0 = time.perf_counter()
+    set_seed(seed)
+    engine = Engine(settings, seed, data)
+    for cb in callbacks:
+        cb.set_model(engine.model)
+        cb.on_train_begin()
+    test_accs: list[float] = []
+    first = engine.initial_eval()
+    records = ChunkRecords(np.zeros(0, np.int64), np.zeros(0, np.float32), np.array([0]),
+                           first[:1], first[1:2], first[2:3])
+    deliver(callbacks, records, test_accs)
+    last = first
+    for start, periods, period_len in chunks(settings.train.iterations, settings.train.eval_every,
+                                             settings.train.steps_per_call):
+        losses, evals = engine.chunk(start, periods, period_len, step_by_step)
+        steps = np.arange(start + 1, start + periods * period_len + 1)
+        records = ChunkRecords(steps, losses, steps[period_len - 1::period_len], evals[:, 0], evals[:, 1], evals[:, 2])
+        bad = ~np.isfinite(losses)
+        if bad.any():
+            k = int(np.argmax(bad))
+            cut = records.eval_steps <= steps[k]
+            deliver(callbacks, ChunkRecords(steps[:k + 1], losses[:k + 1], records.eval_steps[cut],
+                                            records.train_acc[cut], records.test_acc[cut], records.test_loss[cut]),
+                    test_accs)
+            raise Diverged(int(steps[k]), float(losses[k]))
+        deliver(callbacks, records, test_accs)
+        last = evals[-1]
+    summary = Summary(
+        final_test_acc=float(last[1]), best_test_acc=float(max(test_accs)), final_train_acc=float(last[0]),
+        final_test_loss=float(last[2]), iterations=settings.train.iterations,
+        wall_time_s=time.perf_counter() - t0,
+    )
+    for cb in callbacks:
+        cb.on_train_end(summary.metrics())
+    return summary
+
+
+def deliver(callbacks: Sequence[keras.callbacks.Callback], records: ChunkRecords, test_accs: list[float]) -> None:
+    """Hand one chunk's records to the callbacks: per eval point, then the whole chunk."""
+    for k, step in enumerate(records.eval_steps):
+        epoch = len(test_accs)
+        test_accs.append(float(records.test_acc[k]))
+        logs = {"step": int(step), "train_acc": float(records.train_acc[k]),
+                "test_acc": float(records.test_acc[k]), "test_loss": float(records.test_loss[k])}
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, logs)
+    for cb in callbacks:
+        if hasattr(cb, "on_chunk_end"):
+            cb.on_chunk_end(records)
