@@ -49,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/)")
     rep.add_argument("--run", default=None, help="parent run id (default: the study's latest)")
     rep.set_defaults(func=cmd_report)
+    ver = sub.add_parser("verify", help="re-run a tracked cell and compare its metric histories exactly")
+    ver.add_argument("run_id", help="the child run to verify")
+    ver.set_defaults(func=cmd_verify)
     return p
 
 
@@ -98,6 +101,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = write_report(args.study, Path(args.output) if args.output else None, args.run)
     print(f"report: {path}")
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from study.verify import verify_run
+
+    verdict = verify_run(args.run_id)
+    print(f"{args.run_id}: {verdict.text}")
+    return 0 if verdict.identical else 1
 
 
 if __name__ == "__main__":

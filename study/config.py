@@ -237,6 +237,13 @@ _Loader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
     list("-+0123456789."),
 )
+# YAML 1.1 also reads on/off/yes/no as booleans, which would turn `batch_norm: off` into False:
+# keep only true/false (YAML 1.2's booleans), so `off` stays the string the schema expects.
+for _resolvers in _Loader.yaml_implicit_resolvers.values():
+    _resolvers[:] = [(tag, rx) for tag, rx in _resolvers if tag != "tag:yaml.org,2002:bool"]
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def parse_yaml(text: str) -> Any:
@@ -273,7 +280,7 @@ def apply_override(doc: dict[str, Any], item: str, path: Path | str) -> None:
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.iterations=500")
+        raise ConfigError(f"{path}: --set {item!r}: expected KEY=VALUE, e.g. --set train.iterations=500")
     try:
         value = parse_yaml(raw)
     except yaml.YAMLError:
@@ -367,7 +374,9 @@ def validated(model: type[BaseModel], data: Any, source: str, prefix: str):
 def describe(err: dict[str, Any], model: type[BaseModel], source: str, prefix: str) -> str:
     """One line: file, dotted key, bad value, and what would be valid."""
     loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-after", "tagged-union"))]
-    loc = [p for p in loc if p not in LAYER_TYPES or not loc]
+    # Drop a discriminated union's tag (layers.0.dense.units -> layers.0.units), never a field
+    # that merely shares a layer type's name (model.activation, model.dropout).
+    loc = [p for i, p in enumerate(loc) if not (p in LAYER_TYPES and i > 0 and loc[i - 1].isdigit())]
     key = ".".join(([prefix] if prefix else []) + loc) or "(top level)"
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden":

@@ -74,9 +74,12 @@ def resolve(study: Study, axes: dict[str, Any]) -> Settings:
             section, field = sub.split(".", 1)
             doc[section][field] = copy.deepcopy(sub_value)
     where = "grid." + ", grid.".join(axes)
-    if any(sub == "model.arch" for k, v in axes.items() for sub, _ in bundle_items(k, v)):
+    subs = {sub for k, v in axes.items() for sub, _ in bundle_items(k, v)}
+    if "model.arch" in subs:
         doc["model"]["layers"] = None  # the base's stack came from its own `arch`: re-resolve
-    doc = resolve_arch(doc, study.spec, study.source, "grid")
+        doc = resolve_arch(doc, study.spec, study.source, "grid")
+    elif "model.layers" in subs:
+        doc["model"]["arch"] = None  # an explicit stack replaces the base's named one
     try:
         return validated(Settings, doc, study.source, prefix="")
     except ConfigError as exc:

@@ -16,6 +16,7 @@ import html
 import io
 import itertools
 import math
+import os
 import re
 import textwrap
 from collections.abc import Callable, Iterable
@@ -24,7 +25,6 @@ from datetime import datetime
 from pathlib import Path
 
 import matplotlib
-import mlflow
 import pandas as pd
 import seaborn as sns
 from matplotlib.colors import to_hex
@@ -47,8 +47,8 @@ from study.results import (
     run_stats,
     summarize,
 )
+from study.tracking import STORE_DIR
 
-DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 DPI = 100
 PANEL_SIZE = (3.4, 2.5)  # inches per learning-curve panel
 MAX_FACET_COLUMNS = 5
@@ -101,27 +101,32 @@ def write_report(
 ) -> Path:
     """Write the report of a study run (default: its latest) to out_dir and return the report.html path."""
     uri = resolve_tracking_uri(tracking_uri)
-    client = MlflowClient(tracking_uri=uri)
+    out = Path(out_dir) if out_dir is not None else Path("reports") / study_name
     try:
+        client = MlflowClient(tracking_uri=uri)
         experiment = find_experiment(client, study_name)
         parent = find_parent(client, experiment, parent_run_id)
         ctx = build_context(load_study_runs(client, experiment, parent))
-        out = Path(out_dir) if out_dir is not None else Path("reports") / study_name
         report = _write_files(ctx, out)
         if log_to_parent:
             _log_to_parent(client, parent.info.run_id, out)
     except MlflowException as exc:
-        raise StudyError(f"cannot use the MLflow store at {uri}: {exc.message.strip().splitlines()[0]}") from None
+        first_line = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+        raise StudyError(f"cannot use the MLflow store at {uri}: {first_line}") from None
     return report
 
 
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
-    """The given URI, else MLflow's configured one, else the study default; StudyError for a missing SQLite file."""
-    uri = tracking_uri or (mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else DEFAULT_TRACKING_URI)
+    """The given URI, else `MLFLOW_TRACKING_URI`, else ./mlruns/mlflow.db; StudyError for a missing SQLite file.
+
+    Same choice as `study.tracking.tracking_uri`, without creating ./mlruns: a report never makes a store.
+    """
+    default = f"sqlite:///{Path(STORE_DIR).resolve() / 'mlflow.db'}"
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default
     if uri.startswith("sqlite:///") and ":memory:" not in uri:
         path = Path(uri.removeprefix("sqlite:///").split("?")[0])
         if not path.is_file():
-            raise StudyError(f"no MLflow store at {path}: run a study first or set MLFLOW_TRACKING_URI")
+            raise StudyError(f"no MLflow store at {path}: run a study first, or set MLFLOW_TRACKING_URI")
     return uri
 
 
@@ -198,12 +203,14 @@ def final_accuracy_heatmaps(ctx: ReportContext) -> list[ReportFigure]:
     pairs = sorted(itertools.combinations(usable, 2), key=lambda p: -len(p[0].levels) * len(p[1].levels))
     figures = []
     for rows, cols in pairs[:MAX_HEATMAPS]:
-        fig = Figure(figsize=(max(4.0, 2.4 + 1.0 * len(cols.levels)), 1.5 + 0.5 * len(rows.levels)), layout="constrained")
+        size = (max(4.0, 2.4 + 1.0 * len(cols.levels)), 1.5 + 0.5 * len(rows.levels))
+        fig = Figure(figsize=size, layout="constrained")
         ax = fig.add_subplot()
         table = axis_pivot(ctx.summary, rows, cols)
-        sns.heatmap(table, ax=ax, annot=True, fmt=".3f", cmap="viridis", linewidths=0.5,
-                    cbar_kws={"label": "final test accuracy"})  # fmt: skip
+        colorbar = {"label": "final test accuracy"}
+        sns.heatmap(table, ax=ax, annot=True, fmt=".3f", cmap="viridis", linewidths=0.5, cbar_kws=colorbar)
         ax.set(xlabel=cols.short, ylabel=rows.short)
+        ax.tick_params(axis="y", labelrotation=0)
         others = [axis.short for axis in ctx.study.axes if axis not in (rows, cols)]
         over = "seeds" + (f" and {', '.join(others)}" if others else "")
         caption = f"Final test accuracy by {rows.short} and {cols.short}, mean over {over}; blank: no finished run."
@@ -214,11 +221,12 @@ def final_accuracy_heatmaps(ctx: ReportContext) -> list[ReportFigure]:
 
 def batch_norm_comparison(ctx: ReportContext) -> list[ReportFigure]:
     """Test accuracy with and without batch normalisation: one panel per level of each `…batch_norm` axis."""
+    bn_axes = [axis for axis in ctx.study.axes if axis.is_batch_norm and len(axis.levels) >= 2]
+    bands = dict(tuple(curve_band(ctx.curve("test_acc")).groupby("cell"))) if bn_axes else {}
     figures = []
-    for axis in (a for a in ctx.study.axes if a.is_batch_norm and len(a.levels) >= 2):
-        bands = dict(tuple(curve_band(ctx.curve("test_acc")).groupby("cell")))
+    for axis in bn_axes:
         level_of = ctx.summary.set_index("cell")[axis.column]
-        groups = {level: [c for c in ctx.study.cells if c in bands and level_of.get(c) == level] for level in axis.levels}
+        groups = {lv: [c for c in ctx.study.cells if c in bands and level_of.get(c) == lv] for lv in axis.levels}
         tallest = max(len(cells) for cells in groups.values())
         fig = Figure(figsize=(4.6 * len(groups), 3.4 + 0.17 * tallest), layout="constrained")
         panels = fig.subplots(1, len(groups), sharex=True, sharey=True, squeeze=False)[0]
@@ -229,7 +237,7 @@ def batch_norm_comparison(ctx: ReportContext) -> list[ReportFigure]:
             if cells:
                 ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize="x-small", frameon=False)
         panels[0].set_ylabel("test accuracy")
-        caption = f"Test accuracy of the cells at each level of {axis.short}, side by side (mean over seeds, 95 % band)."
+        caption = f"Test accuracy of the cells at each level of {axis.short}, side by side; mean over seeds, 95 % band."
         figures.append(ReportFigure(_slug(f"{axis.short}_comparison"), f"With and without {axis.short}", caption, fig))
     return figures
 
@@ -302,8 +310,9 @@ def findings(ctx: ReportContext) -> list[str]:
             lines.append(f"Largest train–test gap: {widest['cell']}, {_mean_ci(widest, 'gap', '{:+.3f}', '{:.3f}')}.")
     lines.extend(_not_learned(ctx, learned))
     lines.extend(_failures(ctx))
-    if ctx.study.n_missing:
-        lines.append(f"{ctx.study.n_missing} entries of the run's cells.json have no run in the store.")
+    for entry in ctx.study.unrun:
+        reason = entry.get("failure") or entry.get("status") or "not found in the store"
+        lines.append(f"No run: {entry.get('name', '?')}: {reason}.")
     return lines
 
 
@@ -324,19 +333,20 @@ def _not_learned(ctx: ReportContext, learned: pd.DataFrame) -> list[str]:
         f"{row.cell} ({row.final_test_acc_mean:.3f} after {iterations[row.cell]:,.0f} iterations)"
         for row in stuck.itertuples()
     )
-    return [f"Did not learn (final test accuracy ≤ {threshold:.2f}, chance level for {ctx.study.n_classes} classes): {cells}."]
+    chance = f"final test accuracy ≤ {threshold:.2f}, chance level for {ctx.study.n_classes} classes"
+    return [f"Did not learn ({chance}): {cells}."]
 
 
 def _failures(ctx: ReportContext) -> list[str]:
-    """One line per failed, unfinished or diverged run, with the recorded reason and iteration."""
+    """One line per failed, killed, unfinished or diverged run, with the recorded reason and iteration."""
     lines = []
     for row in ctx.per_run.itertuples():
         where = f"{row.cell}, seed {row.seed}"
-        if row.status == "FAILED":
+        if row.status != FINISHED:
+            kind = {"FAILED": "Failed", "KILLED": "Killed"}.get(row.status, f"Not finished (status {row.status})")
+            reason = "no reason recorded" if pd.isna(row.failure) else row.failure
             step = f" (iteration {row.failure_step:,})" if pd.notna(row.failure_step) else ""
-            lines.append(f"Failed: {where}: {row.failure or 'no reason recorded'}{step}.")
-        elif row.status != FINISHED:
-            lines.append(f"Not finished: {where} (status {row.status}).")
+            lines.append(f"{kind}: {where}: {reason}{step}.")
         elif pd.notna(row.diverged_step):
             lines.append(f"Diverged: {where}: the loss became NaN or infinite at iteration {int(row.diverged_step):,}.")
     return lines
@@ -397,7 +407,8 @@ def _header(ctx: ReportContext) -> str:
     parent = ctx.study.parent.info
     meta = (
         f"Study run {_e(parent.run_name)} (MLflow run <code>{_e(parent.run_id)}</code>), "
-        f"started {_timestamp(parent.start_time)}. Report generated {datetime.now():%Y-%m-%d %H:%M} by study {__version__}."
+        f"started {_timestamp(parent.start_time)}. "
+        f"Report generated {datetime.now():%Y-%m-%d %H:%M} by study {__version__}."
     )
     return f"<header><h1>Study: {_e(ctx.study.study)}</h1><p class=\"meta\">{meta}</p></header>"
 
@@ -409,21 +420,25 @@ def _what_was_run(ctx: ReportContext) -> str:
     statuses = ", ".join(f"{n} {status.lower()}" for status, n in runs["status"].value_counts().items())
     seeds = ", ".join(str(s) for s in sorted(runs["seed"].dropna().unique()))
     axes = "<br>".join(
-        f"<strong>{_e(a.short)}</strong> (<code>{_e(a.key)}</code>): {_e(', '.join(a.levels))}" for a in study.axes
+        f"<strong>{_e(a.short)}</strong>{f' (<code>{_e(a.key)}</code>)' if a.key != a.short else ''}: "
+        f"{_e(', '.join(a.levels))}"
+        for a in study.axes
     )
+    datasets = "; ".join(f"{name} (digest {digest})" if digest else name for name, digest in study.datasets if name)
     items = [
         ("Axes", axes or "none: a single cell"),
         ("Runs", _e(f"{len(study.cells)} cells, {len(runs)} runs (seeds {seeds or '–'}): {statuses}")),
-        ("Dataset", _e("; ".join(f"{name} (digest {digest})" if digest else name for name, digest in study.datasets if name)) or "–"),
+        ("Dataset", _e(datasets or "–")),
         ("Wall time", _e(f"{_duration(study.wall_time_s)} (sum over runs: {_duration(runs['wall_time_s'].sum())})")),
         ("Study file", _e(tags.get("study.config_file", "–"))),
         ("Git commit", f"<code>{_e(tags['git.commit'])}</code>" if "git.commit" in tags else "–"),
-        ("Versions", _e(", ".join(f"{pkg} {version}" for pkg, version in study.versions.items())) or "–"),
+        ("Versions", _e(", ".join(f"{pkg} {version}" for pkg, version in study.versions.items()) or "–")),
     ]
     description = f'<p class="description">{_e(study.description)}</p>' if study.description else ""
     definitions = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in items)
     fixed = _table(["Setting", "Value"], [[f"<code>{_e(k)}</code>", _e(v)] for k, v in study.fixed.items()])
-    return f"{description}<dl>{definitions}</dl><h3>Fixed settings</h3>{fixed if study.fixed else '<p>none</p>'}"
+    heading = "<h3>Fixed settings</h3><p class=\"note\">Equal in every run; unset options left out.</p>"
+    return f"{description}<dl>{definitions}</dl>{heading}{fixed if study.fixed else '<p>none</p>'}"
 
 
 def _summary_table(ctx: ReportContext) -> str:
@@ -441,21 +456,28 @@ def _summary_table(ctx: ReportContext) -> str:
         "where the test accuracy reaches that fraction of the run's final test accuracy. Sorted by mean final "
         "test accuracy.</p>"
     )
-    return note + _table(headers, rows, numeric_from=2, row_classes=classes)
+    return note + _table(headers, rows, numeric=range(2, len(headers)), row_classes=classes)
 
 
 def _runs_table(ctx: ReportContext) -> str:
     """One row per cell × seed, in grid order, with its MLflow run id and failure."""
-    headers = ["Cell", "Seed", "Status", "Final test acc", "Best test acc", "Final train acc", "Iterations",
-               "Wall time (s)", "Failure", "MLflow run"]  # fmt: skip
+    headers = [
+        "Cell", "Seed", "Status", "Final test acc", "Best test acc", "Final train acc",
+        "Iterations", "Wall time (s)", "Failure", "MLflow run",
+    ]
     rows, classes = [], []
     for row in ctx.per_run.itertuples():
-        failure = f"{row.failure} (iteration {row.failure_step:,})" if pd.notna(row.failure_step) else row.failure
-        values = [row.seed, row.status, *(_fmt(v, "{:.3f}") for v in (row.final_test_acc, row.best_test_acc, row.final_train_acc)),
-                  _fmt(row.iterations, "{:,.0f}"), _fmt(row.wall_time_s, "{:,.1f}"), failure or ""]  # fmt: skip
+        failure = "" if pd.isna(row.failure) else row.failure
+        if pd.notna(row.failure_step):
+            failure += f" (iteration {row.failure_step:,})"
+        accuracies = (row.final_test_acc, row.best_test_acc, row.final_train_acc)
+        values = [
+            row.seed, row.status, *(_fmt(v, "{:.3f}") for v in accuracies),
+            _fmt(row.iterations, "{:,.0f}"), _fmt(row.wall_time_s, "{:,.1f}"), failure,
+        ]
         rows.append([_swatch(ctx, row.cell), *(_e(str(v)) for v in values), f"<code>{_e(row.run_id)}</code>"])
         classes.append("" if row.status == FINISHED else "failed")
-    return _table(headers, rows, numeric_from=3, numeric_to=8, row_classes=classes)
+    return _table(headers, rows, numeric=range(3, 8), row_classes=classes)
 
 
 def _figure(figure: ReportFigure, png: bytes) -> str:
@@ -469,14 +491,9 @@ def _figure(figure: ReportFigure, png: bytes) -> str:
 
 
 def _table(
-    headers: list[str],
-    rows: list[list[str]],
-    numeric_from: int | None = None,
-    numeric_to: int | None = None,
-    row_classes: Iterable[str] = (),
+    headers: list[str], rows: list[list[str]], numeric: range = range(0), row_classes: Iterable[str] = ()
 ) -> str:
-    """An HTML table of already-escaped cells; columns numeric_from..numeric_to-1 right-aligned."""
-    numeric = range(numeric_from or 0, numeric_to or len(headers)) if numeric_from is not None else range(0)
+    """An HTML table of already-escaped cells, the `numeric` columns right-aligned."""
 
     def cells(values: list[str], tag: str) -> str:
         return "".join(f'<{tag}{" class=num" if i in numeric else ""}>{v}</{tag}>' for i, v in enumerate(values))
@@ -540,18 +557,20 @@ def _e(text: str) -> str:
 
 def _write_files(ctx: ReportContext, out: Path) -> Path:
     """Write the figures, the CSV tables and report.html into out; return the HTML path."""
-    figure_dir = out / "figures"
-    figure_dir.mkdir(parents=True, exist_ok=True)
-    for stale in figure_dir.glob("*.png"):  # figures of an earlier report that may not apply any more
-        stale.unlink()
     figures = render_figures(ctx)
-    for figure, png in figures:
-        (figure_dir / f"{figure.slug}.png").write_bytes(png)
-    ctx.summary.to_csv(out / "summary.csv", index=False)
-    ctx.per_run.to_csv(out / "runs.csv", index=False)
-    ctx.study.curves.to_csv(out / "curves.csv", index=False)
-    report = out / "report.html"
-    report.write_text(render_html(ctx, figures), encoding="utf-8")
+    figure_dir, report = out / "figures", out / "report.html"
+    try:
+        figure_dir.mkdir(parents=True, exist_ok=True)
+        for stale in figure_dir.glob("*.png"):  # figures of an earlier report that may not apply any more
+            stale.unlink()
+        for figure, png in figures:
+            (figure_dir / f"{figure.slug}.png").write_bytes(png)
+        ctx.summary.to_csv(out / "summary.csv", index=False)
+        ctx.per_run.to_csv(out / "runs.csv", index=False)
+        ctx.study.curves.to_csv(out / "curves.csv", index=False)
+        report.write_text(render_html(ctx, figures), encoding="utf-8")
+    except OSError as exc:
+        raise StudyError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
     return report
 
 

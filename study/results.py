@@ -76,7 +76,7 @@ class StudyRuns:
     axes: list[Axis]
     fixed: dict[str, str]
     cells: list[str]
-    n_missing: int
+    unrun: list[dict]
     datasets: list[tuple[str, str]]
     versions: dict[str, str]
     n_classes: int
@@ -129,9 +129,9 @@ def load_study_runs(
     """Read a parent run's cell runs, their settings and metric histories; StudyError without a finished cell."""
     manifest = read_manifest(client, parent.info.run_id)
     if manifest is None:
-        children, n_missing = _nested_runs(client, experiment, parent), 0
+        children, unrun = _nested_runs(client, experiment, parent), []
     else:
-        children, n_missing = _manifest_runs(client, experiment, manifest)
+        children, unrun = _manifest_runs(client, experiment, manifest)
     if not any(run.info.status == FINISHED for run in children):
         raise StudyError(f"run {parent.info.run_id} of study {experiment.name!r} has no finished cells yet")
     axes = _axes(children)
@@ -145,7 +145,7 @@ def load_study_runs(
         axes=axes,
         fixed=_fixed_settings(children, axes),
         cells=list(dict.fromkeys(runs["cell"])),
-        n_missing=n_missing,
+        unrun=unrun,
         datasets=list(dict.fromkeys(zip(runs["dataset"], runs["dataset_digest"]))),
         versions=_versions(parent, children),
         n_classes=_n_classes(children),
@@ -190,8 +190,9 @@ def summarize(per_run: pd.DataFrame, axes: Sequence[Axis], confidence: float = C
         summary[f"{column}_mean"] = values.mean()
         summary[f"{column}_ci"] = ci_halfwidth(values.std(ddof=1), values.count(), confidence)
     summary = summary.sort_values("final_test_acc_mean", ascending=False, na_position="last", kind="stable")
+    summary = summary.reset_index()
     summary.insert(0, "rank", range(1, len(summary) + 1))
-    return summary.reset_index()
+    return summary
 
 
 def ci_halfwidth(std: pd.Series, n: pd.Series, confidence: float = CONFIDENCE) -> pd.Series:
@@ -232,15 +233,14 @@ def _nested_runs(client: MlflowClient, experiment: Experiment, parent: Run) -> l
     )
 
 
-def _manifest_runs(client: MlflowClient, experiment: Experiment, manifest: list[dict]) -> tuple[list[Run], int]:
-    """The manifest's runs in manifest (grid) order, and how many of its entries have no readable run."""
+def _manifest_runs(client: MlflowClient, experiment: Experiment, manifest: list[dict]) -> tuple[list[Run], list[dict]]:
+    """The manifest's runs in manifest (grid) order, and its entries that have no readable run."""
     ids = list(dict.fromkeys(entry["run_id"] for entry in manifest if entry.get("run_id")))
     found: dict[str, Run] = {}
     for start in range(0, len(ids), _IDS_PER_SEARCH):
         chunk = ", ".join(f"'{_quote(i)}'" for i in ids[start : start + _IDS_PER_SEARCH])
         found |= {r.info.run_id: r for r in _search_all(client, experiment, f"attributes.run_id IN ({chunk})")}
-    runs = [found[i] for i in ids if i in found]
-    return runs, len(manifest) - len(runs)
+    return [found[i] for i in ids if i in found], [e for e in manifest if e.get("run_id") not in found]
 
 
 def _search_all(client: MlflowClient, experiment: Experiment, filter_string: str, order_by=None) -> list[Run]:
@@ -312,11 +312,11 @@ def _int_or_none(text: str | None) -> int | None:
 
 
 def _fixed_settings(children: list[Run], axes: list[Axis]) -> dict[str, str]:
-    """The dotted params that have one and the same value in every run."""
+    """The dotted params that have one and the same value in every run, unset ones ('None') left out."""
     varying = {a.key for a in axes}
     keys = sorted({k for run in children for k in run.data.params if "." in k} - varying)
     values = {k: {run.data.params.get(k) for run in children} for k in keys}
-    return {k: v.pop() for k, v in values.items() if len(v) == 1 and None not in v}
+    return {k: v.pop() for k, v in values.items() if len(v) == 1 and not v & {None, "None"}}
 
 
 def _versions(parent: Run, children: list[Run]) -> dict[str, str]:
@@ -335,7 +335,9 @@ def _n_classes(children: list[Run]) -> int:
     return int(values.pop()) if len(values) == 1 else DEFAULT_N_CLASSES
 
 
-def _load_curves(client: MlflowClient, children: list[Run], runs: pd.DataFrame, patterns: Sequence[str]) -> pd.DataFrame:
+def _load_curves(
+    client: MlflowClient, children: list[Run], runs: pd.DataFrame, patterns: Sequence[str]
+) -> pd.DataFrame:
     """Long-format histories (run_id, cell, seed, metric, step, value) of the metrics matching the patterns."""
     frames = [
         _history_frame(run.info.run_id, key, client.get_metric_history(run.info.run_id, key))

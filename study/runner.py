@@ -20,12 +20,14 @@ import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterator
 
 from tqdm import tqdm
 
-from study.config import Study
+from study.config import DataConfig, Study
 from study.data import Dataset, load_dataset
+from study.errors import ConfigError
 from study.grid import Cell, expand
 from study.tracking import BackgroundWriter, MetricLogger, Store, learning_curve
 
@@ -72,14 +74,26 @@ class StudyResult:
 
 
 def cell_data(cell: Cell) -> Dataset:
-    """The cell's dataset (the loader caches the files, so a grid reads them once)."""
-    d = cell.settings.data
+    """The cell's dataset; cells with the same data settings share one copy."""
+    return dataset_for(cell.settings.data, os.environ.get("STUDY_DATA_DIR"))
+
+
+@lru_cache(maxsize=4)  # a grid rarely varies the data; four subsets cover it without hoarding memory
+def dataset_for(d: DataConfig, env_dir: str | None) -> Dataset:
+    """Load and scale one data setting (`env_dir`, $STUDY_DATA_DIR, is part of the cache key)."""
     return load_dataset(d.name, d.dir, d.train_size, d.test_size)
 
 
-def check_cells(cells: list[Cell]) -> str:
-    """Load every distinct dataset the grid uses (raising DataError early); returns the digest."""
-    digests = {cell_data(c).digest for c in {(c.settings.data.name, c.settings.data.dir): c for c in cells}.values()}
+def check_cells(study: Study, cells: list[Cell]) -> str:
+    """Load every dataset the grid uses (DataError early) and check batch sizes; returns the digest(s)."""
+    digests = set()
+    for cell in cells:
+        data = cell_data(cell)
+        digests.add(data.digest)
+        rows, batch = len(data.y_train), cell.settings.train.batch_size
+        if batch > rows:
+            raise ConfigError(f"{study.source}: train.batch_size: {batch} is larger than the training set "
+                              f"({rows} images) of cell {cell.group!r}")
     return ",".join(sorted(digests))
 
 
@@ -88,7 +102,11 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
     """Run every missing cell of the study into the store; see the module docstring."""
     t0 = time.perf_counter()
     cells = expand(study)
-    digest = check_cells(cells)
+    digest = check_cells(study, cells)
+    if backend == "ray":  # an unreachable cluster is bad input too: fail before the store is touched
+        from study.ray_backend import connect
+
+        connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
     store = Store()
     exp_id = store.experiment_id(study.name, study.spec.description)
@@ -245,6 +263,9 @@ def run_cell(job: CellJob, writer: BackgroundWriter, *extra_callbacks) -> CellRe
     if data.digest not in job.dataset_digest.split(","):
         reason = f"dataset digest {data.digest} differs from the driver's {job.dataset_digest}"
         return CellResult(cell, "failed", failure=reason)
+    busy = store.taken(job.experiment_id, cell.config_hash, data.digest)
+    if busy:
+        return CellResult(cell, "skipped", failure=busy)
     run_id = store.start_cell(job.experiment_id, job.parent_id, job.study.name, cell, job.axes, data.name, data.digest)
     logger = MetricLogger(store, run_id, writer)
     try:

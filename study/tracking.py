@@ -33,7 +33,8 @@ STORE_DIR = "mlruns"  # the default local store, relative to the current directo
 PACKAGES = ("tensorflow", "keras", "mlflow", "numpy", "pandas")
 FLUSH_SECONDS = 2.0  # the background writer sends at most this often while a cell trains
 
-logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines (DB migrations) drown the progress bar
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # its INFO lines (DB migrations) drown the progress bar
 
 
 # --- the store -----------------------------------------------------------------------------
@@ -163,6 +164,17 @@ class Store:
         return {r.data.tags["study.config_hash"]: r for r in found
                 if r.data.tags.get("study.dataset_digest") in dataset_digest.split(",")
                 and "study.config_hash" in r.data.tags}
+
+    def taken(self, exp_id: str, config_hash: str, digest: str) -> str | None:
+        """Why another process's run makes this cell unnecessary now (FINISHED or live RUNNING), or None."""
+        for run in self.runs(exp_id, f"tags.`study.config_hash` = '{config_hash}'"):
+            if run.data.tags.get("study.dataset_digest") not in digest.split(","):
+                continue
+            if run.info.status == "FINISHED":
+                return f"finished meanwhile as run {run.info.run_id}"
+            if run.info.status == "RUNNING" and process_alive(run.data.tags.get("study.process", "")):
+                return f"being trained by another process (run {run.info.run_id})"
+        return None
 
     def mark_dead_runs(self, exp_id: str) -> list[str]:
         """Runs left RUNNING by a process that no longer exists become KILLED, with the reason."""

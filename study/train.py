@@ -178,7 +178,7 @@ class Engine:
         """`periods` eval periods of `period_len` iterations after iteration `start`, in one graph."""
         losses = tf.TensorArray(tf.float32, size=periods * period_len)
         evals = tf.TensorArray(tf.float32, size=periods, element_shape=[3])
-        idx = tf.zeros([self.batch_size], tf.int32)
+        idx = self._batch_indices(start + 1)  # what an eval before any step (period_len 0) sees
         for p in tf.range(periods):
             for i in tf.range(period_len):
                 loss, idx = self._step(start + p * period_len + i + 1)
@@ -188,9 +188,11 @@ class Engine:
 
     # --- Python side ------------------------------------------------------------------------
 
-    def initial_eval(self) -> np.ndarray:
-        """Evaluation at iteration 0, on the batch iteration 1 will draw."""
-        return np.array([float(v) for v in self.run_eval(self._batch_indices(tf.constant(1)))])
+    def initial_eval(self, step_by_step: bool) -> np.ndarray:
+        """Evaluation at iteration 0 (train_acc on the batch iteration 1 will draw)."""
+        if step_by_step:
+            return np.array([float(v) for v in self.run_eval(self._batch_indices(tf.constant(1)))], np.float32)
+        return self.chunk(0, 1, 0, step_by_step)[1][0]
 
     def chunk(self, start: int, periods: int, period_len: int, step_by_step: bool) -> tuple[np.ndarray, np.ndarray]:
         """Run a chunk in one graph call, or iteration by iteration (the reference)."""
@@ -235,13 +237,14 @@ def train_and_evaluate(
     Raises Diverged when the loss stops being finite (after the callbacks saw the records).
     """
     t0 = time.perf_counter()
+    keras.backend.clear_session()  # drop the previous cell's graphs and layer names: flat memory over a grid
     set_seed(seed)
     engine = Engine(settings, seed, data)
     for cb in callbacks:
         cb.set_model(engine.model)
         cb.on_train_begin()
     test_accs: list[float] = []
-    first = engine.initial_eval()
+    first = engine.initial_eval(step_by_step)
     records = ChunkRecords(np.zeros(0, np.int64), np.zeros(0, np.float32), np.array([0]),
                            first[:1], first[1:2], first[2:3])
     deliver(callbacks, records, test_accs)

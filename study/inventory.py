@@ -1,0 +1,33 @@
+"""`study list`: the studies in the store, their parent runs and how their cells ended."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from study.tracking import Store
+
+
+def list_store(store: Store | None = None) -> str:
+    """A text table: one block per study (experiment), one line per parent run, newest first."""
+    store = store or Store()
+    experiments = [e for e in store.client.search_experiments() if e.name != "Default"]
+    if not experiments:
+        return f"no studies in {store.uri} yet: run `study run configs/smoke.yaml`"
+    lines = [f"store: {store.uri}"]
+    for exp in sorted(experiments, key=lambda e: e.name):
+        runs = store.runs(exp.experiment_id, "")
+        cells = [r for r in runs if r.data.tags.get("study.role") == "cell"]
+        parents = sorted((r for r in runs if r.data.tags.get("study.role") == "parent"),
+                         key=lambda r: r.info.start_time, reverse=True)
+        status = Counter(r.info.status for r in cells)
+        summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(status.items()))
+        lines.append(f"\n{exp.name}  ({len(parents)} parent runs; cells: {summary or 'none'})")
+        for p in parents:
+            when = datetime.fromtimestamp(p.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
+            children = [r for r in cells if r.data.tags.get("mlflow.parentRunId") == p.info.run_id]
+            wall = p.data.metrics.get("wall_time_s")
+            took = f"{wall:7.1f}s" if wall is not None else "       "
+            lines.append(f"  {when}  {p.info.run_id}  {p.info.status:<8} {took}  "
+                         f"{len(children)} new / {p.data.tags.get('study.n_cells', '?')} cells")
+    return "\n".join(lines)

@@ -1,0 +1,181 @@
+"""Run a study's cells as Ray tasks: on a local Ray instance, or on a cluster joined with `--address`.
+
+Ray is an optional extra (`pip install 'study[ray]'`) and this is the only module that imports it.
+Each cell is one task that declares `cpus_per_cell` CPUs and trains the cell into the store with
+`runner.run_cell_in_worker`, exactly as a local worker process does, so nesting, tags, skip-done,
+the dataset digest check and failure isolation are the same as with the local backend. What Ray
+adds is handled here:
+
+- a task that raises outside the cell's own error handling, or whose worker dies (killed, out of
+  memory, node lost), becomes a failed cell, and the run it left RUNNING is closed — FAILED for an
+  exception, KILLED for a lost worker — with the reason in `study.failure`; tasks are never retried,
+  so a re-run of the study trains exactly what is missing;
+- Ctrl-C cancels the outstanding tasks: queued ones never start, running ones get a few seconds to
+  close their runs KILLED themselves, then their workers are killed and the driver closes the runs.
+
+A local instance (no address) binds every Ray service to 127.0.0.1 and uses this machine's CPUs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from tqdm import tqdm
+
+from study.data import DATA_DIR_ENV
+from study.errors import StudyError
+from study.runner import CellJob, CellResult, init_worker, one_line, run_cell_in_worker
+from study.tracking import Store
+
+# Ray's single-machine mode, read when `ray` is imported: "0" keeps a local instance on the
+# loopback address instead of the machine's network address.
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+CANCEL_GRACE_S = 10.0  # after Ctrl-C, how long running cells get to close their own runs
+
+_owned = False  # True while this process is connected to a Ray instance it started (and must shut down)
+
+
+# --- the driver ----------------------------------------------------------------------------
+
+
+def connect(address: str | None, cpus_per_cell: float) -> None:
+    """Join the cluster at `address`, or start a local instance; StudyError when no cell could run."""
+    global _owned
+    if not cpus_per_cell > 0:
+        raise StudyError(f"--cpus-per-cell: {cpus_per_cell:g} is not a positive number of CPUs")
+    if address is None and "ray" not in sys.modules:
+        os.environ.setdefault(LOOPBACK_ENV, "0")
+    try:
+        import ray
+    except ImportError:
+        raise StudyError("--backend ray: Ray is not installed; install the extra: pip install 'study[ray]'") from None
+    if not ray.is_initialized():
+        try:
+            ray.init(address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        except Exception as exc:  # ConnectionError, ValueError, RuntimeError, depending on what is wrong
+            where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+            raise StudyError(f"--address: cannot connect to {where}: {one_line(exc)}") from None
+        _owned = address is None
+    cpus = ray.cluster_resources().get("CPU", 0.0)
+    if cpus_per_cell > cpus:
+        raise StudyError(f"--cpus-per-cell: {cpus_per_cell:g} is more than the {cpus:g} CPUs of the Ray cluster; "
+                         "no cell could ever start")
+
+
+def disconnect() -> None:
+    """Shut down the local instance this process started; a joined cluster keeps running."""
+    global _owned
+    if _owned:
+        import ray
+
+        ray.shutdown()
+        _owned = False
+
+
+def run_on_ray(jobs: list[CellJob], progress: bool, address: str | None,
+               cpus_per_cell: float) -> Iterator[CellResult]:
+    """Results of the jobs as their Ray tasks finish, with a cells-done progress bar."""
+    import ray
+
+    connect(address, cpus_per_cell)
+    task = ray.remote(train_cell)
+    threads, driver = max(1, int(cpus_per_cell)), driver_context()
+    pending = {task.options(num_cpus=cpus_per_cell, max_retries=0, name=job.cell.name).remote(job, threads, driver): job
+               for job in jobs}
+    store = Store(jobs[0].tracking_uri) if jobs else None
+    try:
+        with tqdm(total=len(jobs), unit="cell", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                job = pending.pop(ready[0])
+                result = collect(ready[0], job, store)
+                bar.set_postfix_str(f"{job.cell.name}: {result.status}")
+                bar.update(1)
+                yield result
+    except BaseException:  # Ctrl-C, or the caller stopped iterating
+        cancel(pending, store)
+        raise
+    finally:
+        disconnect()
+
+
+def driver_context() -> dict[str, str | None]:
+    """What a worker takes over from the driver: its working directory and its data directory."""
+    return {"cwd": os.getcwd(), "data_dir": os.environ.get(DATA_DIR_ENV)}
+
+
+def collect(ref: Any, job: CellJob, store: Store) -> CellResult:
+    """The task's CellResult; a task that raised or lost its worker is a failed cell, its run closed."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+        status, reason = "FAILED", f"the Ray task failed: {one_line(cause)}"
+    except ray.exceptions.RayError as exc:  # WorkerCrashedError, OutOfMemoryError, NodeDiedError, …
+        status, reason = "KILLED", f"the Ray worker died: {one_line(exc)}"
+    run_id = close_left_run(store, job, status, reason)
+    return CellResult(job.cell, "failed", run_id, failure=reason)
+
+
+def close_left_run(store: Store, job: CellJob, status: str, reason: str) -> str | None:
+    """End the cell's run of this parent if its task left it RUNNING; returns its id, if it has one."""
+    query = (f"tags.`mlflow.parentRunId` = '{job.parent_id}' and "
+             f"tags.`study.config_hash` = '{job.cell.config_hash}'")
+    runs = store.runs(job.experiment_id, query)
+    for run in runs:
+        if run.info.status == "RUNNING":
+            store.set_tags(run.info.run_id, {"study.failure": reason})
+            store.end(run.info.run_id, status)
+    return runs[0].info.run_id if runs else None
+
+
+def cancel(pending: dict[Any, CellJob], store: Store | None) -> None:
+    """Stop the outstanding tasks (gracefully first, then by force) and close the runs they leave."""
+    import ray
+
+    if not pending:
+        return
+    refs = list(pending)
+    try:
+        for ref in refs:
+            ray.cancel(ref)  # a running cell gets KeyboardInterrupt and closes its run KILLED
+        ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S)
+    except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
+        pass
+    for ref in refs:
+        ray.cancel(ref, force=True)
+    for job in pending.values():
+        close_left_run(store, job, "KILLED", "interrupted by the user")
+
+
+# --- the worker ----------------------------------------------------------------------------
+
+
+def train_cell(job: CellJob, threads: int, driver: dict[str, str | None]) -> CellResult:
+    """The Ray task: take the driver's paths where this node has them, share the cores, train the cell."""
+    adopt(driver)
+    try:
+        init_worker(threads)
+    except RuntimeError:  # this worker already ran a cell: TensorFlow fixes its pools at the first op
+        pass
+    return run_cell_in_worker(job)
+
+
+def adopt(driver: dict[str, str | None]) -> None:
+    """Work in the driver's directory, and read its data directory, when they exist on this node.
+
+    On the driver's machine this makes relative paths (`data.dir`) and the `git.commit` tag mean what
+    they mean locally; on another node its own STUDY_DATA_DIR wins, and the digest check catches a
+    dataset that differs.
+    """
+    cwd, data_dir = driver.get("cwd"), driver.get("data_dir")
+    if cwd and Path(cwd).is_dir():
+        os.chdir(cwd)
+    if data_dir and not os.environ.get(DATA_DIR_ENV) and Path(data_dir).is_dir():
+        os.environ[DATA_DIR_ENV] = data_dir
