@@ -141,7 +141,9 @@ class TrainConfig(Strict):
     # Training accuracy at eval points: `full` = the whole training subset, `batch` = the current
     # mini-batch (the course's vanishing-gradient notebook), `auto` = full up to 10,000 images.
     eval_train: Literal["auto", "batch", "full"] = "auto"
-    diagnostics_every: Annotated[int, Field(ge=0)] = 0  # per-layer gradient/activation stats; 0 = off
+    # Per-layer gradient / activation statistics (study/diagnostics.py) every this many iterations,
+    # rounded up to whole eval periods; 0 = off. 100 costs a few percent of a cell's time.
+    diagnostics_every: Annotated[int, Field(ge=0)] = 100
     steps_per_call: PositiveInt | None = None  # engine chunk length; None = auto. Does not change results.
 
 

@@ -45,6 +45,7 @@ class CellJob:
     parent_id: str
     tracking_uri: str
     dataset_digest: str
+    rerun: bool = False  # train even if a FINISHED run of the cell exists (live RUNNING ones still win)
 
 
 @dataclass
@@ -125,7 +126,7 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
     if results and progress:
         print(f"skipping {len(results)} cell(s) already FINISHED in the store (use --rerun to train them again)",
               file=sys.stderr)
-    jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest) for c in todo]
+    jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun) for c in todo]
     status = "FINISHED"
     try:
         for result in execute(jobs, workers, backend, progress, ray_address, cpus_per_cell):
@@ -263,10 +264,11 @@ def run_cell(job: CellJob, writer: BackgroundWriter, *extra_callbacks) -> CellRe
     if data.digest not in job.dataset_digest.split(","):
         reason = f"dataset digest {data.digest} differs from the driver's {job.dataset_digest}"
         return CellResult(cell, "failed", failure=reason)
-    busy = store.taken(job.experiment_id, cell.config_hash, data.digest)
+    busy = store.taken(job.experiment_id, cell.config_hash, data.digest, finished=not job.rerun)
     if busy:
         return CellResult(cell, "skipped", failure=busy)
-    run_id = store.start_cell(job.experiment_id, job.parent_id, job.study.name, cell, job.axes, data.name, data.digest)
+    run_id = store.start_cell(job.experiment_id, job.parent_id, job.study.name, cell, job.axes, data.name, data.digest,
+                              data.num_classes)
     logger = MetricLogger(store, run_id, writer)
     try:
         summary = train_and_evaluate(cell.settings, cell.seed, data, [logger, *extra_callbacks])

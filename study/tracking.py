@@ -165,12 +165,15 @@ class Store:
                 if r.data.tags.get("study.dataset_digest") in dataset_digest.split(",")
                 and "study.config_hash" in r.data.tags}
 
-    def taken(self, exp_id: str, config_hash: str, digest: str) -> str | None:
-        """Why another process's run makes this cell unnecessary now (FINISHED or live RUNNING), or None."""
+    def taken(self, exp_id: str, config_hash: str, digest: str, finished: bool = True) -> str | None:
+        """Why another process's run makes this cell unnecessary now (FINISHED or live RUNNING), or None.
+
+        `finished=False` (a `--rerun`) counts only live RUNNING runs: finished ones are to be redone.
+        """
         for run in self.runs(exp_id, f"tags.`study.config_hash` = '{config_hash}'"):
             if run.data.tags.get("study.dataset_digest") not in digest.split(","):
                 continue
-            if run.info.status == "FINISHED":
+            if finished and run.info.status == "FINISHED":
                 return f"finished meanwhile as run {run.info.run_id}"
             if run.info.status == "RUNNING" and process_alive(run.data.tags.get("study.process", "")):
                 return f"being trained by another process (run {run.info.run_id})"
@@ -197,13 +200,13 @@ class Store:
         return retry(self.client.create_run, exp_id, run_name=run_name, tags=all_tags).info.run_id
 
     def start_cell(self, exp_id: str, parent_id: str, study_name: str, cell: Cell, axes: list[str],
-                   dataset: str, digest: str) -> str:
+                   dataset: str, digest: str, n_classes: int) -> str:
         """Create a cell's child run with its tags and params (metrics come from MetricLogger)."""
         tags = {
             "mlflow.parentRunId": parent_id, "study.role": "cell", "study.name": study_name,
             "study.cell": cell.group, "study.config_hash": cell.config_hash, "study.seed": str(cell.seed),
             "study.axes": json.dumps(axes), "study.dataset": dataset, "study.dataset_digest": digest,
-            "study.process": process_tag(), **common_tags(),
+            "study.n_classes": str(n_classes), "study.process": process_tag(), **common_tags(),
             **{f"axis.{short}": text for short, text in cell.labels.items()},
         }
         run_id = retry(self.client.create_run, exp_id, run_name=cell.name, tags=tags).info.run_id
@@ -319,7 +322,7 @@ class MetricLogger:
                 add(Metric(key, value, now, step))
                 self.history[key].append((step, value))
         for key, values in records.extra.items():
-            for step, value in zip(records.eval_steps.tolist(), values.tolist()):
+            for step, value in zip(records.extra_steps.tolist(), values.tolist()):
                 add(Metric(key, value, now, step))
         if time.monotonic() - self.last_send >= FLUSH_SECONDS:
             self.send()

@@ -24,6 +24,7 @@ import numpy as np
 from study.backend import keras, tf
 from study.config import OptimizerConfig, Settings
 from study.data import Dataset
+from study.diagnostics import activation_layers, kernel_layers, layer_stats, stat_names
 from study.model import build_model
 
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
@@ -49,7 +50,8 @@ class ChunkRecords:
     train_acc: np.ndarray
     test_acc: np.ndarray
     test_loss: np.ndarray
-    extra: dict[str, np.ndarray] = field(default_factory=dict)  # per-eval-point diagnostics
+    extra_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # diagnostics points
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # name -> values at extra_steps
 
 
 @dataclass
@@ -118,6 +120,10 @@ class Engine:
         self.full_train_eval = eval_train_mode(settings, self.train_rows) == "full"
         self.steps_per_epoch = self.train_rows // self.batch_size
         self.order = tf.Variable(tf.range(self.train_rows), trainable=False)  # epoch_shuffle's permutation
+        self.diagnose = settings.train.diagnostics_every > 0
+        self.stat_names = stat_names(self.model) if self.diagnose else []
+        self.kernels = [layer.kernel for layer in kernel_layers(self.model)]
+        self.act_names = {layer.name for layer in activation_layers(self.model)}
         self.run_chunk = tf.function(self._chunk)
         self.run_step = tf.function(self._step)
         self.run_eval = tf.function(self._evaluate)
@@ -140,18 +146,34 @@ class Engine:
         """Mean cross-entropy of the softmax output (Keras clips p at 1e-7, as the course adds 1e-7)."""
         return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
 
-    def _step(self, step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """One SGD iteration; returns the batch loss (data + penalties) and the batch's rows."""
+    def _forward(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """The model's output, layer by layer (as Sequential does), keeping the hidden activations."""
+        acts = {}
+        for layer in self.model.layers:
+            x = layer(x, training=training)
+            if layer.name in self.act_names:
+                acts[layer.name] = x
+        return x, acts
+
+    def _step(self, step: tf.Tensor, last: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """One iteration; returns the batch loss (data + penalties), the batch's rows, and — when
+        diagnostics are on and `last` is true — the per-layer statistics of this very step."""
         idx = self._batch_indices(step)
         xb, yb = tf.gather(self.x_train, idx), tf.gather(self.y_train, idx)
         with tf.GradientTape() as tape:
-            probs = self.model(xb, training=True)
+            probs, acts = self._forward(xb, training=True)
             loss = self._loss(yb, probs)
             if self.model.losses:
                 loss = loss + tf.add_n(self.model.losses)
         grads = tape.gradient(loss, self.variables)
+        before = {k.path: tf.identity(k) for k in self.kernels} if self.diagnose else {}
         self.optimizer.apply(grads, self.variables)
-        return loss, idx
+        if not self.diagnose:
+            return loss, idx, tf.zeros([0])
+        by_path = {v.path: g for v, g in zip(self.variables, grads)}
+        stats = tf.cond(last, lambda: layer_stats(self.model, by_path, before, acts),
+                        lambda: tf.zeros([len(self.stat_names)]))
+        return loss, idx, stats
 
     def _accuracy_and_loss(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Accuracy and mean loss over a whole split, in slices of at most EVAL_BATCH rows."""
@@ -178,13 +200,16 @@ class Engine:
         """`periods` eval periods of `period_len` iterations after iteration `start`, in one graph."""
         losses = tf.TensorArray(tf.float32, size=periods * period_len)
         evals = tf.TensorArray(tf.float32, size=periods, element_shape=[3])
+        diags = tf.TensorArray(tf.float32, size=periods, element_shape=[len(self.stat_names)])
         idx = self._batch_indices(start + 1)  # what an eval before any step (period_len 0) sees
         for p in tf.range(periods):
+            stats = tf.zeros([len(self.stat_names)])
             for i in tf.range(period_len):
-                loss, idx = self._step(start + p * period_len + i + 1)
+                loss, idx, stats = self._step(start + p * period_len + i + 1, i == period_len - 1)
                 losses = losses.write(p * period_len + i, loss)
             evals = evals.write(p, tf.stack(self._evaluate(idx)))
-        return losses.stack(), evals.stack()
+            diags = diags.write(p, stats)
+        return losses.stack(), evals.stack(), diags.stack()
 
     # --- Python side ------------------------------------------------------------------------
 
@@ -194,18 +219,21 @@ class Engine:
             return np.array([float(v) for v in self.run_eval(self._batch_indices(tf.constant(1)))], np.float32)
         return self.chunk(0, 1, 0, step_by_step)[1][0]
 
-    def chunk(self, start: int, periods: int, period_len: int, step_by_step: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Run a chunk in one graph call, or iteration by iteration (the reference)."""
+    def chunk(self, start: int, periods: int, period_len: int, step_by_step: bool):
+        """(losses, evals, diagnostics) of a chunk run in one graph call, or step by step (the reference)."""
         if not step_by_step:
-            losses, evals = self.run_chunk(tf.constant(start), tf.constant(periods), tf.constant(period_len))
-            return losses.numpy(), evals.numpy()
-        losses, evals = [], []
+            out = self.run_chunk(tf.constant(start), tf.constant(periods), tf.constant(period_len))
+            return tuple(t.numpy() for t in out)
+        losses, evals, diags = [], [], []
         for p in range(periods):
             for i in range(period_len):
-                loss, idx = self.run_step(tf.constant(start + p * period_len + i + 1))
+                loss, idx, stats = self.run_step(tf.constant(start + p * period_len + i + 1),
+                                                 tf.constant(i == period_len - 1))
                 losses.append(float(loss))
             evals.append([float(v) for v in self.run_eval(idx)])
-        return np.array(losses, np.float32), np.array(evals, np.float32)
+            diags.append(stats.numpy())
+        return (np.array(losses, np.float32), np.array(evals, np.float32),
+                np.array(diags, np.float32).reshape(periods, len(self.stat_names)))
 
 
 def chunks(iterations: int, eval_every: int, steps_per_call: int | None) -> list[tuple[int, int, int]]:
@@ -251,9 +279,14 @@ def train_and_evaluate(
     last = first
     for start, periods, period_len in chunks(settings.train.iterations, settings.train.eval_every,
                                              settings.train.steps_per_call):
-        losses, evals = engine.chunk(start, periods, period_len, step_by_step)
+        losses, evals, diags = engine.chunk(start, periods, period_len, step_by_step)
         steps = np.arange(start + 1, start + periods * period_len + 1)
-        records = ChunkRecords(steps, losses, steps[period_len - 1::period_len], evals[:, 0], evals[:, 1], evals[:, 2])
+        eval_steps = steps[period_len - 1::period_len]
+        records = ChunkRecords(steps, losses, eval_steps, evals[:, 0], evals[:, 1], evals[:, 2])
+        if engine.diagnose:
+            due = diagnostics_due(eval_steps, settings)
+            records.extra_steps = eval_steps[due]
+            records.extra = {name: diags[due, j] for j, name in enumerate(engine.stat_names)}
         bad = ~np.isfinite(losses)
         if bad.any():
             k = int(np.argmax(bad))
@@ -272,6 +305,14 @@ def train_and_evaluate(
     for cb in callbacks:
         cb.on_train_end(summary.metrics())
     return summary
+
+
+def diagnostics_due(eval_steps: np.ndarray, settings: Settings) -> np.ndarray:
+    """Mask of the eval points that log diagnostics: every `diagnostics_every` iterations (rounded
+    up to whole eval periods) and the last iteration."""
+    t = settings.train
+    every = math.ceil(t.diagnostics_every / t.eval_every) * t.eval_every
+    return (eval_steps % every == 0) | (eval_steps == t.iterations)
 
 
 def deliver(callbacks: Sequence[keras.callbacks.Callback], records: ChunkRecords, test_accs: list[float]) -> None:

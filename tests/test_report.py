@@ -53,19 +53,20 @@ def log_cell(client, experiment_id, parent_id, axes: dict[str, str], seed, test_
         **{f"axis.{k}": v for k, v in axes.items()},
     }
     run = client.create_run(experiment_id, run_name=f"{cell} · seed {seed}", tags=tags)
-    params = {**{f"model.{k}": v for k, v in axes.items()}, **axes,
-              "optimizer.lr": "0.1", "train.iterations": "30", "train.seed": str(seed)}  # fmt: skip
+    params = {**{f"model.{k}": v for k, v in axes.items()}, **axes}
+    params |= {"optimizer.lr": "0.1", "train.iterations": "30", "train.seed": str(seed)}
     steps = EVAL_STEPS[: len(test_acc)]
-    metrics = [Metric("train_loss", float("nan") if failed and s == 20 else 1.0 / s, 0, s) for s in range(1, steps[-1] + 1)]
+    losses = [float("nan") if failed and s == 20 else 1.0 / s for s in range(1, steps[-1] + 1)]
+    metrics = [Metric("train_loss", loss, 0, s) for s, loss in enumerate(losses, start=1)]
     for step, acc in zip(steps, test_acc):
-        metrics += [Metric("test_acc", acc, 0, step), Metric("train_acc", acc + offset, 0, step),
-                    Metric("test_loss", 2.0 - acc, 0, step)]  # fmt: skip
+        values = {"test_acc": acc, "train_acc": acc + offset, "test_loss": 2.0 - acc}
+        metrics += [Metric(k, v, 0, step) for k, v in values.items()]
     if failed:
         tags = [RunTag("study.failure", "loss became NaN"), RunTag("study.failure_step", "20")]
     else:
-        final = {"final_test_acc": test_acc[-1], "best_test_acc": max(test_acc), "final_train_acc": test_acc[-1] + offset,
-                 "final_test_loss": 2.0 - test_acc[-1], "wall_time_s": WALL_TIMES[seed]}  # fmt: skip
-        metrics += [Metric(k, v, 0, 0) for k, v in final.items()]
+        final = {"final_test_acc": test_acc[-1], "best_test_acc": max(test_acc), "final_test_loss": 2.0 - test_acc[-1]}
+        final |= {"final_train_acc": test_acc[-1] + offset, "wall_time_s": WALL_TIMES[seed]}
+        metrics += [Metric(k, v, 0, steps[-1]) for k, v in final.items()]
         tags = []
     client.log_batch(run.info.run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()], tags=tags)
     client.set_terminated(run.info.run_id, "FAILED" if failed else "FINISHED")
@@ -74,8 +75,8 @@ def log_cell(client, experiment_id, parent_id, axes: dict[str, str], seed, test_
 
 def start_parent(client, experiment_id, name: str, axes: list[str]) -> str:
     """Create a parent run with the contract's tags."""
-    tags = {"study.role": "parent", "study.name": name, "study.axes": json.dumps(axes),
-            "study.versions.keras": "3.3.3", "study.versions.study": "0.1.0", "study.config_file": f"{name}.yaml"}  # fmt: skip
+    tags = {"study.role": "parent", "study.name": name, "study.axes": json.dumps(axes)}
+    tags |= {"study.config_file": f"{name}.yaml", "study.versions.keras": "3.3.3", "study.versions.study": "0.1.0"}
     return client.create_run(experiment_id, run_name=f"{name} run", tags=tags).info.run_id
 
 
@@ -95,7 +96,10 @@ def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
     uri = f"sqlite:///{root}/mlflow.db"
     client = MlflowClient(uri)
-    create = lambda name, **kw: client.create_experiment(name, artifact_location=str(root / "artifacts" / name), **kw)  # noqa: E731
+
+    def create(name: str, **kwargs) -> str:
+        return client.create_experiment(name, artifact_location=str(root / "artifacts" / name), **kwargs)
+
     toy = create("toy", tags={"mlflow.note.content": "Activation × initializer on a toy task."})
     first = start_parent(client, toy, "toy", ["model.activation", "model.initializer"])
     manifest = []
@@ -104,9 +108,11 @@ def store(tmp_path_factory):
             failed = FAILED == ((activation, initializer), seed)
             axes = {"activation": activation, "initializer": initializer}
             run_id = log_cell(client, toy, first, axes, seed, test_acc, offset, failed)
-            manifest.append({"name": cell_name(activation, initializer), "config_hash": "x", "seed": seed,
-                             "run_id": run_id, "status": "skipped"})  # fmt: skip
+            name = f"{cell_name(activation, initializer)} · seed {seed}"
+            manifest.append({"name": name, "seed": seed, "run_id": run_id, "status": "skipped", "failure": None})
     finish_parent(client, first, None, root)
+    boom = "worker process failed: boom"  # a cell that failed before its run was created
+    manifest.append({"name": "tanh · he · seed 0", "seed": 0, "run_id": None, "status": "failed", "failure": boom})
     second = start_parent(client, toy, "toy", ["model.activation", "model.initializer"])
     finish_parent(client, second, manifest, root)
 
@@ -152,7 +158,7 @@ def expected_mean_ci(values: list[float]) -> tuple[float, float]:
 def test_latest_parent_reads_manifest_runs_of_an_earlier_parent(store, toy_summary):
     study, per_run, _ = toy_summary
     assert study.parent.info.run_id == store["second"]
-    assert len(per_run) == 12 and study.n_missing == 0
+    assert len(per_run) == 12 and [e["name"] for e in study.unrun] == ["tanh · he · seed 0"]
     assert [a.short for a in study.axes] == ["activation", "initializer"]
     assert [a.key for a in study.axes] == ["model.activation", "model.initializer"]
     assert study.axes[1].levels == ("he", "gauss(0.01)")
@@ -198,7 +204,8 @@ def test_summary_means_cis_and_order(toy_summary):
     stuck = cells.loc["sigmoid · gauss(0.01)"]
     mean, ci = expected_mean_ci([0.11, 0.10])  # the FAILED seed does not count
     assert (stuck["n_seeds"], stuck["n_runs"]) == (2, 3)
-    assert stuck["final_test_acc_mean"] == pytest.approx(mean) and stuck["final_test_acc_ci"] == pytest.approx(ci, rel=1e-5)
+    assert stuck["final_test_acc_mean"] == pytest.approx(mean)
+    assert stuck["final_test_acc_ci"] == pytest.approx(ci, rel=1e-5)
 
 
 def test_report_files_and_embedded_figures(toy_report):
@@ -213,15 +220,17 @@ def test_report_files_and_embedded_figures(toy_report):
     assert "Activation × initializer on a toy task." in text
     assert "0.900 ± 0.050" in text  # relu · he: 0.90 ± 4.302653 · 0.02 / √3
     summary_lines = (out / "summary.csv").read_text().splitlines()
-    assert len(summary_lines) == 5 and summary_lines[1].startswith("relu · gauss(0.01),")
+    assert len(summary_lines) == 5 and summary_lines[1].startswith("1,relu · gauss(0.01),")
     assert (out / "curves.csv").read_text().startswith("run_id,cell,seed,metric,step,value")
 
 
 def test_report_findings(toy_report):
     text = toy_report.read_text(encoding="utf-8")
     assert "Best cell: relu · gauss(0.01)" in text and "Worst cell: sigmoid · gauss(0.01)" in text
-    assert re.search(r"Did not learn \(final test accuracy ≤ 0\.15.*sigmoid · gauss\(0\.01\) \(0\.105 after 30", text)
+    stuck = r"Did not learn \(final test accuracy ≤ 0\.15.*: sigmoid · gauss\(0\.01\) \(0\.105 after 30 iterations\)"
+    assert re.search(stuck, text)
     assert "Failed: sigmoid · gauss(0.01), seed 2: loss became NaN (iteration 20)." in text
+    assert "No run: tanh · he · seed 0: worker process failed: boom." in text
 
 
 def test_report_logged_to_parent(store, toy_report):

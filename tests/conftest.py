@@ -1,0 +1,63 @@
+"""Shared fixtures: the real MNIST directory, a throwaway MLflow store, and study files in tmp.
+
+Import-light on purpose: nothing here imports TensorFlow, so tests that never train stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+DATA_DIR_ENV = "STUDY_DATA_DIR"  # where the MNIST IDX files are; tests that need them skip without it
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def find_mnist_dir() -> Path | None:
+    """The directory named by STUDY_DATA_DIR when it holds the four IDX files (raw or .gz)."""
+    value = os.environ.get(DATA_DIR_ENV)
+    if not value:
+        return None
+    path = Path(value)
+    if all((path / name).is_file() or (path / f"{name}.gz").is_file() for name in IDX_FILES):
+        return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The real MNIST IDX directory from STUDY_DATA_DIR; skips the test when it is not there."""
+    path = find_mnist_dir()
+    if path is None:
+        pytest.skip(f"{DATA_DIR_ENV} is unset or does not hold the four MNIST IDX files")
+    return path
+
+
+@pytest.fixture
+def tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Work in tmp_path with no MLFLOW_TRACKING_URI, so the default `mlruns/` store would land there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def store(tmp_cwd: Path):
+    """A fresh default MLflow store (SQLite under tmp_path/mlruns), opened as `study.tracking.Store`."""
+    from study.tracking import Store
+
+    yield Store()
+
+
+@pytest.fixture
+def write_study(tmp_path: Path) -> Callable[..., Path]:
+    """A helper that writes study YAML text to tmp_path/<name> and returns the file's path."""
+
+    def write(text: str, name: str = "study.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
