@@ -29,15 +29,21 @@ from study.config import (
 COURSE_SCALE = {"xavier": 1.0, "he": 2.0}
 
 
-def kernel_initializer(cfg: ModelConfig) -> keras.initializers.Initializer:
-    """The initializer named by `model.initializer` (see the module docstring for the exact laws)."""
+def kernel_initializer(cfg: ModelConfig, seed: int | None = None) -> keras.initializers.Initializer:
+    """The initializer named by `model.initializer` (see the module docstring for the exact laws).
+
+    With an integer `seed` it draws the same values on every call (the engine seeds each layer).
+    """
     if cfg.initializer == "gauss":
-        return keras.initializers.RandomNormal(mean=0.0, stddev=cfg.init_std)
+        return keras.initializers.RandomNormal(mean=0.0, stddev=cfg.init_std, seed=seed)
     if cfg.initializer in COURSE_SCALE:
         return keras.initializers.VarianceScaling(
-            scale=COURSE_SCALE[cfg.initializer], mode="fan_in", distribution="untruncated_normal"
+            scale=COURSE_SCALE[cfg.initializer], mode="fan_in", distribution="untruncated_normal", seed=seed
         )
-    return keras.initializers.get(cfg.initializer)
+    init = keras.initializers.get(cfg.initializer)
+    if seed is not None and "seed" in init.get_config():
+        init = init.__class__.from_config({**init.get_config(), "seed": seed})
+    return init
 
 
 def kernel_regularizer(cfg: ModelConfig) -> keras.regularizers.Regularizer | None:

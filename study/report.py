@@ -36,14 +36,27 @@ from mlflow.exceptions import MlflowException
 from study import __version__
 from study.errors import StudyError
 from study.results import (
+    CONFIDENCE,
+    CURVE_METRICS,
+    DEAD_UNITS,
+    DIAGNOSTIC_CURVES,
     FINISHED,
+    SATURATING,
+    TOP_CELLS,
     StudyRuns,
+    anova,
     axis_pivot,
     chance_threshold,
+    compare_top,
     curve_band,
+    factor_axes,
     find_experiment,
     find_parent,
+    interaction_table,
+    layer_activations,
+    layer_curves,
     load_study_runs,
+    main_effects,
     run_stats,
     summarize,
 )
@@ -55,6 +68,7 @@ MAX_FACET_COLUMNS = 5
 MAX_HEATMAPS = 3
 INLINE_LEGEND_MAX = 8  # more lines than this: the legend goes outside the plot
 ACC_LIMITS = (-0.02, 1.02)
+DEPTH_COLORMAP, DEPTH_COLOR_RANGE = "viridis", (0.0, 0.85)  # layer colours, first layer dark; no pale yellow
 _STYLE = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=1.15)}
 
 
@@ -106,7 +120,7 @@ def write_report(
         client = MlflowClient(tracking_uri=uri)
         experiment = find_experiment(client, study_name)
         parent = find_parent(client, experiment, parent_run_id)
-        ctx = build_context(load_study_runs(client, experiment, parent))
+        ctx = build_context(load_study_runs(client, experiment, parent, (*CURVE_METRICS, *DIAGNOSTIC_CURVES)))
         report = _write_files(ctx, out)
         if log_to_parent:
             _log_to_parent(client, parent.info.run_id, out)
@@ -242,11 +256,63 @@ def batch_norm_comparison(ctx: ReportContext) -> list[ReportFigure]:
     return figures
 
 
+def gradient_flow(ctx: ReportContext) -> list[ReportFigure]:
+    """Gradient norm of every kernel layer against iteration (log scale), one panel per cell."""
+    grads = _plotted_layers(ctx, "grad_norm")
+    if grads.empty:
+        return []
+    ratios = ctx.summary.set_index("cell")["grad_ratio_mean"] if "grad_ratio_mean" in ctx.summary else pd.Series()
+    fig, panels = _layer_panels(ctx, grads, "gradient norm", log=True)
+    for cell, ax in panels.items():
+        ratio = ratios.get(cell)
+        if ratio is not None and pd.notna(ratio):
+            ax.text(0.03, 0.04, f"first/last {ratio:.1e}", transform=ax.transAxes, fontsize="small", color="0.25")
+    caption = (
+        "L2 norm of the loss gradient with respect to each layer's kernel (weights), on the training batch, "
+        "against iteration; log scale, shared by all panels; mean over seeds. Colour runs with depth, from the "
+        "first layer (dark, next to the input) to the output layer (light). Lines far apart mean gradients "
+        "shrink on their way back to the input: a first layer orders of magnitude below the last is the "
+        "vanishing gradient. In each panel: the final first/last ratio (mean over seeds)."
+    )
+    return [ReportFigure("gradient_flow", "Gradient flow by layer", caption, fig)]
+
+
+def activation_saturation(ctx: ReportContext) -> list[ReportFigure]:
+    """Fraction of saturated sigmoid/tanh outputs per hidden layer against iteration, one panel per cell."""
+    saturated = _plotted_layers(ctx, "act_saturated", SATURATING)
+    if saturated.empty:
+        return []
+    fig, _ = _layer_panels(ctx, saturated, "saturated fraction", ylim=ACC_LIMITS)
+    caption = (
+        "Share of a hidden layer's outputs within 0.02 of an asymptote of sigmoid (below 0.02 or above 0.98) "
+        "or tanh (|y| > 0.98), on the training batch, against iteration; mean over seeds. Only layers with a "
+        "bounded activation. There the derivative is below about 0.02 (sigmoid) or 0.04 (tanh): saturated "
+        "units pass almost no gradient back."
+    )
+    return [ReportFigure("activation_saturation", "Saturated units (sigmoid, tanh)", caption, fig)]
+
+
+def dead_units(ctx: ReportContext) -> list[ReportFigure]:
+    """Fraction of dead ReLU units per hidden layer against iteration, one panel per cell."""
+    dead = _plotted_layers(ctx, "act_dead", DEAD_UNITS)
+    if dead.empty:
+        return []
+    fig, _ = _layer_panels(ctx, dead, "dead fraction", ylim=ACC_LIMITS)
+    caption = (
+        "Share of a ReLU layer's units that output exactly 0 for every example of the training batch (no "
+        "gradient reaches their weights from that batch), against iteration; mean over seeds. Only ReLU layers."
+    )
+    return [ReportFigure("dead_units", "Dead ReLU units", caption, fig)]
+
+
 FIGURE_BUILDERS: tuple[FigureBuilder, ...] = (
     learning_curves,
     test_accuracy_overlay,
     final_accuracy_heatmaps,
     batch_norm_comparison,
+    gradient_flow,
+    activation_saturation,
+    dead_units,
 )
 
 
@@ -256,7 +322,45 @@ def render_figures(ctx: ReportContext) -> list[tuple[ReportFigure, bytes]]:
         return [(figure, _png(figure.figure)) for builder in FIGURE_BUILDERS for figure in builder(ctx)]
 
 
-def _facet_figure(n: int) -> tuple[Figure, list]:
+def _plotted_layers(ctx: ReportContext, stat: str, functions: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Per cell, layer and step, the mean over the plotted runs of one per-layer statistic; with
+    `functions`, only the activation layers that use one of them."""
+    rows = layer_curves(ctx.study, stat)
+    rows = rows[rows["run_id"].isin(ctx.plotted)]
+    if functions is not None:
+        params = ctx.study.runs.set_index("run_id")
+        applies = {run_id: {layer for layer, fn in layer_activations(params.loc[run_id]).items() if fn in functions}
+                   for run_id in rows["run_id"].unique()}
+        rows = rows[[layer in applies[run_id] for run_id, layer in zip(rows["run_id"], rows["layer"])]]
+    return rows.groupby(["cell", "layer", "step"], observed=True)["value"].mean().reset_index()
+
+
+def _layer_panels(
+    ctx: ReportContext, means: pd.DataFrame, ylabel: str, log: bool = False, ylim=None
+) -> tuple[Figure, dict]:
+    """One panel per cell (grid order) with a line per layer, coloured by depth; returns the figure and
+    each cell's Axes."""
+    layers = [layer for layer in means["layer"].cat.categories if layer in set(means["layer"])]
+    cmap = matplotlib.colormaps[DEPTH_COLORMAP]
+    low, high = DEPTH_COLOR_RANGE
+    colors = {layer: cmap(low + (high - low) * i / max(1, len(layers) - 1)) for i, layer in enumerate(layers)}
+    by_cell = dict(tuple(means.groupby("cell", observed=True)))
+    cells = [cell for cell in ctx.study.cells if cell in by_cell]
+    fig, axes = _facet_figure(len(cells), ylabel)
+    for ax, cell in zip(axes, cells):
+        for layer, points in by_cell[cell].groupby("layer", observed=True):
+            ax.plot(points["step"], points["value"], color=colors[layer], linewidth=1.4)
+        ax.set_title(_wrap(ctx.label(cell)), fontsize="medium")
+        if log:
+            ax.set_yscale("log")
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+    handles = [Line2D([], [], color=colors[layer], label=layer) for layer in layers]
+    fig.legend(handles=handles, loc="outside upper right", ncols=min(len(layers), 6), frameon=False)
+    return fig, dict(zip(cells, axes))
+
+
+def _facet_figure(n: int, ylabel: str = "accuracy") -> tuple[Figure, list]:
     """A figure of n panels with shared axes, wrapped into rows, sized so each panel stays legible."""
     ncols = min(n, MAX_FACET_COLUMNS, max(2, math.ceil(math.sqrt(n))))
     nrows = math.ceil(n / ncols)
@@ -268,7 +372,7 @@ def _facet_figure(n: int) -> tuple[Figure, list]:
         ax.tick_params(labelbottom=True)
         ax.set_xlabel("iteration")
     for ax in grid[:n:ncols]:
-        ax.set_ylabel("accuracy")
+        ax.set_ylabel(ylabel)
     return fig, list(grid[:n])
 
 
@@ -309,6 +413,7 @@ def findings(ctx: ReportContext) -> list[str]:
         if widest is not None:
             lines.append(f"Largest train–test gap: {widest['cell']}, {_mean_ci(widest, 'gap', '{:+.3f}', '{:.3f}')}.")
     lines.extend(_not_learned(ctx, learned))
+    lines.extend(_gradient_findings(learned))
     lines.extend(_failures(ctx))
     for entry in ctx.study.unrun:
         reason = entry.get("failure") or entry.get("status") or "not found in the store"
@@ -337,6 +442,18 @@ def _not_learned(ctx: ReportContext, learned: pd.DataFrame) -> list[str]:
     return [f"Did not learn ({chance}): {cells}."]
 
 
+def _gradient_findings(learned: pd.DataFrame) -> list[str]:
+    """One line naming the cells with the smallest and largest first/last-layer gradient ratio."""
+    if "grad_ratio_mean" not in learned or learned["grad_ratio_mean"].notna().sum() < 2:
+        return []
+    ratios = learned.set_index("cell")["grad_ratio_mean"].dropna()
+    low, high = ratios.idxmin(), ratios.idxmax()
+    return [
+        f"Gradient reaching the first layer, relative to the output layer's, at the end: smallest in {low} "
+        f"({ratios[low]:.1e}), largest in {high} ({ratios[high]:.1e})."
+    ]
+
+
 def _failures(ctx: ReportContext) -> list[str]:
     """One line per failed, killed, unfinished or diverged run, with the recorded reason and iteration."""
     lines = []
@@ -363,6 +480,7 @@ _SUMMARY_COLUMNS = (  # header, statistic, format of the mean, format of the CI 
     ("Iterations to 90 %", "iters_to_90pct", "{:,.0f}", "{:,.0f}"),
     ("Wall time (s)", "wall_time_s", "{:,.1f}", "{:,.1f}"),
 )
+_GRAD_RATIO_COLUMN = ("Grad ratio first/last", "grad_ratio", "{:.2e}", "{:.1e}")  # only with diagnostics
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#222;
@@ -391,6 +509,8 @@ def render_html(ctx: ReportContext, figures: list[tuple[ReportFigure, bytes]]) -
             _section("What was run", _what_was_run(ctx)),
             _section("Findings", _list(findings(ctx))),
             _section("Summary per cell", _summary_table(ctx)),
+            _section("Is the ranking resolved?", _replicates(ctx)),
+            _factor_section(ctx),
             _section("Figures", "\n".join(_figure(figure, png) for figure, png in figures)),
             _section("All runs", _runs_table(ctx)),
         ]
@@ -443,20 +563,144 @@ def _what_was_run(ctx: ReportContext) -> str:
 
 def _summary_table(ctx: ReportContext) -> str:
     """One row per cell, best first: mean ± 95 % CI over seeds of each statistic."""
-    headers = ["#", "Cell", "Seeds", *(header for header, *_ in _SUMMARY_COLUMNS)]
+    columns = _summary_columns(ctx)
+    headers = ["#", "Cell", "Seeds", *(header for header, *_ in columns)]
     rows, classes = [], []
     for _, row in ctx.summary.iterrows():
         seeds = str(row["n_seeds"]) if row["n_seeds"] == row["n_runs"] else f"{row['n_seeds']} of {row['n_runs']}"
-        stats = [_mean_ci(row, stat, mean_fmt, ci_fmt) for _, stat, mean_fmt, ci_fmt in _SUMMARY_COLUMNS]
+        stats = [_mean_ci(row, stat, mean_fmt, ci_fmt) for _, stat, mean_fmt, ci_fmt in columns]
         rows.append([str(row["rank"]), _swatch(ctx, row["cell"]), seeds, *map(_e, stats)])
         classes.append("" if row["n_seeds"] else "failed")
     note = (
         '<p class="note">Mean ± half-width of the 95 % confidence interval over the finished seeds (Student t, '
         "n − 1 degrees of freedom; one seed: the value alone). Iterations to 50 % / 90 %: first evaluation "
         "where the test accuracy reaches that fraction of the run's final test accuracy. Sorted by mean final "
-        "test accuracy.</p>"
+        "test accuracy."
+        + (
+            " Grad ratio first/last: the gradient norm of the first layer divided by that of the output layer, "
+            "at the last iteration (see the gradient-flow figure); far below 1 means the gradient vanishes."
+            if len(columns) > len(_SUMMARY_COLUMNS) else ""
+        )
+        + "</p>"
     )
     return note + _table(headers, rows, numeric=range(2, len(headers)), row_classes=classes)
+
+
+def _summary_columns(ctx: ReportContext) -> tuple:
+    """The summary table's statistics: the gradient ratio only when some run logged diagnostics."""
+    has_ratio = "grad_ratio_mean" in ctx.summary and ctx.summary["grad_ratio_mean"].notna().any()
+    return (*_SUMMARY_COLUMNS, _GRAD_RATIO_COLUMN) if has_ratio else _SUMMARY_COLUMNS
+
+
+def _replicates(ctx: ReportContext) -> str:
+    """The best cell against the next ones: difference of means, Welch CI, verdict; or why there is none."""
+    comparison = compare_top(ctx.per_run, ctx.summary)
+    if comparison.empty:
+        return "<p>Only one cell finished: nothing to compare.</p>"
+    if (comparison["verdict"] == "needs replicates").all():
+        return (
+            "<p>Replicates are needed: with one seed per cell a difference between cells cannot be told from "
+            "seed-to-seed noise. Run every cell with several seeds (<code>seeds: 5</code> in the study file, or "
+            "<code>--set seeds=5</code>) to get confidence intervals and this comparison.</p>"
+        )
+    headers = ["Comparison", "Seeds", "Difference of means", f"{CONFIDENCE:.0%} CI (Welch)", "dof", "Verdict"]
+    rows = []
+    for row in comparison.itertuples():
+        ci = "–" if pd.isna(row.ci_lo) else f"[{row.ci_lo:+.4f}, {row.ci_hi:+.4f}]"
+        rows.append([
+            f"{_swatch(ctx, row.best)} − {_swatch(ctx, row.other)}", _e(f"{row.n_best} / {row.n_other}"),
+            _e(f"{row.diff:+.4f}"), _e(ci), _e(_fmt(row.dof, "{:.1f}")), f"<strong>{_e(row.verdict)}</strong>",
+        ])
+    note = (
+        f'<p class="note">The best cell by mean final test accuracy against each of the next {TOP_CELLS - 1}. '
+        "Difference of the two means with Welch's confidence interval (each cell keeps its own variance; "
+        "degrees of freedom by Welch–Satterthwaite). <em>Resolved</em>: the interval excludes 0, the "
+        "ranking holds beyond seed noise; <em>within noise</em>: it does not; <em>needs replicates</em>: "
+        "a cell has fewer than two finished seeds.</p>"
+    )
+    return note + _table(headers, rows, numeric=range(1, 5))
+
+
+def _factor_section(ctx: ReportContext) -> str:
+    """Main effects, two-way interactions and the ANOVA table; nothing without an axis of two levels."""
+    factors = factor_axes(ctx.study.axes)
+    if not factors:
+        return ""
+    parts = [_main_effects_table(ctx), _interaction_tables(ctx, factors), _anova_table(ctx)]
+    return _section("Factor effects", "".join(parts))
+
+
+def _main_effects_table(ctx: ReportContext) -> str:
+    """Mean final test accuracy per level of each axis, from cell means."""
+    effects = main_effects(ctx.per_run, ctx.study.axes)
+    rows = [
+        [_e(row.axis), _e(row.level), _e(_fmt(row.mean, "{:.3f}")), _e(_fmt(row.effect, "{:+.3f}")),
+         _e(str(row.n_cells)), _e(str(row.n_runs))]
+        for row in effects.itertuples()
+    ]
+    note = (
+        '<h3>Main effects</h3><p class="note">Mean final test accuracy of the cells at each level, averaged '
+        "over the levels of the other axes (each cell counts once, whatever its number of seeds); effect: "
+        "the difference from the mean of all cells.</p>"
+    )
+    headers = ["Axis", "Level", "Mean final test acc", "Effect", "Cells", "Runs"]
+    return note + _table(headers, rows, numeric=range(2, 6))
+
+
+def _interaction_tables(ctx: ReportContext, factors: list) -> str:
+    """One table per pair of axes: mean final test accuracy per level combination and its interaction."""
+    pairs = list(itertools.combinations(factors, 2))
+    if not pairs:
+        return ""
+    html_parts = [
+        '<h3>Two-way interactions</h3><p class="note">Mean final test accuracy per combination of two axes '
+        "(cell means, averaged over the other axes); in parentheses the interaction: how much the "
+        "combination differs from what the two main effects alone predict (mean − row mean − column mean "
+        "+ table mean). Near 0: the axes act independently.</p>"
+    ]
+    for rows_axis, cols_axis in pairs:
+        table = interaction_table(ctx.per_run, ctx.study.axes, rows_axis, cols_axis)
+        body = []
+        for level in rows_axis.levels:
+            cells = table[table[rows_axis.short] == level]
+            body.append([_e(level), *(
+                _e("–" if pd.isna(r["mean"]) else f"{r['mean']:.3f} ({r['interaction']:+.3f})")
+                for _, r in cells.iterrows()
+            )])
+        headers = [f"{rows_axis.short} ↓  {cols_axis.short} →", *cols_axis.levels]
+        html_parts.append(_table(headers, body, numeric=range(1, len(headers))))
+    return "".join(html_parts)
+
+
+def _anova_table(ctx: ReportContext) -> str:
+    """How much of the variance of the per-run final test accuracies each axis and pair explains."""
+    table, balanced = anova(ctx.per_run, ctx.study.axes)
+    rows = [
+        [_e(row.term), _e(str(row.df)), _e(f"{row.ss:.3g}"), _e(_fmt(row.share, "{:.1f} %")),
+         _e(_fmt(row.f, "{:.1f}")), _e(_p_value(row.p))]
+        for row in table.itertuples()
+    ]
+    note = (
+        '<h3>Variance explained</h3><p class="note">Analysis of variance of the final test accuracy of '
+        "every finished run: the total sum of squares around the overall mean, split into the part each "
+        "axis explains, each pair's interaction, and the residual spread between seeds of the same cell. "
+        "Share: percent of the total. F and p test each term against the seed spread (only with "
+        "several seeds per cell)."
+    )
+    if not balanced:
+        note += (
+            " <strong>Approximate:</strong> the grid is unbalanced (cells excluded, failed, or with unequal "
+            "seeds), so terms are fitted in the order listed (sequential sums of squares) and an earlier "
+            "axis takes the variance it shares with a later one."
+        )
+    return note + "</p>" + _table(["Term", "df", "SS", "Share of total", "F", "p"], rows, numeric=range(1, 6))
+
+
+def _p_value(p: float) -> str:
+    """A p-value for humans: '–' without one, '< 0.0001' when tiny."""
+    if pd.isna(p):
+        return "–"
+    return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
 def _runs_table(ctx: ReportContext) -> str:

@@ -14,8 +14,11 @@ accuracy and loss and the training accuracy are recorded.
 
 from __future__ import annotations
 
+import gc
+import json
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -25,7 +28,7 @@ from study.backend import keras, tf
 from study.config import OptimizerConfig, Settings
 from study.data import Dataset
 from study.diagnostics import activation_layers, kernel_layers, layer_stats, stat_names
-from study.model import build_model
+from study.model import build_model, kernel_initializer
 
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
 AUTO_STEPS_PER_CALL = 100  # iterations per graph call when `train.steps_per_call` is not set
@@ -104,18 +107,72 @@ def eval_points(iterations: int, eval_every: int) -> list[int]:
     return points if points[-1] == iterations else points + [iterations]
 
 
-class Engine:
-    """Holds one cell's model, optimizer and resident tensors; trains it chunk by chunk in-graph."""
+# Settings a cell may change without changing the graph: `Engine.reset` applies them to a cached
+# engine, so a grid traces one graph per model structure instead of one per cell.
+RUNTIME_SETTINGS = {"model": ("initializer", "init_std"), "optimizer": ("lr",),
+                    "train": ("iterations", "eval_every", "steps_per_call", "diagnostics_every"),
+                    "data": ("dir",)}
+ENGINE_CACHE_SIZE = 4  # engines (graphs, models) kept per process; a grid rarely has more structures
 
-    def __init__(self, settings: Settings, seed: int, data: Dataset):
-        self.settings, self.seed = settings, seed
+
+def graph_key(settings: Settings, data: Dataset) -> str:
+    """What decides an engine's graph: the settings minus RUNTIME_SETTINGS, and the data's identity."""
+    doc = settings.model_dump(mode="json")
+    for section, fields in RUNTIME_SETTINGS.items():
+        for name in fields:
+            doc[section].pop(name)
+    doc["diagnose"] = settings.train.diagnostics_every > 0
+    doc["data_identity"] = [data.name, data.digest, len(data.y_train), len(data.y_test), list(data.x_train.shape[1:])]
+    return json.dumps(doc, sort_keys=True)
+
+
+_engines: OrderedDict[str, Engine] = OrderedDict()
+_resident: dict[int, tuple] = {}
+
+
+def engine_for(settings: Settings, seed: int, data: Dataset) -> Engine:
+    """A ready engine for this cell: a cached one with the same graph, reset, or a new one."""
+    key = graph_key(settings, data)
+    engine = _engines.pop(key, None)
+    if engine is None:
+        while len(_engines) >= ENGINE_CACHE_SIZE:
+            _engines.popitem(last=False)
+            keras.backend.clear_session()  # let the evicted model's graphs go: flat memory over a grid
+            gc.collect()
+        engine = Engine(settings, data)
+    _engines[key] = engine
+    engine.reset(settings, seed)
+    return engine
+
+
+def resident(data: Dataset) -> tuple:
+    """The dataset as constant tensors, created once per Dataset object (engines share them)."""
+    key = id(data)
+    if key not in _resident or _resident[key][0] is not data:
+        if len(_resident) >= ENGINE_CACHE_SIZE:
+            _resident.pop(next(iter(_resident)))
+        _resident[key] = (data, tf.constant(data.x_train), tf.constant(data.y_train),
+                          tf.constant(data.x_test), tf.constant(data.y_test))
+    return _resident[key][1:]
+
+
+class Engine:
+    """Holds a model, its optimizer and the resident data; trains a cell chunk by chunk in-graph.
+
+    One engine serves every cell with the same graph (see `graph_key`): `reset` gives the model
+    the cell's initial weights, zeroes the optimizer and sets the seed and learning rate, so a
+    reused engine produces exactly the numbers a freshly built one would.
+    """
+
+    def __init__(self, settings: Settings, data: Dataset):
+        self.settings = settings
         self.batch_size = settings.train.batch_size
         self.model = build_model(settings.model, data.input_shape, data.num_classes)
         self.optimizer = build_optimizer(settings.optimizer)
         self.variables = self.model.trainable_variables
         self.optimizer.build(self.variables)
-        self.x_train, self.y_train = tf.constant(data.x_train), tf.constant(data.y_train)
-        self.x_test, self.y_test = tf.constant(data.x_test), tf.constant(data.y_test)
+        self.seed = tf.Variable(0, dtype=tf.int64, trainable=False)  # the cell's seed, read in-graph
+        self.x_train, self.y_train, self.x_test, self.y_test = resident(data)
         self.train_rows = int(data.x_train.shape[0])
         self.full_train_eval = eval_train_mode(settings, self.train_rows) == "full"
         self.steps_per_epoch = self.train_rows // self.batch_size
@@ -124,26 +181,50 @@ class Engine:
         self.stat_names = stat_names(self.model) if self.diagnose else []
         self.kernels = [layer.kernel for layer in kernel_layers(self.model)]
         self.act_names = {layer.name for layer in activation_layers(self.model)}
+        self.kernel_layers = kernel_layers(self.model)
+        # Everything but the kernels restarts from its built value: biases, BN statistics and
+        # affine parameters, optimizer slots and iteration counter.
+        self.initial = [(v, v.numpy()) for v in self.model.weights + self.optimizer.variables]
         self.run_chunk = tf.function(self._chunk)
         self.run_step = tf.function(self._step)
         self.run_eval = tf.function(self._evaluate)
+
+    def reset(self, settings: Settings, seed: int) -> None:
+        """Start the cell `settings` at `seed`: initial weights, fresh optimizer, seed, learning rate."""
+        self.settings = settings
+        for var, value in self.initial:
+            var.assign(value)
+        for i, layer in enumerate(self.kernel_layers):
+            init = kernel_initializer(settings.model, seed=derived_seed(seed, i))
+            layer.kernel.assign(init(layer.kernel.shape, dtype=layer.kernel.dtype))
+        for i, layer in enumerate(self.model.layers):
+            generator = getattr(layer, "seed_generator", None)
+            if generator is not None:  # dropout masks: a stream per layer, keyed on the cell's seed
+                generator.state.assign(tf.constant([derived_seed(seed, 1000 + i), 0], tf.int64))
+        self.optimizer.learning_rate = settings.optimizer.lr
+        self.seed.assign(seed)
 
     # --- in-graph pieces -------------------------------------------------------------------
 
     def _batch_indices(self, step: tf.Tensor) -> tf.Tensor:
         """Rows of iteration `step` (1-based): drawn with replacement, or the epoch's permutation."""
         if self.settings.train.sampling == "with_replacement":
-            key = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64)])
+            key = tf.stack([self.seed, tf.cast(step, tf.int64)])
             return tf.random.stateless_uniform([self.batch_size], key, 0, self.train_rows, dtype=tf.int32)
         i = tf.cast(step, tf.int32) - 1
         pos = (i % self.steps_per_epoch) * self.batch_size
         if pos == 0:
-            key = tf.stack([tf.constant(self.seed, tf.int64), -1 - tf.cast(i // self.steps_per_epoch, tf.int64)])
+            key = tf.stack([self.seed, -1 - tf.cast(i // self.steps_per_epoch, tf.int64)])
             self.order.assign(tf.random.experimental.stateless_shuffle(tf.range(self.train_rows), key))
         return self.order[pos:pos + self.batch_size]
 
     def _loss(self, y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
-        """Mean cross-entropy of the softmax output (Keras clips p at 1e-7, as the course adds 1e-7)."""
+        """Mean cross-entropy of the softmax output.
+
+        Keras computes it from the softmax's logits (an exact log-softmax), so it is not capped:
+        the course's `-log(p + 1e-7)` can never exceed 16.1 per example, ours can — which is what
+        lets a diverging run reach inf/NaN and be stopped.
+        """
         return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
 
     def _forward(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
@@ -236,6 +317,11 @@ class Engine:
                 np.array(diags, np.float32).reshape(periods, len(self.stat_names)))
 
 
+def derived_seed(seed: int, index: int) -> int:
+    """A per-layer seed from the cell's seed, so layers draw independent initial weights."""
+    return (seed * 1_000_003 + index) % 2**31
+
+
 def chunks(iterations: int, eval_every: int, steps_per_call: int | None) -> list[tuple[int, int, int]]:
     """The schedule: (start, periods, period_len) per graph call, covering 1..iterations."""
     per_call = max(1, (steps_per_call or AUTO_STEPS_PER_CALL) // eval_every)
@@ -265,9 +351,8 @@ def train_and_evaluate(
     Raises Diverged when the loss stops being finite (after the callbacks saw the records).
     """
     t0 = time.perf_counter()
-    keras.backend.clear_session()  # drop the previous cell's graphs and layer names: flat memory over a grid
     set_seed(seed)
-    engine = Engine(settings, seed, data)
+    engine = engine_for(settings, seed, data)
     for cb in callbacks:
         cb.set_model(engine.model)
         cb.on_train_begin()

@@ -102,7 +102,7 @@ def test_missing_file(tmp_path):
     assert_one_line(exc, path, ["cannot read", "FileNotFoundError"])
 
 
-def test_unreadable_file(write_study, tmp_path):
+def test_unreadable_file(tmp_path):
     path = tmp_path / "binary.yaml"
     path.write_bytes(b"study: \xff\xfe\x00bad\n")
     with pytest.raises(ConfigError) as exc:

@@ -118,7 +118,7 @@ def test_clashing_short_names_keep_the_dotted_key():
 # --- bundle axes and architectures -------------------------------------------------------------
 
 
-def test_bundle_axis_sets_several_settings(write_study):
+def test_bundle_axis_sets_several_settings():
     cells = expand(load_study(ROOT / "configs" / "smoke.yaml"))
     assert [c.name for c in cells] == ["sigmoid · gauss(0.01) · seed 0", "relu · he · seed 0"]
     first, second = cells
