@@ -142,13 +142,14 @@ def best_seconds(fn, reps: int, inner: int) -> float:
     return best
 
 
-def matmul_rates(reps: int) -> dict:
+def matmul_rates(reps: int, quick: bool = False) -> dict:
     """Best single-precision GFLOP/s of tf.matmul and numpy on the dominant and the square shape."""
     from study.backend import tf
 
     rng = np.random.default_rng(0)
     out = {}
-    for name, (m, k, n), inner in (("dominant", DOMINANT_SHAPE, 20), ("square", SQUARE_SHAPE, 2)):
+    calls = (4, 1) if quick else (20, 2)  # back-to-back calls per timing: ~0.1 s and ~0.3 s on 2 cores
+    for (name, (m, k, n)), inner in zip((("dominant", DOMINANT_SHAPE), ("square", SQUARE_SHAPE)), calls):
         a = rng.standard_normal((m, k), dtype=np.float32)
         b = rng.standard_normal((k, n), dtype=np.float32)
         ta, tb = tf.constant(a), tf.constant(b)
@@ -261,13 +262,13 @@ def engine_cell(settings, data, tracking: Tracking | None, new_graph: bool) -> d
     if tracking is not None:
         logger, timer = MetricLogger(tracking.store, tracking.new_run(), tracking.writer), PhaseTimer()
         callbacks = [logger, timer]
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     summary = train_and_evaluate(settings, SEED, data, callbacks=callbacks)
     t_trained = time.perf_counter()
     if tracking is not None:
         tracking.writer.flush()
     t1 = time.perf_counter()
-    out = {"seconds": t1 - t0, "final_test_acc": summary.final_test_acc}
+    out = {"seconds": t1 - t0, "cpu_seconds": time.process_time() - c0, "final_test_acc": summary.final_test_acc}
     if tracking is not None:
         out["logging_seconds"] = logger.seconds + (t1 - t_trained)
         out["phases"] = phases(t0, timer.marks, t1)
@@ -298,7 +299,8 @@ def measure_engine(settings, data, reps: int) -> dict:
     finally:
         tracking.close()
     return {"new_graph": summarize_logged(cold), "cached_graph": summarize_logged(cached),
-            "no_callbacks_seconds": spread([r["seconds"] for r in bare]), "warmup_cell_seconds": warmup}
+            "no_callbacks_seconds": spread([r["seconds"] for r in bare]),
+            "no_callbacks_cpu_seconds": spread([r["cpu_seconds"] for r in bare]), "warmup_cell_seconds": warmup}
 
 
 def summarize_logged(logged: list[dict]) -> dict:
@@ -307,6 +309,7 @@ def summarize_logged(logged: list[dict]) -> dict:
     steady = [c for r in logged for c in r["phases"]["chunks"][1:]]
     return {
         "seconds": spread([r["seconds"] for r in logged]),
+        "cpu_seconds": spread([r["cpu_seconds"] for r in logged]),
         "logging_share": spread([r["logging_seconds"] / r["seconds"] for r in logged]),
         "logging_seconds": spread([r["logging_seconds"] for r in logged]),
         "final_test_acc": logged[-1]["final_test_acc"],
@@ -328,9 +331,13 @@ def measure_numpy(data, activation: str, init: str, iterations: int, reps: int, 
     """The course's NumPy loop, `reps` times."""
     from benchmarks import numpy_course
 
-    runs = [numpy_course.run_cell(activation, init, SEED, dtype, data, iterations) for _ in range(reps)]
-    return {"seconds": spread([r.seconds for r in runs]), "final_test_acc": runs[-1].final_test_accuracy,
-            "dtype": np.dtype(dtype).name}
+    runs, cpu = [], []
+    for _ in range(reps):
+        c0 = time.process_time()
+        runs.append(numpy_course.run_cell(activation, init, SEED, dtype, data, iterations))
+        cpu.append(time.process_time() - c0)  # also counts run_cell's untimed dtype conversion (~0.1 s)
+    return {"seconds": spread([r.seconds for r in runs]), "cpu_seconds": spread(cpu),
+            "final_test_acc": runs[-1].final_test_accuracy, "dtype": np.dtype(dtype).name}
 
 
 def measure_naive(data, activation: str, iterations: int, reps: int) -> dict:
@@ -370,7 +377,7 @@ def per_cell(args) -> dict:
     result = {"machine_before": before, "quick": args.quick, "iterations": iterations,
               "activation": args.activation, "init": args.init, "diagnostics_every": args.diagnostics_every,
               "steps_per_call": args.steps_per_call, "reps": reps}
-    result["bound"] = arithmetic_bound(iterations, matmul_rates(reps["matmul"]))
+    result["bound"] = arithmetic_bound(iterations, matmul_rates(reps["matmul"], args.quick))
     result["engine"] = measure_engine(settings, data, reps["engine"])
     result["numpy"] = measure_numpy(arrays, args.activation, args.init, iterations, reps["numpy"], np.float64)
     if args.numpy_float32:
@@ -420,17 +427,19 @@ def print_per_cell(r: dict) -> None:
           f"test set every {EVAL_EVERY}" + ("  [--quick: smoke run, not a measurement]" if r["quick"] else ""))
     print(f"machine: {r['machine_before']['cpus']} CPUs, load average {fmt_load(r['machine_before'])} before, "
           f"{fmt_load(r['machine_after'])} after")
-    print(f"\n{'seconds per cell':<42}{'median':>9}  {'min - max':^19}{'reps':>4}  test acc")
-    rows = [("engine + MLflow, new graph (build+trace)", e["new_graph"]["seconds"], e["new_graph"]["final_test_acc"]),
-            ("engine + MLflow, cached graph", e["cached_graph"]["seconds"], e["cached_graph"]["final_test_acc"]),
-            ("engine, new graph, no callbacks", e["no_callbacks_seconds"], None),
-            ("NumPy course loop (float64)", r["numpy"]["seconds"], r["numpy"]["final_test_acc"])]
+    print(f"\n{'seconds per cell':<42}{'median':>9}  {'min - max':^19}{'reps':>4}  test acc  cpu s")
+    rows = [("engine + MLflow, new graph (build+trace)", e["new_graph"], e["new_graph"]["final_test_acc"]),
+            ("engine + MLflow, cached graph", e["cached_graph"], e["cached_graph"]["final_test_acc"]),
+            ("engine, new graph, no callbacks",
+             {"seconds": e["no_callbacks_seconds"], "cpu_seconds": e["no_callbacks_cpu_seconds"]}, None),
+            ("NumPy course loop (float64)", r["numpy"], r["numpy"]["final_test_acc"])]
     if "numpy_float32" in r:
-        rows.append(("NumPy course loop (float32)", r["numpy_float32"]["seconds"], r["numpy_float32"]["final_test_acc"]))
+        rows.append(("NumPy course loop (float32)", r["numpy_float32"], r["numpy_float32"]["final_test_acc"]))
     if "naive" in r:
-        rows.append(("naive Keras fit + MLflow callback", r["naive"]["seconds"], r["naive"]["final_test_acc"]))
-    for label, s, acc in rows:
-        print(f"  {label:<40}{fmt_spread(s)}  {'' if acc is None else f'{acc:.4f}'}")
+        rows.append(("naive Keras fit + MLflow callback", r["naive"], r["naive"]["final_test_acc"]))
+    for label, m, acc in rows:
+        cpu = f"{m['cpu_seconds']['median']:7.2f}" if "cpu_seconds" in m else ""
+        print(f"  {label:<40}{fmt_spread(m['seconds'])}  {'' if acc is None else f'{acc:.4f}':<8}{cpu}")
     print(f"  {'arithmetic bound (dominant-shape rate)':<40}{b['seconds']:9.3f}")
     print(f"  {'arithmetic bound (peak rate)':<40}{b['seconds_at_peak']:9.3f}")
     rates = b["rates_gflops"]

@@ -50,7 +50,7 @@ def expand(study: Study) -> list[Cell]:
         settings = resolve(study, axes)
         if excluded(study, axes, settings):
             continue
-        labels = {shorts[k]: label(k, v, settings) for k, v in axes.items()}
+        labels = {shorts[k]: printable(label(k, v, settings)) for k, v in axes.items()}
         group = " · ".join(labels.values())
         for seed in spec.seed_list:
             h = config_hash(settings, seed)
@@ -134,6 +134,12 @@ def label(key: str, value: Any, settings: Settings) -> str:
     if isinstance(value, float):
         return f"{field}={value:g}"
     return f"{field}={value}"
+
+
+def printable(text: str) -> str:
+    """A label fit for a run name, a tag and a table row: line breaks and control characters become
+    single spaces (user-written bundle labels and architecture names may hold anything)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def flatten_settings(settings: Settings) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def connect(address: str | None, cpus_per_cell: float) -> None:
     global _owned
     if not cpus_per_cell > 0:
         raise StudyError(f"--cpus-per-cell: {cpus_per_cell:g} is not a positive number of CPUs")
-    if address is None and "ray" not in sys.modules:
+    if on_loopback(address) and "ray" not in sys.modules:
         os.environ.setdefault(LOOPBACK_ENV, "0")
     try:
         import ray
@@ -64,6 +64,18 @@ def connect(address: str | None, cpus_per_cell: float) -> None:
     if cpus_per_cell > cpus:
         raise StudyError(f"--cpus-per-cell: {cpus_per_cell:g} is more than the {cpus:g} CPUs of the Ray cluster; "
                          "no cell could ever start")
+
+
+def on_loopback(address: str | None) -> bool:
+    """Whether Ray should run on 127.0.0.1: a local instance, or a cluster addressed through loopback.
+
+    A driver must see itself at the address its cluster's nodes use, else it waits for a raylet on
+    its own network address that never comes.
+    """
+    if address is None:
+        return True
+    host = address.removeprefix("ray://").rsplit(":", 1)[0].strip("[]")
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 def disconnect() -> None:

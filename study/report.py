@@ -266,13 +266,13 @@ def gradient_flow(ctx: ReportContext) -> list[ReportFigure]:
     for cell, ax in panels.items():
         ratio = ratios.get(cell)
         if ratio is not None and pd.notna(ratio):
-            ax.text(0.03, 0.04, f"first/last {ratio:.1e}", transform=ax.transAxes, fontsize="small", color="0.25")
+            ax.set_title(f"{_wrap(ctx.label(cell))}\nfirst/last {ratio:.1e}", fontsize="medium")
     caption = (
         "L2 norm of the loss gradient with respect to each layer's kernel (weights), on the training batch, "
         "against iteration; log scale, shared by all panels; mean over seeds. Colour runs with depth, from the "
         "first layer (dark, next to the input) to the output layer (light). Lines far apart mean gradients "
         "shrink on their way back to the input: a first layer orders of magnitude below the last is the "
-        "vanishing gradient. In each panel: the final first/last ratio (mean over seeds)."
+        "vanishing gradient. Under each panel's title: the final first/last ratio (mean over seeds)."
     )
     return [ReportFigure("gradient_flow", "Gradient flow by layer", caption, fig)]
 
@@ -331,7 +331,8 @@ def _plotted_layers(ctx: ReportContext, stat: str, functions: tuple[str, ...] | 
         params = ctx.study.runs.set_index("run_id")
         applies = {run_id: {layer for layer, fn in layer_activations(params.loc[run_id]).items() if fn in functions}
                    for run_id in rows["run_id"].unique()}
-        rows = rows[[layer in applies[run_id] for run_id, layer in zip(rows["run_id"], rows["layer"])]]
+        keep = [layer in applies[run_id] for run_id, layer in zip(rows["run_id"], rows["layer"])]
+        rows = rows[pd.Series(keep, index=rows.index, dtype=bool)]
     return rows.groupby(["cell", "layer", "step"], observed=True)["value"].mean().reset_index()
 
 
@@ -491,6 +492,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1.2rem}dt{font-w
 table{border-collapse:collapse;font-size:.88rem;margin:.4rem 0}
 th,td{padding:.25rem .6rem;border-bottom:1px solid #e4e4e4;text-align:left;vertical-align:top}
 thead th{background:#f3f3f3}.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th.num{white-space:normal}
 tr.failed td{color:#a02c2c}code{font-size:.85em}
 .swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.45em}
 figure{margin:1.2rem 0}figure img{max-width:100%;height:auto}

@@ -112,7 +112,7 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
     store = Store()
     exp_id = store.experiment_id(study.name, study.spec.description)
     killed = store.mark_dead_runs(exp_id)
-    if killed and progress:
+    if killed:  # notices, not progress: printed with --quiet too
         print(f"marked {len(killed)} run(s) left RUNNING by a dead process as KILLED", file=sys.stderr)
     done = {} if rerun else store.finished_cells(exp_id, digest)
     parent = store.start_parent(exp_id, study.name, {
@@ -123,7 +123,7 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
     results = [CellResult(c, "skipped", done[c.config_hash].info.run_id, done[c.config_hash].data.metrics)
                for c in cells if c.config_hash in done]
     todo = [c for c in cells if c.config_hash not in done]
-    if results and progress:
+    if results:
         print(f"skipping {len(results)} cell(s) already FINISHED in the store (use --rerun to train them again)",
               file=sys.stderr)
     jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun) for c in todo]
@@ -256,14 +256,26 @@ def one_line(exc: BaseException) -> str:
 
 
 def run_cell(job: CellJob, writer: BackgroundWriter, *extra_callbacks) -> CellResult:
-    """Train one cell into its own child run; failures end the run FAILED with the reason."""
-    from study.train import Diverged, train_and_evaluate
-
+    """Train one cell into its own child run unless another process has it; failures end the run FAILED."""
     cell, store = job.cell, Store(job.tracking_uri)
     data = cell_data(cell)
     if data.digest not in job.dataset_digest.split(","):
         reason = f"dataset digest {data.digest} differs from the driver's {job.dataset_digest}"
         return CellResult(cell, "failed", failure=reason)
+    claim = store.claim(job.experiment_id, cell.config_hash, data.digest)
+    if claim is None:
+        return CellResult(cell, "skipped", failure="being trained by another process")
+    try:
+        return train_cell(job, writer, store, data, extra_callbacks)
+    finally:
+        writer.after_writes(claim.release)  # only once the run's end status is in the store
+
+
+def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Dataset, extra_callbacks) -> CellResult:
+    """Under the cell's claim: skip it if it finished meanwhile, else train it into a new child run."""
+    from study.train import Diverged, train_and_evaluate
+
+    cell = job.cell
     busy = store.taken(job.experiment_id, cell.config_hash, data.digest, finished=not job.rerun)
     if busy:
         return CellResult(cell, "skipped", failure=busy)

@@ -32,6 +32,7 @@ from study.grid import Cell, flatten_settings
 STORE_DIR = "mlruns"  # the default local store, relative to the current directory
 PACKAGES = ("tensorflow", "keras", "mlflow", "numpy", "pandas")
 FLUSH_SECONDS = 2.0  # the background writer sends at most this often while a cell trains
+CLAIMS_DIR = "claims"  # beside a SQLite store: one lock file per cell that some process trains or trained
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # its INFO lines (DB migrations) drown the progress bar
@@ -47,6 +48,35 @@ def tracking_uri() -> str:
         return uri
     Path(STORE_DIR).mkdir(exist_ok=True)
     return f"sqlite:///{Path(STORE_DIR).resolve() / 'mlflow.db'}"
+
+
+def create_sqlite_store(uri: str) -> None:
+    """Create a missing SQLite store whole or not at all, so a kill during creation cannot break it.
+
+    MLflow migrates a new database in place, one step at a time, and a process killed halfway
+    leaves a file no later run can open ("duplicate column name"). Instead the schema is built
+    in a private draft that is then hard-linked into place: the link is atomic and fails when
+    another process got there first, whose store is then used.
+    """
+    path = Path(uri.removeprefix("sqlite:///"))
+    if not uri.startswith("sqlite:///") or path.exists() or str(path).startswith(":memory:"):
+        return
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f"{path.name}.*.new*"):  # drafts (and journals) of killed creators
+        if process_alive(f"{socket.gethostname()}:{stale.name.split('.')[-2]}:") is False:
+            stale.unlink(missing_ok=True)
+    draft = path.with_name(f"{path.name}.{os.getpid()}.new")
+    try:
+        SqlAlchemyStore(f"sqlite:///{draft}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH).engine.dispose()
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 def artifact_location(name: str, uri: str) -> str | None:
@@ -129,6 +159,7 @@ class Store:
 
     def __init__(self, uri: str | None = None):
         self.uri = uri or tracking_uri()
+        create_sqlite_store(self.uri)
         self.client = MlflowClient(self.uri)
 
     # experiments and lookups
@@ -178,6 +209,28 @@ class Store:
             if run.info.status == "RUNNING" and process_alive(run.data.tags.get("study.process", "")):
                 return f"being trained by another process (run {run.info.run_id})"
         return None
+
+    def claim(self, exp_id: str, config_hash: str, digest: str) -> Claim | None:
+        """This process's exclusive right to train a cell now, or None while another process holds it.
+
+        Only local SQLite stores on systems with `flock` can be claimed; elsewhere the claim is
+        empty and `taken` is the only guard.
+        """
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            return Claim(None)
+        if not self.uri.startswith("sqlite:///"):
+            return Claim(None)
+        folder = Path(self.uri.removeprefix("sqlite:///")).parent / CLAIMS_DIR
+        folder.mkdir(exist_ok=True)
+        fd = os.open(folder / f"{exp_id}-{config_hash}-{digest}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held by another process
+            os.close(fd)
+            return None
+        return Claim(fd)
 
     def mark_dead_runs(self, exp_id: str) -> list[str]:
         """Runs left RUNNING by a process that no longer exists become KILLED, with the reason."""
@@ -236,6 +289,22 @@ class Store:
         retry(self.client.set_terminated, run_id, status)
 
 
+class Claim:
+    """An exclusive OS file lock on one cell: checking `taken` and then creating a run is not atomic,
+    so two processes could both find a cell free and both train it; holding this lock across the
+    check, the training and the run's end closes that window. The kernel drops the lock when its
+    process ends, however it ends, so a `kill -9` never leaves a stale claim behind.
+    """
+
+    def __init__(self, fd: int | None):
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = None
+
+
 def common_tags() -> dict[str, str]:
     """Tags every run carries: package versions and the git commit."""
     tags = {f"study.versions.{k}": v for k, v in versions().items()}
@@ -267,7 +336,11 @@ class BackgroundWriter:
     def submit(self, fn: Callable[..., Any], *args) -> None:
         if self.error is not None:
             raise RuntimeError(f"MLflow write failed: {self.error}") from self.error
-        self.jobs.put((fn, args))
+        self.jobs.put((fn, args, False))
+
+    def after_writes(self, fn: Callable[[], Any]) -> None:
+        """Run `fn` on the writer thread once every write queued before it is done, even a failed one."""
+        self.jobs.put((fn, (), True))
 
     def flush(self) -> None:
         """Wait until every queued write is done; re-raise the first failure."""
@@ -277,9 +350,9 @@ class BackgroundWriter:
 
     def _work(self) -> None:
         while True:
-            fn, args = self.jobs.get()
+            fn, args, always = self.jobs.get()
             try:
-                if self.error is None:
+                if always or self.error is None:  # after a failed write, skip the rest (no FINISHED)
                     fn(*args)
             except BaseException as exc:  # kept and raised on the caller's thread
                 self.error = exc
