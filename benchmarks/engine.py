@@ -509,7 +509,8 @@ def engine_reference(out: Path, quick: bool) -> tuple[dict, str]:
         if saved and saved["iterations"] == vg.iterations:
             note = "" if saved["diagnostics_every"] == vg.diagnostics_every else (
                 f"; diagnostics_every {saved['diagnostics_every']} there, {vg.diagnostics_every} in the study")
-            return engine_medians(saved["engine"]), f"{out} of {saved['machine_before']['when']}{note}"
+            when = f"{saved['machine_before']['when']}, load average {fmt_load(saved['machine_before'])}"
+            return engine_medians(saved["engine"]), f"{out} of {when}{note}"
     settings = protocol_settings("sigmoid", "xavier", vg.iterations, vg.diagnostics_every, vg.steps_per_call)
     measured = measure_engine(settings, load_data(), QUICK_REPS["engine"] if quick else 3)
     return engine_medians(measured), "measured now (sigmoid/xavier, the study's train settings)"
@@ -542,9 +543,10 @@ def print_end_to_end(r: dict) -> None:
     for k, run in enumerate(r["runs"], 1):
         cells = run["cell_seconds"]
         inside = run["run_study_seconds"]
-        print(f"  run {k}: {run['seconds']:.2f} s process start to exit; run_study {inside} s; "
-              f"cells {' '.join(f'{c:.1f}' for c in cells)} (sum {sum(cells):.1f} s); "
-              f"outside run_study (start-up, imports, exit) {run['seconds'] - (inside or 0):.1f} s")
+        print(f"  run {k}: {run['seconds']:.2f} s process start to exit = cells {' '.join(f'{c:.1f}' for c in cells)} "
+              f"(sum {sum(cells):.1f} s) + rest of run_study {(inside or 0) - sum(cells):.1f} s (store creation, "
+              f"TensorFlow import, data, run bookkeeping, last writes) + outside run_study {run['seconds'] - (inside or 0):.1f} s "
+              f"(interpreter start, CLI imports, exit)")
     s = r["seconds"]
     print(f"median {s['median']:.2f} s (min {s['min']:.2f}, max {s['max']:.2f}, {len(s['values'])} runs); "
           f"budget 6 x {r['engine_per_cell']['new_graph']:.3f} (engine, new graph) + 15 = {r['budget_seconds']:.2f} s; "

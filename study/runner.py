@@ -143,16 +143,20 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
 
 
 def finish_parent(store: Store, parent: str, results: list[CellResult], wall: float, status: str) -> None:
-    """The parent's manifest of cells (run ids, statuses), its wall time, and its end."""
+    """The parent's manifest of cells, summary table, Description, wall time, and its end."""
     manifest = [{"name": r.cell.name, "group": r.cell.group, "config_hash": r.cell.config_hash,
                  "seed": r.cell.seed, "run_id": r.run_id, "status": r.status, "failure": r.failure}
                 for r in results]
     store.log_text(parent, json.dumps(manifest, indent=1, ensure_ascii=False), "cells.json")
+    from study.ui import describe_parent, summary_markdown
+
+    store.log_text(parent, summary_markdown([(r.cell.name, r.status, r.metrics or {}) for r in results]), "summary.md")
     failed = sum(r.status == "failed" for r in results)
     store.set_tags(parent, {"study.cells_failed": str(failed), "study.cells_skipped": str(sum(r.status == "skipped" for r in results))})
     from mlflow.entities import Metric
 
     store.log_metrics(parent, [Metric("wall_time_s", wall, int(time.time() * 1000), 0)])
+    retry(describe_parent, store.client, parent)  # the Description the MLflow UI shows, linking the artifacts
     store.end(parent, status)
 
 

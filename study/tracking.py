@@ -59,15 +59,17 @@ def create_sqlite_store(uri: str) -> None:
     another process got there first, whose store is then used.
     """
     path = Path(uri.removeprefix("sqlite:///"))
-    if not uri.startswith("sqlite:///") or path.exists() or str(path).startswith(":memory:"):
+    if not uri.startswith("sqlite:///") or str(path).startswith(":memory:"):
+        return
+    for stale in path.parent.glob(f"{path.name}.*.new*"):  # drafts (and journals) of killed creators
+        if process_alive(f"{socket.gethostname()}:{stale.name.split('.')[-2]}:") is False:
+            stale.unlink(missing_ok=True)
+    if path.exists():
         return
     from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f"{path.name}.*.new*"):  # drafts (and journals) of killed creators
-        if process_alive(f"{socket.gethostname()}:{stale.name.split('.')[-2]}:") is False:
-            stale.unlink(missing_ok=True)
     draft = path.with_name(f"{path.name}.{os.getpid()}.new")
     try:
         SqlAlchemyStore(f"sqlite:///{draft}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH).engine.dispose()

@@ -360,12 +360,13 @@ def start_study(root: Path, study: Path, mnist_dir: Path, point: str | None = No
 
 
 def cell_states(db: Path) -> list[tuple[str, str, int]]:
-    """(run id, status, metric points) of every cell run, straight from SQLite: cheap enough to poll."""
+    """(run id, status, train_loss points) of every cell run, straight from SQLite: cheap enough to poll."""
     if not db.exists():
         return []
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
         return con.execute(
-            "select r.run_uuid, r.status, (select count(*) from metrics m where m.run_uuid = r.run_uuid) "
+            "select r.run_uuid, r.status, (select count(*) from metrics m where m.run_uuid = r.run_uuid "
+            "and m.key = 'train_loss') "
             "from runs r join tags t on t.run_uuid = r.run_uuid and t.key = 'study.role' and t.value = 'cell'"
         ).fetchall()
 
@@ -389,8 +390,8 @@ def kill_externally(point: str, root: Path, proc: subprocess.Popen) -> None:
         wait_for(proc, lambda: any((root / "mlruns").glob("mlflow.db.*.new")), "the store draft to appear")
         time.sleep(0.3)
     elif point == "mid-cell":  # a cell run is RUNNING and has logged part of its metrics
-        wait_for(proc, lambda: any(s == "RUNNING" and n > 0 for _, s, n in cell_states(db)),
-                 "a RUNNING cell with metrics")
+        wait_for(proc, lambda: any(s == "RUNNING" and 0 < n < FAULT_ITERATIONS for _, s, n in cell_states(db)),
+                 "a RUNNING cell with part of its metrics")
     proc.send_signal(signal.SIGKILL)
 
 
@@ -422,8 +423,8 @@ def test_kill_9_then_resume(point, tmp_path, monkeypatch, mnist_dir, blank_db, c
     finished = {i: snapshot(db, i) for i, r in at_kill.items() if r.info.status == "FINISHED"}
     dangling = {i for i, r in at_kill.items() if r.info.status == "RUNNING"}
     expect_at_kill(point, runs, at_kill)
-    for run in runs.all():  # no half-FINISHED run: FINISHED means every point and artifact is there
-        if run.info.status == "FINISHED":
+    for run in at_kill.values():  # no half-FINISHED run: FINISHED means every point and artifact is there
+        if run.info.status == "FINISHED" and run.data.tags["study.role"] == "cell":
             assert_whole(runs, run, FAULT_ITERATIONS, FAULT_EVAL_EVERY)
 
     monkeypatch.chdir(root)
@@ -472,10 +473,10 @@ def expect_at_kill(point: str, runs: Runs, at_kill: dict) -> None:
         assert cells == {} and parents == {"RUNNING": 1}
         parent = next(iter(at_kill.values()))
         assert {a.path for a in runs.client.list_artifacts(parent.info.run_id)} == {"study.yaml"}
-    elif point == "mid-cell":
-        assert cells.get("RUNNING") == 1 and parents == {"RUNNING": 1}
-        running = next(r for r in at_kill.values() if r.info.status == "RUNNING" and r.data.tags["study.role"] == "cell")
-        assert 0 < len(runs.steps(running.info.run_id, "train_loss")) < FAULT_ITERATIONS
+    elif point == "mid-cell":  # one or two cells RUNNING: a finished cell's end may still be queued
+        assert cells.get("RUNNING", 0) >= 1 and parents == {"RUNNING": 1}
+        running = [r for r in at_kill.values() if r.info.status == "RUNNING" and r.data.tags["study.role"] == "cell"]
+        assert any(runs.steps(r.info.run_id, "train_loss") for r in running)
     else:
         assert cells == {"FINISHED": 2} and parents == {"RUNNING": 1}
 

@@ -1,0 +1,196 @@
+"""`study ui`: the MLflow UI on the project's store, and the parent run's description it shows.
+
+The UI is MLflow's own server (`mlflow server`) started as a child process in its own process
+group, bound to localhost, pointed at the store `study run` writes (study.tracking.tracking_uri).
+The default store keeps artifacts as local `file://` folders, so the server reads them directly
+(`--no-serve-artifacts`): the UI's artifact viewer shows the study file, the summary table and the
+HTML report of each parent run. Ctrl-C stops the whole process group and exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+from study.errors import StudyError
+
+DEFAULT_HOST = "127.0.0.1"  # local only: the UI can change and delete runs, so it is not offered to the network
+DEFAULT_PORT = 5000  # MLflow's own default
+READY_SECONDS = 120.0  # how long the server may take to answer /health (its first start migrates nothing but is slow)
+STOP_SECONDS = 10.0  # after SIGTERM, how long the server's process group gets before SIGKILL
+LOG_TAIL_LINES = 5  # lines of the server's own output shown when it fails to start
+
+
+# --- the parent run's description -------------------------------------------------------------
+
+
+def parent_description(study_name: str, description: str, exp_id: str, parent_id: str,
+                       artifacts: list[str]) -> str:
+    """Markdown for the parent run's Description: what the study is, and links to its artifacts."""
+    lines = [f"**Study `{study_name}`** — {description or 'no description in the study file'}", ""]
+    for path, what in (("report/report.html", "the comparison report (figures, tables, findings)"),
+                       ("summary.md", "final and best test accuracy of every cell"),
+                       ("study.yaml", "the study file this run used"),
+                       ("cells.json", "the cells' run ids and statuses")):
+        if path in artifacts:
+            lines.append(f"- [{path}]({artifact_link(exp_id, parent_id, path)}) — {what}")
+    if "report/report.html" not in artifacts:
+        lines.append(f"- no report yet: `study report {study_name} --run {parent_id}` adds it here")
+    lines += ["", "Each child run is one grid cell; group or chart them by the `axis.*` tags and params."]
+    return "\n".join(lines)
+
+
+def artifact_link(exp_id: str, run_id: str, path: str) -> str:
+    """A link, relative to the UI page, that opens one artifact of a run in the UI's artifact viewer."""
+    return f"#/experiments/{exp_id}/runs/{run_id}/artifacts/{quote(path)}"
+
+
+def describe_parent(client, parent_id: str) -> None:
+    """Set the parent run's Description (tag `mlflow.note.content`) from the artifacts it holds now."""
+    run = client.get_run(parent_id)
+    exp = client.get_experiment(run.info.experiment_id)
+    artifacts = [f.path for f in client.list_artifacts(parent_id)]
+    artifacts += [f.path for f in client.list_artifacts(parent_id, "report")] if "report" in artifacts else []
+    text = parent_description(run.data.tags.get("study.name", exp.name), exp.tags.get("mlflow.note.content", ""),
+                              exp.experiment_id, parent_id, artifacts)
+    client.set_tag(parent_id, "mlflow.note.content", text)
+
+
+def summary_markdown(rows: list[tuple[str, str, dict]]) -> str:
+    """A Markdown table of (cell name, status, metrics): the summary artifact of a parent run."""
+    out = ["| cell | status | final test acc | best test acc | wall time (s) |", "|---|---|---:|---:|---:|"]
+    for name, status, m in rows:
+        nums = [f"{m[k]:.4f}" if k in m else "" for k in ("final_test_acc", "best_test_acc")]
+        wall = f"{m['wall_time_s']:.1f}" if "wall_time_s" in m else ""
+        out.append(f"| {name} | {status} | {nums[0]} | {nums[1]} | {wall} |")
+    return "\n".join(out) + "\n"
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> int:
+    """Start the MLflow UI, print the study's experiment URL, and block until Ctrl-C or SIGTERM."""
+    from study.tracking import tracking_uri
+
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        raise StudyError(f"MLFLOW_TRACKING_URI: {uri} is already an MLflow server; open it in a browser")
+    exp_id = find_experiment_id(uri, study_name)
+    check_port_free(host, port)
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(server_command(uri, host, port), stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True, env=server_env())
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        wait_ready(proc, base, log)
+        print(f"MLflow UI: {base}/#/experiments/{exp_id}" if exp_id else f"MLflow UI: {base}", flush=True)
+        print("press Ctrl-C to stop", file=sys.stderr, flush=True)
+        proc.wait()
+        raise StudyError(f"the MLflow server stopped by itself (exit {proc.returncode}): {log_tail(log)}")
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(proc)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def raise_interrupt(signum, frame) -> None:
+    """SIGTERM to `study ui` stops it like Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def server_command(uri: str, host: str, port: int) -> list[str]:
+    """`mlflow server` on the store: one worker, local artifacts read in place."""
+    from study.tracking import STORE_DIR
+
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", host,
+           "--port", str(port), "--workers", "1", "--no-serve-artifacts"]
+    if uri.startswith("sqlite:///") and not os.environ.get("MLFLOW_TRACKING_URI"):
+        cmd += ["--default-artifact-root", (Path(STORE_DIR).resolve() / "artifacts").as_uri()]
+    return cmd
+
+
+def server_env() -> dict[str, str]:
+    """The server's environment: no background job runner (GenAI jobs; seven extra processes otherwise)."""
+    return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def find_experiment_id(uri: str, study_name: str | None) -> str | None:
+    """The named study's experiment id, else the one of the most recent `study run`; None on an empty store."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    if study_name:
+        exp = client.get_experiment_by_name(study_name)
+        if exp is None:
+            names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+            raise StudyError(f"study {study_name!r} is not in the store {uri}; studies there: "
+                             f"{', '.join(names) or 'none (run `study run` first)'}")
+        return exp.experiment_id
+    exps = [e.experiment_id for e in client.search_experiments()]
+    latest = client.search_runs(exps, "tags.`study.role` = 'parent'", max_results=1,
+                                order_by=["attributes.start_time DESC"]) if exps else []
+    return latest[0].info.experiment_id if latest else None
+
+
+def check_port_free(host: str, port: int) -> None:
+    """StudyError when something already listens on host:port (the server would fail less clearly)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise StudyError(f"--port: {port} on {host} is in use ({exc.strerror}); choose another, "
+                             f"e.g. --port {port + 1}") from None
+
+
+def wait_ready(proc: subprocess.Popen, base: str, log) -> None:
+    """Return once the server answers /health; StudyError if it exits or takes over READY_SECONDS."""
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StudyError(f"the MLflow server exited ({proc.returncode}) while starting: {log_tail(log)}")
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    raise StudyError(f"the MLflow server did not answer {base}/health within {READY_SECONDS:.0f}s")
+
+
+def log_tail(log) -> str:
+    """The last lines of the server's own output, joined on one line."""
+    log.seek(0)
+    lines = [ln.strip() for ln in log.read().decode(errors="replace").splitlines() if ln.strip()]
+    return " | ".join(lines[-LOG_TAIL_LINES:]) or "no output"
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate the server's whole process group (uvicorn and its workers); kill it if it lingers."""
+    for sig, wait in ((signal.SIGTERM, STOP_SECONDS), (signal.SIGKILL, STOP_SECONDS)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group (workers whose parent already exited)
+    except (ProcessLookupError, PermissionError):
+        pass
