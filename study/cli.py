@@ -49,6 +49,12 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/)")
     rep.add_argument("--run", default=None, help="parent run id (default: the study's latest)")
     rep.set_defaults(func=cmd_report)
+    ui = sub.add_parser("ui", help="start the MLflow UI on the store and print the study's URL")
+    ui.add_argument("study", nargs="?", default=None, help="the study to open (default: the latest one run)")
+    ui.add_argument("--port", type=positive_int, default=None, help="port to listen on (default 5000)")
+    ui.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1, this machine only)")
+    ui.set_defaults(func=cmd_ui)
+
     ver = sub.add_parser("verify", help="re-run a tracked cell and compare its metric histories exactly")
     ver.add_argument("run_id", help="the child run to verify")
     ver.set_defaults(func=cmd_verify)
@@ -80,8 +86,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(final_table(result))
     if args.report:
         from study.report import write_report
+        from study.ui import describe_study_run
 
         path = write_report(study.name, parent_run_id=result.parent_id)
+        describe_study_run(study.name, result.parent_id)  # the parent's Description now links the report
         print(f"report: {path}")
     return result.exit_code
 
@@ -97,10 +105,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from study.report import write_report
+    from study.ui import describe_study_run
 
     path = write_report(args.study, Path(args.output) if args.output else None, args.run)
+    describe_study_run(args.study, args.run)  # the parent's Description now links the report
     print(f"report: {path}")
     return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from study.ui import DEFAULT_HOST, DEFAULT_PORT, serve
+
+    return serve(args.study, args.host or DEFAULT_HOST, args.port or DEFAULT_PORT)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -34,6 +34,7 @@ from study.tracking import Store
 # Ray's single-machine mode, read when `ray` is imported: "0" keeps a local instance on the
 # loopback address instead of the machine's network address.
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+AUTH_MODE_ENV = "RAY_AUTH_MODE"  # Ray never sends its token to an explicit address unless this says "token"
 CANCEL_GRACE_S = 10.0  # after Ctrl-C, how long running cells get to close their own runs
 
 _owned = False  # True while this process is connected to a Ray instance it started (and must shut down)
@@ -58,7 +59,9 @@ def connect(address: str | None, cpus_per_cell: float) -> None:
             ray.init(address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         except Exception as exc:  # ConnectionError, ValueError, RuntimeError, depending on what is wrong
             where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
-            raise StudyError(f"--address: cannot connect to {where}: {one_line(exc)}") from None
+            hint = "" if not address or os.environ.get(AUTH_MODE_ENV) else (
+                f"; a cluster with token authentication also needs {AUTH_MODE_ENV}=token (see docs/ray.md)")
+            raise StudyError(f"--address: cannot connect to {where}: {one_line(exc)}{hint}") from None
         _owned = address is None
     cpus = ray.cluster_resources().get("CPU", 0.0)
     if cpus_per_cell > cpus:

@@ -29,7 +29,7 @@ from study.config import DataConfig, Study
 from study.data import Dataset, load_dataset
 from study.errors import ConfigError
 from study.grid import Cell, expand
-from study.tracking import BackgroundWriter, MetricLogger, Store, learning_curve
+from study.tracking import BackgroundWriter, MetricLogger, Store, learning_curve, retry
 
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -139,6 +139,10 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
         results.sort(key=lambda r: r.cell.index)
         wall = time.perf_counter() - t0
         finish_parent(store, parent, results, wall, status)
+        if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
+            from study.ray_backend import disconnect
+
+            disconnect()
     return StudyResult(study.name, parent, store.uri, results, wall)
 
 
@@ -347,5 +351,5 @@ def final_table(result: StudyResult) -> str:
     failed = sum(r.status == "failed" for r in result.results)
     lines.append(f"{len(result.results)} cells, {failed} failed, {result.wall_time_s:.1f}s in all; "
                  f"parent run {result.parent_id}")
-    lines.append(f"open the MLflow UI:  mlflow ui --backend-store-uri {result.tracking_uri}")
+    lines.append(f"open the MLflow UI:  study ui {result.study}")
     return "\n".join(lines)

@@ -65,6 +65,19 @@ def describe_parent(client, parent_id: str) -> None:
     client.set_tag(parent_id, "mlflow.note.content", text)
 
 
+def describe_study_run(study_name: str, parent_id: str | None = None) -> None:
+    """Refresh the Description of a study's parent run (default: its latest), e.g. after a report."""
+    from mlflow import MlflowClient
+
+    from study.report import resolve_tracking_uri
+    from study.results import find_experiment, find_parent
+    from study.tracking import retry
+
+    client = MlflowClient(resolve_tracking_uri(None))
+    parent = find_parent(client, find_experiment(client, study_name), parent_id)
+    retry(describe_parent, client, parent.info.run_id)
+
+
 def summary_markdown(rows: list[tuple[str, str, dict]]) -> str:
     """A Markdown table of (cell name, status, metrics): the summary artifact of a parent run."""
     out = ["| cell | status | final test acc | best test acc | wall time (s) |", "|---|---|---:|---:|---:|"]

@@ -54,7 +54,7 @@ seeds: [0]
 @pytest.fixture(scope="module")
 def ray_cluster(mnist_dir):
     """A local Ray instance on 127.0.0.1 with 2 CPUs for the module; `connect` joins it, never owns it."""
-    ray.init(num_cpus=RAY_CPUS, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    ray.init("local", num_cpus=RAY_CPUS, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     try:
         assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
         assert ray.cluster_resources()["CPU"] == RAY_CPUS
