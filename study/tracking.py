@@ -266,7 +266,9 @@ class Store:
         }
         run_id = retry(self.client.create_run, exp_id, run_name=cell.name, tags=tags).info.run_id
         params = {k: param_text(v) for k, v in flatten_settings(cell.settings).items()}
-        params.update({short: param_text(cell.axes[key]) for key, short in zip(axes, cell.labels)})
+        # the axes under their short names; a bundle axis by its label (its JSON is unreadable as a column)
+        params.update({short: cell.labels[short] if isinstance(cell.axes[key], dict) else param_text(cell.axes[key])
+                       for key, short in zip(axes, cell.labels)})
         params["seed"] = str(cell.seed)
         items = [Param(k, clip(v, MAX_PARAM_VAL_LENGTH)) for k, v in params.items()]
         for i in range(0, len(items), 100):
