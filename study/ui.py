@@ -27,22 +27,29 @@ DEFAULT_HOST = "127.0.0.1"  # local only: the UI can change and delete runs, so 
 DEFAULT_PORT = 5000  # MLflow's own default
 READY_SECONDS = 120.0  # how long the server may take to answer /health (its first start migrates nothing but is slow)
 STOP_SECONDS = 10.0  # after SIGTERM, how long the server's process group gets before SIGKILL
+WORKFLOW = "workflowType=machine_learning"  # the UI's query parameter for its "Model training" view
 LOG_TAIL_LINES = 5  # lines of the server's own output shown when it fails to start
 
 
 # --- the parent run's description -------------------------------------------------------------
 
 
+PARENT_ARTIFACTS = (  # what a parent run holds, in the order its Description links them
+    ("report/report.html", "report", "the comparison report: figures, tables, findings"),
+    ("summary.md", "summary", "final and best test accuracy of every cell"),
+    ("study.yaml", "study file", "the study file this run used"),
+    ("cells.json", "cells", "the cells' run ids and statuses"),
+)
+
+
 def parent_description(study_name: str, description: str, exp_id: str, parent_id: str,
                        artifacts: list[str]) -> str:
-    """Markdown for the parent run's Description: what the study is, and links to its artifacts."""
-    lines = [f"**Study `{study_name}`** — {description or 'no description in the study file'}", ""]
-    for path, what in (("report/report.html", "the comparison report (figures, tables, findings)"),
-                       ("summary.md", "final and best test accuracy of every cell"),
-                       ("study.yaml", "the study file this run used"),
-                       ("cells.json", "the cells' run ids and statuses")):
-        if path in artifacts:
-            lines.append(f"- [{path}]({artifact_link(exp_id, parent_id, path)}) — {what}")
+    """Markdown for the parent run's Description: the links first (the UI folds long text), then what the study is."""
+    links = [f"[{label}]({artifact_link(exp_id, parent_id, path)})"
+             for path, label, _ in PARENT_ARTIFACTS if path in artifacts]
+    lines = [f"**Study `{study_name}`** — {' · '.join(links)}", "",
+             description or "(no description in the study file)", ""]
+    lines += [f"- `{path}`: {what}" for path, _, what in PARENT_ARTIFACTS if path in artifacts]
     if "report/report.html" not in artifacts:
         lines.append(f"- no report yet: `study report {study_name} --run {parent_id}` adds it here")
     lines += ["", "Each child run is one grid cell; group or chart them by the `axis.*` tags and params."]
@@ -51,7 +58,7 @@ def parent_description(study_name: str, description: str, exp_id: str, parent_id
 
 def artifact_link(exp_id: str, run_id: str, path: str) -> str:
     """A link, relative to the UI page, that opens one artifact of a run in the UI's artifact viewer."""
-    return f"#/experiments/{exp_id}/runs/{run_id}/artifacts/{quote(path)}"
+    return f"#/experiments/{exp_id}/runs/{run_id}/artifacts/{quote(path)}?{WORKFLOW}"
 
 
 def describe_parent(client, parent_id: str) -> None:
@@ -98,8 +105,8 @@ def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_
     uri = tracking_uri()
     if uri.startswith(("http://", "https://")):
         raise StudyError(f"MLFLOW_TRACKING_URI: {uri} is already an MLflow server; open it in a browser")
-    exp_id = find_experiment_id(uri, study_name)
     check_port_free(host, port)
+    exp_id = find_experiment_id(uri, study_name)
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(server_command(uri, host, port), stdout=log, stderr=subprocess.STDOUT,
@@ -107,7 +114,7 @@ def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_
     previous = signal.signal(signal.SIGTERM, raise_interrupt)
     try:
         wait_ready(proc, base, log)
-        print(f"MLflow UI: {base}/#/experiments/{exp_id}" if exp_id else f"MLflow UI: {base}", flush=True)
+        print(f"MLflow UI: {experiment_url(base, exp_id)}", flush=True)
         print("press Ctrl-C to stop", file=sys.stderr, flush=True)
         proc.wait()
         raise StudyError(f"the MLflow server stopped by itself (exit {proc.returncode}): {log_tail(log)}")
@@ -116,6 +123,11 @@ def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_
     finally:
         stop(proc)
         signal.signal(signal.SIGTERM, previous)
+
+
+def experiment_url(base: str, exp_id: str | None) -> str:
+    """The experiment's runs table in the UI's model-training view (3.x opens GenAI pages otherwise)."""
+    return f"{base}/#/experiments/{exp_id}/runs?{WORKFLOW}" if exp_id else f"{base}/#/?{WORKFLOW}"
 
 
 def raise_interrupt(signum, frame) -> None:

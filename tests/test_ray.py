@@ -45,7 +45,7 @@ base:
   train: {batch_size: 50}
 grid:
   length:
-    - {label: long, train.iterations: 3000, train.eval_every: 1000}
+    - {label: long, train.iterations: 10000, train.eval_every: 5000}
     - {label: short, train.iterations: 40, train.eval_every: 20}
 seeds: [0]
 """

@@ -327,6 +327,12 @@ elif point.startswith("after-cell-"):  # cells 1..k FINISHED and fully written; 
         started.append(job)
         return train(job, writer, *callbacks)
     runner.run_cell = run_cell
+elif point == "slow-chunks":  # every chunk's metrics sent at once, and chunks 50 ms apart: a long mid-cell
+    tracking.FLUSH_SECONDS, chunk_end = 0.0, tracking.MetricLogger.on_chunk_end
+    def on_chunk_end(self, records):
+        chunk_end(self, records)
+        time.sleep(0.05)
+    tracking.MetricLogger.on_chunk_end = on_chunk_end
 elif point.startswith("race:"):  # both processes start their first cell together; check-to-create gap widened
     barrier, first, check = Path(point[len("race:"):]), runner.run_cell, tracking.Store.taken
     def run_cell(job, writer, *callbacks):
@@ -395,11 +401,12 @@ def kill_externally(point: str, root: Path, proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGKILL)
 
 
-KILL_POINTS = {  # id -> how: "outside" polls the store and kills, "inside" kills itself at that point
-    "store-creation": "outside",
-    "before-cells": "inside",
-    "mid-cell": "outside",
-    "after-cell-2": "inside",
+# id -> (HARNESS point or None for plain `python -m study.cli`, whether the test kills it from outside)
+KILL_POINTS = {
+    "store-creation": (None, True),
+    "before-cells": ("before-cells", False),
+    "mid-cell": ("slow-chunks", True),
+    "after-cell-2": ("after-cell-2", False),
 }
 
 
@@ -413,15 +420,16 @@ def test_kill_9_then_resume(point, tmp_path, monkeypatch, mnist_dir, blank_db, c
     study.write_text(FAULT_STUDY, encoding="utf-8")
     db = root / "mlruns" / "mlflow.db"
 
-    proc = start_study(root, study, mnist_dir, point if KILL_POINTS[point] == "inside" else None, tag="killed")
-    if KILL_POINTS[point] == "outside":
+    harness, from_outside = KILL_POINTS[point]
+    proc = start_study(root, study, mnist_dir, harness, tag="killed")
+    if from_outside:
         kill_externally(point, root, proc)
     assert proc.wait(CHILD_TIMEOUT_S) == -signal.SIGKILL, (root / "killed.err").read_text()[-2000:]
 
     runs = Runs(root, "fault")  # (opening a missing store would create it: look only if it is there)
     at_kill = {r.info.run_id: r for r in runs.all("cell") + runs.all("parent")} if db.exists() else {}
     finished = {i: snapshot(db, i) for i, r in at_kill.items() if r.info.status == "FINISHED"}
-    dangling = {i for i, r in at_kill.items() if r.info.status == "RUNNING"}
+    dangling = {i: snapshot(db, i) for i, r in at_kill.items() if r.info.status == "RUNNING"}
     expect_at_kill(point, runs, at_kill)
     for run in at_kill.values():  # no half-FINISHED run: FINISHED means every point and artifact is there
         if run.info.status == "FINISHED" and run.data.tags["study.role"] == "cell":
@@ -436,9 +444,10 @@ def test_kill_9_then_resume(point, tmp_path, monkeypatch, mnist_dir, blank_db, c
     if dangling:
         assert f"marked {len(dangling)} run(s) left RUNNING by a dead process as KILLED" in err
 
-    for run_id in dangling:  # what the dead process left RUNNING is now KILLED, with the reason
+    for run_id, before in dangling.items():  # left RUNNING: now KILLED with the reason, its metrics kept
         run = runs.client.get_run(run_id)
         assert run.info.status == "KILLED" and "ended without closing the run" in run.data.tags["study.failure"]
+        assert snapshot(db, run_id)[1] == before[1]
     for run_id, before in finished.items():  # what was FINISHED is untouched
         assert snapshot(db, run_id) == before
     by_hash = runs.finished_by_hash()

@@ -1,0 +1,220 @@
+"""`study ui` seen the way a user sees it: headless Chromium on the MLflow UI of a real smoke study.
+
+The browser test fills a throwaway store with the smoke study (`study run ... --report`), starts
+`study ui` on a free port, and checks in the UI: every cell's run listed by its readable name, its
+final test accuracy on its run page, the parent's Description linking the report, and the
+report's figures loaded inside the UI's artifact viewer. Screenshots land in tmp_path and are
+copied to test-output/browser/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "configs" / "smoke.yaml"
+SHOTS_DIR = REPO / "test-output" / "browser"  # screenshots kept after the run (git-ignored)
+ITERATIONS = "train.iterations=60"  # enough for relu · he to rise well above chance, a few seconds per cell
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+UI_START_SECONDS = 120  # `study ui` prints its URL only once the server answers
+PAGE_MS = 60_000  # the longest a page or element may take to appear
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def study_cli(*args: str) -> list[str]:
+    """The `study` command line run with this interpreter."""
+    return [sys.executable, "-m", "study.cli", *args]
+
+
+def run_env() -> dict[str, str]:
+    """This environment without MLFLOW_TRACKING_URI, so the commands use ./mlruns of their cwd."""
+    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+
+def read_url(proc: subprocess.Popen, timeout: float) -> str:
+    """The URL `study ui` prints on its first stdout line; fails with its stderr if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            if line.startswith("MLflow UI: "):
+                return line.removeprefix("MLflow UI: ").strip()
+        if proc.poll() is not None:
+            pytest.fail(f"study ui exited {proc.returncode}: {proc.stderr.read()}")
+    pytest.fail(f"study ui printed no URL within {timeout}s")
+
+
+def stop_ui(proc: subprocess.Popen) -> int:
+    """Ctrl-C to `study ui` (SIGINT); its exit status. Kills its process group if it does not stop."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port."""
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's chromium binary; skips the test where it is not installed."""
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.skip("no `chromium` on PATH (Debian: apt-get install chromium)")
+    return path
+
+
+@pytest.fixture
+def smoke_store(mnist_dir: Path, tmp_cwd: Path) -> dict:
+    """A store in tmp_path filled by the smoke study with its report; the ids and metrics the UI must show."""
+    from mlflow import MlflowClient
+
+    from study.tracking import tracking_uri
+
+    subprocess.run(study_cli("run", str(SMOKE), "--report", "--quiet", "--set", ITERATIONS),
+                   cwd=tmp_cwd, env=run_env(), check=True, capture_output=True, text=True, timeout=300)
+    client = MlflowClient(tracking_uri())
+    exp = client.get_experiment_by_name("smoke")
+    runs = client.search_runs([exp.experiment_id])
+    parent = next(r for r in runs if r.data.tags.get("study.role") == "parent")
+    cells = {r.info.run_name: r for r in runs if r.data.tags.get("study.role") == "cell"}
+    return {"exp_id": exp.experiment_id, "parent": parent, "cells": cells}
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_ui_shows_runs_metrics_and_report(smoke_store: dict, chromium: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    proc = subprocess.Popen(study_cli("ui", "smoke", "--port", str(port)), cwd=tmp_path, env=run_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    shots: list[Path] = []
+    try:
+        url = read_url(proc, UI_START_SECONDS)
+        assert url.startswith(f"http://127.0.0.1:{port}/#/experiments/{smoke_store['exp_id']}/runs")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.set_default_timeout(PAGE_MS)
+                shots += check_runs_table(page, url, smoke_store, tmp_path)
+                shots += check_run_pages(page, url, smoke_store, tmp_path)
+                shots += check_report(page, url, smoke_store, tmp_path)
+            finally:
+                browser.close()
+    finally:
+        code = stop_ui(proc)
+        SHOTS_DIR.mkdir(parents=True, exist_ok=True)
+        for shot in shots:
+            shutil.copy(shot, SHOTS_DIR / shot.name)
+    assert code == 0, proc.stderr.read()
+    assert not port_open(port), "the MLflow server still listens after Ctrl-C"
+
+
+def hide_assistant(page) -> None:
+    """Close the UI's chat side panel when it is open, so screenshots show the study."""
+    close = page.locator("button[data-component-id='mlflow.assistant.chat_panel.close']")
+    if close.count():
+        close.first.click()
+
+
+def check_runs_table(page, url: str, store: dict, out: Path) -> list[Path]:
+    """The experiment's runs table: the parent, expanded, lists every cell by its readable name."""
+    parent = store["parent"]
+    page.goto(url)
+    row = page.locator(".ag-row", has_text=parent.info.run_name)
+    row.locator("button[data-component-id*='runnamecellrenderer']").click()  # expand the parent's child runs
+    for name in store["cells"]:
+        page.locator(".ag-row a", has_text=name).wait_for()
+    hide_assistant(page)
+    shot = out / "01-experiment-runs.png"
+    page.screenshot(path=shot)
+    return [shot]
+
+
+def check_run_pages(page, url: str, store: dict, out: Path) -> list[Path]:
+    """Each cell's run page shows its final test accuracy, the value the store holds."""
+    base = url.split("#")[0]
+    shots = []
+    for i, (name, run) in enumerate(store["cells"].items()):
+        page.goto(f"{base}#/experiments/{store['exp_id']}/runs/{run.info.run_id}?workflowType=machine_learning")
+        page.get_by_text(name).first.wait_for()
+        metric_row = page.locator("tr, [role=row]", has_text="final_test_acc").first
+        metric_row.wait_for()
+        shown = float(metric_row.inner_text().split("final_test_acc")[1].split()[0])
+        assert shown == pytest.approx(run.data.metrics["final_test_acc"], abs=1e-3), name
+        if i == 0:
+            hide_assistant(page)
+            metric_row.scroll_into_view_if_needed()
+            shot = out / "02-cell-run.png"
+            page.screenshot(path=shot)
+            shots.append(shot)
+    return shots
+
+
+def check_report(page, url: str, store: dict, out: Path) -> list[Path]:
+    """The parent's Description links the report; the link opens it in the artifact viewer with its figures."""
+    base, parent = url.split("#")[0], store["parent"]
+    page.goto(f"{base}#/experiments/{store['exp_id']}/runs/{parent.info.run_id}?workflowType=machine_learning")
+    link = page.get_by_role("link", name="report", exact=True)
+    link.wait_for()
+    hide_assistant(page)
+    link.scroll_into_view_if_needed()
+    shots = [out / "03-parent-description.png"]
+    page.screenshot(path=shots[0])
+    with page.context.expect_page() as opened:  # the UI opens Description links in a new tab
+        link.click()
+    page = opened.value
+    page.set_default_timeout(PAGE_MS)
+    frame_el = page.locator("iframe").first
+    frame_el.wait_for()
+    frame = frame_el.element_handle().content_frame()
+    frame.locator("img").first.wait_for()
+    frame.wait_for_function("Array.from(document.images).every(i => i.complete)")
+    widths = frame.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
+    assert widths and all(w > 0 for w in widths), widths
+    hide_assistant(page)
+    frame.locator("img").first.scroll_into_view_if_needed()
+    shots.append(out / "04-report-artifact.png")
+    page.screenshot(path=shots[-1])
+    return shots
+
+
+def test_ui_port_in_use_is_one_line_error(tmp_cwd: Path) -> None:
+    """A taken port: one error line naming the port, exit 2, and no server left behind."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run(study_cli("ui", "--port", str(port)), cwd=tmp_cwd, env=run_env(),
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"--port: {port}" in lines[0] and "in use" in lines[0], out.stderr
