@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,6 +36,7 @@ from study.tracking import Store
 # loopback address instead of the machine's network address.
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 AUTH_MODE_ENV = "RAY_AUTH_MODE"  # Ray never sends its token to an explicit address unless this says "token"
+PROBE_TIMEOUT_S = 5.0  # how long to wait for the cluster's address to accept a connection
 CANCEL_GRACE_S = 10.0  # after Ctrl-C, how long running cells get to close their own runs
 
 _owned = False  # True while this process is connected to a Ray instance it started (and must shut down)
@@ -55,6 +57,8 @@ def connect(address: str | None, cpus_per_cell: float) -> None:
     except ImportError:
         raise StudyError("--backend ray: Ray is not installed; install the extra: pip install 'study[ray]'") from None
     if not ray.is_initialized():
+        if address:
+            probe(address)
         try:
             ray.init(address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         except Exception as exc:  # ConnectionError, ValueError, RuntimeError, depending on what is wrong
@@ -67,6 +71,18 @@ def connect(address: str | None, cpus_per_cell: float) -> None:
     if cpus_per_cell > cpus:
         raise StudyError(f"--cpus-per-cell: {cpus_per_cell:g} is more than the {cpus:g} CPUs of the Ray cluster; "
                          "no cell could ever start")
+
+
+def probe(address: str) -> None:
+    """Fail at once when nothing listens at the address: Ray itself retries for minutes before it gives up."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not port.isdigit():
+        return  # "auto" and the like: Ray resolves them
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise StudyError(f"--address: nothing answers at {address!r} ({exc.strerror or exc}); "
+                         "start the cluster with `ray start --head` or check the address") from None
 
 
 def on_loopback(address: str | None) -> bool:

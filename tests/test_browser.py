@@ -201,7 +201,9 @@ def check_report(page, url: str, store: dict, out: Path) -> list[Path]:
     widths = frame.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
     assert widths and all(w > 0 for w in widths), widths
     hide_assistant(page)
-    frame.locator("img").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # the panel's closing re-lays out the viewer
+    frame.evaluate("document.images[0].closest('figure').scrollIntoView()")
+    page.wait_for_timeout(200)
     shots.append(out / "04-report-artifact.png")
     page.screenshot(path=shots[-1])
     return shots
