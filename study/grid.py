@@ -56,8 +56,8 @@ def expand(study: Study) -> list[Cell]:
             h = config_hash(settings, seed)
             if h in seen:
                 raise ConfigError(
-                    f"{study.source}: grid: cells {seen[h]!r} and {group!r} (seed {seed}) resolve to the same "
-                    "settings; remove the duplicate axis value"
+                    f"{study.source}: grid: cells {seen[h]!r} and {f'{group} (seed {seed})'!r} resolve to the "
+                    "same settings; remove the duplicate axis value"
                 )
             seen[h] = f"{group} (seed {seed})"
             cells.append(Cell(len(cells), group, seed, axes, labels, settings, h))

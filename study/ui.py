@@ -111,7 +111,8 @@ def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(server_command(uri, host, port), stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True, env=server_env())
-    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    previous = {sig: signal.signal(sig, raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}  # also where
+    # a shell started `study ui` in the background with SIGINT ignored
     try:
         wait_ready(proc, base, log)
         print(f"MLflow UI: {experiment_url(base, exp_id)}", flush=True)
@@ -122,7 +123,8 @@ def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_
         return 0
     finally:
         stop(proc)
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def experiment_url(base: str, exp_id: str | None) -> str:
@@ -131,7 +133,7 @@ def experiment_url(base: str, exp_id: str | None) -> str:
 
 
 def raise_interrupt(signum, frame) -> None:
-    """SIGTERM to `study ui` stops it like Ctrl-C does."""
+    """SIGINT (Ctrl-C) or SIGTERM to `study ui`: stop the server and exit 0."""
     raise KeyboardInterrupt
 
 
