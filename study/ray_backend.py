@@ -10,8 +10,8 @@ adds is handled here:
   memory, node lost), becomes a failed cell, and the run it left RUNNING is closed — FAILED for an
   exception, KILLED for a lost worker — with the reason in `study.failure`; tasks are never retried,
   so a re-run of the study trains exactly what is missing;
-- Ctrl-C cancels the outstanding tasks: queued ones never start, running ones get a few seconds to
-  close their runs KILLED themselves, then their workers are killed and the driver closes the runs.
+- Ctrl-C cancels the outstanding tasks: queued ones never start, running ones are killed, and the
+  driver closes their runs KILLED.
 
 A local instance (no address) binds every Ray service to 127.0.0.1 and uses this machine's CPUs.
 """
@@ -37,7 +37,7 @@ from study.tracking import Store
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 AUTH_MODE_ENV = "RAY_AUTH_MODE"  # Ray never sends its token to an explicit address unless this says "token"
 PROBE_TIMEOUT_S = 5.0  # how long to wait for the cluster's address to accept a connection
-CANCEL_GRACE_S = 10.0  # after Ctrl-C, how long running cells get to close their own runs
+CANCEL_GRACE_S = 10.0  # after Ctrl-C, how long to wait for the killed tasks to end
 
 _owned = False  # True while this process is connected to a Ray instance it started (and must shut down)
 
@@ -167,20 +167,23 @@ def close_left_run(store: Store, job: CellJob, status: str, reason: str) -> str 
 
 
 def cancel(pending: dict[Any, CellJob], store: Store | None) -> None:
-    """Stop the outstanding tasks (gracefully first, then by force) and close the runs they leave."""
+    """Kill the outstanding tasks and close the runs they leave RUNNING.
+
+    Killing outright, without Ray's graceful cancel first: on Ray 2.60 a graceful cancel that meets a
+    task already ending from the terminal's own SIGINT crashes the driver. A cell loses at most its
+    last unsent metrics (`tracking.FLUSH_SECONDS`).
+    """
     import ray
 
     if not pending:
         return
-    refs = list(pending)
+    _, running = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+    for ref in running:
+        ray.cancel(ref, force=True)
     try:
-        for ref in refs:
-            ray.cancel(ref)  # a running cell gets KeyboardInterrupt and closes its run KILLED
-        ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S)
+        ray.wait(running, num_returns=len(running), timeout=CANCEL_GRACE_S)  # until the workers are gone
     except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
         pass
-    for ref in refs:
-        ray.cancel(ref, force=True)
     for job in pending.values():
         close_left_run(store, job, "KILLED", "interrupted by the user")
 
