@@ -169,9 +169,9 @@ def close_left_run(store: Store, job: CellJob, status: str, reason: str) -> str 
 def cancel(pending: dict[Any, CellJob], store: Store | None) -> None:
     """Kill the outstanding tasks and close the runs they leave RUNNING.
 
-    Killing outright, without Ray's graceful cancel first: on Ray 2.60 a graceful cancel that meets a
-    task already ending from the terminal's own SIGINT crashes the driver. A cell loses at most its
-    last unsent metrics (`tracking.FLUSH_SECONDS`).
+    Killing outright, without Ray's graceful cancel first: in testing on Ray 2.60, a graceful cancel
+    meeting a task that was already ending from the terminal's own SIGINT crashed the driver (a
+    task-manager check failure). A killed cell loses at most its last unsent metrics.
     """
     import ray
 
@@ -181,7 +181,8 @@ def cancel(pending: dict[Any, CellJob], store: Store | None) -> None:
     for ref in running:
         ray.cancel(ref, force=True)
     try:
-        ray.wait(running, num_returns=len(running), timeout=CANCEL_GRACE_S)  # until the workers are gone
+        if running:
+            ray.wait(running, num_returns=len(running), timeout=CANCEL_GRACE_S)  # until the workers are gone
     except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
         pass
     for job in pending.values():

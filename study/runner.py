@@ -29,6 +29,7 @@ from study.config import DataConfig, Study
 from study.data import Dataset, load_dataset
 from study.errors import ConfigError
 from study.grid import Cell, expand
+from study.ui import share_runs_view
 from study.tracking import BackgroundWriter, MetricLogger, Store, learning_curve, retry
 
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -111,6 +112,7 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
     axes = list(study.spec.grid)
     store = Store()
     exp_id = store.experiment_id(study.name, study.spec.description)
+    share_runs_view(store.client, exp_id, list(cells[0].labels))
     killed = store.mark_dead_runs(exp_id)
     if killed:  # notices, not progress: printed with --quiet too
         print(f"marked {len(killed)} run(s) left RUNNING by a dead process as KILLED", file=sys.stderr)

@@ -9,6 +9,8 @@ HTML report of each parent run. Ctrl-C stops the whole process group and exits 0
 
 from __future__ import annotations
 
+import json
+
 import os
 import signal
 import socket
@@ -127,9 +129,34 @@ def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_
             signal.signal(sig, handler)
 
 
+VIEW_KEY = "study"  # the experiment's shared runs-table view: tag mlflow.sharedViewState.<key>
+
+
+def runs_view(axes: list[str]) -> dict:
+    """The runs table a study deserves: readable names, accuracies and the varying axes as columns,
+    best cell first (sorting by a metric also lists every cell flat, parents last)."""
+    columns = [*(f"metrics.`{m}`" for m in ("final_test_acc", "best_test_acc")),
+               *(f"params.`{a}`" for a in axes),
+               *(f"metrics.`{m}`" for m in ("final_train_acc", "wall_time_s"))]
+    return {"selectedColumns": columns,
+            "columnOrder": ["attributes.`Run Name`", *columns, "runDateAndNestInfo", "duration"],
+            "columnWidths": {"attributes.`Run Name`": 280, **{c: 140 for c in columns}},  # widths need the order
+            "orderByKey": "metrics.`final_test_acc`", "orderByAsc": False}
+
+
+def share_runs_view(client, exp_id: str, axes: list[str]) -> None:
+    """Store the study's runs-table view on its experiment (the UI reads plain JSON there)."""
+    from study.tracking import retry
+
+    retry(client.set_experiment_tag, exp_id, f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(runs_view(axes)))
+
+
 def experiment_url(base: str, exp_id: str | None) -> str:
-    """The experiment's runs table in the UI's model-training view (3.x opens GenAI pages otherwise)."""
-    return f"{base}/#/experiments/{exp_id}/runs?{WORKFLOW}" if exp_id else f"{base}/#/?{WORKFLOW}"
+    """The experiment's runs table in the UI's model-training view (3.x opens GenAI pages otherwise),
+    with the study's shared column view."""
+    if not exp_id:
+        return f"{base}/#/?{WORKFLOW}"
+    return f"{base}/#/experiments/{exp_id}/runs?{WORKFLOW}&viewStateShareKey={VIEW_KEY}"
 
 
 def raise_interrupt(signum, frame) -> None:

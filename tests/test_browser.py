@@ -146,13 +146,14 @@ def hide_assistant(page) -> None:
 
 
 def check_runs_table(page, url: str, store: dict, out: Path) -> list[Path]:
-    """The experiment's runs table: the parent, expanded, lists every cell by its readable name."""
-    parent = store["parent"]
+    """The experiment's runs table (the study's shared view): every cell by its readable name, with its
+    final test accuracy in a column."""
     page.goto(url)
-    row = page.locator(".ag-row", has_text=parent.info.run_name)
-    row.locator("button[data-component-id*='runnamecellrenderer']").click()  # expand the parent's child runs
-    for name in store["cells"]:
-        page.locator(".ag-row a", has_text=name).wait_for()
+    for name, run in store["cells"].items():
+        row = f".ag-row[row-id='{run.info.run_id}']"
+        page.locator(f"{row} [col-id='attributes.`Run Name`']", has_text=name).first.wait_for()
+        shown = page.locator(f"{row} [col-id='metrics.`final_test_acc`']").first.inner_text()
+        assert float(shown) == pytest.approx(run.data.metrics["final_test_acc"], abs=1e-6), name
     hide_assistant(page)
     shot = out / "01-experiment-runs.png"
     page.screenshot(path=shot)
