@@ -11,13 +11,15 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from study.ray_backend import LOOPBACK_ENV
+from study.errors import StudyError
+from study.ray_backend import LOOPBACK_ENV, PROBE_TIMEOUT_S, on_loopback, probe
 
 os.environ.setdefault(LOOPBACK_ENV, "0")  # read once, when ray is imported: keep Ray on 127.0.0.1
 ray = pytest.importorskip("ray")
@@ -181,3 +183,32 @@ def test_a_killed_task_fails_its_cell_and_a_rerun_completes_it(project, ray_clus
             finished[r.data.tags["study.config_hash"]] = finished.get(r.data.tags["study.config_hash"], 0) + 1
     assert finished == {long_cell.config_hash: 1, short_cell.config_hash: 1}
 
+
+
+def test_cpus_per_cell_no_cell_could_get_fail_before_the_store_is_touched(tmp_cwd, mnist_dir, monkeypatch,
+                                                                           ray_cluster):
+    monkeypatch.setenv("STUDY_DATA_DIR", str(mnist_dir))
+    study = load_study(ROOT / "configs" / "smoke.yaml", FAST_SMOKE)
+    with pytest.raises(StudyError, match=r"^--cpus-per-cell: 0 is not a positive number of CPUs$"):
+        run_study(study, backend="ray", progress=False, cpus_per_cell=0)
+    with pytest.raises(StudyError, match=rf"^--cpus-per-cell: 3 is more than the {RAY_CPUS} CPUs of the Ray cluster"):
+        run_study(study, backend="ray", progress=False, cpus_per_cell=RAY_CPUS + 1)
+    assert not (tmp_cwd / "mlruns").exists()
+
+
+def test_an_address_where_nothing_listens_fails_at_once():
+    with socket.socket() as sock:  # a loopback port that was free a moment ago and is closed now
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(StudyError, match=rf"^--address: nothing answers at '127.0.0.1:{port}' \(Connection refused\)"):
+        probe(f"127.0.0.1:{port}")
+    assert time.monotonic() - start < PROBE_TIMEOUT_S
+
+
+@pytest.mark.parametrize("address, loopback", [
+    (None, True), ("127.0.0.1:6379", True), ("localhost:6379", True), ("ray://127.0.0.1:10001", True),
+    ("[::1]:6379", True), ("10.0.0.5:6379", False), ("head.example.org:6379", False), ("auto", False),
+])
+def test_a_driver_runs_on_loopback_exactly_when_its_cluster_does(address, loopback):
+    assert on_loopback(address) is loopback
