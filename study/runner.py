@@ -30,7 +30,7 @@ from study.data import Dataset, load_dataset
 from study.errors import ConfigError
 from study.grid import Cell, expand
 from study.ui import share_runs_view
-from study.tracking import BackgroundWriter, MetricLogger, Store, learning_curve, retry
+from study.tracking import BackgroundWriter, EngineCallback, MetricLogger, Store, learning_curve, retry
 
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -236,27 +236,15 @@ def run_cell_in_worker(job: CellJob) -> CellResult:
         writer.flush()
 
 
-class ProgressCallback:
+class ProgressCallback(EngineCallback):
     """Moves the progress bar as the engine finishes chunks."""
 
     def __init__(self, bar: tqdm):
         self.bar, self.start = bar, bar.n
 
-    def set_model(self, model) -> None:
-        pass
-
-    def on_train_begin(self, logs=None) -> None:
-        pass
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        pass
-
     def on_chunk_end(self, records) -> None:
         if len(records.steps):
             self.bar.update(self.start + int(records.steps[-1]) - self.bar.n)
-
-    def on_train_end(self, logs=None) -> None:
-        pass
 
 
 def one_line(exc: BaseException) -> str:

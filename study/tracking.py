@@ -364,7 +364,29 @@ class BackgroundWriter:
                 self.jobs.task_done()
 
 
-class MetricLogger:
+class EngineCallback:
+    """No-op hooks of the engine's callback protocol (a `keras.callbacks.Callback`'s, plus
+    `on_chunk_end`), without importing TensorFlow: subclasses override what they need."""
+
+    model = None
+
+    def set_model(self, model) -> None:
+        self.model = model
+
+    def on_train_begin(self, logs=None) -> None:
+        pass
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        pass
+
+    def on_chunk_end(self, records) -> None:
+        pass
+
+    def on_train_end(self, logs=None) -> None:
+        pass
+
+
+class MetricLogger(EngineCallback):
     """Keras callback that sends a cell's recorded values to its MLflow run, batched and asynchronous.
 
     Duck-typed as a `keras.callbacks.Callback` (set_model / on_* methods) so it needs no
@@ -377,15 +399,6 @@ class MetricLogger:
         self.last_send = time.monotonic()
         self.history: dict[str, list[tuple[int, float]]] = {"train_acc": [], "test_acc": [], "test_loss": []}
         self.seconds = 0.0  # time this callback spent on the training thread
-
-    def set_model(self, model) -> None:
-        self.model = model
-
-    def on_train_begin(self, logs=None) -> None:
-        pass
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        pass
 
     def on_chunk_end(self, records) -> None:
         t0 = time.perf_counter()

@@ -14,7 +14,7 @@ import yaml
 from study.config import Settings, validated
 from study.errors import StudyError
 from study.grid import config_hash
-from study.tracking import Store
+from study.tracking import EngineCallback, Store
 
 COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")
 IDENTITY_KEYS = ("cell", "seed", "config_hash")  # config.yaml's header lines, not settings
@@ -26,28 +26,16 @@ class Verdict:
     text: str
 
 
-class Recorder:
+class Recorder(EngineCallback):
     """Callback that keeps every recorded (metric, step, value) of a re-run."""
 
     def __init__(self) -> None:
         self.values: dict[str, dict[int, float]] = {k: {} for k in COMPARED}
 
-    def set_model(self, model) -> None:
-        pass
-
-    def on_train_begin(self, logs=None) -> None:
-        pass
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        pass
-
     def on_chunk_end(self, records) -> None:
         self.values["train_loss"].update(zip(records.steps.tolist(), records.train_loss.tolist()))
         for key in COMPARED[1:]:
             self.values[key].update(zip(records.eval_steps.tolist(), getattr(records, key).tolist()))
-
-    def on_train_end(self, logs=None) -> None:
-        pass
 
 
 def logged_cell(store: Store, run_id: str) -> tuple[Settings, int, str]:
