@@ -113,12 +113,6 @@ def eval_train_mode(settings: Settings, train_rows: int) -> str:
     return mode
 
 
-def eval_points(iterations: int, eval_every: int) -> list[int]:
-    """Iterations at which the model is evaluated: 0, k, 2k, … and always the last."""
-    points = list(range(0, iterations + 1, eval_every))
-    return points if points[-1] == iterations else points + [iterations]
-
-
 # Settings a cell may change without changing the graph: `Engine.reset` applies them to a cached
 # engine, so a grid traces one graph per model structure instead of one per cell.
 RUNTIME_SETTINGS = {"model": ("initializer", "init_std"), "optimizer": ("lr",),
