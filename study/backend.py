@@ -12,6 +12,8 @@ import os
 import sys
 import tempfile
 
+from study import numerics
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -38,3 +40,4 @@ def _import_quietly():
 
 
 tf, keras = _import_quietly()
+numerics.preset(tf)

@@ -20,12 +20,13 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from study.errors import ConfigError
+from study.numerics import DEFAULT_MODE, MODES
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "leaky_relu", "elu", "selu", "gelu", "swish", "softplus", "linear")
 # The course's own initialisers (exact, untruncated normals) first, then Keras's by name.
@@ -145,6 +146,9 @@ class TrainConfig(Strict):
     # rounded up to whole eval periods; 0 = off. 100 costs a few percent of a cell's time.
     diagnostics_every: Annotated[int, Field(ge=0)] = 100
     steps_per_call: PositiveInt | None = None  # engine chunk length; None = auto. Does not change results.
+    # `exact`: every op on one thread, results independent of threads, workers and backend;
+    # `fast`: ops may split across threads, results may depend on the thread count (study/numerics.py).
+    numerics: Literal[MODES] = DEFAULT_MODE
 
 
 class Settings(Strict):
@@ -167,6 +171,31 @@ class Settings(Strict):
         return self
 
 
+Range = Annotated[list[float], Field(min_length=2, max_length=2)]
+
+
+class Expectation(Strict):
+    """One entry of `expect:` (study/expect.py): cells selected by axis value, a range per metric."""
+
+    cells: dict[str, Any] = {}  # axis (dotted or short name) -> value or label; empty: every cell
+    final_test_acc: Range | None = None
+    best_test_acc: Range | None = None
+    final_train_acc: Range | None = None
+    final_test_loss: Range | None = None
+    source: str = ""  # where the range comes from (a citation)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Expectation:
+        ranges = {k: getattr(self, k) for k in ("final_test_acc", "best_test_acc", "final_train_acc", "final_test_loss")}
+        given = {k: v for k, v in ranges.items() if v is not None}
+        if not given:
+            raise ValueError(f"an expectation needs a range for at least one of {', '.join(ranges)}")
+        for key, (low, high) in given.items():
+            if low > high:
+                raise ValueError(f"{key}: [{low:g}, {high:g}] is empty: write [low, high]")
+        return self
+
+
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -180,6 +209,7 @@ class StudyFile(Strict):
     exclude: list[dict[str, Any]] = []
     seeds: list[Annotated[int, Field(ge=0)]] | PositiveInt = [0]
     architectures: dict[str, list[Layer]] = {}
+    expect: list[Expectation] = []  # expected results, checked after the run (study/expect.py)
 
     @field_validator("study")
     @classmethod
@@ -405,13 +435,26 @@ def literal_choices(err: dict[str, Any]) -> str:
 
 
 def fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
-    """The field names of the (sub)model found by walking `loc` from `model`."""
+    """The field names of the (sub)model found by walking `loc` from `model` (list items included)."""
     for part in loc:
+        if part.isdigit():
+            continue  # an item of a list: its model is the list's element type, found at the list's key
         info = getattr(model, "model_fields", {}).get(part)
         if info is None:
             return []
-        sub = info.annotation
-        if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
+        sub = submodel(info.annotation)
+        if sub is None:
             return []
         model = sub
     return list(getattr(model, "model_fields", {}))
+
+
+def submodel(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds: itself, or the element of a list / optional of one."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = submodel(arg)
+        if found is not None:
+            return found
+    return None

@@ -195,10 +195,7 @@ def cancel(pending: dict[Any, CellJob], store: Store | None) -> None:
 def train_cell(job: CellJob, threads: int, driver: dict[str, str | None]) -> CellResult:
     """The Ray task: take the driver's paths where this node has them, share the cores, train the cell."""
     adopt(driver)
-    try:
-        init_worker(threads)
-    except RuntimeError:  # this worker already ran a cell: TensorFlow fixes its pools at the first op
-        pass
+    init_worker(job.cell.settings.train.numerics, threads)  # a reused worker keeps (and reports) its pools
     return run_cell_in_worker(job)
 
 

@@ -28,10 +28,14 @@ from tqdm import tqdm
 from study.config import DataConfig, Study
 from study.data import Dataset, load_dataset
 from study.errors import ConfigError
+from study.numerics import configure, default_threads, ensure
+from study.expect import Outcome, as_records, check_expectations, evaluate
+from study.expect import summary as expectation_summary
 from study.grid import Cell, expand
 from study.ui import share_runs_view
 from study.tracking import BackgroundWriter, EngineCallback, MetricLogger, Store, learning_curve, retry
 
+EXPECTATIONS_ARTIFACT = "expectations.json"
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -67,12 +71,15 @@ class StudyResult:
     tracking_uri: str | None
     results: list[CellResult]
     wall_time_s: float
+    expectations: list[Outcome] = field(default_factory=list)  # the study's `expect:` checks
 
     @property
     def exit_code(self) -> int:
         if any(r.status == "killed" for r in self.results):
             return EXIT_INTERRUPTED
-        return EXIT_CELLS_FAILED if any(r.status == "failed" for r in self.results) else EXIT_OK
+        if any(r.status == "failed" for r in self.results) or not all(o.met for o in self.expectations):
+            return EXIT_CELLS_FAILED
+        return EXIT_OK
 
 
 def cell_data(cell: Cell) -> Dataset:
@@ -88,6 +95,10 @@ def dataset_for(d: DataConfig, env_dir: str | None) -> Dataset:
 
 def check_cells(study: Study, cells: list[Cell]) -> str:
     """Load every dataset the grid uses (DataError early) and check batch sizes; returns the digest(s)."""
+    modes = sorted({cell.settings.train.numerics for cell in cells})
+    if len(modes) > 1:
+        raise ConfigError(f"{study.source}: train.numerics: {' and '.join(modes)} in one study; a process sets its "
+                          "numerics once, so every cell of a study must use the same (valid: exact, fast)")
     digests = set()
     for cell in cells:
         data = cell_data(cell)
@@ -100,10 +111,12 @@ def check_cells(study: Study, cells: list[Cell]) -> str:
 
 
 def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: str = "local",
-              progress: bool = True, ray_address: str | None = None, cpus_per_cell: float = 1.0) -> StudyResult:
+              progress: bool = True, ray_address: str | None = None, cpus_per_cell: float = 1.0,
+              parent_tags: dict[str, str] | None = None) -> StudyResult:
     """Run every missing cell of the study into the store; see the module docstring."""
     t0 = time.perf_counter()
     cells = expand(study)
+    check_expectations(study, cells)
     digest = check_cells(study, cells)
     if backend == "ray":  # an unreachable cluster is bad input too: fail before the store is touched
         from study.ray_backend import connect
@@ -111,6 +124,7 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
         connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
     store = Store()
+    store.repoint_if_moved()  # a store sent from elsewhere writes its artifacts here, not at the old path
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, list(cells[0].labels))
     killed = store.mark_dead_runs(exp_id)
@@ -119,7 +133,7 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
     done = {} if rerun else store.finished_cells(exp_id, digest)
     parent = store.start_parent(exp_id, study.name, {
         "study.config_file": study.source, "study.n_cells": str(len(cells)), "study.axes": json.dumps(axes),
-        "study.dataset_digest": digest,
+        "study.dataset_digest": digest, **(parent_tags or {}),
     })
     store.log_text(parent, study.text, "study.yaml")
     results = [CellResult(c, "skipped", done[c.config_hash].info.run_id, done[c.config_hash].data.metrics)
@@ -129,7 +143,7 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
         print(f"skipping {len(results)} cell(s) already FINISHED in the store (use --rerun to train them again)",
               file=sys.stderr)
     jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun) for c in todo]
-    status = "FINISHED"
+    status, outcomes = "FINISHED", []
     try:
         for result in execute(jobs, workers, backend, progress, ray_address, cpus_per_cell):
             results.append(result)
@@ -140,12 +154,22 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
     finally:
         results.sort(key=lambda r: r.cell.index)
         wall = time.perf_counter() - t0
+        if status == "FINISHED":
+            outcomes = evaluate(study, results)
+            record_expectations(store, parent, outcomes)
         finish_parent(store, parent, results, wall, status)
         if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
             from study.ray_backend import disconnect
 
             disconnect()
-    return StudyResult(study.name, parent, store.uri, results, wall)
+    return StudyResult(study.name, parent, store.uri, results, wall, outcomes)
+
+
+def record_expectations(store: Store, parent: str, outcomes: list[Outcome]) -> None:
+    """The `expect:` checks on the parent run: `expectations.json` and the tag `study.expect`."""
+    if outcomes:
+        store.log_text(parent, json.dumps(as_records(outcomes), indent=1, ensure_ascii=False), EXPECTATIONS_ARTIFACT)
+        store.set_tags(parent, {"study.expect": expectation_summary(outcomes)})
 
 
 def finish_parent(store: Store, parent: str, results: list[CellResult], wall: float, status: str) -> None:
@@ -203,9 +227,10 @@ def run_in_processes(jobs: list[CellJob], workers: int, progress: bool) -> Itera
     """Train cells in `workers` fresh processes; each writes its own runs to the shared store."""
     import multiprocessing
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, default_threads() // workers)
+    mode = jobs[0].cell.settings.train.numerics  # one mode per study (check_cells)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(threads,)) as pool, \
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(mode, threads)) as pool, \
             tqdm(total=len(jobs), unit="cell", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
         futures = {pool.submit(run_cell_in_worker, job): job for job in jobs}
         for future in as_completed(futures):
@@ -219,12 +244,10 @@ def run_in_processes(jobs: list[CellJob], workers: int, progress: bool) -> Itera
             yield result
 
 
-def init_worker(threads: int) -> None:
-    """Share the cores between worker processes instead of each one claiming them all."""
-    from study.backend import tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+def init_worker(mode: str, threads: int) -> None:
+    """Share the cores between worker processes instead of each one claiming them all (the numerics
+    mode decides how a worker's threads are used; in `exact` mode its results do not depend on them)."""
+    configure(mode, threads)
 
 
 def run_cell_in_worker(job: CellJob) -> CellResult:
@@ -277,8 +300,9 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
     busy = store.taken(job.experiment_id, cell.config_hash, data.digest, finished=not job.rerun)
     if busy:
         return CellResult(cell, "skipped", failure=busy)
+    numerics = ensure(cell.settings.train.numerics)  # settled before the run exists, and recorded on it
     run_id = store.start_cell(job.experiment_id, job.parent_id, job.study.name, cell, job.axes, data.name, data.digest,
-                              data.num_classes)
+                              data.num_classes, numerics.tags())
     logger = MetricLogger(store, run_id, writer)
     try:
         summary = train_and_evaluate(cell.settings, cell.seed, data, [logger, *extra_callbacks])
@@ -341,5 +365,8 @@ def final_table(result: StudyResult) -> str:
     failed = sum(r.status == "failed" for r in result.results)
     lines.append(f"{len(result.results)} cells, {failed} failed, {result.wall_time_s:.1f}s in all; "
                  f"parent run {result.parent_id}")
+    if result.expectations:
+        lines.extend(o.line() for o in result.expectations)
+        lines.append(expectation_summary(result.expectations))
     lines.append(f"open the MLflow UI:  study ui {result.study}")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ import os
 import queue
 import socket
 import subprocess
+import sys
 import threading
 import time
 from functools import cache
@@ -79,6 +80,44 @@ def create_sqlite_store(uri: str) -> None:
             pass
     finally:
         draft.unlink(missing_ok=True)
+
+
+def repoint_moved_store(uri: str) -> list[str]:
+    """Re-point the artifact paths of a default SQLite store that was copied or moved from elsewhere.
+
+    The store directory is the unit a user sends (`mlruns/`: `mlflow.db` + `artifacts/`), but MLflow
+    records absolute artifact URIs. An experiment whose location is `<old>/artifacts/<name>`, where
+    `<old>` is not this store's directory and this store holds `artifacts/<name>`, gets its
+    experiment and run URIs rewritten to this directory, in one transaction; nothing else changes.
+    Returns the names of the experiments re-pointed.
+    """
+    import sqlite3
+
+    if not uri.startswith("sqlite:///"):
+        return []
+    db = Path(uri.removeprefix("sqlite:///"))
+    here = (db.parent / "artifacts").resolve()
+    if not db.is_file() or not here.is_dir():
+        return []
+    moved = []
+    with sqlite3.connect(db, timeout=30) as con:
+        try:
+            rows = con.execute("SELECT experiment_id, name, artifact_location FROM experiments").fetchall()
+        except sqlite3.DatabaseError:
+            return []  # not (yet) an MLflow database: MLflow's own open reports it
+        for exp_id, name, location in rows:
+            new = (here / name).as_uri()
+            old = location or ""
+            if old == new or not old.startswith("file://") or not old.endswith(f"/artifacts/{name}"):
+                continue
+            if not (here / name).is_dir():
+                continue
+            con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (new, exp_id))
+            con.execute("UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?) "
+                        "WHERE experiment_id = ? AND substr(artifact_uri, 1, ?) = ?",
+                        (new, len(old) + 1, exp_id, len(old), old))
+            moved.append(name)
+    return moved
 
 
 def artifact_location(name: str, uri: str) -> str | None:
@@ -163,6 +202,13 @@ class Store:
         self.uri = uri or tracking_uri()
         create_sqlite_store(self.uri)
         self.client = MlflowClient(self.uri)
+
+    def repoint_if_moved(self) -> None:
+        """Before reading or writing artifacts: make a moved store's artifact paths its own (see
+        `repoint_moved_store`), with a notice the first time."""
+        moved = repoint_moved_store(self.uri)
+        if moved:
+            print(f"this store was moved here: artifact paths of {', '.join(moved)} now point to it", file=sys.stderr)
 
     # experiments and lookups
 
@@ -255,14 +301,15 @@ class Store:
         return retry(self.client.create_run, exp_id, run_name=run_name, tags=all_tags).info.run_id
 
     def start_cell(self, exp_id: str, parent_id: str, study_name: str, cell: Cell, axes: list[str],
-                   dataset: str, digest: str, n_classes: int) -> str:
-        """Create a cell's child run with its tags and params (metrics come from MetricLogger)."""
+                   dataset: str, digest: str, n_classes: int, extra_tags: dict[str, str] | None = None) -> str:
+        """Create a cell's child run with its tags and params (metrics come from MetricLogger);
+        `extra_tags` carry what the engine settled for it (the numerics)."""
         tags = {
             "mlflow.parentRunId": parent_id, "study.role": "cell", "study.name": study_name,
             "study.cell": cell.group, "study.config_hash": cell.config_hash, "study.seed": str(cell.seed),
             "study.axes": json.dumps(axes), "study.dataset": dataset, "study.dataset_digest": digest,
             "study.n_classes": str(n_classes), "study.process": process_tag(), **common_tags(),
-            **{f"axis.{short}": text for short, text in cell.labels.items()},
+            **{f"axis.{short}": text for short, text in cell.labels.items()}, **(extra_tags or {}),
         }
         run_id = retry(self.client.create_run, exp_id, run_name=cell.name, tags=tags).info.run_id
         params = {k: param_text(v) for k, v in flatten_settings(cell.settings).items()}

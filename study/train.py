@@ -19,7 +19,6 @@ import json
 import math
 import time
 from collections import OrderedDict
-from functools import cache
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -30,6 +29,7 @@ from study.config import OptimizerConfig, Settings
 from study.data import Dataset
 from study.diagnostics import activation_layers, kernel_layers, layer_stats, stat_names
 from study.model import build_model, kernel_initializer
+from study.numerics import deterministic_ops, ensure
 
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
 AUTO_STEPS_PER_CALL = 100  # iterations per graph call when `train.steps_per_call` is not set
@@ -82,12 +82,6 @@ def set_seed(seed: int) -> None:
     """
     keras.utils.set_random_seed(seed)
     deterministic_ops()
-
-
-@cache
-def deterministic_ops() -> None:
-    """Make TensorFlow's ops deterministic, once per process (same inputs, same bits on CPU)."""
-    tf.config.experimental.enable_op_determinism()
 
 
 def build_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
@@ -364,7 +358,7 @@ def train_and_evaluate(
     Raises Diverged when the loss stops being finite (after the callbacks saw the records).
     """
     t0 = time.perf_counter()
-    deterministic_ops()
+    ensure(settings.train.numerics)  # threads and op determinism, before the first op
     engine = engine_for(settings, seed, data)
     for cb in callbacks:
         cb.set_model(engine.model)

@@ -207,6 +207,8 @@ def recompute(settings, seed: int) -> str:
     """The documented hash, written out independently: sha256 of the canonical identity JSON, 16 hex."""
     doc = settings.model_dump(mode="json")
     del doc["data"]["dir"], doc["train"]["steps_per_call"]
+    if doc["train"]["numerics"] == "exact":
+        del doc["train"]["numerics"]
     doc["seed"] = seed
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -218,6 +220,13 @@ def test_hash_matches_the_documented_recipe(write_study):
         assert len(c.config_hash) == 16
         assert c.config_hash == recompute(c.settings, c.seed)
     assert len({c.config_hash for c in cells}) == len(cells)
+
+
+def test_fast_numerics_is_a_different_cell_and_exact_keeps_the_hash(write_study):
+    exact = cells_of(write_study, TWO_AXES)
+    fast = cells_of(write_study, TWO_AXES.replace("train: {", "train: {numerics: fast, "))
+    assert [c.settings.train.numerics for c in fast] == ["fast"] * len(fast)
+    assert not {c.config_hash for c in exact} & {c.config_hash for c in fast}
 
 
 def test_hash_is_stable_across_processes(write_study):
@@ -272,7 +281,7 @@ CHANGED = {
     "optimizer.beta_1": 0.8, "optimizer.beta_2": 0.99, "optimizer.epsilon": 1e-8,
     "optimizer.initial_accumulator": 0.1,
     "train.iterations": 200, "train.batch_size": 20, "train.sampling": "epoch_shuffle", "train.eval_every": 20,
-    "train.eval_train": "full", "train.diagnostics_every": 10,
+    "train.eval_train": "full", "train.diagnostics_every": 10, "train.numerics": "fast",
 }
 
 
