@@ -27,7 +27,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="study", description="Keras experiment grids tracked in MLflow.")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="train every missing cell of a study into the MLflow store")
+    run = sub.add_parser("run", help="train every missing cell of a study into the MLflow store",
+                         description="Train every missing cell of a study into the MLflow store. Exit codes: 0 every "
+                                     "cell finished and every `expect:` range was met; 1 a cell failed or an "
+                                     "expectation was not met; 2 bad input (nothing written); 130 interrupted.")
     run.add_argument("config", help="the study file, e.g. configs/vanishing_gradient.yaml")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a setting, e.g. --set train.iterations=500 (repeatable)")
@@ -58,6 +61,15 @@ def parser() -> argparse.ArgumentParser:
     ver = sub.add_parser("verify", help="re-run a tracked cell and compare its metric histories exactly")
     ver.add_argument("run_id", help="the child run to verify")
     ver.set_defaults(func=cmd_verify)
+
+    rp = sub.add_parser("reproduce", help="re-run a whole tracked study and compare every cell with the original",
+                        description="Re-run the study of a parent run (from its study.yaml and cells.json) into a new "
+                                    "parent run tagged as its reproduction, and print a verdict per cell. Exit 0 when "
+                                    "every cell is identical, 1 otherwise, 2 for a run id that is not a study's parent.")
+    rp.add_argument("parent_id", help="the parent run of the `study run` to reproduce (study list shows them)")
+    rp.add_argument("--workers", type=positive_int, default=1, help="train cells in N processes (default 1)")
+    rp.add_argument("--quiet", action="store_true", help="no progress bar")
+    rp.set_defaults(func=cmd_reproduce)
     return p
 
 
@@ -74,7 +86,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     study = load_study(args.config, args.overrides)
     if args.dry_run:
+        from study.expect import check_expectations
+
         cells = expand(study)
+        check_expectations(study, cells)
         for cell in cells:
             print(f"{cell.index:4d}  {cell.config_hash}  {cell.name}")
         print(f"{len(cells)} cells", file=sys.stderr)
@@ -125,6 +140,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     verdict = verify_run(args.run_id)
     print(f"{args.run_id}: {verdict.text}")
     return 0 if verdict.identical else 1
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from study.reproduce import reproduce_study
+
+    reproduction = reproduce_study(args.parent_id, progress=not args.quiet, workers=args.workers)
+    print(reproduction.text())
+    return 0 if reproduction.identical else 1
 
 
 if __name__ == "__main__":
