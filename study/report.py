@@ -36,6 +36,7 @@ from mlflow.exceptions import MlflowException
 from study import __version__
 from study.errors import StudyError
 from study.results import (
+    read_json_artifact,
     CONFIDENCE,
     CURVE_METRICS,
     DEAD_UNITS,
@@ -60,7 +61,7 @@ from study.results import (
     run_stats,
     summarize,
 )
-from study.tracking import STORE_DIR
+from study.tracking import STORE_DIR, repoint_moved_store
 
 DPI = 100
 PANEL_SIZE = (3.4, 2.5)  # inches per learning-curve panel
@@ -91,6 +92,8 @@ class ReportContext:
     summary: pd.DataFrame
     palette: dict[str, tuple[float, float, float]]
     plotted: frozenset[str]
+    expectations: list[dict] | None = None  # the parent's expectations.json (the study's `expect:` checks)
+    reproduction: dict | None = None  # the parent's reproduction.json, when it reproduces another run
 
     def curve(self, metric: str) -> pd.DataFrame:
         """One metric's points from the plotted runs (finished ones; all runs of a cell without any)."""
@@ -120,7 +123,10 @@ def write_report(
         client = MlflowClient(tracking_uri=uri)
         experiment = find_experiment(client, study_name)
         parent = find_parent(client, experiment, parent_run_id)
+        repoint_moved_store(uri)
         ctx = build_context(load_study_runs(client, experiment, parent, (*CURVE_METRICS, *DIAGNOSTIC_CURVES)))
+        ctx.expectations = read_json_artifact(client, parent.info.run_id, "expectations.json")
+        ctx.reproduction = read_json_artifact(client, parent.info.run_id, "reproduction.json")
         report = _write_files(ctx, out)
         if log_to_parent:
             _log_to_parent(client, parent.info.run_id, out)
@@ -508,6 +514,8 @@ def render_html(ctx: ReportContext, figures: list[tuple[ReportFigure, bytes]]) -
     body = "\n".join(
         [
             _header(ctx),
+            _expectations(ctx),
+            _reproduction(ctx),
             _section("What was run", _what_was_run(ctx)),
             _section("Findings", _list(findings(ctx))),
             _section("Summary per cell", _summary_table(ctx)),
@@ -533,6 +541,39 @@ def _header(ctx: ReportContext) -> str:
         f"Report generated {datetime.now():%Y-%m-%d %H:%M} by study {__version__}."
     )
     return f"<header><h1>Study: {_e(ctx.study.study)}</h1><p class=\"meta\">{meta}</p></header>"
+
+
+def _expectations(ctx: ReportContext) -> str:
+    """The study's `expect:` ranges and whether each cell met them (nothing when the study has none)."""
+    if not ctx.expectations:
+        return ""
+    met = sum(o["met"] for o in ctx.expectations)
+    rows = [[_e(f"expect[{o['expectation']}]"), _e(o["cell"]), _e(o["metric"]),
+             _e("—" if o["value"] is None else f"{o['value']:.4f}"), _e(f"[{o['low']:g}, {o['high']:g}]"),
+             "met" if o["met"] else "<strong>NOT MET</strong>", _e(o.get("source", ""))] for o in ctx.expectations]
+    table = _table(["expectation", "cell", "metric", "value", "range", "", "source"], rows, numeric=range(3, 5))
+    return _section(f"Expected results: {met} of {len(ctx.expectations)} met", table)
+
+
+def _reproduction(ctx: ReportContext) -> str:
+    """When this run reproduces another: each cell's verdict and what differs in the environment."""
+    rep = ctx.reproduction
+    if not rep:
+        return ""
+    rows, env = [], {}
+    for c in rep["cells"]:
+        moved = ", ".join(f"{k} {v:.3g}" for k, v in c["max_abs_diff"].items() if v) or "—"
+        acc = "—" if c["final_test_acc_diff"] is None else f"{c['final_test_acc_diff']:+.4f}"
+        verdict = "identical" if c["identical"] else f"<strong>differs</strong>{': ' + _e(c['problem']) if c['problem'] else ''}"
+        rows.append([_e(c["name"]), verdict, _e(moved), _e(acc)])
+        env.update(c["environment"])
+    same = sum(c["identical"] for c in rep["cells"])
+    intro = (f"<p>This run reproduces run <code>{_e(rep['original_parent'])}</code>: {same} of {len(rep['cells'])} "
+             "cells came back bit-identical.</p>")
+    table = _table(["cell", "verdict", "largest |difference| per metric", "final test acc Δ"], rows)
+    envs = _list([f"{k}: {was} → {now}" for k, (was, now) in sorted(env.items())]) if env else \
+        "<p>The environments recorded (versions, numerics, CPU, data) are the same.</p>"
+    return _section("Reproduction", intro + table + envs)
 
 
 def _what_was_run(ctx: ReportContext) -> str:

@@ -23,7 +23,8 @@ from study.errors import StudyError
 from study.tracking import Store
 
 COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")
-ENVIRONMENT_PREFIXES = ("study.versions.", "study.numerics", "study.dataset_digest", "study.lock")
+ENVIRONMENT_PREFIXES = ("study.versions.", "study.numerics", "study.dataset_digest", "study.lock_digest",
+                        "study.env_digest")
 REPRODUCTION_ARTIFACT = "reproduction.json"
 
 

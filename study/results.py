@@ -168,10 +168,15 @@ def load_study_runs(
 
 def read_manifest(client: MlflowClient, parent_run_id: str) -> list[dict] | None:
     """The parent's `cells.json` entries, or None when the parent has no manifest."""
-    if "cells.json" not in {a.path for a in client.list_artifacts(parent_run_id)}:
+    return read_json_artifact(client, parent_run_id, "cells.json")
+
+
+def read_json_artifact(client: MlflowClient, run_id: str, name: str):
+    """A JSON artifact at the run's top level (`cells.json`, `expectations.json`, …), or None without it."""
+    if name not in {a.path for a in client.list_artifacts(run_id)}:
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(parent_run_id, "cells.json", tmp)
+        path = client.download_artifacts(run_id, name, tmp)
         return json.loads(Path(path).read_text(encoding="utf-8"))
 
 

@@ -356,9 +356,26 @@ class Claim:
             self.fd = None
 
 
+# The lock file a checkout installs from (README, .ci/run); absent when `study` is installed as a library.
+LOCK_FILE = Path(study.__file__).resolve().parent.parent / "requirements" / "lock.txt"
+
+
+@cache
+def environment_digests() -> dict[str, str]:
+    """`study.lock_digest` (the lock this checkout installs from) and `study.env_digest` (every installed
+    distribution's name==version): equal digests, equal environment; a reproduction compares them."""
+    import hashlib
+
+    installed = sorted({f"{(d.metadata['Name'] or '').lower()}=={d.version}" for d in metadata.distributions()})
+    tags = {"study.env_digest": hashlib.sha256("\n".join(installed).encode()).hexdigest()[:16]}
+    if LOCK_FILE.is_file():
+        tags["study.lock_digest"] = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()[:16]
+    return tags
+
+
 def common_tags() -> dict[str, str]:
-    """Tags every run carries: package versions and the git commit."""
-    tags = {f"study.versions.{k}": v for k, v in versions().items()}
+    """Tags every run carries: package versions, environment digests and the git commit."""
+    tags = {f"study.versions.{k}": v for k, v in versions().items()} | environment_digests()
     commit = git_commit()
     if commit:
         tags["git.commit"] = commit

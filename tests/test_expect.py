@@ -73,6 +73,11 @@ def test_expectations_are_checked_printed_and_stored(write_study, tmp_cwd, capsy
         ("relu · he · seed 0", True, "a citation"), ("sigmoid · gauss(0.01) · seed 0", False, ""),
         ("relu · gauss(0.01) · seed 0", False, "")]
 
+    assert main(["report", "expect_smoke"]) == 0  # the report opens with them
+    page = (tmp_cwd / "reports" / "expect_smoke" / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Expected results: 1 of 3 met</h2>" in page
+    assert page.index("Expected results") < page.index("What was run")
+
     # a second run skips the finished cells and checks the same expectations on their stored metrics
     assert main(["run", str(path), "--quiet"]) == 1
     assert "1 of 3 expectations met" in capsys.readouterr().out
