@@ -77,7 +77,7 @@ def check(key: str, measured: float) -> dict:
 
 def machine() -> dict:
     """Where and when: CPUs, load average now, library versions."""
-    from study.tracking import versions
+    from study.store.provenance import versions
 
     return {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "host": platform.node(), "cpus": os.cpu_count(),
             "load_average": list(os.getloadavg()), "python": platform.python_version(), "versions": versions()}
@@ -144,7 +144,7 @@ def best_seconds(fn, reps: int, inner: int) -> float:
 
 def matmul_rates(reps: int, quick: bool = False) -> dict:
     """Best single-precision GFLOP/s of tf.matmul and numpy on the dominant and the square shape."""
-    from study.backend import tf
+    from study.engine.backend import tf
 
     rng = np.random.default_rng(0)
     out = {}
@@ -214,7 +214,8 @@ class Tracking:
     """A throwaway SQLite MLflow store in a temp dir, one run per timed cell, one background writer."""
 
     def __init__(self):
-        from study.tracking import BackgroundWriter, Store
+        from study.store.runs import Store
+        from study.store.writer import BackgroundWriter
 
         self.tmp = tempfile.TemporaryDirectory(prefix="bench-mlflow-")
         self.store = Store(f"sqlite:///{Path(self.tmp.name) / 'mlflow.db'}")
@@ -232,15 +233,15 @@ class Tracking:
 def drop_cached_graphs() -> None:
     """Make the next cell build and trace anew: empty the engine's graph cache (private) and Keras's session.
 
-    Outside any timer. The engine keeps one traced graph per model structure (`study.train._engines`);
+    Outside any timer. The engine keeps one traced graph per model structure (`study.engine.train._engines`);
     there is no public way to empty it, so this reaches in, and does nothing where no cache exists.
     """
     import gc
 
-    import study.train
-    from study.backend import keras
+    import study.engine.train
+    from study.engine.backend import keras
 
-    cache = getattr(study.train, "_engines", None)
+    cache = getattr(study.engine.train, "_engines", None)
     if cache is not None:
         cache.clear()
     keras.backend.clear_session()
@@ -252,8 +253,8 @@ def engine_cell(settings, data, tracking: Tracking | None, new_graph: bool) -> d
 
     `new_graph`: empty the graph cache first (untimed), so the cell pays model build and tracing.
     """
-    from study.tracking import MetricLogger
-    from study.train import train_and_evaluate
+    from study.engine.train import train_and_evaluate
+    from study.run.metrics import MetricLogger
 
     if new_graph:
         drop_cached_graphs()
@@ -571,9 +572,9 @@ def rss_mib() -> tuple[float, float]:
 def memory(args) -> dict:
     """Mode 3: N cells of the VG study (fewer iterations) in this process, logged; RSS and time per cell."""
     from study.config import load_study
+    from study.engine.train import train_and_evaluate
     from study.grid import expand
-    from study.tracking import MetricLogger
-    from study.train import train_and_evaluate
+    from study.run.metrics import MetricLogger
 
     n = args.cells or (QUICK_MEMORY_CELLS if args.quick else MEMORY_CELLS)
     iterations = QUICK_MEMORY_ITERATIONS if args.quick else MEMORY_ITERATIONS

@@ -27,12 +27,12 @@ REPO = Path(__file__).resolve().parent.parent
 # One worker process: train the cells with the given numerics and print JSON timings.
 WORKER = """
 import json, sys, time
-from study.numerics import configure
+from study.engine.backend import configure
 numerics = configure(sys.argv[1], int(sys.argv[2]))
 from study.config import load_study
 from study.grid import expand
-from study.runner import cell_data
-from study.train import train_and_evaluate
+from study.run.cell import cell_data
+from study.engine.train import train_and_evaluate
 reps, quick = int(sys.argv[3]), sys.argv[4] == "quick"
 studies = [("configs/vanishing_gradient.yaml", ["grid.model.activation=[relu]", "grid.model.initializer=[he]"]),
            ("configs/cnn.yaml", [])]

@@ -94,14 +94,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{cell.index:4d}  {cell.config_hash}  {cell.name}")
         print(f"{len(cells)} cells", file=sys.stderr)
         return 0
-    from study.runner import final_table, run_study
+    from study.run.runner import final_table, run_study
 
     result = run_study(study, rerun=args.rerun, workers=args.workers, backend=args.backend,
                        progress=not args.quiet, ray_address=args.address, cpus_per_cell=args.cpus_per_cell)
     print(final_table(result))
     if args.report:
-        from study.report import write_report
-        from study.ui import describe_study_run
+        from study.report.html import write_report
+        from study.store.views import describe_study_run
 
         path = write_report(study.name, parent_run_id=result.parent_id)
         describe_study_run(study.name, result.parent_id)  # the parent's Description now links the report
@@ -119,8 +119,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from study.report import write_report
-    from study.ui import describe_study_run
+    from study.report.html import write_report
+    from study.store.views import describe_study_run
 
     path = write_report(args.study, Path(args.output) if args.output else None, args.run)
     describe_study_run(args.study, args.run)  # the parent's Description now links the report
@@ -135,7 +135,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from study.verify import verify_run
+    from study.run.verify import verify_run
 
     verdict = verify_run(args.run_id)
     print(f"{args.run_id}: {verdict.text}")
@@ -143,7 +143,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from study.reproduce import reproduce_study
+    from study.run.reproduce import reproduce_study
 
     reproduction = reproduce_study(args.parent_id, progress=not args.quiet, workers=args.workers)
     print(reproduction.text())

@@ -23,10 +23,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from study.engine.numerics import DEFAULT_MODE, MODES
 from study.errors import ConfigError
-from study.numerics import DEFAULT_MODE, MODES
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "leaky_relu", "elu", "selu", "gelu", "swish", "softplus", "linear")
 # The course's own initialisers (exact, untruncated normals) first, then Keras's by name.
@@ -142,12 +149,12 @@ class TrainConfig(Strict):
     # Training accuracy at eval points: `full` = the whole training subset, `batch` = the current
     # mini-batch (the course's vanishing-gradient notebook), `auto` = full up to 10,000 images.
     eval_train: Literal["auto", "batch", "full"] = "auto"
-    # Per-layer gradient / activation statistics (study/diagnostics.py) every this many iterations,
+    # Per-layer gradient / activation statistics (study/engine/diagnostics.py) every this many iterations,
     # rounded up to whole eval periods; 0 = off. 100 costs a few percent of a cell's time.
     diagnostics_every: Annotated[int, Field(ge=0)] = 100
     steps_per_call: PositiveInt | None = None  # engine chunk length; None = auto. Does not change results.
     # `exact`: every op on one thread, results independent of threads, workers and backend;
-    # `fast`: ops may split across threads, results may depend on the thread count (study/numerics.py).
+    # `fast`: ops may split across threads, results may depend on the thread count (study/engine/numerics.py).
     numerics: Literal[MODES] = DEFAULT_MODE
 
 

@@ -14,7 +14,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from study.config import Settings, Study, check_setting_key, resolve_arch, setting_keys, validated
+from study.config import (
+    Settings,
+    Study,
+    check_setting_key,
+    resolve_arch,
+    setting_keys,
+    validated,
+)
 from study.errors import ConfigError
 
 # Settings that say where things are, not what is computed: left out of a cell's identity.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from study.tracking import Store
+from study.store.runs import Store
 
 
 def list_store(store: Store | None = None) -> str:

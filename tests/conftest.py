@@ -45,8 +45,8 @@ def tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def store(tmp_cwd: Path):
-    """A fresh default MLflow store (SQLite under tmp_path/mlruns), opened as `study.tracking.Store`."""
-    from study.tracking import Store
+    """A fresh default MLflow store (SQLite under tmp_path/mlruns), opened as `study.store.runs.Store`."""
+    from study.store.runs import Store
 
     yield Store()
 

@@ -95,7 +95,7 @@ def smoke_store(mnist_dir: Path, tmp_cwd: Path) -> dict:
     """A store in tmp_path filled by the smoke study with its report; the ids and metrics the UI must show."""
     from mlflow import MlflowClient
 
-    from study.tracking import tracking_uri
+    from study.store.connect import tracking_uri
 
     subprocess.run(study_cli("run", str(SMOKE), "--report", "--quiet", "--set", ITERATIONS),
                    cwd=tmp_cwd, env=run_env(), check=True, capture_output=True, text=True, timeout=300)
@@ -225,7 +225,7 @@ def test_ui_port_in_use_is_one_line_error(tmp_cwd: Path) -> None:
 
 def test_parent_description_links_what_the_parent_holds() -> None:
     """Links only to artifacts the parent holds, the report first; without a report, how to add one."""
-    from study.ui import parent_description
+    from study.store.views import parent_description
 
     text = parent_description("smoke", "Two tiny cells.", "7", "abc", ["study.yaml", "summary.md"])
     first = text.splitlines()[0]
@@ -240,7 +240,7 @@ def test_parent_description_links_what_the_parent_holds() -> None:
 
 def test_summary_table_lists_every_cell() -> None:
     """The parent's summary.md: one row per cell, blank numbers where a cell has no metrics."""
-    from study.ui import summary_markdown
+    from study.store.views import summary_markdown
 
     rows = summary_markdown([("relu · he · seed 0", "done", {"final_test_acc": 0.71, "best_test_acc": 0.72,
                                                                "wall_time_s": 1.25}),

@@ -8,7 +8,14 @@ import pytest
 
 from study import cli
 from study.config import (
-    ACTIVATIONS, DATASETS, OPTIMIZERS, DataConfig, ModelConfig, OptimizerConfig, TrainConfig, load_study,
+    ACTIVATIONS,
+    DATASETS,
+    OPTIMIZERS,
+    DataConfig,
+    ModelConfig,
+    OptimizerConfig,
+    TrainConfig,
+    load_study,
     setting_keys,
 )
 from study.errors import ConfigError

@@ -1,4 +1,4 @@
-"""The engine's per-layer diagnostics (study/diagnostics.py) against an explicit replay.
+"""The engine's per-layer diagnostics (study/engine/diagnostics.py) against an explicit replay.
 
 A tiny dense net (16 inputs, hidden [5, 4], 10 classes) trains two SGD iterations on 30 random
 images with diagnostics at every iteration. The replay rebuilds the same model with the engine's
@@ -15,11 +15,11 @@ import types
 import numpy as np
 import pytest
 
-from study.backend import keras, tf
 from study.config import Settings
 from study.data import Dataset
-from study.model import build_model, kernel_initializer
-from study.train import Engine, derived_seed, set_seed, train_and_evaluate
+from study.engine.backend import keras, tf
+from study.engine.model import build_model, kernel_initializer
+from study.engine.train import Engine, derived_seed, set_seed, train_and_evaluate
 
 ROWS, TEST_ROWS, FEATURES, CLASSES = 30, 12, 16, 10
 HIDDEN = [5, 4]

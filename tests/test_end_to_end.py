@@ -17,7 +17,8 @@ from mlflow.tracking import MlflowClient
 from study import cli
 from study.config import load_study
 from study.grid import Cell, expand
-from study.runner import StudyResult, cell_data, run_study
+from study.run.cell import cell_data
+from study.run.runner import StudyResult, run_study
 
 pytestmark = pytest.mark.slow
 
@@ -247,7 +248,7 @@ class Recorder:
 def test_engine_schedule_does_not_change_the_numbers(trained, step_by_step, steps_per_call):
     """The stored run came from one 60-iteration graph call; the reference loop and a 3-chunk
     schedule must give exactly the same values (exact float equality, not just close)."""
-    from study.train import train_and_evaluate
+    from study.engine.train import train_and_evaluate
 
     cell = trained.cells[1]
     chunked = trained.children(trained.result.parent_id)[1]

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from study.backend import keras
 from study.config import ModelConfig
-from study.model import build_model
+from study.engine.backend import keras
+from study.engine.model import build_model
 
 FAN_IN, UNITS = 2000, 500  # a wide layer: 1,000,000 weights pin the std to ~0.1 %
 REL_TOL = 0.03

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from study.numerics import MODES, Numerics, configure, thread_counts
+from study.engine.backend import configure
+from study.engine.numerics import MODES, Numerics, thread_counts
 
 pytestmark = pytest.mark.slow
 
@@ -44,13 +45,13 @@ seeds: [0]
 # Train every cell of the study in this process with the given numerics; print the histories as JSON.
 TRAIN = """
 import json, sys
-from study.numerics import configure
+from study.engine.backend import configure
 numerics = configure(sys.argv[2], int(sys.argv[3]))
 from study.config import load_study
 from study.grid import expand
-from study.runner import cell_data
-from study.train import train_and_evaluate
-from study.tracking import EngineCallback
+from study.run.cell import cell_data
+from study.engine.train import train_and_evaluate
+from study.engine.callbacks import EngineCallback
 
 class Record(EngineCallback):
     def __init__(self):
@@ -102,8 +103,8 @@ def test_exact_histories_do_not_depend_on_the_thread_count(exact):
 
 def test_a_worker_pool_writes_the_same_histories(exact, study_file, tmp_cwd):
     from study.config import load_study
-    from study.runner import run_study
-    from study.tracking import Store
+    from study.run.runner import run_study
+    from study.store.runs import Store
 
     result = run_study(load_study(study_file), workers=2, progress=False)
     assert [r.status for r in result.results] == ["done", "done"]

@@ -39,7 +39,7 @@ CHILD_TIMEOUT_S = 240  # a killed or racing `study run` subprocess on a loaded 2
 @pytest.fixture(scope="session")
 def blank_db(tmp_path_factory) -> Path:
     """An empty, fully migrated MLflow SQLite store, made once: migrating costs ~15 s per new store."""
-    from study.tracking import Store
+    from study.store.runs import Store
 
     path = tmp_path_factory.mktemp("blank") / "mlflow.db"
     Store(f"sqlite:///{path}")
@@ -307,8 +307,10 @@ FAULT_ITERATIONS, FAULT_EVAL_EVERY, FAULT_CELLS = 300, 10, 4
 HARNESS = r"""
 import os, signal, sys, time
 from pathlib import Path
-import study.runner as runner
-import study.tracking as tracking
+import study.run.backends as backends
+import study.run.runner as runner
+import study.run.metrics as metrics
+import study.store.runs as runs
 from study import cli
 
 point, argv = sys.argv[1], sys.argv[2:]
@@ -319,22 +321,22 @@ def die():
 if point == "before-cells":  # the parent run exists and holds study.yaml; no cell has started
     runner.execute = lambda *args, **kwargs: die()
 elif point.startswith("after-cell-"):  # cells 1..k FINISHED and fully written; cell k+1 not started
-    k, train, started = int(point.rsplit("-", 1)[1]), runner.run_cell, []
+    k, train, started = int(point.rsplit("-", 1)[1]), backends.run_cell, []
     def run_cell(job, writer, *callbacks):
         if len(started) == k:
             writer.flush()
             die()
         started.append(job)
         return train(job, writer, *callbacks)
-    runner.run_cell = run_cell
+    backends.run_cell = run_cell
 elif point == "slow-chunks":  # every chunk's metrics sent at once, and chunks 50 ms apart: a long mid-cell
-    tracking.FLUSH_SECONDS, chunk_end = 0.0, tracking.MetricLogger.on_chunk_end
+    metrics.FLUSH_SECONDS, chunk_end = 0.0, metrics.MetricLogger.on_chunk_end
     def on_chunk_end(self, records):
         chunk_end(self, records)
         time.sleep(0.05)
-    tracking.MetricLogger.on_chunk_end = on_chunk_end
+    metrics.MetricLogger.on_chunk_end = on_chunk_end
 elif point.startswith("race:"):  # both processes start their first cell together; check-to-create gap widened
-    barrier, first, check = Path(point[len("race:"):]), runner.run_cell, tracking.Store.taken
+    barrier, first, check = Path(point[len("race:"):]), backends.run_cell, runs.Store.taken
     def run_cell(job, writer, *callbacks):
         barrier.mkdir(exist_ok=True)
         (barrier / str(os.getpid())).touch()
@@ -345,7 +347,7 @@ elif point.startswith("race:"):  # both processes start their first cell togethe
         found = check(self, *args, **kwargs)
         time.sleep(0.5)
         return found
-    runner.run_cell, tracking.Store.taken = run_cell, taken
+    backends.run_cell, runs.Store.taken = run_cell, taken
 sys.exit(cli.main(argv))
 """
 
@@ -541,15 +543,15 @@ class Explode:
 
 @pytest.mark.slow
 def test_an_exception_in_one_cell_fails_only_that_cell(project, write_study, monkeypatch, capsys):
-    import study.train
+    import study.engine.train
 
-    train = study.train.train_and_evaluate
+    train = study.engine.train.train_and_evaluate
 
     def failing_for_sigmoid(settings, seed, data, callbacks=(), **kwargs):
         extra = [Explode()] if settings.model.activation == "sigmoid" else []
         return train(settings, seed, data, [*callbacks, *extra], **kwargs)
 
-    monkeypatch.setattr(study.train, "train_and_evaluate", failing_for_sigmoid)
+    monkeypatch.setattr(study.engine.train, "train_and_evaluate", failing_for_sigmoid)
     assert cli_run(write_study(SKIP_STUDY.replace("skipdone", "broken"))) == 1
     out = capsys.readouterr().out
     assert "↳ RuntimeError: injected failure\n" in out
@@ -731,7 +733,7 @@ def test_the_good_study_of_the_bad_input_table_is_good(tmp_cwd, capsys):
     path = tmp_cwd / "good.yaml"
     path.write_text(json.dumps(good_study(write_idx(tmp_cwd / "idx"))), encoding="utf-8")
     assert cli.main(["run", str(path), "--dry-run"]) == 0
-    from study.runner import check_cells
+    from study.run.runner import check_cells
 
     study = load_study(path)
     check_cells(study, expand(study))  # loads the tiny dataset, checks batch sizes: no error

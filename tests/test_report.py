@@ -1,4 +1,4 @@
-"""Tests for study.results and study.report against a hand-built MLflow store in tmp.
+"""Tests for study.analysis.results and study.report.html against a hand-built MLflow store in tmp.
 
 The store follows docs/store-layout.md: study `toy` has activation × initializer × 3 seeds with
 hand-chosen test accuracies (one cell stuck at chance, one of its seeds FAILED), logged under a
@@ -21,9 +21,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from study.errors import StudyError
-from study.report import write_report
-from study.results import (
+from study.analysis.results import (
     FINISHED,
     Axis,
     anova,
@@ -36,6 +34,8 @@ from study.results import (
     summarize,
     welch_interval,
 )
+from study.errors import StudyError
+from study.report.html import write_report
 
 EVAL_STEPS = [0, 10, 20, 30]
 T_975 = {1: 12.706205, 2: 4.302653}  # Student t quantiles, 0.975, by degrees of freedom
@@ -63,7 +63,7 @@ def cell_name(*values: str) -> str:
 
 def log_cell(client, experiment_id, parent_id, axes: dict[str, str], seed, test_acc, offset, failed=False,
              extra: tuple[list[Metric], dict[str, str]] = ([], {})) -> str:
-    """Log one child run (tags, params, curves, summary or failure) the way study/tracking.py does;
+    """Log one child run (tags, params, curves, summary or failure) the way study/store/ does;
     `extra` adds metrics and params."""
     cell = cell_name(*axes.values())
     tags = {
@@ -355,7 +355,7 @@ def test_welch_interval_by_hand():
 
 
 def test_pairwise_comparison_of_the_top_cells(reps_context, reps_report):
-    from study.results import compare_top
+    from study.analysis.results import compare_top
 
     _, per_run, summary = reps_context
     table = compare_top(per_run, summary).set_index("other")
@@ -449,7 +449,7 @@ def test_gradient_ratio_column_and_diagnostic_figures(reps_context, reps_report)
 
 
 def test_diagnostic_panels_only_where_the_rule_applies(store, reps_context):
-    from study.report import _plotted_layers, build_context
+    from study.report.html import _plotted_layers, build_context
 
     client = store["client"]
     experiment = find_experiment(client, "reps")

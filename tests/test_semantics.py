@@ -26,9 +26,9 @@ STEPS = 3
 
 
 def keras_steps(cfg: OptimizerConfig, w0: np.ndarray = W0, steps: int = STEPS) -> list[np.ndarray]:
-    """w after each of `steps` updates of study.train.build_optimizer(cfg) on loss 0.5·w²."""
-    from study.backend import keras
-    from study.train import build_optimizer
+    """w after each of `steps` updates of study.engine.train.build_optimizer(cfg) on loss 0.5·w²."""
+    from study.engine.backend import keras
+    from study.engine.train import build_optimizer
 
     w = keras.Variable(w0.copy(), dtype="float32")
     opt = build_optimizer(cfg)
@@ -163,7 +163,7 @@ def kernels(model) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("l1, l2", [(0.0, 0.1), (0.005, 0.0), (0.004, 0.3)])
 def test_penalty_is_l1_sum_abs_plus_half_l2_sum_squares(l1, l2):
-    from study.model import build_model
+    from study.engine.model import build_model
 
     cfg = ModelConfig(hidden=[7, 5], initializer="he", l1=l1, l2=l2, batch_norm="before")
     model = build_model(cfg, (6,), 10)
@@ -175,7 +175,7 @@ def test_penalty_is_l1_sum_abs_plus_half_l2_sum_squares(l1, l2):
 
 def test_conv_kernels_are_penalised_too():
     from study.config import Conv2DLayer, DenseLayer
-    from study.model import build_model
+    from study.engine.model import build_model
 
     layers = [Conv2DLayer(type="conv2d", filters=3, kernel=3, padding=1), DenseLayer(type="dense", units=10)]
     model = build_model(ModelConfig(layers=layers, initializer="he", l2=0.2), (784,), 10)
@@ -185,7 +185,7 @@ def test_conv_kernels_are_penalised_too():
 
 
 def test_no_penalty_without_l1_l2():
-    from study.model import build_model
+    from study.engine.model import build_model
 
     assert build_model(ModelConfig(hidden=[4]), (6,), 10).losses == []
 
@@ -200,7 +200,7 @@ def output_shapes(model) -> dict[str, tuple]:
 
 def cnn_models() -> dict[str, object]:
     """The CNN study's three networks, built as the runner builds them (flat 784 input)."""
-    from study.model import build_model
+    from study.engine.model import build_model
 
     cells = expand(load_study(CONFIGS / "cnn.yaml"))
     return {cell.settings.model.arch: build_model(cell.settings.model, (784,), 10) for cell in cells}
@@ -227,8 +227,8 @@ def test_deep_cnn_ends_in_dropout_after_the_logits():
 
 
 def test_dropout_scales_at_train_time_and_is_identity_at_test_time():
-    from study.backend import keras
-    from study.model import build_model
+    from study.engine.backend import keras
+    from study.engine.model import build_model
 
     model = build_model(ModelConfig(hidden=[4], dropout=0.25), (6,), 10)
     drop = next(layer for layer in model.layers if isinstance(layer, keras.layers.Dropout))
@@ -264,7 +264,7 @@ class KeepModel:
 def train_tiny(mnist_dir, train_size: int, **sections) -> KeepModel:
     """Train a tiny cell on the first `train_size` MNIST images; returns the callback."""
     from study.data import load_dataset
-    from study.train import train_and_evaluate
+    from study.engine.train import train_and_evaluate
 
     settings = Settings.model_validate({"data": {"train_size": train_size, "test_size": 100}, **sections})
     data = load_dataset("mnist", str(mnist_dir), train_size, 100)
@@ -275,7 +275,7 @@ def train_tiny(mnist_dir, train_size: int, **sections) -> KeepModel:
 
 
 def bn_layers(model):
-    from study.backend import keras
+    from study.engine.backend import keras
 
     return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 

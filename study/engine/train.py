@@ -24,12 +24,16 @@ from typing import Sequence
 
 import numpy as np
 
-from study.backend import keras, tf
 from study.config import OptimizerConfig, Settings
 from study.data import Dataset
-from study.diagnostics import activation_layers, kernel_layers, layer_stats, stat_names
-from study.model import build_model, kernel_initializer
-from study.numerics import deterministic_ops, ensure
+from study.engine.backend import deterministic_ops, ensure, keras, tf
+from study.engine.diagnostics import (
+    activation_layers,
+    kernel_layers,
+    layer_stats,
+    stat_names,
+)
+from study.engine.model import build_model, kernel_initializer
 
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
 AUTO_STEPS_PER_CALL = 100  # iterations per graph call when `train.steps_per_call` is not set

@@ -1,6 +1,6 @@
 """`study report`: one study run as a self-contained HTML page, CSV tables and figure PNGs.
 
-`write_report` reads the run with `study.results`, draws every applicable figure and writes
+`write_report` reads the run with `study.analysis.results`, draws every applicable figure and writes
 `report.html` (figures embedded as base64 PNG, its own screen and print CSS, no external
 resource), `summary.csv` (one row per cell), `runs.csv` (one row per cell × seed),
 `curves.csv` (every metric point) and `figures/*.png`; it then logs the report to the parent
@@ -34,9 +34,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from study import __version__
-from study.errors import StudyError
-from study.results import (
-    read_json_artifact,
+from study.analysis.results import (
     CONFIDENCE,
     CURVE_METRICS,
     DEAD_UNITS,
@@ -58,10 +56,12 @@ from study.results import (
     layer_curves,
     load_study_runs,
     main_effects,
+    read_json_artifact,
     run_stats,
     summarize,
 )
-from study.tracking import STORE_DIR, repoint_moved_store
+from study.errors import StudyError
+from study.store.connect import STORE_DIR, repoint_moved_store
 
 DPI = 100
 PANEL_SIZE = (3.4, 2.5)  # inches per learning-curve panel
@@ -139,7 +139,7 @@ def write_report(
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
     """The given URI, else `MLFLOW_TRACKING_URI`, else ./mlruns/mlflow.db; StudyError for a missing SQLite file.
 
-    Same choice as `study.tracking.tracking_uri`, without creating ./mlruns: a report never makes a store.
+    Same choice as `study.store.tracking.tracking_uri`, without creating ./mlruns: a report never makes a store.
     """
     default = f"sqlite:///{Path(STORE_DIR).resolve() / 'mlflow.db'}"
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default

@@ -29,8 +29,9 @@ from tqdm import tqdm
 
 from study.data import DATA_DIR_ENV
 from study.errors import StudyError
-from study.runner import CellJob, CellResult, init_worker, one_line, run_cell_in_worker
-from study.tracking import Store
+from study.run.backends import init_worker, run_cell_in_worker
+from study.run.cell import CellJob, CellResult, one_line
+from study.store.runs import Store
 
 # Ray's single-machine mode, read when `ray` is imported: "0" keeps a local instance on the
 # loopback address instead of the machine's network address.

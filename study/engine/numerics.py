@@ -16,9 +16,9 @@ Two modes, chosen by `train.numerics`:
   depend on the thread count; the run records it so a difference can be explained.
 
 Op determinism is always on and XLA is never used; oneDNN is left at TensorFlow's own default and
-recorded. Threads can be set only before TensorFlow runs its first op, so a process settles them
-once: `configure` is called by each backend before any training, and the engine calls `ensure`
-for the cell it is about to train.
+recorded. This module holds the policy; `study/engine/backend.py` applies it to TensorFlow: the
+default mode's threads as soon as TensorFlow is imported, then `configure` (each backend, before
+any training) and `ensure` (the engine, for the cell it is about to train).
 """
 
 from __future__ import annotations
@@ -60,17 +60,6 @@ class Numerics:
         }
 
 
-_current: Numerics | None = None
-
-
-def preset(tf) -> None:
-    """Give TensorFlow the default mode's threads as soon as it is imported, before anything can run
-    an op (study/backend.py calls it), so a process that never calls `configure` is exact too."""
-    intra, inter = thread_counts(DEFAULT_MODE, default_threads())
-    tf.config.threading.set_intra_op_parallelism_threads(intra)
-    tf.config.threading.set_inter_op_parallelism_threads(inter)
-
-
 def default_threads() -> int:
     """The CPUs this process may use (its affinity mask, else the machine's count)."""
     try:
@@ -85,55 +74,6 @@ def thread_counts(mode: str, threads: int) -> tuple[int, int]:
         raise ValueError(f"unknown numerics mode {mode!r} (valid: {', '.join(MODES)})")
     threads = max(1, int(threads))
     return (1 if mode == "exact" else threads), threads
-
-
-def onednn_setting() -> str:
-    """`on` or `off`: whether this TensorFlow build runs its oneDNN kernels (TF_ENABLE_ONEDNN_OPTS)."""
-    import study.backend  # noqa: F401  (TensorFlow imported with the package's settings)
-    from tensorflow.python.util import _pywrap_util_port
-
-    return "on" if _pywrap_util_port.IsMklEnabled() else "off"
-
-
-def configure(mode: str = "exact", threads: int | None = None) -> Numerics:
-    """Set this process's threads for `mode` (before TensorFlow's first op) and turn on op determinism.
-
-    Calling it again with the same mode keeps what is set. Raises NumericsError when TensorFlow
-    already runs with thread counts this mode cannot accept (exact needs one intra-op thread).
-    """
-    global _current
-    intra, inter = thread_counts(mode, threads if threads is not None else default_threads())
-    if _current is not None and _current.mode == mode and (threads is None or _current.inter_op_threads == inter):
-        return _current
-    from study.backend import tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(intra)
-        tf.config.threading.set_inter_op_parallelism_threads(inter)
-    except RuntimeError:  # TensorFlow has started: its pools are fixed for the life of the process
-        pass
-    deterministic_ops()
-    have_intra = tf.config.threading.get_intra_op_parallelism_threads()
-    have_inter = tf.config.threading.get_inter_op_parallelism_threads()
-    if mode == "exact" and have_intra != 1:
-        raise NumericsError(
-            f"train.numerics: exact needs TensorFlow's intra-op threads set to 1 before its first op, and this "
-            f"process already runs with {have_intra or 'all'}; start a new process (or use train.numerics: fast)")
-    _current = Numerics(mode, have_intra or default_threads(), have_inter or default_threads(), onednn_setting(),
-                        cpu_description())
-    return _current
-
-
-def ensure(mode: str) -> Numerics:
-    """The numerics for a cell of `mode`: configured now if nothing was yet, else checked."""
-    if _current is None or _current.mode != mode:
-        return configure(mode, None if _current is None else _current.inter_op_threads)
-    return _current
-
-
-def current() -> Numerics | None:
-    """What `configure` set in this process, or None before it ran."""
-    return _current
 
 
 # Instruction-set extensions that change which kernels (and so which roundings) TensorFlow runs.
@@ -162,11 +102,3 @@ def cpu_description() -> str:
         pass
     isa = " ".join(f for f in ISA_FLAGS if f in flags)
     return f"{model} [{platform.machine()}{': ' + isa if isa else ''}]"
-
-
-@cache
-def deterministic_ops() -> None:
-    """TensorFlow's op determinism, once per process (on the CPU: no op picks a racy kernel)."""
-    from study.backend import tf
-
-    tf.config.experimental.enable_op_determinism()

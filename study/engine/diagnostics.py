@@ -18,7 +18,7 @@ They are logged every `train.diagnostics_every` iterations (a multiple of `eval_
 
 from __future__ import annotations
 
-from study.backend import keras, tf
+from study.engine.backend import keras, tf
 
 SATURATION_MARGIN = 0.02  # "within 0.02 of an asymptote"
 BOUNDED = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}

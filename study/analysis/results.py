@@ -28,12 +28,12 @@ CURVE_METRICS = ("train_loss", "train_acc", "test_acc", "test_loss")
 """Metric histories read per run; fnmatch patterns such as `grad_norm/*` are allowed."""
 
 DIAGNOSTIC_CURVES = ("grad_norm/*", "act_saturated/*", "act_dead/*")
-"""Per-layer diagnostics the report draws (study/diagnostics.py); runs trained without them have none."""
+"""Per-layer diagnostics the report draws (study/engine/diagnostics.py); runs trained without them have none."""
 
 LAYER_KINDS = ("conv", "dense", "act")
 """Layer-name prefixes in depth order: convolutions come before the dense layers in every stack."""
 
-SATURATING = ("sigmoid", "tanh")  # activations whose `act_saturated` is measured (study/diagnostics.py)
+SATURATING = ("sigmoid", "tanh")  # activations whose `act_saturated` is measured (study/engine/diagnostics.py)
 DEAD_UNITS = ("relu",)  # activations whose `act_dead` is measured
 
 SUMMARY_METRICS = ("final_test_acc", "best_test_acc", "final_train_acc", "final_test_loss", "wall_time_s")
@@ -275,7 +275,7 @@ def grad_ratio(study: StudyRuns) -> pd.Series:
 def layer_activations(params: pd.Series) -> dict[str, str]:
     """A run's hidden activation layers (`act_k`) -> activation function, rebuilt from its params.
 
-    Mirrors study/model.py: a `model.hidden` net uses `model.activation` after every hidden dense
+    Mirrors study/engine/model.py: a `model.hidden` net uses `model.activation` after every hidden dense
     layer; an explicit `model.layers` stack has an act layer per dense layer with an `activation`
     and per `activation` layer (whose name defaults to `model.activation`).
     """

@@ -18,11 +18,17 @@ across cells.
 
 from __future__ import annotations
 
-from study.backend import keras
 from study.config import (
-    ActivationLayer, BatchNormLayer, Conv2DLayer, DenseLayer, DropoutLayer, FlattenLayer, ModelConfig,
+    ActivationLayer,
+    BatchNormLayer,
+    Conv2DLayer,
+    DenseLayer,
+    DropoutLayer,
+    FlattenLayer,
+    ModelConfig,
     PoolLayer,
 )
+from study.engine.backend import keras
 
 # The course's own initialisers as Keras VarianceScaling (which draws N(0, scale / fan_in) when
 # `distribution="untruncated_normal"`); `gauss` has a fixed sigma instead.

@@ -14,54 +14,24 @@ Order of work in `run_study`:
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Iterator
 
-from tqdm import tqdm
-
-from study.config import DataConfig, Study
-from study.data import Dataset, load_dataset
+from study.config import Study
 from study.errors import ConfigError
-from study.numerics import configure, default_threads, ensure
 from study.expect import Outcome, as_records, check_expectations, evaluate
 from study.expect import summary as expectation_summary
 from study.grid import Cell, expand
-from study.ui import share_runs_view
-from study.tracking import BackgroundWriter, EngineCallback, MetricLogger, Store, learning_curve, retry
+from study.run.backends import run_here, run_in_processes
+from study.run.cell import CellJob, CellResult, cell_data
+from study.store.connect import retry
+from study.store.runs import Store
+from study.store.views import share_runs_view
 
 EXPECTATIONS_ARTIFACT = "expectations.json"
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-@dataclass
-class CellJob:
-    """Everything a process needs to train one cell into the store (picklable)."""
-
-    study: Study
-    cell: Cell
-    axes: list[str]
-    experiment_id: str
-    parent_id: str
-    tracking_uri: str
-    dataset_digest: str
-    rerun: bool = False  # train even if a FINISHED run of the cell exists (live RUNNING ones still win)
-
-
-@dataclass
-class CellResult:
-    """How one cell ended: `done`, `skipped` (already FINISHED), `failed` or `killed`."""
-
-    cell: Cell
-    status: str
-    run_id: str | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    failure: str | None = None
 
 
 @dataclass
@@ -80,17 +50,6 @@ class StudyResult:
         if any(r.status == "failed" for r in self.results) or not all(o.met for o in self.expectations):
             return EXIT_CELLS_FAILED
         return EXIT_OK
-
-
-def cell_data(cell: Cell) -> Dataset:
-    """The cell's dataset; cells with the same data settings share one copy."""
-    return dataset_for(cell.settings.data, os.environ.get("STUDY_DATA_DIR"))
-
-
-@lru_cache(maxsize=4)  # a grid rarely varies the data; four subsets cover it without hoarding memory
-def dataset_for(d: DataConfig, env_dir: str | None) -> Dataset:
-    """Load and scale one data setting (`env_dir`, $STUDY_DATA_DIR, is part of the cache key)."""
-    return load_dataset(d.name, d.dir, d.train_size, d.test_size)
 
 
 def check_cells(study: Study, cells: list[Cell]) -> str:
@@ -119,7 +78,7 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
     check_expectations(study, cells)
     digest = check_cells(study, cells)
     if backend == "ray":  # an unreachable cluster is bad input too: fail before the store is touched
-        from study.ray_backend import connect
+        from study.run.ray_backend import connect
 
         connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
@@ -159,7 +118,7 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
             record_expectations(store, parent, outcomes)
         finish_parent(store, parent, results, wall, status)
         if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
-            from study.ray_backend import disconnect
+            from study.run.ray_backend import disconnect
 
             disconnect()
     return StudyResult(study.name, parent, store.uri, results, wall, outcomes)
@@ -178,7 +137,7 @@ def finish_parent(store: Store, parent: str, results: list[CellResult], wall: fl
                  "seed": r.cell.seed, "run_id": r.run_id, "status": r.status, "failure": r.failure}
                 for r in results]
     store.log_text(parent, json.dumps(manifest, indent=1, ensure_ascii=False), "cells.json")
-    from study.ui import describe_parent, summary_markdown
+    from study.store.views import describe_parent, summary_markdown
 
     store.log_text(parent, summary_markdown([(r.cell.name, r.status, r.metrics or {}) for r in results]), "summary.md")
     failed = sum(r.status == "failed" for r in results)
@@ -199,154 +158,12 @@ def execute(jobs: list[CellJob], workers: int, backend: str, progress: bool,
     if not jobs:
         return iter(())
     if backend == "ray":
-        from study.ray_backend import run_on_ray
+        from study.run.ray_backend import run_on_ray
 
         return run_on_ray(jobs, progress, ray_address, cpus_per_cell)
     if workers > 1:
         return run_in_processes(jobs, workers, progress)
     return run_here(jobs, progress)
-
-
-def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
-    """Train the cells one after another in this process, with a per-iteration progress bar."""
-    total = sum(j.cell.settings.train.iterations for j in jobs)
-    with tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
-        writer = BackgroundWriter()
-        try:
-            for k, job in enumerate(jobs, 1):
-                bar.set_description(f"cell {k}/{len(jobs)}")
-                bar.set_postfix_str(job.cell.name)
-                start = bar.n
-                yield run_cell(job, writer, ProgressCallback(bar))
-                bar.update(start + job.cell.settings.train.iterations - bar.n)
-        finally:
-            writer.flush()
-
-
-def run_in_processes(jobs: list[CellJob], workers: int, progress: bool) -> Iterator[CellResult]:
-    """Train cells in `workers` fresh processes; each writes its own runs to the shared store."""
-    import multiprocessing
-
-    threads = max(1, default_threads() // workers)
-    mode = jobs[0].cell.settings.train.numerics  # one mode per study (check_cells)
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(mode, threads)) as pool, \
-            tqdm(total=len(jobs), unit="cell", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
-        futures = {pool.submit(run_cell_in_worker, job): job for job in jobs}
-        for future in as_completed(futures):
-            job = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # the worker process died
-                result = CellResult(job.cell, "failed", failure=f"worker process failed: {one_line(exc)}")
-            bar.set_postfix_str(f"{job.cell.name}: {result.status}")
-            bar.update(1)
-            yield result
-
-
-def init_worker(mode: str, threads: int) -> None:
-    """Share the cores between worker processes instead of each one claiming them all (the numerics
-    mode decides how a worker's threads are used; in `exact` mode its results do not depend on them)."""
-    configure(mode, threads)
-
-
-def run_cell_in_worker(job: CellJob) -> CellResult:
-    """A worker's unit of work: train one cell with its own store client and writer."""
-    writer = BackgroundWriter()
-    try:
-        return run_cell(job, writer)
-    finally:
-        writer.flush()
-
-
-class ProgressCallback(EngineCallback):
-    """Moves the progress bar as the engine finishes chunks."""
-
-    def __init__(self, bar: tqdm):
-        self.bar, self.start = bar, bar.n
-
-    def on_chunk_end(self, records) -> None:
-        if len(records.steps):
-            self.bar.update(self.start + int(records.steps[-1]) - self.bar.n)
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: its type and first message line."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
-def run_cell(job: CellJob, writer: BackgroundWriter, *extra_callbacks) -> CellResult:
-    """Train one cell into its own child run unless another process has it; failures end the run FAILED."""
-    cell, store = job.cell, Store(job.tracking_uri)
-    data = cell_data(cell)
-    if data.digest not in job.dataset_digest.split(","):
-        reason = f"dataset digest {data.digest} differs from the driver's {job.dataset_digest}"
-        return CellResult(cell, "failed", failure=reason)
-    claim = store.claim(job.experiment_id, cell.config_hash, data.digest)
-    if claim is None:
-        return CellResult(cell, "skipped", failure="being trained by another process")
-    try:
-        return train_cell(job, writer, store, data, extra_callbacks)
-    finally:
-        writer.after_writes(claim.release)  # only once the run's end status is in the store
-
-
-def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Dataset, extra_callbacks) -> CellResult:
-    """Under the cell's claim: skip it if it finished meanwhile, else train it into a new child run."""
-    from study.train import Diverged, train_and_evaluate
-
-    cell = job.cell
-    busy = store.taken(job.experiment_id, cell.config_hash, data.digest, finished=not job.rerun)
-    if busy:
-        return CellResult(cell, "skipped", failure=busy)
-    numerics = ensure(cell.settings.train.numerics)  # settled before the run exists, and recorded on it
-    run_id = store.start_cell(job.experiment_id, job.parent_id, job.study.name, cell, job.axes, data.name, data.digest,
-                              data.num_classes, numerics.tags())
-    logger = MetricLogger(store, run_id, writer)
-    try:
-        summary = train_and_evaluate(cell.settings, cell.seed, data, [logger, *extra_callbacks])
-    except Diverged as exc:
-        return fail(store, writer, logger, cell, run_id, str(exc), exc.step)
-    except KeyboardInterrupt:
-        logger.send()
-        writer.submit(store.set_tags, run_id, {"study.failure": "interrupted by the user"})
-        writer.submit(store.end, run_id, "KILLED")
-        raise
-    except Exception as exc:
-        traceback.print_exc(file=sys.stderr)
-        return fail(store, writer, logger, cell, run_id, one_line(exc), None)
-    writer.submit(store.log_text, run_id, cell_yaml(cell), "config.yaml")
-    writer.submit(log_curve, store, run_id, logger.history, cell.name)
-    writer.submit(store.end, run_id, "FINISHED")
-    return CellResult(cell, "done", run_id, summary.metrics())
-
-
-def fail(store: Store, writer: BackgroundWriter, logger: MetricLogger, cell: Cell, run_id: str,
-         reason: str, step: int | None) -> CellResult:
-    """End a cell's run FAILED, keeping what it logged and saying why and where."""
-    logger.send()
-    tags = {"study.failure": reason}
-    if step is not None:
-        tags["study.failure_step"] = str(step)
-    writer.submit(store.set_tags, run_id, tags)
-    writer.submit(store.log_text, run_id, cell_yaml(cell), "config.yaml")
-    writer.submit(store.end, run_id, "FAILED")
-    return CellResult(cell, "failed", run_id, failure=reason + (f" (iteration {step})" if step is not None else ""))
-
-
-def log_curve(store: Store, run_id: str, history: dict, title: str) -> None:
-    """Draw and store the cell's learning curve (runs on the writer thread)."""
-    store.log_figure(run_id, learning_curve(history, title), "learning_curve.png")
-
-
-def cell_yaml(cell: Cell) -> str:
-    """The cell's fully resolved configuration, as the `config.yaml` artifact."""
-    import yaml
-
-    doc = {"cell": cell.name, "seed": cell.seed, "config_hash": cell.config_hash,
-           **cell.settings.model_dump(mode="json")}
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
 # --- the final table -----------------------------------------------------------------------

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from study.errors import StudyError
-from study.tracking import Store
+from study.store.runs import Store
 
 COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")
 ENVIRONMENT_PREFIXES = ("study.versions.", "study.numerics", "study.dataset_digest", "study.lock_digest",
@@ -153,7 +153,7 @@ def compare_cell(store: Store, name: str, config_hash: str, original_run: str | 
 
 def reproduce_study(parent_id: str, store: Store | None = None, progress: bool = True, workers: int = 1) -> Reproduction:
     """Re-run the study of `parent_id` into a new parent run, compare every cell, store and return the verdicts."""
-    from study.runner import run_study
+    from study.run.runner import run_study
 
     store = store or Store()
     _, study, manifest = original_study(store, parent_id)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import yaml
 
 from study.config import Settings, validated
+from study.engine.callbacks import EngineCallback
 from study.errors import StudyError
 from study.grid import config_hash
-from study.tracking import EngineCallback, Store
+from study.store.runs import Store
 
 COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")
 IDENTITY_KEYS = ("cell", "seed", "config_hash")  # config.yaml's header lines, not settings
@@ -83,7 +84,7 @@ def compare(store: Store, run_id: str, recorder: Recorder) -> Verdict:
 def verify_run(run_id: str, store: Store | None = None) -> Verdict:
     """Re-run the cell of `run_id`, compare, tag the original run with the verdict, return it."""
     from study.data import load_dataset
-    from study.train import Diverged, train_and_evaluate
+    from study.engine.train import Diverged, train_and_evaluate
 
     store = store or Store()
     settings, seed, logged_hash = logged_cell(store, run_id)

@@ -1,0 +1,1 @@
+"""Statistics over a study's runs: per-cell summaries, confidence intervals, effects."""

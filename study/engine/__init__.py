@@ -1,0 +1,1 @@
+"""The engine: TensorFlow set up once, model building, optimisers, diagnostics, the in-graph training loop."""

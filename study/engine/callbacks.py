@@ -1,0 +1,25 @@
+"""The engine's callback protocol as no-op hooks, importable without TensorFlow."""
+
+from __future__ import annotations
+
+
+class EngineCallback:
+    """No-op hooks of the engine's callback protocol (a `keras.callbacks.Callback`'s, plus
+    `on_chunk_end`), without importing TensorFlow: subclasses override what they need."""
+
+    model = None
+
+    def set_model(self, model) -> None:
+        self.model = model
+
+    def on_train_begin(self, logs=None) -> None:
+        pass
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        pass
+
+    def on_chunk_end(self, records) -> None:
+        pass
+
+    def on_train_end(self, logs=None) -> None:
+        pass

@@ -1,0 +1,79 @@
+"""Where cells run on this machine: one after another in this process, or in a pool of worker processes."""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Iterator
+
+from tqdm import tqdm
+
+from study.engine.callbacks import EngineCallback
+from study.engine.numerics import default_threads
+from study.run.cell import CellJob, CellResult, one_line, run_cell
+from study.store.writer import BackgroundWriter
+
+
+def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
+    """Train the cells one after another in this process, with a per-iteration progress bar."""
+    total = sum(j.cell.settings.train.iterations for j in jobs)
+    with tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
+        writer = BackgroundWriter()
+        try:
+            for k, job in enumerate(jobs, 1):
+                bar.set_description(f"cell {k}/{len(jobs)}")
+                bar.set_postfix_str(job.cell.name)
+                start = bar.n
+                yield run_cell(job, writer, ProgressCallback(bar))
+                bar.update(start + job.cell.settings.train.iterations - bar.n)
+        finally:
+            writer.flush()
+
+
+def run_in_processes(jobs: list[CellJob], workers: int, progress: bool) -> Iterator[CellResult]:
+    """Train cells in `workers` fresh processes; each writes its own runs to the shared store."""
+    import multiprocessing
+
+    threads = max(1, default_threads() // workers)
+    mode = jobs[0].cell.settings.train.numerics  # one mode per study (check_cells)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(mode, threads)) as pool, \
+            tqdm(total=len(jobs), unit="cell", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
+        futures = {pool.submit(run_cell_in_worker, job): job for job in jobs}
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # the worker process died
+                result = CellResult(job.cell, "failed", failure=f"worker process failed: {one_line(exc)}")
+            bar.set_postfix_str(f"{job.cell.name}: {result.status}")
+            bar.update(1)
+            yield result
+
+
+def init_worker(mode: str, threads: int) -> None:
+    """Share the cores between worker processes instead of each one claiming them all (the numerics
+    mode decides how a worker's threads are used; in `exact` mode its results do not depend on them)."""
+    from study.engine.backend import configure
+
+    configure(mode, threads)
+
+
+def run_cell_in_worker(job: CellJob) -> CellResult:
+    """A worker's unit of work: train one cell with its own store client and writer."""
+    writer = BackgroundWriter()
+    try:
+        return run_cell(job, writer)
+    finally:
+        writer.flush()
+
+
+class ProgressCallback(EngineCallback):
+    """Moves the progress bar as the engine finishes chunks."""
+
+    def __init__(self, bar: tqdm):
+        self.bar, self.start = bar, bar.n
+
+    def on_chunk_end(self, records) -> None:
+        if len(records.steps):
+            self.bar.update(self.start + int(records.steps[-1]) - self.bar.n)

@@ -1,0 +1,134 @@
+"""One cell, start to end: its data, its claim, its child run, training, and how it ended."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from study.config import DataConfig, Study
+from study.data import Dataset, load_dataset
+from study.grid import Cell
+from study.run.curve import learning_curve
+from study.run.metrics import MetricLogger
+from study.store.runs import Store
+from study.store.writer import BackgroundWriter
+
+
+@dataclass
+class CellJob:
+    """Everything a process needs to train one cell into the store (picklable)."""
+
+    study: Study
+    cell: Cell
+    axes: list[str]
+    experiment_id: str
+    parent_id: str
+    tracking_uri: str
+    dataset_digest: str
+    rerun: bool = False  # train even if a FINISHED run of the cell exists (live RUNNING ones still win)
+
+
+@dataclass
+class CellResult:
+    """How one cell ended: `done`, `skipped` (already FINISHED), `failed` or `killed`."""
+
+    cell: Cell
+    status: str
+    run_id: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    failure: str | None = None
+
+
+def cell_data(cell: Cell) -> Dataset:
+    """The cell's dataset; cells with the same data settings share one copy."""
+    return dataset_for(cell.settings.data, os.environ.get("STUDY_DATA_DIR"))
+
+
+@lru_cache(maxsize=4)  # a grid rarely varies the data; four subsets cover it without hoarding memory
+def dataset_for(d: DataConfig, env_dir: str | None) -> Dataset:
+    """Load and scale one data setting (`env_dir`, $STUDY_DATA_DIR, is part of the cache key)."""
+    return load_dataset(d.name, d.dir, d.train_size, d.test_size)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and first message line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def run_cell(job: CellJob, writer: BackgroundWriter, *extra_callbacks) -> CellResult:
+    """Train one cell into its own child run unless another process has it; failures end the run FAILED."""
+    cell, store = job.cell, Store(job.tracking_uri)
+    data = cell_data(cell)
+    if data.digest not in job.dataset_digest.split(","):
+        reason = f"dataset digest {data.digest} differs from the driver's {job.dataset_digest}"
+        return CellResult(cell, "failed", failure=reason)
+    claim = store.claim(job.experiment_id, cell.config_hash, data.digest)
+    if claim is None:
+        return CellResult(cell, "skipped", failure="being trained by another process")
+    try:
+        return train_cell(job, writer, store, data, extra_callbacks)
+    finally:
+        writer.after_writes(claim.release)  # only once the run's end status is in the store
+
+
+def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Dataset, extra_callbacks) -> CellResult:
+    """Under the cell's claim: skip it if it finished meanwhile, else train it into a new child run."""
+    from study.engine.train import Diverged, train_and_evaluate
+
+    cell = job.cell
+    busy = store.taken(job.experiment_id, cell.config_hash, data.digest, finished=not job.rerun)
+    if busy:
+        return CellResult(cell, "skipped", failure=busy)
+    from study.engine.backend import ensure
+
+    numerics = ensure(cell.settings.train.numerics)  # settled before the run exists, and recorded on it
+    run_id = store.start_cell(job.experiment_id, job.parent_id, job.study.name, cell, job.axes, data.name, data.digest,
+                              data.num_classes, numerics.tags())
+    logger = MetricLogger(store, run_id, writer)
+    try:
+        summary = train_and_evaluate(cell.settings, cell.seed, data, [logger, *extra_callbacks])
+    except Diverged as exc:
+        return fail(store, writer, logger, cell, run_id, str(exc), exc.step)
+    except KeyboardInterrupt:
+        logger.send()
+        writer.submit(store.set_tags, run_id, {"study.failure": "interrupted by the user"})
+        writer.submit(store.end, run_id, "KILLED")
+        raise
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        return fail(store, writer, logger, cell, run_id, one_line(exc), None)
+    writer.submit(store.log_text, run_id, cell_yaml(cell), "config.yaml")
+    writer.submit(log_curve, store, run_id, logger.history, cell.name)
+    writer.submit(store.end, run_id, "FINISHED")
+    return CellResult(cell, "done", run_id, summary.metrics())
+
+
+def fail(store: Store, writer: BackgroundWriter, logger: MetricLogger, cell: Cell, run_id: str,
+         reason: str, step: int | None) -> CellResult:
+    """End a cell's run FAILED, keeping what it logged and saying why and where."""
+    logger.send()
+    tags = {"study.failure": reason}
+    if step is not None:
+        tags["study.failure_step"] = str(step)
+    writer.submit(store.set_tags, run_id, tags)
+    writer.submit(store.log_text, run_id, cell_yaml(cell), "config.yaml")
+    writer.submit(store.end, run_id, "FAILED")
+    return CellResult(cell, "failed", run_id, failure=reason + (f" (iteration {step})" if step is not None else ""))
+
+
+def log_curve(store: Store, run_id: str, history: dict, title: str) -> None:
+    """Draw and store the cell's learning curve (runs on the writer thread)."""
+    store.log_figure(run_id, learning_curve(history, title), "learning_curve.png")
+
+
+def cell_yaml(cell: Cell) -> str:
+    """The cell's fully resolved configuration, as the `config.yaml` artifact."""
+    import yaml
+
+    doc = {"cell": cell.name, "seed": cell.seed, "config_hash": cell.config_hash,
+           **cell.settings.model_dump(mode="json")}
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)

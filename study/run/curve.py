@@ -1,0 +1,23 @@
+"""The cell's learning-curve figure (the course's plot), drawn for its run's artifact."""
+
+from __future__ import annotations
+
+
+def learning_curve(history: dict[str, list[tuple[int, float]]], title: str):
+    """The course's plot: training and test accuracy against iteration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.subplots()
+    for key, label in (("train_acc", "training"), ("test_acc", "test")):
+        if history.get(key):
+            steps, values = zip(*history[key])
+            ax.plot(steps, values, label=label)
+    ax.set(xlabel="iteration", ylabel="accuracy", ylim=(0, 1), title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,61 @@
+"""The engine callback that turns each chunk's records into MLflow metrics, sent by the background writer."""
+
+from __future__ import annotations
+
+import time
+
+from mlflow.entities import Metric
+
+from study.engine.callbacks import EngineCallback
+from study.store.runs import Store
+from study.store.writer import BackgroundWriter
+
+FLUSH_SECONDS = 2.0  # the logger sends at most this often while a cell trains
+
+
+class MetricLogger(EngineCallback):
+    """Keras callback that sends a cell's recorded values to its MLflow run, batched and asynchronous.
+
+    Duck-typed as a `keras.callbacks.Callback` (set_model / on_* methods) so it needs no
+    TensorFlow import here; `on_chunk_end` receives whole chunks from the engine.
+    """
+
+    def __init__(self, store: Store, run_id: str, writer: BackgroundWriter):
+        self.store, self.run_id, self.writer = store, run_id, writer
+        self.pending: list[Metric] = []
+        self.last_send = time.monotonic()
+        self.history: dict[str, list[tuple[int, float]]] = {"train_acc": [], "test_acc": [], "test_loss": []}
+        self.seconds = 0.0  # time this callback spent on the training thread
+
+    def on_chunk_end(self, records) -> None:
+        t0 = time.perf_counter()
+        now = int(time.time() * 1000)
+        add = self.pending.append
+        for step, value in zip(records.steps.tolist(), records.train_loss.tolist()):
+            add(Metric("train_loss", value, now, step))
+        for key in ("train_acc", "test_acc", "test_loss"):
+            values = getattr(records, key).tolist()
+            for step, value in zip(records.eval_steps.tolist(), values):
+                add(Metric(key, value, now, step))
+                self.history[key].append((step, value))
+        for key, values in records.extra.items():
+            for step, value in zip(records.extra_steps.tolist(), values.tolist()):
+                add(Metric(key, value, now, step))
+        if time.monotonic() - self.last_send >= FLUSH_SECONDS:
+            self.send()
+        self.seconds += time.perf_counter() - t0
+
+    def on_train_end(self, logs=None) -> None:
+        t0 = time.perf_counter()
+        now = int(time.time() * 1000)
+        step = self.history["test_acc"][-1][0] if self.history["test_acc"] else 0
+        self.pending.extend(Metric(k, float(v), now, step) for k, v in (logs or {}).items())
+        self.send()
+        self.seconds += time.perf_counter() - t0
+
+    def send(self) -> None:
+        """Queue the pending metrics for the background writer."""
+        if self.pending:
+            self.writer.submit(self.store.log_metrics, self.run_id, self.pending)
+            self.pending = []
+        self.last_send = time.monotonic()

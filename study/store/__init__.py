@@ -1,0 +1,1 @@
+"""The MLflow store: its contract (names), connection and creation, writing and reading."""

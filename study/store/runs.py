@@ -1,0 +1,203 @@
+"""The MLflow store: experiment per study, parent run per `study run`, child run per cell.
+
+docs/store-layout.md is the contract this module writes. Everything goes through an explicit
+`MlflowClient` (no global "active run"), so several processes can write one store. Metrics
+never go one call per value: the `MetricLogger` callback buffers a chunk's values and a
+background thread sends them with `log_batch` while training goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.validation import (
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAM_VAL_LENGTH,
+    MAX_TAG_VAL_LENGTH,
+)
+
+from study.grid import Cell, flatten_settings
+from study.store.claims import CLAIMS_DIR, Claim, process_alive, process_tag
+from study.store.connect import (
+    artifact_location,
+    create_sqlite_store,
+    repoint_moved_store,
+    retry,
+    tracking_uri,
+)
+from study.store.provenance import common_tags
+
+# --- the store -----------------------------------------------------------------------------
+
+
+def clip(text: str, limit: int) -> str:
+    """MLflow rejects params and tags over its length limits: keep the head."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Store:
+    """One MLflow store, seen through an explicit client."""
+
+    def __init__(self, uri: str | None = None):
+        self.uri = uri or tracking_uri()
+        create_sqlite_store(self.uri)
+        self.client = MlflowClient(self.uri)
+
+    def repoint_if_moved(self) -> None:
+        """Before reading or writing artifacts: make a moved store's artifact paths its own (see
+        `repoint_moved_store`), with a notice the first time."""
+        moved = repoint_moved_store(self.uri)
+        if moved:
+            print(f"this store was moved here: artifact paths of {', '.join(moved)} now point to it", file=sys.stderr)
+
+    # experiments and lookups
+
+    def experiment_id(self, name: str, description: str = "") -> str:
+        """The study's experiment, created on first use; its description shows in the MLflow UI."""
+        exp = retry(self.client.get_experiment_by_name, name)
+        if exp is None:
+            try:
+                exp_id = retry(self.client.create_experiment, name, artifact_location(name, self.uri))
+            except mlflow.exceptions.MlflowException:  # another process created it just now
+                exp_id = retry(self.client.get_experiment_by_name, name).experiment_id
+        else:
+            exp_id = exp.experiment_id
+        if description and (exp is None or exp.tags.get("mlflow.note.content") != description):
+            retry(self.client.set_experiment_tag, exp_id, "mlflow.note.content", description)
+        return exp_id
+
+    def runs(self, exp_id: str, filter_string: str) -> list:
+        """Every run of the experiment matching the filter (all pages)."""
+        out, token = [], None
+        while True:
+            page = retry(self.client.search_runs, [exp_id], filter_string, max_results=1000, page_token=token)
+            out.extend(page)
+            token = page.token
+            if not token:
+                return out
+
+    def finished_cells(self, exp_id: str, dataset_digest: str) -> dict[str, Any]:
+        """config_hash -> the latest FINISHED run of that cell on this dataset."""
+        found = self.runs(exp_id, "tags.`study.role` = 'cell' and attributes.status = 'FINISHED'")
+        found.sort(key=lambda r: r.info.start_time)
+        return {r.data.tags["study.config_hash"]: r for r in found
+                if r.data.tags.get("study.dataset_digest") in dataset_digest.split(",")
+                and "study.config_hash" in r.data.tags}
+
+    def taken(self, exp_id: str, config_hash: str, digest: str, finished: bool = True) -> str | None:
+        """Why another process's run makes this cell unnecessary now (FINISHED or live RUNNING), or None.
+
+        `finished=False` (a `--rerun`) counts only live RUNNING runs: finished ones are to be redone.
+        """
+        for run in self.runs(exp_id, f"tags.`study.config_hash` = '{config_hash}'"):
+            if run.data.tags.get("study.dataset_digest") not in digest.split(","):
+                continue
+            if finished and run.info.status == "FINISHED":
+                return f"finished meanwhile as run {run.info.run_id}"
+            if run.info.status == "RUNNING" and process_alive(run.data.tags.get("study.process", "")):
+                return f"being trained by another process (run {run.info.run_id})"
+        return None
+
+    def claim(self, exp_id: str, config_hash: str, digest: str) -> Claim | None:
+        """This process's exclusive right to train a cell now, or None while another process holds it.
+
+        Only local SQLite stores on systems with `flock` can be claimed; elsewhere the claim is
+        empty and `taken` is the only guard.
+        """
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            return Claim(None)
+        if not self.uri.startswith("sqlite:///"):
+            return Claim(None)
+        folder = Path(self.uri.removeprefix("sqlite:///")).parent / CLAIMS_DIR
+        folder.mkdir(exist_ok=True)
+        fd = os.open(folder / f"{exp_id}-{config_hash}-{digest}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held by another process
+            os.close(fd)
+            return None
+        return Claim(fd)
+
+    def mark_dead_runs(self, exp_id: str) -> list[str]:
+        """Runs left RUNNING by a process that no longer exists become KILLED, with the reason."""
+        marked = []
+        for run in self.runs(exp_id, "attributes.status = 'RUNNING'"):
+            tag = run.data.tags.get("study.process", "")
+            if process_alive(tag) is False:
+                reason = f"the process that ran it ({tag}) ended without closing the run"
+                retry(self.client.set_tag, run.info.run_id, "study.failure", reason)
+                retry(self.client.set_terminated, run.info.run_id, "KILLED")
+                marked.append(run.info.run_id)
+        return marked
+
+    # writing runs
+
+    def start_parent(self, exp_id: str, name: str, tags: dict[str, str]) -> str:
+        """Create the parent run of one `study run` invocation."""
+        run_name = f"{name} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        all_tags = {"study.role": "parent", "study.name": name, "study.process": process_tag(), **common_tags(), **tags}
+        return retry(self.client.create_run, exp_id, run_name=run_name, tags=all_tags).info.run_id
+
+    def start_cell(self, exp_id: str, parent_id: str, study_name: str, cell: Cell, axes: list[str],
+                   dataset: str, digest: str, n_classes: int, extra_tags: dict[str, str] | None = None) -> str:
+        """Create a cell's child run with its tags and params (metrics come from MetricLogger);
+        `extra_tags` carry what the engine settled for it (the numerics)."""
+        tags = {
+            "mlflow.parentRunId": parent_id, "study.role": "cell", "study.name": study_name,
+            "study.cell": cell.group, "study.config_hash": cell.config_hash, "study.seed": str(cell.seed),
+            "study.axes": json.dumps(axes), "study.dataset": dataset, "study.dataset_digest": digest,
+            "study.n_classes": str(n_classes), "study.process": process_tag(), **common_tags(),
+            **{f"axis.{short}": text for short, text in cell.labels.items()}, **(extra_tags or {}),
+        }
+        run_id = retry(self.client.create_run, exp_id, run_name=cell.name, tags=tags).info.run_id
+        params = {k: param_text(v) for k, v in flatten_settings(cell.settings).items()}
+        # the axes under their short names; a bundle axis by its label (its JSON is unreadable as a column)
+        params.update({short: cell.labels[short] if isinstance(cell.axes[key], dict) else param_text(cell.axes[key])
+                       for key, short in zip(axes, cell.labels)})
+        params["seed"] = str(cell.seed)
+        items = [Param(k, clip(v, MAX_PARAM_VAL_LENGTH)) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            retry(self.client.log_batch, run_id, params=items[i:i + 100])
+        return run_id
+
+    def log_metrics(self, run_id: str, metrics: list[Metric]) -> None:
+        """Send metrics in batches of MLflow's maximum size."""
+        for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+            retry(self.client.log_batch, run_id, metrics=metrics[i:i + MAX_METRICS_PER_BATCH])
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        retry(self.client.log_batch, run_id, tags=[RunTag(k, clip(str(v), MAX_TAG_VAL_LENGTH)) for k, v in tags.items()])
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        retry(self.client.log_text, run_id, text, path)
+
+    def log_figure(self, run_id: str, figure, path: str) -> None:
+        retry(self.client.log_figure, run_id, figure, path)
+
+    def end(self, run_id: str, status: str = "FINISHED") -> None:
+        retry(self.client.set_terminated, run_id, status)
+
+
+def param_text(value: Any) -> str:
+    """A setting as an MLflow param string: scalars as text, lists and mappings as compact JSON."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+# --- the callback --------------------------------------------------------------------------
+
+
+# --- artifacts -----------------------------------------------------------------------------
+
+

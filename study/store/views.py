@@ -1,0 +1,97 @@
+"""What the MLflow UI shows of a study beyond runs: the parent run's Description and the runs-table view.
+
+Both are written into the store (a run's `mlflow.note.content` tag, an experiment's shared view
+tag), by `study run` and `study report`; `study ui` only serves them.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+WORKFLOW = "workflowType=machine_learning"  # the UI's query parameter for its "Model training" view
+
+# --- the parent run's description -------------------------------------------------------------
+
+
+PARENT_ARTIFACTS = (  # what a parent run holds, in the order its Description links them
+    ("report/report.html", "report", "the comparison report: figures, tables, findings"),
+    ("summary.md", "summary", "final and best test accuracy of every cell"),
+    ("study.yaml", "study file", "the study file this run used"),
+    ("cells.json", "cells", "the cells' run ids and statuses"),
+)
+
+
+def parent_description(study_name: str, description: str, exp_id: str, parent_id: str,
+                       artifacts: list[str]) -> str:
+    """Markdown for the parent run's Description: the links first (the UI folds long text), then what the study is."""
+    links = [f"[{label}]({artifact_link(exp_id, parent_id, path)})"
+             for path, label, _ in PARENT_ARTIFACTS if path in artifacts]
+    lines = [f"**Study `{study_name}`** — {' · '.join(links)}", "",
+             description or "(no description in the study file)", ""]
+    lines += [f"- `{path}`: {what}" for path, _, what in PARENT_ARTIFACTS if path in artifacts]
+    if "report/report.html" not in artifacts:
+        lines.append(f"- no report yet: `study report {study_name} --run {parent_id}` adds it here")
+    lines += ["", "Each child run is one grid cell; group or chart them by the `axis.*` tags and params."]
+    return "\n".join(lines)
+
+
+def artifact_link(exp_id: str, run_id: str, path: str) -> str:
+    """A link, relative to the UI page, that opens one artifact of a run in the UI's artifact viewer."""
+    return f"#/experiments/{exp_id}/runs/{run_id}/artifacts/{quote(path)}?{WORKFLOW}"
+
+
+def describe_parent(client, parent_id: str) -> None:
+    """Set the parent run's Description (tag `mlflow.note.content`) from the artifacts it holds now."""
+    run = client.get_run(parent_id)
+    exp = client.get_experiment(run.info.experiment_id)
+    artifacts = [f.path for f in client.list_artifacts(parent_id)]
+    artifacts += [f.path for f in client.list_artifacts(parent_id, "report")] if "report" in artifacts else []
+    text = parent_description(run.data.tags.get("study.name", exp.name), exp.tags.get("mlflow.note.content", ""),
+                              exp.experiment_id, parent_id, artifacts)
+    client.set_tag(parent_id, "mlflow.note.content", text)
+
+
+def describe_study_run(study_name: str, parent_id: str | None = None) -> None:
+    """Refresh the Description of a study's parent run (default: its latest), e.g. after a report."""
+    from mlflow import MlflowClient
+
+    from study.analysis.results import find_experiment, find_parent
+    from study.report.html import resolve_tracking_uri
+    from study.store.connect import retry
+
+    client = MlflowClient(resolve_tracking_uri(None))
+    parent = find_parent(client, find_experiment(client, study_name), parent_id)
+    retry(describe_parent, client, parent.info.run_id)
+
+
+def summary_markdown(rows: list[tuple[str, str, dict]]) -> str:
+    """A Markdown table of (cell name, status, metrics): the summary artifact of a parent run."""
+    out = ["| cell | status | final test acc | best test acc | wall time (s) |", "|---|---|---:|---:|---:|"]
+    for name, status, m in rows:
+        nums = [f"{m[k]:.4f}" if k in m else "" for k in ("final_test_acc", "best_test_acc")]
+        wall = f"{m['wall_time_s']:.1f}" if "wall_time_s" in m else ""
+        out.append(f"| {name} | {status} | {nums[0]} | {nums[1]} | {wall} |")
+    return "\n".join(out) + "\n"
+
+
+VIEW_KEY = "study"  # the experiment's shared runs-table view: tag mlflow.sharedViewState.<key>
+
+
+def runs_view(axes: list[str]) -> dict:
+    """The runs table a study deserves: readable names, accuracies and the varying axes as columns,
+    best cell first (sorting by a metric also lists every cell flat, parents last)."""
+    columns = [*(f"metrics.`{m}`" for m in ("final_test_acc", "best_test_acc")),
+               *(f"params.`{a}`" for a in axes),
+               *(f"metrics.`{m}`" for m in ("final_train_acc", "wall_time_s"))]
+    return {"selectedColumns": columns,
+            "columnOrder": ["attributes.`Run Name`", *columns, "runDateAndNestInfo", "duration"],
+            "columnWidths": {"attributes.`Run Name`": 280, **{c: 140 for c in columns}},  # widths need the order
+            "orderByKey": "metrics.`final_test_acc`", "orderByAsc": False}
+
+
+def share_runs_view(client, exp_id: str, axes: list[str]) -> None:
+    """Store the study's runs-table view on its experiment (the UI reads plain JSON there)."""
+    from study.store.connect import retry
+
+    retry(client.set_experiment_tag, exp_id, f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(runs_view(axes)))
