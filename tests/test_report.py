@@ -1,4 +1,5 @@
-"""Tests for study.analysis.results and study.report.html against a hand-built MLflow store in tmp.
+"""Tests for study.store.reader, study.analysis.statistics and study.report against a hand-built
+MLflow store in tmp.
 
 The store follows docs/store-layout.md: study `toy` has activation × initializer × 3 seeds with
 hand-chosen test accuracies (one cell stuck at chance, one of its seeds FAILED), logged under a
@@ -21,14 +22,9 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from study.analysis.results import (
-    FINISHED,
-    Axis,
+from study.analysis.statistics import (
     anova,
-    find_experiment,
-    find_parent,
     interaction_table,
-    load_study_runs,
     main_effects,
     run_stats,
     summarize,
@@ -36,6 +32,13 @@ from study.analysis.results import (
 )
 from study.errors import StudyError
 from study.report.html import write_report
+from study.store.reader import (
+    FINISHED,
+    Axis,
+    find_experiment,
+    find_parent,
+    load_study_runs,
+)
 
 EVAL_STEPS = [0, 10, 20, 30]
 T_975 = {1: 12.706205, 2: 4.302653}  # Student t quantiles, 0.975, by degrees of freedom
@@ -355,7 +358,7 @@ def test_welch_interval_by_hand():
 
 
 def test_pairwise_comparison_of_the_top_cells(reps_context, reps_report):
-    from study.analysis.results import compare_top
+    from study.analysis.statistics import compare_top
 
     _, per_run, summary = reps_context
     table = compare_top(per_run, summary).set_index("other")

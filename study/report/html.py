@@ -1,6 +1,7 @@
 """`study report`: one study run as a self-contained HTML page, CSV tables and figure PNGs.
 
-`write_report` reads the run with `study.analysis.results`, draws every applicable figure and writes
+`write_report` reads the run with `study.store.reader`, computes its statistics with
+`study.analysis.statistics`, draws every applicable figure and writes
 `report.html` (figures embedded as base64 PNG, its own screen and print CSS, no external
 resource), `summary.csv` (one row per cell), `runs.csv` (one row per cell × seed),
 `curves.csv` (every metric point) and `figures/*.png`; it then logs the report to the parent
@@ -34,34 +35,36 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from study import __version__
-from study.analysis.results import (
+from study.analysis.statistics import (
     CONFIDENCE,
-    CURVE_METRICS,
     DEAD_UNITS,
-    DIAGNOSTIC_CURVES,
-    FINISHED,
     SATURATING,
     TOP_CELLS,
-    StudyRuns,
     anova,
     axis_pivot,
     chance_threshold,
     compare_top,
     curve_band,
     factor_axes,
-    find_experiment,
-    find_parent,
     interaction_table,
     layer_activations,
     layer_curves,
-    load_study_runs,
     main_effects,
-    read_json_artifact,
     run_stats,
     summarize,
 )
 from study.errors import StudyError
 from study.store.connect import STORE_DIR, repoint_moved_store
+from study.store.reader import (
+    CURVE_METRICS,
+    DIAGNOSTIC_CURVES,
+    FINISHED,
+    StudyRuns,
+    find_experiment,
+    find_parent,
+    load_study_runs,
+    read_json_artifact,
+)
 
 DPI = 100
 PANEL_SIZE = (3.4, 2.5)  # inches per learning-curve panel

@@ -56,9 +56,9 @@ def describe_study_run(study_name: str, parent_id: str | None = None) -> None:
     """Refresh the Description of a study's parent run (default: its latest), e.g. after a report."""
     from mlflow import MlflowClient
 
-    from study.analysis.results import find_experiment, find_parent
     from study.report.html import resolve_tracking_uri
     from study.store.connect import retry
+    from study.store.reader import find_experiment, find_parent
 
     client = MlflowClient(resolve_tracking_uri(None))
     parent = find_parent(client, find_experiment(client, study_name), parent_id)

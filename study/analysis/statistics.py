@@ -1,42 +1,23 @@
-"""Read one `study run` back from MLflow into tidy DataFrames and compute its statistics.
+"""The statistics of one study run: per-run and per-cell tables, confidence intervals, per-layer
+diagnostics, the comparison of the best cells and the factor effects (main effects, interactions, ANOVA).
 
-Follows docs/store-layout.md: the cells of a parent run are the runs listed in its
-`cells.json` manifest (or, without one, the runs nested under it); each cell run gives its
-tags, params, summary metrics and metric histories. Pure data: nothing is drawn or written.
+Pure computation over the read model of study/store/reader.py (`StudyRuns`, `Axis`): nothing
+is read from the store here, nothing is drawn or written.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import itertools
 import json
 import math
-import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
-from mlflow.entities import Experiment, Run
 from scipy import stats
 
-from study.errors import StudyError
+from study.store.reader import FINISHED, Axis, StudyRuns
 
-CURVE_METRICS = ("train_loss", "train_acc", "test_acc", "test_loss")
-"""Metric histories read per run; fnmatch patterns such as `grad_norm/*` are allowed."""
-
-DIAGNOSTIC_CURVES = ("grad_norm/*", "act_saturated/*", "act_dead/*")
-"""Per-layer diagnostics the report draws (study/engine/diagnostics.py); runs trained without them have none."""
-
-LAYER_KINDS = ("conv", "dense", "act")
-"""Layer-name prefixes in depth order: convolutions come before the dense layers in every stack."""
-
-SATURATING = ("sigmoid", "tanh")  # activations whose `act_saturated` is measured (study/engine/diagnostics.py)
-DEAD_UNITS = ("relu",)  # activations whose `act_dead` is measured
-
-SUMMARY_METRICS = ("final_test_acc", "best_test_acc", "final_train_acc", "final_test_loss", "wall_time_s")
 SPEED_FRACTIONS = {"iters_to_50pct": 0.5, "iters_to_90pct": 0.9}
 """Learning speed: first eval step where test accuracy reaches this fraction of the run's final."""
 
@@ -47,137 +28,14 @@ STAT_COLUMNS = (
 
 CONFIDENCE = 0.95
 TOP_CELLS = 3  # the pairwise comparison: the best cell against each of the next TOP_CELLS − 1
-DEFAULT_N_CLASSES = 10
 CHANCE_FACTOR = 1.5
 """A run 'did not learn' when its final test accuracy is at most CHANCE_FACTOR / n_classes."""
 
-FINISHED = "FINISHED"
-_IDS_PER_SEARCH = 100  # run ids per `run_id IN (...)` filter, keeps the filter string short
+LAYER_KINDS = ("conv", "dense", "act")
+"""Layer-name prefixes in depth order: convolutions come before the dense layers in every stack."""
 
-
-@dataclass(frozen=True)
-class Axis:
-    """One varying setting of the grid: its short name (tag `axis.<short>`), dotted key and levels."""
-
-    short: str
-    key: str
-    levels: tuple[str, ...]
-
-    @property
-    def column(self) -> str:
-        """Column holding this axis' value in the runs and summary DataFrames."""
-        return f"axis.{self.short}"
-
-    @property
-    def is_batch_norm(self) -> bool:
-        """Whether this axis switches batch normalisation (its key ends with `batch_norm`)."""
-        return self.key.endswith("batch_norm") or self.short.endswith("batch_norm")
-
-    def value_of(self, run: Run) -> str | None:
-        """This axis' value in one run: the `axis.<short>` tag, else the param of that key."""
-        return run.data.tags.get(f"axis.{self.short}", run.data.params.get(self.key))
-
-
-@dataclass
-class StudyRuns:
-    """Everything read for one parent run: its cell runs (one row per cell × seed) and their curves."""
-
-    study: str
-    description: str
-    parent: Run
-    runs: pd.DataFrame
-    curves: pd.DataFrame
-    axes: list[Axis]
-    fixed: dict[str, str]
-    cells: list[str]
-    unrun: list[dict]
-    datasets: list[tuple[str, str]]
-    versions: dict[str, str]
-    n_classes: int
-
-    def curve(self, metric: str) -> pd.DataFrame:
-        """The long-format rows (run_id, cell, seed, metric, step, value) of one metric."""
-        return self.curves[self.curves["metric"] == metric]
-
-    @property
-    def wall_time_s(self) -> float:
-        """The invocation's wall time: the parent's `wall_time_s`, else the extent of its runs."""
-        logged = self.parent.data.metrics.get("wall_time_s")
-        if logged is not None:
-            return float(logged)
-        return (self.runs["end_time"].max() - self.runs["start_time"].min()).total_seconds()
-
-
-def find_experiment(client: MlflowClient, name: str) -> Experiment:
-    """Return the study's experiment, or raise a StudyError naming the studies that exist."""
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None and experiment.lifecycle_stage == "active":
-        return experiment
-    names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
-    raise StudyError(f"no study named {name!r} in the MLflow store; studies: {', '.join(names) or 'none yet'}")
-
-
-def find_parent(client: MlflowClient, experiment: Experiment, parent_run_id: str | None = None) -> Run:
-    """Return the given parent run of the study, or its latest one; StudyError when there is none."""
-    if parent_run_id is None:
-        latest = client.search_runs(
-            [experiment.experiment_id],
-            filter_string="tags.`study.role` = 'parent'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        if not latest:
-            raise StudyError(f"study {experiment.name!r} has no runs yet; start one with `study run`")
-        return latest[0]
-    matches = client.search_runs(
-        [experiment.experiment_id], filter_string=f"attributes.run_id = '{_quote(parent_run_id)}'"
-    )
-    if not matches or matches[0].data.tags.get("study.role") != "parent":
-        raise StudyError(f"no `study run` with id {parent_run_id!r} in study {experiment.name!r}")
-    return matches[0]
-
-
-def load_study_runs(
-    client: MlflowClient, experiment: Experiment, parent: Run, curve_metrics: Sequence[str] = CURVE_METRICS
-) -> StudyRuns:
-    """Read a parent run's cell runs, their settings and metric histories; StudyError without a finished cell."""
-    manifest = read_manifest(client, parent.info.run_id)
-    if manifest is None:
-        children, unrun = _nested_runs(client, experiment, parent), []
-    else:
-        children, unrun = _manifest_runs(client, experiment, manifest)
-    if not any(run.info.status == FINISHED for run in children):
-        raise StudyError(f"run {parent.info.run_id} of study {experiment.name!r} has no finished cells yet")
-    axes = _axes(children)
-    runs = _runs_frame(children, axes)
-    return StudyRuns(
-        study=experiment.name,
-        description=experiment.tags.get("mlflow.note.content", ""),
-        parent=parent,
-        runs=runs,
-        curves=_load_curves(client, children, runs, curve_metrics),
-        axes=axes,
-        fixed=_fixed_settings(children, axes),
-        cells=list(dict.fromkeys(runs["cell"])),
-        unrun=unrun,
-        datasets=list(dict.fromkeys(zip(runs["dataset"], runs["dataset_digest"]))),
-        versions=_versions(parent, children),
-        n_classes=_n_classes(children),
-    )
-
-
-def read_manifest(client: MlflowClient, parent_run_id: str) -> list[dict] | None:
-    """The parent's `cells.json` entries, or None when the parent has no manifest."""
-    return read_json_artifact(client, parent_run_id, "cells.json")
-
-
-def read_json_artifact(client: MlflowClient, run_id: str, name: str):
-    """A JSON artifact at the run's top level (`cells.json`, `expectations.json`, …), or None without it."""
-    if name not in {a.path for a in client.list_artifacts(run_id)}:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(run_id, name, tmp)
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+SATURATING = ("sigmoid", "tanh")  # activations whose `act_saturated` is measured (study/engine/diagnostics.py)
+DEAD_UNITS = ("relu",)  # activations whose `act_dead` is measured
 
 
 def run_stats(study: StudyRuns) -> pd.DataFrame:
@@ -235,6 +93,27 @@ def axis_pivot(summary: pd.DataFrame, rows: Axis, cols: Axis, value: str = "fina
     """Mean of a summary column over two axes (averaged over the other axes), levels in grid order."""
     table = summary.groupby([rows.column, cols.column])[value].mean().unstack()
     return table.reindex(index=list(rows.levels), columns=list(cols.levels))
+
+
+def chance_threshold(n_classes: int) -> float:
+    """Test accuracy at or below which a run is taken as not having learned."""
+    return CHANCE_FACTOR / n_classes
+
+
+def _last(curve: pd.DataFrame) -> pd.Series:
+    """Per run, the value at the largest step (curves are sorted by step)."""
+    return curve.groupby("run_id")["value"].last()
+
+
+def _first_step_reaching(curve: pd.DataFrame, targets: pd.Series) -> pd.Series:
+    """Per run, the first step whose value is at least the run's target."""
+    merged = curve.join(targets.rename("target"), on="run_id")
+    return merged[merged["value"] >= merged["target"]].groupby("run_id")["step"].min()
+
+
+def _first_nonfinite_step(curves: pd.DataFrame) -> pd.Series:
+    """Per run, the first step where any of the given metrics is NaN or infinite."""
+    return curves[~np.isfinite(curves["value"])].groupby("run_id")["step"].min()
 
 
 # ---------------------------------------------------------------------------- per-layer diagnostics
@@ -455,172 +334,3 @@ def _balanced(data: pd.DataFrame, factors: Sequence[Axis]) -> bool:
     counts = data.groupby([a.column for a in factors]).size()
     combos = math.prod(len(a.levels) for a in factors)
     return len(counts) == combos and counts.nunique() == 1
-
-
-def chance_threshold(n_classes: int) -> float:
-    """Test accuracy at or below which a run is taken as not having learned."""
-    return CHANCE_FACTOR / n_classes
-
-
-def _quote(text: str) -> str:
-    """Escape a value for a single-quoted MLflow search filter."""
-    return text.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def _nested_runs(client: MlflowClient, experiment: Experiment, parent: Run) -> list[Run]:
-    """The runs nested under the parent, oldest first (the fallback without a manifest)."""
-    return _search_all(
-        client, experiment, f"tags.`mlflow.parentRunId` = '{_quote(parent.info.run_id)}'", ["attributes.start_time ASC"]
-    )
-
-
-def _manifest_runs(client: MlflowClient, experiment: Experiment, manifest: list[dict]) -> tuple[list[Run], list[dict]]:
-    """The manifest's runs in manifest (grid) order, and its entries that have no readable run."""
-    ids = list(dict.fromkeys(entry["run_id"] for entry in manifest if entry.get("run_id")))
-    found: dict[str, Run] = {}
-    for start in range(0, len(ids), _IDS_PER_SEARCH):
-        chunk = ", ".join(f"'{_quote(i)}'" for i in ids[start : start + _IDS_PER_SEARCH])
-        found |= {r.info.run_id: r for r in _search_all(client, experiment, f"attributes.run_id IN ({chunk})")}
-    return [found[i] for i in ids if i in found], [e for e in manifest if e.get("run_id") not in found]
-
-
-def _search_all(client: MlflowClient, experiment: Experiment, filter_string: str, order_by=None) -> list[Run]:
-    """All runs of the experiment matching a filter, across result pages."""
-    runs, token = [], None
-    while True:
-        page = client.search_runs(
-            [experiment.experiment_id], filter_string, order_by=order_by, max_results=1000, page_token=token
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
-def _axes(children: list[Run]) -> list[Axis]:
-    """The varying axes: from the `axis.<short>` tags, else the dotted params whose values differ."""
-    shorts = list(dict.fromkeys(k[5:] for run in children for k in run.data.tags if k.startswith("axis.")))
-    if shorts:
-        dotted = json.loads(next((r.data.tags["study.axes"] for r in children if "study.axes" in r.data.tags), "[]"))
-        keys = {short: next((d for d in dotted if d == short or d.endswith(f".{short}")), short) for short in shorts}
-    else:
-        params = sorted({k for run in children for k in run.data.params if "." in k and not k.endswith("seed")})
-        keys = {k: k for k in params if len({run.data.params.get(k) for run in children}) > 1}
-    axes = [Axis(short, key, ()) for short, key in keys.items()]
-    return [Axis(a.short, a.key, _levels(a.value_of(run) for run in children)) for a in axes]
-
-
-def _levels(values: Iterable[str | None]) -> tuple[str, ...]:
-    """Distinct values in order of first appearance, missing ones left out."""
-    return tuple(dict.fromkeys(v for v in values if v is not None))
-
-
-def _runs_frame(children: list[Run], axes: list[Axis]) -> pd.DataFrame:
-    """One row per run: identity, status, axis values, summary metrics, failure, times and params."""
-    frame = pd.DataFrame([_run_row(run, axes) for run in children])
-    return frame.astype({"seed": "Int64", "failure_step": "Int64"})
-
-
-def _run_row(run: Run, axes: list[Axis]) -> dict:
-    """The runs-frame row of one run (params under `params.<name>`)."""
-    tags, metrics, info = run.data.tags, run.data.metrics, run.info
-    start = pd.to_datetime(info.start_time, unit="ms")
-    end = pd.to_datetime(info.end_time, unit="ms") if info.end_time else pd.NaT
-    row = {
-        "run_id": info.run_id,
-        "cell": tags.get("study.cell", info.run_name),
-        "seed": _int_or_none(tags.get("study.seed")),
-        "status": info.status,
-        **{axis.column: axis.value_of(run) for axis in axes},
-        **{name: metrics.get(name, np.nan) for name in SUMMARY_METRICS},
-        "failure": tags.get("study.failure"),
-        "failure_step": _int_or_none(tags.get("study.failure_step")),
-        "config_hash": tags.get("study.config_hash"),
-        "dataset": tags.get("study.dataset", ""),
-        "dataset_digest": tags.get("study.dataset_digest", ""),
-        "start_time": start,
-        "end_time": end,
-        **{f"params.{k}": v for k, v in sorted(run.data.params.items())},
-    }
-    if np.isnan(row["wall_time_s"]) and pd.notna(end):
-        row["wall_time_s"] = (end - start).total_seconds()
-    return row
-
-
-def _int_or_none(text: str | None) -> int | None:
-    """An integer tag value, None when absent."""
-    return None if text is None else int(text)
-
-
-def _fixed_settings(children: list[Run], axes: list[Axis]) -> dict[str, str]:
-    """The dotted params that have one and the same value in every run, unset ones ('None') left out."""
-    varying = {a.key for a in axes}
-    keys = sorted({k for run in children for k in run.data.params if "." in k} - varying)
-    values = {k: {run.data.params.get(k) for run in children} for k in keys}
-    return {k: v.pop() for k, v in values.items() if len(v) == 1 and not v & {None, "None"}}
-
-
-def _versions(parent: Run, children: list[Run]) -> dict[str, str]:
-    """Package versions from the `study.versions.<pkg>` tags of the parent, else of the first run."""
-    prefix = "study.versions."
-    for tags in (parent.data.tags, *(run.data.tags for run in children[:1])):
-        found = {k[len(prefix) :]: v for k, v in sorted(tags.items()) if k.startswith(prefix)}
-        if found:
-            return found
-    return {}
-
-
-def _n_classes(children: list[Run]) -> int:
-    """The dataset's number of classes from the (proposed) `study.n_classes` tag, else 10."""
-    values = {run.data.tags["study.n_classes"] for run in children if "study.n_classes" in run.data.tags}
-    return int(values.pop()) if len(values) == 1 else DEFAULT_N_CLASSES
-
-
-def _load_curves(
-    client: MlflowClient, children: list[Run], runs: pd.DataFrame, patterns: Sequence[str]
-) -> pd.DataFrame:
-    """Long-format histories (run_id, cell, seed, metric, step, value) of the metrics matching the patterns."""
-    frames = [
-        _history_frame(run.info.run_id, key, client.get_metric_history(run.info.run_id, key))
-        for run in children
-        for key in _matching(run.data.metrics, patterns)
-    ]
-    curves = pd.concat(frames or [_history_frame("", "", [])], ignore_index=True)
-    curves = curves.sort_values(["run_id", "metric", "step", "timestamp"], kind="stable")
-    curves = curves.drop_duplicates(["run_id", "metric", "step"], keep="last")
-    curves = curves.merge(runs[["run_id", "cell", "seed"]], on="run_id")
-    return curves[["run_id", "cell", "seed", "metric", "step", "value"]].reset_index(drop=True)
-
-
-def _matching(keys: Iterable[str], patterns: Sequence[str]) -> list[str]:
-    """The metric names matching any pattern, in pattern order."""
-    return list(dict.fromkeys(k for p in patterns for k in sorted(keys) if fnmatch.fnmatchcase(k, p)))
-
-
-def _history_frame(run_id: str, key: str, points: Sequence) -> pd.DataFrame:
-    """One metric's history for one run as rows (run_id, metric, step, value, timestamp)."""
-    return pd.DataFrame(
-        {
-            "run_id": run_id,
-            "metric": key,
-            "step": np.array([p.step for p in points], dtype=np.int64),
-            "value": np.array([p.value for p in points], dtype=float),
-            "timestamp": np.array([p.timestamp for p in points], dtype=np.int64),
-        }
-    )
-
-
-def _last(curve: pd.DataFrame) -> pd.Series:
-    """Per run, the value at the largest step (curves are sorted by step)."""
-    return curve.groupby("run_id")["value"].last()
-
-
-def _first_step_reaching(curve: pd.DataFrame, targets: pd.Series) -> pd.Series:
-    """Per run, the first step whose value is at least the run's target."""
-    merged = curve.join(targets.rename("target"), on="run_id")
-    return merged[merged["value"] >= merged["target"]].groupby("run_id")["step"].min()
-
-
-def _first_nonfinite_step(curves: pd.DataFrame) -> pd.Series:
-    """Per run, the first step where any of the given metrics is NaN or infinite."""
-    return curves[~np.isfinite(curves["value"])].groupby("run_id")["step"].min()
