@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from study.errors import StudyError
+from study.store.contract import ROLE_PARENT, Tag, tag_is
 from study.store.views import VIEW_KEY, WORKFLOW
 
 DEFAULT_HOST = "127.0.0.1"  # local only: the UI can change and delete runs, so it is not offered to the network
@@ -104,7 +105,7 @@ def find_experiment_id(uri: str, study_name: str | None) -> str | None:
                              f"{', '.join(names) or 'none (run `study run` first)'}")
         return exp.experiment_id
     exps = [e.experiment_id for e in client.search_experiments()]
-    latest = client.search_runs(exps, "tags.`study.role` = 'parent'", max_results=1,
+    latest = client.search_runs(exps, tag_is(Tag.ROLE, ROLE_PARENT), max_results=1,
                                 order_by=["attributes.start_time DESC"]) if exps else []
     return latest[0].info.experiment_id if latest else None
 

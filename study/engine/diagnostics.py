@@ -34,6 +34,11 @@ def activation_layers(model: keras.Sequential) -> list[keras.layers.Layer]:
     return [layer for layer in model.layers if layer.name.startswith("act_")]
 
 
+def layer_activations(model: keras.Sequential) -> dict[str, str]:
+    """Each hidden activation layer's name -> its function's name, e.g. {"act_1": "sigmoid"}."""
+    return {layer.name: activation_name(layer) for layer in activation_layers(model)}
+
+
 def activation_name(layer: keras.layers.Layer) -> str:
     """The activation function's name, e.g. 'sigmoid'."""
     return getattr(layer.activation, "__name__", str(layer.activation))

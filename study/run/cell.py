@@ -13,6 +13,7 @@ from study.data import Dataset, load_dataset
 from study.grid import Cell
 from study.run.curve import learning_curve
 from study.run.metrics import MetricLogger
+from study.store.contract import Artifact, Tag
 from study.store.runs import Store
 from study.store.writer import BackgroundWriter
 
@@ -95,13 +96,13 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         return fail(store, writer, logger, cell, run_id, str(exc), exc.step)
     except KeyboardInterrupt:
         logger.send()
-        writer.submit(store.set_tags, run_id, {"study.failure": "interrupted by the user"})
+        writer.submit(store.set_tags, run_id, {Tag.FAILURE: "interrupted by the user"})
         writer.submit(store.end, run_id, "KILLED")
         raise
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         return fail(store, writer, logger, cell, run_id, one_line(exc), None)
-    writer.submit(store.log_text, run_id, cell_yaml(cell), "config.yaml")
+    writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
     writer.submit(log_curve, store, run_id, logger.history, cell.name)
     writer.submit(store.end, run_id, "FINISHED")
     return CellResult(cell, "done", run_id, summary.metrics())
@@ -111,18 +112,18 @@ def fail(store: Store, writer: BackgroundWriter, logger: MetricLogger, cell: Cel
          reason: str, step: int | None) -> CellResult:
     """End a cell's run FAILED, keeping what it logged and saying why and where."""
     logger.send()
-    tags = {"study.failure": reason}
+    tags = {Tag.FAILURE: reason}
     if step is not None:
-        tags["study.failure_step"] = str(step)
+        tags[Tag.FAILURE_STEP] = str(step)
     writer.submit(store.set_tags, run_id, tags)
-    writer.submit(store.log_text, run_id, cell_yaml(cell), "config.yaml")
+    writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
     writer.submit(store.end, run_id, "FAILED")
     return CellResult(cell, "failed", run_id, failure=reason + (f" (iteration {step})" if step is not None else ""))
 
 
 def log_curve(store: Store, run_id: str, history: dict, title: str) -> None:
     """Draw and store the cell's learning curve (runs on the writer thread)."""
-    store.log_figure(run_id, learning_curve(history, title), "learning_curve.png")
+    store.log_figure(run_id, learning_curve(history, title), Artifact.LEARNING_CURVE)
 
 
 def cell_yaml(cell: Cell) -> str:

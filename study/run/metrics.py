@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from mlflow.entities import Metric
 
 from study.engine.callbacks import EngineCallback
+from study.store.contract import Tag
 from study.store.runs import Store
 from study.store.writer import BackgroundWriter
 
@@ -26,6 +28,15 @@ class MetricLogger(EngineCallback):
         self.last_send = time.monotonic()
         self.history: dict[str, list[tuple[int, float]]] = {"train_acc": [], "test_acc": [], "test_loss": []}
         self.seconds = 0.0  # time this callback spent on the training thread
+
+    def set_model(self, model) -> None:
+        """The engine built the cell's model: record each hidden activation layer's function as the tag
+        `study.layer_activations`, so readers take it from the model itself instead of re-deriving it."""
+        from study.engine.diagnostics import layer_activations
+
+        self.model = model
+        self.writer.submit(self.store.set_tags, self.run_id,
+                           {Tag.LAYER_ACTIVATIONS: json.dumps(layer_activations(model), separators=(",", ":"))})
 
     def on_chunk_end(self, records) -> None:
         t0 = time.perf_counter()

@@ -31,6 +31,7 @@ from study.data import DATA_DIR_ENV
 from study.errors import StudyError
 from study.run.backends import init_worker, run_cell_in_worker
 from study.run.cell import CellJob, CellResult, one_line
+from study.store.contract import Tag, tag_is
 from study.store.runs import Store
 
 # Ray's single-machine mode, read when `ray` is imported: "0" keeps a local instance on the
@@ -157,12 +158,11 @@ def collect(ref: Any, job: CellJob, store: Store) -> CellResult:
 
 def close_left_run(store: Store, job: CellJob, status: str, reason: str) -> str | None:
     """End the cell's run of this parent if its task left it RUNNING; returns its id, if it has one."""
-    query = (f"tags.`mlflow.parentRunId` = '{job.parent_id}' and "
-             f"tags.`study.config_hash` = '{job.cell.config_hash}'")
+    query = f"{tag_is(Tag.PARENT_RUN, job.parent_id)} and {tag_is(Tag.CONFIG_HASH, job.cell.config_hash)}"
     runs = store.runs(job.experiment_id, query)
     for run in runs:
         if run.info.status == "RUNNING":
-            store.set_tags(run.info.run_id, {"study.failure": reason})
+            store.set_tags(run.info.run_id, {Tag.FAILURE: reason})
             store.end(run.info.run_id, status)
     return runs[0].info.run_id if runs else None
 

@@ -20,12 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from study.errors import StudyError
+from study.store.contract import ROLE_PARENT, Artifact, Tag
 from study.store.runs import Store
 
 COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")
-ENVIRONMENT_PREFIXES = ("study.versions.", "study.numerics", "study.dataset_digest", "study.lock_digest",
-                        "study.env_digest")
-REPRODUCTION_ARTIFACT = "reproduction.json"
+ENVIRONMENT_PREFIXES = (Tag.VERSIONS, Tag.NUMERICS, Tag.DATASET_DIGEST, Tag.LOCK_DIGEST,
+                        Tag.ENV_DIGEST)
+REPRODUCTION_ARTIFACT = Artifact.REPRODUCTION
 
 
 @dataclass
@@ -89,14 +90,14 @@ def original_study(store: Store, parent_id: str):
         parent = store.client.get_run(parent_id)
     except Exception:
         raise StudyError(f"study reproduce: no run with id {parent_id!r} in {store.uri}") from None
-    role = parent.data.tags.get("study.role")
-    if role != "parent":
+    role = parent.data.tags.get(Tag.ROLE)
+    if role != ROLE_PARENT:
         what = f"a {role} run" if role else "not a run written by `study run`"
         raise StudyError(f"study reproduce: run {parent_id} is not a study's parent run (it is {what}); "
                          "give the id of a parent run (study list shows them)")
     store.repoint_if_moved()
-    study_text = read_artifact(store, parent_id, "study.yaml")
-    manifest = read_artifact(store, parent_id, "cells.json")
+    study_text = read_artifact(store, parent_id, Artifact.STUDY_FILE)
+    manifest = read_artifact(store, parent_id, Artifact.MANIFEST)
     study = study_from_dict(parse_yaml(study_text), f"run {parent_id}: study.yaml")
     return parent, study, json.loads(manifest)
 
@@ -158,7 +159,7 @@ def reproduce_study(parent_id: str, store: Store | None = None, progress: bool =
     store = store or Store()
     _, study, manifest = original_study(store, parent_id)
     result = run_study(study, rerun=True, workers=workers, progress=progress,
-                       parent_tags={"study.reproduces": parent_id})
+                       parent_tags={Tag.REPRODUCES: parent_id})
     new_runs = {r.cell.config_hash: r.run_id for r in result.results}
     cells = [compare_cell(store, entry["name"], entry["config_hash"], entry.get("run_id"),
                           new_runs.get(entry["config_hash"])) for entry in manifest]
@@ -166,5 +167,5 @@ def reproduce_study(parent_id: str, store: Store | None = None, progress: bool =
     if result.parent_id:
         store.log_text(result.parent_id, json.dumps(asdict(reproduction), indent=1, ensure_ascii=False),
                        REPRODUCTION_ARTIFACT)
-        store.set_tags(result.parent_id, {"study.reproduction": reproduction.summary()})
+        store.set_tags(result.parent_id, {Tag.REPRODUCTION: reproduction.summary()})
     return reproduction

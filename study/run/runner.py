@@ -27,10 +27,11 @@ from study.grid import Cell, expand
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
 from study.store.connect import retry
+from study.store.contract import Artifact, Tag
 from study.store.runs import Store
 from study.store.views import share_runs_view
 
-EXPECTATIONS_ARTIFACT = "expectations.json"
+EXPECTATIONS_ARTIFACT = Artifact.EXPECTATIONS
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -91,10 +92,10 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
         print(f"marked {len(killed)} run(s) left RUNNING by a dead process as KILLED", file=sys.stderr)
     done = {} if rerun else store.finished_cells(exp_id, digest)
     parent = store.start_parent(exp_id, study.name, {
-        "study.config_file": study.source, "study.n_cells": str(len(cells)), "study.axes": json.dumps(axes),
-        "study.dataset_digest": digest, **(parent_tags or {}),
+        Tag.CONFIG_FILE: study.source, Tag.N_CELLS: str(len(cells)), Tag.AXES: json.dumps(axes),
+        Tag.DATASET_DIGEST: digest, **(parent_tags or {}),
     })
-    store.log_text(parent, study.text, "study.yaml")
+    store.log_text(parent, study.text, Artifact.STUDY_FILE)
     results = [CellResult(c, "skipped", done[c.config_hash].info.run_id, done[c.config_hash].data.metrics)
                for c in cells if c.config_hash in done]
     todo = [c for c in cells if c.config_hash not in done]
@@ -128,7 +129,7 @@ def record_expectations(store: Store, parent: str, outcomes: list[Outcome]) -> N
     """The `expect:` checks on the parent run: `expectations.json` and the tag `study.expect`."""
     if outcomes:
         store.log_text(parent, json.dumps(as_records(outcomes), indent=1, ensure_ascii=False), EXPECTATIONS_ARTIFACT)
-        store.set_tags(parent, {"study.expect": expectation_summary(outcomes)})
+        store.set_tags(parent, {Tag.EXPECT: expectation_summary(outcomes)})
 
 
 def finish_parent(store: Store, parent: str, results: list[CellResult], wall: float, status: str) -> None:
@@ -136,12 +137,12 @@ def finish_parent(store: Store, parent: str, results: list[CellResult], wall: fl
     manifest = [{"name": r.cell.name, "group": r.cell.group, "config_hash": r.cell.config_hash,
                  "seed": r.cell.seed, "run_id": r.run_id, "status": r.status, "failure": r.failure}
                 for r in results]
-    store.log_text(parent, json.dumps(manifest, indent=1, ensure_ascii=False), "cells.json")
+    store.log_text(parent, json.dumps(manifest, indent=1, ensure_ascii=False), Artifact.MANIFEST)
     from study.store.views import describe_parent, summary_markdown
 
-    store.log_text(parent, summary_markdown([(r.cell.name, r.status, r.metrics or {}) for r in results]), "summary.md")
+    store.log_text(parent, summary_markdown([(r.cell.name, r.status, r.metrics or {}) for r in results]), Artifact.SUMMARY)
     failed = sum(r.status == "failed" for r in results)
-    store.set_tags(parent, {"study.cells_failed": str(failed), "study.cells_skipped": str(sum(r.status == "skipped" for r in results))})
+    store.set_tags(parent, {Tag.CELLS_FAILED: str(failed), Tag.CELLS_SKIPPED: str(sum(r.status == "skipped" for r in results))})
     from mlflow.entities import Metric
 
     store.log_metrics(parent, [Metric("wall_time_s", wall, int(time.time() * 1000), 0)])

@@ -15,6 +15,7 @@ from study.config import Settings, validated
 from study.engine.callbacks import EngineCallback
 from study.errors import StudyError
 from study.grid import config_hash
+from study.store.contract import ROLE_CELL, Artifact, Tag
 from study.store.runs import Store
 
 COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")
@@ -45,8 +46,8 @@ def logged_cell(store: Store, run_id: str) -> tuple[Settings, int, str]:
         run = store.client.get_run(run_id)
     except Exception:
         raise StudyError(f"study verify: no run with id {run_id!r} in {store.uri}") from None
-    if run.data.tags.get("study.role") != "cell":
-        raise StudyError(f"study verify: run {run_id} is not a cell run (it is a {run.data.tags.get('study.role', 'foreign')} run)")
+    if run.data.tags.get(Tag.ROLE) != ROLE_CELL:
+        raise StudyError(f"study verify: run {run_id} is not a cell run (it is a {run.data.tags.get(Tag.ROLE, 'foreign')} run)")
     try:
         text = load_text(store, run_id)
     except Exception as exc:
@@ -54,7 +55,7 @@ def logged_cell(store: Store, run_id: str) -> tuple[Settings, int, str]:
     doc = yaml.safe_load(text)
     seed = int(doc["seed"])
     settings = validated(Settings, {k: v for k, v in doc.items() if k not in IDENTITY_KEYS}, f"run {run_id} config.yaml", "")
-    return settings, seed, run.data.tags.get("study.config_hash", "")
+    return settings, seed, run.data.tags.get(Tag.CONFIG_HASH, "")
 
 
 def load_text(store: Store, run_id: str) -> str:
@@ -63,7 +64,7 @@ def load_text(store: Store, run_id: str) -> str:
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
-        return Path(store.client.download_artifacts(run_id, "config.yaml", tmp)).read_text(encoding="utf-8")
+        return Path(store.client.download_artifacts(run_id, Artifact.CELL_CONFIG, tmp)).read_text(encoding="utf-8")
 
 
 def compare(store: Store, run_id: str, recorder: Recorder) -> Verdict:
@@ -94,7 +95,7 @@ def verify_run(run_id: str, store: Store | None = None) -> Verdict:
     else:
         d = settings.data
         data = load_dataset(d.name, d.dir, d.train_size, d.test_size)
-        digest = store.client.get_run(run_id).data.tags.get("study.dataset_digest")
+        digest = store.client.get_run(run_id).data.tags.get(Tag.DATASET_DIGEST)
         if digest and digest != data.digest:
             raise StudyError(f"study verify: the dataset's digest is {data.digest}, the run used {digest}")
         recorder = Recorder()
@@ -104,5 +105,5 @@ def verify_run(run_id: str, store: Store | None = None) -> Verdict:
             pass  # a diverging run is verified on the values it logged before diverging
         verdict = compare(store, run_id, recorder)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    store.set_tags(run_id, {"study.verify": f"{verdict.text} ({stamp})"})
+    store.set_tags(run_id, {Tag.VERIFY: f"{verdict.text} ({stamp})"})
     return verdict

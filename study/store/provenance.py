@@ -8,6 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 import study
+from study.store.contract import Tag
 
 PACKAGES = ("tensorflow", "keras", "mlflow", "numpy", "pandas")  # the packages that decide a run's numbers
 
@@ -46,16 +47,16 @@ def environment_digests() -> dict[str, str]:
     import hashlib
 
     installed = sorted({f"{(d.metadata['Name'] or '').lower()}=={d.version}" for d in metadata.distributions()})
-    tags = {"study.env_digest": hashlib.sha256("\n".join(installed).encode()).hexdigest()[:16]}
+    tags = {Tag.ENV_DIGEST: hashlib.sha256("\n".join(installed).encode()).hexdigest()[:16]}
     if LOCK_FILE.is_file():
-        tags["study.lock_digest"] = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()[:16]
+        tags[Tag.LOCK_DIGEST] = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()[:16]
     return tags
 
 
 def common_tags() -> dict[str, str]:
     """Tags every run carries: package versions, environment digests and the git commit."""
-    tags = {f"study.versions.{k}": v for k, v in versions().items()} | environment_digests()
+    tags = {Tag.VERSIONS + k: v for k, v in versions().items()} | environment_digests()
     commit = git_commit()
     if commit:
-        tags["git.commit"] = commit
+        tags[Tag.GIT_COMMIT] = commit
     return tags

@@ -33,6 +33,7 @@ from study.store.connect import (
     retry,
     tracking_uri,
 )
+from study.store.contract import ROLE_CELL, ROLE_PARENT, Tag, tag_is
 from study.store.provenance import common_tags
 
 # --- the store -----------------------------------------------------------------------------
@@ -70,8 +71,8 @@ class Store:
                 exp_id = retry(self.client.get_experiment_by_name, name).experiment_id
         else:
             exp_id = exp.experiment_id
-        if description and (exp is None or exp.tags.get("mlflow.note.content") != description):
-            retry(self.client.set_experiment_tag, exp_id, "mlflow.note.content", description)
+        if description and (exp is None or exp.tags.get(Tag.NOTE) != description):
+            retry(self.client.set_experiment_tag, exp_id, Tag.NOTE, description)
         return exp_id
 
     def runs(self, exp_id: str, filter_string: str) -> list:
@@ -86,23 +87,23 @@ class Store:
 
     def finished_cells(self, exp_id: str, dataset_digest: str) -> dict[str, Any]:
         """config_hash -> the latest FINISHED run of that cell on this dataset."""
-        found = self.runs(exp_id, "tags.`study.role` = 'cell' and attributes.status = 'FINISHED'")
+        found = self.runs(exp_id, f"{tag_is(Tag.ROLE, ROLE_CELL)} and attributes.status = 'FINISHED'")
         found.sort(key=lambda r: r.info.start_time)
-        return {r.data.tags["study.config_hash"]: r for r in found
-                if r.data.tags.get("study.dataset_digest") in dataset_digest.split(",")
-                and "study.config_hash" in r.data.tags}
+        return {r.data.tags[Tag.CONFIG_HASH]: r for r in found
+                if r.data.tags.get(Tag.DATASET_DIGEST) in dataset_digest.split(",")
+                and Tag.CONFIG_HASH in r.data.tags}
 
     def taken(self, exp_id: str, config_hash: str, digest: str, finished: bool = True) -> str | None:
         """Why another process's run makes this cell unnecessary now (FINISHED or live RUNNING), or None.
 
         `finished=False` (a `--rerun`) counts only live RUNNING runs: finished ones are to be redone.
         """
-        for run in self.runs(exp_id, f"tags.`study.config_hash` = '{config_hash}'"):
-            if run.data.tags.get("study.dataset_digest") not in digest.split(","):
+        for run in self.runs(exp_id, tag_is(Tag.CONFIG_HASH, config_hash)):
+            if run.data.tags.get(Tag.DATASET_DIGEST) not in digest.split(","):
                 continue
             if finished and run.info.status == "FINISHED":
                 return f"finished meanwhile as run {run.info.run_id}"
-            if run.info.status == "RUNNING" and process_alive(run.data.tags.get("study.process", "")):
+            if run.info.status == "RUNNING" and process_alive(run.data.tags.get(Tag.PROCESS, "")):
                 return f"being trained by another process (run {run.info.run_id})"
         return None
 
@@ -132,10 +133,10 @@ class Store:
         """Runs left RUNNING by a process that no longer exists become KILLED, with the reason."""
         marked = []
         for run in self.runs(exp_id, "attributes.status = 'RUNNING'"):
-            tag = run.data.tags.get("study.process", "")
+            tag = run.data.tags.get(Tag.PROCESS, "")
             if process_alive(tag) is False:
                 reason = f"the process that ran it ({tag}) ended without closing the run"
-                retry(self.client.set_tag, run.info.run_id, "study.failure", reason)
+                retry(self.client.set_tag, run.info.run_id, Tag.FAILURE, reason)
                 retry(self.client.set_terminated, run.info.run_id, "KILLED")
                 marked.append(run.info.run_id)
         return marked
@@ -145,7 +146,7 @@ class Store:
     def start_parent(self, exp_id: str, name: str, tags: dict[str, str]) -> str:
         """Create the parent run of one `study run` invocation."""
         run_name = f"{name} {time.strftime('%Y-%m-%d %H:%M:%S')}"
-        all_tags = {"study.role": "parent", "study.name": name, "study.process": process_tag(), **common_tags(), **tags}
+        all_tags = {Tag.ROLE: ROLE_PARENT, Tag.NAME: name, Tag.PROCESS: process_tag(), **common_tags(), **tags}
         return retry(self.client.create_run, exp_id, run_name=run_name, tags=all_tags).info.run_id
 
     def start_cell(self, exp_id: str, parent_id: str, study_name: str, cell: Cell, axes: list[str],
@@ -153,11 +154,11 @@ class Store:
         """Create a cell's child run with its tags and params (metrics come from MetricLogger);
         `extra_tags` carry what the engine settled for it (the numerics)."""
         tags = {
-            "mlflow.parentRunId": parent_id, "study.role": "cell", "study.name": study_name,
-            "study.cell": cell.group, "study.config_hash": cell.config_hash, "study.seed": str(cell.seed),
-            "study.axes": json.dumps(axes), "study.dataset": dataset, "study.dataset_digest": digest,
-            "study.n_classes": str(n_classes), "study.process": process_tag(), **common_tags(),
-            **{f"axis.{short}": text for short, text in cell.labels.items()}, **(extra_tags or {}),
+            Tag.PARENT_RUN: parent_id, Tag.ROLE: ROLE_CELL, Tag.NAME: study_name,
+            Tag.CELL: cell.group, Tag.CONFIG_HASH: cell.config_hash, Tag.SEED: str(cell.seed),
+            Tag.AXES: json.dumps(axes), Tag.DATASET: dataset, Tag.DATASET_DIGEST: digest,
+            Tag.N_CLASSES: str(n_classes), Tag.PROCESS: process_tag(), **common_tags(),
+            **{Tag.AXIS + short: text for short, text in cell.labels.items()}, **(extra_tags or {}),
         }
         run_id = retry(self.client.create_run, exp_id, run_name=cell.name, tags=tags).info.run_id
         params = {k: param_text(v) for k, v in flatten_settings(cell.settings).items()}
