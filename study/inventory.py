@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
+from study.store.contract import ROLE_CELL, ROLE_PARENT, Metric, Tag
 from study.store.runs import Store
 
 
@@ -17,17 +18,17 @@ def list_store(store: Store | None = None) -> str:
     lines = [f"store: {store.uri}"]
     for exp in sorted(experiments, key=lambda e: e.name):
         runs = store.runs(exp.experiment_id, "")
-        cells = [r for r in runs if r.data.tags.get("study.role") == "cell"]
-        parents = sorted((r for r in runs if r.data.tags.get("study.role") == "parent"),
+        cells = [r for r in runs if r.data.tags.get(Tag.ROLE) == ROLE_CELL]
+        parents = sorted((r for r in runs if r.data.tags.get(Tag.ROLE) == ROLE_PARENT),
                          key=lambda r: r.info.start_time, reverse=True)
         status = Counter(r.info.status for r in cells)
         summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(status.items()))
         lines.append(f"\n{exp.name}  ({len(parents)} parent runs; cells: {summary or 'none'})")
         for p in parents:
             when = datetime.fromtimestamp(p.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
-            children = [r for r in cells if r.data.tags.get("mlflow.parentRunId") == p.info.run_id]
-            wall = p.data.metrics.get("wall_time_s")
+            children = [r for r in cells if r.data.tags.get(Tag.PARENT_RUN) == p.info.run_id]
+            wall = p.data.metrics.get(Metric.WALL_TIME)
             took = f"{wall:7.1f}s" if wall is not None else "       "
             lines.append(f"  {when}  {p.info.run_id}  {p.info.status:<8} {took}  "
-                         f"{len(children)} new / {p.data.tags.get('study.n_cells', '?')} cells")
+                         f"{len(children)} new / {p.data.tags.get(Tag.N_CELLS, '?')} cells")
     return "\n".join(lines)

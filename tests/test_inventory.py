@@ -1,0 +1,37 @@
+"""`study list`: the studies in the store, their parent runs newest first, and how their cells ended."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from study.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_an_empty_store_says_how_to_start(tmp_cwd, capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("no studies in sqlite:///") and out.endswith("yet: run `study run configs/smoke.yaml`")
+
+
+@pytest.mark.slow
+def test_lists_each_parent_run_with_its_cells(tmp_cwd, mnist_dir, monkeypatch, capsys):
+    monkeypatch.setenv("STUDY_DATA_DIR", str(mnist_dir))
+    smoke = [str(ROOT / "configs" / "smoke.yaml"), "--quiet", "--set", "train.iterations=40", "--set",
+             "train.eval_every=20"]
+    assert main(["run", *smoke]) == 0
+    assert main(["run", *smoke, "--set", "seeds=[1]"]) == 0  # a second parent with two new cells
+    capsys.readouterr()
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == f"store: sqlite:///{tmp_cwd / 'mlruns' / 'mlflow.db'}"
+    assert lines[2] == "smoke  (2 parent runs; cells: 4 finished)"
+    parents = lines[3:]
+    assert len(parents) == 2
+    for line in parents:
+        assert re.fullmatch(r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  [0-9a-f]{32}  FINISHED +\d+\.\ds  2 new / 2 cells", line), line
+    assert parents[0] >= parents[1]  # newest first (timestamps sort as text)
