@@ -17,7 +17,6 @@ import html
 import io
 import itertools
 import math
-import os
 import re
 import textwrap
 from collections.abc import Callable, Iterable
@@ -54,7 +53,7 @@ from study.analysis.statistics import (
     summarize,
 )
 from study.errors import StudyError
-from study.store.connect import STORE_DIR, repoint_moved_store
+from study.store.connect import repoint_moved_store, resolve_tracking_uri
 from study.store.reader import (
     CURVE_METRICS,
     DIAGNOSTIC_CURVES,
@@ -137,20 +136,6 @@ def write_report(
         first_line = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
         raise StudyError(f"cannot use the MLflow store at {uri}: {first_line}") from None
     return report
-
-
-def resolve_tracking_uri(tracking_uri: str | None) -> str:
-    """The given URI, else `MLFLOW_TRACKING_URI`, else ./mlruns/mlflow.db; StudyError for a missing SQLite file.
-
-    Same choice as `study.store.tracking.tracking_uri`, without creating ./mlruns: a report never makes a store.
-    """
-    default = f"sqlite:///{Path(STORE_DIR).resolve() / 'mlflow.db'}"
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default
-    if uri.startswith("sqlite:///") and ":memory:" not in uri:
-        path = Path(uri.removeprefix("sqlite:///").split("?")[0])
-        if not path.is_file():
-            raise StudyError(f"no MLflow store at {path}: run a study first, or set MLFLOW_TRACKING_URI")
-    return uri
 
 
 def build_context(study: StudyRuns) -> ReportContext:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from study.errors import StudyError
 from study.store.claims import process_alive
 
 STORE_DIR = "mlruns"  # the default local store, relative to the current directory
@@ -18,14 +19,30 @@ logging.getLogger("mlflow").setLevel(logging.WARNING)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # its INFO lines (DB migrations) drown the progress bar
 
 
+def default_tracking_uri() -> str:
+    """The store every command uses unless told otherwise: `MLFLOW_TRACKING_URI` when set, else SQLite
+    inside ./mlruns (MLflow ≥ 3.13 refuses a file store). Only the choice: nothing is created or checked."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(STORE_DIR).resolve() / 'mlflow.db'}"
+
 
 def tracking_uri() -> str:
-    """`MLFLOW_TRACKING_URI` when set, else SQLite inside ./mlruns (MLflow ≥ 3.13 refuses a file store)."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    Path(STORE_DIR).mkdir(exist_ok=True)
-    return f"sqlite:///{Path(STORE_DIR).resolve() / 'mlflow.db'}"
+    """The default store for writing: `default_tracking_uri()`, creating ./mlruns when that is the one."""
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        Path(STORE_DIR).mkdir(exist_ok=True)
+    return default_tracking_uri()
+
+
+def resolve_tracking_uri(tracking_uri: str | None) -> str:
+    """The store for reading: the given URI, else `default_tracking_uri()`; StudyError for a missing SQLite file.
+
+    Creates nothing, not even ./mlruns: reading (a report, a Description) never makes a store.
+    """
+    uri = tracking_uri or default_tracking_uri()
+    if uri.startswith("sqlite:///") and ":memory:" not in uri:
+        path = Path(uri.removeprefix("sqlite:///").split("?")[0])
+        if not path.is_file():
+            raise StudyError(f"no MLflow store at {path}: run a study first, or set MLFLOW_TRACKING_URI")
+    return uri
 
 
 def create_sqlite_store(uri: str) -> None:

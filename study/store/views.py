@@ -56,8 +56,7 @@ def describe_study_run(study_name: str, parent_id: str | None = None) -> None:
     """Refresh the Description of a study's parent run (default: its latest), e.g. after a report."""
     from mlflow import MlflowClient
 
-    from study.report.html import resolve_tracking_uri
-    from study.store.connect import retry
+    from study.store.connect import resolve_tracking_uri, retry
     from study.store.reader import find_experiment, find_parent
 
     client = MlflowClient(resolve_tracking_uri(None))
