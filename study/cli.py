@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                        progress=not args.quiet, ray_address=args.address, cpus_per_cell=args.cpus_per_cell)
     print(final_table(result))
     if args.report:
-        from study.report.html import write_report
+        from study.report.write import write_report
         from study.store.views import describe_study_run
 
         path = write_report(study.name, parent_run_id=result.parent_id)
@@ -119,7 +119,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from study.report.html import write_report
+    from study.report.write import write_report
     from study.store.views import describe_study_run
 
     path = write_report(args.study, Path(args.output) if args.output else None, args.run)

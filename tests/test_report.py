@@ -31,7 +31,7 @@ from study.analysis.statistics import (
     welch_interval,
 )
 from study.errors import StudyError
-from study.report.html import write_report
+from study.report.write import write_report
 from study.store.reader import (
     FINISHED,
     Axis,
@@ -452,7 +452,8 @@ def test_gradient_ratio_column_and_diagnostic_figures(reps_context, reps_report)
 
 
 def test_diagnostic_panels_only_where_the_rule_applies(store, reps_context):
-    from study.report.html import _plotted_layers, build_context
+    from study.report.context import build_context
+    from study.report.figures import _plotted_layers
 
     client = store["client"]
     experiment = find_experiment(client, "reps")
