@@ -29,7 +29,7 @@ WORKER = """
 import json, sys, time
 from study.engine.backend import configure
 numerics = configure(sys.argv[1], int(sys.argv[2]))
-from study.config import load_study
+from study.studyfile import load_study
 from study.grid import expand
 from study.run.cell import cell_data
 from study.engine.train import train_and_evaluate

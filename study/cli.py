@@ -81,8 +81,8 @@ def positive_int(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from study.config import load_study
     from study.grid import expand
+    from study.studyfile import load_study
 
     study = load_study(args.config, args.overrides)
     if args.dry_run:

@@ -10,30 +10,23 @@ A study file has five parts::
     seeds: [0, 1, 2]                   # or a count: `seeds: 3` means [0, 1, 2]
     architectures: {name: [layer, ...]}   # optional named layer stacks for `model.arch`
 
-Every default lives here, once. Validation happens at load time: an unknown key, a wrong
-type or an impossible value raises ConfigError with one line naming the file, the key, the
+Every default lives here, once. study/studyfile.py reads a file into these models: an unknown key,
+a wrong type or an impossible value raises ConfigError with one line naming the file, the key, the
 bad value and the valid choices.
 """
 
 from __future__ import annotations
 
-import copy
 import re
-from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
-
-from study.engine.numerics import DEFAULT_MODE, MODES
-from study.errors import ConfigError
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "leaky_relu", "elu", "selu", "gelu", "swish", "softplus", "linear")
 # The course's own initialisers (exact, untruncated normals) first, then Keras's by name.
@@ -45,6 +38,10 @@ KERAS_INITIALIZERS = (
 INITIALIZERS = COURSE_INITIALIZERS + KERAS_INITIALIZERS
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 DATASETS = ("mnist", "fashion_mnist")
+# How a cell's floats are computed (study/engine/numerics.py): `exact` = independent of threads,
+# workers and backend; `fast` = every op may split across threads.
+NUMERICS_MODES = ("exact", "fast")
+DEFAULT_NUMERICS = "exact"
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -155,7 +152,7 @@ class TrainConfig(Strict):
     steps_per_call: PositiveInt | None = None  # engine chunk length; None = auto. Does not change results.
     # `exact`: every op on one thread, results independent of threads, workers and backend;
     # `fast`: ops may split across threads, results may depend on the thread count (study/engine/numerics.py).
-    numerics: Literal[MODES] = DEFAULT_MODE
+    numerics: Literal[NUMERICS_MODES] = DEFAULT_NUMERICS
 
 
 class Settings(Strict):
@@ -253,215 +250,3 @@ class Study(BaseModel):
     @property
     def name(self) -> str:
         return self.spec.study
-
-
-# --- loading -------------------------------------------------------------------------------
-
-
-def load_study(path: str | Path, overrides: list[str] = ()) -> Study:
-    """Read, override and validate a study file; raises ConfigError with one line on any problem."""
-    path = Path(path)
-    doc = read_yaml(path)
-    for item in overrides:
-        apply_override(doc, item, path)
-    return study_from_dict(doc, str(path))
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads `1e-6` as a float (YAML 1.1 insists on `1.0e-6`)."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
-    list("-+0123456789."),
-)
-# YAML 1.1 also reads on/off/yes/no as booleans, which would turn `batch_norm: off` into False:
-# keep only true/false (YAML 1.2's booleans), so `off` stays the string the schema expects.
-for _resolvers in _Loader.yaml_implicit_resolvers.values():
-    _resolvers[:] = [(tag, rx) for tag, rx in _resolvers if tag != "tag:yaml.org,2002:bool"]
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def parse_yaml(text: str) -> Any:
-    """Safe-load YAML text (no object construction)."""
-    return yaml.load(text, Loader=_Loader)
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a study file as a YAML mapping."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the study file ({exc.__class__.__name__}: {exc})") from None
-    try:
-        doc = parse_yaml(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: a study file must be a YAML mapping with keys study, base, grid; got {type(doc).__name__}")
-    return doc
-
-
-DOCUMENT_KEYS = tuple(StudyFile.model_fields)
-
-
-def apply_override(doc: dict[str, Any], item: str, path: Path | str) -> None:
-    """Apply one `--set key=value` (value parsed as YAML) to the study document in place.
-
-    Keys that start with a document key (`grid.…`, `seeds`, `description`, …) address the
-    document; any other key is a setting under `base` (e.g. `train.iterations=500`).
-    """
-    key, sep, raw = item.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(f"{path}: --set {item!r}: expected KEY=VALUE, e.g. --set train.iterations=500")
-    try:
-        value = parse_yaml(raw)
-    except yaml.YAMLError:
-        value = raw
-    head = key.split(".", 1)[0]
-    if head in DOCUMENT_KEYS:
-        target, parts = doc, key.split(".") if head != "grid" else ["grid", key[len("grid."):]]
-    else:
-        check_setting_key(key, f"--set {key}", path)
-        if key in (doc.get("grid") or {}):
-            raise ConfigError(
-                f"{path}: --set {key}: {key!r} is a grid axis; to change its values use --set 'grid.{key}=[...]'"
-            )
-        target, parts = doc.setdefault("base", {}), key.split(".")
-        if not isinstance(target, dict):
-            raise ConfigError(f"{path}: base: expected a mapping, got {type(target).__name__}")
-    for part in parts[:-1]:
-        target = target.setdefault(part, {})
-        if not isinstance(target, dict):
-            raise ConfigError(f"{path}: --set {key}: {part!r} is not a mapping")
-    target[parts[-1]] = value
-
-
-def setting_keys() -> list[str]:
-    """Every dotted setting key, e.g. `model.activation`, in schema order."""
-    return [f"{section}.{field}" for section, info in Settings.model_fields.items()
-            for field in info.annotation.model_fields]
-
-
-def check_setting_key(key: str, where: str, path: Path | str) -> None:
-    """Raise ConfigError unless `key` is a dotted setting key; the message lists the valid ones."""
-    if key in setting_keys():
-        return
-    section = key.split(".", 1)[0]
-    if section in Settings.model_fields:
-        valid = [k for k in setting_keys() if k.startswith(section + ".")]
-    else:
-        valid = setting_keys()
-    raise ConfigError(f"{path}: {where}: unknown setting {key!r} (valid: {', '.join(valid)})")
-
-
-def study_from_dict(doc: dict[str, Any], source: str) -> Study:
-    """Validate a study document; grid values are validated cell by cell in grid.expand."""
-    spec = validated(StudyFile, doc, source, prefix="")
-    base_doc = resolve_arch(spec.base, spec, source, "base")
-    base = validated(Settings, base_doc, source, prefix="base")
-    for key in spec.grid:
-        if key not in setting_keys():
-            check_bundle_axis(key, spec.grid[key], source)
-    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
-    return Study(spec=spec, base=base, source=source, text=text)
-
-
-def check_bundle_axis(key: str, values: list[Any], source: str) -> None:
-    """An axis whose key is not a setting is a *bundle* axis: each value maps settings to values."""
-    for i, value in enumerate(values):
-        if not isinstance(value, dict):
-            check_setting_key(key, f"grid.{key}", source)  # raises: the key itself is the mistake
-        for sub in value:
-            if sub != "label":
-                check_setting_key(sub, f"grid.{key}[{i}]", source)
-
-
-def resolve_arch(settings_doc: dict[str, Any], spec: StudyFile, source: str, where: str) -> dict[str, Any]:
-    """Replace `model.arch: NAME` with the named layer stack, keeping `arch` as a label."""
-    model = settings_doc.get("model") if isinstance(settings_doc, dict) else None
-    if not isinstance(model, dict) or model.get("arch") is None:
-        return settings_doc
-    name = model["arch"]
-    if model.get("layers") is not None:
-        raise ConfigError(f"{source}: {where}.model: give either `arch` or `layers`, not both")
-    if name not in spec.architectures:
-        valid = ", ".join(spec.architectures) or "none defined: add an `architectures:` section"
-        raise ConfigError(f"{source}: {where}.model.arch: unknown architecture {name!r} (valid: {valid})")
-    out = copy.deepcopy(settings_doc)
-    out["model"]["layers"] = [layer.model_dump() for layer in spec.architectures[name]]
-    return out
-
-
-# --- error messages ------------------------------------------------------------------------
-
-
-def validated(model: type[BaseModel], data: Any, source: str, prefix: str):
-    """Validate `data` against `model`, turning the first pydantic error into one clear line."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe(exc.errors()[0], model, source, prefix)) from None
-
-
-def describe(err: dict[str, Any], model: type[BaseModel], source: str, prefix: str) -> str:
-    """One line: file, dotted key, bad value, and what would be valid."""
-    loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-after", "tagged-union"))]
-    # Drop a discriminated union's tag (layers.0.dense.units -> layers.0.units), never a field
-    # that merely shares a layer type's name (model.activation, model.dropout).
-    loc = [p for i, p in enumerate(loc) if not (p in LAYER_TYPES and i > 0 and loc[i - 1].isdigit())]
-    key = ".".join(([prefix] if prefix else []) + loc) or "(top level)"
-    kind, value = err["type"], err.get("input")
-    if kind == "extra_forbidden":
-        valid = ", ".join(fields_at(model, loc[:-1])) or "none"
-        return f"{source}: {key}: unknown key {loc[-1]!r} (valid keys here: {valid})"
-    if kind == "missing":
-        return f"{source}: {key}: required key is missing"
-    if kind == "literal_error":
-        return f"{source}: {key}: {value!r} is not valid (valid: {literal_choices(err)})"
-    if kind == "union_tag_invalid":
-        return f"{source}: {key}: unknown layer type {err['ctx']['tag']!r} (valid: {', '.join(LAYER_TYPES)})"
-    if kind == "union_tag_not_found":
-        return f"{source}: {key}: a layer needs a `type` (valid: {', '.join(LAYER_TYPES)})"
-    msg = err["msg"].removeprefix("Value error, ")
-    if kind == "value_error" and not loc:
-        return f"{source}: {msg}"
-    return f"{source}: {key}: {value!r}: {msg}" if value is not None and not isinstance(value, dict) else f"{source}: {key}: {msg}"
-
-
-def literal_choices(err: dict[str, Any]) -> str:
-    """The valid values of a Literal error, as a comma-separated list."""
-    expected = err.get("ctx", {}).get("expected", "")
-    return ", ".join(part.strip(" '") for part in re.split(r",| or ", expected) if part.strip(" '"))
-
-
-def fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
-    """The field names of the (sub)model found by walking `loc` from `model` (list items included)."""
-    for part in loc:
-        if part.isdigit():
-            continue  # an item of a list: its model is the list's element type, found at the list's key
-        info = getattr(model, "model_fields", {}).get(part)
-        if info is None:
-            return []
-        sub = submodel(info.annotation)
-        if sub is None:
-            return []
-        model = sub
-    return list(getattr(model, "model_fields", {}))
-
-
-def submodel(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model an annotation holds: itself, or the element of a list / optional of one."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = submodel(arg)
-        if found is not None:
-            return found
-    return None

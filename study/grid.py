@@ -14,15 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from study.config import (
-    Settings,
-    Study,
-    check_setting_key,
-    resolve_arch,
-    setting_keys,
-    validated,
-)
+from study.config import Settings, Study
 from study.errors import ConfigError
+from study.studyfile import check_setting_key, resolve_arch, setting_keys, validated
 
 # Settings that say where things are, not what is computed: left out of a cell's identity.
 NOT_IDENTITY = {("data", "dir"), ("train", "steps_per_call")}

@@ -15,11 +15,10 @@ from study.config import (
     ModelConfig,
     OptimizerConfig,
     TrainConfig,
-    load_study,
-    setting_keys,
 )
 from study.errors import ConfigError
 from study.grid import expand
+from study.studyfile import load_study, setting_keys
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

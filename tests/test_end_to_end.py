@@ -15,10 +15,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from study import cli
-from study.config import load_study
 from study.grid import Cell, expand
 from study.run.cell import cell_data
 from study.run.runner import StudyResult, run_study
+from study.studyfile import load_study
 
 pytestmark = pytest.mark.slow
 

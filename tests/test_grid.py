@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from study.config import load_study, setting_keys
 from study.grid import NOT_IDENTITY, config_hash, expand
+from study.studyfile import load_study, setting_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -232,7 +232,7 @@ def test_fast_numerics_is_a_different_cell_and_exact_keeps_the_hash(write_study)
 def test_hash_is_stable_across_processes(write_study):
     path = write_study(TWO_AXES)
     here = [c.config_hash for c in expand(load_study(path))]
-    code = ("import sys; from study.config import load_study; from study.grid import expand; "
+    code = ("import sys; from study.studyfile import load_study; from study.grid import expand; "
             "print(' '.join(c.config_hash for c in expand(load_study(sys.argv[1]))))")
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env, check=True)
@@ -292,7 +292,7 @@ def test_every_identity_setting_has_a_changed_value():
 
 @pytest.mark.parametrize("key", sorted(CHANGED))
 def test_hash_changes_when_any_setting_changes(key):
-    from study.config import study_from_dict
+    from study.studyfile import study_from_dict
 
     doc = {"study": "h", "base": {"model": {"hidden": [40, 20]}, "train": {"iterations": 100, "batch_size": 50}},
            "grid": {"model.init_std": [0.01]}, "architectures": {"small": [{"type": "dense", "units": 10}]}}

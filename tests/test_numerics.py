@@ -47,7 +47,7 @@ TRAIN = """
 import json, sys
 from study.engine.backend import configure
 numerics = configure(sys.argv[2], int(sys.argv[3]))
-from study.config import load_study
+from study.studyfile import load_study
 from study.grid import expand
 from study.run.cell import cell_data
 from study.engine.train import train_and_evaluate
@@ -102,9 +102,9 @@ def test_exact_histories_do_not_depend_on_the_thread_count(exact):
 
 
 def test_a_worker_pool_writes_the_same_histories(exact, study_file, tmp_cwd):
-    from study.config import load_study
     from study.run.runner import run_study
     from study.store.runs import Store
+    from study.studyfile import load_study
 
     result = run_study(load_study(study_file), workers=2, progress=False)
     assert [r.status for r in result.results] == ["done", "done"]

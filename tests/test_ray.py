@@ -24,10 +24,10 @@ from study.run.ray_backend import LOOPBACK_ENV, PROBE_TIMEOUT_S, on_loopback, pr
 os.environ.setdefault(LOOPBACK_ENV, "0")  # read once, when ray is imported: keep Ray on 127.0.0.1
 ray = pytest.importorskip("ray")
 
-from study.config import load_study  # noqa: E402  (after the skip: no Ray, nothing to import)
 from study.grid import expand  # noqa: E402
 from study.run.runner import run_study
 from study.store.runs import Store
+from study.studyfile import load_study
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

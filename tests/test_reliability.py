@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 
 from study import cli
-from study.config import load_study
 from study.grid import expand
+from study.studyfile import load_study
 
 DATA_ENV = "STUDY_DATA_DIR"
 CURVES = ("train_loss", "train_acc", "test_acc", "test_loss")

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study.config import ModelConfig, OptimizerConfig, Settings, load_study
+from study.config import ModelConfig, OptimizerConfig, Settings
 from study.grid import expand
+from study.studyfile import load_study
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 W0 = np.array([1.0, -2.0, 0.5, 1e-3], np.float32)  # the last weight's gradient is tiny: eps matters there
@@ -28,7 +29,7 @@ STEPS = 3
 def keras_steps(cfg: OptimizerConfig, w0: np.ndarray = W0, steps: int = STEPS) -> list[np.ndarray]:
     """w after each of `steps` updates of study.engine.train.build_optimizer(cfg) on loss 0.5·w²."""
     from study.engine.backend import keras
-    from study.engine.train import build_optimizer
+    from study.engine.optimizers import build_optimizer
 
     w = keras.Variable(w0.copy(), dtype="float32")
     opt = build_optimizer(cfg)

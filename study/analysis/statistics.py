@@ -151,13 +151,20 @@ def grad_ratio(study: StudyRuns) -> pd.Series:
     return pd.Series(ratios, dtype=float)
 
 
-def layer_activations(params: pd.Series) -> dict[str, str]:
-    """A run's hidden activation layers (`act_k`) -> activation function, rebuilt from its params.
+def layer_activations(run: pd.Series) -> dict[str, str]:
+    """A run's hidden activation layers (`act_k`) -> activation function: as the engine recorded them
+    from the built model (`layer_activations`), else — for runs stored before that tag existed —
+    rebuilt from the params the way study/engine/model.py names its layers."""
+    recorded = run.get("layer_activations")
+    if isinstance(recorded, str):
+        return json.loads(recorded)
+    return _activations_from_params(run)
 
-    Mirrors study/engine/model.py: a `model.hidden` net uses `model.activation` after every hidden dense
-    layer; an explicit `model.layers` stack has an act layer per dense layer with an `activation`
-    and per `activation` layer (whose name defaults to `model.activation`).
-    """
+
+def _activations_from_params(params: pd.Series) -> dict[str, str]:
+    """The pre-tag rule: a `model.hidden` net uses `model.activation` after every hidden dense layer;
+    an explicit `model.layers` stack has an act layer per dense layer with an `activation` and per
+    `activation` layer (whose name defaults to `model.activation`)."""
     default = params.get("params.model.activation")
     stack = _json_or_none(params.get("params.model.layers"))
     if stack is None:

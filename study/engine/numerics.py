@@ -27,8 +27,8 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
-MODES = ("exact", "fast")
-DEFAULT_MODE = "exact"  # what a process runs with until `configure` says otherwise (TrainConfig's default too)
+from study.config import DEFAULT_NUMERICS as DEFAULT_MODE  # the modes are a setting: declared with it
+from study.config import NUMERICS_MODES as MODES
 
 
 class NumericsError(RuntimeError):

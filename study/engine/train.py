@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from study.config import OptimizerConfig, Settings
+from study.config import Settings
 from study.data import Dataset
 from study.engine.backend import deterministic_ops, ensure, keras, tf
 from study.engine.diagnostics import (
@@ -34,6 +34,7 @@ from study.engine.diagnostics import (
     stat_names,
 )
 from study.engine.model import build_model, kernel_initializer
+from study.engine.optimizers import build_optimizer
 
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
 AUTO_STEPS_PER_CALL = 100  # iterations per graph call when `train.steps_per_call` is not set
@@ -86,21 +87,6 @@ def set_seed(seed: int) -> None:
     """
     keras.utils.set_random_seed(seed)
     deterministic_ops()
-
-
-def build_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
-    """The Keras optimizer for `optimizer.name`, with the course's hyperparameters expressible."""
-    if cfg.name == "sgd":
-        return keras.optimizers.SGD(cfg.lr)
-    if cfg.name in ("momentum", "nesterov"):
-        return keras.optimizers.SGD(cfg.lr, momentum=cfg.momentum, nesterov=cfg.name == "nesterov")
-    if cfg.name == "adagrad":
-        return keras.optimizers.Adagrad(cfg.lr, initial_accumulator_value=cfg.initial_accumulator, epsilon=cfg.epsilon)
-    if cfg.name == "rmsprop":
-        return keras.optimizers.RMSprop(cfg.lr, rho=cfg.rho, epsilon=cfg.epsilon)
-    if cfg.name == "adam":
-        return keras.optimizers.Adam(cfg.lr, beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=cfg.epsilon)
-    raise ValueError(f"unknown optimizer {cfg.name!r}")
 
 
 def eval_train_mode(settings: Settings, train_rows: int) -> str:

@@ -23,6 +23,7 @@ from study.analysis.statistics import (
 )
 from study.report.context import ReportContext, ReportFigure
 from study.report.findings import findings, mean_ci
+from study.store.contract import Tag
 from study.store.reader import FINISHED
 
 _SUMMARY_COLUMNS = (  # header, statistic, format of the mean, format of the CI half-width
@@ -140,8 +141,8 @@ def _what_was_run(ctx: ReportContext) -> str:
         ("Runs", _e(f"{len(study.cells)} cells, {len(runs)} runs (seeds {seeds or '–'}): {statuses}")),
         ("Dataset", _e(datasets or "–")),
         ("Wall time", _e(f"{_duration(study.wall_time_s)} (sum over runs: {_duration(runs['wall_time_s'].sum())})")),
-        ("Study file", _e(tags.get("study.config_file", "–"))),
-        ("Git commit", f"<code>{_e(tags['git.commit'])}</code>" if "git.commit" in tags else "–"),
+        ("Study file", _e(tags.get(Tag.CONFIG_FILE, "–"))),
+        ("Git commit", f"<code>{_e(tags[Tag.GIT_COMMIT])}</code>" if Tag.GIT_COMMIT in tags else "–"),
         ("Versions", _e(", ".join(f"{pkg} {version}" for pkg, version in study.versions.items()) or "–")),
     ]
     description = f'<p class="description">{_e(study.description)}</p>' if study.description else ""

@@ -19,6 +19,7 @@ from study.report.context import ReportContext, build_context
 from study.report.figures import render_figures
 from study.report.html import render_html
 from study.store.connect import repoint_moved_store, resolve_tracking_uri
+from study.store.contract import Artifact
 from study.store.reader import (
     CURVE_METRICS,
     DIAGNOSTIC_CURVES,
@@ -45,8 +46,8 @@ def write_report(
         parent = find_parent(client, experiment, parent_run_id)
         repoint_moved_store(uri)
         ctx = build_context(load_study_runs(client, experiment, parent, (*CURVE_METRICS, *DIAGNOSTIC_CURVES)))
-        ctx.expectations = read_json_artifact(client, parent.info.run_id, "expectations.json")
-        ctx.reproduction = read_json_artifact(client, parent.info.run_id, "reproduction.json")
+        ctx.expectations = read_json_artifact(client, parent.info.run_id, Artifact.EXPECTATIONS)
+        ctx.reproduction = read_json_artifact(client, parent.info.run_id, Artifact.REPRODUCTION)
         report = _write_files(ctx, out)
         if log_to_parent:
             _log_to_parent(client, parent.info.run_id, out)
@@ -77,6 +78,6 @@ def _write_files(ctx: ReportContext, out: Path) -> Path:
 
 def _log_to_parent(client: MlflowClient, parent_run_id: str, out: Path) -> None:
     """Attach report.html, summary.csv and the figures to the parent run under `report/`."""
-    client.log_artifact(parent_run_id, str(out / "report.html"), "report")
-    client.log_artifact(parent_run_id, str(out / "summary.csv"), "report")
+    client.log_artifact(parent_run_id, str(out / "report.html"), Artifact.REPORT_DIR)
+    client.log_artifact(parent_run_id, str(out / "summary.csv"), Artifact.REPORT_DIR)
     client.log_artifacts(parent_run_id, str(out / "figures"), "report/figures")

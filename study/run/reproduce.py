@@ -84,7 +84,7 @@ class Reproduction:
 
 def original_study(store: Store, parent_id: str):
     """The parent run, its Study (from `study.yaml`) and its manifest; StudyError for anything else."""
-    from study.config import parse_yaml, study_from_dict
+    from study.studyfile import parse_yaml, study_from_dict
 
     try:
         parent = store.client.get_run(parent_id)

@@ -60,7 +60,8 @@ class Artifact:
     SUMMARY = "summary.md"  # parent: final / best test accuracy per cell
     EXPECTATIONS = "expectations.json"  # parent: the `expect:` checks
     REPRODUCTION = "reproduction.json"  # parent of a reproduction: the per-cell verdicts
-    REPORT = "report/report.html"  # parent: the comparison report
+    REPORT_DIR = "report"  # parent: the report's folder (report.html, summary.csv)
+    REPORT = REPORT_DIR + "/report.html"  # parent: the comparison report
     CELL_CONFIG = "config.yaml"  # cell: the resolved settings
     LEARNING_CURVE = "learning_curve.png"  # cell
 

@@ -21,6 +21,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Experiment, Run
 
 from study.errors import StudyError
+from study.store.contract import ROLE_PARENT, Artifact, Tag, tag_is
 
 CURVE_METRICS = ("train_loss", "train_acc", "test_acc", "test_loss")
 """Metric histories read per run; fnmatch patterns such as `grad_norm/*` are allowed."""
@@ -108,7 +109,7 @@ def find_parent(client: MlflowClient, experiment: Experiment, parent_run_id: str
     if parent_run_id is None:
         latest = client.search_runs(
             [experiment.experiment_id],
-            filter_string="tags.`study.role` = 'parent'",
+            filter_string=tag_is(Tag.ROLE, ROLE_PARENT),
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )
@@ -118,7 +119,7 @@ def find_parent(client: MlflowClient, experiment: Experiment, parent_run_id: str
     matches = client.search_runs(
         [experiment.experiment_id], filter_string=f"attributes.run_id = '{_quote(parent_run_id)}'"
     )
-    if not matches or matches[0].data.tags.get("study.role") != "parent":
+    if not matches or matches[0].data.tags.get(Tag.ROLE) != ROLE_PARENT:
         raise StudyError(f"no `study run` with id {parent_run_id!r} in study {experiment.name!r}")
     return matches[0]
 
@@ -138,7 +139,7 @@ def load_study_runs(
     runs = _runs_frame(children, axes)
     return StudyRuns(
         study=experiment.name,
-        description=experiment.tags.get("mlflow.note.content", ""),
+        description=experiment.tags.get(Tag.NOTE, ""),
         parent=parent,
         runs=runs,
         curves=_load_curves(client, children, runs, curve_metrics),
@@ -154,7 +155,7 @@ def load_study_runs(
 
 def read_manifest(client: MlflowClient, parent_run_id: str) -> list[dict] | None:
     """The parent's `cells.json` entries, or None when the parent has no manifest."""
-    return read_json_artifact(client, parent_run_id, "cells.json")
+    return read_json_artifact(client, parent_run_id, Artifact.MANIFEST)
 
 
 def read_json_artifact(client: MlflowClient, run_id: str, name: str):
@@ -203,9 +204,9 @@ def _search_all(client: MlflowClient, experiment: Experiment, filter_string: str
 
 def _axes(children: list[Run]) -> list[Axis]:
     """The varying axes: from the `axis.<short>` tags, else the dotted params whose values differ."""
-    shorts = list(dict.fromkeys(k[5:] for run in children for k in run.data.tags if k.startswith("axis.")))
+    shorts = list(dict.fromkeys(k[len(Tag.AXIS):] for run in children for k in run.data.tags if k.startswith(Tag.AXIS)))
     if shorts:
-        dotted = json.loads(next((r.data.tags["study.axes"] for r in children if "study.axes" in r.data.tags), "[]"))
+        dotted = json.loads(next((r.data.tags[Tag.AXES] for r in children if Tag.AXES in r.data.tags), "[]"))
         keys = {short: next((d for d in dotted if d == short or d.endswith(f".{short}")), short) for short in shorts}
     else:
         params = sorted({k for run in children for k in run.data.params if "." in k and not k.endswith("seed")})
@@ -232,16 +233,17 @@ def _run_row(run: Run, axes: list[Axis]) -> dict:
     end = pd.to_datetime(info.end_time, unit="ms") if info.end_time else pd.NaT
     row = {
         "run_id": info.run_id,
-        "cell": tags.get("study.cell", info.run_name),
-        "seed": _int_or_none(tags.get("study.seed")),
+        "cell": tags.get(Tag.CELL, info.run_name),
+        "seed": _int_or_none(tags.get(Tag.SEED)),
         "status": info.status,
         **{axis.column: axis.value_of(run) for axis in axes},
         **{name: metrics.get(name, np.nan) for name in SUMMARY_METRICS},
-        "failure": tags.get("study.failure"),
-        "failure_step": _int_or_none(tags.get("study.failure_step")),
-        "config_hash": tags.get("study.config_hash"),
-        "dataset": tags.get("study.dataset", ""),
-        "dataset_digest": tags.get("study.dataset_digest", ""),
+        "failure": tags.get(Tag.FAILURE),
+        "failure_step": _int_or_none(tags.get(Tag.FAILURE_STEP)),
+        "config_hash": tags.get(Tag.CONFIG_HASH),
+        "dataset": tags.get(Tag.DATASET, ""),
+        "dataset_digest": tags.get(Tag.DATASET_DIGEST, ""),
+        "layer_activations": tags.get(Tag.LAYER_ACTIVATIONS),  # JSON, recorded from the built model
         "start_time": start,
         "end_time": end,
         **{f"params.{k}": v for k, v in sorted(run.data.params.items())},
@@ -266,7 +268,7 @@ def _fixed_settings(children: list[Run], axes: list[Axis]) -> dict[str, str]:
 
 def _versions(parent: Run, children: list[Run]) -> dict[str, str]:
     """Package versions from the `study.versions.<pkg>` tags of the parent, else of the first run."""
-    prefix = "study.versions."
+    prefix = Tag.VERSIONS
     for tags in (parent.data.tags, *(run.data.tags for run in children[:1])):
         found = {k[len(prefix) :]: v for k, v in sorted(tags.items()) if k.startswith(prefix)}
         if found:
@@ -276,7 +278,7 @@ def _versions(parent: Run, children: list[Run]) -> dict[str, str]:
 
 def _n_classes(children: list[Run]) -> int:
     """The dataset's number of classes from the (proposed) `study.n_classes` tag, else 10."""
-    values = {run.data.tags["study.n_classes"] for run in children if "study.n_classes" in run.data.tags}
+    values = {run.data.tags[Tag.N_CLASSES] for run in children if Tag.N_CLASSES in run.data.tags}
     return int(values.pop()) if len(values) == 1 else DEFAULT_N_CLASSES
 
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
+from study.store.contract import Artifact, Tag
+
 WORKFLOW = "workflowType=machine_learning"  # the UI's query parameter for its "Model training" view
 
 # --- the parent run's description -------------------------------------------------------------
 
 
 PARENT_ARTIFACTS = (  # what a parent run holds, in the order its Description links them
-    ("report/report.html", "report", "the comparison report: figures, tables, findings"),
-    ("summary.md", "summary", "final and best test accuracy of every cell"),
-    ("study.yaml", "study file", "the study file this run used"),
-    ("cells.json", "cells", "the cells' run ids and statuses"),
+    (Artifact.REPORT, "report", "the comparison report: figures, tables, findings"),
+    (Artifact.SUMMARY, "summary", "final and best test accuracy of every cell"),
+    (Artifact.STUDY_FILE, "study file", "the study file this run used"),
+    (Artifact.MANIFEST, "cells", "the cells' run ids and statuses"),
 )
 
 
@@ -46,10 +48,10 @@ def describe_parent(client, parent_id: str) -> None:
     run = client.get_run(parent_id)
     exp = client.get_experiment(run.info.experiment_id)
     artifacts = [f.path for f in client.list_artifacts(parent_id)]
-    artifacts += [f.path for f in client.list_artifacts(parent_id, "report")] if "report" in artifacts else []
-    text = parent_description(run.data.tags.get("study.name", exp.name), exp.tags.get("mlflow.note.content", ""),
+    artifacts += [f.path for f in client.list_artifacts(parent_id, Artifact.REPORT_DIR)] if Artifact.REPORT_DIR in artifacts else []
+    text = parent_description(run.data.tags.get(Tag.NAME, exp.name), exp.tags.get(Tag.NOTE, ""),
                               exp.experiment_id, parent_id, artifacts)
-    client.set_tag(parent_id, "mlflow.note.content", text)
+    client.set_tag(parent_id, Tag.NOTE, text)
 
 
 def describe_study_run(study_name: str, parent_id: str | None = None) -> None:
@@ -93,4 +95,4 @@ def share_runs_view(client, exp_id: str, axes: list[str]) -> None:
     """Store the study's runs-table view on its experiment (the UI reads plain JSON there)."""
     from study.store.connect import retry
 
-    retry(client.set_experiment_tag, exp_id, f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(runs_view(axes)))
+    retry(client.set_experiment_tag, exp_id, Tag.SHARED_VIEW + VIEW_KEY, json.dumps(runs_view(axes)))
