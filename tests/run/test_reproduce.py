@@ -18,7 +18,7 @@ from study.cli import main
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FAST_SMOKE = ["--set", "train.iterations=60", "--set", "train.eval_every=20"]
 
 

@@ -31,7 +31,7 @@ from study.studyfile import load_study
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FAST_SMOKE = ["train.iterations=60", "train.eval_every=20"]  # the smoke study in a few seconds
 RAY_CPUS = 2  # the local cluster: two CPUs, whatever the machine has
 KILL_TIMEOUT_S = 120  # how long the killer waits for the long cell's run to appear on a loaded machine

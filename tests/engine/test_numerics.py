@@ -20,7 +20,7 @@ from study.engine.numerics import MODES, Numerics, thread_counts
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 STUDY = """\
 study: numerics

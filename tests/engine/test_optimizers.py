@@ -18,7 +18,7 @@ from study.config import ModelConfig, OptimizerConfig, Settings
 from study.grid import expand
 from study.studyfile import load_study
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 W0 = np.array([1.0, -2.0, 0.5, 1e-3], np.float32)  # the last weight's gradient is tiny: eps matters there
 STEPS = 3
 
