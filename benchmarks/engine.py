@@ -79,8 +79,14 @@ def machine() -> dict:
     """Where and when: CPUs, load average now, library versions."""
     from study.store.provenance import versions
 
-    return {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "host": platform.node(), "cpus": os.cpu_count(),
-            "load_average": list(os.getloadavg()), "python": platform.python_version(), "versions": versions()}
+    return {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "python": platform.python_version(),
+        "versions": versions(),
+    }
 
 
 def require_data_dir() -> None:
@@ -154,8 +160,9 @@ def matmul_rates(reps: int, quick: bool = False) -> dict:
         b = rng.standard_normal((k, n), dtype=np.float32)
         ta, tb = tf.constant(a), tf.constant(b)
         flops = 2 * m * k * n
-        out[f"tf_{name}"] = flops / best_seconds(lambda: tf.matmul(ta, tb).numpy(), reps, inner) / 1e9
-        out[f"numpy_{name}"] = flops / best_seconds(lambda: a @ b, reps, inner) / 1e9
+        # the lambdas run inside this iteration (best_seconds calls them at once): binding is intended
+        out[f"tf_{name}"] = flops / best_seconds(lambda: tf.matmul(ta, tb).numpy(), reps, inner) / 1e9  # noqa: B023
+        out[f"numpy_{name}"] = flops / best_seconds(lambda: a @ b, reps, inner) / 1e9  # noqa: B023
     return out
 
 
@@ -164,28 +171,40 @@ def arithmetic_bound(iterations: int, rates: dict) -> dict:
     flops = protocol_flops(iterations)
     dominant = max(rates["tf_dominant"], rates["numpy_dominant"])
     peak = max(rates.values())
-    return {"flops": flops, "rates_gflops": rates, "rate_used_gflops": dominant,
-            "rate_used": "best of tf.matmul / numpy on 10000x784 @ 784x40, the workload's dominant product",
-            "peak_gflops": peak, "seconds": flops["total"] / dominant / 1e9,
-            "seconds_at_peak": flops["total"] / peak / 1e9}
+    return {
+        "flops": flops,
+        "rates_gflops": rates,
+        "rate_used_gflops": dominant,
+        "rate_used": "best of tf.matmul / numpy on 10000x784 @ 784x40, the workload's dominant product",
+        "peak_gflops": peak,
+        "seconds": flops["total"] / dominant / 1e9,
+        "seconds_at_peak": flops["total"] / peak / 1e9,
+    }
 
 
 # --- our engine ----------------------------------------------------------------------------
 
 
-def protocol_settings(activation: str, init: str, iterations: int, diagnostics_every: int,
-                      steps_per_call: int | None):
+def protocol_settings(activation: str, init: str, iterations: int, diagnostics_every: int, steps_per_call: int | None):
     """The course's protocol as a cell's Settings."""
     from study.config import Settings
 
-    return Settings.model_validate({
-        "data": {"name": "mnist"},
-        "model": {"hidden": list(LAYERS[1:-1]), "activation": activation, "initializer": init},
-        "optimizer": {"name": "sgd", "lr": LEARNING_RATE},
-        "train": {"iterations": iterations, "batch_size": BATCH, "sampling": "with_replacement",
-                  "eval_every": EVAL_EVERY, "eval_train": "batch", "diagnostics_every": diagnostics_every,
-                  "steps_per_call": steps_per_call},
-    })
+    return Settings.model_validate(
+        {
+            "data": {"name": "mnist"},
+            "model": {"hidden": list(LAYERS[1:-1]), "activation": activation, "initializer": init},
+            "optimizer": {"name": "sgd", "lr": LEARNING_RATE},
+            "train": {
+                "iterations": iterations,
+                "batch_size": BATCH,
+                "sampling": "with_replacement",
+                "eval_every": EVAL_EVERY,
+                "eval_train": "batch",
+                "diagnostics_every": diagnostics_every,
+                "steps_per_call": steps_per_call,
+            },
+        }
+    )
 
 
 class PhaseTimer:
@@ -280,8 +299,7 @@ def engine_cell(settings, data, tracking: Tracking | None, new_graph: bool) -> d
 def phases(t0: float, marks: list[float], t1: float) -> dict:
     """Set-up (clear, seed, build), first graph call (trace + initial eval), training chunks, tail."""
     chunks = np.diff(marks[1:]).tolist()
-    return {"setup": marks[0] - t0, "first_call": marks[1] - marks[0], "chunks": chunks,
-            "tail": t1 - marks[-1]}
+    return {"setup": marks[0] - t0, "first_call": marks[1] - marks[0], "chunks": chunks, "tail": t1 - marks[-1]}
 
 
 def measure_engine(settings, data, reps: int) -> dict:
@@ -289,8 +307,11 @@ def measure_engine(settings, data, reps: int) -> dict:
     callback-free cell on a new graph (interleaved, so drift in machine load hits all three alike)."""
     tracking = Tracking()
     try:
-        warm = settings.model_copy(update={"train": settings.train.model_copy(
-            update={"iterations": WARMUP_ITERATIONS, "steps_per_call": None})})
+        warm = settings.model_copy(
+            update={
+                "train": settings.train.model_copy(update={"iterations": WARMUP_ITERATIONS, "steps_per_call": None})
+            }
+        )
         warmup = engine_cell(warm, data, tracking, new_graph=True)["seconds"]
         cold, cached, bare = [], [], []
         for _ in range(reps):
@@ -299,9 +320,13 @@ def measure_engine(settings, data, reps: int) -> dict:
             bare.append(engine_cell(settings, data, None, new_graph=True))
     finally:
         tracking.close()
-    return {"new_graph": summarize_logged(cold), "cached_graph": summarize_logged(cached),
-            "no_callbacks_seconds": spread([r["seconds"] for r in bare]),
-            "no_callbacks_cpu_seconds": spread([r["cpu_seconds"] for r in bare]), "warmup_cell_seconds": warmup}
+    return {
+        "new_graph": summarize_logged(cold),
+        "cached_graph": summarize_logged(cached),
+        "no_callbacks_seconds": spread([r["seconds"] for r in bare]),
+        "no_callbacks_cpu_seconds": spread([r["cpu_seconds"] for r in bare]),
+        "warmup_cell_seconds": warmup,
+    }
 
 
 def summarize_logged(logged: list[dict]) -> dict:
@@ -337,8 +362,12 @@ def measure_numpy(data, activation: str, init: str, iterations: int, reps: int, 
         c0 = time.process_time()
         runs.append(numpy_course.run_cell(activation, init, SEED, dtype, data, iterations))
         cpu.append(time.process_time() - c0)  # also counts run_cell's untimed dtype conversion (~0.1 s)
-    return {"seconds": spread([r.seconds for r in runs]), "cpu_seconds": spread(cpu),
-            "final_test_acc": runs[-1].final_test_accuracy, "dtype": np.dtype(dtype).name}
+    return {
+        "seconds": spread([r.seconds for r in runs]),
+        "cpu_seconds": spread(cpu),
+        "final_test_acc": runs[-1].final_test_accuracy,
+        "dtype": np.dtype(dtype).name,
+    }
 
 
 def measure_naive(data, activation: str, iterations: int, reps: int) -> dict:
@@ -368,22 +397,36 @@ def load_data():
 def per_cell(args) -> dict:
     """Measure everything of mode 1 and return the JSON section."""
     reps = QUICK_REPS if args.quick else DEFAULT_REPS
-    reps = {**reps, **{k: v for k, v in (("engine", args.reps), ("numpy", args.numpy_reps),
-                                            ("naive", args.naive_reps)) if v is not None}}
+    reps = {
+        **reps,
+        **{
+            k: v
+            for k, v in (("engine", args.reps), ("numpy", args.numpy_reps), ("naive", args.naive_reps))
+            if v is not None
+        },
+    }
     iterations = QUICK_ITERATIONS if args.quick else ITERATIONS
     before = machine()
     data = load_data()
     arrays = (data.x_train, data.y_train, data.x_test, data.y_test)
     settings = protocol_settings(args.activation, args.init, iterations, args.diagnostics_every, args.steps_per_call)
-    result = {"machine_before": before, "quick": args.quick, "iterations": iterations,
-              "activation": args.activation, "init": args.init, "diagnostics_every": args.diagnostics_every,
-              "steps_per_call": args.steps_per_call, "reps": reps}
+    result = {
+        "machine_before": before,
+        "quick": args.quick,
+        "iterations": iterations,
+        "activation": args.activation,
+        "init": args.init,
+        "diagnostics_every": args.diagnostics_every,
+        "steps_per_call": args.steps_per_call,
+        "reps": reps,
+    }
     result["bound"] = arithmetic_bound(iterations, matmul_rates(reps["matmul"], args.quick))
     result["engine"] = measure_engine(settings, data, reps["engine"])
     result["numpy"] = measure_numpy(arrays, args.activation, args.init, iterations, reps["numpy"], np.float64)
     if args.numpy_float32:
-        result["numpy_float32"] = measure_numpy(arrays, args.activation, args.init, iterations, reps["numpy"],
-                                                np.float32)
+        result["numpy_float32"] = measure_numpy(
+            arrays, args.activation, args.init, iterations, reps["numpy"], np.float32
+        )
     if not args.skip_naive:
         result["naive"] = measure_naive(arrays, args.activation, iterations, reps["naive"])
     result["machine_after"] = machine()
@@ -423,17 +466,26 @@ def fmt_spread(s: dict) -> str:
 def print_per_cell(r: dict) -> None:
     """The table of mode 1."""
     b, e = r["bound"], r["engine"]
-    print(f"\nengine benchmark: MNIST 60000/10000, dense {'-'.join(map(str, LAYERS))} {r['activation']}/{r['init']}, "
-          f"SGD {LEARNING_RATE}, batch {BATCH} with replacement, {r['iterations']} iterations, "
-          f"test set every {EVAL_EVERY}" + ("  [--quick: smoke run, not a measurement]" if r["quick"] else ""))
-    print(f"machine: {r['machine_before']['cpus']} CPUs, load average {fmt_load(r['machine_before'])} before, "
-          f"{fmt_load(r['machine_after'])} after")
+    print(
+        f"\nengine benchmark: MNIST 60000/10000, dense {'-'.join(map(str, LAYERS))} {r['activation']}/{r['init']}, "
+        f"SGD {LEARNING_RATE}, batch {BATCH} with replacement, {r['iterations']} iterations, "
+        f"test set every {EVAL_EVERY}" + ("  [--quick: smoke run, not a measurement]" if r["quick"] else "")
+    )
+    print(
+        f"machine: {r['machine_before']['cpus']} CPUs, load average {fmt_load(r['machine_before'])} before, "
+        f"{fmt_load(r['machine_after'])} after"
+    )
     print(f"\n{'seconds per cell':<42}{'median':>9}  {'min - max':^19}{'reps':>4}  test acc  cpu s")
-    rows = [("engine + MLflow, new graph (build+trace)", e["new_graph"], e["new_graph"]["final_test_acc"]),
-            ("engine + MLflow, cached graph", e["cached_graph"], e["cached_graph"]["final_test_acc"]),
-            ("engine, new graph, no callbacks",
-             {"seconds": e["no_callbacks_seconds"], "cpu_seconds": e["no_callbacks_cpu_seconds"]}, None),
-            ("NumPy course loop (float64)", r["numpy"], r["numpy"]["final_test_acc"])]
+    rows = [
+        ("engine + MLflow, new graph (build+trace)", e["new_graph"], e["new_graph"]["final_test_acc"]),
+        ("engine + MLflow, cached graph", e["cached_graph"], e["cached_graph"]["final_test_acc"]),
+        (
+            "engine, new graph, no callbacks",
+            {"seconds": e["no_callbacks_seconds"], "cpu_seconds": e["no_callbacks_cpu_seconds"]},
+            None,
+        ),
+        ("NumPy course loop (float64)", r["numpy"], r["numpy"]["final_test_acc"]),
+    ]
     if "numpy_float32" in r:
         rows.append(("NumPy course loop (float32)", r["numpy_float32"], r["numpy_float32"]["final_test_acc"]))
     if "naive" in r:
@@ -444,23 +496,36 @@ def print_per_cell(r: dict) -> None:
     print(f"  {'arithmetic bound (dominant-shape rate)':<40}{b['seconds']:9.3f}")
     print(f"  {'arithmetic bound (peak rate)':<40}{b['seconds_at_peak']:9.3f}")
     rates = b["rates_gflops"]
-    print(f"\nbound: {b['flops']['total'] / 1e9:.1f} GFLOP ({b['flops']['train'] / 1e9:.1f} training, "
-          f"{b['flops']['eval'] / 1e9:.1f} in {b['flops']['eval_points']} evals) / {b['rate_used_gflops']:.1f} GFLOP/s")
-    print(f"float32 matmul GFLOP/s (best of {r['reps']['matmul']}): 10000x784@784x40 tf {rates['tf_dominant']:.1f}, "
-          f"numpy {rates['numpy_dominant']:.1f};  2048^2 tf {rates['tf_square']:.1f}, numpy {rates['numpy_square']:.1f}")
+    print(
+        f"\nbound: {b['flops']['total'] / 1e9:.1f} GFLOP ({b['flops']['train'] / 1e9:.1f} training, "
+        f"{b['flops']['eval'] / 1e9:.1f} in {b['flops']['eval_points']} evals) / {b['rate_used_gflops']:.1f} GFLOP/s"
+    )
+    print(
+        f"float32 matmul GFLOP/s (best of {r['reps']['matmul']}): 10000x784@784x40 tf {rates['tf_dominant']:.1f}, "
+        f"numpy {rates['numpy_dominant']:.1f};  2048^2 tf {rates['tf_square']:.1f}, numpy {rates['numpy_square']:.1f}"
+    )
     for variant in ENGINE_VARIANTS:
         ph = e[variant]["phases_median"]
-        print(f"engine phases, {variant.replace('_', ' ')} (median s): set-up {ph['setup']:.3f}, "
-              f"first graph call {ph['first_call']:.3f}, first chunk {ph['first_chunk'] or 0:.3f}, "
-              f"later chunks {ph['steady_chunk'] or 0:.3f} each x {max(ph['chunks_per_cell'] - 1, 0)}, "
-              f"tail (summary + flush) {ph['tail']:.3f}")
-    print(f"warm-up cell ({WARMUP_ITERATIONS} iterations, untimed, first in the process): {e['warmup_cell_seconds']:.2f} s")
+        print(
+            f"engine phases, {variant.replace('_', ' ')} (median s): set-up {ph['setup']:.3f}, "
+            f"first graph call {ph['first_call']:.3f}, first chunk {ph['first_chunk'] or 0:.3f}, "
+            f"later chunks {ph['steady_chunk'] or 0:.3f} each x {max(ph['chunks_per_cell'] - 1, 0)}, "
+            f"tail (summary + flush) {ph['tail']:.3f}"
+        )
+    print(
+        f"warm-up cell ({WARMUP_ITERATIONS} iterations, untimed, first in the process): "
+        f"{e['warmup_cell_seconds']:.2f} s"
+    )
     q = r["ratios"]
     for variant in ENGINE_VARIANTS:
-        print(f"logging, {variant.replace('_', ' ')}: {1000 * e[variant]['logging_seconds']['median']:.1f} ms on the "
-              f"training thread + flush wait; engine / bound at peak rate {q[variant]['engine_over_bound_at_peak']:.2f} x")
-    print(f"engine new graph, logged - no callbacks = {100 * q['logging_share_by_difference']:+.1f} % of engine time "
-          f"(difference of medians; includes the writer thread's CPU; noisy)")
+        print(
+            f"logging, {variant.replace('_', ' ')}: {1000 * e[variant]['logging_seconds']['median']:.1f} ms on the "
+            f"training thread + flush wait; engine / bound at peak rate {q[variant]['engine_over_bound_at_peak']:.2f} x"
+        )
+    print(
+        f"engine new graph, logged - no callbacks = {100 * q['logging_share_by_difference']:+.1f} % of engine time "
+        f"(difference of medians; includes the writer thread's CPU; noisy)"
+    )
     print_targets(r["targets"]["new_graph"], r["targets"]["cached_graph"])
 
 
@@ -495,8 +560,12 @@ def end_to_end_once(overrides: list[str]) -> dict:
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     cells = [float(m.group(1)) for m in re.finditer(r"\bdone\s+\S+\s+\S+\s+([\d.]+)s\s*$", proc.stdout, re.M)]
     wall = re.search(r"([\d.]+)s in all", proc.stdout)
-    return {"seconds": seconds, "cell_seconds": cells, "run_study_seconds": float(wall.group(1)) if wall else None,
-            "table": proc.stdout}
+    return {
+        "seconds": seconds,
+        "cell_seconds": cells,
+        "run_study_seconds": float(wall.group(1)) if wall else None,
+        "table": proc.stdout,
+    }
 
 
 def engine_reference(out: Path, quick: bool) -> tuple[dict, str]:
@@ -508,8 +577,11 @@ def engine_reference(out: Path, quick: bool) -> tuple[dict, str]:
     if out.exists():
         saved = json.loads(out.read_text()).get("per_cell")
         if saved and saved["iterations"] == vg.iterations:
-            note = "" if saved["diagnostics_every"] == vg.diagnostics_every else (
-                f"; diagnostics_every {saved['diagnostics_every']} there, {vg.diagnostics_every} in the study")
+            note = (
+                ""
+                if saved["diagnostics_every"] == vg.diagnostics_every
+                else (f"; diagnostics_every {saved['diagnostics_every']} there, {vg.diagnostics_every} in the study")
+            )
             when = f"{saved['machine_before']['when']}, load average {fmt_load(saved['machine_before'])}"
             return engine_medians(saved["engine"]), f"{out} of {when}{note}"
     settings = protocol_settings("sigmoid", "xavier", vg.iterations, vg.diagnostics_every, vg.steps_per_call)
@@ -530,12 +602,23 @@ def end_to_end(args) -> dict:
     runs = [end_to_end_once(vg_overrides(args.quick)) for _ in range(reps)]
     seconds = spread([r["seconds"] for r in runs])
     budget = 6 * engine["new_graph"] + 15  # the engine time as mode 1 defines it: build and tracing included
-    return {"machine_before": before, "machine_after": machine(), "quick": args.quick,
-            "command": " ".join(study_command() + ["run", str(VG_CONFIG), "--rerun", "--quiet"]
-                                + [f"--set {o}" for o in vg_overrides(args.quick)]),
-            "seconds": seconds, "runs": runs, "engine_per_cell": engine, "engine_source": source,
-            "budget_seconds": budget,
-            "budget_seconds_cached_graph": 6 * engine["cached_graph"] + 15, "targets": [check("end_to_end_over_budget", seconds["median"] / budget)]}
+    return {
+        "machine_before": before,
+        "machine_after": machine(),
+        "quick": args.quick,
+        "command": " ".join(
+            study_command()
+            + ["run", str(VG_CONFIG), "--rerun", "--quiet"]
+            + [f"--set {o}" for o in vg_overrides(args.quick)]
+        ),
+        "seconds": seconds,
+        "runs": runs,
+        "engine_per_cell": engine,
+        "engine_source": source,
+        "budget_seconds": budget,
+        "budget_seconds_cached_graph": 6 * engine["cached_graph"] + 15,
+        "targets": [check("end_to_end_over_budget", seconds["median"] / budget)],
+    }
 
 
 def print_end_to_end(r: dict) -> None:
@@ -544,14 +627,19 @@ def print_end_to_end(r: dict) -> None:
     for k, run in enumerate(r["runs"], 1):
         cells = run["cell_seconds"]
         inside = run["run_study_seconds"]
-        print(f"  run {k}: {run['seconds']:.2f} s process start to exit = cells {' '.join(f'{c:.1f}' for c in cells)} "
-              f"(sum {sum(cells):.1f} s) + rest of run_study {(inside or 0) - sum(cells):.1f} s (store creation, "
-              f"TensorFlow import, data, run bookkeeping, last writes) + outside run_study {run['seconds'] - (inside or 0):.1f} s "
-              f"(interpreter start, CLI imports, exit)")
+        print(
+            f"  run {k}: {run['seconds']:.2f} s process start to exit = cells {' '.join(f'{c:.1f}' for c in cells)} "
+            f"(sum {sum(cells):.1f} s) + rest of run_study {(inside or 0) - sum(cells):.1f} s (store creation, "
+            f"TensorFlow import, data, run bookkeeping, last writes) + outside run_study "
+            f"{run['seconds'] - (inside or 0):.1f} s "
+            f"(interpreter start, CLI imports, exit)"
+        )
     s = r["seconds"]
-    print(f"median {s['median']:.2f} s (min {s['min']:.2f}, max {s['max']:.2f}, {len(s['values'])} runs); "
-          f"budget 6 x {r['engine_per_cell']['new_graph']:.3f} (engine, new graph) + 15 = {r['budget_seconds']:.2f} s; "
-          f"with the cached-graph time: {r['budget_seconds_cached_graph']:.2f} s  [engine: {r['engine_source']}]")
+    print(
+        f"median {s['median']:.2f} s (min {s['min']:.2f}, max {s['max']:.2f}, {len(s['values'])} runs); "
+        f"budget 6 x {r['engine_per_cell']['new_graph']:.3f} (engine, new graph) + 15 = {r['budget_seconds']:.2f} s; "
+        f"with the cached-graph time: {r['budget_seconds_cached_graph']:.2f} s  [engine: {r['engine_source']}]"
+    )
     print_targets(r["targets"])
 
 
@@ -591,8 +679,15 @@ def memory(args) -> dict:
             train_and_evaluate(cell.settings, cell.seed, data, callbacks=[logger])
             tracking.writer.flush()
             peak, current = rss_mib()
-            rows.append({"cell": k + 1, "name": cell.name, "seconds": time.perf_counter() - t0,
-                         "peak_rss_mib": peak, "rss_mib": current})
+            rows.append(
+                {
+                    "cell": k + 1,
+                    "name": cell.name,
+                    "seconds": time.perf_counter() - t0,
+                    "peak_rss_mib": peak,
+                    "rss_mib": current,
+                }
+            )
     finally:
         tracking.close()
     return summarize_memory(rows, iterations, before)
@@ -602,29 +697,45 @@ def summarize_memory(rows: list[dict], iterations: int, before: dict) -> dict:
     """Peak RSS after 3 vs after N cells, time of cells 1-3 vs the last 3 (and the last 3 sharing 1-3's configs)."""
     n = len(rows)
     first, last = rows[:3], rows[-3:]
-    same = rows[(n - 3) // 6 * 6:][:3] if n >= 9 else first  # cells with the same configs as cells 1-3, near the end
+    same = rows[(n - 3) // 6 * 6 :][:3] if n >= 9 else first  # cells with the same configs as cells 1-3, near the end
     t_first = statistics.median(r["seconds"] for r in first)
     t_last = statistics.median(r["seconds"] for r in last)
     growth = rows[-1]["peak_rss_mib"] / rows[2]["peak_rss_mib"]
-    return {"machine_before": before, "machine_after": machine(), "cells": n, "iterations": iterations,
-            "rows": rows, "peak_rss_after_3": rows[2]["peak_rss_mib"], "peak_rss_after_n": rows[-1]["peak_rss_mib"],
-            "rss_after_3": rows[2]["rss_mib"], "rss_after_n": rows[-1]["rss_mib"],
-            "seconds_first_3": t_first, "seconds_last_3": t_last,
-            "same_configs_late": [r["cell"] for r in same],
-            "seconds_same_configs_late": statistics.median(r["seconds"] for r in same),
-            "targets": [check("memory_growth", growth), check("time_drift", t_last / t_first)]}
+    return {
+        "machine_before": before,
+        "machine_after": machine(),
+        "cells": n,
+        "iterations": iterations,
+        "rows": rows,
+        "peak_rss_after_3": rows[2]["peak_rss_mib"],
+        "peak_rss_after_n": rows[-1]["peak_rss_mib"],
+        "rss_after_3": rows[2]["rss_mib"],
+        "rss_after_n": rows[-1]["rss_mib"],
+        "seconds_first_3": t_first,
+        "seconds_last_3": t_last,
+        "same_configs_late": [r["cell"] for r in same],
+        "seconds_same_configs_late": statistics.median(r["seconds"] for r in same),
+        "targets": [check("memory_growth", growth), check("time_drift", t_last / t_first)],
+    }
 
 
 def print_memory(r: dict) -> None:
     n = r["cells"]
-    print(f"\nmemory: {n} VG cells ({r['iterations']} iterations each, cycling the 6 cells, MLflow logging) "
-          f"in one process")
+    print(
+        f"\nmemory: {n} VG cells ({r['iterations']} iterations each, cycling the 6 cells, MLflow logging) "
+        f"in one process"
+    )
     print(f"machine: load average {fmt_load(r['machine_before'])} before, {fmt_load(r['machine_after'])} after")
-    print(f"  peak RSS (ru_maxrss): after 3 cells {r['peak_rss_after_3']:.0f} MiB, after {n} {r['peak_rss_after_n']:.0f} MiB")
+    print(
+        f"  peak RSS (ru_maxrss): after 3 cells {r['peak_rss_after_3']:.0f} MiB, "
+        f"after {n} {r['peak_rss_after_n']:.0f} MiB"
+    )
     print(f"  current RSS (VmRSS):  after 3 cells {r['rss_after_3']:.0f} MiB, after {n} {r['rss_after_n']:.0f} MiB")
-    print(f"  seconds per cell, median: cells 1-3 {r['seconds_first_3']:.3f}, cells {n - 2}-{n} "
-          f"{r['seconds_last_3']:.3f}, cells {'/'.join(map(str, r['same_configs_late']))} (same configs as 1-3) "
-          f"{r['seconds_same_configs_late']:.3f}")
+    print(
+        f"  seconds per cell, median: cells 1-3 {r['seconds_first_3']:.3f}, cells {n - 2}-{n} "
+        f"{r['seconds_last_3']:.3f}, cells {'/'.join(map(str, r['same_configs_late']))} (same configs as 1-3) "
+        f"{r['seconds_same_configs_late']:.3f}"
+    )
     print("  per cell (s):  " + " ".join(f"{row['seconds']:.2f}" for row in r["rows"]))
     print("  VmRSS (MiB):   " + " ".join(f"{row['rss_mib']:.0f}" for row in r["rows"]))
     print_targets(r["targets"])
@@ -639,16 +750,24 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--end-to-end", action="store_true", help="time `study run configs/vanishing_gradient.yaml`")
     mode.add_argument("--memory", action="store_true", help="RSS and per-cell time over many cells in one process")
     p.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_ITERATIONS} iterations, fewer reps")
-    p.add_argument("--reps", type=int, default=None,
-                   help="engine cells (default 5), or end-to-end runs with --end-to-end (default 2)")
+    p.add_argument(
+        "--reps",
+        type=int,
+        default=None,
+        help="engine cells (default 5), or end-to-end runs with --end-to-end (default 2)",
+    )
     p.add_argument("--numpy-reps", type=int, default=None, help="NumPy cells (default 3)")
     p.add_argument("--naive-reps", type=int, default=None, help="naive Keras cells (default 2)")
     p.add_argument("--skip-naive", action="store_true", help="leave out naive Keras (~30-50 s a cell)")
     p.add_argument("--numpy-float32", action="store_true", help="also time the NumPy loop in float32")
     p.add_argument("--activation", default="sigmoid", help="activation of the timed cell (default sigmoid)")
     p.add_argument("--init", default="xavier", help="initializer of the timed cell (default xavier)")
-    p.add_argument("--diagnostics-every", type=int, default=0,
-                   help="engine's per-layer diagnostics period; 0 (default) = off, as the course's loop")
+    p.add_argument(
+        "--diagnostics-every",
+        type=int,
+        default=0,
+        help="engine's per-layer diagnostics period; 0 (default) = off, as the course's loop",
+    )
     p.add_argument("--steps-per-call", type=int, default=None, help="engine chunk length (default: the engine's)")
     p.add_argument("--cells", type=int, default=None, help="--memory: cells to run (default 30)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON file (default {DEFAULT_OUT.relative_to(REPO)})")

@@ -39,12 +39,14 @@ def build_model(activation: str):
     """Sequential([Input(784), Dense(40), Dense(20), Dense(10, softmax)]) compiled with SGD(0.1)."""
     import keras
 
-    model = keras.Sequential([
-        keras.Input(shape=(784,)),
-        keras.layers.Dense(40, activation=activation),
-        keras.layers.Dense(20, activation=activation),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(784,)),
+            keras.layers.Dense(40, activation=activation),
+            keras.layers.Dense(20, activation=activation),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE),
         loss="sparse_categorical_crossentropy",

@@ -57,8 +57,14 @@ print(json.dumps(out))
 def run_mode(mode: str, threads: int, reps: int, quick: bool) -> dict:
     """The worker's JSON for one mode, from a fresh interpreter."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", WORKER, mode, str(threads), str(reps), "quick" if quick else "full"],
-                          cwd=REPO, capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, mode, str(threads), str(reps), "quick" if quick else "full"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     if done.returncode != 0:
         sys.exit(f"the {mode} worker failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -80,13 +86,17 @@ def main(argv: list[str] | None = None) -> None:
     results = {mode: run_mode(mode, args.threads, args.reps, args.quick) for mode in ("exact", "fast")}
     load_after = os.getloadavg()
     exact, fast = results["exact"], results["fast"]
-    print(f"numerics benchmark: {args.threads} thread(s), {args.reps} timed rep(s) per cell, convnets "
-          f"{args.cnn_iterations} iterations; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    print(
+        f"numerics benchmark: {args.threads} thread(s), {args.reps} timed rep(s) per cell, convnets "
+        f"{args.cnn_iterations} iterations; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
+    )
     print(f"cpu: {exact['tags']['study.numerics.cpu']}; oneDNN {exact['tags']['study.numerics.onednn']}")
-    print(f"exact: intra-op {exact['tags']['study.numerics.intra_op_threads']}, "
-          f"inter-op {exact['tags']['study.numerics.inter_op_threads']};  "
-          f"fast: intra-op {fast['tags']['study.numerics.intra_op_threads']}, "
-          f"inter-op {fast['tags']['study.numerics.inter_op_threads']}")
+    print(
+        f"exact: intra-op {exact['tags']['study.numerics.intra_op_threads']}, "
+        f"inter-op {exact['tags']['study.numerics.inter_op_threads']};  "
+        f"fast: intra-op {fast['tags']['study.numerics.intra_op_threads']}, "
+        f"inter-op {fast['tags']['study.numerics.inter_op_threads']}"
+    )
     width = max(len(name) for name in exact["cells"])
     print(f"{'cell':<{width}}  {'exact s (median [min-max])':>26}  {'fast s':>22}  {'fast/exact':>10}  same numbers")
     for name, e in exact["cells"].items():

@@ -272,8 +272,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     r = run_cell(args.activation, args.init, args.seed, np.dtype(args.dtype))
-    print(f"{args.activation}/{args.init}/{args.dtype}: {r.seconds:.2f} s, "
-          f"final test accuracy {r.final_test_accuracy:.4f}")
+    print(
+        f"{args.activation}/{args.init}/{args.dtype}: {r.seconds:.2f} s, "
+        f"final test accuracy {r.final_test_accuracy:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,3 @@
 """study: declarative Keras experiment grids, tracked in MLflow, compared in a report."""
 
 __version__ = "0.1.0"
-

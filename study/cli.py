@@ -27,13 +27,22 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="study", description="Keras experiment grids tracked in MLflow.")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="train every missing cell of a study into the MLflow store",
-                         description="Train every missing cell of a study into the MLflow store. Exit codes: 0 every "
-                                     "cell finished and every `expect:` range was met; 1 a cell failed or an "
-                                     "expectation was not met; 2 bad input (nothing written); 130 interrupted.")
+    run = sub.add_parser(
+        "run",
+        help="train every missing cell of a study into the MLflow store",
+        description="Train every missing cell of a study into the MLflow store. Exit codes: 0 every "
+        "cell finished and every `expect:` range was met; 1 a cell failed or an "
+        "expectation was not met; 2 bad input (nothing written); 130 interrupted.",
+    )
     run.add_argument("config", help="the study file, e.g. configs/vanishing_gradient.yaml")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a setting, e.g. --set train.iterations=500 (repeatable)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set train.iterations=500 (repeatable)",
+    )
     run.add_argument("--dry-run", action="store_true", help="print the expanded cells and exit")
     run.add_argument("--rerun", action="store_true", help="train cells again even if already FINISHED")
     run.add_argument("--workers", type=positive_int, default=1, help="train cells in N processes (default 1)")
@@ -62,10 +71,13 @@ def parser() -> argparse.ArgumentParser:
     ver.add_argument("run_id", help="the child run to verify")
     ver.set_defaults(func=cmd_verify)
 
-    rp = sub.add_parser("reproduce", help="re-run a whole tracked study and compare every cell with the original",
-                        description="Re-run the study of a parent run (from its study.yaml and cells.json) into a new "
-                                    "parent run tagged as its reproduction, and print a verdict per cell. Exit 0 when "
-                                    "every cell is identical, 1 otherwise, 2 for a run id that is not a study's parent.")
+    rp = sub.add_parser(
+        "reproduce",
+        help="re-run a whole tracked study and compare every cell with the original",
+        description="Re-run the study of a parent run (from its study.yaml and cells.json) into a new "
+        "parent run tagged as its reproduction, and print a verdict per cell. Exit 0 when "
+        "every cell is identical, 1 otherwise, 2 for a run id that is not a study's parent.",
+    )
     rp.add_argument("parent_id", help="the parent run of the `study run` to reproduce (study list shows them)")
     rp.add_argument("--workers", type=positive_int, default=1, help="train cells in N processes (default 1)")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -96,8 +108,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     from study.run.runner import final_table, run_study
 
-    result = run_study(study, rerun=args.rerun, workers=args.workers, backend=args.backend,
-                       progress=not args.quiet, ray_address=args.address, cpus_per_cell=args.cpus_per_cell)
+    result = run_study(
+        study,
+        rerun=args.rerun,
+        workers=args.workers,
+        backend=args.backend,
+        progress=not args.quiet,
+        ray_address=args.address,
+        cpus_per_cell=args.cpus_per_cell,
+    )
     print(final_table(result))
     if args.report:
         from study.report.write import write_report

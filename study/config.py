@@ -18,7 +18,7 @@ bad value and the valid choices.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -28,20 +28,39 @@ from pydantic import (
     model_validator,
 )
 
-ACTIVATIONS = ("sigmoid", "relu", "tanh", "leaky_relu", "elu", "selu", "gelu", "swish", "softplus", "linear")
+# Each choice is declared once, as a Literal type; the tuple of its values is read from it.
+Activation = Literal["sigmoid", "relu", "tanh", "leaky_relu", "elu", "selu", "gelu", "swish", "softplus", "linear"]
 # The course's own initialisers (exact, untruncated normals) first, then Keras's by name.
-COURSE_INITIALIZERS = ("gauss", "xavier", "he")
-KERAS_INITIALIZERS = (
-    "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
-    "random_normal", "random_uniform", "truncated_normal", "orthogonal", "variance_scaling", "zeros",
-)
-INITIALIZERS = COURSE_INITIALIZERS + KERAS_INITIALIZERS
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-DATASETS = ("mnist", "fashion_mnist")
+CourseInitializer = Literal["gauss", "xavier", "he"]
+KerasInitializer = Literal[
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "orthogonal",
+    "variance_scaling",
+    "zeros",
+]
+Initializer = Literal[CourseInitializer, KerasInitializer]
+OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+DatasetName = Literal["mnist", "fashion_mnist"]
 # How a cell's floats are computed (study/engine/numerics.py): `exact` = independent of threads,
 # workers and backend; `fast` = every op may split across threads.
-NUMERICS_MODES = ("exact", "fast")
-DEFAULT_NUMERICS = "exact"
+NumericsMode = Literal["exact", "fast"]
+
+ACTIVATIONS: tuple[str, ...] = get_args(Activation)
+COURSE_INITIALIZERS: tuple[str, ...] = get_args(CourseInitializer)
+KERAS_INITIALIZERS: tuple[str, ...] = get_args(KerasInitializer)
+INITIALIZERS = COURSE_INITIALIZERS + KERAS_INITIALIZERS
+OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
+DATASETS: tuple[str, ...] = get_args(DatasetName)
+NUMERICS_MODES: tuple[str, ...] = get_args(NumericsMode)
+DEFAULT_NUMERICS: NumericsMode = "exact"
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -56,7 +75,7 @@ class Strict(BaseModel):
 
 
 class DataConfig(Strict):
-    name: Literal[DATASETS] = "mnist"
+    name: DatasetName = "mnist"
     dir: str | None = None  # IDX directory; None -> $STUDY_DATA_DIR -> keras.datasets download
     train_size: PositiveInt | None = None  # first N training images (the course slices x[:N]); None = all
     test_size: PositiveInt | None = None
@@ -68,7 +87,7 @@ class DataConfig(Strict):
 class DenseLayer(Strict):
     type: Literal["dense"]
     units: PositiveInt
-    activation: Literal[ACTIVATIONS] | None = None  # None: linear; add an `activation` layer after
+    activation: Activation | None = None  # None: linear; add an `activation` layer after
 
 
 class Conv2DLayer(Strict):
@@ -100,11 +119,11 @@ class BatchNormLayer(Strict):
 
 class ActivationLayer(Strict):
     type: Literal["activation"]
-    name: Literal[ACTIVATIONS] | None = None  # None: the study's `model.activation`
+    name: Activation | None = None  # None: the study's `model.activation`
 
 
 Layer = Annotated[
-    Union[DenseLayer, Conv2DLayer, PoolLayer, FlattenLayer, DropoutLayer, BatchNormLayer, ActivationLayer],
+    DenseLayer | Conv2DLayer | PoolLayer | FlattenLayer | DropoutLayer | BatchNormLayer | ActivationLayer,
     Field(discriminator="type"),
 ]
 LAYER_TYPES = ("dense", "conv2d", "max_pool", "avg_pool", "flatten", "dropout", "batch_norm", "activation")
@@ -114,8 +133,8 @@ class ModelConfig(Strict):
     hidden: list[PositiveInt] = [40, 20]  # dense hidden sizes (the course's 784-40-20-10 net)
     arch: str | None = None  # name of an entry in the study's `architectures`; its stack fills `layers`
     layers: list[Layer] | None = None  # an explicit layer stack; replaces `hidden`
-    activation: Literal[ACTIVATIONS] = "relu"
-    initializer: Literal[INITIALIZERS] = "he"
+    activation: Activation = "relu"
+    initializer: Initializer = "he"
     init_std: PositiveFloat = 0.01  # sigma of `gauss` (the course's weight_init_std)
     batch_norm: Literal["off", "before", "after"] = "off"  # placement relative to the activation
     bn_momentum: OpenUnit = 0.9  # the course's BatchNormalization momentum (Keras default 0.99)
@@ -126,9 +145,8 @@ class ModelConfig(Strict):
     l2: Annotated[float, Field(ge=0)] = 0.0  # course scale: adds 0.5 * l2 * sum W^2 (= Keras L2(l2 / 2))
 
 
-
 class OptimizerConfig(Strict):
-    name: Literal[OPTIMIZERS] = "sgd"
+    name: OptimizerName = "sgd"
     lr: PositiveFloat = 0.01
     momentum: Fraction = 0.9  # momentum / nesterov
     rho: OpenUnit = 0.99  # RMSprop decay rate: the course's 0.99 (Keras default 0.9)
@@ -152,7 +170,7 @@ class TrainConfig(Strict):
     steps_per_call: PositiveInt | None = None  # engine chunk length; None = auto. Does not change results.
     # `exact`: every op on one thread, results independent of threads, workers and backend;
     # `fast`: ops may split across threads, results may depend on the thread count (study/engine/numerics.py).
-    numerics: Literal[NUMERICS_MODES] = DEFAULT_NUMERICS
+    numerics: NumericsMode = DEFAULT_NUMERICS
 
 
 class Settings(Strict):
@@ -190,7 +208,9 @@ class Expectation(Strict):
 
     @model_validator(mode="after")
     def _ranges(self) -> Expectation:
-        ranges = {k: getattr(self, k) for k in ("final_test_acc", "best_test_acc", "final_train_acc", "final_test_loss")}
+        ranges = {
+            k: getattr(self, k) for k in ("final_test_acc", "best_test_acc", "final_train_acc", "final_test_loss")
+        }
         given = {k: v for k, v in ranges.items() if v is not None}
         if not given:
             raise ValueError(f"an expectation needs a range for at least one of {', '.join(ranges)}")

@@ -309,7 +309,7 @@ def _load_full(name: str, data_dir: str | os.PathLike | None) -> _Full:
     with _cache_lock:
         full = _cache.get(key)
         if full is None:
-            full = _read_keras(name) if paths is None else _read_directory(directory, paths)
+            full = _read_keras(name) if paths is None or directory is None else _read_directory(directory, paths)
             _cache[key] = full
     return full
 

@@ -40,8 +40,10 @@ class Outcome:
 
     def line(self) -> str:
         got = "no value (the cell did not finish)" if self.value is None else f"{self.value:.4f}"
-        return (f"expect[{self.expectation}] {self.cell}: {self.metric} {got} in [{self.low:g}, {self.high:g}]: "
-                f"{'met' if self.met else 'NOT MET'}")
+        return (
+            f"expect[{self.expectation}] {self.cell}: {self.metric} {got} in [{self.low:g}, {self.high:g}]: "
+            f"{'met' if self.met else 'NOT MET'}"
+        )
 
 
 def axis_names(cells) -> dict[str, str]:
@@ -72,8 +74,10 @@ def check_expectations(study, cells) -> None:
     for i, exp in enumerate(study.spec.expect):
         for key, value in exp.cells.items():
             if key not in names:
-                raise ConfigError(f"{study.source}: expect[{i}].cells: unknown axis {key!r} "
-                                  f"(valid: {', '.join(dict.fromkeys(names))})")
+                raise ConfigError(
+                    f"{study.source}: expect[{i}].cells: unknown axis {key!r} "
+                    f"(valid: {', '.join(dict.fromkeys(names))})"
+                )
             if not any(cell_matches(c, {key: value}, names) for c in cells):
                 short = names[key]
                 valid = ", ".join(dict.fromkeys(c.labels[short] for c in cells))
@@ -97,8 +101,17 @@ def evaluate(study, results) -> list[Outcome]:
                 bounds = getattr(exp, metric)
                 if bounds is not None:
                     value = (r.metrics or {}).get(metric)
-                    out.append(Outcome(i, r.cell.name, metric, bounds[0], bounds[1],
-                                       None if value is None else float(value), exp.source))
+                    out.append(
+                        Outcome(
+                            i,
+                            r.cell.name,
+                            metric,
+                            bounds[0],
+                            bounds[1],
+                            None if value is None else float(value),
+                            exp.source,
+                        )
+                    )
     return out
 
 

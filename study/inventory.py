@@ -19,8 +19,9 @@ def list_store(store: Store | None = None) -> str:
     for exp in sorted(experiments, key=lambda e: e.name):
         runs = store.runs(exp.experiment_id, "")
         cells = [r for r in runs if r.data.tags.get(Tag.ROLE) == ROLE_CELL]
-        parents = sorted((r for r in runs if r.data.tags.get(Tag.ROLE) == ROLE_PARENT),
-                         key=lambda r: r.info.start_time, reverse=True)
+        parents = sorted(
+            (r for r in runs if r.data.tags.get(Tag.ROLE) == ROLE_PARENT), key=lambda r: r.info.start_time, reverse=True
+        )
         status = Counter(r.info.status for r in cells)
         summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(status.items()))
         lines.append(f"\n{exp.name}  ({len(parents)} parent runs; cells: {summary or 'none'})")
@@ -29,6 +30,8 @@ def list_store(store: Store | None = None) -> str:
             children = [r for r in cells if r.data.tags.get(Tag.PARENT_RUN) == p.info.run_id]
             wall = p.data.metrics.get(Metric.WALL_TIME)
             took = f"{wall:7.1f}s" if wall is not None else "       "
-            lines.append(f"  {when}  {p.info.run_id}  {p.info.status:<8} {took}  "
-                         f"{len(children)} new / {p.data.tags.get(Tag.N_CELLS, '?')} cells")
+            lines.append(
+                f"  {when}  {p.info.run_id}  {p.info.status:<8} {took}  "
+                f"{len(children)} new / {p.data.tags.get(Tag.N_CELLS, '?')} cells"
+            )
     return "\n".join(lines)

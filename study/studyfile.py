@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
@@ -20,7 +21,7 @@ from study.errors import ConfigError
 # --- loading -------------------------------------------------------------------------------
 
 
-def load_study(path: str | Path, overrides: list[str] = ()) -> Study:
+def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
     """Read, override and validate a study file; raises ConfigError with one line on any problem."""
     path = Path(path)
     doc = read_yaml(path)
@@ -65,7 +66,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
         raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: a study file must be a YAML mapping with keys study, base, grid; got {type(doc).__name__}")
+        raise ConfigError(
+            f"{path}: a study file must be a YAML mapping with keys study, base, grid; got {type(doc).__name__}"
+        )
     return doc
 
 
@@ -88,7 +91,7 @@ def apply_override(doc: dict[str, Any], item: str, path: Path | str) -> None:
         value = raw
     head = key.split(".", 1)[0]
     if head in DOCUMENT_KEYS:
-        target, parts = doc, key.split(".") if head != "grid" else ["grid", key[len("grid."):]]
+        target, parts = doc, key.split(".") if head != "grid" else ["grid", key[len("grid.") :]]
     else:
         check_setting_key(key, f"--set {key}", path)
         if key in (doc.get("grid") or {}):
@@ -107,8 +110,11 @@ def apply_override(doc: dict[str, Any], item: str, path: Path | str) -> None:
 
 def setting_keys() -> list[str]:
     """Every dotted setting key, e.g. `model.activation`, in schema order."""
-    return [f"{section}.{field}" for section, info in Settings.model_fields.items()
-            for field in info.annotation.model_fields]
+    return [
+        f"{section}.{field}"
+        for section, info in Settings.model_fields.items()
+        for field in section_model(info.annotation).model_fields
+    ]
 
 
 def check_setting_key(key: str, where: str, path: Path | str) -> None:
@@ -169,7 +175,7 @@ def validated(model: type[BaseModel], data: Any, source: str, prefix: str):
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe(exc.errors()[0], model, source, prefix)) from None
+        raise ConfigError(describe(dict(exc.errors()[0]), model, source, prefix)) from None
 
 
 def describe(err: dict[str, Any], model: type[BaseModel], source: str, prefix: str) -> str:
@@ -194,7 +200,11 @@ def describe(err: dict[str, Any], model: type[BaseModel], source: str, prefix: s
     msg = err["msg"].removeprefix("Value error, ")
     if kind == "value_error" and not loc:
         return f"{source}: {msg}"
-    return f"{source}: {key}: {value!r}: {msg}" if value is not None and not isinstance(value, dict) else f"{source}: {key}: {msg}"
+    return (
+        f"{source}: {key}: {value!r}: {msg}"
+        if value is not None and not isinstance(value, dict)
+        else f"{source}: {key}: {msg}"
+    )
 
 
 def literal_choices(err: dict[str, Any]) -> str:
@@ -216,6 +226,14 @@ def fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
             return []
         model = sub
     return list(getattr(model, "model_fields", {}))
+
+
+def section_model(annotation: Any) -> type[BaseModel]:
+    """The model of a Settings section (every section is one)."""
+    model = submodel(annotation)
+    if model is None:
+        raise TypeError(f"{annotation!r} is not a settings section")
+    return model
 
 
 def submodel(annotation: Any) -> type[BaseModel] | None:

@@ -45,8 +45,14 @@ def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_
     exp_id = find_experiment_id(uri, study_name)
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(server_command(uri, host, port), stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True, env=server_env())
+    proc = subprocess.Popen(
+        server_command(uri, host, port),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env=server_env(),
+    )
     previous = {sig: signal.signal(sig, raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}  # also where
     # a shell started `study ui` in the background with SIGINT ignored
     try:
@@ -80,8 +86,21 @@ def server_command(uri: str, host: str, port: int) -> list[str]:
     """`mlflow server` on the store: one worker, local artifacts read in place."""
     from study.store.connect import STORE_DIR
 
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", host,
-           "--port", str(port), "--workers", "1", "--no-serve-artifacts"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-serve-artifacts",
+    ]
     if uri.startswith("sqlite:///") and not os.environ.get("MLFLOW_TRACKING_URI"):
         cmd += ["--default-artifact-root", (Path(STORE_DIR).resolve() / "artifacts").as_uri()]
     return cmd
@@ -101,12 +120,17 @@ def find_experiment_id(uri: str, study_name: str | None) -> str | None:
         exp = client.get_experiment_by_name(study_name)
         if exp is None:
             names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
-            raise StudyError(f"study {study_name!r} is not in the store {uri}; studies there: "
-                             f"{', '.join(names) or 'none (run `study run` first)'}")
+            raise StudyError(
+                f"study {study_name!r} is not in the store {uri}; studies there: "
+                f"{', '.join(names) or 'none (run `study run` first)'}"
+            )
         return exp.experiment_id
     exps = [e.experiment_id for e in client.search_experiments()]
-    latest = client.search_runs(exps, tag_is(Tag.ROLE, ROLE_PARENT), max_results=1,
-                                order_by=["attributes.start_time DESC"]) if exps else []
+    latest = (
+        client.search_runs(exps, tag_is(Tag.ROLE, ROLE_PARENT), max_results=1, order_by=["attributes.start_time DESC"])
+        if exps
+        else []
+    )
     return latest[0].info.experiment_id if latest else None
 
 
@@ -116,8 +140,9 @@ def check_port_free(host: str, port: int) -> None:
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise StudyError(f"--port: {port} on {host} is in use ({exc.strerror}); choose another, "
-                             f"e.g. --port {port + 1}") from None
+            raise StudyError(
+                f"--port: {port} on {host} is in use ({exc.strerror}); choose another, e.g. --port {port + 1}"
+            ) from None
 
 
 def wait_ready(proc: subprocess.Popen, base: str, log) -> None:

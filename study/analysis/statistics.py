@@ -22,7 +22,13 @@ SPEED_FRACTIONS = {"iters_to_50pct": 0.5, "iters_to_90pct": 0.9}
 """Learning speed: first eval step where test accuracy reaches this fraction of the run's final."""
 
 STAT_COLUMNS = (
-    "final_test_acc", "best_test_acc", "final_train_acc", "gap", *SPEED_FRACTIONS, "wall_time_s", "grad_ratio",
+    "final_test_acc",
+    "best_test_acc",
+    "final_train_acc",
+    "gap",
+    *SPEED_FRACTIONS,
+    "wall_time_s",
+    "grad_ratio",
 )
 """Per-run statistics that `summarize` averages over seeds (`grad_ratio` only where diagnostics were logged)."""
 
@@ -171,8 +177,11 @@ def _activations_from_params(params: pd.Series) -> dict[str, str]:
         hidden = _json_or_none(params.get("params.model.hidden")) or []
         names = [default] * len(hidden)
     else:
-        names = [s.get("activation") if s.get("type") == "dense" else s.get("name") or default
-                 for s in stack if s.get("type") == "activation" or (s.get("type") == "dense" and s.get("activation"))]
+        names = [
+            s.get("activation") if s.get("type") == "dense" else s.get("name") or default
+            for s in stack
+            if s.get("type") == "activation" or (s.get("type") == "dense" and s.get("activation"))
+        ]
     return {f"act_{k}": name for k, name in enumerate(names, start=1) if name}
 
 
@@ -196,21 +205,22 @@ def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = C
     Needs two values in each sample (else the bounds and dof are NaN); with no spread at all the
     interval is the difference itself.
     """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    diff = a.mean() - b.mean() if len(a) and len(b) else np.nan
-    if len(a) < 2 or len(b) < 2:
+    xa, xb = np.asarray(a, float), np.asarray(b, float)
+    diff = xa.mean() - xb.mean() if len(xa) and len(xb) else np.nan
+    if len(xa) < 2 or len(xb) < 2:
         return diff, np.nan, np.nan, np.nan
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    va, vb = xa.var(ddof=1) / len(xa), xb.var(ddof=1) / len(xb)
     se = np.sqrt(va + vb)
     if se == 0:
         return diff, diff, diff, np.inf
-    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    dof = (va + vb) ** 2 / (va**2 / (len(xa) - 1) + vb**2 / (len(xb) - 1))
     half = stats.t.ppf((1 + confidence) / 2, dof) * se
     return diff, diff - half, diff + half, dof
 
 
-def compare_top(per_run: pd.DataFrame, summary: pd.DataFrame, top: int = TOP_CELLS,
-                confidence: float = CONFIDENCE) -> pd.DataFrame:
+def compare_top(
+    per_run: pd.DataFrame, summary: pd.DataFrame, top: int = TOP_CELLS, confidence: float = CONFIDENCE
+) -> pd.DataFrame:
     """The best cell against each of the next ones by mean final test accuracy: Welch CI and verdict.
 
     Verdict: `resolved` when the interval excludes 0, `within noise` when it does not, and
@@ -222,8 +232,19 @@ def compare_top(per_run: pd.DataFrame, summary: pd.DataFrame, top: int = TOP_CEL
     for other in ranked[1:]:
         diff, lo, hi, dof = welch_interval(values[ranked[0]], values[other], confidence)
         verdict = "needs replicates" if np.isnan(lo) else "resolved" if lo > 0 or hi < 0 else "within noise"
-        rows.append({"best": ranked[0], "other": other, "n_best": len(values[ranked[0]]), "n_other": len(values[other]),
-                     "diff": diff, "ci_lo": lo, "ci_hi": hi, "dof": dof, "verdict": verdict})
+        rows.append(
+            {
+                "best": ranked[0],
+                "other": other,
+                "n_best": len(values[ranked[0]]),
+                "n_other": len(values[other]),
+                "diff": diff,
+                "ci_lo": lo,
+                "ci_hi": hi,
+                "dof": dof,
+                "verdict": verdict,
+            }
+        )
     columns = ["best", "other", "n_best", "n_other", "diff", "ci_lo", "ci_hi", "dof", "verdict"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -254,8 +275,16 @@ def main_effects(per_run: pd.DataFrame, axes: Sequence[Axis]) -> pd.DataFrame:
         for level in axis.levels:
             at = cells[cells[axis.column] == level]
             mean = at["mean"].mean() if len(at) else np.nan
-            rows.append({"axis": axis.short, "level": level, "mean": mean, "effect": mean - grand,
-                         "n_cells": len(at), "n_runs": int(at["n"].sum())})
+            rows.append(
+                {
+                    "axis": axis.short,
+                    "level": level,
+                    "mean": mean,
+                    "effect": mean - grand,
+                    "n_cells": len(at),
+                    "n_runs": int(at["n"].sum()),
+                }
+            )
     return pd.DataFrame(rows, columns=["axis", "level", "mean", "effect", "n_cells", "n_runs"])
 
 
@@ -269,8 +298,11 @@ def interaction_table(per_run: pd.DataFrame, axes: Sequence[Axis], rows: Axis, c
     row_mean, col_mean, grand = means.mean(axis=1), means.mean(axis=0), np.nanmean(means.to_numpy(float))
     inter = means.sub(row_mean, axis=0).sub(col_mean, axis=1) + grand
     return pd.DataFrame(
-        [{rows.short: r, cols.short: c, "mean": means.loc[r, c], "interaction": inter.loc[r, c]}
-         for r in means.index for c in means.columns]
+        [
+            {rows.short: r, cols.short: c, "mean": means.loc[r, c], "interaction": inter.loc[r, c]}
+            for r in means.index
+            for c in means.columns
+        ]
     )
 
 
@@ -300,15 +332,16 @@ def anova(per_run: pd.DataFrame, axes: Sequence[Axis]) -> tuple[pd.DataFrame, bo
     cell_rss, cell_rank = _fit(pd.get_dummies(data["cell"]).to_numpy(float), y)
     if cell_rank > rank:
         rows.append({"term": "higher-order interactions", "df": cell_rank - rank, "ss": max(rss - cell_rss, 0.0)})
-    residual = {"term": "residual (between seeds)", "df": len(y) - cell_rank, "ss": cell_rss}
+    residual_df, residual_ss = len(y) - cell_rank, cell_rss
+    residual = {"term": "residual (between seeds)", "df": residual_df, "ss": residual_ss}
     table = pd.DataFrame([*rows, residual, {"term": "total", "df": len(y) - 1, "ss": total_ss}])
     table["share"] = 100 * table["ss"] / total_ss if total_ss > 0 else np.nan
     table["f"], table["p"] = np.nan, np.nan
-    if residual["df"] > 0 and residual["ss"] > 0:
+    if residual_df > 0 and residual_ss > 0:
         tested = (table.index < len(rows)) & (table["df"] > 0)
         mean_square = table.loc[tested, "ss"] / table.loc[tested, "df"]
-        table.loc[tested, "f"] = mean_square / (residual["ss"] / residual["df"])
-        table.loc[tested, "p"] = stats.f.sf(table.loc[tested, "f"], table.loc[tested, "df"], residual["df"])
+        table.loc[tested, "f"] = mean_square / (residual_ss / residual_df)
+        table.loc[tested, "p"] = stats.f.sf(table.loc[tested, "f"], table.loc[tested, "df"], residual_df)
     return table, _balanced(data, factors)
 
 

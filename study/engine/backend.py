@@ -13,8 +13,8 @@ import sys
 import tempfile
 from functools import cache
 
+from study.config import DEFAULT_NUMERICS
 from study.engine.numerics import (
-    DEFAULT_MODE,
     Numerics,
     NumericsError,
     cpu_description,
@@ -58,7 +58,7 @@ _current: Numerics | None = None
 def preset() -> None:
     """Give TensorFlow the default mode's threads as soon as it is imported, before anything can run
     an op (study/engine/backend.py calls it), so a process that never calls `configure` is exact too."""
-    intra, inter = thread_counts(DEFAULT_MODE, default_threads())
+    intra, inter = thread_counts(DEFAULT_NUMERICS, default_threads())
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
 
@@ -91,9 +91,11 @@ def configure(mode: str = "exact", threads: int | None = None) -> Numerics:
     if mode == "exact" and have_intra != 1:
         raise NumericsError(
             f"train.numerics: exact needs TensorFlow's intra-op threads set to 1 before its first op, and this "
-            f"process already runs with {have_intra or 'all'}; start a new process (or use train.numerics: fast)")
-    _current = Numerics(mode, have_intra or default_threads(), have_inter or default_threads(), onednn_setting(),
-                        cpu_description())
+            f"process already runs with {have_intra or 'all'}; start a new process (or use train.numerics: fast)"
+        )
+    _current = Numerics(
+        mode, have_intra or default_threads(), have_inter or default_threads(), onednn_setting(), cpu_description()
+    )
     return _current
 
 

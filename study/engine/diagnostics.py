@@ -48,11 +48,19 @@ def stat_names(model: keras.Sequential) -> list[str]:
     """Metric names in the order `layer_stats` returns them."""
     names = []
     for layer in kernel_layers(model):
-        names += [f"grad_norm/{layer.name}", f"grad_norm_bias/{layer.name}", f"weight_norm/{layer.name}",
-                  f"update_ratio/{layer.name}"]
+        names += [
+            f"grad_norm/{layer.name}",
+            f"grad_norm_bias/{layer.name}",
+            f"weight_norm/{layer.name}",
+            f"update_ratio/{layer.name}",
+        ]
     for layer in activation_layers(model):
-        names += [f"act_mean/{layer.name}", f"act_std/{layer.name}", f"act_saturated/{layer.name}",
-                  f"act_dead/{layer.name}"]
+        names += [
+            f"act_mean/{layer.name}",
+            f"act_std/{layer.name}",
+            f"act_saturated/{layer.name}",
+            f"act_dead/{layer.name}",
+        ]
     return names
 
 
@@ -74,8 +82,9 @@ def dead_fraction(y: tf.Tensor, fn: str) -> tf.Tensor:
     return 1.0 - tf.reduce_mean(tf.cast(alive, tf.float32))
 
 
-def layer_stats(model: keras.Sequential, grads: dict[str, tf.Tensor], before: dict[str, tf.Tensor],
-                acts: dict[str, tf.Tensor]) -> tf.Tensor:
+def layer_stats(
+    model: keras.Sequential, grads: dict[str, tf.Tensor], before: dict[str, tf.Tensor], acts: dict[str, tf.Tensor]
+) -> tf.Tensor:
     """One vector of every statistic (see `stat_names`) for the step just taken.
 
     grads: variable path -> gradient; before: kernel path -> kernel before the update;

@@ -80,7 +80,7 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int
     """
     name = Namer()
     explicit = cfg.layers is not None
-    stack = list(cfg.layers) if explicit else dense_stack(cfg)
+    stack = list(cfg.layers) if cfg.layers is not None else dense_stack(cfg)
     layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape)]
     if len(input_shape) == 1 and any(isinstance(s, Conv2DLayer) for s in stack):
         side = int(round(input_shape[0] ** 0.5))
@@ -97,7 +97,9 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int
     layers.append(keras.layers.Activation("softmax", name="softmax"))
     model = keras.Sequential(layers, name="net")
     if model.output_shape[-1] != num_classes or len(model.output_shape) != 2:
-        raise ValueError(f"model.layers must end in a dense layer of {num_classes} units; output is {model.output_shape}")
+        raise ValueError(
+            f"model.layers must end in a dense layer of {num_classes} units; output is {model.output_shape}"
+        )
     if not cfg.bn_train_affine:
         freeze_affine(model)
     return model
@@ -138,11 +140,18 @@ def keras_layers(spec, cfg: ModelConfig, name: Namer) -> list[keras.layers.Layer
         return out
     if isinstance(spec, Conv2DLayer):
         out = [keras.layers.ZeroPadding2D(spec.padding, name=name("pad"))] if spec.padding else []
-        out.append(keras.layers.Conv2D(
-            spec.filters, spec.kernel, strides=spec.stride, padding="valid",
-            kernel_initializer=kernel_initializer(cfg), bias_initializer="zeros",
-            kernel_regularizer=kernel_regularizer(cfg), name=name("conv"),
-        ))
+        out.append(
+            keras.layers.Conv2D(
+                spec.filters,
+                spec.kernel,
+                strides=spec.stride,
+                padding="valid",
+                kernel_initializer=kernel_initializer(cfg),
+                bias_initializer="zeros",
+                kernel_regularizer=kernel_regularizer(cfg),
+                name=name("conv"),
+            )
+        )
         return out
     if isinstance(spec, PoolLayer):
         cls = keras.layers.MaxPooling2D if spec.type == "max_pool" else keras.layers.AveragePooling2D

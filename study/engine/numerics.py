@@ -27,7 +27,6 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
-from study.config import DEFAULT_NUMERICS as DEFAULT_MODE  # the modes are a setting: declared with it
 from study.config import NUMERICS_MODES as MODES
 
 

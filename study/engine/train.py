@@ -19,8 +19,8 @@ import json
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -99,9 +99,12 @@ def eval_train_mode(settings: Settings, train_rows: int) -> str:
 
 # Settings a cell may change without changing the graph: `Engine.reset` applies them to a cached
 # engine, so a grid traces one graph per model structure instead of one per cell.
-RUNTIME_SETTINGS = {"model": ("initializer", "init_std"), "optimizer": ("lr",),
-                    "train": ("iterations", "eval_every", "steps_per_call", "diagnostics_every"),
-                    "data": ("dir",)}
+RUNTIME_SETTINGS = {
+    "model": ("initializer", "init_std"),
+    "optimizer": ("lr",),
+    "train": ("iterations", "eval_every", "steps_per_call", "diagnostics_every"),
+    "data": ("dir",),
+}
 ENGINE_CACHE_SIZE = 4  # engines (graphs, models) kept per process; a grid rarely has more structures
 
 
@@ -141,8 +144,13 @@ def resident(data: Dataset) -> tuple:
     if key not in _resident or _resident[key][0] is not data:
         if len(_resident) >= ENGINE_CACHE_SIZE:
             _resident.pop(next(iter(_resident)))
-        _resident[key] = (data, tf.constant(data.x_train), tf.constant(data.y_train),
-                          tf.constant(data.x_test), tf.constant(data.y_test))
+        _resident[key] = (
+            data,
+            tf.constant(data.x_train),
+            tf.constant(data.y_train),
+            tf.constant(data.x_test),
+            tf.constant(data.y_test),
+        )
     return _resident[key][1:]
 
 
@@ -206,7 +214,7 @@ class Engine:
         if pos == 0:
             key = tf.stack([self.seed, -1 - tf.cast(i // self.steps_per_epoch, tf.int64)])
             self.order.assign(tf.random.experimental.stateless_shuffle(tf.range(self.train_rows), key))
-        return self.order[pos:pos + self.batch_size]
+        return self.order[pos : pos + self.batch_size]
 
     def _loss(self, y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
         """Mean cross-entropy of the softmax output.
@@ -242,8 +250,9 @@ class Engine:
         if not self.diagnose:
             return loss, idx, tf.zeros([0])
         by_path = {v.path: g for v, g in zip(self.variables, grads)}
-        stats = tf.cond(last, lambda: layer_stats(self.model, by_path, before, acts),
-                        lambda: tf.zeros([len(self.stat_names)]))
+        stats = tf.cond(
+            last, lambda: layer_stats(self.model, by_path, before, acts), lambda: tf.zeros([len(self.stat_names)])
+        )
         return loss, idx, stats
 
     def _accuracy_and_loss(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -252,7 +261,7 @@ class Engine:
         correct, total_loss = tf.constant(0.0), tf.constant(0.0)
         for start in range(0, rows, EVAL_BATCH):  # unrolled at trace time: sizes are static
             # a slice copies its rows: take the whole tensor when it fits in one batch
-            xs, ys = (x, y) if rows <= EVAL_BATCH else (x[start:start + EVAL_BATCH], y[start:start + EVAL_BATCH])
+            xs, ys = (x, y) if rows <= EVAL_BATCH else (x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH])
             probs = self.model(xs, training=False)
             pred = tf.argmax(probs, axis=-1, output_type=tf.int32)
             correct += tf.reduce_sum(tf.cast(tf.equal(pred, ys), tf.float32))
@@ -264,7 +273,9 @@ class Engine:
         if self.full_train_eval:
             train_acc, _ = self._accuracy_and_loss(self.x_train, self.y_train)
         else:
-            train_acc, _ = self._accuracy_and_loss(tf.gather(self.x_train, batch_idx), tf.gather(self.y_train, batch_idx))
+            train_acc, _ = self._accuracy_and_loss(
+                tf.gather(self.x_train, batch_idx), tf.gather(self.y_train, batch_idx)
+            )
         test_acc, test_loss = self._accuracy_and_loss(self.x_test, self.y_test)
         return train_acc, test_acc, test_loss
 
@@ -299,13 +310,17 @@ class Engine:
         losses, evals, diags = [], [], []
         for p in range(periods):
             for i in range(period_len):
-                loss, idx, stats = self.run_step(tf.constant(start + p * period_len + i + 1),
-                                                 tf.constant(i == period_len - 1))
+                loss, idx, stats = self.run_step(
+                    tf.constant(start + p * period_len + i + 1), tf.constant(i == period_len - 1)
+                )
                 losses.append(float(loss))
             evals.append([float(v) for v in self.run_eval(idx)])
             diags.append(stats.numpy())
-        return (np.array(losses, np.float32), np.array(evals, np.float32),
-                np.array(diags, np.float32).reshape(periods, len(self.stat_names)))
+        return (
+            np.array(losses, np.float32),
+            np.array(evals, np.float32),
+            np.array(diags, np.float32).reshape(periods, len(self.stat_names)),
+        )
 
 
 def shortest(values: np.ndarray) -> np.ndarray:
@@ -355,15 +370,17 @@ def train_and_evaluate(
         cb.on_train_begin()
     test_accs: list[float] = []
     first = shortest(engine.initial_eval(step_by_step))
-    records = ChunkRecords(np.zeros(0, np.int64), np.zeros(0, np.float32), np.array([0]),
-                           first[:1], first[1:2], first[2:3])
+    records = ChunkRecords(
+        np.zeros(0, np.int64), np.zeros(0, np.float32), np.array([0]), first[:1], first[1:2], first[2:3]
+    )
     deliver(callbacks, records, test_accs)
     last = first
-    for start, periods, period_len in chunks(settings.train.iterations, settings.train.eval_every,
-                                             settings.train.steps_per_call):
+    for start, periods, period_len in chunks(
+        settings.train.iterations, settings.train.eval_every, settings.train.steps_per_call
+    ):
         losses, evals, diags = (shortest(a) for a in engine.chunk(start, periods, period_len, step_by_step))
         steps = np.arange(start + 1, start + periods * period_len + 1)
-        eval_steps = steps[period_len - 1::period_len]
+        eval_steps = steps[period_len - 1 :: period_len]
         records = ChunkRecords(steps, losses, eval_steps, evals[:, 0], evals[:, 1], evals[:, 2])
         if engine.diagnose:
             due = diagnostics_due(eval_steps, settings)
@@ -373,15 +390,27 @@ def train_and_evaluate(
         if bad.any():
             k = int(np.argmax(bad))
             cut = records.eval_steps <= steps[k]
-            deliver(callbacks, ChunkRecords(steps[:k + 1], losses[:k + 1], records.eval_steps[cut],
-                                            records.train_acc[cut], records.test_acc[cut], records.test_loss[cut]),
-                    test_accs)
+            deliver(
+                callbacks,
+                ChunkRecords(
+                    steps[: k + 1],
+                    losses[: k + 1],
+                    records.eval_steps[cut],
+                    records.train_acc[cut],
+                    records.test_acc[cut],
+                    records.test_loss[cut],
+                ),
+                test_accs,
+            )
             raise Diverged(int(steps[k]), float(losses[k]))
         deliver(callbacks, records, test_accs)
         last = evals[-1]
     summary = Summary(
-        final_test_acc=float(last[1]), best_test_acc=float(max(test_accs)), final_train_acc=float(last[0]),
-        final_test_loss=float(last[2]), iterations=settings.train.iterations,
+        final_test_acc=float(last[1]),
+        best_test_acc=float(max(test_accs)),
+        final_train_acc=float(last[0]),
+        final_test_loss=float(last[2]),
+        iterations=settings.train.iterations,
         wall_time_s=round(time.perf_counter() - t0, 3),
     )
     for cb in callbacks:
@@ -402,8 +431,12 @@ def deliver(callbacks: Sequence[keras.callbacks.Callback], records: ChunkRecords
     for k, step in enumerate(records.eval_steps):
         epoch = len(test_accs)
         test_accs.append(float(records.test_acc[k]))
-        logs = {"step": int(step), "train_acc": float(records.train_acc[k]),
-                "test_acc": float(records.test_acc[k]), "test_loss": float(records.test_loss[k])}
+        logs = {
+            "step": int(step),
+            "train_acc": float(records.train_acc[k]),
+            "test_acc": float(records.test_acc[k]),
+            "test_loss": float(records.test_loss[k]),
+        }
         for cb in callbacks:
             cb.on_epoch_end(epoch, logs)
     for cb in callbacks:

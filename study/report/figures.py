@@ -204,8 +204,10 @@ def _plotted_layers(ctx: ReportContext, stat: str, functions: tuple[str, ...] | 
     rows = rows[rows["run_id"].isin(ctx.plotted)]
     if functions is not None:
         params = ctx.study.runs.set_index("run_id")
-        applies = {run_id: {layer for layer, fn in layer_activations(params.loc[run_id]).items() if fn in functions}
-                   for run_id in rows["run_id"].unique()}
+        applies = {
+            run_id: {layer for layer, fn in layer_activations(params.loc[run_id]).items() if fn in functions}
+            for run_id in rows["run_id"].unique()
+        }
         keep = [layer in applies[run_id] for run_id, layer in zip(rows["run_id"], rows["layer"])]
         rows = rows[pd.Series(keep, index=rows.index, dtype=bool)]
     return rows.groupby(["cell", "layer", "step"], observed=True)["value"].mean().reset_index()

@@ -88,7 +88,7 @@ def _header(ctx: ReportContext) -> str:
         f"started {_timestamp(parent.start_time)}. "
         f"Report generated {datetime.now():%Y-%m-%d %H:%M} by study {__version__}."
     )
-    return f"<header><h1>Study: {_e(ctx.study.study)}</h1><p class=\"meta\">{meta}</p></header>"
+    return f'<header><h1>Study: {_e(ctx.study.study)}</h1><p class="meta">{meta}</p></header>'
 
 
 def _expectations(ctx: ReportContext) -> str:
@@ -96,9 +96,18 @@ def _expectations(ctx: ReportContext) -> str:
     if not ctx.expectations:
         return ""
     met = sum(o["met"] for o in ctx.expectations)
-    rows = [[_e(f"expect[{o['expectation']}]"), _e(o["cell"]), _e(o["metric"]),
-             _e("—" if o["value"] is None else f"{o['value']:.4f}"), _e(f"[{o['low']:g}, {o['high']:g}]"),
-             "met" if o["met"] else "<strong>NOT MET</strong>", _e(o.get("source", ""))] for o in ctx.expectations]
+    rows = [
+        [
+            _e(f"expect[{o['expectation']}]"),
+            _e(o["cell"]),
+            _e(o["metric"]),
+            _e("—" if o["value"] is None else f"{o['value']:.4f}"),
+            _e(f"[{o['low']:g}, {o['high']:g}]"),
+            "met" if o["met"] else "<strong>NOT MET</strong>",
+            _e(o.get("source", "")),
+        ]
+        for o in ctx.expectations
+    ]
     table = _table(["expectation", "cell", "metric", "value", "range", "", "source"], rows, numeric=range(3, 5))
     return _section(f"Expected results: {met} of {len(ctx.expectations)} met", table)
 
@@ -112,15 +121,24 @@ def _reproduction(ctx: ReportContext) -> str:
     for c in rep["cells"]:
         moved = ", ".join(f"{k} {v:.3g}" for k, v in c["max_abs_diff"].items() if v) or "—"
         acc = "—" if c["final_test_acc_diff"] is None else f"{c['final_test_acc_diff']:+.4f}"
-        verdict = "identical" if c["identical"] else f"<strong>differs</strong>{': ' + _e(c['problem']) if c['problem'] else ''}"
+        verdict = (
+            "identical"
+            if c["identical"]
+            else f"<strong>differs</strong>{': ' + _e(c['problem']) if c['problem'] else ''}"
+        )
         rows.append([_e(c["name"]), verdict, _e(moved), _e(acc)])
         env.update(c["environment"])
     same = sum(c["identical"] for c in rep["cells"])
-    intro = (f"<p>This run reproduces run <code>{_e(rep['original_parent'])}</code>: {same} of {len(rep['cells'])} "
-             "cells came back bit-identical.</p>")
+    intro = (
+        f"<p>This run reproduces run <code>{_e(rep['original_parent'])}</code>: {same} of {len(rep['cells'])} "
+        "cells came back bit-identical.</p>"
+    )
     table = _table(["cell", "verdict", "largest |difference| per metric", "final test acc Δ"], rows)
-    envs = _list([f"{k}: {was} → {now}" for k, (was, now) in sorted(env.items())]) if env else \
-        "<p>The environments recorded (versions, numerics, CPU, data) are the same.</p>"
+    envs = (
+        _list([f"{k}: {was} → {now}" for k, (was, now) in sorted(env.items())])
+        if env
+        else "<p>The environments recorded (versions, numerics, CPU, data) are the same.</p>"
+    )
     return _section("Reproduction", intro + table + envs)
 
 
@@ -148,7 +166,7 @@ def _what_was_run(ctx: ReportContext) -> str:
     description = f'<p class="description">{_e(study.description)}</p>' if study.description else ""
     definitions = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in items)
     fixed = _table(["Setting", "Value"], [[f"<code>{_e(k)}</code>", _e(v)] for k, v in study.fixed.items()])
-    heading = "<h3>Fixed settings</h3><p class=\"note\">Equal in every run; unset options left out.</p>"
+    heading = '<h3>Fixed settings</h3><p class="note">Equal in every run; unset options left out.</p>'
     return f"{description}<dl>{definitions}</dl>{heading}{fixed if study.fixed else '<p>none</p>'}"
 
 
@@ -170,7 +188,8 @@ def _summary_table(ctx: ReportContext) -> str:
         + (
             " Grad ratio first/last: the gradient norm of the first layer divided by that of the output layer, "
             "at the last iteration (see the gradient-flow figure); far below 1 means the gradient vanishes."
-            if len(columns) > len(_SUMMARY_COLUMNS) else ""
+            if len(columns) > len(_SUMMARY_COLUMNS)
+            else ""
         )
         + "</p>"
     )
@@ -198,10 +217,16 @@ def _replicates(ctx: ReportContext) -> str:
     rows = []
     for row in comparison.itertuples():
         ci = "–" if pd.isna(row.ci_lo) else f"[{row.ci_lo:+.4f}, {row.ci_hi:+.4f}]"
-        rows.append([
-            f"{_swatch(ctx, row.best)} − {_swatch(ctx, row.other)}", _e(f"{row.n_best} / {row.n_other}"),
-            _e(f"{row.diff:+.4f}"), _e(ci), _e(_fmt(row.dof, "{:.1f}")), f"<strong>{_e(row.verdict)}</strong>",
-        ])
+        rows.append(
+            [
+                f"{_swatch(ctx, row.best)} − {_swatch(ctx, row.other)}",
+                _e(f"{row.n_best} / {row.n_other}"),
+                _e(f"{row.diff:+.4f}"),
+                _e(ci),
+                _e(_fmt(row.dof, "{:.1f}")),
+                f"<strong>{_e(row.verdict)}</strong>",
+            ]
+        )
     note = (
         f'<p class="note">The best cell by mean final test accuracy against each of the next {TOP_CELLS - 1}. '
         "Difference of the two means with Welch's confidence interval (each cell keeps its own variance; "
@@ -225,8 +250,14 @@ def _main_effects_table(ctx: ReportContext) -> str:
     """Mean final test accuracy per level of each axis, from cell means."""
     effects = main_effects(ctx.per_run, ctx.study.axes)
     rows = [
-        [_e(row.axis), _e(row.level), _e(_fmt(row.mean, "{:.3f}")), _e(_fmt(row.effect, "{:+.3f}")),
-         _e(str(row.n_cells)), _e(str(row.n_runs))]
+        [
+            _e(row.axis),
+            _e(row.level),
+            _e(_fmt(row.mean, "{:.3f}")),
+            _e(_fmt(row.effect, "{:+.3f}")),
+            _e(str(row.n_cells)),
+            _e(str(row.n_runs)),
+        ]
         for row in effects.itertuples()
     ]
     note = (
@@ -254,10 +285,15 @@ def _interaction_tables(ctx: ReportContext, factors: list) -> str:
         body = []
         for level in rows_axis.levels:
             cells = table[table[rows_axis.short] == level]
-            body.append([_e(level), *(
-                _e("–" if pd.isna(r["mean"]) else f"{r['mean']:.3f} ({r['interaction']:+.3f})")
-                for _, r in cells.iterrows()
-            )])
+            body.append(
+                [
+                    _e(level),
+                    *(
+                        _e("–" if pd.isna(r["mean"]) else f"{r['mean']:.3f} ({r['interaction']:+.3f})")
+                        for _, r in cells.iterrows()
+                    ),
+                ]
+            )
         headers = [f"{rows_axis.short} ↓  {cols_axis.short} →", *cols_axis.levels]
         html_parts.append(_table(headers, body, numeric=range(1, len(headers))))
     return "".join(html_parts)
@@ -267,8 +303,14 @@ def _anova_table(ctx: ReportContext) -> str:
     """How much of the variance of the per-run final test accuracies each axis and pair explains."""
     table, balanced = anova(ctx.per_run, ctx.study.axes)
     rows = [
-        [_e(row.term), _e(str(row.df)), _e(f"{row.ss:.3g}"), _e(_fmt(row.share, "{:.1f} %")),
-         _e(_fmt(row.f, "{:.1f}")), _e(_p_value(row.p))]
+        [
+            _e(row.term),
+            _e(str(row.df)),
+            _e(f"{row.ss:.3g}"),
+            _e(_fmt(row.share, "{:.1f} %")),
+            _e(_fmt(row.f, "{:.1f}")),
+            _e(_p_value(row.p)),
+        ]
         for row in table.itertuples()
     ]
     note = (
@@ -297,8 +339,16 @@ def _p_value(p: float) -> str:
 def _runs_table(ctx: ReportContext) -> str:
     """One row per cell × seed, in grid order, with its MLflow run id and failure."""
     headers = [
-        "Cell", "Seed", "Status", "Final test acc", "Best test acc", "Final train acc",
-        "Iterations", "Wall time (s)", "Failure", "MLflow run",
+        "Cell",
+        "Seed",
+        "Status",
+        "Final test acc",
+        "Best test acc",
+        "Final train acc",
+        "Iterations",
+        "Wall time (s)",
+        "Failure",
+        "MLflow run",
     ]
     rows, classes = [], []
     for row in ctx.per_run.itertuples():
@@ -307,8 +357,12 @@ def _runs_table(ctx: ReportContext) -> str:
             failure += f" (iteration {row.failure_step:,})"
         accuracies = (row.final_test_acc, row.best_test_acc, row.final_train_acc)
         values = [
-            row.seed, row.status, *(_fmt(v, "{:.3f}") for v in accuracies),
-            _fmt(row.iterations, "{:,.0f}"), _fmt(row.wall_time_s, "{:,.1f}"), failure,
+            row.seed,
+            row.status,
+            *(_fmt(v, "{:.3f}") for v in accuracies),
+            _fmt(row.iterations, "{:,.0f}"),
+            _fmt(row.wall_time_s, "{:,.1f}"),
+            failure,
         ]
         rows.append([_swatch(ctx, row.cell), *(_e(str(v)) for v in values), f"<code>{_e(row.run_id)}</code>"])
         classes.append("" if row.status == FINISHED else "failed")
@@ -331,10 +385,10 @@ def _table(
     """An HTML table of already-escaped cells, the `numeric` columns right-aligned."""
 
     def cells(values: list[str], tag: str) -> str:
-        return "".join(f'<{tag}{" class=num" if i in numeric else ""}>{v}</{tag}>' for i, v in enumerate(values))
+        return "".join(f"<{tag}{' class=num' if i in numeric else ''}>{v}</{tag}>" for i, v in enumerate(values))
 
     classes = itertools.chain(row_classes, itertools.repeat(""))
-    body = "".join(f'<tr{f" class={c}" if c else ""}>{cells(r, "td")}</tr>' for r, c in zip(rows, classes))
+    body = "".join(f"<tr{f' class={c}' if c else ''}>{cells(r, 'td')}</tr>" for r, c in zip(rows, classes))
     return f"<table><thead><tr>{cells([_e(h) for h in headers], 'th')}</tr></thead><tbody>{body}</tbody></table>"
 
 

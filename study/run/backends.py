@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Iterator
 
 from tqdm import tqdm
 
@@ -37,8 +37,10 @@ def run_in_processes(jobs: list[CellJob], workers: int, progress: bool) -> Itera
     threads = max(1, default_threads() // workers)
     mode = jobs[0].cell.settings.train.numerics  # one mode per study (check_cells)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(mode, threads)) as pool, \
-            tqdm(total=len(jobs), unit="cell", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
+    with (
+        ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(mode, threads)) as pool,
+        tqdm(total=len(jobs), unit="cell", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar,
+    ):
         futures = {pool.submit(run_cell_in_worker, job): job for job in jobs}
         for future in as_completed(futures):
             job = futures[future]

@@ -87,8 +87,17 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
     from study.engine.backend import ensure
 
     numerics = ensure(cell.settings.train.numerics)  # settled before the run exists, and recorded on it
-    run_id = store.start_cell(job.experiment_id, job.parent_id, job.study.name, cell, job.axes, data.name, data.digest,
-                              data.num_classes, numerics.tags())
+    run_id = store.start_cell(
+        job.experiment_id,
+        job.parent_id,
+        job.study.name,
+        cell,
+        job.axes,
+        data.name,
+        data.digest,
+        data.num_classes,
+        numerics.tags(),
+    )
     logger = MetricLogger(store, run_id, writer)
     try:
         summary = train_and_evaluate(cell.settings, cell.seed, data, [logger, *extra_callbacks])
@@ -108,8 +117,9 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
     return CellResult(cell, "done", run_id, summary.metrics())
 
 
-def fail(store: Store, writer: BackgroundWriter, logger: MetricLogger, cell: Cell, run_id: str,
-         reason: str, step: int | None) -> CellResult:
+def fail(
+    store: Store, writer: BackgroundWriter, logger: MetricLogger, cell: Cell, run_id: str, reason: str, step: int | None
+) -> CellResult:
     """End a cell's run FAILED, keeping what it logged and saying why and where."""
     logger.send()
     tags = {Tag.FAILURE: reason}
@@ -130,6 +140,10 @@ def cell_yaml(cell: Cell) -> str:
     """The cell's fully resolved configuration, as the `config.yaml` artifact."""
     import yaml
 
-    doc = {"cell": cell.name, "seed": cell.seed, "config_hash": cell.config_hash,
-           **cell.settings.model_dump(mode="json")}
+    doc = {
+        "cell": cell.name,
+        "seed": cell.seed,
+        "config_hash": cell.config_hash,
+        **cell.settings.model_dump(mode="json"),
+    }
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)

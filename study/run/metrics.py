@@ -35,8 +35,11 @@ class MetricLogger(EngineCallback):
         from study.engine.diagnostics import layer_activations
 
         self.model = model
-        self.writer.submit(self.store.set_tags, self.run_id,
-                           {Tag.LAYER_ACTIVATIONS: json.dumps(layer_activations(model), separators=(",", ":"))})
+        self.writer.submit(
+            self.store.set_tags,
+            self.run_id,
+            {Tag.LAYER_ACTIVATIONS: json.dumps(layer_activations(model), separators=(",", ":"))},
+        )
 
     def on_chunk_end(self, records) -> None:
         t0 = time.perf_counter()

@@ -22,8 +22,9 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tqdm import tqdm
 
@@ -65,14 +66,19 @@ def connect(address: str | None, cpus_per_cell: float) -> None:
             ray.init(address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         except Exception as exc:  # ConnectionError, ValueError, RuntimeError, depending on what is wrong
             where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
-            hint = "" if not address or os.environ.get(AUTH_MODE_ENV) else (
-                f"; a cluster with token authentication also needs {AUTH_MODE_ENV}=token (see docs/ray.md)")
+            hint = (
+                ""
+                if not address or os.environ.get(AUTH_MODE_ENV)
+                else (f"; a cluster with token authentication also needs {AUTH_MODE_ENV}=token (see docs/ray.md)")
+            )
             raise StudyError(f"--address: cannot connect to {where}: {one_line(exc)}{hint}") from None
         _owned = address is None
     cpus = ray.cluster_resources().get("CPU", 0.0)
     if cpus_per_cell > cpus:
-        raise StudyError(f"--cpus-per-cell: {cpus_per_cell:g} is more than the {cpus:g} CPUs of the Ray cluster; "
-                         "no cell could ever start")
+        raise StudyError(
+            f"--cpus-per-cell: {cpus_per_cell:g} is more than the {cpus:g} CPUs of the Ray cluster; "
+            "no cell could ever start"
+        )
 
 
 def probe(address: str) -> None:
@@ -83,8 +89,10 @@ def probe(address: str) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
     except OSError as exc:
-        raise StudyError(f"--address: nothing answers at {address!r} ({exc.strerror or exc}); "
-                         "start the cluster with `ray start --head` or check the address") from None
+        raise StudyError(
+            f"--address: nothing answers at {address!r} ({exc.strerror or exc}); "
+            "start the cluster with `ray start --head` or check the address"
+        ) from None
 
 
 def on_loopback(address: str | None) -> bool:
@@ -109,17 +117,18 @@ def disconnect() -> None:
         _owned = False
 
 
-def run_on_ray(jobs: list[CellJob], progress: bool, address: str | None,
-               cpus_per_cell: float) -> Iterator[CellResult]:
+def run_on_ray(jobs: list[CellJob], progress: bool, address: str | None, cpus_per_cell: float) -> Iterator[CellResult]:
     """Results of the jobs as their Ray tasks finish, with a cells-done progress bar."""
     import ray
 
     connect(address, cpus_per_cell)
     task = ray.remote(train_cell)
     threads, driver = max(1, int(cpus_per_cell)), driver_context()
-    pending = {task.options(num_cpus=cpus_per_cell, max_retries=0, name=job.cell.name).remote(job, threads, driver): job
-               for job in jobs}
-    store = Store(jobs[0].tracking_uri) if jobs else None
+    pending = {
+        task.options(num_cpus=cpus_per_cell, max_retries=0, name=job.cell.name).remote(job, threads, driver): job
+        for job in jobs
+    }
+    store = Store(jobs[0].tracking_uri)  # execute() never calls with no jobs
     try:
         with tqdm(total=len(jobs), unit="cell", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
             while pending:
@@ -167,7 +176,7 @@ def close_left_run(store: Store, job: CellJob, status: str, reason: str) -> str 
     return runs[0].info.run_id if runs else None
 
 
-def cancel(pending: dict[Any, CellJob], store: Store | None) -> None:
+def cancel(pending: dict[Any, CellJob], store: Store) -> None:
     """Kill the outstanding tasks and close the runs they leave RUNNING.
 
     Killing outright, without Ray's graceful cancel first: in testing on Ray 2.60, a graceful cancel

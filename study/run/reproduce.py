@@ -24,8 +24,7 @@ from study.store.contract import ROLE_PARENT, Artifact, Tag
 from study.store.runs import Store
 
 COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")
-ENVIRONMENT_PREFIXES = (Tag.VERSIONS, Tag.NUMERICS, Tag.DATASET_DIGEST, Tag.LOCK_DIGEST,
-                        Tag.ENV_DIGEST)
+ENVIRONMENT_PREFIXES = (Tag.VERSIONS, Tag.NUMERICS, Tag.DATASET_DIGEST, Tag.LOCK_DIGEST, Tag.ENV_DIGEST)
 REPRODUCTION_ARTIFACT = Artifact.REPRODUCTION
 
 
@@ -93,8 +92,10 @@ def original_study(store: Store, parent_id: str):
     role = parent.data.tags.get(Tag.ROLE)
     if role != ROLE_PARENT:
         what = f"a {role} run" if role else "not a run written by `study run`"
-        raise StudyError(f"study reproduce: run {parent_id} is not a study's parent run (it is {what}); "
-                         "give the id of a parent run (study list shows them)")
+        raise StudyError(
+            f"study reproduce: run {parent_id} is not a study's parent run (it is {what}); "
+            "give the id of a parent run (study list shows them)"
+        )
     store.repoint_if_moved()
     study_text = read_artifact(store, parent_id, Artifact.STUDY_FILE)
     manifest = read_artifact(store, parent_id, Artifact.MANIFEST)
@@ -108,8 +109,10 @@ def read_artifact(store: Store, run_id: str, path: str) -> str:
         with tempfile.TemporaryDirectory() as tmp:
             return Path(store.client.download_artifacts(run_id, path, tmp)).read_text(encoding="utf-8")
     except Exception as exc:
-        raise StudyError(f"study reproduce: run {run_id} has no readable {path} artifact "
-                         f"({type(exc).__name__}); is the store's artifacts/ folder beside its database?") from None
+        raise StudyError(
+            f"study reproduce: run {run_id} has no readable {path} artifact "
+            f"({type(exc).__name__}); is the store's artifacts/ folder beside its database?"
+        ) from None
 
 
 def histories(store: Store, run_id: str) -> dict[str, dict[int, float]]:
@@ -122,12 +125,15 @@ def environment(tags: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if k.startswith(ENVIRONMENT_PREFIXES)}
 
 
-def compare_cell(store: Store, name: str, config_hash: str, original_run: str | None,
-                 new_run: str | None) -> CellVerdict:
+def compare_cell(
+    store: Store, name: str, config_hash: str, original_run: str | None, new_run: str | None
+) -> CellVerdict:
     """Compare one cell's original and new runs: histories value for value, and environments."""
     verdict = CellVerdict(name, config_hash, original_run, new_run, identical=False)
     if not original_run or not new_run:
-        verdict.problem = "the original has no run for this cell" if not original_run else "the reproduction did not train it"
+        verdict.problem = (
+            "the original has no run for this cell" if not original_run else "the reproduction did not train it"
+        )
         return verdict
     old_run, new = store.client.get_run(original_run), store.client.get_run(new_run)
     if old_run.info.status != new.info.status:
@@ -147,25 +153,34 @@ def compare_cell(store: Store, name: str, config_hash: str, original_run: str | 
     if acc_old is not None and acc_new is not None:
         verdict.final_test_acc_diff = acc_new - acc_old
     old_env, new_env = environment(old_run.data.tags), environment(new.data.tags)
-    verdict.environment = {k: [old_env.get(k), new_env.get(k)] for k in sorted(set(old_env) | set(new_env))
-                           if old_env.get(k) != new_env.get(k)}
+    verdict.environment = {
+        k: [old_env.get(k), new_env.get(k)]
+        for k in sorted(set(old_env) | set(new_env))
+        if old_env.get(k) != new_env.get(k)
+    }
     return verdict
 
 
-def reproduce_study(parent_id: str, store: Store | None = None, progress: bool = True, workers: int = 1) -> Reproduction:
+def reproduce_study(
+    parent_id: str, store: Store | None = None, progress: bool = True, workers: int = 1
+) -> Reproduction:
     """Re-run the study of `parent_id` into a new parent run, compare every cell, store and return the verdicts."""
     from study.run.runner import run_study
 
     store = store or Store()
     _, study, manifest = original_study(store, parent_id)
-    result = run_study(study, rerun=True, workers=workers, progress=progress,
-                       parent_tags={Tag.REPRODUCES: parent_id})
+    result = run_study(study, rerun=True, workers=workers, progress=progress, parent_tags={Tag.REPRODUCES: parent_id})
     new_runs = {r.cell.config_hash: r.run_id for r in result.results}
-    cells = [compare_cell(store, entry["name"], entry["config_hash"], entry.get("run_id"),
-                          new_runs.get(entry["config_hash"])) for entry in manifest]
+    cells = [
+        compare_cell(
+            store, entry["name"], entry["config_hash"], entry.get("run_id"), new_runs.get(entry["config_hash"])
+        )
+        for entry in manifest
+    ]
     reproduction = Reproduction(parent_id, result.parent_id, study.name, cells)
     if result.parent_id:
-        store.log_text(result.parent_id, json.dumps(asdict(reproduction), indent=1, ensure_ascii=False),
-                       REPRODUCTION_ARTIFACT)
+        store.log_text(
+            result.parent_id, json.dumps(asdict(reproduction), indent=1, ensure_ascii=False), REPRODUCTION_ARTIFACT
+        )
         store.set_tags(result.parent_id, {Tag.REPRODUCTION: reproduction.summary()})
     return reproduction

@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from study.config import Study
 from study.errors import ConfigError
@@ -57,22 +57,34 @@ def check_cells(study: Study, cells: list[Cell]) -> str:
     """Load every dataset the grid uses (DataError early) and check batch sizes; returns the digest(s)."""
     modes = sorted({cell.settings.train.numerics for cell in cells})
     if len(modes) > 1:
-        raise ConfigError(f"{study.source}: train.numerics: {' and '.join(modes)} in one study; a process sets its "
-                          "numerics once, so every cell of a study must use the same (valid: exact, fast)")
+        raise ConfigError(
+            f"{study.source}: train.numerics: {' and '.join(modes)} in one study; a process sets its "
+            "numerics once, so every cell of a study must use the same (valid: exact, fast)"
+        )
     digests = set()
     for cell in cells:
         data = cell_data(cell)
         digests.add(data.digest)
         rows, batch = len(data.y_train), cell.settings.train.batch_size
         if batch > rows:
-            raise ConfigError(f"{study.source}: train.batch_size: {batch} is larger than the training set "
-                              f"({rows} images) of cell {cell.group!r}")
+            raise ConfigError(
+                f"{study.source}: train.batch_size: {batch} is larger than the training set "
+                f"({rows} images) of cell {cell.group!r}"
+            )
     return ",".join(sorted(digests))
 
 
-def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: str = "local",
-              progress: bool = True, ray_address: str | None = None, cpus_per_cell: float = 1.0,
-              parent_tags: dict[str, str] | None = None) -> StudyResult:
+def run_study(
+    study: Study,
+    *,
+    rerun: bool = False,
+    workers: int = 1,
+    backend: str = "local",
+    progress: bool = True,
+    ray_address: str | None = None,
+    cpus_per_cell: float = 1.0,
+    parent_tags: dict[str, str] | None = None,
+) -> StudyResult:
     """Run every missing cell of the study into the store; see the module docstring."""
     t0 = time.perf_counter()
     cells = expand(study)
@@ -91,17 +103,29 @@ def run_study(study: Study, *, rerun: bool = False, workers: int = 1, backend: s
     if killed:  # notices, not progress: printed with --quiet too
         print(f"marked {len(killed)} run(s) left RUNNING by a dead process as KILLED", file=sys.stderr)
     done = {} if rerun else store.finished_cells(exp_id, digest)
-    parent = store.start_parent(exp_id, study.name, {
-        Tag.CONFIG_FILE: study.source, Tag.N_CELLS: str(len(cells)), Tag.AXES: json.dumps(axes),
-        Tag.DATASET_DIGEST: digest, **(parent_tags or {}),
-    })
+    parent = store.start_parent(
+        exp_id,
+        study.name,
+        {
+            Tag.CONFIG_FILE: study.source,
+            Tag.N_CELLS: str(len(cells)),
+            Tag.AXES: json.dumps(axes),
+            Tag.DATASET_DIGEST: digest,
+            **(parent_tags or {}),
+        },
+    )
     store.log_text(parent, study.text, Artifact.STUDY_FILE)
-    results = [CellResult(c, "skipped", done[c.config_hash].info.run_id, done[c.config_hash].data.metrics)
-               for c in cells if c.config_hash in done]
+    results = [
+        CellResult(c, "skipped", done[c.config_hash].info.run_id, done[c.config_hash].data.metrics)
+        for c in cells
+        if c.config_hash in done
+    ]
     todo = [c for c in cells if c.config_hash not in done]
     if results:
-        print(f"skipping {len(results)} cell(s) already FINISHED in the store (use --rerun to train them again)",
-              file=sys.stderr)
+        print(
+            f"skipping {len(results)} cell(s) already FINISHED in the store (use --rerun to train them again)",
+            file=sys.stderr,
+        )
     jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun) for c in todo]
     status, outcomes = "FINISHED", []
     try:
@@ -134,15 +158,28 @@ def record_expectations(store: Store, parent: str, outcomes: list[Outcome]) -> N
 
 def finish_parent(store: Store, parent: str, results: list[CellResult], wall: float, status: str) -> None:
     """The parent's manifest of cells, summary table, Description, wall time, and its end."""
-    manifest = [{"name": r.cell.name, "group": r.cell.group, "config_hash": r.cell.config_hash,
-                 "seed": r.cell.seed, "run_id": r.run_id, "status": r.status, "failure": r.failure}
-                for r in results]
+    manifest = [
+        {
+            "name": r.cell.name,
+            "group": r.cell.group,
+            "config_hash": r.cell.config_hash,
+            "seed": r.cell.seed,
+            "run_id": r.run_id,
+            "status": r.status,
+            "failure": r.failure,
+        }
+        for r in results
+    ]
     store.log_text(parent, json.dumps(manifest, indent=1, ensure_ascii=False), Artifact.MANIFEST)
     from study.store.views import describe_parent, summary_markdown
 
-    store.log_text(parent, summary_markdown([(r.cell.name, r.status, r.metrics or {}) for r in results]), Artifact.SUMMARY)
+    store.log_text(
+        parent, summary_markdown([(r.cell.name, r.status, r.metrics or {}) for r in results]), Artifact.SUMMARY
+    )
     failed = sum(r.status == "failed" for r in results)
-    store.set_tags(parent, {Tag.CELLS_FAILED: str(failed), Tag.CELLS_SKIPPED: str(sum(r.status == "skipped" for r in results))})
+    store.set_tags(
+        parent, {Tag.CELLS_FAILED: str(failed), Tag.CELLS_SKIPPED: str(sum(r.status == "skipped" for r in results))}
+    )
     from mlflow.entities import Metric
 
     store.log_metrics(parent, [Metric("wall_time_s", wall, int(time.time() * 1000), 0)])
@@ -153,8 +190,9 @@ def finish_parent(store: Store, parent: str, results: list[CellResult], wall: fl
 # --- backends ------------------------------------------------------------------------------
 
 
-def execute(jobs: list[CellJob], workers: int, backend: str, progress: bool,
-            ray_address: str | None, cpus_per_cell: float) -> Iterator[CellResult]:
+def execute(
+    jobs: list[CellJob], workers: int, backend: str, progress: bool, ray_address: str | None, cpus_per_cell: float
+) -> Iterator[CellResult]:
     """Results of the jobs as they finish, from the chosen backend."""
     if not jobs:
         return iter(())
@@ -181,8 +219,9 @@ def final_table(result: StudyResult) -> str:
         if r.failure:
             lines.append(f"{'':<{width}}    ↳ {r.failure}")
     failed = sum(r.status == "failed" for r in result.results)
-    lines.append(f"{len(result.results)} cells, {failed} failed, {result.wall_time_s:.1f}s in all; "
-                 f"parent run {result.parent_id}")
+    lines.append(
+        f"{len(result.results)} cells, {failed} failed, {result.wall_time_s:.1f}s in all; parent run {result.parent_id}"
+    )
     if result.expectations:
         lines.extend(o.line() for o in result.expectations)
         lines.append(expectation_summary(result.expectations))

@@ -48,14 +48,18 @@ def logged_cell(store: Store, run_id: str) -> tuple[Settings, int, str]:
     except Exception:
         raise StudyError(f"study verify: no run with id {run_id!r} in {store.uri}") from None
     if run.data.tags.get(Tag.ROLE) != ROLE_CELL:
-        raise StudyError(f"study verify: run {run_id} is not a cell run (it is a {run.data.tags.get(Tag.ROLE, 'foreign')} run)")
+        raise StudyError(
+            f"study verify: run {run_id} is not a cell run (it is a {run.data.tags.get(Tag.ROLE, 'foreign')} run)"
+        )
     try:
         text = load_text(store, run_id)
     except Exception as exc:
         raise StudyError(f"study verify: run {run_id} has no readable config.yaml artifact ({exc})") from None
     doc = yaml.safe_load(text)
     seed = int(doc["seed"])
-    settings = validated(Settings, {k: v for k, v in doc.items() if k not in IDENTITY_KEYS}, f"run {run_id} config.yaml", "")
+    settings = validated(
+        Settings, {k: v for k, v in doc.items() if k not in IDENTITY_KEYS}, f"run {run_id} config.yaml", ""
+    )
     return settings, seed, run.data.tags.get(Tag.CONFIG_HASH, "")
 
 
@@ -78,7 +82,9 @@ def compare(store: Store, run_id: str, recorder: Recorder) -> Verdict:
             return Verdict(False, f"differs: {key} was logged at {len(logged)} steps, the re-run recorded {len(again)}")
         for step in sorted(logged):
             if logged[step] != again[step]:
-                return Verdict(False, f"differs: {key} at iteration {step}: logged {logged[step]!r}, re-run {again[step]!r}")
+                return Verdict(
+                    False, f"differs: {key} at iteration {step}: logged {logged[step]!r}, re-run {again[step]!r}"
+                )
         count += len(logged)
     return Verdict(True, f"identical: {count:,} values of {', '.join(COMPARED)}")
 
@@ -91,8 +97,11 @@ def verify_run(run_id: str, store: Store | None = None) -> Verdict:
     store = store or Store()
     settings, seed, logged_hash = logged_cell(store, run_id)
     if logged_hash and config_hash(settings, seed) != logged_hash:
-        verdict = Verdict(False, f"differs: the logged config hashes to {config_hash(settings, seed)}, "
-                                 f"the run's tag says {logged_hash} (the schema changed since)")
+        verdict = Verdict(
+            False,
+            f"differs: the logged config hashes to {config_hash(settings, seed)}, "
+            f"the run's tag says {logged_hash} (the schema changed since)",
+        )
     else:
         d = settings.data
         data = load_dataset(d.name, d.dir, d.train_size, d.test_size)

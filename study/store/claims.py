@@ -9,7 +9,6 @@ from pathlib import Path
 CLAIMS_DIR = "claims"  # beside a SQLite store: one lock file per cell that some process trains or trained
 
 
-
 def process_tag() -> str:
     """host:pid:start-ticks of this process, so a later run can tell whether it is still alive."""
     return f"{socket.gethostname()}:{os.getpid()}:{process_start(os.getpid())}"

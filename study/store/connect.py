@@ -7,8 +7,9 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from study.errors import StudyError
 from study.store.claims import process_alive
@@ -16,7 +17,9 @@ from study.store.claims import process_alive
 STORE_DIR = "mlruns"  # the default local store, relative to the current directory
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # its INFO lines (DB migrations) drown the progress bar
+os.environ.setdefault(
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
+)  # its INFO lines (DB migrations) drown the progress bar
 
 
 def default_tracking_uri() -> str:
@@ -107,9 +110,11 @@ def repoint_moved_store(uri: str) -> list[str]:
             if not (here / name).is_dir():
                 continue
             con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (new, exp_id))
-            con.execute("UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?) "
-                        "WHERE experiment_id = ? AND substr(artifact_uri, 1, ?) = ?",
-                        (new, len(old) + 1, exp_id, len(old), old))
+            con.execute(
+                "UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?) "
+                "WHERE experiment_id = ? AND substr(artifact_uri, 1, ?) = ?",
+                (new, len(old) + 1, exp_id, len(old), old),
+            )
             moved.append(name)
     return moved
 

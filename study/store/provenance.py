@@ -13,7 +13,6 @@ from study.store.contract import Tag
 PACKAGES = ("tensorflow", "keras", "mlflow", "numpy", "pandas")  # the packages that decide a run's numbers
 
 
-
 @cache
 def versions() -> dict[str, str]:
     """Installed versions of the packages that decide a run's numbers."""

@@ -26,8 +26,8 @@ from study.store.contract import ROLE_PARENT, Artifact, Tag, tag_is
 CURVE_METRICS = ("train_loss", "train_acc", "test_acc", "test_loss")
 """Metric histories read per run; fnmatch patterns such as `grad_norm/*` are allowed."""
 
+# Per-layer diagnostic histories the report reads (study/engine/diagnostics.py); runs without them have none.
 DIAGNOSTIC_CURVES = ("grad_norm/*", "act_saturated/*", "act_dead/*")
-"""Per-layer diagnostic histories the report reads (study/engine/diagnostics.py); runs trained without them have none."""
 
 SUMMARY_METRICS = ("final_test_acc", "best_test_acc", "final_train_acc", "final_test_loss", "wall_time_s")
 DEFAULT_N_CLASSES = 10  # a run's dataset without a `study.n_classes` tag
@@ -129,8 +129,9 @@ def load_study_runs(
 ) -> StudyRuns:
     """Read a parent run's cell runs, their settings and metric histories; StudyError without a finished cell."""
     manifest = read_manifest(client, parent.info.run_id)
+    unrun: list[dict] = []
     if manifest is None:
-        children, unrun = _nested_runs(client, experiment, parent), []
+        children = _nested_runs(client, experiment, parent)
     else:
         children, unrun = _manifest_runs(client, experiment, manifest)
     if not any(run.info.status == FINISHED for run in children):
@@ -191,7 +192,8 @@ def _manifest_runs(client: MlflowClient, experiment: Experiment, manifest: list[
 
 def _search_all(client: MlflowClient, experiment: Experiment, filter_string: str, order_by=None) -> list[Run]:
     """All runs of the experiment matching a filter, across result pages."""
-    runs, token = [], None
+    runs: list[Run] = []
+    token = None
     while True:
         page = client.search_runs(
             [experiment.experiment_id], filter_string, order_by=order_by, max_results=1000, page_token=token
@@ -204,7 +206,9 @@ def _search_all(client: MlflowClient, experiment: Experiment, filter_string: str
 
 def _axes(children: list[Run]) -> list[Axis]:
     """The varying axes: from the `axis.<short>` tags, else the dotted params whose values differ."""
-    shorts = list(dict.fromkeys(k[len(Tag.AXIS):] for run in children for k in run.data.tags if k.startswith(Tag.AXIS)))
+    shorts = list(
+        dict.fromkeys(k[len(Tag.AXIS) :] for run in children for k in run.data.tags if k.startswith(Tag.AXIS))
+    )
     if shorts:
         dotted = json.loads(next((r.data.tags[Tag.AXES] for r in children if Tag.AXES in r.data.tags), "[]"))
         keys = {short: next((d for d in dotted if d == short or d.endswith(f".{short}")), short) for short in shorts}
@@ -263,7 +267,7 @@ def _fixed_settings(children: list[Run], axes: list[Axis]) -> dict[str, str]:
     varying = {a.key for a in axes}
     keys = sorted({k for run in children for k in run.data.params if "." in k} - varying)
     values = {k: {run.data.params.get(k) for run in children} for k in keys}
-    return {k: v.pop() for k, v in values.items() if len(v) == 1 and not v & {None, "None"}}
+    return {k: str(v.pop()) for k, v in values.items() if len(v) == 1 and not v & {None, "None"}}
 
 
 def _versions(parent: Run, children: list[Run]) -> dict[str, str]:

@@ -89,9 +89,11 @@ class Store:
         """config_hash -> the latest FINISHED run of that cell on this dataset."""
         found = self.runs(exp_id, f"{tag_is(Tag.ROLE, ROLE_CELL)} and attributes.status = 'FINISHED'")
         found.sort(key=lambda r: r.info.start_time)
-        return {r.data.tags[Tag.CONFIG_HASH]: r for r in found
-                if r.data.tags.get(Tag.DATASET_DIGEST) in dataset_digest.split(",")
-                and Tag.CONFIG_HASH in r.data.tags}
+        return {
+            r.data.tags[Tag.CONFIG_HASH]: r
+            for r in found
+            if r.data.tags.get(Tag.DATASET_DIGEST) in dataset_digest.split(",") and Tag.CONFIG_HASH in r.data.tags
+        }
 
     def taken(self, exp_id: str, config_hash: str, digest: str, finished: bool = True) -> str | None:
         """Why another process's run makes this cell unnecessary now (FINISHED or live RUNNING), or None.
@@ -149,35 +151,60 @@ class Store:
         all_tags = {Tag.ROLE: ROLE_PARENT, Tag.NAME: name, Tag.PROCESS: process_tag(), **common_tags(), **tags}
         return retry(self.client.create_run, exp_id, run_name=run_name, tags=all_tags).info.run_id
 
-    def start_cell(self, exp_id: str, parent_id: str, study_name: str, cell: Cell, axes: list[str],
-                   dataset: str, digest: str, n_classes: int, extra_tags: dict[str, str] | None = None) -> str:
+    def start_cell(
+        self,
+        exp_id: str,
+        parent_id: str,
+        study_name: str,
+        cell: Cell,
+        axes: list[str],
+        dataset: str,
+        digest: str,
+        n_classes: int,
+        extra_tags: dict[str, str] | None = None,
+    ) -> str:
         """Create a cell's child run with its tags and params (metrics come from MetricLogger);
         `extra_tags` carry what the engine settled for it (the numerics)."""
         tags = {
-            Tag.PARENT_RUN: parent_id, Tag.ROLE: ROLE_CELL, Tag.NAME: study_name,
-            Tag.CELL: cell.group, Tag.CONFIG_HASH: cell.config_hash, Tag.SEED: str(cell.seed),
-            Tag.AXES: json.dumps(axes), Tag.DATASET: dataset, Tag.DATASET_DIGEST: digest,
-            Tag.N_CLASSES: str(n_classes), Tag.PROCESS: process_tag(), **common_tags(),
-            **{Tag.AXIS + short: text for short, text in cell.labels.items()}, **(extra_tags or {}),
+            Tag.PARENT_RUN: parent_id,
+            Tag.ROLE: ROLE_CELL,
+            Tag.NAME: study_name,
+            Tag.CELL: cell.group,
+            Tag.CONFIG_HASH: cell.config_hash,
+            Tag.SEED: str(cell.seed),
+            Tag.AXES: json.dumps(axes),
+            Tag.DATASET: dataset,
+            Tag.DATASET_DIGEST: digest,
+            Tag.N_CLASSES: str(n_classes),
+            Tag.PROCESS: process_tag(),
+            **common_tags(),
+            **{Tag.AXIS + short: text for short, text in cell.labels.items()},
+            **(extra_tags or {}),
         }
         run_id = retry(self.client.create_run, exp_id, run_name=cell.name, tags=tags).info.run_id
         params = {k: param_text(v) for k, v in flatten_settings(cell.settings).items()}
         # the axes under their short names; a bundle axis by its label (its JSON is unreadable as a column)
-        params.update({short: cell.labels[short] if isinstance(cell.axes[key], dict) else param_text(cell.axes[key])
-                       for key, short in zip(axes, cell.labels)})
+        params.update(
+            {
+                short: cell.labels[short] if isinstance(cell.axes[key], dict) else param_text(cell.axes[key])
+                for key, short in zip(axes, cell.labels)
+            }
+        )
         params["seed"] = str(cell.seed)
         items = [Param(k, clip(v, MAX_PARAM_VAL_LENGTH)) for k, v in params.items()]
         for i in range(0, len(items), 100):
-            retry(self.client.log_batch, run_id, params=items[i:i + 100])
+            retry(self.client.log_batch, run_id, params=items[i : i + 100])
         return run_id
 
     def log_metrics(self, run_id: str, metrics: list[Metric]) -> None:
         """Send metrics in batches of MLflow's maximum size."""
         for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-            retry(self.client.log_batch, run_id, metrics=metrics[i:i + MAX_METRICS_PER_BATCH])
+            retry(self.client.log_batch, run_id, metrics=metrics[i : i + MAX_METRICS_PER_BATCH])
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
-        retry(self.client.log_batch, run_id, tags=[RunTag(k, clip(str(v), MAX_TAG_VAL_LENGTH)) for k, v in tags.items()])
+        retry(
+            self.client.log_batch, run_id, tags=[RunTag(k, clip(str(v), MAX_TAG_VAL_LENGTH)) for k, v in tags.items()]
+        )
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
         retry(self.client.log_text, run_id, text, path)
@@ -200,5 +227,3 @@ def param_text(value: Any) -> str:
 
 
 # --- artifacts -----------------------------------------------------------------------------
-
-

@@ -24,15 +24,21 @@ PARENT_ARTIFACTS = (  # what a parent run holds, in the order its Description li
 )
 
 
-def parent_description(study_name: str, description: str, exp_id: str, parent_id: str,
-                       artifacts: list[str]) -> str:
+def parent_description(study_name: str, description: str, exp_id: str, parent_id: str, artifacts: list[str]) -> str:
     """Markdown for the parent run's Description: the links first (the UI folds long text), then what the study is."""
-    links = [f"[{label}]({artifact_link(exp_id, parent_id, path)})"
-             for path, label, _ in PARENT_ARTIFACTS if path in artifacts]
-    lines = [f"**Study `{study_name}`** — {' · '.join(links)}", "",
-             description or "(no description in the study file)", ""]
+    links = [
+        f"[{label}]({artifact_link(exp_id, parent_id, path)})"
+        for path, label, _ in PARENT_ARTIFACTS
+        if path in artifacts
+    ]
+    lines = [
+        f"**Study `{study_name}`** — {' · '.join(links)}",
+        "",
+        description or "(no description in the study file)",
+        "",
+    ]
     lines += [f"- `{path}`: {what}" for path, _, what in PARENT_ARTIFACTS if path in artifacts]
-    if "report/report.html" not in artifacts:
+    if Artifact.REPORT not in artifacts:
         lines.append(f"- no report yet: `study report {study_name} --run {parent_id}` adds it here")
     lines += ["", "Each child run is one grid cell; group or chart them by the `axis.*` tags and params."]
     return "\n".join(lines)
@@ -48,9 +54,14 @@ def describe_parent(client, parent_id: str) -> None:
     run = client.get_run(parent_id)
     exp = client.get_experiment(run.info.experiment_id)
     artifacts = [f.path for f in client.list_artifacts(parent_id)]
-    artifacts += [f.path for f in client.list_artifacts(parent_id, Artifact.REPORT_DIR)] if Artifact.REPORT_DIR in artifacts else []
-    text = parent_description(run.data.tags.get(Tag.NAME, exp.name), exp.tags.get(Tag.NOTE, ""),
-                              exp.experiment_id, parent_id, artifacts)
+    artifacts += (
+        [f.path for f in client.list_artifacts(parent_id, Artifact.REPORT_DIR)]
+        if Artifact.REPORT_DIR in artifacts
+        else []
+    )
+    text = parent_description(
+        run.data.tags.get(Tag.NAME, exp.name), exp.tags.get(Tag.NOTE, ""), exp.experiment_id, parent_id, artifacts
+    )
     client.set_tag(parent_id, Tag.NOTE, text)
 
 
@@ -82,13 +93,18 @@ VIEW_KEY = "study"  # the experiment's shared runs-table view: tag mlflow.shared
 def runs_view(axes: list[str]) -> dict:
     """The runs table a study deserves: readable names, accuracies and the varying axes as columns,
     best cell first (sorting by a metric also lists every cell flat, parents last)."""
-    columns = [*(f"metrics.`{m}`" for m in ("final_test_acc", "best_test_acc")),
-               *(f"params.`{a}`" for a in axes),
-               *(f"metrics.`{m}`" for m in ("final_train_acc", "wall_time_s"))]
-    return {"selectedColumns": columns,
-            "columnOrder": ["attributes.`Run Name`", *columns, "runDateAndNestInfo", "duration"],
-            "columnWidths": {"attributes.`Run Name`": 280, **{c: 140 for c in columns}},  # widths need the order
-            "orderByKey": "metrics.`final_test_acc`", "orderByAsc": False}
+    columns = [
+        *(f"metrics.`{m}`" for m in ("final_test_acc", "best_test_acc")),
+        *(f"params.`{a}`" for a in axes),
+        *(f"metrics.`{m}`" for m in ("final_train_acc", "wall_time_s")),
+    ]
+    return {
+        "selectedColumns": columns,
+        "columnOrder": ["attributes.`Run Name`", *columns, "runDateAndNestInfo", "duration"],
+        "columnWidths": {"attributes.`Run Name`": 280, **{c: 140 for c in columns}},  # widths need the order
+        "orderByKey": "metrics.`final_test_acc`",
+        "orderByAsc": False,
+    }
 
 
 def share_runs_view(client, exp_id: str, axes: list[str]) -> None:
