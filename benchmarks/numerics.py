@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 WORKER = """
 import json, sys, time
 from study.engine.backend import configure
+from study.store.contract import numerics_tags
 numerics = configure(sys.argv[1], int(sys.argv[2]))
 from study.studyfile import load_study
 from study.grid import expand
@@ -36,7 +37,7 @@ from study.engine.train import train_and_evaluate
 reps, quick = int(sys.argv[3]), sys.argv[4] == "quick"
 studies = [("configs/vanishing_gradient.yaml", ["grid.model.activation=[relu]", "grid.model.initializer=[he]"]),
            ("configs/cnn.yaml", [])]
-out = {"tags": numerics.tags(), "cells": {}}
+out = {"tags": numerics_tags(numerics.settings()), "cells": {}}
 for path, overrides in studies:
     for cell in expand(load_study(path, overrides)):
         if quick and cell.group not in ("relu · he", "double"):
@@ -87,8 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     load_after = os.getloadavg()
     exact, fast = results["exact"], results["fast"]
     print(
-        f"numerics benchmark: {args.threads} thread(s), {args.reps} timed rep(s) per cell, convnets "
-        f"{args.cnn_iterations} iterations; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
+        f"numerics benchmark: {args.threads} thread(s), {args.reps} timed rep(s) per cell"
+        f"{' (quick: two cells)' if args.quick else ''}; "
+        f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
     )
     print(f"cpu: {exact['tags']['study.numerics.cpu']}; oneDNN {exact['tags']['study.numerics.onednn']}")
     print(

@@ -46,16 +46,17 @@ class Numerics:
     op_determinism: bool = True
     xla: bool = False
 
-    def tags(self) -> dict[str, str]:
-        """`study.numerics.*` tags: what a reproduction compares to explain a difference."""
+    def settings(self) -> dict[str, str]:
+        """Every field as text ({"mode": "exact", "intra_op_threads": "1", …}); the store records them as
+        the `study.numerics.*` tags (study/store/contract.py: numerics_tags)."""
         return {
-            "study.numerics": self.mode,
-            "study.numerics.intra_op_threads": str(self.intra_op_threads),
-            "study.numerics.inter_op_threads": str(self.inter_op_threads),
-            "study.numerics.onednn": self.onednn,
-            "study.numerics.op_determinism": str(self.op_determinism).lower(),
-            "study.numerics.xla": str(self.xla).lower(),
-            "study.numerics.cpu": self.cpu,
+            "mode": self.mode,
+            "intra_op_threads": str(self.intra_op_threads),
+            "inter_op_threads": str(self.inter_op_threads),
+            "onednn": self.onednn,
+            "op_determinism": str(self.op_determinism).lower(),
+            "xla": str(self.xla).lower(),
+            "cpu": self.cpu,
         }
 
 

@@ -13,7 +13,7 @@ from study.data import Dataset, load_dataset
 from study.grid import Cell
 from study.run.curve import learning_curve
 from study.run.metrics import MetricLogger
-from study.store.contract import Artifact, Tag
+from study.store.contract import Artifact, Tag, numerics_tags
 from study.store.runs import Store
 from study.store.writer import BackgroundWriter
 
@@ -96,7 +96,7 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         data.name,
         data.digest,
         data.num_classes,
-        numerics.tags(),
+        numerics_tags(numerics.settings()),
     )
     logger = MetricLogger(store, run_id, writer)
     try:

@@ -76,6 +76,12 @@ class Metric:
     WALL_TIME = "wall_time_s"
 
 
+def numerics_tags(settings: dict[str, str]) -> dict[str, str]:
+    """The numerics a cell ran with (engine/numerics.py `Numerics.settings`) as tags: `study.numerics`
+    for the mode, `study.numerics.<field>` for the rest."""
+    return {Tag.NUMERICS if key == "mode" else f"{Tag.NUMERICS}.{key}": value for key, value in settings.items()}
+
+
 def tag_is(tag: str, value: str) -> str:
     """An MLflow search filter: the tag equals the value, e.g. tags.`study.role` = 'cell'."""
     return f"tags.`{tag}` = '{value}'"

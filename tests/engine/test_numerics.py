@@ -17,8 +17,7 @@ import pytest
 
 from study.engine.backend import configure
 from study.engine.numerics import MODES, Numerics, thread_counts
-
-pytestmark = pytest.mark.slow
+from study.store.contract import numerics_tags
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,25 +45,19 @@ seeds: [0]
 TRAIN = """
 import json, sys
 from study.engine.backend import configure
+from study.store.contract import numerics_tags
 numerics = configure(sys.argv[2], int(sys.argv[3]))
 from study.studyfile import load_study
 from study.grid import expand
 from study.run.cell import cell_data
 from study.engine.train import train_and_evaluate
-from study.engine.callbacks import EngineCallback
-
-class Record(EngineCallback):
-    def __init__(self):
-        self.curves = {}
-    def on_chunk_end(self, records):
-        for key in ("train_loss", "train_acc", "test_acc", "test_loss"):
-            self.curves.setdefault(key, []).extend(float(v) for v in getattr(records, key))
+from tests.doubles import CURVES, Recorder
 
 out = {"tags": numerics.tags(), "cells": {}}
 for cell in expand(load_study(sys.argv[1])):
-    rec = Record()
+    rec = Recorder()
     train_and_evaluate(cell.settings, cell.seed, cell_data(cell), [rec])
-    out["cells"][cell.name] = rec.curves
+    out["cells"][cell.name] = {key: rec.values(key) for key in CURVES}
 print(json.dumps(out))
 """
 
@@ -91,6 +84,7 @@ def exact(study_file) -> dict[int, dict]:
     return {threads: train_in_new_process(study_file, "exact", threads) for threads in (1, 2)}
 
 
+@pytest.mark.slow
 def test_exact_histories_do_not_depend_on_the_thread_count(exact):
     one, two = exact[1], exact[2]
     assert one["tags"]["study.numerics.intra_op_threads"] == two["tags"]["study.numerics.intra_op_threads"] == "1"
@@ -101,6 +95,7 @@ def test_exact_histories_do_not_depend_on_the_thread_count(exact):
         assert curves == two["cells"][name], name  # exact equality, every value of every curve
 
 
+@pytest.mark.slow
 def test_a_worker_pool_writes_the_same_histories(exact, study_file, tmp_cwd):
     from study.run.runner import run_study
     from study.store.runs import Store
@@ -118,6 +113,7 @@ def test_a_worker_pool_writes_the_same_histories(exact, study_file, tmp_cwd):
             assert logged == exact[1]["cells"][r.cell.name][key], (r.cell.name, key)
 
 
+@pytest.mark.slow
 def test_fast_mode_uses_the_threads_and_says_so(study_file):
     fast = train_in_new_process(study_file, "fast", 2)
     assert fast["tags"]["study.numerics"] == "fast"
@@ -136,7 +132,7 @@ def test_thread_counts_per_mode():
 
 
 def test_numerics_tags_name_every_setting():
-    tags = Numerics("exact", 1, 2, "on", "cpu [x86_64: avx2]").tags()
+    tags = numerics_tags(Numerics("exact", 1, 2, "on", "cpu [x86_64: avx2]").settings())
     assert tags == {"study.numerics": "exact", "study.numerics.intra_op_threads": "1",
                     "study.numerics.inter_op_threads": "2", "study.numerics.onednn": "on",
                     "study.numerics.op_determinism": "true", "study.numerics.xla": "false",
