@@ -1,11 +1,15 @@
-"""Shared fixtures: the real MNIST directory, a throwaway MLflow store, and study files in tmp.
+"""Shared fixtures: the real MNIST directory, throwaway MLflow stores (fresh, blank, hand-built), and
+study files in tmp.
 
-Import-light on purpose: nothing here imports TensorFlow, so tests that never train stay fast.
+Import-light on purpose: nothing here imports TensorFlow, so tests that never train stay fast. The
+test doubles live in tests/doubles.py (`from tests.doubles import Recorder`), the hand-built store
+in tests/handbuilt.py.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -61,3 +65,49 @@ def write_study(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def blank_db(tmp_path_factory) -> Path:
+    """An empty, fully migrated MLflow SQLite store, made once: migrating a new store costs seconds."""
+    from study.store.runs import Store
+
+    path = tmp_path_factory.mktemp("blank") / "mlflow.db"
+    Store(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def hand_store(tmp_path_factory, blank_db) -> dict:
+    """The hand-built store of tests/handbuilt.py (studies toy, bn, reps, empty, broken), one per module."""
+    from tests.handbuilt import build_store
+
+    root = tmp_path_factory.mktemp("store")
+    shutil.copy(blank_db, root / "mlflow.db")
+    return build_store(root)
+
+
+@pytest.fixture(scope="module")
+def toy_summary(hand_store):
+    """The toy study's per-run table and per-cell summary, read from the latest parent."""
+    from study.analysis.statistics import run_stats, summarize
+    from study.store.reader import find_experiment, find_parent, load_study_runs
+
+    client = hand_store["client"]
+    experiment = find_experiment(client, "toy")
+    study = load_study_runs(client, experiment, find_parent(client, experiment))
+    per_run = run_stats(study)
+    return study, per_run, summarize(per_run, study.axes)
+
+
+@pytest.fixture(scope="module")
+def reps_context(hand_store):
+    """The reps study's per-run table, summary and axes."""
+    from study.analysis.statistics import run_stats, summarize
+    from study.store.reader import find_experiment, find_parent, load_study_runs
+
+    client = hand_store["client"]
+    experiment = find_experiment(client, "reps")
+    study = load_study_runs(client, experiment, find_parent(client, experiment), ("test_acc", "grad_norm/*"))
+    per_run = run_stats(study)
+    return study, per_run, summarize(per_run, study.axes)

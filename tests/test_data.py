@@ -89,6 +89,7 @@ def test_datasets_constant():
     assert DATASETS == ("mnist", "fashion_mnist")
 
 
+@pytest.mark.slow  # starts a Python process
 def test_import_does_not_pull_in_tensorflow():
     code = "import sys, study.data; bad = {'tensorflow', 'keras'} & set(sys.modules); assert not bad, bad"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

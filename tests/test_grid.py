@@ -229,6 +229,7 @@ def test_fast_numerics_is_a_different_cell_and_exact_keeps_the_hash(write_study)
     assert not {c.config_hash for c in exact} & {c.config_hash for c in fast}
 
 
+@pytest.mark.slow  # starts a Python process
 def test_hash_is_stable_across_processes(write_study):
     path = write_study(TWO_AXES)
     here = [c.config_hash for c in expand(load_study(path))]

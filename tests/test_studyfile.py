@@ -1,4 +1,6 @@
-"""Study files: every kind of bad input is one ConfigError line naming file, key, value and choices."""
+"""Study files (study/studyfile.py on the schema of study/config.py): every kind of bad input is one
+ConfigError line naming file, key, value and choices; overrides, parsing and the schema's defaults; the
+shipped study files, the course's among them, expand to their grids."""
 
 from __future__ import annotations
 
@@ -216,6 +218,47 @@ def test_shipped_configs_load_and_expand(path):
 
 def test_there_are_shipped_configs():
     assert len(list(CONFIGS.glob("*.yaml"))) >= 2
+
+
+# --- the course study files ------------------------------------------------------------------------
+
+
+def cells_of(name: str):
+    return expand(load_study(CONFIGS / f"{name}.yaml"))
+
+
+def test_course_study_files_expand_to_their_grids():
+    counts = {name: len(cells_of(name)) for name in ("batch_norm", "optimizers", "overfitting", "cnn", "activations")}
+    assert counts == {"batch_norm": 6, "optimizers": 10, "overfitting": 5, "cnn": 3, "activations": 60}
+
+
+def test_optimizer_study_uses_the_courses_hyperparameters():
+    by_name = {c.settings.optimizer.name: c.settings.optimizer for c in cells_of("optimizers")
+               if c.settings.model.batch_norm == "off"}
+    assert set(by_name) == {"sgd", "momentum", "adagrad", "rmsprop", "adam"}
+    assert (by_name["sgd"].lr, by_name["momentum"].lr, by_name["momentum"].momentum) == (0.01, 0.3, 0.9)
+    assert (by_name["adagrad"].lr, by_name["adagrad"].initial_accumulator) == (0.1, 0.0)
+    assert (by_name["rmsprop"].lr, by_name["rmsprop"].rho) == (0.01, 0.99)
+    assert (by_name["adam"].lr, by_name["adam"].beta_1, by_name["adam"].beta_2) == (0.01, 0.9, 0.999)
+
+
+def test_overfitting_study_cells():
+    cells = {c.group: c.settings for c in cells_of("overfitting")}
+    got = {g: (s.model.l1, s.model.l2, s.model.dropout, s.optimizer.lr) for g, s in cells.items()}
+    assert sorted(got.values()) == sorted([(0.0, 0.0, 0.0, 0.01), (0.0, 0.1, 0.0, 0.01), (0.005, 0.0, 0.0, 0.1),
+                                           (0.0, 0.0, 0.15, 0.01), (0.004, 0.0, 0.08, 0.01)])
+    for s in cells.values():
+        assert s.data.train_size == 300 and s.model.hidden == [100] * 6 and s.train.eval_train in ("auto", "full")
+
+
+def test_batch_norm_study_is_the_courses_setup():
+    cells = cells_of("batch_norm")
+    assert {(c.settings.model.activation, c.settings.model.initializer, c.settings.model.batch_norm) for c in cells} == {
+        (a, i, bn) for a, i in (("sigmoid", "xavier"), ("relu", "he")) for bn in ("off", "before", "after")}
+    for c in cells:
+        m = c.settings.model
+        assert (m.hidden, m.bn_momentum, m.bn_epsilon, m.bn_train_affine) == ([40, 20], 0.9, 1e-6, True)
+        assert (c.settings.optimizer.name, c.settings.optimizer.lr, c.settings.train.iterations) == ("sgd", 0.01, 1000)
 
 
 # --- the command line ---------------------------------------------------------------------

@@ -3,14 +3,13 @@
 A tiny dense net (16 inputs, hidden [5, 4], 10 classes) trains two SGD iterations on 30 random
 images with diagnostics at every iteration. The replay rebuilds the same model with the engine's
 documented initial weights (each kernel drawn by `kernel_initializer` with the per-layer seed
-`derived_seed(seed, i)`, biases zero), draws the same batches (`Engine._batch_indices` is a
-stateless function of seed and iteration), takes the gradient with its own `tf.GradientTape`,
+`derived_seed(seed, i)`, biases zero), draws the same batches (the engine's `_batch_indices` is a
+stateless function of seed and iteration; the replay asks the cell's own engine, `engine_for`),
+takes the gradient with its own `tf.GradientTape`,
 applies the SGD update by hand in NumPy and computes every statistic from its definition.
 """
 
 from __future__ import annotations
-
-import types
 
 import numpy as np
 import pytest
@@ -19,7 +18,8 @@ from study.config import Settings
 from study.data import Dataset
 from study.engine.backend import keras, tf
 from study.engine.model import build_model, kernel_initializer
-from study.engine.train import Engine, derived_seed, set_seed, train_and_evaluate
+from study.engine.train import derived_seed, engine_for, set_seed, train_and_evaluate
+from tests.doubles import Recorder
 
 ROWS, TEST_ROWS, FEATURES, CLASSES = 30, 12, 16, 10
 HIDDEN = [5, 4]
@@ -27,6 +27,8 @@ LR = 0.5  # large, so that the second iteration starts from visibly different we
 ITERATIONS = 2
 RTOL = 1e-5
 MARGIN = 0.02  # the documented saturation rule: within 0.02 of an asymptote
+
+pytestmark = pytest.mark.slow  # every test trains the tiny net
 
 
 def tiny_data(seed: int) -> Dataset:
@@ -53,30 +55,6 @@ def tiny_settings(activation: str, init_std: float) -> Settings:
     })
 
 
-class Recorder:
-    """A callback keeping the initial weights and every diagnostics value the engine hands out."""
-
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, int], float] = {}
-
-    def set_model(self, model) -> None:
-        self.model = model
-
-    def on_train_begin(self, logs=None) -> None:
-        self.initial = {v.path: v.numpy().copy() for v in self.model.trainable_variables}
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        pass
-
-    def on_chunk_end(self, records) -> None:
-        for name, values in records.extra.items():
-            for step, value in zip(records.extra_steps.tolist(), values.tolist()):
-                self.values[(name, step)] = value
-
-    def on_train_end(self, logs=None) -> None:
-        pass
-
-
 def engine_values(settings: Settings, seed: int, data: Dataset, step_by_step: bool = False) -> Recorder:
     """Train with the engine and return what the callback recorded."""
     recorder = Recorder()
@@ -94,12 +72,10 @@ def replay(settings: Settings, seed: int, data: Dataset) -> tuple[dict, dict[tup
         layer.kernel.assign(init(layer.kernel.shape, dtype=layer.kernel.dtype))
     initial = {v.path: v.numpy().copy() for v in model.trainable_variables}
     assert not any(layer.bias.numpy().any() for layer in dense)
-    seed_tensor = tf.constant(seed, tf.int64)
-    sampler = types.SimpleNamespace(settings=settings, seed=seed_tensor, batch_size=settings.train.batch_size,
-                                    train_rows=ROWS)
+    sampler = engine_for(settings, seed, data)  # the cell's engine, reset to `seed`: its batches, not its weights
     expected = {}
     for step in range(1, ITERATIONS + 1):
-        rows = Engine._batch_indices(sampler, tf.constant(step)).numpy()
+        rows = sampler._batch_indices(tf.constant(step)).numpy()
         acts = {}
         with tf.GradientTape() as tape:
             x = tf.constant(data.x_train[rows])
@@ -141,10 +117,10 @@ def check_against_replay(settings: Settings, seed: int, step_by_step: bool = Fal
     assert recorded.initial.keys() == initial.keys()
     for path, weights in initial.items():
         np.testing.assert_array_equal(recorded.initial[path], weights)
-    assert set(recorded.values) == set(expected)
+    assert set(recorded.diagnostics) == set(expected)
     assert len(expected) == ITERATIONS * (3 * 4 + 2 * 4)  # 3 kernel layers, 2 activation layers
     for key, value in expected.items():
-        assert recorded.values[key] == pytest.approx(value, rel=RTOL, abs=1e-12), key
+        assert recorded.diagnostics[key] == pytest.approx(value, rel=RTOL, abs=1e-12), key
     return expected
 
 
@@ -167,4 +143,4 @@ def test_relu_dead_units():
 def test_no_diagnostics_when_off():
     settings = tiny_settings("relu", init_std=1.0)
     off = settings.model_copy(update={"train": settings.train.model_copy(update={"diagnostics_every": 0})})
-    assert engine_values(off, 1, tiny_data(1)).values == {}
+    assert engine_values(off, 1, tiny_data(1)).diagnostics == {}

@@ -1,8 +1,11 @@
-"""Model builder: exact initialiser laws, layer structure for every option, penalties, conv shapes."""
+"""Model builder: exact initialiser laws, layer structure for every option, penalties, conv shapes, and
+the course's semantics on tiny inputs (penalties of every kernel, the CNN study's padded convolutions,
+Keras's inverted dropout scaling)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +13,10 @@ import pytest
 from study.config import ModelConfig
 from study.engine.backend import keras
 from study.engine.model import build_model
+from study.grid import expand
+from study.studyfile import load_study
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 FAN_IN, UNITS = 2000, 500  # a wide layer: 1,000,000 weights pin the std to ~0.1 %
 REL_TOL = 0.03
@@ -210,3 +217,94 @@ def test_output_is_a_softmax_over_ten(model):
     probs = net(x, training=False).numpy()
     assert probs.shape == (8, 10)
     assert np.all(probs >= 0) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
+# --- penalties -------------------------------------------------------------------------------
+
+
+def penalty(model) -> float:
+    """The model's weight penalty as Keras adds it to the training loss."""
+    return float(sum(np.asarray(loss) for loss in model.losses))
+
+
+def kernels(model) -> list[np.ndarray]:
+    """Every kernel (dense and conv weights, output layer included), no biases, no BN."""
+    return [np.asarray(v.numpy(), np.float64) for v in model.trainable_variables if v.path.endswith("/kernel")]
+
+
+@pytest.mark.parametrize("l1, l2", [(0.0, 0.1), (0.005, 0.0), (0.004, 0.3)])
+def test_penalty_is_l1_sum_abs_plus_half_l2_sum_squares(l1, l2):
+    from study.engine.model import build_model
+
+    cfg = ModelConfig(hidden=[7, 5], initializer="he", l1=l1, l2=l2, batch_norm="before")
+    model = build_model(cfg, (6,), 10)
+    ws = kernels(model)
+    assert [w.shape for w in ws] == [(6, 7), (7, 5), (5, 10)]  # the output layer is penalised too
+    want = sum(l1 * np.abs(w).sum() + 0.5 * l2 * (w ** 2).sum() for w in ws)
+    assert penalty(model) == pytest.approx(want, rel=1e-5)
+
+
+def test_conv_kernels_are_penalised_too():
+    from study.config import Conv2DLayer, DenseLayer
+    from study.engine.model import build_model
+
+    layers = [Conv2DLayer(type="conv2d", filters=3, kernel=3, padding=1), DenseLayer(type="dense", units=10)]
+    model = build_model(ModelConfig(layers=layers, initializer="he", l2=0.2), (784,), 10)
+    ws = kernels(model)
+    assert ws[0].shape == (3, 3, 1, 3)
+    assert penalty(model) == pytest.approx(sum(0.1 * (w ** 2).sum() for w in ws), rel=1e-5)
+
+
+def test_no_penalty_without_l1_l2():
+    from study.engine.model import build_model
+
+    assert build_model(ModelConfig(hidden=[4]), (6,), 10).losses == []
+
+
+# --- convolutions: the CNN study's shapes -----------------------------------------------------
+
+
+def output_shapes(model) -> dict[str, tuple]:
+    """Layer name -> output shape without the batch axis."""
+    return {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+
+
+def cnn_models() -> dict[str, object]:
+    """The CNN study's three networks, built as the runner builds them (flat 784 input)."""
+    from study.engine.model import build_model
+
+    cells = expand(load_study(CONFIGS / "cnn.yaml"))
+    return {cell.settings.model.arch: build_model(cell.settings.model, (784,), 10) for cell in cells}
+
+
+def test_cnn_study_shapes_follow_explicit_padding():
+    shapes = {arch: output_shapes(m) for arch, m in cnn_models().items()}
+    simple, double, deep = shapes["simple"], shapes["double"], shapes["deep"]
+    assert simple["conv_1"] == (24, 24, 30) and simple["pool_1"] == (12, 12, 30) and simple["flatten_1"] == (4320,)
+    assert double["conv_1"] == (24, 24, 10)  # 7×7 with pad 1: 28 + 2 − 7 + 1 = 24
+    assert double["conv_2"] == (24, 24, 20)  # 3×3 with pad 1 keeps the size
+    assert double["flatten_1"] == (2880,)
+    assert [deep[f"conv_{i}"] for i in range(1, 7)] == [
+        (28, 28, 16), (28, 28, 16), (14, 14, 32), (16, 16, 32), (8, 8, 64), (8, 8, 64)]  # conv 4 pads 2
+    assert deep["flatten_1"] == (1024,)  # the course's 64·4·4
+
+
+def test_deep_cnn_ends_in_dropout_after_the_logits():
+    names = [layer.name for layer in cnn_models()["deep"].layers]
+    assert names[-4:] == ["dropout_1", "dense_2", "dropout_2", "softmax"]
+
+
+# --- dropout: Keras's inverted scaling -----------------------------------------------------------
+
+
+def test_dropout_scales_at_train_time_and_is_identity_at_test_time():
+    from study.engine.backend import keras
+    from study.engine.model import build_model
+
+    model = build_model(ModelConfig(hidden=[4], dropout=0.25), (6,), 10)
+    drop = next(layer for layer in model.layers if isinstance(layer, keras.layers.Dropout))
+    x = np.ones((200, 50), np.float32)
+    train = np.asarray(drop(x, training=True))
+    np.testing.assert_allclose(np.unique(train), [0.0, 1 / 0.75], rtol=1e-6)
+    assert 0.2 < (train == 0).mean() < 0.3
+    np.testing.assert_array_equal(np.asarray(drop(x, training=False)), x)

@@ -53,7 +53,7 @@ from study.run.cell import cell_data
 from study.engine.train import train_and_evaluate
 from tests.doubles import CURVES, Recorder
 
-out = {"tags": numerics.tags(), "cells": {}}
+out = {"tags": numerics_tags(numerics.settings()), "cells": {}}
 for cell in expand(load_study(sys.argv[1])):
     rec = Recorder()
     train_and_evaluate(cell.settings, cell.seed, cell_data(cell), [rec])

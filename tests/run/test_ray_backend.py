@@ -1,8 +1,9 @@
 """The Ray backend: same store as the local backend, and a killed task is marked and then completed.
 
-One local Ray instance (127.0.0.1, 2 CPUs) serves the whole module and is shut down at its end.
-Every run writes a real SQLite store copied from one blank store, on real tiny MNIST subsets
-(STUDY_DATA_DIR); the tests skip without Ray or without the data.
+One local Ray instance (127.0.0.1, 2 CPUs) serves the module's `ray` tests and is shut down at its
+end; the address checks need no cluster. Every run writes a real SQLite store copied from one blank
+store (`blank_db`), on real tiny MNIST subsets (STUDY_DATA_DIR); the tests skip without Ray or
+without the data.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ from study.grid import expand  # noqa: E402
 from study.run.runner import run_study
 from study.store.runs import Store
 from study.studyfile import load_study
-
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_SMOKE = ["train.iterations=60", "train.eval_every=20"]  # the smoke study in a few seconds
@@ -63,14 +62,6 @@ def ray_cluster(mnist_dir):
         yield
     finally:
         ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def blank_db(tmp_path_factory) -> Path:
-    """An empty, migrated MLflow SQLite store, made once: migrating a new store costs seconds."""
-    path = tmp_path_factory.mktemp("blank") / "mlflow.db"
-    Store(f"sqlite:///{path}")
-    return path
 
 
 @pytest.fixture
@@ -108,6 +99,8 @@ def cell_runs(uri: str, study_name: str) -> list:
     return store.runs(exp_id, "tags.`study.role` = 'cell'")
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_ray_backend_writes_what_the_local_backend_writes(project, ray_cluster):
     study = load_study(ROOT / "configs" / "smoke.yaml", FAST_SMOKE)
     project("ray")
@@ -151,6 +144,8 @@ def kill_when_running(uri: str, study_name: str, config_hash: str, killed: dict)
         time.sleep(0.2)
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_a_killed_task_fails_its_cell_and_a_rerun_completes_it(project, ray_cluster, write_study):
     study = load_study(write_study(KILL_STUDY))
     long_cell, short_cell = sorted(expand(study), key=lambda c: -c.settings.train.iterations)
@@ -185,6 +180,8 @@ def test_a_killed_task_fails_its_cell_and_a_rerun_completes_it(project, ray_clus
 
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_cpus_per_cell_no_cell_could_get_fail_before_the_store_is_touched(tmp_cwd, mnist_dir, monkeypatch,
                                                                            ray_cluster):
     monkeypatch.setenv("STUDY_DATA_DIR", str(mnist_dir))

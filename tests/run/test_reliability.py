@@ -1,16 +1,16 @@
-"""Reliability: skip-done, resume after kill -9, isolated failures, concurrent writers, bad input, verify, safety.
+"""Reliability: skip-done, resume after kill -9, isolated failures, concurrent writers, bad input, safety.
 
 Every claim of docs/reliability.md is checked here on real tiny MNIST subsets (STUDY_DATA_DIR) and a
 real MLflow SQLite store. Fault injection runs `study run` in a subprocess and SIGKILLs it: from
 outside while a cell trains, or from inside at exact points of the runner (a small harness that
 patches one runner function to kill its own process), then resumes and checks the store run by run.
+Determinism verified (`study verify`) is in tests/run/test_verify.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import sqlite3
@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,28 +27,12 @@ import pytest
 from study import cli
 from study.grid import expand
 from study.studyfile import load_study
+from tests.doubles import Explode
+from tests.run.support import CURVES, DATA_ENV, SKIP_STUDY, Runs, SkipStore, cli_run, prepare_store, row_status
 
-DATA_ENV = "STUDY_DATA_DIR"
-CURVES = ("train_loss", "train_acc", "test_acc", "test_loss")
 CHILD_TIMEOUT_S = 240  # a killed or racing `study run` subprocess on a loaded 2-core machine
 
 # --- shared helpers -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def blank_db(tmp_path_factory) -> Path:
-    """An empty, fully migrated MLflow SQLite store, made once: migrating costs ~15 s per new store."""
-    from study.store.runs import Store
-
-    path = tmp_path_factory.mktemp("blank") / "mlflow.db"
-    Store(f"sqlite:///{path}")
-    return path
-
-
-def prepare_store(root: Path, blank_db: Path) -> Path:
-    """Give `root` a default store (root/mlruns/mlflow.db) copied from the blank one; returns the db."""
-    (root / "mlruns").mkdir()
-    return Path(shutil.copy(blank_db, root / "mlruns" / "mlflow.db"))
 
 
 @pytest.fixture
@@ -60,60 +43,6 @@ def project(tmp_path, monkeypatch, mnist_dir, blank_db) -> Path:
     monkeypatch.setenv(DATA_ENV, str(mnist_dir))
     prepare_store(tmp_path, blank_db)
     return tmp_path
-
-
-def cli_run(path: Path, *args: str) -> int:
-    """`study run PATH --quiet ARGS` in this process."""
-    return cli.main(["run", str(path), "--quiet", *args])
-
-
-def row_status(line: str) -> tuple[str, str]:
-    """(cell name, status) of one row of the final table (columns are two or more spaces apart)."""
-    name, rest = re.split(r"\s{2,}", line.strip(), maxsplit=1)
-    return name, rest.split()[0]
-
-
-@dataclass
-class Runs:
-    """Read access to one study's runs in the store under `root`."""
-
-    root: Path
-    study: str
-
-    @property
-    def client(self):
-        from mlflow.tracking import MlflowClient
-
-        return MlflowClient(f"sqlite:///{self.root / 'mlruns' / 'mlflow.db'}")
-
-    def all(self, role: str = "cell") -> list:
-        exp = self.client.get_experiment_by_name(self.study)
-        if exp is None:
-            return []
-        return self.client.search_runs([exp.experiment_id], f"tags.`study.role` = '{role}'", max_results=1000)
-
-    def statuses(self, role: str = "cell") -> dict[str, int]:
-        out: dict[str, int] = {}
-        for run in self.all(role):
-            out[run.info.status] = out.get(run.info.status, 0) + 1
-        return out
-
-    def finished_by_hash(self) -> dict[str, list]:
-        out: dict[str, list] = {}
-        for run in self.all():
-            if run.info.status == "FINISHED":
-                out.setdefault(run.data.tags["study.config_hash"], []).append(run)
-        return out
-
-    def steps(self, run_id: str, key: str) -> list[int]:
-        return sorted(m.step for m in self.client.get_metric_history(run_id, key))
-
-    def manifest(self, parent_id: str) -> list[dict]:
-        path = self.client.download_artifacts(parent_id, "cells.json", str(self.root / f"dl-{parent_id}"))
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-
-    def latest_parent(self):
-        return max(self.all("parent"), key=lambda r: r.info.start_time)
 
 
 def snapshot(db: Path, run_id: str) -> tuple:
@@ -139,16 +68,6 @@ def assert_whole(runs: Runs, run, iterations: int, eval_every: int) -> None:
 
 # --- skip what is done ------------------------------------------------------------------------
 
-SKIP_STUDY = """\
-study: skipdone
-base:
-  data: {name: mnist, train_size: 300, test_size: 100}
-  optimizer: {name: sgd, lr: 0.1}
-  train: {iterations: 40, batch_size: 20, eval_every: 10}
-grid:
-  model.activation: [sigmoid, relu]
-  optimizer.lr: [0.1]
-"""
 # The same cells written another way (axes swapped, values reversed) plus one new value: only tanh is new.
 SKIP_STUDY_REORDERED = """\
 study: skipdone
@@ -160,40 +79,6 @@ grid:
   optimizer.lr: [0.1]
   model.activation: [relu, tanh, sigmoid]
 """
-
-
-@dataclass
-class SkipStore:
-    root: Path
-    path: Path
-    runs: Runs
-    first: list  # the two cell runs of the first `study run`
-
-
-@pytest.fixture(scope="module")
-def skip_store(tmp_path_factory, mnist_dir, blank_db) -> SkipStore:
-    """One `study run` of SKIP_STUDY into a module-wide store; the tests add runs and count the new ones."""
-    root = tmp_path_factory.mktemp("skip")
-    prepare_store(root, blank_db)
-    path = root / "skip.yaml"
-    path.write_text(SKIP_STUDY, encoding="utf-8")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mp.setenv(DATA_ENV, str(mnist_dir))
-        assert cli_run(path) == 0
-    runs = Runs(root, "skipdone")
-    first = sorted(runs.all(), key=lambda r: r.info.run_name)
-    assert [r.info.status for r in first] == ["FINISHED", "FINISHED"]
-    return SkipStore(root, path, runs, first)
-
-
-@pytest.fixture
-def in_skip_store(skip_store, monkeypatch, mnist_dir) -> SkipStore:
-    monkeypatch.chdir(skip_store.root)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv(DATA_ENV, str(mnist_dir))
-    return skip_store
 
 
 def new_cell_runs(s: SkipStore, before: set[str]) -> list:
@@ -260,33 +145,6 @@ def test_reordered_grid_with_a_new_value_trains_only_the_new_cell(in_skip_store)
     assert [(m["name"], m["status"]) for m in manifest] == [
         ("lr=0.1 · relu · seed 0", "skipped"), ("lr=0.1 · tanh · seed 0", "done"), ("lr=0.1 · sigmoid · seed 0", "skipped")]
     assert all(m["run_id"] for m in manifest)
-
-
-# --- determinism verified ---------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_verify_finds_a_finished_run_identical_and_tags_it(in_skip_store, capsys):
-    s = in_skip_store
-    run_id = s.first[0].info.run_id
-    assert cli.main(["verify", run_id]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith(f"{run_id}: identical: ")
-    assert s.runs.client.get_run(run_id).data.tags["study.verify"].startswith("identical: ")
-
-
-@pytest.mark.slow
-def test_verify_names_a_tampered_value(in_skip_store, capsys):
-    s = in_skip_store
-    run_id = s.first[1].info.run_id
-    with closing(sqlite3.connect(s.root / "mlruns" / "mlflow.db")) as con, con:
-        changed = con.execute("update metrics set value = value + 0.125 where run_uuid = ? and key = 'test_acc' "
-                              "and step = 20", (run_id,)).rowcount
-    assert changed == 1
-    assert cli.main(["verify", run_id]) == 1
-    out = capsys.readouterr().out
-    assert f"{run_id}: differs: test_acc at iteration 20" in out
-    assert s.runs.client.get_run(run_id).data.tags["study.verify"].startswith("differs: test_acc at iteration 20")
 
 
 # --- crash and resume: kill -9 at several points ----------------------------------------------
@@ -519,26 +377,6 @@ def test_a_diverging_cell_fails_the_grid_goes_on_and_the_exit_code_is_1(project,
     assert len(failed) == 1 and runs.statuses() == {"FAILED": 1, "FINISHED": 1}
     tags = failed[0].data.tags
     assert "loss became" in tags["study.failure"] and 1 <= int(tags["study.failure_step"]) <= 40
-
-
-class Explode:
-    """A callback that raises once the engine has delivered real training steps (mid-cell)."""
-
-    def set_model(self, model):
-        pass
-
-    def on_train_begin(self, logs=None):
-        pass
-
-    def on_epoch_end(self, epoch, logs=None):
-        pass
-
-    def on_chunk_end(self, records):
-        if len(records.steps):
-            raise RuntimeError("injected failure\nsecond line of the message")
-
-    def on_train_end(self, logs=None):
-        pass
 
 
 @pytest.mark.slow
