@@ -158,7 +158,8 @@ def diagnostics(activation: str, initializer: str, seed: int) -> list[Metric]:
         for k in (1, 2):
             saturated = 0.1 * k * step / 30 if activation == "sigmoid" else 0.0
             dead = 0.05 * k if activation == "relu" else 0.0
-            metrics += [Metric(f"act_saturated/act_{k}", saturated, 0, step), Metric(f"act_dead/act_{k}", dead, 0, step)]
+            metrics += [Metric(f"act_saturated/act_{k}", saturated, 0, step),
+                        Metric(f"act_dead/act_{k}", dead, 0, step)]
     return metrics
 
 

@@ -1,0 +1,189 @@
+"""Where the store is and how it is opened (study/store/connect.py), on real SQLite stores in tmp: the
+tracking-URI choice, reading without creating, atomic creation, a moved store re-pointed, retries."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from study.errors import StudyError
+from study.store.connect import (
+    artifact_location,
+    create_sqlite_store,
+    default_tracking_uri,
+    repoint_moved_store,
+    resolve_tracking_uri,
+    retry,
+    tracking_uri,
+)
+from study.store.runs import Store
+
+
+def dead_pid() -> int:
+    """A pid no process can have: one above the kernel's largest."""
+    return int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+
+
+def tables(db: Path) -> set[str]:
+    with closing(sqlite3.connect(db)) as con:
+        return {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+# --- the tracking URI -----------------------------------------------------------------------------
+
+
+def test_default_is_sqlite_under_mlruns_and_creates_nothing(tmp_cwd):
+    assert default_tracking_uri() == f"sqlite:///{tmp_cwd / 'mlruns' / 'mlflow.db'}"
+    assert not (tmp_cwd / "mlruns").exists()
+
+
+def test_mlflow_tracking_uri_wins(tmp_cwd, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/store.db")
+    assert default_tracking_uri() == tracking_uri() == "sqlite:////elsewhere/store.db"
+    assert not (tmp_cwd / "mlruns").exists()  # the default directory is not made for another store
+
+
+def test_tracking_uri_for_writing_makes_the_mlruns_directory(tmp_cwd):
+    assert tracking_uri() == default_tracking_uri()
+    assert (tmp_cwd / "mlruns").is_dir()
+    assert not (tmp_cwd / "mlruns" / "mlflow.db").exists()  # the directory only: the database comes later
+
+
+def test_reading_a_missing_store_is_one_line_and_creates_nothing(tmp_cwd):
+    with pytest.raises(StudyError, match=r"^no MLflow store at .*mlruns/mlflow\.db: run a study first") as caught:
+        resolve_tracking_uri(None)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(StudyError, match="absent.db"):
+        resolve_tracking_uri(f"sqlite:///{tmp_cwd / 'absent.db'}")
+    assert list(tmp_cwd.iterdir()) == []
+
+
+def test_reading_resolves_an_existing_or_non_file_store(blank_store, tmp_cwd):
+    assert resolve_tracking_uri(None) == blank_store.uri == default_tracking_uri()
+    assert resolve_tracking_uri(blank_store.uri) == blank_store.uri
+    assert resolve_tracking_uri("sqlite:///:memory:") == "sqlite:///:memory:"
+    assert resolve_tracking_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+
+
+def test_artifacts_of_the_default_store_live_beside_it(tmp_cwd, monkeypatch):
+    uri = default_tracking_uri()
+    assert artifact_location("toy", uri) == (tmp_cwd / "mlruns" / "artifacts" / "toy").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert artifact_location("toy", uri) is None  # a store named by the user: MLflow's own choice
+
+
+# --- creating a store -----------------------------------------------------------------------------
+
+
+def test_create_sqlite_store_makes_a_whole_mlflow_database(tmp_path):
+    db = tmp_path / "deep" / "store" / "mlflow.db"
+    stale = db.with_name(f"mlflow.db.{dead_pid()}.new")  # the draft of a creator that was killed
+    db.parent.mkdir(parents=True)
+    stale.write_bytes(b"half a schema")
+    create_sqlite_store(f"sqlite:///{db}")
+    assert {"experiments", "runs", "metrics", "tags", "params", "alembic_version"} <= tables(db)
+    assert sorted(p.name for p in db.parent.iterdir()) == ["mlflow.db"]  # no draft left, the stale one gone
+
+
+def test_create_sqlite_store_keeps_an_existing_store_and_live_drafts(blank_db, tmp_path):
+    db = Path(shutil.copy(blank_db, tmp_path / "mlflow.db"))
+    before = db.read_bytes()
+    live = tmp_path / f"mlflow.db.{os.getpid()}.new"  # a draft this (live) process could be writing
+    live.write_bytes(b"draft")
+    create_sqlite_store(f"sqlite:///{db}")
+    assert db.read_bytes() == before
+    assert live.read_bytes() == b"draft"
+
+
+def test_create_sqlite_store_leaves_other_stores_alone(tmp_cwd):
+    create_sqlite_store("sqlite:///:memory:")
+    create_sqlite_store("http://127.0.0.1:5000")
+    assert list(tmp_cwd.iterdir()) == []
+
+
+# --- a moved store ------------------------------------------------------------------------------------
+
+
+def test_a_moved_store_is_repointed_once(blank_store, tmp_cwd, monkeypatch, capsys):
+    exp_id = blank_store.experiment_id("moved")
+    run_id = blank_store.start_parent(exp_id, "moved", {})
+    blank_store.log_text(run_id, "the study as run", "study.yaml")
+    blank_store.end(run_id)
+    origin = tmp_cwd / "mlruns"
+    elsewhere = tmp_cwd / "elsewhere"
+    shutil.copytree(origin, elsewhere / "mlruns")
+    shutil.rmtree(origin)
+    monkeypatch.chdir(elsewhere)
+    uri = default_tracking_uri()
+    assert uri != blank_store.uri
+
+    assert repoint_moved_store(uri) == ["moved"]
+    moved = Store(uri)
+    here = (elsewhere / "mlruns" / "artifacts" / "moved").as_uri()
+    assert moved.client.get_experiment(exp_id).artifact_location == here
+    assert moved.client.get_run(run_id).info.artifact_uri.startswith(here + "/")
+    path = moved.client.download_artifacts(run_id, "study.yaml", str(elsewhere))
+    assert Path(path).read_text() == "the study as run"
+    assert repoint_moved_store(uri) == []  # already its own
+    moved.repoint_if_moved()
+    assert capsys.readouterr().err == ""  # nothing to say when nothing moved
+
+
+def test_repoint_leaves_stores_it_cannot_place_alone(blank_store, tmp_cwd):
+    assert repoint_moved_store(blank_store.uri) == []  # no artifacts/ yet
+    assert repoint_moved_store("http://127.0.0.1:5000") == []
+    assert repoint_moved_store(f"sqlite:///{tmp_cwd / 'absent.db'}") == []
+
+
+def test_repoint_if_moved_says_so_once(blank_store, tmp_cwd, monkeypatch, capsys):
+    exp_id = blank_store.experiment_id("moved")
+    run_id = blank_store.start_parent(exp_id, "moved", {})
+    blank_store.log_text(run_id, "x", "note.txt")
+    shutil.copytree(tmp_cwd / "mlruns", tmp_cwd / "copy" / "mlruns")
+    monkeypatch.chdir(tmp_cwd / "copy")
+    copy = Store()
+    copy.repoint_if_moved()
+    assert capsys.readouterr().err == "this store was moved here: artifact paths of moved now point to it\n"
+    copy.repoint_if_moved()
+    assert capsys.readouterr().err == ""
+
+
+# --- retrying a busy database ---------------------------------------------------------------------------
+
+
+def test_retry_waits_out_a_locked_database():
+    calls = []
+
+    def busy_twice(value, *, scale):
+        calls.append(value)
+        if len(calls) < 3:
+            raise RuntimeError("(sqlite3.OperationalError) database is locked")
+        return value * scale
+
+    assert retry(busy_twice, 7, scale=3) == 21
+    assert calls == [7, 7, 7]
+
+
+def test_retry_raises_other_errors_at_once_and_gives_up_in_the_end():
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise ValueError("no such table: runs")
+
+    with pytest.raises(ValueError, match="no such table"):
+        retry(broken)
+    assert len(calls) == 1
+
+    def always_busy():
+        calls.append(2)
+        raise RuntimeError("database is busy")
+
+    with pytest.raises(RuntimeError, match="busy"):
+        retry(always_busy, attempts=2)
+    assert calls.count(2) == 2
