@@ -32,8 +32,12 @@ WALL_TIMES = [10.0, 11.0, 12.0]  # seed s takes 10 + s seconds
 # Study `reps`: final test accuracy of seed s = cell mean + spread × NOISE[s] (NOISE sums to 0,
 # so each cell's mean is exact and its variance is spread² · 0.00025).
 NOISE = [-0.02, -0.01, 0.0, 0.01, 0.02]
-REPS_CELLS = {("relu", "he"): (0.90, 1.0), ("relu", "gauss(0.01)"): (0.89, 2.0),
-              ("sigmoid", "he"): (0.80, 1.0), ("sigmoid", "gauss(0.01)"): (0.11, 0.5)}
+REPS_CELLS = {
+    ("relu", "he"): (0.90, 1.0),
+    ("relu", "gauss(0.01)"): (0.89, 2.0),
+    ("sigmoid", "he"): (0.80, 1.0),
+    ("sigmoid", "gauss(0.01)"): (0.11, 0.5),
+}
 REPS_LAYERS = ("dense_1", "dense_2", "dense_3")
 
 
@@ -42,8 +46,17 @@ def cell_name(*values: str) -> str:
     return " · ".join(values)
 
 
-def log_cell(client, experiment_id, parent_id, axes: dict[str, str], seed, test_acc, offset, failed=False,
-             extra: tuple[list[Metric], dict[str, str]] = ([], {})) -> str:
+def log_cell(
+    client,
+    experiment_id,
+    parent_id,
+    axes: dict[str, str],
+    seed,
+    test_acc,
+    offset,
+    failed=False,
+    extra: tuple[list[Metric], dict[str, str]] = ([], {}),
+) -> str:
     """Log one child run (tags, params, curves, summary or failure) the way study/store/ does;
     `extra` adds metrics and params."""
     cell = cell_name(*axes.values())
@@ -158,8 +171,10 @@ def diagnostics(activation: str, initializer: str, seed: int) -> list[Metric]:
         for k in (1, 2):
             saturated = 0.1 * k * step / 30 if activation == "sigmoid" else 0.0
             dead = 0.05 * k if activation == "relu" else 0.0
-            metrics += [Metric(f"act_saturated/act_{k}", saturated, 0, step),
-                        Metric(f"act_dead/act_{k}", dead, 0, step)]
+            metrics += [
+                Metric(f"act_saturated/act_{k}", saturated, 0, step),
+                Metric(f"act_dead/act_{k}", dead, 0, step),
+            ]
     return metrics
 
 

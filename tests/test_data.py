@@ -44,10 +44,7 @@ def make_arrays(seed: int = 0) -> dict[str, np.ndarray]:
 
 def encode(arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
     """IDX bytes for each file."""
-    return {
-        base: idx_images(a) if "images" in base else idx_labels(a)
-        for base, a in arrays.items()
-    }
+    return {base: idx_images(a) if "images" in base else idx_labels(a) for base, a in arrays.items()}
 
 
 def write_dir(directory: Path, blobs: dict[str, bytes], gz: bool) -> Path:
@@ -120,9 +117,7 @@ def test_channels_last(raw_dir, arrays):
     assert cnn.x_train.shape == (N_TRAIN, 28, 28, 1) and cnn.x_test.shape == (N_TEST, 28, 28, 1)
     assert cnn.input_shape == (28, 28, 1)
     np.testing.assert_array_equal(cnn.x_train.reshape(N_TRAIN, 784), flat.x_train)
-    np.testing.assert_array_equal(
-        cnn.x_test[..., 0], (arrays["t10k-images-idx3-ubyte"] / 255.0).astype(np.float32)
-    )
+    np.testing.assert_array_equal(cnn.x_test[..., 0], (arrays["t10k-images-idx3-ubyte"] / 255.0).astype(np.float32))
 
 
 def test_subsets_are_first_n(raw_dir):
@@ -226,10 +221,12 @@ def test_keras_fallback_uses_keras_arrays(monkeypatch, arrays):
     """The fallback digests the arrays as the IDX files would, without touching the network."""
     import types
 
-    fake_mnist = types.SimpleNamespace(load_data=lambda: (
-        (arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]),
-        (arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]),
-    ))
+    fake_mnist = types.SimpleNamespace(
+        load_data=lambda: (
+            (arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]),
+            (arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]),
+        )
+    )
     fake_keras = types.SimpleNamespace(datasets=types.SimpleNamespace(mnist=fake_mnist))
     monkeypatch.setitem(sys.modules, "keras", fake_keras)
     ds = load_dataset("mnist", None, 4, 2)
@@ -260,14 +257,26 @@ def _images(n=N_TRAIN, rows=28, cols=28):
 CORRUPTIONS = {
     "missing file": ("t10k-labels-idx1-ubyte", None, "missing"),
     "bad magic": ("train-images-idx3-ubyte", idx_images(_images(), magic=0x801), "bad magic"),
-    "labels with image magic": ("train-labels-idx1-ubyte", struct.pack(">II", 0x803, N_TRAIN) + bytes(N_TRAIN), "bad magic"),
+    "labels with image magic": (
+        "train-labels-idx1-ubyte",
+        struct.pack(">II", 0x803, N_TRAIN) + bytes(N_TRAIN),
+        "bad magic",
+    ),
     "truncated data": ("train-images-idx3-ubyte", idx_images(_images())[:-100], "truncated"),
     "too-long data": ("t10k-images-idx3-ubyte", idx_images(_images(N_TEST)) + b"\0" * 7, "too long"),
     "header shorter than magic": ("train-labels-idx1-ubyte", b"\0\0", "header too short"),
-    "header shorter than dims": ("train-images-idx3-ubyte", struct.pack(">III", 0x803, N_TRAIN, 28), "header too short"),
+    "header shorter than dims": (
+        "train-images-idx3-ubyte",
+        struct.pack(">III", 0x803, N_TRAIN, 28),
+        "header too short",
+    ),
     "empty file": ("t10k-images-idx3-ubyte", b"", "header too short"),
     "wrong dims": ("train-images-idx3-ubyte", idx_images(_images(rows=32, cols=32)), "32×32"),
-    "label out of range": ("train-labels-idx1-ubyte", idx_labels(np.array([1] * 5 + [12] + [0] * 14)), "label 12 at index 5"),
+    "label out of range": (
+        "train-labels-idx1-ubyte",
+        idx_labels(np.array([1] * 5 + [12] + [0] * 14)),
+        "label 12 at index 5",
+    ),
     "count mismatch": ("t10k-labels-idx1-ubyte", idx_labels(np.zeros(N_TEST - 1)), "labels"),
 }
 

@@ -28,18 +28,30 @@ def with_expect(text: str) -> str:
     return SMOKE + "expect:\n" + text
 
 
-@pytest.mark.parametrize("expect, message", [
-    ("  - {cells: {activaton: relu}, final_test_acc: [0.5, 1]}",
-     "expect[0].cells: unknown axis 'activaton' (valid: model.activation, activation, model.initializer, initializer)"),
-    ("  - {cells: {activation: tanh}, final_test_acc: [0.5, 1]}",
-     "expect[0].cells.activation: no cell has 'tanh' (valid: sigmoid, relu)"),
-    ("  - {cells: {activation: relu}}",
-     "expect.0: an expectation needs a range for at least one of final_test_acc, best_test_acc, final_train_acc, "
-     "final_test_loss"),
-    ("  - {final_test_acc: [0.9, 0.5]}", "expect.0: final_test_acc: [0.9, 0.5] is empty: write [low, high]"),
-    ("  - {final_test_acc: [0.5]}", "expect.0.final_test_acc: [0.5]: List should have at least 2 items"),
-    ("  - {final_test_acc: [0.5, 0.9], finall_test_acc: [0, 1]}", "expect.0.finall_test_acc: unknown key 'finall_test_acc' (valid keys here: cells, final_test_acc, best_test_acc, final_train_acc, final_test_loss, source)"),
-])
+@pytest.mark.parametrize(
+    "expect, message",
+    [
+        (
+            "  - {cells: {activaton: relu}, final_test_acc: [0.5, 1]}",
+            "expect[0].cells: unknown axis 'activaton' (valid: model.activation, activation, model.initializer, initializer)",
+        ),
+        (
+            "  - {cells: {activation: tanh}, final_test_acc: [0.5, 1]}",
+            "expect[0].cells.activation: no cell has 'tanh' (valid: sigmoid, relu)",
+        ),
+        (
+            "  - {cells: {activation: relu}}",
+            "expect.0: an expectation needs a range for at least one of final_test_acc, best_test_acc, final_train_acc, "
+            "final_test_loss",
+        ),
+        ("  - {final_test_acc: [0.9, 0.5]}", "expect.0: final_test_acc: [0.9, 0.5] is empty: write [low, high]"),
+        ("  - {final_test_acc: [0.5]}", "expect.0.final_test_acc: [0.5]: List should have at least 2 items"),
+        (
+            "  - {final_test_acc: [0.5, 0.9], finall_test_acc: [0, 1]}",
+            "expect.0.finall_test_acc: unknown key 'finall_test_acc' (valid keys here: cells, final_test_acc, best_test_acc, final_train_acc, final_test_loss, source)",
+        ),
+    ],
+)
 def test_bad_expectations_are_refused_before_anything_runs(expect, message, write_study, tmp_cwd, capsys, mnist_dir):
     path = write_study(with_expect(expect).replace("name: mnist,", f"name: mnist, dir: {mnist_dir},"))
     for argv in (["run", str(path), "--quiet"], ["run", str(path), "--dry-run"]):
@@ -51,10 +63,12 @@ def test_bad_expectations_are_refused_before_anything_runs(expect, message, writ
 
 @pytest.mark.slow
 def test_expectations_are_checked_printed_and_stored(write_study, tmp_cwd, capsys, mnist_dir):
-    path = write_study(with_expect(
-        "  - {cells: {activation: relu, initializer: he}, final_test_acc: [0.3, 1.0], source: a citation}\n"
-        "  - {cells: {initializer: gauss(0.01)}, final_test_acc: [0.9, 1.0]}\n"
-    ).replace("name: mnist,", f"name: mnist, dir: {mnist_dir},"))
+    path = write_study(
+        with_expect(
+            "  - {cells: {activation: relu, initializer: he}, final_test_acc: [0.3, 1.0], source: a citation}\n"
+            "  - {cells: {initializer: gauss(0.01)}, final_test_acc: [0.9, 1.0]}\n"
+        ).replace("name: mnist,", f"name: mnist, dir: {mnist_dir},")
+    )
     assert main(["run", str(path), "--quiet"]) == 1  # the second expectation cannot be met after 40 iterations
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("expect[")]
@@ -67,11 +81,16 @@ def test_expectations_are_checked_printed_and_stored(write_study, tmp_cwd, capsy
         (parent,) = con.execute("SELECT run_uuid FROM tags WHERE key = 'study.role' AND value = 'parent'").fetchone()
         tags = dict(con.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (parent,)).fetchall())
     assert tags["study.expect"] == "1 of 3 expectations met"
-    stored = json.loads(next(Path(tmp_cwd, "mlruns", "artifacts").glob(f"*/{parent}/artifacts/expectations.json"))
-                        .read_text(encoding="utf-8"))
+    stored = json.loads(
+        next(Path(tmp_cwd, "mlruns", "artifacts").glob(f"*/{parent}/artifacts/expectations.json")).read_text(
+            encoding="utf-8"
+        )
+    )
     assert [(o["cell"], o["met"], o["source"]) for o in stored] == [
-        ("relu · he · seed 0", True, "a citation"), ("sigmoid · gauss(0.01) · seed 0", False, ""),
-        ("relu · gauss(0.01) · seed 0", False, "")]
+        ("relu · he · seed 0", True, "a citation"),
+        ("sigmoid · gauss(0.01) · seed 0", False, ""),
+        ("relu · gauss(0.01) · seed 0", False, ""),
+    ]
 
     assert main(["report", "expect_smoke"]) == 0  # the report opens with them
     page = (tmp_cwd / "reports" / "expect_smoke" / "report.html").read_text(encoding="utf-8")

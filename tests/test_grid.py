@@ -36,8 +36,10 @@ def cells_of(write_study, text: str, name: str = "study.yaml", overrides: list[s
 
 def by_point(cells) -> dict[tuple, str]:
     """config hash per (activation, initializer, init_std, seed): a cell's identity, not its position."""
-    return {(c.settings.model.activation, c.settings.model.initializer, c.settings.model.init_std, c.seed): c.config_hash
-            for c in cells}
+    return {
+        (c.settings.model.activation, c.settings.model.initializer, c.settings.model.init_std, c.seed): c.config_hash
+        for c in cells
+    }
 
 
 # --- size and order -------------------------------------------------------------------------
@@ -62,12 +64,18 @@ def test_axis_order_follows_the_file(write_study):
     )
     cells = cells_of(write_study, swapped)
     assert [(c.settings.model.initializer, c.settings.model.activation) for c in cells[:4]] == [
-        ("gauss", "sigmoid"), ("gauss", "sigmoid"), ("gauss", "relu"), ("gauss", "relu")]
+        ("gauss", "sigmoid"),
+        ("gauss", "sigmoid"),
+        ("gauss", "relu"),
+        ("gauss", "relu"),
+    ]
     assert cells[0].name == "gauss(0.01) · sigmoid · seed 0"
 
 
 def test_excludes_remove_matching_cells(write_study):
-    text = TWO_AXES + "exclude:\n  - {model.activation: relu, model.initializer: gauss}\n  - {model.initializer: xavier}\n"
+    text = (
+        TWO_AXES + "exclude:\n  - {model.activation: relu, model.initializer: gauss}\n  - {model.initializer: xavier}\n"
+    )
     cells = cells_of(write_study, text)
     points = {(c.settings.model.activation, c.settings.model.initializer) for c in cells}
     assert points == {("sigmoid", "gauss"), ("sigmoid", "he"), ("relu", "he")}
@@ -110,9 +118,14 @@ def test_readable_labels_for_other_axes(write_study):
 def test_clashing_short_names_keep_the_dotted_key():
     from study.grid import short_names
 
-    assert short_names(["optimizer.epsilon", "model.bn_epsilon"]) == {"optimizer.epsilon": "epsilon",
-                                                                      "model.bn_epsilon": "bn_epsilon"}
-    assert short_names(["data.name", "optimizer.name"]) == {"data.name": "data.name", "optimizer.name": "optimizer.name"}
+    assert short_names(["optimizer.epsilon", "model.bn_epsilon"]) == {
+        "optimizer.epsilon": "epsilon",
+        "model.bn_epsilon": "bn_epsilon",
+    }
+    assert short_names(["data.name", "optimizer.name"]) == {
+        "data.name": "data.name",
+        "optimizer.name": "optimizer.name",
+    }
 
 
 # --- bundle axes and architectures -------------------------------------------------------------
@@ -187,7 +200,8 @@ def test_base_arch_is_replaced_by_the_axis(write_study):
 
 def test_base_arch_with_another_axis(write_study):
     text = ARCHS.replace("model: {activation: relu}", "model: {activation: relu, arch: conv}").replace(
-        "model.arch: [small, conv]", "model.activation: [relu, sigmoid]")
+        "model.arch: [small, conv]", "model.activation: [relu, sigmoid]"
+    )
     cells = cells_of(write_study, text)
     assert [c.settings.model.activation for c in cells] == ["relu", "sigmoid"]
     assert all(c.settings.model.arch == "conv" and c.settings.model.layers[0].type == "conv2d" for c in cells)
@@ -195,9 +209,10 @@ def test_base_arch_with_another_axis(write_study):
 
 def test_layers_axis_replaces_the_base_arch(write_study):
     text = ARCHS.replace("model: {activation: relu}", "model: {activation: relu, arch: conv}").replace(
-        "model.arch: [small, conv]", "model.layers: [[{type: dense, units: 10}]]")
+        "model.arch: [small, conv]", "model.layers: [[{type: dense, units: 10}]]"
+    )
     (cell,) = cells_of(write_study, text)
-    assert cell.settings.model.arch is None and [l.type for l in cell.settings.model.layers] == ["dense"]
+    assert cell.settings.model.arch is None and [layer.type for layer in cell.settings.model.layers] == ["dense"]
 
 
 # --- hashes ------------------------------------------------------------------------------------
@@ -233,8 +248,10 @@ def test_fast_numerics_is_a_different_cell_and_exact_keeps_the_hash(write_study)
 def test_hash_is_stable_across_processes(write_study):
     path = write_study(TWO_AXES)
     here = [c.config_hash for c in expand(load_study(path))]
-    code = ("import sys; from study.studyfile import load_study; from study.grid import expand; "
-            "print(' '.join(c.config_hash for c in expand(load_study(sys.argv[1]))))")
+    code = (
+        "import sys; from study.studyfile import load_study; from study.grid import expand; "
+        "print(' '.join(c.config_hash for c in expand(load_study(sys.argv[1]))))"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == here
@@ -242,7 +259,9 @@ def test_hash_is_stable_across_processes(write_study):
 
 def test_hash_ignores_grid_order_and_other_axis_values(write_study):
     base = by_point(cells_of(write_study, TWO_AXES, "a.yaml"))
-    reordered = TWO_AXES.replace("[sigmoid, relu]", "[relu, sigmoid]").replace("[gauss, xavier, he]", "[he, gauss, xavier]")
+    reordered = TWO_AXES.replace("[sigmoid, relu]", "[relu, sigmoid]").replace(
+        "[gauss, xavier, he]", "[he, gauss, xavier]"
+    )
     assert by_point(cells_of(write_study, reordered, "b.yaml")) == base
     swapped = TWO_AXES.replace(
         "  model.activation: [sigmoid, relu]\n  model.initializer: [gauss, xavier, he]\n",
@@ -255,8 +274,10 @@ def test_hash_ignores_grid_order_and_other_axis_values(write_study):
 
 def test_hash_does_not_depend_on_whether_a_value_is_an_axis_or_base(write_study):
     on_axis = by_point(cells_of(write_study, TWO_AXES, "a.yaml"))
-    pinned = TWO_AXES.replace("model: {hidden: [40, 20], init_std: 0.01}",
-                              "model: {hidden: [40, 20], init_std: 0.01, activation: relu, initializer: he}")
+    pinned = TWO_AXES.replace(
+        "model: {hidden: [40, 20], init_std: 0.01}",
+        "model: {hidden: [40, 20], init_std: 0.01, activation: relu, initializer: he}",
+    )
     pinned = pinned.split("grid:")[0] + "grid:\n  train.batch_size: [50]\nseeds: [0, 1]\n"
     cells = cells_of(write_study, pinned, "b.yaml")
     assert {c.seed: c.config_hash for c in cells} == {s: on_axis[("relu", "he", 0.01, s)] for s in (0, 1)}
@@ -272,17 +293,37 @@ def test_hash_ignores_data_dir_and_engine_chunking(write_study):
 
 # A different valid value for every setting that is part of a cell's identity.
 CHANGED = {
-    "data.name": "fashion_mnist", "data.train_size": 2000, "data.test_size": 500,
-    "model.hidden": [50], "model.arch": "small",
+    "data.name": "fashion_mnist",
+    "data.train_size": 2000,
+    "data.test_size": 500,
+    "model.hidden": [50],
+    "model.arch": "small",
     "model.layers": [{"type": "dense", "units": 10}],
-    "model.activation": "tanh", "model.initializer": "xavier", "model.init_std": 0.02,
-    "model.batch_norm": "after", "model.bn_momentum": 0.95, "model.bn_epsilon": 1e-5,
-    "model.bn_train_affine": False, "model.dropout": 0.5, "model.l1": 1e-4, "model.l2": 1e-4,
-    "optimizer.name": "adam", "optimizer.lr": 0.02, "optimizer.momentum": 0.5, "optimizer.rho": 0.9,
-    "optimizer.beta_1": 0.8, "optimizer.beta_2": 0.99, "optimizer.epsilon": 1e-8,
+    "model.activation": "tanh",
+    "model.initializer": "xavier",
+    "model.init_std": 0.02,
+    "model.batch_norm": "after",
+    "model.bn_momentum": 0.95,
+    "model.bn_epsilon": 1e-5,
+    "model.bn_train_affine": False,
+    "model.dropout": 0.5,
+    "model.l1": 1e-4,
+    "model.l2": 1e-4,
+    "optimizer.name": "adam",
+    "optimizer.lr": 0.02,
+    "optimizer.momentum": 0.5,
+    "optimizer.rho": 0.9,
+    "optimizer.beta_1": 0.8,
+    "optimizer.beta_2": 0.99,
+    "optimizer.epsilon": 1e-8,
     "optimizer.initial_accumulator": 0.1,
-    "train.iterations": 200, "train.batch_size": 20, "train.sampling": "epoch_shuffle", "train.eval_every": 20,
-    "train.eval_train": "full", "train.diagnostics_every": 10, "train.numerics": "fast",
+    "train.iterations": 200,
+    "train.batch_size": 20,
+    "train.sampling": "epoch_shuffle",
+    "train.eval_every": 20,
+    "train.eval_train": "full",
+    "train.diagnostics_every": 10,
+    "train.numerics": "fast",
 }
 
 
@@ -295,8 +336,12 @@ def test_every_identity_setting_has_a_changed_value():
 def test_hash_changes_when_any_setting_changes(key):
     from study.studyfile import study_from_dict
 
-    doc = {"study": "h", "base": {"model": {"hidden": [40, 20]}, "train": {"iterations": 100, "batch_size": 50}},
-           "grid": {"model.init_std": [0.01]}, "architectures": {"small": [{"type": "dense", "units": 10}]}}
+    doc = {
+        "study": "h",
+        "base": {"model": {"hidden": [40, 20]}, "train": {"iterations": 100, "batch_size": 50}},
+        "grid": {"model.init_std": [0.01]},
+        "architectures": {"small": [{"type": "dense", "units": 10}]},
+    }
     if key == "model.init_std":
         doc["grid"] = {"train.eval_every": [10]}
     section, field = key.split(".")

@@ -21,8 +21,14 @@ def test_an_empty_store_says_how_to_start(tmp_cwd, capsys):
 @pytest.mark.slow
 def test_lists_each_parent_run_with_its_cells(tmp_cwd, mnist_dir, monkeypatch, capsys):
     monkeypatch.setenv("STUDY_DATA_DIR", str(mnist_dir))
-    smoke = [str(ROOT / "configs" / "smoke.yaml"), "--quiet", "--set", "train.iterations=40", "--set",
-             "train.eval_every=20"]
+    smoke = [
+        str(ROOT / "configs" / "smoke.yaml"),
+        "--quiet",
+        "--set",
+        "train.iterations=40",
+        "--set",
+        "train.eval_every=20",
+    ]
     assert main(["run", *smoke]) == 0
     assert main(["run", *smoke, "--set", "seeds=[1]"]) == 0  # a second parent with two new cells
     capsys.readouterr()
@@ -33,5 +39,7 @@ def test_lists_each_parent_run_with_its_cells(tmp_cwd, mnist_dir, monkeypatch, c
     parents = lines[3:]
     assert len(parents) == 2
     for line in parents:
-        assert re.fullmatch(r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  [0-9a-f]{32}  FINISHED +\d+\.\ds  2 new / 2 cells", line), line
+        assert re.fullmatch(
+            r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  [0-9a-f]{32}  FINISHED +\d+\.\ds  2 new / 2 cells", line
+        ), line
     assert parents[0] >= parents[1]  # newest first (timestamps sort as text)

@@ -47,42 +47,104 @@ def variant(old: str, new: str) -> str:
 # (id, study text, substrings the one-line message must contain besides the file path)
 BAD_FILES = [
     ("unknown top-level key", "studdy: x\n" + GOOD, ["studdy", "valid keys here: study, description, base, grid"]),
-    ("unknown model key", variant("hidden: [40, 20]", "hiden: [40, 20]"), ["base.model.hiden", "'hiden'", "hidden, arch"]),
-    ("string iterations", variant("iterations: 60", "iterations: sixty"), ["base.train.iterations", "'sixty'", "integer"]),
-    ("quoted number iterations", variant("iterations: 60", "iterations: '60'"), ["base.train.iterations", "'60'", "integer"]),
+    (
+        "unknown model key",
+        variant("hidden: [40, 20]", "hiden: [40, 20]"),
+        ["base.model.hiden", "'hiden'", "hidden, arch"],
+    ),
+    (
+        "string iterations",
+        variant("iterations: 60", "iterations: sixty"),
+        ["base.train.iterations", "'sixty'", "integer"],
+    ),
+    (
+        "quoted number iterations",
+        variant("iterations: 60", "iterations: '60'"),
+        ["base.train.iterations", "'60'", "integer"],
+    ),
     ("float batch_size", variant("batch_size: 50", "batch_size: 50.5"), ["base.train.batch_size", "50.5", "integer"]),
-    ("unknown activation", variant("activation: relu", "activation: sigmod"),
-     ["base.model.activation", "'sigmod'", ", ".join(ACTIVATIONS)]),
-    ("unknown initializer", variant("initializer: he", "initializer: gaus"),
-     ["base.model.initializer", "'gaus'", "valid: gauss, xavier, he"]),
-    ("unknown optimizer", variant("name: sgd", "name: adamw"), ["base.optimizer.name", "'adamw'", ", ".join(OPTIMIZERS)]),
+    (
+        "unknown activation",
+        variant("activation: relu", "activation: sigmod"),
+        ["base.model.activation", "'sigmod'", ", ".join(ACTIVATIONS)],
+    ),
+    (
+        "unknown initializer",
+        variant("initializer: he", "initializer: gaus"),
+        ["base.model.initializer", "'gaus'", "valid: gauss, xavier, he"],
+    ),
+    (
+        "unknown optimizer",
+        variant("name: sgd", "name: adamw"),
+        ["base.optimizer.name", "'adamw'", ", ".join(OPTIMIZERS)],
+    ),
     ("unknown dataset", variant("name: mnist", "name: cifar10"), ["base.data.name", "'cifar10'", ", ".join(DATASETS)]),
     ("empty grid", GOOD.split("grid:")[0] + "grid: {}\n", ["grid", "empty"]),
     ("grid axis not a list", variant("[sigmoid, relu]", "sigmoid"), ["grid.model.activation", "'sigmoid'", "list"]),
     ("grid axis with no values", variant("[sigmoid, relu]", "[]"), ["grid", "model.activation", "no values"]),
-    ("grid axis unknown key", variant("model.activation: [", "model.activaton: ["),
-     ["grid.model.activaton", "'model.activaton'", "model.activation"]),
-    ("bad value in a grid axis", variant("[sigmoid, relu]", "[sigmoid, sigmod]"),
-     ["model.activation", "'sigmod'", "grid.model.activation", ", ".join(ACTIVATIONS)]),
-    ("zero hidden size", variant("hidden: [40, 20]", "hidden: [40, 0]"), ["base.model.hidden", ": 0:", "greater than 0"]),
-    ("negative hidden size", variant("hidden: [40, 20]", "hidden: [-5]"), ["base.model.hidden", "-5", "greater than 0"]),
-    ("zero iterations", variant("iterations: 60", "iterations: 0"), ["base.train.iterations", ": 0:", "greater than 0"]),
-    ("dropout 1.0", variant("initializer: he}", "initializer: he, dropout: 1.0}"), ["base.model.dropout", "1.0", "less than 1"]),
-    ("negative dropout", variant("initializer: he}", "initializer: he, dropout: -0.1}"),
-     ["base.model.dropout", "-0.1", "greater than or equal to 0"]),
+    (
+        "grid axis unknown key",
+        variant("model.activation: [", "model.activaton: ["),
+        ["grid.model.activaton", "'model.activaton'", "model.activation"],
+    ),
+    (
+        "bad value in a grid axis",
+        variant("[sigmoid, relu]", "[sigmoid, sigmod]"),
+        ["model.activation", "'sigmod'", "grid.model.activation", ", ".join(ACTIVATIONS)],
+    ),
+    (
+        "zero hidden size",
+        variant("hidden: [40, 20]", "hidden: [40, 0]"),
+        ["base.model.hidden", ": 0:", "greater than 0"],
+    ),
+    (
+        "negative hidden size",
+        variant("hidden: [40, 20]", "hidden: [-5]"),
+        ["base.model.hidden", "-5", "greater than 0"],
+    ),
+    (
+        "zero iterations",
+        variant("iterations: 60", "iterations: 0"),
+        ["base.train.iterations", ": 0:", "greater than 0"],
+    ),
+    (
+        "dropout 1.0",
+        variant("initializer: he}", "initializer: he, dropout: 1.0}"),
+        ["base.model.dropout", "1.0", "less than 1"],
+    ),
+    (
+        "negative dropout",
+        variant("initializer: he}", "initializer: he, dropout: -0.1}"),
+        ["base.model.dropout", "-0.1", "greater than or equal to 0"],
+    ),
     ("zero learning rate", variant("lr: 0.1", "lr: 0"), ["base.optimizer.lr", ": 0:", "greater than 0"]),
-    ("batch larger than train_size", variant("batch_size: 50", "batch_size: 600"),
-     ["train.batch_size", "600", "data.train_size", "500"]),
-    ("eval_every larger than iterations", variant("eval_every: 10", "eval_every: 100"),
-     ["train.eval_every", "100", "train.iterations", "60"]),
+    (
+        "batch larger than train_size",
+        variant("batch_size: 50", "batch_size: 600"),
+        ["train.batch_size", "600", "data.train_size", "500"],
+    ),
+    (
+        "eval_every larger than iterations",
+        variant("eval_every: 10", "eval_every: 100"),
+        ["train.eval_every", "100", "train.iterations", "60"],
+    ),
     ("not YAML", "study: probe\nbase: {data: [1, 2\n", ["not valid YAML", "line"]),
     ("YAML list", "- study\n- grid\n", ["mapping", "list"]),
-    ("duplicate cells", variant("model.activation: [sigmoid, relu]", "model.init_std: [0.01, 0.01]"),
-     ["grid", "init_std=0.01", "same settings"]),
-    ("exclude unknown key", GOOD + "exclude: [{model.activaton: relu}]\n",
-     ["exclude[0]", "'model.activaton'", "model.activation"]),
-    ("unknown architecture", variant("model.activation: [sigmoid, relu]", "model.arch: [small]"),
-     ["model.arch", "'small'", "architectures"]),
+    (
+        "duplicate cells",
+        variant("model.activation: [sigmoid, relu]", "model.init_std: [0.01, 0.01]"),
+        ["grid", "init_std=0.01", "same settings"],
+    ),
+    (
+        "exclude unknown key",
+        GOOD + "exclude: [{model.activaton: relu}]\n",
+        ["exclude[0]", "'model.activaton'", "model.activation"],
+    ),
+    (
+        "unknown architecture",
+        variant("model.activation: [sigmoid, relu]", "model.arch: [small]"),
+        ["model.arch", "'small'", "architectures"],
+    ),
 ]
 
 
@@ -129,7 +191,11 @@ def test_directory_instead_of_file(tmp_path):
 
 BAD_OVERRIDES = [
     ("unknown section", "foo.bar=1", ["'foo.bar'", "valid: data.name", "train.iterations"]),
-    ("unknown key in a section", "train.iteratons=5", ["'train.iteratons'", "valid: train.iterations, train.batch_size"]),
+    (
+        "unknown key in a section",
+        "train.iteratons=5",
+        ["'train.iteratons'", "valid: train.iterations, train.batch_size"],
+    ),
     ("no equals sign", "train.iterations", ["'train.iterations'", "KEY=VALUE"]),
     ("axis key", "model.activation=relu", ["model.activation", "grid axis", "grid.model.activation=[...]"]),
     ("bad value", "train.iterations=-3", ["base.train.iterations", "-3", "greater than 0"]),
@@ -173,8 +239,10 @@ def test_exponent_without_dot_is_a_float(write_study):
 
 
 def test_off_on_yes_no_stay_strings(write_study):
-    study = load_study(write_study(GOOD.replace("[sigmoid, relu]", "[sigmoid]") + "  model.batch_norm: [off, before]\n"),
-                       ["model.bn_train_affine=false"])
+    study = load_study(
+        write_study(GOOD.replace("[sigmoid, relu]", "[sigmoid]") + "  model.batch_norm: [off, before]\n"),
+        ["model.bn_train_affine=false"],
+    )
     assert [c.settings.model.batch_norm for c in expand(study)] == ["off", "before"]
     assert study.base.model.bn_train_affine is False
 
@@ -233,8 +301,11 @@ def test_course_study_files_expand_to_their_grids():
 
 
 def test_optimizer_study_uses_the_courses_hyperparameters():
-    by_name = {c.settings.optimizer.name: c.settings.optimizer for c in cells_of("optimizers")
-               if c.settings.model.batch_norm == "off"}
+    by_name = {
+        c.settings.optimizer.name: c.settings.optimizer
+        for c in cells_of("optimizers")
+        if c.settings.model.batch_norm == "off"
+    }
     assert set(by_name) == {"sgd", "momentum", "adagrad", "rmsprop", "adam"}
     assert (by_name["sgd"].lr, by_name["momentum"].lr, by_name["momentum"].momentum) == (0.01, 0.3, 0.9)
     assert (by_name["adagrad"].lr, by_name["adagrad"].initial_accumulator) == (0.1, 0.0)
@@ -245,16 +316,24 @@ def test_optimizer_study_uses_the_courses_hyperparameters():
 def test_overfitting_study_cells():
     cells = {c.group: c.settings for c in cells_of("overfitting")}
     got = {g: (s.model.l1, s.model.l2, s.model.dropout, s.optimizer.lr) for g, s in cells.items()}
-    assert sorted(got.values()) == sorted([(0.0, 0.0, 0.0, 0.01), (0.0, 0.1, 0.0, 0.01), (0.005, 0.0, 0.0, 0.1),
-                                           (0.0, 0.0, 0.15, 0.01), (0.004, 0.0, 0.08, 0.01)])
+    assert sorted(got.values()) == sorted(
+        [
+            (0.0, 0.0, 0.0, 0.01),
+            (0.0, 0.1, 0.0, 0.01),
+            (0.005, 0.0, 0.0, 0.1),
+            (0.0, 0.0, 0.15, 0.01),
+            (0.004, 0.0, 0.08, 0.01),
+        ]
+    )
     for s in cells.values():
         assert s.data.train_size == 300 and s.model.hidden == [100] * 6 and s.train.eval_train in ("auto", "full")
 
 
 def test_batch_norm_study_is_the_courses_setup():
     cells = cells_of("batch_norm")
-    assert {(c.settings.model.activation, c.settings.model.initializer, c.settings.model.batch_norm) for c in cells} == {
-        (a, i, bn) for a, i in (("sigmoid", "xavier"), ("relu", "he")) for bn in ("off", "before", "after")}
+    assert {
+        (c.settings.model.activation, c.settings.model.initializer, c.settings.model.batch_norm) for c in cells
+    } == {(a, i, bn) for a, i in (("sigmoid", "xavier"), ("relu", "he")) for bn in ("off", "before", "after")}
     for c in cells:
         m = c.settings.model
         assert (m.hidden, m.bn_momentum, m.bn_epsilon, m.bn_train_affine) == ([40, 20], 0.9, 1e-6, True)

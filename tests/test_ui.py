@@ -25,8 +25,15 @@ REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "configs" / "smoke.yaml"
 SHOTS_DIR = REPO / "test-output" / "browser"  # screenshots kept after the run (git-ignored)
 ITERATIONS = "train.iterations=60"  # enough for relu · he to rise well above chance, a few seconds per cell
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 UI_START_SECONDS = 120  # `study ui` prints its URL only once the server answers
 PAGE_MS = 60_000  # the longest a page or element may take to appear
 
@@ -97,8 +104,15 @@ def smoke_store(mnist_dir: Path, tmp_cwd: Path) -> dict:
 
     from study.store.connect import tracking_uri
 
-    subprocess.run(study_cli("run", str(SMOKE), "--report", "--quiet", "--set", ITERATIONS),
-                   cwd=tmp_cwd, env=run_env(), check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        study_cli("run", str(SMOKE), "--report", "--quiet", "--set", ITERATIONS),
+        cwd=tmp_cwd,
+        env=run_env(),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     client = MlflowClient(tracking_uri())
     exp = client.get_experiment_by_name("smoke")
     runs = client.search_runs([exp.experiment_id])
@@ -113,8 +127,15 @@ def test_ui_shows_runs_metrics_and_report(smoke_store: dict, chromium: str, tmp_
     from playwright.sync_api import sync_playwright
 
     port = free_port()
-    proc = subprocess.Popen(study_cli("ui", "smoke", "--port", str(port)), cwd=tmp_path, env=run_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        study_cli("ui", "smoke", "--port", str(port)),
+        cwd=tmp_path,
+        env=run_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     shots: list[Path] = []
     try:
         url = read_url(proc, UI_START_SECONDS)
@@ -217,8 +238,9 @@ def test_ui_port_in_use_is_one_line_error(tmp_cwd: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        out = subprocess.run(study_cli("ui", "--port", str(port)), cwd=tmp_cwd, env=run_env(),
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            study_cli("ui", "--port", str(port)), cwd=tmp_cwd, env=run_env(), capture_output=True, text=True, timeout=60
+        )
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and f"--port: {port}" in lines[0] and "in use" in lines[0], out.stderr

@@ -45,7 +45,6 @@ def test_summary_means_cis_and_order(toy_summary):
     assert stuck["final_test_acc_ci"] == pytest.approx(ci, rel=1e-5)
 
 
-
 # ---------------------------------------------------------------------------- replicates and factors
 # Hand values for `reps`: cell means 0.90, 0.89, 0.80, 0.11 (grand mean 0.675); variances of the
 # seeds spread² · 0.00025.
@@ -59,7 +58,10 @@ def test_welch_interval_by_hand():
     # t(0.975, 100/17) = 2.458824 (t table, interpolated)
     assert diff == pytest.approx(0.01)
     assert dof == pytest.approx(100 / 17)
-    assert (lo, hi) == (pytest.approx(0.01 - 2.458824 * 0.0158114, abs=1e-6), pytest.approx(0.01 + 2.458824 * 0.0158114, abs=1e-6))
+    assert (lo, hi) == (
+        pytest.approx(0.01 - 2.458824 * 0.0158114, abs=1e-6),
+        pytest.approx(0.01 + 2.458824 * 0.0158114, abs=1e-6),
+    )
     diff, lo, hi, dof = welch_interval([1.0, 2.0], [0.5])
     assert diff == 1.0 and np.isnan(lo) and np.isnan(dof)  # one value: no interval
 
@@ -67,8 +69,12 @@ def test_welch_interval_by_hand():
 def test_main_effects_and_interactions(reps_context):
     study, per_run, _ = reps_context
     effects = main_effects(per_run, study.axes).set_index(["axis", "level"])
-    expected = {("activation", "relu"): 0.895, ("activation", "sigmoid"): 0.455,
-                ("initializer", "he"): 0.85, ("initializer", "gauss(0.01)"): 0.50}
+    expected = {
+        ("activation", "relu"): 0.895,
+        ("activation", "sigmoid"): 0.455,
+        ("initializer", "he"): 0.85,
+        ("initializer", "gauss(0.01)"): 0.50,
+    }
     for key, mean in expected.items():
         assert effects.loc[key, "mean"] == pytest.approx(mean)
         assert effects.loc[key, "effect"] == pytest.approx(mean - 0.675)
@@ -84,8 +90,9 @@ def test_main_effects_and_interactions(reps_context):
 def test_main_effects_use_cell_means_and_unbalanced_anova_is_flagged():
     a, b = Axis("a", "model.a", ("a1", "a2")), Axis("b", "model.b", ("b1", "b2"))
     rows = [("a1", "b1", 1.0)] * 4 + [("a1", "b2", 0.0), ("a2", "b1", 0.5), ("a2", "b2", 0.5), ("a2", "b2", 0.7)]
-    per_run = pd.DataFrame([{"cell": f"{x} · {y}", "status": FINISHED, "axis.a": x, "axis.b": y, "final_test_acc": v}
-                            for x, y, v in rows])
+    per_run = pd.DataFrame(
+        [{"cell": f"{x} · {y}", "status": FINISHED, "axis.a": x, "axis.b": y, "final_test_acc": v} for x, y, v in rows]
+    )
     effects = main_effects(per_run, [a, b]).set_index("level")
     assert effects.loc["a1", "mean"] == pytest.approx(0.5)  # run-weighted it would be 0.8
     assert effects.loc["a2", "mean"] == pytest.approx(0.55) and effects.loc["a1", "n_runs"] == 5

@@ -47,12 +47,20 @@ def tiny_data(seed: int) -> Dataset:
 
 def tiny_settings(activation: str, init_std: float) -> Settings:
     """Hidden [5, 4] with gauss(init_std) weights, SGD, batch 10, two iterations, diagnostics every one."""
-    return Settings.model_validate({
-        "model": {"hidden": HIDDEN, "activation": activation, "initializer": "gauss", "init_std": init_std},
-        "optimizer": {"name": "sgd", "lr": LR},
-        "train": {"iterations": ITERATIONS, "batch_size": 10, "eval_every": 1, "diagnostics_every": 1,
-                  "sampling": "with_replacement", "eval_train": "batch"},
-    })
+    return Settings.model_validate(
+        {
+            "model": {"hidden": HIDDEN, "activation": activation, "initializer": "gauss", "init_std": init_std},
+            "optimizer": {"name": "sgd", "lr": LR},
+            "train": {
+                "iterations": ITERATIONS,
+                "batch_size": 10,
+                "eval_every": 1,
+                "diagnostics_every": 1,
+                "sampling": "with_replacement",
+                "eval_train": "batch",
+            },
+        }
+    )
 
 
 def engine_values(settings: Settings, seed: int, data: Dataset, step_by_step: bool = False) -> Recorder:

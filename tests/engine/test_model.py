@@ -41,12 +41,15 @@ def first_kernel(initializer: str, **extra) -> np.ndarray:
 # --- initialisers ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("initializer, extra, sigma", [
-    ("gauss", {"init_std": 0.01}, 0.01),
-    ("gauss", {"init_std": 0.2}, 0.2),
-    ("xavier", {}, math.sqrt(1 / FAN_IN)),
-    ("he", {}, math.sqrt(2 / FAN_IN)),
-])
+@pytest.mark.parametrize(
+    "initializer, extra, sigma",
+    [
+        ("gauss", {"init_std": 0.01}, 0.01),
+        ("gauss", {"init_std": 0.2}, 0.2),
+        ("xavier", {}, math.sqrt(1 / FAN_IN)),
+        ("he", {}, math.sqrt(2 / FAN_IN)),
+    ],
+)
 def test_course_initialisers_are_exact_untruncated_normals(initializer, extra, sigma):
     w = first_kernel(initializer, **extra)
     assert w.shape == (FAN_IN, UNITS)
@@ -85,8 +88,9 @@ def test_keras_initializer_by_name():
 
 
 def test_conv_fan_in_counts_the_kernel_area():
-    model = build(layers=[{"type": "conv2d", "filters": 500, "kernel": 7}, {"type": "dense", "units": 10}],
-                  initializer="he")
+    model = build(
+        layers=[{"type": "conv2d", "filters": 500, "kernel": 7}, {"type": "dense", "units": 10}], initializer="he"
+    )
     w = model.get_layer("conv_1").kernel.numpy()
     assert w.shape == (7, 7, 1, 500)
     assert w.std() == pytest.approx(math.sqrt(2 / 49), rel=REL_TOL)
@@ -114,11 +118,14 @@ def test_no_hidden_layers_is_softmax_regression():
     assert layer_names(model) == ["dense_1", "softmax"]
 
 
-@pytest.mark.parametrize("placement, order", [
-    ("before", ["dense_1", "bn_1", "act_1", "dense_2", "softmax"]),
-    ("after", ["dense_1", "act_1", "bn_1", "dense_2", "softmax"]),
-    ("off", ["dense_1", "act_1", "dense_2", "softmax"]),
-])
+@pytest.mark.parametrize(
+    "placement, order",
+    [
+        ("before", ["dense_1", "bn_1", "act_1", "dense_2", "softmax"]),
+        ("after", ["dense_1", "act_1", "bn_1", "dense_2", "softmax"]),
+        ("off", ["dense_1", "act_1", "dense_2", "softmax"]),
+    ],
+)
 def test_batch_norm_placement(placement, order):
     assert layer_names(build(hidden=[30], batch_norm=placement)) == order
 
@@ -143,7 +150,16 @@ def test_frozen_affine_keeps_gamma_and_beta_out_of_training():
 
 def test_dropout_after_every_hidden_activation():
     model = build(hidden=[30, 20], dropout=0.25)
-    assert layer_names(model) == ["dense_1", "act_1", "dropout_1", "dense_2", "act_2", "dropout_2", "dense_3", "softmax"]
+    assert layer_names(model) == [
+        "dense_1",
+        "act_1",
+        "dropout_1",
+        "dense_2",
+        "act_2",
+        "dropout_2",
+        "dense_3",
+        "softmax",
+    ]
     assert model.get_layer("dropout_2").rate == 0.25
 
 
@@ -172,7 +188,9 @@ def test_activation_layers_compute_the_named_function(name):
 @pytest.mark.parametrize("l1, l2", [(1e-3, 0.0), (0.0, 1e-2), (2e-3, 5e-2)])
 def test_penalty_is_the_course_formula(l1, l2):
     model = build(hidden=[30, 20], l1=l1, l2=l2, initializer="gauss", init_std=0.1)
-    kernels = [layer.kernel.numpy().astype(np.float64) for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    kernels = [
+        layer.kernel.numpy().astype(np.float64) for layer in model.layers if isinstance(layer, keras.layers.Dense)
+    ]
     assert len(kernels) == 3  # the output layer is penalised too
     want = sum(l1 * np.abs(w).sum() + 0.5 * l2 * np.square(w).sum() for w in kernels)
     got = sum(float(loss) for loss in model.losses)
@@ -184,13 +202,15 @@ def test_no_penalty_by_default():
 
 
 def test_conv_with_explicit_padding_shapes():
-    model = build(layers=[
-        {"type": "conv2d", "filters": 6, "kernel": 7, "padding": 1},
-        {"type": "activation"},
-        {"type": "max_pool", "pool": 2},
-        {"type": "conv2d", "filters": 3, "kernel": 3, "stride": 2},
-        {"type": "dense", "units": 10},
-    ])
+    model = build(
+        layers=[
+            {"type": "conv2d", "filters": 6, "kernel": 7, "padding": 1},
+            {"type": "activation"},
+            {"type": "max_pool", "pool": 2},
+            {"type": "conv2d", "filters": 3, "kernel": 3, "stride": 2},
+            {"type": "dense", "units": 10},
+        ]
+    )
     assert model.get_layer("to_image").output.shape[1:] == (28, 28, 1)
     assert model.get_layer("pad_1").output.shape[1:] == (30, 30, 1)
     assert model.get_layer("conv_1").output.shape[1:] == (24, 24, 6)  # (28 + 2·1 − 7) + 1
@@ -205,11 +225,20 @@ def test_explicit_stack_must_end_in_the_classes():
         build(layers=[{"type": "dense", "units": 7}])
 
 
-@pytest.mark.parametrize("model", [
-    {"hidden": [40, 20]},
-    {"hidden": [30], "batch_norm": "before", "dropout": 0.5},
-    {"layers": [{"type": "conv2d", "filters": 4, "kernel": 5}, {"type": "flatten"}, {"type": "dense", "units": 10}]},
-])
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"hidden": [40, 20]},
+        {"hidden": [30], "batch_norm": "before", "dropout": 0.5},
+        {
+            "layers": [
+                {"type": "conv2d", "filters": 4, "kernel": 5},
+                {"type": "flatten"},
+                {"type": "dense", "units": 10},
+            ]
+        },
+    ],
+)
 def test_output_is_a_softmax_over_ten(model):
     net = build(**model)
     assert net.output_shape == (None, 10) and net.layers[-1].name == "softmax"
@@ -240,7 +269,7 @@ def test_penalty_is_l1_sum_abs_plus_half_l2_sum_squares(l1, l2):
     model = build_model(cfg, (6,), 10)
     ws = kernels(model)
     assert [w.shape for w in ws] == [(6, 7), (7, 5), (5, 10)]  # the output layer is penalised too
-    want = sum(l1 * np.abs(w).sum() + 0.5 * l2 * (w ** 2).sum() for w in ws)
+    want = sum(l1 * np.abs(w).sum() + 0.5 * l2 * (w**2).sum() for w in ws)
     assert penalty(model) == pytest.approx(want, rel=1e-5)
 
 
@@ -252,7 +281,7 @@ def test_conv_kernels_are_penalised_too():
     model = build_model(ModelConfig(layers=layers, initializer="he", l2=0.2), (784,), 10)
     ws = kernels(model)
     assert ws[0].shape == (3, 3, 1, 3)
-    assert penalty(model) == pytest.approx(sum(0.1 * (w ** 2).sum() for w in ws), rel=1e-5)
+    assert penalty(model) == pytest.approx(sum(0.1 * (w**2).sum() for w in ws), rel=1e-5)
 
 
 def test_no_penalty_without_l1_l2():
@@ -285,7 +314,13 @@ def test_cnn_study_shapes_follow_explicit_padding():
     assert double["conv_2"] == (24, 24, 20)  # 3×3 with pad 1 keeps the size
     assert double["flatten_1"] == (2880,)
     assert [deep[f"conv_{i}"] for i in range(1, 7)] == [
-        (28, 28, 16), (28, 28, 16), (14, 14, 32), (16, 16, 32), (8, 8, 64), (8, 8, 64)]  # conv 4 pads 2
+        (28, 28, 16),
+        (28, 28, 16),
+        (14, 14, 32),
+        (16, 16, 32),
+        (8, 8, 64),
+        (8, 8, 64),
+    ]  # conv 4 pads 2
     assert deep["flatten_1"] == (1024,)  # the course's 64·4·4
 
 

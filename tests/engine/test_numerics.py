@@ -65,8 +65,14 @@ print(json.dumps(out))
 def train_in_new_process(study_file: Path, mode: str, threads: int) -> dict:
     """Histories of every cell, trained in a fresh interpreter with `mode` and `threads`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", TRAIN, str(study_file), mode, str(threads)],
-                          capture_output=True, text=True, env=env, timeout=600, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", TRAIN, str(study_file), mode, str(threads)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -88,7 +94,10 @@ def exact(study_file) -> dict[int, dict]:
 def test_exact_histories_do_not_depend_on_the_thread_count(exact):
     one, two = exact[1], exact[2]
     assert one["tags"]["study.numerics.intra_op_threads"] == two["tags"]["study.numerics.intra_op_threads"] == "1"
-    assert (one["tags"]["study.numerics.inter_op_threads"], two["tags"]["study.numerics.inter_op_threads"]) == ("1", "2")
+    assert (one["tags"]["study.numerics.inter_op_threads"], two["tags"]["study.numerics.inter_op_threads"]) == (
+        "1",
+        "2",
+    )
     assert set(one["cells"]) == {"conv · seed 0", "dense · seed 0"}
     for name, curves in one["cells"].items():
         assert len(curves["train_loss"]) == 40 and len(curves["test_acc"]) == 5  # iterations 0, 10, … 40
@@ -133,10 +142,15 @@ def test_thread_counts_per_mode():
 
 def test_numerics_tags_name_every_setting():
     tags = numerics_tags(Numerics("exact", 1, 2, "on", "cpu [x86_64: avx2]").settings())
-    assert tags == {"study.numerics": "exact", "study.numerics.intra_op_threads": "1",
-                    "study.numerics.inter_op_threads": "2", "study.numerics.onednn": "on",
-                    "study.numerics.op_determinism": "true", "study.numerics.xla": "false",
-                    "study.numerics.cpu": "cpu [x86_64: avx2]"}
+    assert tags == {
+        "study.numerics": "exact",
+        "study.numerics.intra_op_threads": "1",
+        "study.numerics.inter_op_threads": "2",
+        "study.numerics.onednn": "on",
+        "study.numerics.op_determinism": "true",
+        "study.numerics.xla": "false",
+        "study.numerics.cpu": "cpu [x86_64: avx2]",
+    }
 
 
 def test_configure_is_idempotent_in_one_process():

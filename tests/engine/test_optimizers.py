@@ -50,6 +50,7 @@ def momentum(lr, m, nesterov=False):
     def update(w, g, s, t):
         s["v"] = m * s.get("v", 0.0) - lr * g
         return w + (m * s["v"] - lr * g if nesterov else s["v"])
+
     return update
 
 
@@ -58,6 +59,7 @@ def adagrad(lr, eps, h0=0.0, course=False):
         s["h"] = s.get("h", h0) + g * g
         denom = np.sqrt(s["h"]) + eps if course else np.sqrt(s["h"] + eps)
         return w - lr * g / denom
+
     return update
 
 
@@ -66,6 +68,7 @@ def rmsprop(lr, rho, eps, course=False):
         s["h"] = rho * s.get("h", 0.0) + (1 - rho) * g * g
         denom = np.sqrt(s["h"]) + eps if course else np.sqrt(s["h"] + eps)
         return w - lr * g / denom
+
     return update
 
 
@@ -73,8 +76,9 @@ def adam(lr, b1, b2, eps):
     def update(w, g, s, t):
         s["m"] = s.get("m", 0.0) + (1 - b1) * (g - s.get("m", 0.0))
         s["v"] = s.get("v", 0.0) + (1 - b2) * (g * g - s.get("v", 0.0))
-        alpha = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)  # bias correction folded into the step size
+        alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)  # bias correction folded into the step size
         return w - alpha * s["m"] / (np.sqrt(s["v"]) + eps)
+
     return update
 
 

@@ -37,9 +37,15 @@ def bn_layers(model):
 @pytest.mark.parametrize("train_affine", [False, True])
 def test_bn_gamma_beta_frozen_or_trained(mnist_dir, train_affine):
     keep, _ = train_tiny(
-        mnist_dir, 200,
-        model={"hidden": [16, 8], "activation": "sigmoid", "initializer": "xavier", "batch_norm": "before",
-               "bn_train_affine": train_affine},
+        mnist_dir,
+        200,
+        model={
+            "hidden": [16, 8],
+            "activation": "sigmoid",
+            "initializer": "xavier",
+            "batch_norm": "before",
+            "bn_train_affine": train_affine,
+        },
         optimizer={"name": "sgd", "lr": 0.5},
         train={"iterations": 6, "batch_size": 50, "eval_every": 3},
     )
@@ -55,7 +61,8 @@ def test_bn_gamma_beta_frozen_or_trained(mnist_dir, train_affine):
 
 def test_small_train_set_is_evaluated_whole(mnist_dir):
     keep, data = train_tiny(
-        mnist_dir, 300,
+        mnist_dir,
+        300,
         model={"hidden": [32], "activation": "relu", "initializer": "he"},
         optimizer={"name": "sgd", "lr": 0.1},
         train={"iterations": 20, "batch_size": 100, "eval_every": 10, "eval_train": "auto"},

@@ -20,7 +20,9 @@ from study.store.reader import find_experiment, find_parent, load_study_runs
 @pytest.fixture(scope="module")
 def reps_report(hand_store):
     """The reps study's report."""
-    return write_report("reps", out_dir=hand_store["root"] / "report-reps", tracking_uri=hand_store["uri"], log_to_parent=False)
+    return write_report(
+        "reps", out_dir=hand_store["root"] / "report-reps", tracking_uri=hand_store["uri"], log_to_parent=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,6 @@ def toy_report(hand_store):
     """The toy study's report, written once (logged to its latest parent)."""
     out = hand_store["root"] / "report-toy"
     return write_report("toy", out_dir=out, tracking_uri=hand_store["uri"])
-
 
 
 def test_report_files_and_embedded_figures(toy_report):
@@ -64,7 +65,9 @@ def test_report_logged_to_parent(hand_store, toy_report):
 
 
 def test_batch_norm_axis_and_single_seed(hand_store):
-    report = write_report("bn", out_dir=hand_store["root"] / "report-bn", tracking_uri=hand_store["uri"], log_to_parent=False)
+    report = write_report(
+        "bn", out_dir=hand_store["root"] / "report-bn", tracking_uri=hand_store["uri"], log_to_parent=False
+    )
     assert (report.parent / "figures" / "batch_norm_comparison.png").is_file()
     text = report.read_text(encoding="utf-8")
     assert "0.950<" in text and "0.950 ±" not in text  # one seed: the value alone
@@ -91,7 +94,6 @@ def test_missing_sqlite_store(tmp_path):
         write_report("toy", tracking_uri=f"sqlite:///{tmp_path}/absent.db")
 
 
-
 # ---------------------------------------------------------------------------- replicates and factors
 # Hand values for `reps`: cell means 0.90, 0.89, 0.80, 0.11 (grand mean 0.675); variances of the
 # seeds spread² · 0.00025.
@@ -108,7 +110,10 @@ def test_pairwise_comparison_of_the_top_cells(reps_context, reps_report):
     assert noise["ci_lo"] == pytest.approx(-0.0288774, abs=1e-6) and noise["verdict"] == "within noise"
     resolved = table.loc["sigmoid · he"]  # equal variances 5e-5 each: se = 0.01, dof 8, t = 2.306004
     assert resolved["diff"] == pytest.approx(0.10) and resolved["dof"] == pytest.approx(8)
-    assert (resolved["ci_lo"], resolved["ci_hi"]) == (pytest.approx(0.0769400, abs=1e-6), pytest.approx(0.1230600, abs=1e-6))
+    assert (resolved["ci_lo"], resolved["ci_hi"]) == (
+        pytest.approx(0.0769400, abs=1e-6),
+        pytest.approx(0.1230600, abs=1e-6),
+    )
     assert resolved["verdict"] == "resolved"
     text = reps_report.read_text(encoding="utf-8")
     assert "[-0.0289, +0.0489]" in text and "[+0.0769, +0.1231]" in text
@@ -130,8 +135,13 @@ def test_anova_shares_by_hand(reps_context, reps_report):
     table = table.set_index("term")
     # Balanced 2 × 2 × 5: SS_A = 20 · 0.22², SS_B = 20 · 0.175², SS_AB = 20 · 0.17²,
     # SS_residual = (1 + 4 + 1 + 0.25) · Σ NOISE² = 0.00625
-    expected = {"activation": 0.968, "initializer": 0.6125, "activation × initializer": 0.578,
-                "residual (between seeds)": 0.00625, "total": 2.16475}
+    expected = {
+        "activation": 0.968,
+        "initializer": 0.6125,
+        "activation × initializer": 0.578,
+        "residual (between seeds)": 0.00625,
+        "total": 2.16475,
+    }
     assert balanced and list(table.index) == list(expected)
     for term, ss in expected.items():
         assert table.loc[term, "ss"] == pytest.approx(ss, rel=1e-9)
@@ -141,7 +151,6 @@ def test_anova_shares_by_hand(reps_context, reps_report):
     assert table.loc["activation", "p"] < 1e-15 and np.isnan(table.loc["total", "f"])
     text = reps_report.read_text(encoding="utf-8")
     assert "Variance explained" in text and "44.7 %" in text and "Approximate" not in text
-
 
 
 # ---------------------------------------------------------------------------- diagnostics in the report
@@ -169,7 +178,10 @@ def test_diagnostic_panels_only_where_the_rule_applies(hand_store, reps_context)
     experiment = find_experiment(client, "reps")
     study = load_study_runs(client, experiment, find_parent(client, experiment), ("test_acc", "act_*"))
     ctx = build_context(study)
-    assert set(_plotted_layers(ctx, "act_saturated", ("sigmoid", "tanh"))["cell"]) == {"sigmoid · he", "sigmoid · gauss(0.01)"}
+    assert set(_plotted_layers(ctx, "act_saturated", ("sigmoid", "tanh"))["cell"]) == {
+        "sigmoid · he",
+        "sigmoid · gauss(0.01)",
+    }
     assert set(_plotted_layers(ctx, "act_dead", ("relu",))["cell"]) == {"relu · he", "relu · gauss(0.01)"}
 
 
@@ -179,7 +191,9 @@ def test_no_diagnostics_no_gradient_figure_or_column(toy_report):
 
 
 def test_one_seed_asks_for_replicates(hand_store):
-    report = write_report("bn", out_dir=hand_store["root"] / "report-bn1", tracking_uri=hand_store["uri"], log_to_parent=False)
+    report = write_report(
+        "bn", out_dir=hand_store["root"] / "report-bn1", tracking_uri=hand_store["uri"], log_to_parent=False
+    )
     text = report.read_text(encoding="utf-8")
     assert "Replicates are needed" in text and "seeds: 5" in text
     assert "Main effects" in text  # one axis of two levels: its main effect and a one-way ANOVA

@@ -63,8 +63,9 @@ def test_child_artifacts(trained):
         assert f"config_hash: {cell.config_hash}" in config.read_text()
 
 
-@pytest.mark.parametrize("step_by_step, steps_per_call", [(True, None), (False, 20)],
-                         ids=["one iteration per call", "three chunks"])
+@pytest.mark.parametrize(
+    "step_by_step, steps_per_call", [(True, None), (False, 20)], ids=["one iteration per call", "three chunks"]
+)
 def test_engine_schedule_does_not_change_the_numbers(trained, step_by_step, steps_per_call):
     """The stored run came from one 60-iteration graph call; the reference loop and a 3-chunk
     schedule must give exactly the same values (exact float equality, not just close)."""

@@ -109,8 +109,9 @@ def test_ray_backend_writes_what_the_local_backend_writes(project, ray_cluster):
     local = run_study(study, backend="local", progress=False)
 
     assert [r.status for r in on_ray.results] == ["done", "done"]
-    assert [(r.cell.name, r.cell.config_hash) for r in on_ray.results] == \
-           [(r.cell.name, r.cell.config_hash) for r in local.results]
+    assert [(r.cell.name, r.cell.config_hash) for r in on_ray.results] == [
+        (r.cell.name, r.cell.config_hash) for r in local.results
+    ]
     ray_runs, local_runs = children(on_ray), children(local)
     assert sorted(ray_runs) == sorted(local_runs) == sorted(r.cell.name for r in local.results)
     ray_store, local_store = Store(on_ray.tracking_uri), Store(local.tracking_uri)
@@ -125,8 +126,9 @@ def test_ray_backend_writes_what_the_local_backend_writes(project, ray_cluster):
             assert len(ours) >= 3 and ours[-1][0] == 60
             assert ours == theirs, f"{name}: {key} differs between Ray and local"
     # nothing outside the one parent: every cell run of the experiment is one of its children
-    assert {r.info.run_id for r in cell_runs(on_ray.tracking_uri, study.name)} == \
-           {r.info.run_id for r in ray_runs.values()}
+    assert {r.info.run_id for r in cell_runs(on_ray.tracking_uri, study.name)} == {
+        r.info.run_id for r in ray_runs.values()
+    }
 
 
 def kill_when_running(uri: str, study_name: str, config_hash: str, killed: dict) -> None:
@@ -134,8 +136,13 @@ def kill_when_running(uri: str, study_name: str, config_hash: str, killed: dict)
     store, deadline = Store(uri), time.monotonic() + KILL_TIMEOUT_S
     while time.monotonic() < deadline:
         exp = store.client.get_experiment_by_name(study_name)
-        runs = store.runs(exp.experiment_id, f"tags.`study.config_hash` = '{config_hash}' and "
-                                             "attributes.status = 'RUNNING'") if exp else []
+        runs = (
+            store.runs(
+                exp.experiment_id, f"tags.`study.config_hash` = '{config_hash}' and attributes.status = 'RUNNING'"
+            )
+            if exp
+            else []
+        )
         if runs and "study.process" in runs[0].data.tags:
             pid = int(runs[0].data.tags["study.process"].split(":")[1])
             os.kill(pid, signal.SIGKILL)
@@ -179,11 +186,9 @@ def test_a_killed_task_fails_its_cell_and_a_rerun_completes_it(project, ray_clus
     assert finished == {long_cell.config_hash: 1, short_cell.config_hash: 1}
 
 
-
 @pytest.mark.ray
 @pytest.mark.slow
-def test_cpus_per_cell_no_cell_could_get_fail_before_the_store_is_touched(tmp_cwd, mnist_dir, monkeypatch,
-                                                                           ray_cluster):
+def test_cpus_per_cell_no_cell_could_get_fail_before_the_store_is_touched(tmp_cwd, mnist_dir, monkeypatch, ray_cluster):
     monkeypatch.setenv("STUDY_DATA_DIR", str(mnist_dir))
     study = load_study(ROOT / "configs" / "smoke.yaml", FAST_SMOKE)
     with pytest.raises(StudyError, match=r"^--cpus-per-cell: 0 is not a positive number of CPUs$"):
@@ -203,9 +208,18 @@ def test_an_address_where_nothing_listens_fails_at_once():
     assert time.monotonic() - start < PROBE_TIMEOUT_S
 
 
-@pytest.mark.parametrize("address, loopback", [
-    (None, True), ("127.0.0.1:6379", True), ("localhost:6379", True), ("ray://127.0.0.1:10001", True),
-    ("[::1]:6379", True), ("10.0.0.5:6379", False), ("head.example.org:6379", False), ("auto", False),
-])
+@pytest.mark.parametrize(
+    "address, loopback",
+    [
+        (None, True),
+        ("127.0.0.1:6379", True),
+        ("localhost:6379", True),
+        ("ray://127.0.0.1:10001", True),
+        ("[::1]:6379", True),
+        ("10.0.0.5:6379", False),
+        ("head.example.org:6379", False),
+        ("auto", False),
+    ],
+)
 def test_a_driver_runs_on_loopback_exactly_when_its_cluster_does(address, loopback):
     assert on_loopback(address) is loopback

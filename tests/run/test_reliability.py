@@ -49,8 +49,10 @@ def snapshot(db: Path, run_id: str) -> tuple:
     """Everything the store holds about a run (status, end time, every metric point, tag and param)."""
     with closing(sqlite3.connect(db, timeout=30)) as con:
         info = con.execute("select status, end_time from runs where run_uuid = ?", (run_id,)).fetchone()
-        metrics = con.execute("select key, step, value, timestamp from metrics where run_uuid = ? "
-                              "order by key, step, timestamp", (run_id,)).fetchall()
+        metrics = con.execute(
+            "select key, step, value, timestamp from metrics where run_uuid = ? order by key, step, timestamp",
+            (run_id,),
+        ).fetchall()
         tags = con.execute("select key, value from tags where run_uuid = ? order by key", (run_id,)).fetchall()
         params = con.execute("select key, value from params where run_uuid = ? order by key", (run_id,)).fetchall()
     return info, metrics, tags, params
@@ -106,7 +108,8 @@ def test_rerun_trains_every_cell_again(in_skip_store):
     assert cli_run(s.path, "--rerun") == 0
     new = new_cell_runs(s, before)
     assert sorted(r.data.tags["study.config_hash"] for r in new) == sorted(
-        r.data.tags["study.config_hash"] for r in s.first)
+        r.data.tags["study.config_hash"] for r in s.first
+    )
     assert all(r.info.status == "FINISHED" for r in new)
 
 
@@ -143,7 +146,10 @@ def test_reordered_grid_with_a_new_value_trains_only_the_new_cell(in_skip_store)
     assert [r.data.params["model.activation"] for r in new] == ["tanh"]
     manifest = s.runs.manifest(s.runs.latest_parent().info.run_id)
     assert [(m["name"], m["status"]) for m in manifest] == [
-        ("lr=0.1 · relu · seed 0", "skipped"), ("lr=0.1 · tanh · seed 0", "done"), ("lr=0.1 · sigmoid · seed 0", "skipped")]
+        ("lr=0.1 · relu · seed 0", "skipped"),
+        ("lr=0.1 · tanh · seed 0", "done"),
+        ("lr=0.1 · sigmoid · seed 0", "skipped"),
+    ]
     assert all(m["run_id"] for m in manifest)
 
 
@@ -216,8 +222,9 @@ def child_env(mnist_dir: Path) -> dict[str, str]:
     return env
 
 
-def start_study(root: Path, study: Path, mnist_dir: Path, point: str | None = None, tag: str = "run",
-                extra: tuple[str, ...] = ()) -> subprocess.Popen:
+def start_study(
+    root: Path, study: Path, mnist_dir: Path, point: str | None = None, tag: str = "run", extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
     """`study run STUDY --quiet` in a subprocess (through HARNESS when `point` is given), output to files."""
     args = ["run", str(study), "--quiet", *extra]
     cmd = [sys.executable, "-c", HARNESS, point, *args] if point else [sys.executable, "-m", "study.cli", *args]
@@ -256,8 +263,11 @@ def kill_externally(point: str, root: Path, proc: subprocess.Popen) -> None:
         wait_for(proc, lambda: any((root / "mlruns").glob("mlflow.db.*.new")), "the store draft to appear")
         time.sleep(0.3)
     elif point == "mid-cell":  # a cell run is RUNNING and has logged part of its metrics
-        wait_for(proc, lambda: any(s == "RUNNING" and 0 < n < FAULT_ITERATIONS for _, s, n in cell_states(db)),
-                 "a RUNNING cell with part of its metrics")
+        wait_for(
+            proc,
+            lambda: any(s == "RUNNING" and 0 < n < FAULT_ITERATIONS for _, s, n in cell_states(db)),
+            "a RUNNING cell with part of its metrics",
+        )
     proc.send_signal(signal.SIGKILL)
 
 
@@ -321,8 +331,10 @@ def test_kill_9_then_resume(point, tmp_path, monkeypatch, mnist_dir, blank_db, c
     assert [m["config_hash"] for m in manifest] == [c.config_hash for c in cells]
     assert [m["run_id"] for m in manifest] == [by_hash[c.config_hash][0].info.run_id for c in cells]
     assert not list((root / "mlruns").glob("mlflow.db.*")), "a store draft was left behind"
-    print(f"{point}: at the kill: cells {count(at_kill, 'cell')}, parents {count(at_kill, 'parent')}; "
-          f"after the resume: cells {runs.statuses('cell')}, parents {runs.statuses('parent')}")
+    print(
+        f"{point}: at the kill: cells {count(at_kill, 'cell')}, parents {count(at_kill, 'parent')}; "
+        f"after the resume: cells {runs.statuses('cell')}, parents {runs.statuses('parent')}"
+    )
 
 
 def count(runs: dict, role: str) -> dict[str, int]:
@@ -453,7 +465,9 @@ def write_idx(directory: Path) -> Path:
     for prefix, n in (("train", N_TRAIN), ("t10k", N_TEST)):
         images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
         labels = rng.integers(0, 10, n, dtype=np.uint8)
-        (directory / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, n, 28, 28) + images.tobytes())
+        (directory / f"{prefix}-images-idx3-ubyte").write_bytes(
+            struct.pack(">IIII", 0x803, n, 28, 28) + images.tobytes()
+        )
         (directory / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, n) + labels.tobytes())
     return directory
 
@@ -462,42 +476,50 @@ def good_study(data_dir: Path) -> dict:
     """A valid study on the tiny dataset; each bad-input case breaks one thing."""
     return {
         "study": "bad",
-        "base": {"data": {"name": "mnist", "dir": str(data_dir)},
-                 "model": {"hidden": [8]},
-                 "train": {"iterations": 20, "batch_size": 10, "eval_every": 10}},
+        "base": {
+            "data": {"name": "mnist", "dir": str(data_dir)},
+            "model": {"hidden": [8]},
+            "train": {"iterations": 20, "batch_size": 10, "eval_every": 10},
+        },
         "grid": {"model.activation": ["relu", "sigmoid"]},
     }
 
 
 def damage(name: str, fn):
     """A case step that rewrites one IDX file of the tiny dataset."""
+
     def apply(doc, root):
         path = Path(doc["base"]["data"]["dir"]) / name
         path.write_bytes(fn(path.read_bytes()))
+
     return apply
 
 
 def setting(section: str, key: str, value):
     def apply(doc, root):
         doc["base"].setdefault(section, {})[key] = value
+
     return apply
 
 
 def grid(value):
     def apply(doc, root):
         doc["grid"] = value
+
     return apply
 
 
 def data_dir(value: str):
     def apply(doc, root):
         doc["base"]["data"]["dir"] = str(root / value)
+
     return apply
 
 
 def unlink(name: str):
     def apply(doc, root):
         (Path(doc["base"]["data"]["dir"]) / name).unlink()
+
     return apply
 
 
@@ -506,6 +528,7 @@ def gzip_garbage(name: str):
         folder = Path(doc["base"]["data"]["dir"])
         (folder / name).unlink()
         (folder / f"{name}.gz").write_bytes(b"\x1f\x8b\x08\x00 definitely not deflate data")
+
     return apply
 
 
@@ -516,15 +539,22 @@ TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
 BAD_INPUT = {
     "unknown key": (setting("model", "activaton", "relu"), (), "unknown key 'activaton'"),
     "wrong type": (setting("train", "iterations", "20"), (), "train.iterations"),
-    "unknown activation": (grid({"model.activation": ["relu", "sigmoyd"]}), (), "'sigmoyd' is not valid (valid: sigmoid"),
+    "unknown activation": (
+        grid({"model.activation": ["relu", "sigmoyd"]}),
+        (),
+        "'sigmoyd' is not valid (valid: sigmoid",
+    ),
     "unknown initializer": (setting("model", "initializer", "glorot"), (), "'glorot' is not valid (valid: gauss"),
     "unknown optimizer": (setting("optimizer", "name", "adamw"), (), "'adamw' is not valid (valid: sgd"),
     "unknown dataset": (setting("data", "name", "cifar10"), (), "'cifar10' is not valid (valid: mnist, fashion_mnist)"),
     "empty grid": (grid({}), (), "the grid is empty"),
     "axis with no values": (grid({"model.activation": []}), (), "has no values"),
     "axis not a list": (grid({"model.activation": "relu"}), (), "grid.model.activation"),
-    "duplicate cells": (grid({"net": [{"label": "a", "model.activation": "relu"},
-                                      {"label": "b", "model.activation": "relu"}]}), (), "resolve to the same settings"),
+    "duplicate cells": (
+        grid({"net": [{"label": "a", "model.activation": "relu"}, {"label": "b", "model.activation": "relu"}]}),
+        (),
+        "resolve to the same settings",
+    ),
     "zero iterations": (setting("train", "iterations", 0), (), "train.iterations: 0"),
     "negative batch": (setting("train", "batch_size", -5), (), "train.batch_size: -5"),
     "zero train_size": (setting("data", "train_size", 0), (), "data.train_size: 0"),
@@ -533,7 +563,11 @@ BAD_INPUT = {
     "momentum 1": (setting("optimizer", "momentum", 1.0), (), "optimizer.momentum: 1.0"),
     "batch > train_size": (lambda d, r: d["base"]["data"].update(train_size=5), (), "larger than data.train_size"),
     "batch > the dataset": (setting("train", "batch_size", N_TRAIN + 1), (), f"({N_TRAIN} images)"),
-    "eval_every > iterations": (setting("train", "eval_every", 50), (), "eval_every (50) is larger than train.iterations (20)"),
+    "eval_every > iterations": (
+        setting("train", "eval_every", 50),
+        (),
+        "eval_every (50) is larger than train.iterations (20)",
+    ),
     "missing data dir": (data_dir("nowhere"), (), "data directory does not exist"),
     "data dir lacks a file": (unlink(TEST_LABELS), (), f"{TEST_LABELS}: missing"),
     "truncated IDX": (damage(TRAIN_IMAGES, lambda b: b[:-100]), (), f"{TRAIN_IMAGES}: truncated"),
@@ -591,8 +625,10 @@ STUDY_FILES = {  # id -> file bytes, text the one error line must hold
     "not UTF-8": (b"study: \xff\xfe\n", "cannot read the study file"),
     "not YAML": (b"study: [unclosed\ngrid: {", "not valid YAML"),
     "YAML but not a mapping": (b"- study\n- grid\n", "must be a YAML mapping"),
-    "python object tag": (b'study: !!python/object/apply:os.system ["touch PWNED"]\ngrid: {model.activation: [relu]}\n',
-                          "python/object/apply:os.system"),
+    "python object tag": (
+        b'study: !!python/object/apply:os.system ["touch PWNED"]\ngrid: {model.activation: [relu]}\n',
+        "python/object/apply:os.system",
+    ),
 }
 
 

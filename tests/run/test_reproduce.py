@@ -24,9 +24,13 @@ FAST_SMOKE = ["--set", "train.iterations=60", "--set", "train.eval_every=20"]
 
 def parent_ids(db: Path) -> list[str]:
     with sqlite3.connect(db) as con:
-        return [r[0] for r in con.execute(
-            "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
-            "WHERE t.key = 'study.role' AND t.value = 'parent' ORDER BY r.start_time")]
+        return [
+            r[0]
+            for r in con.execute(
+                "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+                "WHERE t.key = 'study.role' AND t.value = 'parent' ORDER BY r.start_time"
+            )
+        ]
 
 
 @pytest.fixture
@@ -62,8 +66,11 @@ def test_reproduce_of_a_moved_store_is_identical(moved_store, capsys):
         tags = dict(con.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (new,)).fetchall())
     assert tags["study.reproduces"] == parent
     assert tags["study.reproduction"] == "identical: 2 of 2 cells identical"
-    stored = json.loads(next((where / "mlruns" / "artifacts" / "smoke" / new / "artifacts").glob("reproduction.json"))
-                        .read_text(encoding="utf-8"))
+    stored = json.loads(
+        next((where / "mlruns" / "artifacts" / "smoke" / new / "artifacts").glob("reproduction.json")).read_text(
+            encoding="utf-8"
+        )
+    )
     assert [c["identical"] for c in stored["cells"]] == [True, True]
 
     assert main(["report", "smoke", "--run", new]) == 0  # the reproduction's report shows the comparison
@@ -76,8 +83,9 @@ def test_an_altered_value_is_reported_with_its_difference(moved_store, capsys):
     db = where / "mlruns" / "mlflow.db"
     with sqlite3.connect(db) as con:
         (run,) = con.execute("SELECT run_uuid FROM runs WHERE name = 'relu · he · seed 0'").fetchone()
-        changed = con.execute("UPDATE metrics SET value = value + 0.25 WHERE run_uuid = ? AND key = 'test_loss' "
-                              "AND step = 20", (run,)).rowcount
+        changed = con.execute(
+            "UPDATE metrics SET value = value + 0.25 WHERE run_uuid = ? AND key = 'test_loss' AND step = 20", (run,)
+        ).rowcount
     assert changed == 1
     capsys.readouterr()
     assert main(["reproduce", parent, "--quiet"]) == 1
@@ -96,7 +104,9 @@ def test_refuses_a_run_that_is_not_a_parent(moved_store, capsys):
     capsys.readouterr()
     assert main(["reproduce", cell]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"error: study reproduce: run {cell} is not a study's parent run (it is a cell run); "
-                   "give the id of a parent run (study list shows them)"]
+    assert err == [
+        f"error: study reproduce: run {cell} is not a study's parent run (it is a cell run); "
+        "give the id of a parent run (study list shows them)"
+    ]
     assert main(["reproduce", "0123456789abcdef"]) == 2
     assert parent_ids(where / "mlruns" / "mlflow.db") == before  # nothing written

@@ -64,11 +64,13 @@ def test_parent_run_with_manifest_and_study_file(trained):
     assert {a.path for a in trained.client.list_artifacts(parent.info.run_id)} >= {"study.yaml", "cells.json"}
     study_yaml = trained.client.download_artifacts(parent.info.run_id, "study.yaml", str(trained.root))
     assert load_study(study_yaml).spec.grid == {"model.activation": ["sigmoid", "relu"]}
-    manifest = json.loads(Path(trained.client.download_artifacts(parent.info.run_id, "cells.json",
-                                                                 str(trained.root))).read_text())
+    manifest = json.loads(
+        Path(trained.client.download_artifacts(parent.info.run_id, "cells.json", str(trained.root))).read_text()
+    )
     children = trained.children(parent.info.run_id)
     assert [(m["name"], m["config_hash"], m["seed"], m["run_id"], m["status"]) for m in manifest] == [
-        (c.name, c.config_hash, c.seed, r.info.run_id, "done") for c, r in zip(trained.cells, children)]
+        (c.name, c.config_hash, c.seed, r.info.run_id, "done") for c, r in zip(trained.cells, children)
+    ]
 
 
 def test_exactly_one_parent_and_two_children_after_the_first_run(trained):
@@ -148,6 +150,7 @@ def test_cli_run_and_dry_run(store, write_study, mnist_dir, capsys):
     out, err = capsys.readouterr()
     assert "relu · seed 0" in out and "done" in out and "1 cells, 0 failed" in out
     assert "it/s" not in err  # --quiet: no progress bar
-    runs = store.client.search_runs([store.client.get_experiment_by_name("e2e_cli").experiment_id],
-                                    "tags.`study.role` = 'cell'")
+    runs = store.client.search_runs(
+        [store.client.get_experiment_by_name("e2e_cli").experiment_id], "tags.`study.role` = 'cell'"
+    )
     assert [(r.info.run_name, r.info.status) for r in runs] == [("relu · seed 0", "FINISHED")]

@@ -29,8 +29,9 @@ def test_verify_names_a_tampered_value(in_skip_store, capsys):
     s = in_skip_store
     run_id = s.first[1].info.run_id
     with closing(sqlite3.connect(s.root / "mlruns" / "mlflow.db")) as con, con:
-        changed = con.execute("update metrics set value = value + 0.125 where run_uuid = ? and key = 'test_acc' "
-                              "and step = 20", (run_id,)).rowcount
+        changed = con.execute(
+            "update metrics set value = value + 0.125 where run_uuid = ? and key = 'test_acc' and step = 20", (run_id,)
+        ).rowcount
     assert changed == 1
     assert cli.main(["verify", run_id]) == 1
     out = capsys.readouterr().out

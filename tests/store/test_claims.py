@@ -35,8 +35,13 @@ def dead_pid() -> int:
 
 
 def claimer(uri: str, exp_id: str, hold: bool = False) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", CLAIMER, uri, exp_id, "abc", "d1", "hold" if hold else "once"],
-                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", CLAIMER, uri, exp_id, "abc", "d1", "hold" if hold else "once"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def claim_elsewhere(uri: str, exp_id: str) -> str:
@@ -78,8 +83,14 @@ def test_unknown_or_foreign_processes_are_undecided(tag):
 
 @pytest.mark.slow  # starts a process
 def test_a_process_that_ended_is_not_alive():
-    proc = subprocess.run([sys.executable, "-c", "from study.store.claims import process_tag; print(process_tag())"],
-                          cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from study.store.claims import process_tag; print(process_tag())"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     tag = proc.stdout.strip()
     assert tag.startswith(f"{socket.gethostname()}:") and tag != process_tag()
     assert process_alive(tag) is False

@@ -52,7 +52,8 @@ def test_common_tags_in_a_checkout(fresh_git_commit, monkeypatch):
     tags = common_tags()
     assert tags[Tag.GIT_COMMIT] == head
     assert {k: v for k, v in tags.items() if k.startswith(Tag.VERSIONS)} == {
-        Tag.VERSIONS + k: v for k, v in versions().items()}
+        Tag.VERSIONS + k: v for k, v in versions().items()
+    }
     assert {k: tags[k] for k in (Tag.ENV_DIGEST, Tag.LOCK_DIGEST)} == environment_digests()
     assert set(tags) == {Tag.GIT_COMMIT, Tag.ENV_DIGEST, Tag.LOCK_DIGEST} | {Tag.VERSIONS + k for k in versions()}
 

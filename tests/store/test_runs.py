@@ -56,10 +56,19 @@ def test_clip_keeps_the_head_within_the_limit():
     assert clip("abcdefghijkl", 10) == "abcdefghi…" and len(clip("abcdefghijkl", 10)) == 10
 
 
-@pytest.mark.parametrize("value, text", [
-    (0.1, "0.1"), (60, "60"), (True, "True"), ("relu", "relu"), (None, "None"),
-    ([40, 20], "[40,20]"), ({"type": "dense", "units": 10}, '{"type":"dense","units":10}'), ([], "[]"),
-])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (0.1, "0.1"),
+        (60, "60"),
+        (True, "True"),
+        ("relu", "relu"),
+        (None, "None"),
+        ([40, 20], "[40,20]"),
+        ({"type": "dense", "units": 10}, '{"type":"dense","units":10}'),
+        ([], "[]"),
+    ],
+)
 def test_param_text_is_plain_for_scalars_and_compact_json_otherwise(value, text):
     assert param_text(value) == text
 
@@ -103,8 +112,9 @@ def test_cell_run_carries_tags_and_params(blank_store, cells):
     exp_id = blank_store.experiment_id("toy")
     parent = blank_store.start_parent(exp_id, "toy", {})
     cell = cells[1]  # relu · large lr · seed 3
-    run_id = blank_store.start_cell(exp_id, parent, "toy", cell, list(STUDY["grid"]), "mnist", "d1", 10,
-                                    {"study.numerics": "exact"})
+    run_id = blank_store.start_cell(
+        exp_id, parent, "toy", cell, list(STUDY["grid"]), "mnist", "d1", 10, {"study.numerics": "exact"}
+    )
     run = blank_store.client.get_run(run_id)
     tags, params = run.data.tags, run.data.params
     assert run.info.run_name == cell.name == "relu · large lr · seed 3"
@@ -144,8 +154,9 @@ def test_long_params_are_clipped_to_mlflows_limit(blank_store):
     wide = {**STUDY, "base": {**STUDY["base"], "model": {"hidden": [1] * 3000}}, "grid": {"model.activation": ["relu"]}}
     (cell,) = expand(study_from_dict(wide, "wide.yaml"))
     exp_id = blank_store.experiment_id("toy")
-    run_id = blank_store.start_cell(exp_id, blank_store.start_parent(exp_id, "toy", {}), "toy", cell,
-                                    ["model.activation"], "mnist", "d1", 10)
+    run_id = blank_store.start_cell(
+        exp_id, blank_store.start_parent(exp_id, "toy", {}), "toy", cell, ["model.activation"], "mnist", "d1", 10
+    )
     hidden = blank_store.client.get_run(run_id).data.params["model.hidden"]
     assert len(param_text([1] * 3000)) > MAX_PARAM_VAL_LENGTH
     assert hidden == param_text([1] * 3000)[: MAX_PARAM_VAL_LENGTH - 1] + "…"

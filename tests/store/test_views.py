@@ -23,8 +23,11 @@ def test_summary_table_lists_every_cell() -> None:
     """The parent's summary.md: one row per cell, blank numbers where a cell has no metrics."""
     from study.store.views import summary_markdown
 
-    rows = summary_markdown([("relu · he · seed 0", "done", {"final_test_acc": 0.71, "best_test_acc": 0.72,
-                                                               "wall_time_s": 1.25}),
-                             ("sigmoid · seed 0", "failed", {})]).splitlines()
+    rows = summary_markdown(
+        [
+            ("relu · he · seed 0", "done", {"final_test_acc": 0.71, "best_test_acc": 0.72, "wall_time_s": 1.25}),
+            ("sigmoid · seed 0", "failed", {}),
+        ]
+    ).splitlines()
     assert rows[2] == "| relu · he · seed 0 | done | 0.7100 | 0.7200 | 1.2 |"
     assert rows[3] == "| sigmoid · seed 0 | failed |  |  |  |"
