@@ -15,12 +15,11 @@ Works on a store copied from another machine: `Store` re-points a moved store's 
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from study.errors import StudyError
 from study.store.contract import ROLE_PARENT, Artifact, Tag
+from study.store.reader import read_text_artifact
 from study.store.runs import Store
 
 COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")
@@ -106,8 +105,7 @@ def original_study(store: Store, parent_id: str):
 def read_artifact(store: Store, run_id: str, path: str) -> str:
     """A run's text artifact; StudyError naming it when it is missing or unreadable."""
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            return Path(store.client.download_artifacts(run_id, path, tmp)).read_text(encoding="utf-8")
+        return read_text_artifact(store.client, run_id, path)
     except Exception as exc:
         raise StudyError(
             f"study reproduce: run {run_id} has no readable {path} artifact "

@@ -16,6 +16,7 @@ from study.engine.callbacks import EngineCallback
 from study.errors import StudyError
 from study.grid import config_hash
 from study.store.contract import ROLE_CELL, Artifact, Tag
+from study.store.reader import read_text_artifact
 from study.store.runs import Store
 from study.studyfile import validated
 
@@ -52,7 +53,7 @@ def logged_cell(store: Store, run_id: str) -> tuple[Settings, int, str]:
             f"study verify: run {run_id} is not a cell run (it is a {run.data.tags.get(Tag.ROLE, 'foreign')} run)"
         )
     try:
-        text = load_text(store, run_id)
+        text = read_text_artifact(store.client, run_id, Artifact.CELL_CONFIG)
     except Exception as exc:
         raise StudyError(f"study verify: run {run_id} has no readable config.yaml artifact ({exc})") from None
     doc = yaml.safe_load(text)
@@ -61,15 +62,6 @@ def logged_cell(store: Store, run_id: str) -> tuple[Settings, int, str]:
         Settings, {k: v for k, v in doc.items() if k not in IDENTITY_KEYS}, f"run {run_id} config.yaml", ""
     )
     return settings, seed, run.data.tags.get(Tag.CONFIG_HASH, "")
-
-
-def load_text(store: Store, run_id: str) -> str:
-    """A run's config.yaml artifact as text (downloaded to a temporary directory)."""
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        return Path(store.client.download_artifacts(run_id, Artifact.CELL_CONFIG, tmp)).read_text(encoding="utf-8")
 
 
 def compare(store: Store, run_id: str, recorder: Recorder) -> Verdict:

@@ -163,9 +163,13 @@ def read_json_artifact(client: MlflowClient, run_id: str, name: str):
     """A JSON artifact at the run's top level (`cells.json`, `expectations.json`, …), or None without it."""
     if name not in {a.path for a in client.list_artifacts(run_id)}:
         return None
+    return json.loads(read_text_artifact(client, run_id, name))
+
+
+def read_text_artifact(client: MlflowClient, run_id: str, path: str) -> str:
+    """A run's text artifact (downloaded to a temporary directory); MLflow's or the OS's error when absent."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(run_id, name, tmp)
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return Path(client.download_artifacts(run_id, path, tmp)).read_text(encoding="utf-8")
 
 
 def _quote(text: str) -> str:
