@@ -42,7 +42,7 @@ def class_labels(where: str, y: np.ndarray, role: str) -> np.ndarray:
         if bad.size:
             i = int(bad[0])
             raise DataError(
-                f"{where}: {role} value {y[i]!r} at index {i} is not a class integer ({bad.size} such values); "
+                f"{where}: {role} value {y[i].item()!r} at index {i} is not a class integer ({bad.size} such values); "
                 "set data.targets: real for real-valued targets"
             )
     elif not np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
