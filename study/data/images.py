@@ -86,7 +86,7 @@ def read(path: Path, test_path: Path | None, image_size: tuple[int, int], color_
 
 
 def _decode(directory: Path, classes: dict[str, list[Path]], image_size: tuple[int, int], color_mode: str):
-    """All images of a directory as float32 N×H×W×C (0..255) and int64 labels, in file order."""
+    """All images of a directory as float32 N×H×W×C in [0, 1] and int64 labels, in file order."""
     # TensorFlow set up the project's one way before its first op (exact numerics need one
     # intra-op thread from the start): the one import here from a later stage, on purpose.
     from study.engine.backend import keras
@@ -111,7 +111,8 @@ def _decode(directory: Path, classes: dict[str, list[Path]], image_size: tuple[i
         raise DataError(
             _undecodable(directory, classes) or f"{directory}: cannot read the images: {one_line(exc)}"
         ) from exc
-    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
+    x = np.concatenate(xs).astype(np.float32) / np.float32(255.0)  # decoded 0..255 (resized: not integers)
+    return x, np.concatenate(ys).astype(np.int64)
 
 
 def _undecodable(directory: Path, classes: dict[str, list[Path]]) -> str | None:
