@@ -71,14 +71,19 @@ OpenUnit = Annotated[float, Field(gt=0, lt=1)]  # a decay in (0, 1)
 class Strict(BaseModel):
     """Base for every section: unknown keys and silent type coercion are errors."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # A field's docstring is its one-line meaning (`study settings`, docs/settings.md, `study schema`).
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True)
 
 
 class DataConfig(Strict):
     name: DatasetName = "mnist"
-    dir: str | None = None  # IDX directory; None -> $STUDY_DATA_DIR -> keras.datasets download
-    train_size: PositiveInt | None = None  # first N training images (the course slices x[:N]); None = all
+    """The dataset."""
+    dir: str | None = None
+    """Directory of the IDX files; unset: $STUDY_DATA_DIR, else a keras.datasets download."""
+    train_size: PositiveInt | None = None
+    """Train on the first N training images (the course slices x[:N]); unset: all of them."""
     test_size: PositiveInt | None = None
+    """Evaluate on the first N test images; unset: all of them."""
 
 
 # --- layers, for `model.layers` / named architectures (dense nets can use `model.hidden` instead)
@@ -86,40 +91,57 @@ class DataConfig(Strict):
 
 class DenseLayer(Strict):
     type: Literal["dense"]
+    """A fully connected layer."""
     units: PositiveInt
-    activation: Activation | None = None  # None: linear; add an `activation` layer after
+    """Number of output units."""
+    activation: Activation | None = None
+    """Activation applied inside the layer; unset: linear (add an `activation` layer after)."""
 
 
 class Conv2DLayer(Strict):
     type: Literal["conv2d"]
+    """A 2-D convolution."""
     filters: PositiveInt
+    """Number of filters (output channels)."""
     kernel: PositiveInt
+    """Side of the square kernel, in pixels."""
     stride: PositiveInt = 1
-    padding: Annotated[int, Field(ge=0)] = 0  # explicit zero padding in pixels, as the course (not 'same')
+    """Step between kernel positions, in pixels."""
+    padding: Annotated[int, Field(ge=0)] = 0
+    """Explicit zero padding on each side, in pixels, as the course does (not 'same')."""
 
 
 class PoolLayer(Strict):
     type: Literal["max_pool", "avg_pool"]
+    """Max or average pooling."""
     pool: PositiveInt = 2
-    stride: PositiveInt | None = None  # None: equal to `pool`
+    """Side of the square pooling window, in pixels."""
+    stride: PositiveInt | None = None
+    """Step between windows; unset: equal to `pool`."""
 
 
 class FlattenLayer(Strict):
     type: Literal["flatten"]
+    """Flattens the feature maps into one vector."""
 
 
 class DropoutLayer(Strict):
     type: Literal["dropout"]
+    """Drops units at random while training."""
     rate: Fraction
+    """Fraction of units dropped."""
 
 
 class BatchNormLayer(Strict):
     type: Literal["batch_norm"]
+    """Batch normalisation, with the study's `model.bn_*` settings."""
 
 
 class ActivationLayer(Strict):
     type: Literal["activation"]
-    name: Activation | None = None  # None: the study's `model.activation`
+    """An activation function as its own layer."""
+    name: Activation | None = None
+    """The activation; unset: the study's `model.activation`."""
 
 
 Layer = Annotated[
@@ -130,56 +152,86 @@ LAYER_TYPES = ("dense", "conv2d", "max_pool", "avg_pool", "flatten", "dropout", 
 
 
 class ModelConfig(Strict):
-    hidden: list[PositiveInt] = [40, 20]  # dense hidden sizes (the course's 784-40-20-10 net)
-    arch: str | None = None  # name of an entry in the study's `architectures`; its stack fills `layers`
-    layers: list[Layer] | None = None  # an explicit layer stack; replaces `hidden`
+    hidden: list[PositiveInt] = [40, 20]
+    """Sizes of the dense hidden layers (the course's 784-40-20-10 net); as a grid axis, a list of lists."""
+    arch: str | None = None
+    """Name of an entry in the study's `architectures`; its layer stack fills `layers`."""
+    layers: list[Layer] | None = None
+    """An explicit layer stack (see the layer settings); replaces `hidden`."""
     activation: Activation = "relu"
+    """Activation of every hidden layer."""
     initializer: Initializer = "he"
-    init_std: PositiveFloat = 0.01  # sigma of `gauss` (the course's weight_init_std)
-    batch_norm: Literal["off", "before", "after"] = "off"  # placement relative to the activation
-    bn_momentum: OpenUnit = 0.9  # the course's BatchNormalization momentum (Keras default 0.99)
-    bn_epsilon: PositiveFloat = 1e-6  # the course's eps (Keras default 1e-3)
-    bn_train_affine: bool = True  # False freezes gamma=1, beta=0: the course's loop never updated them
-    dropout: Fraction = 0.0  # after every hidden activation of a `hidden` net
-    l1: Annotated[float, Field(ge=0)] = 0.0  # adds l1 * sum|W| over every kernel, output layer included
-    l2: Annotated[float, Field(ge=0)] = 0.0  # course scale: adds 0.5 * l2 * sum W^2 (= Keras L2(l2 / 2))
+    """Weight initialiser of every layer: the course's gauss / xavier / he (exact normals) or a Keras one."""
+    init_std: PositiveFloat = 0.01
+    """Standard deviation of the `gauss` initialiser (the course's weight_init_std); unused by the others."""
+    batch_norm: Literal["off", "before", "after"] = "off"
+    """Batch normalisation in every hidden layer: off, or placed before / after the activation."""
+    bn_momentum: OpenUnit = 0.9
+    """Momentum of the batch-norm moving averages (the course's 0.9; Keras's default is 0.99)."""
+    bn_epsilon: PositiveFloat = 1e-6
+    """Batch norm's epsilon (the course's 1e-6; Keras's default is 1e-3)."""
+    bn_train_affine: bool = True
+    """Train batch norm's gamma and beta; false freezes gamma=1, beta=0 as the course's loop did."""
+    dropout: Fraction = 0.0
+    """Dropout rate after every hidden activation of a `hidden` net; 0 = none."""
+    l1: Annotated[float, Field(ge=0)] = 0.0
+    """L1 penalty: adds l1 * sum|W| over every kernel, the output layer's included."""
+    l2: Annotated[float, Field(ge=0)] = 0.0
+    """L2 penalty at the course's scale: adds 0.5 * l2 * sum W^2 (= Keras L2(l2 / 2))."""
 
 
 class OptimizerConfig(Strict):
     name: OptimizerName = "sgd"
+    """The optimiser (plain SGD when omitted)."""
     lr: PositiveFloat = 0.01
-    momentum: Fraction = 0.9  # momentum / nesterov
-    rho: OpenUnit = 0.99  # RMSprop decay rate: the course's 0.99 (Keras default 0.9)
+    """Learning rate."""
+    momentum: Fraction = 0.9
+    """Momentum coefficient of `momentum` and `nesterov`."""
+    rho: OpenUnit = 0.99
+    """RMSprop's decay rate of the squared-gradient average (the course's 0.99; Keras's default is 0.9)."""
     beta_1: OpenUnit = 0.9
+    """Adam's decay rate of the gradient average."""
     beta_2: OpenUnit = 0.999
-    epsilon: PositiveFloat = 1e-7  # the course adds 1e-7 to every denominator
-    initial_accumulator: Annotated[float, Field(ge=0)] = 0.0  # AdaGrad's h starts at 0 (Keras default 0.1)
+    """Adam's decay rate of the squared-gradient average."""
+    epsilon: PositiveFloat = 1e-7
+    """Added to the denominators of AdaGrad, RMSprop and Adam (the course's 1e-7)."""
+    initial_accumulator: Annotated[float, Field(ge=0)] = 0.0
+    """AdaGrad's starting accumulator h (the course's 0; Keras's default is 0.1)."""
 
 
 class TrainConfig(Strict):
     iterations: PositiveInt = 2000
+    """Number of training steps (mini-batches)."""
     batch_size: PositiveInt = 100
-    sampling: Literal["with_replacement", "epoch_shuffle"] = "with_replacement"  # course: np.random.choice
-    eval_every: PositiveInt = 10  # iterations between evaluations of the whole test set
-    # Training accuracy at eval points: `full` = the whole training subset, `batch` = the current
-    # mini-batch (the course's vanishing-gradient notebook), `auto` = full up to 10,000 images.
+    """Images per mini-batch."""
+    sampling: Literal["with_replacement", "epoch_shuffle"] = "with_replacement"
+    """How batches are drawn: at random with replacement (the course's np.random.choice) or shuffled epochs."""
+    eval_every: PositiveInt = 10
+    """Iterations between evaluations on the whole test set (the points of the learning curves)."""
     eval_train: Literal["auto", "batch", "full"] = "auto"
-    # Per-layer gradient / activation statistics (study/engine/diagnostics.py) every this many iterations,
-    # rounded up to whole eval periods; 0 = off. 100 costs a few percent of a cell's time.
+    """Training accuracy at eval points: the whole training subset (full), the current mini-batch (batch, as
+    the course's vanishing-gradient notebook) or auto = full up to 10,000 images."""
     diagnostics_every: Annotated[int, Field(ge=0)] = 100
-    steps_per_call: PositiveInt | None = None  # engine chunk length; None = auto. Does not change results.
-    # `exact`: every op on one thread, results independent of threads, workers and backend;
-    # `fast`: ops may split across threads, results may depend on the thread count (study/engine/numerics.py).
+    """Per-layer gradient / activation statistics every N iterations, rounded up to whole eval periods;
+    0 = off. 100 costs a few percent of a cell's time (docs/diagnostics.md)."""
+    steps_per_call: PositiveInt | None = None
+    """Steps the engine runs per call; unset: chosen automatically. Does not change results."""
     numerics: NumericsMode = DEFAULT_NUMERICS
+    """exact: every op on one thread, results independent of threads, workers and backend; fast: ops may
+    split across threads and results may depend on the thread count (docs/reproducibility.md)."""
 
 
 class Settings(Strict):
     """Everything one cell needs: the resolved `base` with the cell's grid values applied."""
 
     data: DataConfig = DataConfig()
+    """Which images a cell trains and is tested on."""
     model: ModelConfig = ModelConfig()
+    """The network: layers, activation, initialiser, batch norm, regularisation."""
     optimizer: OptimizerConfig = OptimizerConfig()
+    """The optimiser and its hyper-parameters."""
     train: TrainConfig = TrainConfig()
+    """The training loop: iterations, batches, evaluation, diagnostics, numerics."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -199,12 +251,18 @@ Range = Annotated[list[float], Field(min_length=2, max_length=2)]
 class Expectation(Strict):
     """One entry of `expect:` (study/expect.py): cells selected by axis value, a range per metric."""
 
-    cells: dict[str, Any] = {}  # axis (dotted or short name) -> value or label; empty: every cell
+    cells: dict[str, Any] = {}
+    """Which cells: axis (dotted or short name) -> value or label; empty: every cell."""
     final_test_acc: Range | None = None
+    """[low, high] of the final test accuracy."""
     best_test_acc: Range | None = None
+    """[low, high] of the best test accuracy over the run."""
     final_train_acc: Range | None = None
+    """[low, high] of the final training accuracy."""
     final_test_loss: Range | None = None
-    source: str = ""  # where the range comes from (a citation)
+    """[low, high] of the final test loss."""
+    source: str = ""
+    """Where the range comes from (a citation)."""
 
     @model_validator(mode="after")
     def _ranges(self) -> Expectation:
@@ -227,13 +285,21 @@ class StudyFile(Strict):
     """The study document as written (grid values are checked later, against Settings)."""
 
     study: str
+    """The study's name: its MLflow experiment and its reports/ folder."""
     description: str = ""
+    """What the study compares; shown in the report and the MLflow UI."""
     base: dict[str, Any] = {}
+    """The settings every cell shares (see the settings below); omitted ones take their defaults."""
     grid: dict[str, list[Any]]
+    """Axes: dotted setting key -> list of values; the cells are the cartesian product."""
     exclude: list[dict[str, Any]] = []
+    """Combinations to drop from the grid: each a mapping axis -> value."""
     seeds: list[Annotated[int, Field(ge=0)]] | PositiveInt = [0]
+    """Replicates of every cell: a list of seeds, or a count N meaning seeds 0..N-1."""
     architectures: dict[str, list[Layer]] = {}
-    expect: list[Expectation] = []  # expected results, checked after the run (study/expect.py)
+    """Named layer stacks, used by `model.arch`."""
+    expect: list[Expectation] = []
+    """Expected result ranges, checked after the run (study/expect.py)."""
 
     @field_validator("study")
     @classmethod
