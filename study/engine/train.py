@@ -113,7 +113,8 @@ def graph_key(settings: Settings, data: Dataset) -> str:
     doc = settings.model_dump(mode="json")
     for section, fields in RUNTIME_SETTINGS.items():
         for name in fields:
-            doc[section].pop(name)
+            if not (name == "lr" and settings.optimizer.schedule is not None):  # a schedule's rates are traced
+                doc[section].pop(name)
     doc["diagnose"] = settings.train.diagnostics_every > 0
     doc["data_identity"] = [data.name, data.digest, len(data.y_train), len(data.y_test), list(data.x_train.shape[1:])]
     return json.dumps(doc, sort_keys=True)
@@ -199,7 +200,8 @@ class Engine:
             generator = getattr(layer, "seed_generator", None)
             if generator is not None:  # dropout masks: a stream per layer, keyed on the cell's seed
                 generator.state.assign(tf.constant([derived_seed(seed, 1000 + i), 0], tf.int64))
-        self.optimizer.learning_rate = settings.optimizer.lr
+        if settings.optimizer.schedule is None:  # a schedule is part of the graph (see graph_key)
+            self.optimizer.learning_rate = settings.optimizer.lr
         self.seed.assign(seed)
 
     # --- in-graph pieces -------------------------------------------------------------------
