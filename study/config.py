@@ -61,6 +61,10 @@ OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
 DATASETS: tuple[str, ...] = get_args(DatasetName)
 NUMERICS_MODES: tuple[str, ...] = get_args(NumericsMode)
 DEFAULT_NUMERICS: NumericsMode = "exact"
+# Which cells keep their trained model in the store (study/store/models.py): every cell, the best
+# cell of each `study run` (highest final_test_acc), or none.
+KeepModel = Literal["all", "best", "none"]
+KEEP_MODELS: tuple[str, ...] = get_args(KeepModel)
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -193,6 +197,16 @@ class Settings(Strict):
         return self
 
 
+class TrackingConfig(Strict):
+    """What a study records besides its numbers (never part of a cell's identity: `tracking:` is a
+    document key, not a setting, so changing it changes no config hash)."""
+
+    keep_model: KeepModel = "best"  # the vanishing-gradient store: +0.2 MB with `best` (docs/store-layout.md)
+    system_metrics: bool = True  # MLflow's CPU / memory / disk / network monitor on every cell run
+    # seconds between the monitor's samples; each cell also logs one sample covering its whole run
+    system_metrics_interval: PositiveFloat = 10.0
+
+
 Range = Annotated[list[float], Field(min_length=2, max_length=2)]
 
 
@@ -234,6 +248,7 @@ class StudyFile(Strict):
     seeds: list[Annotated[int, Field(ge=0)]] | PositiveInt = [0]
     architectures: dict[str, list[Layer]] = {}
     expect: list[Expectation] = []  # expected results, checked after the run (study/expect.py)
+    tracking: TrackingConfig = TrackingConfig()  # models, system metrics (study/store/models.py)
 
     @field_validator("study")
     @classmethod
