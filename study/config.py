@@ -70,6 +70,10 @@ LOSSES: tuple[str, ...] = get_args(LossName)
 DATASETS: tuple[str, ...] = get_args(DatasetName)
 NUMERICS_MODES: tuple[str, ...] = get_args(NumericsMode)
 DEFAULT_NUMERICS: NumericsMode = "exact"
+# Which cells keep their trained model in the store (study/store/models.py): every cell, the best
+# cell of each `study run` (highest final_test_acc), or none.
+KeepModel = Literal["all", "best", "none"]
+KEEP_MODELS: tuple[str, ...] = get_args(KeepModel)
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -358,6 +362,18 @@ class Settings(Strict):
         return self
 
 
+class TrackingConfig(Strict):
+    """What a study records besides its numbers (never part of a cell's identity: `tracking:` is a
+    document key, not a setting, so changing it changes no config hash)."""
+
+    keep_model: KeepModel = "best"
+    """Which cells keep their trained model: all, the study's best, or none (docs/store-layout.md)."""
+    system_metrics: bool = True
+    """MLflow's CPU / memory / disk / network monitor on every cell run."""
+    system_metrics_interval: PositiveFloat = 10.0
+    """Seconds between the monitor's samples; each cell also logs one sample covering its whole run."""
+
+
 Range = Annotated[list[float], Field(min_length=2, max_length=2)]
 
 
@@ -413,6 +429,8 @@ class StudyFile(Strict):
     """Named layer stacks, used by `model.arch`."""
     expect: list[Expectation] = []
     """Expected result ranges, checked after the run (study/expect.py)."""
+    tracking: TrackingConfig = TrackingConfig()
+    """What each cell run records beyond params and metrics: its model, system metrics."""
 
     @field_validator("study")
     @classmethod

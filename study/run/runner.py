@@ -141,6 +141,7 @@ def run_study(
         if status == "FINISHED":
             outcomes = evaluate(study, results)
             record_expectations(store, parent, outcomes)
+            settle_models(store, parent, study.spec.tracking.keep_model, results)
         finish_parent(store, parent, results, wall, status)
         if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
             from study.run.ray_backend import disconnect
@@ -154,6 +155,25 @@ def record_expectations(store: Store, parent: str, outcomes: list[Outcome]) -> N
     if outcomes:
         store.log_text(parent, json.dumps(as_records(outcomes), indent=1, ensure_ascii=False), EXPECTATIONS_ARTIFACT)
         store.set_tags(parent, {Tag.EXPECT: expectation_summary(outcomes)})
+
+
+def settle_models(store: Store, parent: str, keep: str, results: list[CellResult]) -> None:
+    """`keep_model: best` drops the models of this run's other trained cells (a crash before here
+    leaves them all: nothing is lost); the parent's `study.best_model` names the best cell's model."""
+    if keep == "none":
+        return
+    from study.store.models import best_run, drop, model_id
+
+    best = best_run([(r.cell.name, r.run_id, r.metrics) for r in results if r.status in ("done", "skipped")])
+    best_name = next((r.cell.name for r in results if r.run_id == best), "")
+    for r in results:
+        if r.status != "done" or r.run_id == best or keep != "best":
+            continue
+        uri = retry(store.client.get_run, r.run_id).data.tags.get(Tag.MODEL)
+        drop(store.client, r.run_id, uri, f"not kept (tracking.keep_model: best; the best cell is {best_name})")
+    uri = retry(store.client.get_run, best).data.tags.get(Tag.MODEL) if best else None
+    if model_id(uri):
+        store.set_tags(parent, {Tag.BEST_MODEL: uri})
 
 
 def finish_parent(store: Store, parent: str, results: list[CellResult], wall: float, status: str) -> None:
