@@ -84,8 +84,9 @@ def run_study(
     ray_address: str | None = None,
     cpus_per_cell: float = 1.0,
     parent_tags: dict[str, str] | None = None,
+    tracking_uri: str | None = None,
 ) -> StudyResult:
-    """Run every missing cell of the study into the store; see the module docstring."""
+    """Run every missing cell of the study into the store (default: the CLI's); see the module docstring."""
     t0 = time.perf_counter()
     cells = expand(study)
     check_expectations(study, cells)
@@ -95,7 +96,7 @@ def run_study(
 
         connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
-    store = Store()
+    store = Store(tracking_uri)
     store.repoint_if_moved()  # a store sent from elsewhere writes its artifacts here, not at the old path
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, list(cells[0].labels))
