@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from study.config import DataConfig, Study
-from study.data import Dataset, load_dataset
+from study.data import Dataset, load
 from study.grid import Cell
 from study.run.curve import learning_curve
 from study.run.metrics import MetricLogger
@@ -52,7 +52,7 @@ def cell_data(cell: Cell) -> Dataset:
 @lru_cache(maxsize=4)  # a grid rarely varies the data; four subsets cover it without hoarding memory
 def dataset_for(d: DataConfig, env_dir: str | None) -> Dataset:
     """Load and scale one data setting (`env_dir`, $STUDY_DATA_DIR, is part of the cache key)."""
-    return load_dataset(d.name, d.dir, d.train_size, d.test_size)
+    return load(d)
 
 
 def one_line(exc: BaseException) -> str:

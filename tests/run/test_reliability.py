@@ -546,7 +546,11 @@ BAD_INPUT = {
     ),
     "unknown initializer": (setting("model", "initializer", "glorot"), (), "'glorot' is not valid (valid: gauss"),
     "unknown optimizer": (setting("optimizer", "name", "adamq"), (), "'adamq' is not valid (valid: sgd"),
-    "unknown dataset": (setting("data", "name", "cifar10"), (), "'cifar10' is not valid (valid: mnist, fashion_mnist)"),
+    "unknown dataset": (
+        setting("data", "name", "svhn"),
+        (),
+        "name 'svhn' is not a dataset study knows (valid: mnist, fashion_mnist, cifar10, cifar100)",
+    ),
     "empty grid": (grid({}), (), "the grid is empty"),
     "axis with no values": (grid({"model.activation": []}), (), "has no values"),
     "axis not a list": (grid({"model.activation": "relu"}), (), "grid.model.activation"),
