@@ -16,6 +16,7 @@ from study.run.metrics import MetricLogger
 from study.store.contract import Artifact, Tag, numerics_tags
 from study.store.runs import Store
 from study.store.writer import BackgroundWriter
+from study.task import task_of
 
 
 @dataclass
@@ -96,7 +97,7 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         data.name,
         data.digest,
         data.num_classes,
-        numerics_tags(numerics.settings()),
+        {**numerics_tags(numerics.settings()), **task_tags(cell)},
     )
     logger = MetricLogger(store, run_id, writer)
     try:
@@ -111,10 +112,18 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         return fail(store, writer, logger, cell, run_id, one_line(exc), None)
+    if summary.stopped_at is not None:
+        writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
     writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
-    writer.submit(log_curve, store, run_id, logger.history, cell.name)
+    writer.submit(log_curve, store, run_id, logger.history, cell.name, task_of(cell.settings).score)
     writer.submit(store.end, run_id, "FINISHED")
     return CellResult(cell, "done", run_id, summary.metrics())
+
+
+def task_tags(cell: Cell) -> dict[str, str]:
+    """`study.task` on a regression cell (a run without it is classification, as every earlier run)."""
+    task = task_of(cell.settings)
+    return {Tag.TASK: task.kind} if task.kind != "classification" else {}
 
 
 def fail(
@@ -131,9 +140,9 @@ def fail(
     return CellResult(cell, "failed", run_id, failure=reason + (f" (iteration {step})" if step is not None else ""))
 
 
-def log_curve(store: Store, run_id: str, history: dict, title: str) -> None:
+def log_curve(store: Store, run_id: str, history: dict, title: str, score: str) -> None:
     """Draw and store the cell's learning curve (runs on the writer thread)."""
-    store.log_figure(run_id, learning_curve(history, title), Artifact.LEARNING_CURVE)
+    store.log_figure(run_id, learning_curve(history, title, score), Artifact.LEARNING_CURVE)
 
 
 def cell_yaml(cell: Cell) -> str:
