@@ -176,10 +176,13 @@ class KerasLayer(Strict):
         return {"type": self.type, **self.args}
 
 
-def layer_kind(data: Any) -> str:
-    """The union member of a layer entry: a course type by its lower-case name, else a Keras class."""
+def layer_kind(data: Any) -> str | None:
+    """The union member of a layer entry: a course type by its lower-case name, else a Keras class
+    (None when it has no `type`: the error says a layer needs one)."""
     kind = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
-    return kind if kind in LAYER_TYPES or not isinstance(kind, str) else "keras"
+    if not isinstance(kind, str):
+        return None
+    return kind if kind in LAYER_TYPES else "keras"
 
 
 Layer = Annotated[
@@ -264,9 +267,7 @@ class WarmupSchedule(Strict):
     warmup_steps: PositiveInt
 
 
-Schedule = Annotated[
-    StepSchedule | ExponentialSchedule | CosineSchedule | WarmupSchedule, Field(discriminator="name")
-]
+Schedule = Annotated[StepSchedule | ExponentialSchedule | CosineSchedule | WarmupSchedule, Field(discriminator="name")]
 SCHEDULES = ("step", "exponential", "cosine", "warmup")
 
 

@@ -102,7 +102,7 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) ->
         layers.append(keras.layers.Reshape((side, side, 1), name="to_image"))
         x = layers[-1](x)
     for spec in stack:
-        new = ([keras.layers.Flatten(name=name("flatten"))] if isinstance(spec, DenseLayer) and len(x.shape) > 2 else [])
+        new = [keras.layers.Flatten(name=name("flatten"))] if isinstance(spec, DenseLayer) and len(x.shape) > 2 else []
         new += keras_layers(spec, cfg, name)
         for layer in new:
             x = layer(x)
@@ -113,9 +113,7 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) ->
         layers.append(keras.layers.Activation("softmax", name="softmax"))
     model = keras.Sequential([keras.Input(shape=input_shape), *layers], name="net")
     if model.output_shape[-1] != outputs or len(model.output_shape) != 2:
-        raise ValueError(
-            f"model.layers must end in a dense layer of {outputs} units; output is {model.output_shape}"
-        )
+        raise ValueError(f"model.layers must end in a dense layer of {outputs} units; output is {model.output_shape}")
     if not cfg.bn_train_affine:
         freeze_affine(model)
     return model
@@ -190,7 +188,13 @@ def keras_layers(spec, cfg: ModelConfig, name: Namer) -> list[keras.layers.Layer
     raise TypeError(f"unknown layer spec {spec!r}")
 
 
-KERAS_KINDS = {"Dense": "dense", "Conv2D": "conv", "Activation": "act", "BatchNormalization": "bn", "Dropout": "dropout"}
+KERAS_KINDS = {
+    "Dense": "dense",
+    "Conv2D": "conv",
+    "Activation": "act",
+    "BatchNormalization": "bn",
+    "Dropout": "dropout",
+}
 
 
 def keras_layer(spec: KerasLayer, cfg: ModelConfig, name: Namer) -> keras.layers.Layer:
@@ -201,7 +205,9 @@ def keras_layer(spec: KerasLayer, cfg: ModelConfig, name: Namer) -> keras.layers
     args = dict(spec.args)
     if "kernel_initializer" in layer_args(spec.type):
         args.update(kernel_initializer=kernel_initializer(cfg), kernel_regularizer=kernel_regularizer(cfg))
-    kind = KERAS_KINDS.get(spec.type) or re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", spec.type).lower()
+    kind = (
+        KERAS_KINDS.get(spec.type) or re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z0-9])(?=[A-Z][a-z])", "_", spec.type).lower()
+    )
     return cls(**args, name=name(kind))
 
 

@@ -14,8 +14,6 @@ from study.config import Settings
 from study.task import Task
 
 
-
-
 class EarlyStopper:
     """Counts eval points without an improvement of `min_delta` in `metric`; stops after `patience`."""
 

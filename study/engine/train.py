@@ -447,8 +447,10 @@ def train_and_evaluate(
     records = ChunkRecords(np.zeros(0, np.int64), np.zeros(0, np.float32), np.array([0]), evals_of(task, first[None]))
     deliver(callbacks, records, history)
     stopped_at = stopper.check(records) if stopper else None
-    for start, periods, period_len in [] if stopped_at is not None else chunks(
-        settings.train.iterations, settings.train.eval_every, settings.train.steps_per_call
+    for start, periods, period_len in (
+        []
+        if stopped_at is not None
+        else chunks(settings.train.iterations, settings.train.eval_every, settings.train.steps_per_call)
     ):
         losses, evals, diags = (shortest(a) for a in engine.chunk(start, periods, period_len, step_by_step))
         steps = np.arange(start + 1, start + periods * period_len + 1)
@@ -505,11 +507,13 @@ def diagnostics_due(eval_steps: np.ndarray, settings: Settings) -> np.ndarray:
     return (eval_steps % every == 0) | (eval_steps == t.iterations)
 
 
-def deliver(callbacks: Sequence[keras.callbacks.Callback], records: ChunkRecords, history: dict[str, list[float]]) -> None:
+def deliver(
+    callbacks: Sequence[keras.callbacks.Callback], records: ChunkRecords, history: dict[str, list[float]]
+) -> None:
     """Hand one chunk's records to the callbacks: per eval point, then the whole chunk."""
     for k, step in enumerate(records.eval_steps):
         epoch = len(next(iter(history.values())))
-        logs = {"step": int(step)}
+        logs: dict[str, float] = {"step": int(step)}
         for name, values in records.evals.items():
             logs[name] = float(values[k])
             history[name].append(logs[name])
