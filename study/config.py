@@ -25,10 +25,15 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     field_validator,
+    model_serializer,
     model_validator,
 )
+
+from study.layer_table import check_layer
 
 # Each choice is declared once, as a Literal type; the tuple of its values is read from it.
 Activation = Literal["sigmoid", "relu", "tanh", "leaky_relu", "elu", "selu", "gelu", "swish", "softplus", "linear"]
@@ -298,10 +303,68 @@ class ActivationLayer(Strict):
     """The activation; unset: the study's `model.activation`."""
 
 
+# The study's settings own these arguments of a Keras layer: the engine draws every kernel from
+# `model.initializer` at the cell's seed and penalises it by `model.l1` / `model.l2`.
+STUDY_OWNED_ARGS = {
+    "kernel_initializer": "the study's model.initializer",
+    "kernel_regularizer": "the study's model.l1 / model.l2",
+    "name": "the engine (stable per-kind names: conv_1, dense_2, …)",
+}
+
+
+class KerasLayer(Strict):
+    """Any `keras.layers` layer by its class name, e.g. `{type: Conv2D, filters: 32, kernel_size: 3,
+    padding: same}`: every other key is a constructor argument, checked against the layer's real
+    signature (study/layer_table.py) without importing Keras."""
+
+    type: str  # the Keras class name (capitalised: the course's own types are lower-case)
+    args: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_args(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not (set(data) <= {"type", "args"} and isinstance(data.get("args"), dict)):
+            data = {"type": data.get("type"), "args": {k: v for k, v in data.items() if k != "type"}}
+        return data
+
+    @model_validator(mode="after")
+    def _known(self) -> KerasLayer:
+        if not self.type[:1].isupper():
+            raise ValueError(
+                f"unknown layer type {self.type!r} (course types: {', '.join(LAYER_TYPES)}; "
+                "or a keras.layers class by name, e.g. Conv2D, GlobalAveragePooling2D)"
+            )
+        check_layer(self.type, self.args, STUDY_OWNED_ARGS)
+        return self
+
+    @model_serializer
+    def _flat(self) -> dict[str, Any]:
+        """Written back as it is read: `{type: Conv2D, filters: 32, …}`."""
+        return {"type": self.type, **self.args}
+
+
+def layer_kind(data: Any) -> str | None:
+    """The union member of a layer entry: a course type by its lower-case name, else a Keras class
+    (None when it has no `type`: the error says a layer needs one)."""
+    kind = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
+    if not isinstance(kind, str):
+        return None
+    return kind if kind in LAYER_TYPES else "keras"
+
+
 Layer = Annotated[
-    DenseLayer | Conv2DLayer | PoolLayer | FlattenLayer | DropoutLayer | BatchNormLayer | ActivationLayer,
-    Field(discriminator="type"),
+    Annotated[DenseLayer, Tag("dense")]
+    | Annotated[Conv2DLayer, Tag("conv2d")]
+    | Annotated[PoolLayer, Tag("max_pool")]
+    | Annotated[PoolLayer, Tag("avg_pool")]
+    | Annotated[FlattenLayer, Tag("flatten")]
+    | Annotated[DropoutLayer, Tag("dropout")]
+    | Annotated[BatchNormLayer, Tag("batch_norm")]
+    | Annotated[ActivationLayer, Tag("activation")]
+    | Annotated[KerasLayer, Tag("keras")],
+    Discriminator(layer_kind),
 ]
+# The course's own layer types (lower-case); a capitalised `type` names a Keras layer class.
 LAYER_TYPES = ("dense", "conv2d", "max_pool", "avg_pool", "flatten", "dropout", "batch_norm", "activation")
 
 
@@ -496,6 +559,15 @@ class Settings(Strict):
         t = self.train
         if t.eval_every > t.iterations:
             raise ValueError(f"train.eval_every ({t.eval_every}) is larger than train.iterations ({t.iterations})")
+        if t.early_stopping is not None:
+            from study.task import task_of  # task.py reads this module
+
+            metrics = task_of(self).eval_metrics
+            if t.early_stopping.metric not in metrics:
+                raise ValueError(
+                    f"train.early_stopping.metric: {t.early_stopping.metric!r} is not recorded at eval points "
+                    f"of this cell (valid: {', '.join(metrics)})"
+                )
         if self.data.train_size is not None and t.batch_size > self.data.train_size:
             raise ValueError(
                 f"train.batch_size ({t.batch_size}) is larger than data.train_size ({self.data.train_size})"

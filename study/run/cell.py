@@ -17,6 +17,7 @@ from study.store.contract import Artifact, Tag, numerics_tags
 from study.store.models import log_saved, save_local
 from study.store.runs import Store
 from study.store.writer import BackgroundWriter
+from study.task import task_of
 
 
 @dataclass
@@ -97,7 +98,7 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         data.name,
         data.digest,
         data.num_classes,
-        numerics_tags(numerics.settings()),
+        {**numerics_tags(numerics.settings()), **task_tags(cell)},
     )
     logger = MetricLogger(store, run_id, writer)
     try:
@@ -117,10 +118,12 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         return fail(store, writer, logger, cell, run_id, f"saving the model failed: {one_line(exc)}", None)
+    if summary.stopped_at is not None:
+        writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
     writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
-    writer.submit(log_curve, store, run_id, logger.history, cell.name)
+    writer.submit(log_curve, store, run_id, logger.history, cell.name, task_of(cell.settings).score)
     if model_path:
-        writer.submit(log_saved, store.client, run_id, model_path, cell.settings.train.iterations)
+        writer.submit(log_saved, store.client, run_id, model_path, summary.iterations)
     writer.submit(store.end, run_id, "FINISHED")  # after the model: a FINISHED run has everything it logs
     return CellResult(cell, "done", run_id, summary.metrics())
 
@@ -131,6 +134,12 @@ def keep_model(job: CellJob, model, data: Dataset) -> str | None:
     if job.study.spec.tracking.keep_model == "none":
         return None
     return save_local(model, data.x_test, data.num_classes)
+
+
+def task_tags(cell: Cell) -> dict[str, str]:
+    """`study.task` on a regression cell (a run without it is classification, as every earlier run)."""
+    task = task_of(cell.settings)
+    return {Tag.TASK: task.kind} if task.kind != "classification" else {}
 
 
 def fail(
@@ -147,9 +156,9 @@ def fail(
     return CellResult(cell, "failed", run_id, failure=reason + (f" (iteration {step})" if step is not None else ""))
 
 
-def log_curve(store: Store, run_id: str, history: dict, title: str) -> None:
+def log_curve(store: Store, run_id: str, history: dict, title: str, score: str) -> None:
     """Draw and store the cell's learning curve (runs on the writer thread)."""
-    store.log_figure(run_id, learning_curve(history, title), Artifact.LEARNING_CURVE)
+    store.log_figure(run_id, learning_curve(history, title, score), Artifact.LEARNING_CURVE)
 
 
 def cell_yaml(cell: Cell) -> str:
