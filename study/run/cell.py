@@ -14,6 +14,7 @@ from study.grid import Cell
 from study.run.curve import learning_curve
 from study.run.metrics import MetricLogger
 from study.store.contract import Artifact, Tag, numerics_tags
+from study.store.inputs import log_dataset_inputs
 from study.store.models import log_saved, save_local
 from study.store.runs import Store
 from study.store.writer import BackgroundWriter
@@ -99,6 +100,7 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         data.num_classes,
         numerics_tags(numerics.settings()),
     )
+    writer.submit(log_dataset_inputs, store.client, run_id, data)
     logger = MetricLogger(store, run_id, writer)
     try:
         summary = train_and_evaluate(cell.settings, cell.seed, data, [logger, *extra_callbacks])
