@@ -32,6 +32,7 @@ class CellJob:
     tracking_uri: str
     dataset_digest: str
     rerun: bool = False  # train even if a FINISHED run of the cell exists (live RUNNING ones still win)
+    source: dict[str, str] = field(default_factory=dict)  # the driver's source tags (provenance.source_tags)
 
 
 @dataclass
@@ -98,7 +99,7 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         data.name,
         data.digest,
         data.num_classes,
-        numerics_tags(numerics.settings()),
+        {**numerics_tags(numerics.settings()), **job.source},
     )
     writer.submit(log_dataset_inputs, store.client, run_id, data)
     logger = MetricLogger(store, run_id, writer)

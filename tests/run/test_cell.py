@@ -100,3 +100,15 @@ def test_datasets_are_logged_as_training_and_evaluation_inputs(trained, mnist_di
             assert dataset.digest == cell_data(cell).digest and dataset.source_type == "local"
             assert json.loads(dataset.source)["uri"] == str(mnist_dir)
             assert json.loads(dataset.profile)["features_shape"] == [rows, 784]
+
+
+def test_source_tags_are_the_drivers_on_every_run_and_the_parent_keeps_the_requirements(trained):
+    from study.store.provenance import requirements_text
+    from study.store.reader import read_text_artifact
+
+    parent = trained.client.get_run(trained.result.parent_id)
+    source = {k: v for k, v in parent.data.tags.items() if k.startswith(("mlflow.source.", "mlflow.user"))}
+    assert source["mlflow.source.type"] == "LOCAL" and source["mlflow.user"] and source["mlflow.source.name"]
+    for run in trained.children(trained.result.parent_id):
+        assert source.items() <= run.data.tags.items()
+    assert read_text_artifact(trained.client, parent.info.run_id, "requirements.txt") == requirements_text()
