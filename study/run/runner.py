@@ -28,6 +28,7 @@ from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
 from study.store.connect import retry
 from study.store.contract import Artifact, Tag
+from study.store.provenance import requirements_text, source_tags
 from study.store.runs import Store
 from study.store.views import share_runs_view
 
@@ -104,10 +105,12 @@ def run_study(
     if killed:  # notices, not progress: printed with --quiet too
         print(f"marked {len(killed)} run(s) left RUNNING by a dead process as KILLED", file=sys.stderr)
     done = {} if rerun else store.finished_cells(exp_id, digest)
+    source = source_tags()  # resolved here once: a worker process's own program is not the source
     parent = store.start_parent(
         exp_id,
         study.name,
         {
+            **source,
             Tag.CONFIG_FILE: study.source,
             Tag.N_CELLS: str(len(cells)),
             Tag.AXES: json.dumps(axes),
@@ -116,6 +119,7 @@ def run_study(
         },
     )
     store.log_text(parent, study.text, Artifact.STUDY_FILE)
+    store.log_text(parent, requirements_text(), Artifact.REQUIREMENTS)
     results = [
         CellResult(c, "skipped", done[c.config_hash].info.run_id, done[c.config_hash].data.metrics)
         for c in cells
@@ -127,7 +131,7 @@ def run_study(
             f"skipping {len(results)} cell(s) already FINISHED in the store (use --rerun to train them again)",
             file=sys.stderr,
         )
-    jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun) for c in todo]
+    jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun, source) for c in todo]
     status, outcomes = "FINISHED", []
     try:
         for result in execute(jobs, workers, backend, progress, ray_address, cpus_per_cell):
