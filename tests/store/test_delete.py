@@ -165,3 +165,27 @@ def test_a_run_of_a_live_process_is_not_deleted(two_studies):
     with pytest.raises(StudyError, match=f"run {live.info.run_id} .* is being trained by a live process"):
         study.rm("two", store=s["uri"])
     assert set(stages(s["client"], "two").values()) == {"active"}
+
+
+def test_models_logged_by_the_runs_go_with_them(two_studies):
+    import study
+    from study.store.delete import _backend
+
+    s = two_studies
+    client, first = s["client"], s["one"][0]
+    one, two = (client.get_experiment_by_name(n).experiment_id for n in ("one", "two"))
+    model = client.create_logged_model(one, name="model", source_run_id=first["cells"][0])
+    kept = client.create_logged_model(two, name="model", source_run_id=s["two"][0]["cells"][0])
+    folder = Path(model.artifact_location.removeprefix("file://"))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.keras").write_text("weights")
+    plan = study.rm(first["parent"], store=s["uri"])
+    assert plan.model_ids == [model.model_id] and plan.done
+    assert _backend(client).get_logged_model(model.model_id, allow_deleted=True).model_id == model.model_id  # soft
+    assert (folder / "model.keras").is_file()
+    plan = study.rm(first["parent"], purge=True, store=s["uri"])
+    assert plan.model_ids == [model.model_id]
+    with pytest.raises(Exception, match="not found"):
+        _backend(client).get_logged_model(model.model_id, allow_deleted=True)
+    assert not (folder / "model.keras").exists()
+    assert client.get_logged_model(kept.model_id).model_id == kept.model_id
