@@ -183,7 +183,7 @@ def describe(err: dict[str, Any], model: type[BaseModel], source: str, prefix: s
     loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-after", "tagged-union"))]
     # Drop a discriminated union's tag (layers.0.dense.units -> layers.0.units), never a field
     # that merely shares a layer type's name (model.activation, model.dropout).
-    loc = [p for i, p in enumerate(loc) if not (p in LAYER_TYPES and i > 0 and loc[i - 1].isdigit())]
+    loc = [p for i, p in enumerate(loc) if not (p in (*LAYER_TYPES, "keras") and i > 0 and loc[i - 1].isdigit())]
     key = ".".join(([prefix] if prefix else []) + loc) or "(top level)"
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden":
