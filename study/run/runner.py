@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from study.config import Study
+from study.data import Dataset
 from study.errors import ConfigError
 from study.expect import Outcome, as_records, check_expectations, evaluate
 from study.expect import summary as expectation_summary
@@ -72,7 +73,24 @@ def check_cells(study: Study, cells: list[Cell]) -> str:
                 f"{study.source}: train.batch_size: {batch} is larger than the training set "
                 f"({rows} images) of cell {cell.group!r}"
             )
+        check_targets(study, cell, data)
     return ",".join(sorted(digests))
+
+
+def check_targets(study: Study, cell: Cell, data: Dataset) -> None:
+    """Cross-entropy needs class labels, a regression loss real targets: refused before anything runs."""
+    loss = cell.settings.model.loss
+    if (loss == "cross_entropy") == (data.targets == "classes"):
+        return
+    if data.targets == "real":
+        raise ConfigError(
+            f"{study.source}: model.loss: cross_entropy needs class labels and {data.name} has real targets "
+            f"(data.targets: real): set model.loss (valid: mse, mae, mape, msle) in cell {cell.group!r}"
+        )
+    raise ConfigError(
+        f"{study.source}: model.loss: {loss} is a regression loss and {data.name} has class labels: set "
+        f"data.targets: real (npz, csv) or model.loss: cross_entropy in cell {cell.group!r}"
+    )
 
 
 def run_study(
