@@ -252,12 +252,17 @@ def execute(
 
 
 def final_table(result: StudyResult) -> str:
-    """Final test accuracy per cell, failures with their reason, and how to open the MLflow UI."""
+    """Final test score per cell (accuracy, or a regression's MAE), failures with their reason, and how to
+    open the MLflow UI."""
+    from study.task import task_of
+
     width = max(len(r.cell.name) for r in result.results)
-    lines = [f"{'cell':<{width}}  {'status':<8} {'test acc':>8} {'best':>6} {'time':>7}"]
+    score = task_of(result.results[0].cell.settings).score  # a study's data fixes its task (check_targets)
+    lines = [f"{'cell':<{width}}  {'status':<8} {'test ' + score:>8} {'best':>6} {'time':>7}"]
     for r in result.results:
-        m = r.metrics
-        acc = f"{m['final_test_acc']:8.4f} {m['best_test_acc']:6.4f} {m['wall_time_s']:6.1f}s" if m else ""
+        m, task = r.metrics, task_of(r.cell.settings)
+        shown = m and task.primary in m and task.best in m
+        acc = f"{m[task.primary]:8.4f} {m[task.best]:6.4f} {m['wall_time_s']:6.1f}s" if shown else ""
         lines.append(f"{r.cell.name:<{width}}  {r.status:<8} {acc}".rstrip())
         if r.failure:
             lines.append(f"{'':<{width}}    ↳ {r.failure}")

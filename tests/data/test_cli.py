@@ -130,3 +130,16 @@ def test_a_loss_that_does_not_fit_the_targets_exits_2(tmp_cwd, capsys, targets, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
     assert not (tmp_cwd / "mlruns").exists()
+
+
+@pytest.mark.slow  # trains one tiny regression cell
+def test_a_regression_csv_study_prints_its_mae(tmp_cwd, capsys):
+    rows = "".join(f"{i % 7},{(i * 3) % 5},{(i % 7) * 0.5 - (i * 3) % 5}\n" for i in range(40))
+    (tmp_cwd / "r.csv").write_text("a,b,y\n" + rows)
+    doc = study({"format": "csv", "path": "r.csv", "test_split": {"size": 10}, "label_column": "y", "targets": "real"})
+    doc["base"]["model"]["loss"] = "mae"
+    path = tmp_cwd / "s.yaml"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert cli.main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "test mae" in out and "relu · seed 0  done" in out

@@ -53,3 +53,16 @@ def test_the_installed_fashion_mnist_is_the_published_one():
     ds = load(expand(load_study(ROOT / "configs" / "fashion_mnist.yaml"))[0].settings.data)
     assert KNOWN_DIGESTS[ds.digest] == "fashion_mnist"
     assert ds.x_train.shape == (60000, 784) and np.bincount(ds.y_test).tolist() == [1000] * 10
+
+
+def test_regression_study_reads_the_generated_table(tmp_path, monkeypatch, capsys):
+    from examples.make_regression_table import main as make_table
+
+    monkeypatch.chdir(tmp_path)
+    make_table(["--train", "300", "--test", "100"])
+    assert "best linear fit: test MAE" in capsys.readouterr().out
+    cells = expand(load_study(ROOT / "configs" / "regression_table.yaml"))
+    assert len(cells) == 6 and {c.settings.model.loss for c in cells} == {"mse", "mae"}
+    ds = load(cells[0].settings.data)
+    assert ds.targets == "real" and ds.y_train.dtype == np.float32 and ds.num_outputs == 1
+    assert ds.info.sizes == {"train": 270, "validation": 30, "test": 100} and ds.input_shape == (3,)
