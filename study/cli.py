@@ -99,11 +99,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     study = load_study(args.config, args.overrides)
     if args.dry_run:
         from study.expect import check_expectations
+        from study.run.preflight import preflight
 
         cells = expand(study)
         check_expectations(study, cells)
+        checked = preflight(study, cells)  # the same checks as a real run, before anything is written
         for cell in cells:
             print(f"{cell.index:4d}  {cell.config_hash}  {cell.name}")
+        for line in checked.lines():
+            print(line, file=sys.stderr)
         print(f"{len(cells)} cells", file=sys.stderr)
         return 0
     from study.run.runner import final_table, run_study

@@ -319,6 +319,54 @@ def dataset_digest(name: str, data_dir: str | os.PathLike | None = None) -> str:
     return _load_full(name, data_dir).digest
 
 
+@dataclass(frozen=True)
+class DataShape:
+    """How many samples each split has and the shape of one sample, as the model sees it."""
+
+    train: int
+    test: int
+    input_shape: tuple[int, ...]  # flat, as load_dataset(flatten=True) gives it
+    num_classes: int
+    source: str
+
+
+# keras.datasets' MNIST-format datasets, when no directory is given (nothing downloaded to size them).
+KERAS_SHAPES = {"mnist": (60000, 10000), "fashion_mnist": (60000, 10000)}
+
+
+def dataset_shape(name: str, data_dir: str | os.PathLike | None = None) -> DataShape:
+    """The dataset's sizes and sample shape from the IDX headers alone (a few bytes per file), for
+    checking a study before anything is loaded; raises DataError like `load_dataset`."""
+    check_name(name)
+    directory = resolve_data_dir(data_dir)
+    if directory is None:
+        train, test = KERAS_SHAPES[name]
+        return DataShape(train, test, (ROWS * COLS,), NUM_CLASSES, KERAS_SOURCE)
+    paths = _locate_files(directory)
+    dims = {}
+    for split, kind, base in FILES:
+        path, ndim = paths[base], 3 if kind == "images" else 1
+        magic = IMAGE_MAGIC if kind == "images" else LABEL_MAGIC
+        try:
+            with gzip.open(path) if path.suffix == ".gz" else path.open("rb") as f:
+                head = f.read(4 + 4 * ndim)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{path}: cannot read: {_one_line(exc)}") from exc
+        if len(head) < 4 + 4 * ndim:
+            raise DataError(f"{path}: header too short: {len(head)} bytes, need {4 + 4 * ndim}")
+        found, *shape = struct.unpack(f">{ndim + 1}I", head)
+        if found != magic:
+            raise DataError(f"{path}: bad magic number 0x{found:08x}, expected 0x{magic:08x}")
+        if kind == "images" and tuple(shape[1:]) != (ROWS, COLS):
+            raise DataError(f"{path}: images are {shape[1]}×{shape[2]}, expected {ROWS}×{COLS}")
+        dims[split, kind] = shape[0]
+    for split in ("train", "test"):
+        if dims[split, "images"] != dims[split, "labels"]:
+            img, lab = (paths[b] for s, _, b in FILES if s == split)
+            raise DataError(f"{img}: {dims[split, 'images']} images but {lab.name} has {dims[split, 'labels']} labels")
+    return DataShape(dims["train", "images"], dims["test", "images"], (ROWS * COLS,), NUM_CLASSES, str(directory))
+
+
 def _check_size(size: int | None, available: int, what: str, path: Path) -> int:
     """Validate a requested subset size; None means all samples."""
     if size is None:
