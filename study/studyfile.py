@@ -116,14 +116,22 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         doc = parse_yaml(text)
     except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(f"{path}: not valid YAML{yaml_error_text(exc)}") from None
     if not isinstance(doc, dict):
         raise ConfigError(
             f"{path}: a study file must be a YAML mapping with keys study, base, grid; got {type(doc).__name__}"
         )
     return doc
+
+
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """A YAML error as ` at line L, column C: problem`, on one line (PyYAML's own text spans several)."""
+    where = getattr(exc, "problem_mark", None)
+    at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow, e.g. a control character
+        return f" at character {exc.position + 1}: {exc.reason} (character {exc.character!r})"
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"{at}: {' '.join(str(problem).split())}"
 
 
 DOCUMENT_KEYS = tuple(StudyFile.model_fields)

@@ -48,12 +48,23 @@ class Preflight:
 def preflight(study: Study, cells: Sequence[Cell]) -> Preflight:
     """Check everything about the study that can be known before training; raises on the first problem."""
     report = Preflight()
+    check_one_numerics(study, cells)
     check_data(study, cells, report)
     check_structures(study, cells, report)
     check_grid_values_used(study, cells)
     check_explicit_settings_take_effect(study, cells)
     check_no_inert_duplicates(study, cells)
     return report
+
+
+def check_one_numerics(study: Study, cells: Sequence[Cell]) -> None:
+    """A process sets its numerics once (study/engine/numerics.py): one mode per study."""
+    modes = sorted({cell.settings.train.numerics for cell in cells})
+    if len(modes) > 1:
+        raise ConfigError(
+            f"{study.source}: train.numerics: {' and '.join(modes)} in one study; a process sets its "
+            "numerics once, so every cell of a study must use the same (valid: exact, fast)"
+        )
 
 
 # --- data ----------------------------------------------------------------------------------
