@@ -177,3 +177,8 @@ def run_count(n_cells: int, n_seeds: int, n_runs: int | None = None) -> str:
     if n_runs is not None and n_runs != n_cells * n_seeds:
         text += f" ({n_runs} in the store)"
     return text
+
+
+def cells_count(cells: list[Cell]) -> str:
+    """run_count of expanded cells: distinct grid points × seeds = runs."""
+    return run_count(len({c.group for c in cells}), len({c.seed for c in cells}), len(cells))
