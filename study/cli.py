@@ -58,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="write the comparison report of a study")
     rep.add_argument("study", help="the study name (the `study:` key of its file)")
-    rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/)")
+    rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/<parent run id>/)")
     rep.add_argument("--run", default=None, help="parent run id (default: the study's latest)")
     rep.set_defaults(func=cmd_report)
     ui = sub.add_parser("ui", help="start the MLflow UI on the store and print the study's URL")
