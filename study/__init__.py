@@ -1,3 +1,44 @@
-"""study: declarative Keras experiment grids, tracked in MLflow, compared in a report."""
+"""study: declarative Keras experiment grids, tracked in MLflow, compared in a report.
+
+The Python API (study/api.py; docs/api.md), the same functions the `study` command calls:
+
+    import study
+    result = study.run("configs/smoke.yaml", store="mlruns")   # train; result.cells is a DataFrame
+    study.runs("smoke", store="mlruns")                         # tidy DataFrames read from the store
+    study.curves("smoke", store="mlruns")
+    study.report("smoke", store="mlruns")                       # reports/smoke/report.html
+    study.compare(parent_a, parent_b)                           # B − A per shared cell, beyond seed noise?
+    study.rm(parent_a)                                          # soft-delete a run's runs (purge=True: for good)
+
+`import study` imports nothing heavy: each name is loaded from study.api when first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+__all__ = ["load", "cells", "run", "runs", "curves", "report", "compare", "rm", "RunResult", "StudyError"]
+
+if TYPE_CHECKING:
+    from study.api import RunResult, cells, compare, curves, load, report, rm, runs
+    from study.errors import StudyError
+
+
+def __getattr__(name: str) -> Any:
+    """Load an API name on first use (PEP 562), so that `import study` stays instant."""
+    if name == "run":  # the subpackage study/run/, which is callable: study.run(...) is study.api.run(...)
+        return importlib.import_module("study.run")
+    if name == "StudyError":
+        from study.errors import StudyError
+
+        return StudyError
+    if name in __all__:
+        return getattr(importlib.import_module("study.api"), name)
+    raise AttributeError(f"module 'study' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -47,7 +47,15 @@ KerasInitializer = Literal[
     "zeros",
 ]
 Initializer = Literal[CourseInitializer, KerasInitializer]
-OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+OptimizerName = Literal[
+    "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adadelta", "adamax", "nadam", "adamw"
+]
+# Whose update rules: Keras's optimisers, or the course notebook's own loop (study/engine/course_optimizers.py).
+OptimizerRule = Literal["keras", "course"]
+COURSE_RULES = ("sgd", "momentum", "adagrad", "rmsprop", "adam")  # the optimisers the course's notebook defines
+# The loss a cell minimises; it decides the task (study/task.py): cross-entropy over a softmax is
+# classification, the others are regression with a linear output.
+LossName = Literal["cross_entropy", "mse", "mae", "mape", "msle"]
 DatasetName = Literal["mnist", "fashion_mnist"]
 # How a cell's floats are computed (study/engine/numerics.py): `exact` = independent of threads,
 # workers and backend; `fast` = every op may split across threads.
@@ -58,9 +66,14 @@ COURSE_INITIALIZERS: tuple[str, ...] = get_args(CourseInitializer)
 KERAS_INITIALIZERS: tuple[str, ...] = get_args(KerasInitializer)
 INITIALIZERS = COURSE_INITIALIZERS + KERAS_INITIALIZERS
 OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
+LOSSES: tuple[str, ...] = get_args(LossName)
 DATASETS: tuple[str, ...] = get_args(DatasetName)
 NUMERICS_MODES: tuple[str, ...] = get_args(NumericsMode)
 DEFAULT_NUMERICS: NumericsMode = "exact"
+# Which cells keep their trained model in the store (study/store/models.py): every cell, the best
+# cell of each `study run` (highest final_test_acc), or none.
+KeepModel = Literal["all", "best", "none"]
+KEEP_MODELS: tuple[str, ...] = get_args(KeepModel)
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -178,25 +191,114 @@ class ModelConfig(Strict):
     """L1 penalty: adds l1 * sum|W| over every kernel, the output layer's included."""
     l2: Annotated[float, Field(ge=0)] = 0.0
     """L2 penalty at the course's scale: adds 0.5 * l2 * sum W^2 (= Keras L2(l2 / 2))."""
+    loss: LossName = "cross_entropy"
+    """cross_entropy: softmax output, classification; mse / mae / mape / msle: linear output, regression."""
+
+
+# --- learning-rate schedules (`optimizer.schedule`), Keras's keras.optimizers.schedules; `optimizer.lr` is
+# the peak rate. The schedule is read at the optimiser's iteration counter: 0 for iteration 1.
+
+
+class StepSchedule(Strict):
+    """`lr × factors[k]` after the first `boundaries[k]` iterations (Keras PiecewiseConstantDecay)."""
+
+    name: Literal["step"]
+    boundaries: Annotated[list[PositiveInt], Field(min_length=1)]
+    factors: Annotated[list[PositiveFloat], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _matching(self) -> StepSchedule:
+        if len(self.factors) != len(self.boundaries):
+            raise ValueError(
+                f"step schedule: {len(self.boundaries)} boundaries need as many factors, got {len(self.factors)}"
+            )
+        if any(b >= c for b, c in zip(self.boundaries, self.boundaries[1:])):
+            raise ValueError(f"step schedule: boundaries {self.boundaries} must increase")
+        return self
+
+
+class ExponentialSchedule(Strict):
+    """`lr × decay_rate^(step / decay_steps)` (Keras ExponentialDecay; `staircase`: whole periods only)."""
+
+    name: Literal["exponential"]
+    decay_steps: PositiveInt
+    decay_rate: PositiveFloat
+    staircase: bool = False
+
+
+class CosineSchedule(Strict):
+    """Linear warm-up from 0 to `lr` over `warmup_steps`, then cosine decay to `alpha × lr` over
+    `decay_steps` (Keras CosineDecay with warmup_target)."""
+
+    name: Literal["cosine"]
+    decay_steps: PositiveInt
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.0
+    warmup_steps: Annotated[int, Field(ge=0)] = 0
+
+
+class WarmupSchedule(Strict):
+    """Linear warm-up from 0 to `lr` over `warmup_steps`, then constant (Keras CosineDecay with alpha 1)."""
+
+    name: Literal["warmup"]
+    warmup_steps: PositiveInt
+
+
+Schedule = Annotated[StepSchedule | ExponentialSchedule | CosineSchedule | WarmupSchedule, Field(discriminator="name")]
+SCHEDULES = ("step", "exponential", "cosine", "warmup")
 
 
 class OptimizerConfig(Strict):
     name: OptimizerName = "sgd"
     """The optimiser (plain SGD when omitted)."""
+    rule: OptimizerRule = "keras"
+    """keras: Keras's optimisers; course: the course notebook's own update rules (AdaGrad's h starts at 1e-4 and
+    divides by sqrt(h); RMSprop by sqrt(h) + epsilon; see docs/optimizers.md)."""
     lr: PositiveFloat = 0.01
-    """Learning rate."""
+    """Learning rate (the peak rate when a schedule is given)."""
     momentum: Fraction = 0.9
     """Momentum coefficient of `momentum` and `nesterov`."""
     rho: OpenUnit = 0.99
-    """RMSprop's decay rate of the squared-gradient average (the course's 0.99; Keras's default is 0.9)."""
+    """RMSprop's and Adadelta's decay rate of the squared-gradient average (the course's 0.99; Keras's
+    defaults are 0.9 / 0.95)."""
     beta_1: OpenUnit = 0.9
-    """Adam's decay rate of the gradient average."""
+    """Decay rate of the gradient average of adam, adamax, nadam and adamw."""
     beta_2: OpenUnit = 0.999
-    """Adam's decay rate of the squared-gradient average."""
+    """Decay rate of the squared-gradient average of adam, adamax, nadam and adamw."""
     epsilon: PositiveFloat = 1e-7
-    """Added to the denominators of AdaGrad, RMSprop and Adam (the course's 1e-7)."""
+    """Added to the adaptive optimisers' denominators (the course's 1e-7)."""
     initial_accumulator: Annotated[float, Field(ge=0)] = 0.0
-    """AdaGrad's starting accumulator h (the course's 0; Keras's default is 0.1)."""
+    """AdaGrad's starting accumulator h with rule keras (Keras's default is 0.1)."""
+    weight_decay: Annotated[float, Field(ge=0)] | None = None
+    """Keras's decoupled weight decay; unset: AdamW's 0.004, off for the others."""
+    clipnorm: PositiveFloat | None = None
+    """Clip each gradient to this L2 norm; unset: no clipping."""
+    clipvalue: PositiveFloat | None = None
+    """Clip each gradient element to [-clipvalue, clipvalue]; unset: no clipping."""
+    schedule: Schedule | None = None
+    """A learning-rate schedule (step, exponential, cosine, warmup); unset: constant `lr`."""
+
+    @model_validator(mode="after")
+    def _rule_known(self) -> OptimizerConfig:
+        if self.rule == "course":
+            if self.name not in COURSE_RULES:
+                raise ValueError(
+                    f"optimizer.rule course: the course has no {self.name!r} "
+                    f"(course rules: {', '.join(COURSE_RULES)}; use rule: keras)"
+                )
+            if self.weight_decay:
+                raise ValueError("optimizer.rule course has no weight_decay (use model.l2, the course's weight decay)")
+        return self
+
+
+class EarlyStopping(Strict):
+    """Stop a cell when `metric` (at eval points) has not improved by `min_delta` for `patience` eval points."""
+
+    metric: str = "test_loss"
+    """An eval-point metric of the cell's task (study/task.py), e.g. test_acc, test_mae."""
+    patience: PositiveInt = 5
+    """Eval points without improvement before the cell stops."""
+    min_delta: Annotated[float, Field(ge=0)] = 0.0
+    """The smallest change that counts as an improvement."""
 
 
 class TrainConfig(Strict):
@@ -219,6 +321,21 @@ class TrainConfig(Strict):
     numerics: NumericsMode = DEFAULT_NUMERICS
     """exact: every op on one thread, results independent of threads, workers and backend; fast: ops may
     split across threads and results may depend on the thread count (docs/reproducibility.md)."""
+    early_stopping: EarlyStopping | None = None
+    """Stop a cell early on a metric; unset (the course's protocol): always train `iterations`."""
+
+
+# Settings added after cells were first tracked: left out of a cell's identity (study/grid.py) while
+# at these defaults, so every cell tracked before them keeps its config hash.
+LATER_SETTINGS: dict[tuple[str, str], Any] = {
+    ("model", "loss"): "cross_entropy",
+    ("optimizer", "rule"): "keras",
+    ("optimizer", "weight_decay"): None,
+    ("optimizer", "clipnorm"): None,
+    ("optimizer", "clipvalue"): None,
+    ("optimizer", "schedule"): None,
+    ("train", "early_stopping"): None,
+}
 
 
 class Settings(Strict):
@@ -243,6 +360,18 @@ class Settings(Strict):
                 f"train.batch_size ({t.batch_size}) is larger than data.train_size ({self.data.train_size})"
             )
         return self
+
+
+class TrackingConfig(Strict):
+    """What a study records besides its numbers (never part of a cell's identity: `tracking:` is a
+    document key, not a setting, so changing it changes no config hash)."""
+
+    keep_model: KeepModel = "best"
+    """Which cells keep their trained model: all, the study's best, or none (docs/store-layout.md)."""
+    system_metrics: bool = True
+    """MLflow's CPU / memory / disk / network monitor on every cell run."""
+    system_metrics_interval: PositiveFloat = 10.0
+    """Seconds between the monitor's samples; each cell also logs one sample covering its whole run."""
 
 
 Range = Annotated[list[float], Field(min_length=2, max_length=2)]
@@ -300,6 +429,8 @@ class StudyFile(Strict):
     """Named layer stacks, used by `model.arch`."""
     expect: list[Expectation] = []
     """Expected result ranges, checked after the run (study/expect.py)."""
+    tracking: TrackingConfig = TrackingConfig()
+    """What each cell run records beyond params and metrics: its model, system metrics."""
 
     @field_validator("study")
     @classmethod

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from study.config import Settings, Study
+from study.config import LATER_SETTINGS, Settings, Study
 from study.errors import ConfigError
 from study.studyfile import check_setting_key, resolve_arch, setting_keys, validated
 
@@ -156,6 +156,9 @@ def identity(settings: Settings, seed: int) -> dict[str, Any]:
         doc[section].pop(field, None)
     if doc["train"]["numerics"] == "exact":  # exact numbers are the numbers: kept out, so hashes stay stable
         doc["train"].pop("numerics")
+    for (section, field), default in LATER_SETTINGS.items():  # newer settings at their default: same cell
+        if doc[section].get(field, default) == default:
+            doc[section].pop(field, None)
     doc["seed"] = seed
     return doc
 

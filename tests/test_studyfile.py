@@ -75,8 +75,8 @@ BAD_FILES = [
     ),
     (
         "unknown optimizer",
-        variant("name: sgd", "name: adamw"),
-        ["base.optimizer.name", "'adamw'", ", ".join(OPTIMIZERS)],
+        variant("name: sgd", "name: adamx"),
+        ["base.optimizer.name", "'adamx'", ", ".join(OPTIMIZERS)],
     ),
     ("unknown dataset", variant("name: mnist", "name: cifar10"), ["base.data.name", "'cifar10'", ", ".join(DATASETS)]),
     ("empty grid", GOOD.split("grid:")[0] + "grid: {}\n", ["grid", "empty"]),

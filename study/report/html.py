@@ -58,6 +58,7 @@ def render_html(ctx: ReportContext, figures: list[tuple[ReportFigure, bytes]]) -
             _header(ctx),
             _expectations(ctx),
             _reproduction(ctx),
+            ctx.comparison_html,
             section("Findings", bullet_list(findings(ctx))),
             section("Summary per cell", _summary_table(ctx)),
             section("What was run", _what_was_run(ctx)),

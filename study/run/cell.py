@@ -14,6 +14,7 @@ from study.grid import Cell
 from study.run.curve import learning_curve
 from study.run.metrics import MetricLogger
 from study.store.contract import Artifact, Tag, numerics_tags
+from study.store.models import log_saved, save_local
 from study.store.runs import Store
 from study.store.writer import BackgroundWriter
 
@@ -111,10 +112,25 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         return fail(store, writer, logger, cell, run_id, one_line(exc), None)
+    try:
+        model_path = keep_model(job, logger.model, data)
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        return fail(store, writer, logger, cell, run_id, f"saving the model failed: {one_line(exc)}", None)
     writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
     writer.submit(log_curve, store, run_id, logger.history, cell.name)
-    writer.submit(store.end, run_id, "FINISHED")
+    if model_path:
+        writer.submit(log_saved, store.client, run_id, model_path, cell.settings.train.iterations)
+    writer.submit(store.end, run_id, "FINISHED")  # after the model: a FINISHED run has everything it logs
     return CellResult(cell, "done", run_id, summary.metrics())
+
+
+def keep_model(job: CellJob, model, data: Dataset) -> str | None:
+    """Save the trained model locally now, on the training thread (a cached engine trains the next
+    cell into the same Keras model), unless `tracking.keep_model` is `none`; the writer uploads it."""
+    if job.study.spec.tracking.keep_model == "none":
+        return None
+    return save_local(model, data.x_test, data.num_classes)
 
 
 def fail(

@@ -84,8 +84,9 @@ def run_study(
     ray_address: str | None = None,
     cpus_per_cell: float = 1.0,
     parent_tags: dict[str, str] | None = None,
+    tracking_uri: str | None = None,
 ) -> StudyResult:
-    """Run every missing cell of the study into the store; see the module docstring."""
+    """Run every missing cell of the study into the store (default: the CLI's); see the module docstring."""
     t0 = time.perf_counter()
     cells = expand(study)
     check_expectations(study, cells)
@@ -95,7 +96,7 @@ def run_study(
 
         connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
-    store = Store()
+    store = Store(tracking_uri)
     store.repoint_if_moved()  # a store sent from elsewhere writes its artifacts here, not at the old path
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, list(cells[0].labels))
@@ -141,6 +142,7 @@ def run_study(
         if status == "FINISHED":
             outcomes = evaluate(study, results)
             record_expectations(store, parent, outcomes)
+            settle_models(store, parent, study.spec.tracking.keep_model, results)
         finish_parent(store, parent, results, wall, status)
         if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
             from study.run.ray_backend import disconnect
@@ -154,6 +156,25 @@ def record_expectations(store: Store, parent: str, outcomes: list[Outcome]) -> N
     if outcomes:
         store.log_text(parent, json.dumps(as_records(outcomes), indent=1, ensure_ascii=False), EXPECTATIONS_ARTIFACT)
         store.set_tags(parent, {Tag.EXPECT: expectation_summary(outcomes)})
+
+
+def settle_models(store: Store, parent: str, keep: str, results: list[CellResult]) -> None:
+    """`keep_model: best` drops the models of this run's other trained cells (a crash before here
+    leaves them all: nothing is lost); the parent's `study.best_model` names the best cell's model."""
+    if keep == "none":
+        return
+    from study.store.models import best_run, drop, model_id
+
+    best = best_run([(r.cell.name, r.run_id, r.metrics) for r in results if r.status in ("done", "skipped")])
+    best_name = next((r.cell.name for r in results if r.run_id == best), "")
+    for r in results:
+        if r.status != "done" or r.run_id == best or keep != "best":
+            continue
+        uri = retry(store.client.get_run, r.run_id).data.tags.get(Tag.MODEL)
+        drop(store.client, r.run_id, uri, f"not kept (tracking.keep_model: best; the best cell is {best_name})")
+    uri = retry(store.client.get_run, best).data.tags.get(Tag.MODEL) if best else None
+    if model_id(uri):
+        store.set_tags(parent, {Tag.BEST_MODEL: uri})
 
 
 def finish_parent(store: Store, parent: str, results: list[CellResult], wall: float, status: str) -> None:

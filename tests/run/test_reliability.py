@@ -545,7 +545,7 @@ BAD_INPUT = {
         "'sigmoyd' is not valid (valid: sigmoid",
     ),
     "unknown initializer": (setting("model", "initializer", "glorot"), (), "'glorot' is not valid (valid: gauss"),
-    "unknown optimizer": (setting("optimizer", "name", "adamw"), (), "'adamw' is not valid (valid: sgd"),
+    "unknown optimizer": (setting("optimizer", "name", "adamq"), (), "'adamq' is not valid (valid: sgd"),
     "unknown dataset": (setting("data", "name", "cifar10"), (), "'cifar10' is not valid (valid: mnist, fashion_mnist)"),
     "empty grid": (grid({}), (), "the grid is empty"),
     "axis with no values": (grid({"model.activation": []}), (), "has no values"),
@@ -575,7 +575,7 @@ BAD_INPUT = {
     "extra bytes": (damage(TEST_IMAGES, lambda b: b + b"\0" * 7), (), f"{TEST_IMAGES}: too long"),
     "corrupted gzip": (gzip_garbage(TEST_IMAGES), (), "corrupted gzip"),
     "unknown --set key": (lambda d, r: None, ("--set", "train.iteratoins=5"), "unknown setting 'train.iteratoins'"),
-    "--set bad value": (lambda d, r: None, ("--set", "optimizer.name=adamw"), "'adamw' is not valid"),
+    "--set bad value": (lambda d, r: None, ("--set", "optimizer.name=adamq"), "'adamq' is not valid"),
 }
 
 
