@@ -66,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="write the comparison report of a study")
     rep.add_argument("study", help="the study name (the `study:` key of its file)")
-    rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/)")
+    rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/<parent run id>/)")
     rep.add_argument("--run", default=None, help="parent run id (default: the study's latest)")
     rep.add_argument(
         "--compare", default=None, metavar="OTHER", help="add a section comparing it with another run or study"

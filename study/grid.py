@@ -194,3 +194,21 @@ def config_hash(settings: Settings, seed: int) -> str:
     """sha256 of the canonical JSON of the cell's identity, first 16 hex digits."""
     text = json.dumps(identity(settings, seed), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_count(n_cells: int, n_seeds: int, n_runs: int | None = None) -> str:
+    """'4 cells × 3 seeds = 12 runs', the one wording of a study's size in every command and the report;
+    `n_runs` (when it differs from the product, e.g. runs missing from the store) is added."""
+
+    def many(n: int, word: str) -> str:
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    text = f"{many(n_cells, 'cell')} × {many(n_seeds, 'seed')} = {many(n_cells * n_seeds, 'run')}"
+    if n_runs is not None and n_runs != n_cells * n_seeds:
+        text += f" ({n_runs} in the store)"
+    return text
+
+
+def cells_count(cells: list[Cell]) -> str:
+    """run_count of expanded cells: distinct grid points × seeds = runs."""
+    return run_count(len({c.group for c in cells}), len({c.seed for c in cells}), len(cells))

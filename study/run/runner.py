@@ -24,7 +24,7 @@ from study.config import Study
 from study.errors import ConfigError
 from study.expect import Outcome, as_records, check_expectations, evaluate
 from study.expect import summary as expectation_summary
-from study.grid import Cell, expand
+from study.grid import Cell, cells_count, expand
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
 from study.run.preflight import preflight
@@ -248,7 +248,8 @@ def final_table(result: StudyResult) -> str:
             lines.append(f"{'':<{width}}    ↳ {r.failure}")
     failed = sum(r.status == "failed" for r in result.results)
     lines.append(
-        f"{len(result.results)} cells, {failed} failed, {result.wall_time_s:.1f}s in all; parent run {result.parent_id}"
+        f"{cells_count([r.cell for r in result.results])}, {failed} failed, {result.wall_time_s:.1f}s in all; "
+        f"parent run {result.parent_id}"
     )
     if result.expectations:
         lines.extend(o.line() for o in result.expectations)

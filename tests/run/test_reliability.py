@@ -383,7 +383,7 @@ def test_a_diverging_cell_fails_the_grid_goes_on_and_the_exit_code_is_1(project,
     assert row_status(rows[1]) == ("lr=1e+06 · seed 0", "failed")
     assert "↳" in rows[2] and "loss became" in rows[2] and "iteration" in rows[2]  # the reason, under the row
     assert row_status(rows[3]) == ("lr=0.1 · seed 0", "done")
-    assert "2 cells, 1 failed" in out
+    assert "2 cells × 1 seed = 2 runs, 1 failed" in out
     runs = Runs(project, "diverge")
     failed = [r for r in runs.all() if r.info.status == "FAILED"]
     assert len(failed) == 1 and runs.statuses() == {"FAILED": 1, "FINISHED": 1}
