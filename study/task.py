@@ -50,8 +50,22 @@ class Task:
         """Whether score `a` is better than `b`."""
         return a > b if self.higher_is_better else a < b
 
+    @property
+    def score_name(self) -> str:
+        """The score in words, for reports: `accuracy`, `MAE`."""
+        return "accuracy" if self.score == "acc" else self.score.upper()
+
+    @property
+    def score_abbrev(self) -> str:
+        """The score in a table header: `acc`, `MAE`."""
+        return "acc" if self.score == "acc" else self.score.upper()
+
 
 CLASSIFICATION = Task("classification", "cross_entropy", "acc", higher_is_better=True)
+REGRESSION = Task("regression", "mse", "mae", higher_is_better=False, extra=("test_mse",))
+TASKS = {task.kind: task for task in (CLASSIFICATION, REGRESSION)}
+"""By kind: what a stored run's tag `study.task` names (no tag: classification, as every earlier run).
+The metric names do not depend on the regression loss, so a grid axis of losses compares alike."""
 
 
 def task_of(settings: Settings | ModelConfig) -> Task:
@@ -59,4 +73,9 @@ def task_of(settings: Settings | ModelConfig) -> Task:
     model = settings.model if isinstance(settings, Settings) else settings
     if model.loss == "cross_entropy":
         return CLASSIFICATION
-    return Task("regression", model.loss, "mae", higher_is_better=False, extra=("test_mse",))
+    return Task("regression", model.loss, REGRESSION.score, higher_is_better=False, extra=REGRESSION.extra)
+
+
+def task_of_columns(columns) -> Task:
+    """The task whose primary summary metric is among a table's columns (classification by default)."""
+    return next((task for task in TASKS.values() if task.primary in columns), CLASSIFICATION)

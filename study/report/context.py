@@ -12,6 +12,7 @@ from matplotlib.colors import to_hex
 
 from study.analysis.statistics import run_stats, summarize
 from study.store.reader import FINISHED, StudyRuns
+from study.task import Task
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -38,6 +39,11 @@ class ReportContext:
     plotted: frozenset[str]
     expectations: list[dict] | None = None  # the parent's expectations.json (the study's `expect:` checks)
     reproduction: dict | None = None  # the parent's reproduction.json, when it reproduces another run
+
+    @property
+    def task(self) -> Task:
+        """The study's task (study/task.py): which score the tables and figures show."""
+        return self.study.task
 
     def curve(self, metric: str) -> pd.DataFrame:
         """One metric's points from the plotted runs (finished ones; all runs of a cell without any)."""

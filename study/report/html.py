@@ -180,15 +180,19 @@ def _summary_table(ctx: ReportContext) -> str:
         stats = [mean_ci(row, stat, mean_fmt, ci_fmt) for _, stat, mean_fmt, ci_fmt in columns]
         rows.append([str(row["rank"]), _swatch(ctx, row["cell"]), seeds, *map(_e, stats)])
         classes.append("" if row["n_seeds"] else "failed")
+    speed = (
+        "Iterations to 50 % / 90 %: first evaluation where the test accuracy reaches that fraction of the run's "
+        "final test accuracy. Sorted by mean final test accuracy."
+        if ctx.task.score == "acc"
+        else f"Sorted by mean final test {ctx.task.score_name}, lowest (best) first; the gap is test − train."
+    )
     note = (
         '<p class="note">Mean ± half-width of the 95 % confidence interval over the finished seeds (Student t, '
-        "n − 1 degrees of freedom; one seed: the value alone). Iterations to 50 % / 90 %: first evaluation "
-        "where the test accuracy reaches that fraction of the run's final test accuracy. Sorted by mean final "
-        "test accuracy."
+        f"n − 1 degrees of freedom; one seed: the value alone). {speed}"
         + (
             " Grad ratio first/last: the gradient norm of the first layer divided by that of the output layer, "
             "at the last iteration (see the gradient-flow figure); far below 1 means the gradient vanishes."
-            if len(columns) > len(_SUMMARY_COLUMNS)
+            if len(columns) > len(_score_columns(ctx))
             else ""
         )
         + "</p>"
@@ -196,10 +200,26 @@ def _summary_table(ctx: ReportContext) -> str:
     return note + _table(headers, rows, numeric=range(2, len(headers)), row_classes=classes)
 
 
+def _score_columns(ctx: ReportContext) -> tuple:
+    """_SUMMARY_COLUMNS for the study's task: a regression study's errors, its gap, no learning speed."""
+    if ctx.task.score == "acc":
+        return _SUMMARY_COLUMNS
+    s, fmt = ctx.task.score_abbrev, "{:.4g}"
+    final, best, train, *extra = ctx.task.summary_metrics
+    return (
+        (f"Final test {s}", final, fmt, "{:.2g}"),
+        (f"Best test {s}", best, fmt, "{:.2g}"),
+        (f"Final train {s}", train, fmt, "{:.2g}"),
+        *((f"Final {m.removeprefix('final_').replace('_', ' ')}", m, fmt, "{:.2g}") for m in extra),
+        ("Test − train gap", "gap", "{:+.3g}", "{:.2g}"),
+        ("Wall time (s)", "wall_time_s", "{:,.1f}", "{:,.1f}"),
+    )
+
+
 def _summary_columns(ctx: ReportContext) -> tuple:
     """The summary table's statistics: the gradient ratio only when some run logged diagnostics."""
     has_ratio = "grad_ratio_mean" in ctx.summary and ctx.summary["grad_ratio_mean"].notna().any()
-    return (*_SUMMARY_COLUMNS, _GRAD_RATIO_COLUMN) if has_ratio else _SUMMARY_COLUMNS
+    return (*_score_columns(ctx), _GRAD_RATIO_COLUMN) if has_ratio else _score_columns(ctx)
 
 
 def _replicates(ctx: ReportContext) -> str:
@@ -228,7 +248,8 @@ def _replicates(ctx: ReportContext) -> str:
             ]
         )
     note = (
-        f'<p class="note">The best cell by mean final test accuracy against each of the next {TOP_CELLS - 1}. '
+        f'<p class="note">The best cell by mean final test {ctx.task.score_name} against each of the next '
+        f"{TOP_CELLS - 1}. "
         "Difference of the two means with Welch's confidence interval (each cell keeps its own variance; "
         "degrees of freedom by Welch–Satterthwaite). <em>Resolved</em>: the interval excludes 0, the "
         "ranking holds beyond seed noise; <em>within noise</em>: it does not; <em>needs replicates</em>: "
@@ -261,11 +282,12 @@ def _main_effects_table(ctx: ReportContext) -> str:
         for row in effects.itertuples()
     ]
     note = (
-        '<h3>Main effects</h3><p class="note">Mean final test accuracy of the cells at each level, averaged '
+        f'<h3>Main effects</h3><p class="note">Mean final test {ctx.task.score_name} of the cells at each level, '
+        "averaged "
         "over the levels of the other axes (each cell counts once, whatever its number of seeds); effect: "
         "the difference from the mean of all cells.</p>"
     )
-    headers = ["Axis", "Level", "Mean final test acc", "Effect", "Cells", "Runs"]
+    headers = ["Axis", "Level", f"Mean final test {ctx.task.score_abbrev}", "Effect", "Cells", "Runs"]
     return note + _table(headers, rows, numeric=range(2, 6))
 
 
@@ -275,7 +297,8 @@ def _interaction_tables(ctx: ReportContext, factors: list) -> str:
     if not pairs:
         return ""
     html_parts = [
-        '<h3>Two-way interactions</h3><p class="note">Mean final test accuracy per combination of two axes '
+        f'<h3>Two-way interactions</h3><p class="note">Mean final test {ctx.task.score_name} per combination of '
+        "two axes "
         "(cell means, averaged over the other axes); in parentheses the interaction: how much the "
         "combination differs from what the two main effects alone predict (mean − row mean − column mean "
         "+ table mean). Near 0: the axes act independently.</p>"
@@ -314,8 +337,8 @@ def _anova_table(ctx: ReportContext) -> str:
         for row in table.itertuples()
     ]
     note = (
-        '<h3>Variance explained</h3><p class="note">Analysis of variance of the final test accuracy of '
-        "every finished run: the total sum of squares around the overall mean, split into the part each "
+        f'<h3>Variance explained</h3><p class="note">Analysis of variance of the final test {ctx.task.score_name} '
+        "of every finished run: the total sum of squares around the overall mean, split into the part each "
         "axis explains, each pair's interaction, and the residual spread between seeds of the same cell. "
         "Share: percent of the total. F and p test each term against the seed spread (only with "
         "several seeds per cell)."
@@ -342,9 +365,9 @@ def _runs_table(ctx: ReportContext) -> str:
         "Cell",
         "Seed",
         "Status",
-        "Final test acc",
-        "Best test acc",
-        "Final train acc",
+        f"Final test {ctx.task.score_abbrev}",
+        f"Best test {ctx.task.score_abbrev}",
+        f"Final train {ctx.task.score_abbrev}",
         "Iterations",
         "Wall time (s)",
         "Failure",
@@ -355,11 +378,11 @@ def _runs_table(ctx: ReportContext) -> str:
         failure = "" if pd.isna(row.failure) else row.failure
         if pd.notna(row.failure_step):
             failure += f" (iteration {row.failure_step:,})"
-        accuracies = (row.final_test_acc, row.best_test_acc, row.final_train_acc)
+        accuracies = [getattr(row, m) for m in ctx.task.summary_metrics[:3]]
         values = [
             row.seed,
             row.status,
-            *(_fmt(v, "{:.3f}") for v in accuracies),
+            *(_fmt(v, "{:.3f}" if ctx.task.score == "acc" else "{:.4g}") for v in accuracies),
             _fmt(row.iterations, "{:,.0f}"),
             _fmt(row.wall_time_s, "{:,.1f}"),
             failure,

@@ -30,6 +30,7 @@ from study.store.connect import retry
 from study.store.contract import Artifact, Tag
 from study.store.runs import Store
 from study.store.views import share_runs_view
+from study.task import task_of_columns
 
 EXPECTATIONS_ARTIFACT = Artifact.EXPECTATIONS
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -209,12 +210,14 @@ def execute(
 
 
 def final_table(result: StudyResult) -> str:
-    """Final test accuracy per cell, failures with their reason, and how to open the MLflow UI."""
+    """Final test score per cell (accuracy; a regression study's MAE), failures with their reason, and how
+    to open the MLflow UI."""
     width = max(len(r.cell.name) for r in result.results)
-    lines = [f"{'cell':<{width}}  {'status':<8} {'test acc':>8} {'best':>6} {'time':>7}"]
+    task = task_of_columns({k for r in result.results for k in r.metrics})
+    lines = [f"{'cell':<{width}}  {'status':<8} {'test ' + task.score_abbrev:>8} {'best':>6} {'time':>7}"]
     for r in result.results:
         m = r.metrics
-        acc = f"{m['final_test_acc']:8.4f} {m['best_test_acc']:6.4f} {m['wall_time_s']:6.1f}s" if m else ""
+        acc = f"{m[task.primary]:8.4f} {m[task.best]:6.4f} {m['wall_time_s']:6.1f}s" if m else ""
         lines.append(f"{r.cell.name:<{width}}  {r.status:<8} {acc}".rstrip())
         if r.failure:
             lines.append(f"{'':<{width}}    ↳ {r.failure}")
