@@ -60,7 +60,40 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("study", help="the study name (the `study:` key of its file)")
     rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/)")
     rep.add_argument("--run", default=None, help="parent run id (default: the study's latest)")
+    rep.add_argument(
+        "--compare", default=None, metavar="OTHER", help="add a section comparing it with another run or study"
+    )
     rep.set_defaults(func=cmd_report)
+
+    cmp = sub.add_parser(
+        "compare",
+        help="compare two study runs cell by cell: B − A and whether it beats seed noise",
+        description="Compare B with A: two parent runs, or two studies with the same axes (their latest "
+        "runs). One row per shared cell: the means, B − A and, when both have two seeds or more, "
+        "Welch's 95 %% interval and whether the change is beyond seed noise.",
+    )
+    cmp.add_argument("a", metavar="A", help="the baseline: a parent run id or a study name (its latest run)")
+    cmp.add_argument("b", metavar="B", help="the run compared with it: a parent run id or a study name")
+    cmp.add_argument(
+        "--metric",
+        action="append",
+        default=None,
+        help="a per-run statistic to compare (repeatable; default final_test_acc)",
+    )
+    cmp.set_defaults(func=cmd_compare)
+
+    rm = sub.add_parser(
+        "rm",
+        help="delete a study's runs, or one parent run and the cells it trained",
+        description="Delete the runs of a study (a study name: every run of it) or of one `study run` "
+        "(a parent run id: it and the cell runs it trained); never another study's. MLflow's soft "
+        "delete (restorable with `mlflow runs restore`); --purge then removes them and their "
+        "artifacts for good. Asks for confirmation unless --yes. Exit 0 deleted, 1 declined, 2 bad input.",
+    )
+    rm.add_argument("target", help="a study name or a parent run id (study list shows them)")
+    rm.add_argument("--purge", action="store_true", help="remove the deleted runs and their artifacts for good")
+    rm.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    rm.set_defaults(func=cmd_rm)
     ui = sub.add_parser("ui", help="start the MLflow UI on the store and print the study's URL")
     ui.add_argument("study", nargs="?", default=None, help="the study to open (default: the latest one run)")
     ui.add_argument("--port", type=positive_int, default=None, help="port to listen on (default 5000)")
@@ -93,22 +126,16 @@ def positive_int(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from study.grid import expand
-    from study.studyfile import load_study
+    from study import api
 
-    study = load_study(args.config, args.overrides)
+    study = api.load(args.config, args.overrides)
     if args.dry_run:
-        from study.expect import check_expectations
-
-        cells = expand(study)
-        check_expectations(study, cells)
-        for cell in cells:
-            print(f"{cell.index:4d}  {cell.config_hash}  {cell.name}")
+        cells = api.cells(study)
+        for cell in cells.to_dict("records"):
+            print(f"{cell['index']:4d}  {cell['config_hash']}  {cell['name']}")
         print(f"{len(cells)} cells", file=sys.stderr)
         return 0
-    from study.run.runner import final_table, run_study
-
-    result = run_study(
+    result = api.run(
         study,
         rerun=args.rerun,
         workers=args.workers,
@@ -116,15 +143,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         ray_address=args.address,
         cpus_per_cell=args.cpus_per_cell,
+        report=args.report,
     )
-    print(final_table(result))
-    if args.report:
-        from study.report.write import write_report
-        from study.store.views import describe_study_run
-
-        path = write_report(study.name, parent_run_id=result.parent_id)
-        describe_study_run(study.name, result.parent_id)  # the parent's Description now links the report
-        print(f"report: {path}")
+    print(result.table)
+    if result.report_path is not None:
+        print(f"report: {result.report_path}")
     return result.exit_code
 
 
@@ -136,14 +159,40 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from study import api
 
-    from study.report.write import write_report
-    from study.store.views import describe_study_run
-
-    path = write_report(args.study, Path(args.output) if args.output else None, args.run)
-    describe_study_run(args.study, args.run)  # the parent's Description now links the report
+    path = api.report(args.study, run=args.run, out=args.output, compare=args.compare)
     print(f"report: {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from study import api
+
+    comparison = api.compare(args.a, args.b, metrics=args.metric or ("final_test_acc",))
+    print(comparison.text())
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from study import api
+
+    def confirm(plan) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise StudyError("rm: not asking for confirmation on a non-interactive input; add --yes to delete")
+        print(plan.text())
+        return input("proceed? [y/N] ").strip().lower() in ("y", "yes")
+
+    plan = api.rm(args.target, purge=args.purge, confirm=confirm)
+    if not plan.runs:
+        print(f"{plan.target.describe()} has no runs to {'purge' if args.purge else 'delete'}: nothing changed")
+        return 0
+    if not plan.done:
+        print("nothing deleted")
+        return 1
+    print(plan.text())
     return 0
 
 

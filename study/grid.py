@@ -19,7 +19,8 @@ from study.errors import ConfigError
 from study.studyfile import check_setting_key, resolve_arch, setting_keys, validated
 
 # Settings that say where things are, not what is computed: left out of a cell's identity.
-NOT_IDENTITY = {("data", "dir"), ("train", "steps_per_call")}
+# Data settings added later enter only when set (DataConfig.identity), so existing hashes stay.
+NOT_IDENTITY = {("data", "dir"), ("data", "path"), ("data", "test_path"), ("train", "steps_per_call")}
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ def flatten_settings(settings: Settings) -> dict[str, Any]:
 def identity(settings: Settings, seed: int) -> dict[str, Any]:
     """What determines a cell's numbers: every setting except the paths and engine knobs."""
     doc = settings.model_dump(mode="json")
+    doc["data"] = settings.data.identity()
     for section, field in NOT_IDENTITY:
         doc[section].pop(field, None)
     if doc["train"]["numerics"] == "exact":  # exact numbers are the numbers: kept out, so hashes stay stable

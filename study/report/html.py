@@ -64,6 +64,7 @@ def render_html(ctx: ReportContext, figures: list[tuple[ReportFigure, bytes]]) -
             _header(ctx),
             _expectations(ctx),
             _reproduction(ctx),
+            ctx.comparison_html,
             _section("What was run", _what_was_run(ctx)),
             _section("Findings", _list(findings(ctx))),
             _section("Summary per cell", _summary_table(ctx)),

@@ -36,8 +36,10 @@ def write_report(
     parent_run_id: str | None = None,
     tracking_uri: str | None = None,
     log_to_parent: bool = True,
+    comparison_html: str = "",
 ) -> Path:
-    """Write the report of a study run (default: its latest) to out_dir and return the report.html path."""
+    """Write the report of a study run (default: its latest) to out_dir and return the report.html path;
+    `comparison_html` is a comparison section (study/report/compare.py) to include."""
     uri = resolve_tracking_uri(tracking_uri)
     out = Path(out_dir) if out_dir is not None else Path("reports") / study_name
     try:
@@ -48,6 +50,7 @@ def write_report(
         ctx = build_context(load_study_runs(client, experiment, parent, (*CURVE_METRICS, *DIAGNOSTIC_CURVES)))
         ctx.expectations = read_json_artifact(client, parent.info.run_id, Artifact.EXPECTATIONS)
         ctx.reproduction = read_json_artifact(client, parent.info.run_id, Artifact.REPRODUCTION)
+        ctx.comparison_html = comparison_html
         report = _write_files(ctx, out)
         if log_to_parent:
             _log_to_parent(client, parent.info.run_id, out)

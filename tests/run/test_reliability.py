@@ -545,8 +545,12 @@ BAD_INPUT = {
         "'sigmoyd' is not valid (valid: sigmoid",
     ),
     "unknown initializer": (setting("model", "initializer", "glorot"), (), "'glorot' is not valid (valid: gauss"),
-    "unknown optimizer": (setting("optimizer", "name", "adamw"), (), "'adamw' is not valid (valid: sgd"),
-    "unknown dataset": (setting("data", "name", "cifar10"), (), "'cifar10' is not valid (valid: mnist, fashion_mnist)"),
+    "unknown optimizer": (setting("optimizer", "name", "adamq"), (), "'adamq' is not valid (valid: sgd"),
+    "unknown dataset": (
+        setting("data", "name", "svhn"),
+        (),
+        "name 'svhn' is not a dataset study knows (valid: mnist, fashion_mnist, cifar10, cifar100)",
+    ),
     "empty grid": (grid({}), (), "the grid is empty"),
     "axis with no values": (grid({"model.activation": []}), (), "has no values"),
     "axis not a list": (grid({"model.activation": "relu"}), (), "grid.model.activation"),
@@ -575,7 +579,7 @@ BAD_INPUT = {
     "extra bytes": (damage(TEST_IMAGES, lambda b: b + b"\0" * 7), (), f"{TEST_IMAGES}: too long"),
     "corrupted gzip": (gzip_garbage(TEST_IMAGES), (), "corrupted gzip"),
     "unknown --set key": (lambda d, r: None, ("--set", "train.iteratoins=5"), "unknown setting 'train.iteratoins'"),
-    "--set bad value": (lambda d, r: None, ("--set", "optimizer.name=adamw"), "'adamw' is not valid"),
+    "--set bad value": (lambda d, r: None, ("--set", "optimizer.name=adamq"), "'adamq' is not valid"),
 }
 
 
