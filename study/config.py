@@ -407,8 +407,11 @@ class StepSchedule(Strict):
     """`lr × factors[k]` after the first `boundaries[k]` iterations (Keras PiecewiseConstantDecay)."""
 
     name: Literal["step"]
+    """A piecewise-constant schedule."""
     boundaries: Annotated[list[PositiveInt], Field(min_length=1)]
+    """Iterations after which the rate changes, increasing."""
     factors: Annotated[list[PositiveFloat], Field(min_length=1)]
+    """Multiplier of `lr` after each boundary (as many as boundaries)."""
 
     @model_validator(mode="after")
     def _matching(self) -> StepSchedule:
@@ -425,9 +428,13 @@ class ExponentialSchedule(Strict):
     """`lr × decay_rate^(step / decay_steps)` (Keras ExponentialDecay; `staircase`: whole periods only)."""
 
     name: Literal["exponential"]
+    """An exponential decay."""
     decay_steps: PositiveInt
+    """Iterations over which the rate is multiplied by `decay_rate` once."""
     decay_rate: PositiveFloat
+    """Multiplier of the rate per `decay_steps` iterations."""
     staircase: bool = False
+    """Decay in whole periods only (a step function) instead of smoothly."""
 
 
 class CosineSchedule(Strict):
@@ -435,16 +442,22 @@ class CosineSchedule(Strict):
     `decay_steps` (Keras CosineDecay with warmup_target)."""
 
     name: Literal["cosine"]
+    """A cosine decay, optionally after a linear warm-up."""
     decay_steps: PositiveInt
+    """Iterations of the cosine decay (after the warm-up)."""
     alpha: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """The final rate as a fraction of `lr`."""
     warmup_steps: Annotated[int, Field(ge=0)] = 0
+    """Iterations of the linear warm-up from 0 to `lr`; 0 = none."""
 
 
 class WarmupSchedule(Strict):
     """Linear warm-up from 0 to `lr` over `warmup_steps`, then constant (Keras CosineDecay with alpha 1)."""
 
     name: Literal["warmup"]
+    """A linear warm-up, then a constant rate."""
     warmup_steps: PositiveInt
+    """Iterations of the linear warm-up from 0 to `lr`."""
 
 
 Schedule = Annotated[StepSchedule | ExponentialSchedule | CosineSchedule | WarmupSchedule, Field(discriminator="name")]

@@ -133,7 +133,7 @@ BAD_FILES = [
     (
         "duplicate cells",
         variant("model.activation: [sigmoid, relu]", "model.init_std: [0.01, 0.01]"),
-        ["grid", "init_std=0.01", "same settings"],
+        ["grid.model.init_std", "0.01", "listed twice"],
     ),
     (
         "exclude unknown key",

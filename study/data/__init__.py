@@ -29,11 +29,13 @@ from study.config import DATASETS, DataConfig
 from study.data.dataset import KERAS_SOURCE, Dataset, DatasetInfo, Raw
 from study.data.idx import DATA_DIR_ENV, FILES, resolve_data_dir
 from study.data.prepare import prepare
+from study.data.shape import DataShape, data_shape
 from study.data.sources import check_name, clear_cache, raw_for
 
 __all__ = [
     "DATASETS",
     "DATA_DIR_ENV",
+    "DataShape",
     "FILES",
     "KERAS_SOURCE",
     "Dataset",
@@ -41,6 +43,7 @@ __all__ = [
     "Raw",
     "check_name",
     "clear_cache",
+    "data_shape",
     "dataset_digest",
     "digest_of",
     "load",

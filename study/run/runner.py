@@ -1,8 +1,9 @@
 """Run a whole study: validate everything first, skip what is done, train the rest, isolate failures.
 
 Order of work in `run_study`:
-1. expand the grid and load the dataset — any bad input raises StudyError here, before the
-   store is touched;
+1. expand the grid, check the whole study (study/run/preflight.py: shapes, sizes, settings that
+   take effect) and load the dataset — any bad input raises StudyError here, before the store is
+   touched;
 2. open the experiment, mark runs left RUNNING by dead processes as KILLED, look up the cells
    already FINISHED (same config hash, same dataset digest) and skip them unless `rerun`;
 3. create the parent run and train the missing cells — in this process, in `workers` processes,
@@ -23,9 +24,10 @@ from study.config import Study
 from study.errors import ConfigError
 from study.expect import Outcome, as_records, check_expectations, evaluate
 from study.expect import summary as expectation_summary
-from study.grid import Cell, expand
+from study.grid import Cell, cells_count, expand
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
+from study.run.preflight import preflight
 from study.store.connect import retry
 from study.store.contract import Artifact, Tag
 from study.store.provenance import requirements_text, source_tags
@@ -92,6 +94,7 @@ def run_study(
     t0 = time.perf_counter()
     cells = expand(study)
     check_expectations(study, cells)
+    preflight(study, cells)  # shapes, sizes, settings that take effect: before any run exists
     digest = check_cells(study, cells)
     if backend == "ray":  # an unreachable cluster is bad input too: fail before the store is touched
         from study.run.ray_backend import connect
@@ -248,7 +251,8 @@ def final_table(result: StudyResult) -> str:
             lines.append(f"{'':<{width}}    ↳ {r.failure}")
     failed = sum(r.status == "failed" for r in result.results)
     lines.append(
-        f"{len(result.results)} cells, {failed} failed, {result.wall_time_s:.1f}s in all; parent run {result.parent_id}"
+        f"{cells_count([r.cell for r in result.results])}, {failed} failed, {result.wall_time_s:.1f}s in all; "
+        f"parent run {result.parent_id}"
     )
     if result.expectations:
         lines.extend(o.line() for o in result.expectations)
