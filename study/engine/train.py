@@ -488,6 +488,8 @@ def train_and_evaluate(
     rows = {"test": len(data.y_test), "train": engine.train_rows if engine.full_train_eval else engine.batch_size}
     if data.y_val is not None:
         rows["val"] = len(data.y_val)
+    if data.y_val is not None:
+        rows["val"] = len(data.y_val)
     summary = Summary(
         summary_values(task, history, rows),
         iterations=stopped_at if stopped_at is not None else settings.train.iterations,
@@ -512,13 +514,11 @@ def summary_values(task: Task, history: dict[str, list[float]], rows: dict[str, 
     out[task.best] = max(history[score]) if task.higher_is_better else min(history[score])
     out[f"final_train_{task.score}"] = history[f"train_{task.score}"][-1]
     for name in task.eval_metrics:
-        if name.startswith("test_") and name != score:
+        if name.startswith(("test_", "val_")) and name != score:
             out[f"final_{name}"] = history[name][-1]
     if task.validation:  # what a study selects on, leaving the test set to report once
         val = history[f"val_{task.score}"]
-        out[f"final_val_{task.score}"] = val[-1]
         out[f"best_val_{task.score}"] = max(val) if task.higher_is_better else min(val)
-        out["final_val_loss"] = history["val_loss"][-1]
     return {k: exact_ratio(v, rows[split_of(k)]) if k.endswith("_acc") else float(v) for k, v in out.items()}
 
 

@@ -34,6 +34,7 @@ from study.store.contract import Artifact, Tag
 from study.store.provenance import requirements_text, source_tags
 from study.store.runs import Store
 from study.store.views import share_runs_view
+from study.task import task_of_columns
 
 EXPECTATIONS_ARTIFACT = Artifact.EXPECTATIONS
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -255,17 +256,14 @@ def execute(
 
 
 def final_table(result: StudyResult) -> str:
-    """Final test score per cell (accuracy, or a regression's MAE), failures with their reason, and how to
-    open the MLflow UI."""
-    from study.task import task_of
-
+    """Final test score per cell (accuracy; a regression study's MAE), failures with their reason, and how
+    to open the MLflow UI."""
     width = max(len(r.cell.name) for r in result.results)
-    score = task_of(result.results[0].cell.settings).score  # a study's data fixes its task (check_targets)
-    lines = [f"{'cell':<{width}}  {'status':<8} {'test ' + score:>8} {'best':>6} {'time':>7}"]
+    task = task_of_columns({k for r in result.results for k in r.metrics})
+    lines = [f"{'cell':<{width}}  {'status':<8} {'test ' + task.score_abbrev:>8} {'best':>6} {'time':>7}"]
     for r in result.results:
-        m, task = r.metrics, task_of(r.cell.settings)
-        shown = m and task.primary in m and task.best in m
-        acc = f"{m[task.primary]:8.4f} {m[task.best]:6.4f} {m['wall_time_s']:6.1f}s" if shown else ""
+        m = r.metrics
+        acc = f"{m[task.primary]:8.4f} {m[task.best]:6.4f} {m['wall_time_s']:6.1f}s" if m else ""
         lines.append(f"{r.cell.name:<{width}}  {r.status:<8} {acc}".rstrip())
         if r.failure:
             lines.append(f"{'':<{width}}    ↳ {r.failure}")

@@ -10,6 +10,7 @@ import json
 from urllib.parse import quote
 
 from study.store.contract import Artifact, Tag
+from study.task import task_of_columns
 
 WORKFLOW = "workflowType=machine_learning"  # the UI's query parameter for its "Model training" view
 
@@ -78,10 +79,13 @@ def describe_study_run(study_name: str, parent_id: str | None = None) -> None:
 
 
 def summary_markdown(rows: list[tuple[str, str, dict]]) -> str:
-    """A Markdown table of (cell name, status, metrics): the summary artifact of a parent run."""
-    out = ["| cell | status | final test acc | best test acc | wall time (s) |", "|---|---|---:|---:|---:|"]
+    """A Markdown table of (cell name, status, metrics): the summary artifact of a parent run (the task's
+    score, study/task.py: accuracy, or a regression study's MAE)."""
+    task = task_of_columns({k for _, _, m in rows for k in m})
+    s = task.score_abbrev
+    out = [f"| cell | status | final test {s} | best test {s} | wall time (s) |", "|---|---|---:|---:|---:|"]
     for name, status, m in rows:
-        nums = [f"{m[k]:.4f}" if k in m else "" for k in ("final_test_acc", "best_test_acc")]
+        nums = [f"{m[k]:.4f}" if k in m else "" for k in (task.primary, task.best)]
         wall = f"{m['wall_time_s']:.1f}" if "wall_time_s" in m else ""
         out.append(f"| {name} | {status} | {nums[0]} | {nums[1]} | {wall} |")
     return "\n".join(out) + "\n"

@@ -142,4 +142,4 @@ def test_a_regression_csv_study_prints_its_mae(tmp_cwd, capsys):
     path.write_text(json.dumps(doc), encoding="utf-8")
     assert cli.main(["run", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "test mae" in out and "relu · seed 0  done" in out
+    assert "test MAE" in out and "relu · seed 0  done" in out
