@@ -38,6 +38,7 @@ class ReportContext:
     plotted: frozenset[str]
     expectations: list[dict] | None = None  # the parent's expectations.json (the study's `expect:` checks)
     reproduction: dict | None = None  # the parent's reproduction.json, when it reproduces another run
+    tracking_uri: str | None = None  # the store, for loading logged models (study/report/models.py)
 
     def curve(self, metric: str) -> pd.DataFrame:
         """One metric's points from the plotted runs (finished ones; all runs of a cell without any)."""

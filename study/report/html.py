@@ -23,6 +23,7 @@ from study.analysis.statistics import (
 )
 from study.report.context import ReportContext, ReportFigure
 from study.report.findings import findings, mean_ci
+from study.report.models import models_section
 from study.store.contract import Tag
 from study.store.reader import FINISHED
 
@@ -70,6 +71,7 @@ def render_html(ctx: ReportContext, figures: list[tuple[ReportFigure, bytes]]) -
             _section("Is the ranking resolved?", _replicates(ctx)),
             _factor_section(ctx),
             _section("Figures", "\n".join(_figure(figure, png) for figure, png in figures)),
+            models_section(ctx),  # study/report/models.py: kept models, the best cell's mistakes
             _section("All runs", _runs_table(ctx)),
         ]
     )

@@ -48,6 +48,7 @@ def write_report(
         ctx = build_context(load_study_runs(client, experiment, parent, (*CURVE_METRICS, *DIAGNOSTIC_CURVES)))
         ctx.expectations = read_json_artifact(client, parent.info.run_id, Artifact.EXPECTATIONS)
         ctx.reproduction = read_json_artifact(client, parent.info.run_id, Artifact.REPRODUCTION)
+        ctx.tracking_uri = uri
         report = _write_files(ctx, out)
         if log_to_parent:
             _log_to_parent(client, parent.info.run_id, out)

@@ -171,12 +171,12 @@ def settle_models(store: Store, parent: str, keep: str, results: list[CellResult
     best = best_run([(r.cell.name, r.run_id, r.metrics) for r in results if r.status in ("done", "skipped")])
     best_name = next((r.cell.name for r in results if r.run_id == best), "")
     for r in results:
-        if r.status != "done" or r.run_id == best or keep != "best":
+        if r.status != "done" or r.run_id is None or r.run_id == best or keep != "best":
             continue
         uri = retry(store.client.get_run, r.run_id).data.tags.get(Tag.MODEL)
         drop(store.client, r.run_id, uri, f"not kept (tracking.keep_model: best; the best cell is {best_name})")
     uri = retry(store.client.get_run, best).data.tags.get(Tag.MODEL) if best else None
-    if model_id(uri):
+    if uri and model_id(uri):
         store.set_tags(parent, {Tag.BEST_MODEL: uri})
 
 

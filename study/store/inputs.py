@@ -28,7 +28,7 @@ def mlflow_source(data: Dataset):
 def dataset_inputs(data: Dataset) -> list:
     """The train and test subsets as `mlflow.data` numpy datasets, named with their sizes
     (`mnist train[:300]`), carrying the dataset's digest, tagged `training` / `evaluation`."""
-    import mlflow.data
+    from mlflow.data.numpy_dataset import from_numpy
     from mlflow.entities import DatasetInput, InputTag
 
     source = mlflow_source(data)
@@ -37,7 +37,7 @@ def dataset_inputs(data: Dataset) -> list:
         ("train", data.x_train, data.y_train, DATASET_TRAINING),
         ("test", data.x_test, data.y_test, DATASET_EVALUATION),
     ):
-        dataset = mlflow.data.from_numpy(x, source, y, name=f"{data.name} {split}[:{len(y)}]", digest=data.digest)
+        dataset = from_numpy(x, source, y, name=f"{data.name} {split}[:{len(y)}]", digest=data.digest)
         out.append(DatasetInput(dataset._to_mlflow_entity(), [InputTag(Tag.DATASET_CONTEXT, context)]))
     return out
 

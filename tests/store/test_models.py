@@ -128,7 +128,9 @@ def test_keep_best_drops_the_other_models_and_their_files(tmp_path_factory, blan
     best = ran.runs[int(np.argmax(accs))]
     assert ran.parent.data.tags[Tag.BEST_MODEL] == best.data.tags[Tag.MODEL]
     exp = best.info.experiment_id
-    assert [m.model_id for m in ran.client.search_logged_models([exp])] == [best.data.tags[Tag.MODEL][len("models:/") :]]
+    assert [m.model_id for m in ran.client.search_logged_models([exp])] == [
+        best.data.tags[Tag.MODEL][len("models:/") :]
+    ]
     for r in ran.runs:
         if r.info.run_id != best.info.run_id:
             assert r.data.tags[Tag.MODEL].startswith("not kept (tracking.keep_model: best; the best cell is ")
