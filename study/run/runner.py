@@ -206,7 +206,7 @@ def finish_parent(store: Store, parent: str, results: list[CellResult], wall: fl
     )
     from mlflow.entities import Metric
 
-    store.log_metrics(parent, [Metric("wall_time_s", wall, int(time.time() * 1000), 0)])
+    store.log_metrics(parent, [Metric("wall_time_s", round(wall, 3), int(time.time() * 1000), 0)])
     retry(describe_parent, store.client, parent)  # the Description the MLflow UI shows, linking the artifacts
     store.end(parent, status)
 
