@@ -145,7 +145,10 @@ def run_study(
         if status == "FINISHED":
             outcomes = evaluate(study, results)
             record_expectations(store, parent, outcomes)
-            settle_models(store, parent, study.spec.tracking.keep_model, results)
+            try:
+                settle_models(store, parent, study.spec.tracking.keep_model, results)
+            except Exception as exc:  # the models stay (nothing is lost); the parent must still end
+                print(f"keeping only the best model failed, all are kept: {exc}", file=sys.stderr)
         finish_parent(store, parent, results, wall, status)
         if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
             from study.run.ray_backend import disconnect
