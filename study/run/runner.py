@@ -168,7 +168,10 @@ def run_study(
         if status == "FINISHED":
             outcomes = evaluate(study, results)
             record_expectations(store, parent, outcomes)
-            settle_models(store, parent, study.spec.tracking.keep_model, results)
+            try:
+                settle_models(store, parent, study.spec.tracking.keep_model, results)
+            except Exception as exc:  # the models stay (nothing is lost); the parent must still end
+                print(f"keeping only the best model failed, all are kept: {exc}", file=sys.stderr)
         finish_parent(store, parent, results, wall, status)
         if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
             from study.run.ray_backend import disconnect
@@ -229,7 +232,7 @@ def finish_parent(store: Store, parent: str, results: list[CellResult], wall: fl
     )
     from mlflow.entities import Metric
 
-    store.log_metrics(parent, [Metric("wall_time_s", wall, int(time.time() * 1000), 0)])
+    store.log_metrics(parent, [Metric("wall_time_s", round(wall, 3), int(time.time() * 1000), 0)])
     retry(describe_parent, store.client, parent)  # the Description the MLflow UI shows, linking the artifacts
     store.end(parent, status)
 

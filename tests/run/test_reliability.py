@@ -353,7 +353,7 @@ def expect_at_kill(point: str, runs: Runs, at_kill: dict) -> None:
     elif point == "before-cells":
         assert cells == {} and parents == {"RUNNING": 1}
         parent = next(iter(at_kill.values()))
-        assert {a.path for a in runs.client.list_artifacts(parent.info.run_id)} == {"study.yaml"}
+        assert {a.path for a in runs.client.list_artifacts(parent.info.run_id)} == {"study.yaml", "requirements.txt"}
     elif point == "mid-cell":  # one or two cells RUNNING: a finished cell's end may still be queued
         assert cells.get("RUNNING", 0) >= 1 and parents == {"RUNNING": 1}
         running = [r for r in at_kill.values() if r.info.status == "RUNNING" and r.data.tags["study.role"] == "cell"]
