@@ -82,6 +82,9 @@ def test_bad_input_raises_the_clis_one_line(write_study):
     path = write_study(TINY)
     with pytest.raises(StudyError, match="model.activation"):
         study.load(path, overrides=["model.activation=sigmod"])
+    with pytest.raises(StudyError, match="model.activation"):
+        study.run(path, ["model.activation=sigmod"], store=path.parent / "store")
+    assert not (path.parent / "store").exists() and not (path.parent / "mlruns").exists()  # nothing written
     with pytest.raises(StudyError, match="overrides: give them to study.load"):
         study.run(study.load(path), ["seeds=1"])
     with pytest.raises(StudyError, match="no MLflow store at"):

@@ -16,7 +16,7 @@ from mlflow.entities import Experiment, Run
 from mlflow.exceptions import MlflowException
 
 from study.errors import StudyError
-from study.store.connect import resolve_tracking_uri, tracking_uri
+from study.store.connect import default_tracking_uri, resolve_tracking_uri
 from study.store.contract import ROLE_CELL, ROLE_PARENT, Tag
 from study.store.reader import find_parent, study_experiments
 
@@ -26,21 +26,18 @@ DB_FILE = "mlflow.db"  # the SQLite file inside a store directory (`mlruns/mlflo
 def store_uri(store: str | os.PathLike | None, *, create: bool = False) -> str:
     """The tracking URI of a `store=` argument: None is the CLI's default store; a URI (`sqlite:///…`,
     `http://…`) is used as given; a path is a store directory (`…/mlruns`, holding `mlflow.db`) or
-    the `.db` file itself. `create=False` (reading) raises StudyError for a SQLite file that is not there.
+    the `.db` file itself. Nothing is created here (`study run` creates its store once the input is
+    valid); `create=False` (reading) raises StudyError for a SQLite file that is not there.
     """
     if store is None:
-        return tracking_uri() if create else resolve_tracking_uri(None)
+        return default_tracking_uri() if create else resolve_tracking_uri(None)
     text = os.fspath(store)
     if "://" in text or text.startswith("sqlite:"):
         uri = text
     else:
         path = Path(text).expanduser().resolve()
         uri = f"sqlite:///{path if path.suffix == '.db' else path / DB_FILE}"
-    if create:
-        if uri.startswith("sqlite:///"):
-            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        return uri
-    return resolve_tracking_uri(uri)
+    return uri if create else resolve_tracking_uri(uri)
 
 
 @dataclass(frozen=True)
