@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from study.errors import StudyError
 
@@ -23,8 +24,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its mistakes on one line (argparse prints the usage above them): exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="study", description="Keras experiment grids tracked in MLflow.")
+    p = Parser(prog="study", description="Keras experiment grids tracked in MLflow.")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
     run = sub.add_parser(
@@ -48,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=positive_int, default=1, help="train cells in N processes (default 1)")
     run.add_argument("--backend", choices=("local", "ray"), default="local", help="where cells run (default local)")
     run.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
-    run.add_argument("--cpus-per-cell", type=float, default=1.0, help="CPUs a Ray task declares (default 1)")
+    run.add_argument("--cpus-per-cell", type=positive_float, default=1.0, help="CPUs a Ray task declares (default 1)")
     run.add_argument("--report", action="store_true", help="write the comparison report at the end")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
@@ -58,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="write the comparison report of a study")
     rep.add_argument("study", help="the study name (the `study:` key of its file)")
-    rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/)")
+    rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/<parent run id>/)")
     rep.add_argument("--run", default=None, help="parent run id (default: the study's latest)")
     rep.add_argument(
         "--compare", default=None, metavar="OTHER", help="add a section comparing it with another run or study"
@@ -119,9 +127,22 @@ def parser() -> argparse.ArgumentParser:
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
 
@@ -130,9 +151,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     study = api.load(args.config, args.overrides)
     if args.dry_run:
-        cells = api.cells(study)
-        for cell in cells.to_dict("records"):
-            print(f"{cell['index']:4d}  {cell['config_hash']}  {cell['name']}")
+        from study.expect import check_expectations
+        from study.grid import expand
+        from study.run.preflight import preflight
+
+        cells = expand(study)
+        check_expectations(study, cells)
+        checked = preflight(study, cells)  # the same checks as a real run, before anything is written
+        for cell in cells:
+            print(f"{cell.index:4d}  {cell.config_hash}  {cell.name}")
+        for line in checked.lines():
+            print(line, file=sys.stderr)
         print(f"{len(cells)} cells", file=sys.stderr)
         return 0
     result = api.run(
@@ -204,6 +233,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from study.run.verify import verify_run
+    from study.store.connect import resolve_tracking_uri
+
+    resolve_tracking_uri(None)  # a run id needs a store: refuse rather than create an empty one
 
     verdict = verify_run(args.run_id)
     print(f"{args.run_id}: {verdict.text}")
@@ -212,6 +244,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from study.run.reproduce import reproduce_study
+    from study.store.connect import resolve_tracking_uri
+
+    resolve_tracking_uri(None)  # a run id needs a store: refuse rather than create an empty one
 
     reproduction = reproduce_study(args.parent_id, progress=not args.quiet, workers=args.workers)
     print(reproduction.text())
