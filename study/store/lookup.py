@@ -26,8 +26,8 @@ DB_FILE = "mlflow.db"  # the SQLite file inside a store directory (`mlruns/mlflo
 def store_uri(store: str | os.PathLike | None, *, create: bool = False) -> str:
     """The tracking URI of a `store=` argument: None is the CLI's default store; a URI (`sqlite:///…`,
     `http://…`) is used as given; a path is a store directory (`…/mlruns`, holding `mlflow.db`) or
-    the `.db` file itself. `create=False` (reading) raises StudyError for a SQLite file that is not there;
-    `create=True` (writing) creates nothing either: the store is made by the first write, after the study is validated.
+    the `.db` file itself. Nothing is created here (`study run` creates its store once the input is
+    valid); `create=False` (reading) raises StudyError for a SQLite file that is not there.
     """
     if store is None:
         return default_tracking_uri() if create else resolve_tracking_uri(None)
@@ -37,9 +37,7 @@ def store_uri(store: str | os.PathLike | None, *, create: bool = False) -> str:
     else:
         path = Path(text).expanduser().resolve()
         uri = f"sqlite:///{path if path.suffix == '.db' else path / DB_FILE}"
-    if create:  # only the choice: the run creates the store after validating the study
-        return uri
-    return resolve_tracking_uri(uri)
+    return uri if create else resolve_tracking_uri(uri)
 
 
 @dataclass(frozen=True)
