@@ -28,7 +28,7 @@ from study.grid import Cell, expand
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
 from study.run.preflight import preflight
-from study.store.connect import retry
+from study.store.connect import check_store, retry, tracking_uri
 from study.store.contract import Artifact, Tag
 from study.store.runs import Store
 from study.store.views import share_runs_view
@@ -98,6 +98,7 @@ def run_study(
 
         connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
+    check_store(tracking_uri(), writing=True)  # read-only, full or locked: refused before any run exists
     store = Store()
     store.repoint_if_moved()  # a store sent from elsewhere writes its artifacts here, not at the old path
     exp_id = store.experiment_id(study.name, study.spec.description)

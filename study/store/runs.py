@@ -28,6 +28,7 @@ from study.grid import Cell, flatten_settings
 from study.store.claims import CLAIMS_DIR, Claim, process_alive, process_tag
 from study.store.connect import (
     artifact_location,
+    check_store,
     create_sqlite_store,
     repoint_moved_store,
     retry,
@@ -49,6 +50,7 @@ class Store:
 
     def __init__(self, uri: str | None = None):
         self.uri = uri or tracking_uri()
+        check_store(self.uri)  # MLflow would migrate any SQLite file in place: refuse what is not its store
         create_sqlite_store(self.uri)
         self.client = MlflowClient(self.uri)
 
