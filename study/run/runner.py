@@ -29,7 +29,7 @@ from study.grid import Cell, cells_count, expand
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
 from study.run.preflight import preflight
-from study.store.connect import retry
+from study.store.connect import check_store, default_tracking_uri, retry
 from study.store.contract import Artifact, Tag
 from study.store.provenance import requirements_text, source_tags
 from study.store.runs import Store
@@ -119,7 +119,9 @@ def run_study(
 
         connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
-    store = Store(tracking_uri)
+    store_uri = tracking_uri or default_tracking_uri()
+    check_store(store_uri, writing=True)  # read-only, full or locked: refused before any run exists
+    store = Store(store_uri)
     store.repoint_if_moved()  # a store sent from elsewhere writes its artifacts here, not at the old path
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, list(cells[0].labels))
