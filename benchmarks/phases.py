@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,7 @@ MISSING: list[str] = []
 _depth = threading.local()
 
 
-def timed(label: str, fn):
+def timed(label: str | Callable[[tuple], str], fn):
     """`fn` recording (label, thread, start, end, nesting depth) for every call."""
 
     @functools.wraps(fn)

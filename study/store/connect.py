@@ -61,9 +61,7 @@ def create_sqlite_store(uri: str) -> None:
     path = Path(uri.removeprefix("sqlite:///"))
     if not uri.startswith("sqlite:///") or str(path).startswith(":memory:"):
         return
-    for stale in path.parent.glob(f"{path.name}.*.new*"):  # drafts (and journals) of killed creators
-        if process_alive(f"{socket.gethostname()}:{stale.name.split('.')[-2]}:") is False:
-            stale.unlink(missing_ok=True)
+    remove_dead_drafts(path)
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +79,13 @@ def create_sqlite_store(uri: str) -> None:
             pass
     finally:
         draft.unlink(missing_ok=True)
+
+
+def remove_dead_drafts(path: Path) -> None:
+    """Delete the drafts (and their journals) of `path` left by creators that were killed."""
+    for stale in path.parent.glob(f"{path.name}.*.new*"):
+        if process_alive(f"{socket.gethostname()}:{stale.name.split('.')[-2]}:") is False:
+            stale.unlink(missing_ok=True)
 
 
 def build_mlflow_schema(db: Path) -> None:
@@ -107,6 +112,7 @@ def schema_template() -> Path | None:
         return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_dead_drafts(path)
         draft = path.with_name(f"{path.name}.{os.getpid()}.new")
         try:
             build_mlflow_schema(draft)
