@@ -12,7 +12,16 @@ EXIT_BAD_INPUT = 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script (`argv` None: the process's own arguments, and the process
+    ends as soon as the command is done); with `argv`, a call that returns the exit code."""
+    code = run_command(argv)
+    if argv is None:
+        end_process(code)
+    return code
+
+
+def run_command(argv: list[str] | None) -> int:
+    """Parse the arguments and run the command; bad input is one line on stderr and exit code 2."""
     args = parser().parse_args(argv)
     try:
         return args.func(args)
@@ -42,6 +51,27 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def end_process(code: int) -> NoReturn:
+    """Exit now, without the interpreter's teardown of TensorFlow's and MLflow's modules (1.5-3 s).
+
+    Everything a command writes is stored before it returns (the background writer is flushed, each
+    MLflow write is its own committed transaction, files are closed), so only the output streams and
+    the log handlers are left to flush.
+    """
+    import logging
+    import os
+
+    if not {"tensorflow", "mlflow"} & sys.modules.keys():  # nothing heavy to tear down: the ordinary exit
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said on it
+            pass
+    logging.shutdown()
+    os._exit(code)
 
 
 def parser() -> argparse.ArgumentParser:

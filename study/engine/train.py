@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -153,21 +154,33 @@ def graph_key(settings: Settings, data: Dataset) -> str:
 
 _engines: OrderedDict[str, Engine] = OrderedDict()
 _resident: dict[int, tuple] = {}
+_building: dict[str, threading.Thread] = {}  # graph key -> the thread building it (study/engine/prefetch.py)
 
 
 def engine_for(settings: Settings, seed: int, data: Dataset) -> Engine:
-    """A ready engine for this cell: a cached one with the same graph, reset, or a new one."""
+    """A ready engine for this cell: a cached one with the same graph (built ahead, perhaps), reset, or a new one."""
     key = graph_key(settings, data)
+    if key in _building:
+        _building[key].join()
     engine = _engines.pop(key, None)
     if engine is None:
-        while len(_engines) >= ENGINE_CACHE_SIZE:
-            _engines.popitem(last=False)
-            keras.backend.clear_session()  # let the evicted model's graphs go: flat memory over a grid
-            gc.collect()
+        evict(ENGINE_CACHE_SIZE - 1)
         engine = Engine(settings, data)
     _engines[key] = engine
     engine.reset(settings, seed)
     return engine
+
+
+def evict(keep: int) -> None:
+    """Drop the least recently used engines until `keep` are left, once no engine is being built ahead."""
+    if len(_engines) <= keep:
+        return
+    for thread in list(_building.values()):
+        thread.join()  # clear_session must not run under a build
+    while len(_engines) > keep:
+        _engines.popitem(last=False)
+        keras.backend.clear_session()  # let the evicted model's graphs go: flat memory over a grid
+        gc.collect()
 
 
 def resident(data: Dataset) -> tuple:
