@@ -115,6 +115,24 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--workers", type=positive_int, default=1, help="train cells in N processes (default 1)")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
     rp.set_defaults(func=cmd_reproduce)
+
+    st = sub.add_parser(
+        "settings",
+        help="every setting of a study file: type, default, valid values, meaning",
+        description="Print every setting of a study file (or one group, e.g. `model`, or one key, e.g. "
+        "`model.activation`) with its type, default, valid values and meaning, from the schema.",
+    )
+    st.add_argument("key", nargs="?", default=None, help="a group (model, optimizer, …) or a dotted key")
+    st.add_argument("--markdown", action="store_true", help="print docs/settings.md instead")
+    st.set_defaults(func=cmd_settings)
+
+    sc = sub.add_parser(
+        "schema",
+        help="the JSON Schema of a study file, for editor completion",
+        description="Print the JSON Schema of a study file (save it, e.g. as study.schema.json, and point "
+        "your editor's YAML support at it; see the README).",
+    )
+    sc.set_defaults(func=cmd_schema)
     return p
 
 
@@ -130,10 +148,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     study = api.load(args.config, args.overrides)
     if args.dry_run:
-        cells = api.cells(study)
-        for cell in cells.to_dict("records"):
-            print(f"{cell['index']:4d}  {cell['config_hash']}  {cell['name']}")
-        print(f"{len(cells)} cells", file=sys.stderr)
+        from study.run.dry_run import dry_run
+
+        planned = dry_run(study)  # the real run's checks, then each cell's non-default settings
+        print(planned.text())
+        print(planned.summary(), file=sys.stderr)
         return 0
     result = api.run(
         study,
@@ -149,6 +168,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.report_path is not None:
         print(f"report: {result.report_path}")
     return result.exit_code
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from study.settings_doc import settings_markdown, settings_text
+
+    sys.stdout.write(settings_markdown() if args.markdown else settings_text(args.key))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from study.settings_doc import schema_text
+
+    sys.stdout.write(schema_text())
+    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
