@@ -10,10 +10,20 @@ from study.errors import StudyError
 EXIT_BAD_INPUT = 2
 
 
+STORE_COMMANDS = ("run", "list", "report", "compare", "rm", "ui", "verify", "reproduce")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = parser().parse_args(argv)
     try:
+        if args.store is not None:
+            from study.store.connect import use_store
+            from study.store.lookup import store_uri
+
+            use_store(store_uri(args.store, create=True))
+        if args.command in STORE_COMMANDS and args.command != "run":  # run: once its input is checked
+            announce_store()
         return args.func(args)
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -21,11 +31,33 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if args.store is not None:
+            from study.store.connect import use_store
+
+            use_store(None)  # main() may be called again in this process (tests, notebooks)
+
+
+def announce_store(study_file: str | None = None) -> None:
+    """Say which store the command uses, one line on stderr: `--store`, else $MLFLOW_TRACKING_URI, else
+    the mlruns/ of the project holding the study file (or the current folder)."""
+    from pathlib import Path
+
+    from study.store.connect import default_tracking_uri
+
+    print(f"store: {default_tracking_uri(Path(study_file).parent if study_file else None)}", file=sys.stderr)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="study", description="Keras experiment grids tracked in MLflow.")
-    sub = p.add_subparsers(required=True, metavar="COMMAND")
+    p.add_argument(
+        "--store",
+        default=None,
+        metavar="DIR|URI",
+        help="the MLflow store: a store folder (mlruns), a .db file or a tracking URI (default: "
+        "$MLFLOW_TRACKING_URI, else the mlruns/ of the project holding the study file or the current folder)",
+    )
+    sub = p.add_subparsers(required=True, metavar="COMMAND", dest="command")
 
     run = sub.add_parser(
         "run",
@@ -151,6 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from study.run.dry_run import dry_run
 
         planned = dry_run(study)  # the real run's checks, then each cell's non-default settings
+        announce_store(args.config)  # the store the run would use (the run itself says so once checked)
         print(planned.text())
         print(planned.summary(), file=sys.stderr)
         return 0

@@ -97,6 +97,7 @@ def run_study(
         connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
     store = Store(tracking_uri)
+    print(f"store: {store.uri}", file=sys.stderr)  # the input is valid: say where the runs go
     store.repoint_if_moved()  # a store sent from elsewhere writes its artifacts here, not at the old path
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, list(cells[0].labels))
