@@ -185,7 +185,7 @@ def cell_error(exc: ValidationError, source: str, owners: dict[str, str], cell: 
     """One line for a grid cell whose settings do not validate. When the bad setting comes from one
     axis (`owners`: setting key -> the axis that sets it), only that axis is named; otherwise (two
     settings inconsistent together) the whole cell is."""
-    err = dict(exc.errors()[0])
+    err: dict[str, Any] = dict(exc.errors()[0])
     loc = [str(p) for p in err["loc"]]
     owner = owners.get(".".join(loc[:2]))
     if owner is None:
