@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from study.errors import StudyError
 
@@ -48,8 +49,15 @@ def announce_store(study_file: str | None = None) -> None:
     print(f"store: {default_tracking_uri(Path(study_file).parent if study_file else None)}", file=sys.stderr)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its mistakes on one line (argparse prints the usage above them): exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="study", description="Keras experiment grids tracked in MLflow.")
+    p = Parser(prog="study", description="Keras experiment grids tracked in MLflow.")
     p.add_argument(
         "--store",
         default=None,
@@ -80,7 +88,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=positive_int, default=1, help="train cells in N processes (default 1)")
     run.add_argument("--backend", choices=("local", "ray"), default="local", help="where cells run (default local)")
     run.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
-    run.add_argument("--cpus-per-cell", type=float, default=1.0, help="CPUs a Ray task declares (default 1)")
+    run.add_argument("--cpus-per-cell", type=positive_float, default=1.0, help="CPUs a Ray task declares (default 1)")
     run.add_argument("--report", action="store_true", help="write the comparison report at the end")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
@@ -169,9 +177,22 @@ def parser() -> argparse.ArgumentParser:
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
 
@@ -185,6 +206,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         planned = dry_run(study)  # the real run's checks, then each cell's non-default settings
         announce_store(args.config)  # the store the run would use (the run itself says so once checked)
         print(planned.text())
+        for line in planned.checked.lines():  # what preflight checked
+            print(line, file=sys.stderr)
         print(planned.summary(), file=sys.stderr)
         return 0
     result = api.run(
@@ -270,6 +293,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from study.run.verify import verify_run
+    from study.store.connect import resolve_tracking_uri
+
+    resolve_tracking_uri(None)  # a run id needs a store: refuse rather than create an empty one
 
     verdict = verify_run(args.run_id)
     print(f"{args.run_id}: {verdict.text}")
@@ -278,6 +304,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from study.run.reproduce import reproduce_study
+    from study.store.connect import resolve_tracking_uri
+
+    resolve_tracking_uri(None)  # a run id needs a store: refuse rather than create an empty one
 
     reproduction = reproduce_study(args.parent_id, progress=not args.quiet, workers=args.workers)
     print(reproduction.text())

@@ -18,15 +18,22 @@ bad value and the valid choices.
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     field_validator,
+    model_serializer,
     model_validator,
 )
+
+from study.layer_table import check_layer
 
 # Each choice is declared once, as a Literal type; the tuple of its values is read from it.
 Activation = Literal["sigmoid", "relu", "tanh", "leaky_relu", "elu", "selu", "gelu", "swish", "softplus", "linear"]
@@ -56,7 +63,11 @@ COURSE_RULES = ("sgd", "momentum", "adagrad", "rmsprop", "adam")  # the optimise
 # The loss a cell minimises; it decides the task (study/task.py): cross-entropy over a softmax is
 # classification, the others are regression with a linear output.
 LossName = Literal["cross_entropy", "mse", "mae", "mape", "msle"]
-DatasetName = Literal["mnist", "fashion_mnist"]
+# The keras.datasets ones study reads by name (study/data/); user files are read by `data.format`.
+DatasetName = Literal["mnist", "fashion_mnist", "cifar10", "cifar100"]
+DataFormat = Literal["npz", "csv", "images"]
+Targets = Literal["classes", "real"]  # class integers 0..K-1, or real values (regression)
+ColorMode = Literal["grayscale", "rgb", "rgba"]
 # How a cell's floats are computed (study/engine/numerics.py): `exact` = independent of threads,
 # workers and backend; `fast` = every op may split across threads.
 NumericsMode = Literal["exact", "fast"]
@@ -68,6 +79,7 @@ INITIALIZERS = COURSE_INITIALIZERS + KERAS_INITIALIZERS
 OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
 LOSSES: tuple[str, ...] = get_args(LossName)
 DATASETS: tuple[str, ...] = get_args(DatasetName)
+DATA_FORMATS: tuple[str, ...] = get_args(DataFormat)
 NUMERICS_MODES: tuple[str, ...] = get_args(NumericsMode)
 DEFAULT_NUMERICS: NumericsMode = "exact"
 # Which cells keep their trained model in the store (study/store/models.py): every cell, the best
@@ -88,15 +100,149 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True)
 
 
+def _as_tuple(value: Any) -> Any:
+    """A YAML list for a fixed-length setting, as the tuple the schema holds (hashable, like the rest)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+class HoldoutConfig(Strict):
+    """Samples held out of the training data: the first/last `size`, or a seeded random `fraction`."""
+
+    size: PositiveInt | None = None
+    """Hold out this many samples, taken from the `take` end."""
+    take: Literal["first", "last"] = "last"
+    """Which end `size` takes its samples from."""
+    fraction: OpenUnit | None = None
+    """Hold out this share of the samples, drawn at random with `seed`."""
+    seed: Annotated[int, Field(ge=0)] = 0
+    """The seed of the `fraction` draw."""
+
+    @model_validator(mode="after")
+    def _one_way(self) -> HoldoutConfig:
+        if (self.size is None) == (self.fraction is None):
+            raise ValueError("give exactly one of `size` (with `take`: first | last) or `fraction` (with `seed`)")
+        if self.size is not None and self.seed != 0:
+            raise ValueError("`seed` goes with `fraction`; `size` takes the first or last samples (`take`)")
+        if self.fraction is not None and self.take != "last":
+            raise ValueError("`take` goes with `size`; a `fraction` is drawn at random (`seed`)")
+        return self
+
+
+# DataConfig fields added after the first release: left out of a cell's identity while at their
+# default, so the cells of existing studies keep their config hashes (study/grid.py).
+DATA_FIELDS_V1 = ("name", "dir", "train_size", "test_size")
+# Settings that only one or two formats read.
+FORMAT_SETTINGS = {
+    "arrays": ("npz",),
+    "label_column": ("csv",),
+    "image_size": ("images",),
+    "color_mode": ("images",),
+}
+
+
 class DataConfig(Strict):
-    name: DatasetName = "mnist"
-    """The dataset."""
+    name: str = "mnist"
+    """A keras.datasets name (mnist, fashion_mnist, cifar10, cifar100); with `format`, a free name
+    (default: the file's stem)."""
     dir: str | None = None
-    """Directory of the IDX files; unset: $STUDY_DATA_DIR, else a keras.datasets download."""
+    """Directory of a named dataset's files; unset: $STUDY_DATA_DIR (MNIST family), else a keras.datasets
+    download."""
     train_size: PositiveInt | None = None
-    """Train on the first N training images (the course slices x[:N]); unset: all of them."""
+    """Train on the first N training samples (the course slices x[:N]); unset: all of them."""
     test_size: PositiveInt | None = None
-    """Evaluate on the first N test images; unset: all of them."""
+    """Evaluate on the first N test samples; unset: all of them."""
+    format: DataFormat | None = None
+    """Your own data: an npz file, a csv table or a directory of images in class folders."""
+    path: str | None = None
+    """The file (npz, csv) or directory (images) holding the training data."""
+    test_path: str | None = None
+    """csv / images: a second file or directory holding the test data."""
+    test_split: HoldoutConfig | None = None
+    """csv / images / npz: hold the test set out of `path` instead."""
+    validation: HoldoutConfig | None = None
+    """Hold a validation set out of the training data (its metrics: val_*)."""
+    arrays: Annotated[tuple[str, str, str, str], BeforeValidator(_as_tuple)] = (
+        "x_train",
+        "y_train",
+        "x_test",
+        "y_test",
+    )
+    """npz: the names of the four arrays, in the order x_train, y_train, x_test, y_test."""
+    label_column: str = "label"
+    """csv: the target column; every other column is a numeric feature."""
+    targets: Targets = "classes"
+    """Labels as class integers 0..K-1 (classes) or real values (real, for regression)."""
+    image_size: Annotated[tuple[PositiveInt, PositiveInt], BeforeValidator(_as_tuple)] = (
+        64,
+        64,
+    )
+    """images: every image is resized to [height, width]."""
+    color_mode: ColorMode = "rgb"
+    """images: 1, 3 or 4 channels."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_name(cls, doc: Any) -> Any:
+        """A user file's dataset is named after the file unless `name` says otherwise."""
+        if isinstance(doc, dict) and doc.get("format") and "name" not in doc and isinstance(doc.get("path"), str):
+            stem = PurePosixPath(doc["path"].rstrip("/")).name.split(".", 1)[0]
+            return {**doc, "name": stem or str(doc["format"])}
+        return doc
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataConfig:
+        valid = ", ".join(DATASETS)
+        if self.format is None:
+            if self.name not in DATASETS:
+                raise ValueError(
+                    f"name {self.name!r} is not a dataset study knows (valid: {valid}); "
+                    f"for your own file set data.format ({', '.join(DATA_FORMATS)}) and data.path"
+                )
+            for key in ("path", "test_path", "test_split"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} is for your own files: set data.format too, or use data.dir with {valid}")
+            if self.targets != "classes":
+                raise ValueError(f"targets: {self.name} has class labels (valid here: classes)")
+        self._format_settings_match()
+        if self.format is None:
+            return self
+        if self.path is None:
+            raise ValueError(f"format {self.format} needs data.path (the file or directory to read)")
+        if self.dir is not None:
+            raise ValueError("dir is for the named datasets; your own files go in data.path (and data.test_path)")
+        if self.test_path is not None and self.test_split is not None:
+            raise ValueError("give data.test_path or data.test_split, not both")
+        if self.format != "npz" and self.test_path is None and self.test_split is None:
+            raise ValueError(
+                f"format {self.format}: say where the test set is: data.test_path (a second "
+                f"{'file' if self.format == 'csv' else 'directory'}) or data.test_split (e.g. {{fraction: 0.2}})"
+            )
+        if self.format == "npz" and self.test_path is not None:
+            raise ValueError("format npz: the test arrays are in data.path (see data.arrays), or use data.test_split")
+        if len(set(self.arrays)) != 4:
+            raise ValueError(
+                f"arrays: {list(self.arrays)} must name four different arrays (x_train, y_train, x_test, y_test)"
+            )
+        if self.format == "images" and self.targets != "classes":
+            raise ValueError("targets: a directory of images has class labels, one per folder (valid here: classes)")
+        return self
+
+    def _format_settings_match(self) -> None:
+        """A setting of one format, changed from its default, needs that format: no silently ignored keys."""
+        defaults = DataConfig.model_fields
+        for key, formats in FORMAT_SETTINGS.items():
+            if self.format not in formats and getattr(self, key) != defaults[key].default:
+                needs = " or ".join(f"data.format: {f}" for f in formats)
+                raise ValueError(f"{key} is read only with {needs} (this data is {self.format or self.name})")
+
+    def identity(self) -> dict[str, Any]:
+        """The data section of a cell's identity: fields added after the first release only when not at
+        their default (the grid then leaves out the locations: dir, path, test_path)."""
+        doc, defaults = self.model_dump(mode="json"), DataConfig().model_dump(mode="json")
+        for key in DataConfig.model_fields:
+            if key not in DATA_FIELDS_V1 and doc[key] == defaults[key]:
+                doc.pop(key)
+        return doc
 
 
 # --- layers, for `model.layers` / named architectures (dense nets can use `model.hidden` instead)
@@ -157,10 +303,68 @@ class ActivationLayer(Strict):
     """The activation; unset: the study's `model.activation`."""
 
 
+# The study's settings own these arguments of a Keras layer: the engine draws every kernel from
+# `model.initializer` at the cell's seed and penalises it by `model.l1` / `model.l2`.
+STUDY_OWNED_ARGS = {
+    "kernel_initializer": "the study's model.initializer",
+    "kernel_regularizer": "the study's model.l1 / model.l2",
+    "name": "the engine (stable per-kind names: conv_1, dense_2, …)",
+}
+
+
+class KerasLayer(Strict):
+    """Any `keras.layers` layer by its class name, e.g. `{type: Conv2D, filters: 32, kernel_size: 3,
+    padding: same}`: every other key is a constructor argument, checked against the layer's real
+    signature (study/layer_table.py) without importing Keras."""
+
+    type: str  # the Keras class name (capitalised: the course's own types are lower-case)
+    args: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_args(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not (set(data) <= {"type", "args"} and isinstance(data.get("args"), dict)):
+            data = {"type": data.get("type"), "args": {k: v for k, v in data.items() if k != "type"}}
+        return data
+
+    @model_validator(mode="after")
+    def _known(self) -> KerasLayer:
+        if not self.type[:1].isupper():
+            raise ValueError(
+                f"unknown layer type {self.type!r} (course types: {', '.join(LAYER_TYPES)}; "
+                "or a keras.layers class by name, e.g. Conv2D, GlobalAveragePooling2D)"
+            )
+        check_layer(self.type, self.args, STUDY_OWNED_ARGS)
+        return self
+
+    @model_serializer
+    def _flat(self) -> dict[str, Any]:
+        """Written back as it is read: `{type: Conv2D, filters: 32, …}`."""
+        return {"type": self.type, **self.args}
+
+
+def layer_kind(data: Any) -> str | None:
+    """The union member of a layer entry: a course type by its lower-case name, else a Keras class
+    (None when it has no `type`: the error says a layer needs one)."""
+    kind = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
+    if not isinstance(kind, str):
+        return None
+    return kind if kind in LAYER_TYPES else "keras"
+
+
 Layer = Annotated[
-    DenseLayer | Conv2DLayer | PoolLayer | FlattenLayer | DropoutLayer | BatchNormLayer | ActivationLayer,
-    Field(discriminator="type"),
+    Annotated[DenseLayer, Tag("dense")]
+    | Annotated[Conv2DLayer, Tag("conv2d")]
+    | Annotated[PoolLayer, Tag("max_pool")]
+    | Annotated[PoolLayer, Tag("avg_pool")]
+    | Annotated[FlattenLayer, Tag("flatten")]
+    | Annotated[DropoutLayer, Tag("dropout")]
+    | Annotated[BatchNormLayer, Tag("batch_norm")]
+    | Annotated[ActivationLayer, Tag("activation")]
+    | Annotated[KerasLayer, Tag("keras")],
+    Discriminator(layer_kind),
 ]
+# The course's own layer types (lower-case); a capitalised `type` names a Keras layer class.
 LAYER_TYPES = ("dense", "conv2d", "max_pool", "avg_pool", "flatten", "dropout", "batch_norm", "activation")
 
 
@@ -355,7 +559,7 @@ class Settings(Strict):
     """Everything one cell needs: the resolved `base` with the cell's grid values applied."""
 
     data: DataConfig = DataConfig()
-    """Which images a cell trains and is tested on."""
+    """Which data a cell trains, validates and is tested on (docs/datasets.md)."""
     model: ModelConfig = ModelConfig()
     """The network: layers, activation, initialiser, batch norm, regularisation."""
     optimizer: OptimizerConfig = OptimizerConfig()
@@ -368,6 +572,15 @@ class Settings(Strict):
         t = self.train
         if t.eval_every > t.iterations:
             raise ValueError(f"train.eval_every ({t.eval_every}) is larger than train.iterations ({t.iterations})")
+        if t.early_stopping is not None:
+            from study.task import task_of  # task.py reads this module
+
+            metrics = task_of(self).eval_metrics
+            if t.early_stopping.metric not in metrics:
+                raise ValueError(
+                    f"train.early_stopping.metric: {t.early_stopping.metric!r} is not recorded at eval points "
+                    f"of this cell (valid: {', '.join(metrics)})"
+                )
         if self.data.train_size is not None and t.batch_size > self.data.train_size:
             raise ValueError(
                 f"train.batch_size ({t.batch_size}) is larger than data.train_size ({self.data.train_size})"

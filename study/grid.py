@@ -21,7 +21,8 @@ from study.errors import ConfigError
 from study.studyfile import cell_error, check_setting_key, resolve_arch, setting_keys
 
 # Settings that say where things are, not what is computed: left out of a cell's identity.
-NOT_IDENTITY = {("data", "dir"), ("train", "steps_per_call")}
+# Data settings added later enter only when set (DataConfig.identity), so existing hashes stay.
+NOT_IDENTITY = {("data", "dir"), ("data", "path"), ("data", "test_path"), ("train", "steps_per_call")}
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,13 @@ def expand(study: Study) -> list[Cell]:
     shorts = short_names(keys)
     cells: list[Cell] = []
     seen: dict[str, str] = {}
+    used: set[int] = set()  # the exclude entries that matched some cell
     for combo in itertools.product(*(spec.grid[k] for k in keys)):
         axes = dict(zip(keys, combo))
         settings = resolve(study, axes)
-        if excluded(study, axes, settings):
+        matched = excluded_by(study, axes, settings)
+        used.update(matched)
+        if matched:
             continue
         labels = {shorts[k]: printable(label(k, v, settings)) for k, v in axes.items()}
         group = " · ".join(labels.values())
@@ -66,6 +70,10 @@ def expand(study: Study) -> list[Cell]:
             cells.append(Cell(len(cells), group, seed, axes, labels, settings, h))
     if not cells:
         raise ConfigError(f"{study.source}: exclude: every cell of the grid is excluded")
+    for i in sorted(set(range(len(spec.exclude))) - used):
+        raise ConfigError(
+            f"{study.source}: exclude[{i}]: {spec.exclude[i]} matches no cell of the grid{no_match(study, i)}"
+        )
     return cells
 
 
@@ -99,11 +107,29 @@ def bundle_items(key: str, value: Any) -> list[tuple[str, Any]]:
 
 def excluded(study: Study, axes: dict[str, Any], settings: Settings) -> bool:
     """True when some `exclude` entry matches this cell on every key it names."""
+    return bool(excluded_by(study, axes, settings))
+
+
+def excluded_by(study: Study, axes: dict[str, Any], settings: Settings) -> list[int]:
+    """The indices of the `exclude` entries that match this cell on every key they name."""
     flat = flatten_settings(settings)
-    for i, rule in enumerate(study.spec.exclude):
-        if all(matches(study, i, key, want, axes, flat) for key, want in rule.items()):
-            return True
-    return False
+    return [
+        i
+        for i, rule in enumerate(study.spec.exclude)
+        if all(matches(study, i, key, want, axes, flat) for key, want in rule.items())
+    ]
+
+
+def no_match(study: Study, i: int) -> str:
+    """Why an exclude entry matches nothing, when one of its values is not an axis value: `; …`."""
+    for key, want in study.spec.exclude[i].items():
+        values = study.spec.grid.get(key)
+        if values is None:
+            continue
+        choices = [v.get("label") if isinstance(v, dict) else v for v in values]
+        if want not in choices:
+            return f"; {key} is never {want!r} (grid values: {', '.join(map(str, choices))})"
+    return ""
 
 
 def matches(study: Study, i: int, key: str, want: Any, axes: dict[str, Any], flat: dict[str, Any]) -> bool:
@@ -153,6 +179,7 @@ def flatten_settings(settings: Settings) -> dict[str, Any]:
 def identity(settings: Settings, seed: int) -> dict[str, Any]:
     """What determines a cell's numbers: every setting except the paths and engine knobs."""
     doc = settings.model_dump(mode="json")
+    doc["data"] = settings.data.identity()
     for section, field in NOT_IDENTITY:
         doc[section].pop(field, None)
     if doc["train"]["numerics"] == "exact":  # exact numbers are the numbers: kept out, so hashes stay stable

@@ -56,7 +56,8 @@ def inert_optimizer_settings(settings: Settings) -> dict[str, str]:
     out = {}
     for key, users in OPTIMIZER_USES.items():
         if key in type(settings.optimizer).model_fields and name not in users:
-            out[f"optimizer.{key}"] = f"only {' / '.join(users)} use it (optimizer.name is {name})"
+            verb = "uses" if len(users) == 1 else "use"
+            out[f"optimizer.{key}"] = f"only {' / '.join(users)} {verb} it (optimizer.name is {name})"
     return out
 
 

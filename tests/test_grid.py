@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from study.config import DataConfig
 from study.grid import NOT_IDENTITY, config_hash, expand
 from study.studyfile import load_study, setting_keys
 
@@ -252,7 +253,11 @@ def test_a_new_setting_off_its_default_is_a_new_cell(write_study):
 def recompute(settings, seed: int) -> str:
     """The documented hash, written out independently: sha256 of the canonical identity JSON, 16 hex."""
     doc = settings.model_dump(mode="json")
-    del doc["data"]["dir"], doc["train"]["steps_per_call"]
+    del doc["data"]["dir"], doc["data"]["path"], doc["data"]["test_path"], doc["train"]["steps_per_call"]
+    defaults = DataConfig().model_dump(mode="json")  # data settings added after the first release: only when set
+    for key in [k for k in doc["data"] if k not in ("name", "train_size", "test_size")]:
+        if doc["data"][key] == defaults[key]:
+            del doc["data"][key]
     if doc["train"]["numerics"] == "exact":
         del doc["train"]["numerics"]
     for section, field, default in LATER_DEFAULTS:
@@ -322,7 +327,7 @@ def test_hash_ignores_data_dir_and_engine_chunking(write_study):
     moved = cells_of(write_study, TWO_AXES, "b.yaml", ["data.dir=/somewhere/else", "train.steps_per_call=20"])
     assert [c.config_hash for c in moved] == plain
     assert moved[0].settings.data.dir == "/somewhere/else"
-    assert NOT_IDENTITY == {("data", "dir"), ("train", "steps_per_call")}
+    assert NOT_IDENTITY == {("data", "dir"), ("data", "path"), ("data", "test_path"), ("train", "steps_per_call")}
 
 
 # A different valid value for every setting that is part of a cell's identity.
@@ -330,6 +335,14 @@ CHANGED = {
     "data.name": "fashion_mnist",
     "data.train_size": 2000,
     "data.test_size": 500,
+    "data.format": "npz",
+    "data.test_split": {"fraction": 0.2},
+    "data.validation": {"size": 100},
+    "data.arrays": ["a", "b", "c", "d"],
+    "data.label_column": "y",
+    "data.targets": "real",
+    "data.image_size": [32, 32],
+    "data.color_mode": "grayscale",
     "model.hidden": [50],
     "model.arch": "small",
     "model.layers": [{"type": "dense", "units": 10}],
@@ -368,6 +381,19 @@ CHANGED = {
 }
 
 
+CSV = {"format": "csv", "path": "t.csv", "test_split": {"fraction": 0.2}}
+IMAGES = {"format": "images", "path": "pictures", "test_path": "pictures_test"}
+CHANGED_WITH = {  # data settings only some formats read: the context each is changed in
+    "data.format": CSV,
+    "data.test_split": {"format": "npz", "path": "t.npz"},
+    "data.arrays": {"format": "npz", "path": "t.npz"},
+    "data.label_column": CSV,
+    "data.targets": CSV,
+    "data.image_size": IMAGES,
+    "data.color_mode": IMAGES,
+}
+
+
 def test_every_identity_setting_has_a_changed_value():
     identity_keys = {k for k in setting_keys() if tuple(k.split(".")) not in NOT_IDENTITY}
     assert set(CHANGED) == identity_keys, "add the new setting to CHANGED: it must change the hash"
@@ -386,6 +412,7 @@ def test_hash_changes_when_any_setting_changes(key):
     if key == "model.init_std":
         doc["grid"] = {"train.eval_every": [10]}
     section, field = key.split(".")
+    doc["base"]["data"] = CHANGED_WITH.get(key, {})  # the format a data setting belongs to, before and after
     changed = json.loads(json.dumps(doc))
     changed["base"].setdefault(section, {})[field] = CHANGED[key]
     before = expand(study_from_dict(doc, "h.yaml"))[0]

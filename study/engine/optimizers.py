@@ -34,7 +34,8 @@ def build_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
             beta_1=cfg.beta_1,
             beta_2=cfg.beta_2,
             epsilon=cfg.epsilon,
-            **common,
+            clipnorm=cfg.clipnorm,
+            clipvalue=cfg.clipvalue,
         )
     if cfg.name == "adamw":
         decay = ADAMW_WEIGHT_DECAY if cfg.weight_decay is None else cfg.weight_decay

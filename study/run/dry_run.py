@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from study.config import Settings, Study
 from study.grid import Cell, cells_count, expand, flatten_settings
 from study.relevance import inert_settings
 
+if TYPE_CHECKING:
+    from study.run.preflight import Preflight
+
 
 @dataclass(frozen=True)
 class DryRun:
-    """The planned cells and the text describing them."""
+    """The planned cells, what preflight checked, and the text describing them."""
 
     cells: list[Cell]
+    checked: Preflight  # what preflight checked (its lines go to stderr)
     shared: dict[str, Any]  # non-default settings every cell has
     own: list[dict[str, Any]]  # per cell: its other non-default settings and its axes
 
@@ -40,10 +44,12 @@ def dry_run(study: Study) -> DryRun:
     """Expand the grid, run the real run's checks (expectations, numerics, every dataset and its sizes),
     and work out each cell's non-default settings."""
     from study.expect import check_expectations
+    from study.run.preflight import preflight
     from study.run.runner import check_cells
 
-    cells = expand(study)
+    cells = expand(study)  # the same checks, in the same order, as run_study before its store is opened
     check_expectations(study, cells)
+    checked = preflight(study, cells)
     check_cells(study, cells)
     changed = [non_default_settings(cell.settings) for cell in cells]
     shared = {k: v for k, v in changed[0].items() if all(k in c and c[k] == v for c in changed[1:])}
@@ -56,7 +62,7 @@ def dry_run(study: Study) -> DryRun:
             if key in flat and key not in mine:
                 mine[key] = flat[key]
         own.append(mine)
-    return DryRun(cells, shared, own)
+    return DryRun(cells, checked, shared, own)
 
 
 def _axis_settings(cell: Cell, axis_keys: list[str]) -> list[str]:

@@ -1,8 +1,9 @@
 """Run a whole study: validate everything first, skip what is done, train the rest, isolate failures.
 
 Order of work in `run_study`:
-1. expand the grid and load the dataset — any bad input raises StudyError here, before the
-   store is touched;
+1. expand the grid, check the whole study (study/run/preflight.py: shapes, sizes, settings that
+   take effect) and load the dataset — any bad input raises StudyError here, before the store is
+   touched;
 2. open the experiment, mark runs left RUNNING by dead processes as KILLED, look up the cells
    already FINISHED (same config hash, same dataset digest) and skip them unless `rerun`;
 3. create the parent run and train the missing cells — in this process, in `workers` processes,
@@ -20,14 +21,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from study.config import Study
+from study.data import Dataset
 from study.errors import ConfigError
 from study.expect import Outcome, as_records, check_expectations, evaluate
 from study.expect import summary as expectation_summary
 from study.grid import Cell, cells_count, expand
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
+from study.run.preflight import preflight
 from study.store.connect import retry
 from study.store.contract import Artifact, Tag
+from study.store.provenance import requirements_text, source_tags
 from study.store.runs import Store
 from study.store.views import share_runs_view
 
@@ -71,7 +75,24 @@ def check_cells(study: Study, cells: list[Cell]) -> str:
                 f"{study.source}: train.batch_size: {batch} is larger than the training set "
                 f"({rows} images) of cell {cell.group!r}"
             )
+        check_targets(study, cell, data)
     return ",".join(sorted(digests))
+
+
+def check_targets(study: Study, cell: Cell, data: Dataset) -> None:
+    """Cross-entropy needs class labels, a regression loss real targets: refused before anything runs."""
+    loss = cell.settings.model.loss
+    if (loss == "cross_entropy") == (data.targets == "classes"):
+        return
+    if data.targets == "real":
+        raise ConfigError(
+            f"{study.source}: model.loss: cross_entropy needs class labels and {data.name} has real targets "
+            f"(data.targets: real): set model.loss (valid: mse, mae, mape, msle) in cell {cell.group!r}"
+        )
+    raise ConfigError(
+        f"{study.source}: model.loss: {loss} is a regression loss and {data.name} has class labels: set "
+        f"data.targets: real (npz, csv) or model.loss: cross_entropy in cell {cell.group!r}"
+    )
 
 
 def run_study(
@@ -90,6 +111,7 @@ def run_study(
     t0 = time.perf_counter()
     cells = expand(study)
     check_expectations(study, cells)
+    preflight(study, cells)  # shapes, sizes, settings that take effect: before any run exists
     digest = check_cells(study, cells)
     if backend == "ray":  # an unreachable cluster is bad input too: fail before the store is touched
         from study.run.ray_backend import connect
@@ -105,10 +127,12 @@ def run_study(
     if killed:  # notices, not progress: printed with --quiet too
         print(f"marked {len(killed)} run(s) left RUNNING by a dead process as KILLED", file=sys.stderr)
     done = {} if rerun else store.finished_cells(exp_id, digest)
+    source = source_tags()  # resolved here once: a worker process's own program is not the source
     parent = store.start_parent(
         exp_id,
         study.name,
         {
+            **source,
             Tag.CONFIG_FILE: study.source,
             Tag.N_CELLS: str(len(cells)),
             Tag.AXES: json.dumps(axes),
@@ -117,6 +141,7 @@ def run_study(
         },
     )
     store.log_text(parent, study.text, Artifact.STUDY_FILE)
+    store.log_text(parent, requirements_text(), Artifact.REQUIREMENTS)
     results = [
         CellResult(c, "skipped", done[c.config_hash].info.run_id, done[c.config_hash].data.metrics)
         for c in cells
@@ -128,7 +153,7 @@ def run_study(
             f"skipping {len(results)} cell(s) already FINISHED in the store (use --rerun to train them again)",
             file=sys.stderr,
         )
-    jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun) for c in todo]
+    jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun, source) for c in todo]
     status, outcomes = "FINISHED", []
     try:
         for result in execute(jobs, workers, backend, progress, ray_address, cpus_per_cell):
@@ -169,12 +194,12 @@ def settle_models(store: Store, parent: str, keep: str, results: list[CellResult
     best = best_run([(r.cell.name, r.run_id, r.metrics) for r in results if r.status in ("done", "skipped")])
     best_name = next((r.cell.name for r in results if r.run_id == best), "")
     for r in results:
-        if r.status != "done" or r.run_id == best or keep != "best":
+        if r.status != "done" or r.run_id is None or r.run_id == best or keep != "best":
             continue
         uri = retry(store.client.get_run, r.run_id).data.tags.get(Tag.MODEL)
         drop(store.client, r.run_id, uri, f"not kept (tracking.keep_model: best; the best cell is {best_name})")
     uri = retry(store.client.get_run, best).data.tags.get(Tag.MODEL) if best else None
-    if model_id(uri):
+    if uri and model_id(uri):
         store.set_tags(parent, {Tag.BEST_MODEL: uri})
 
 
@@ -231,12 +256,17 @@ def execute(
 
 
 def final_table(result: StudyResult) -> str:
-    """Final test accuracy per cell, failures with their reason, and how to open the MLflow UI."""
+    """Final test score per cell (accuracy, or a regression's MAE), failures with their reason, and how to
+    open the MLflow UI."""
+    from study.task import task_of
+
     width = max(len(r.cell.name) for r in result.results)
-    lines = [f"{'cell':<{width}}  {'status':<8} {'test acc':>8} {'best':>6} {'time':>7}"]
+    score = task_of(result.results[0].cell.settings).score  # a study's data fixes its task (check_targets)
+    lines = [f"{'cell':<{width}}  {'status':<8} {'test ' + score:>8} {'best':>6} {'time':>7}"]
     for r in result.results:
-        m = r.metrics
-        acc = f"{m['final_test_acc']:8.4f} {m['best_test_acc']:6.4f} {m['wall_time_s']:6.1f}s" if m else ""
+        m, task = r.metrics, task_of(r.cell.settings)
+        shown = m and task.primary in m and task.best in m
+        acc = f"{m[task.primary]:8.4f} {m[task.best]:6.4f} {m['wall_time_s']:6.1f}s" if shown else ""
         lines.append(f"{r.cell.name:<{width}}  {r.status:<8} {acc}".rstrip())
         if r.failure:
             lines.append(f"{'':<{width}}    ↳ {r.failure}")

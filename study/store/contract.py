@@ -20,7 +20,7 @@ class Tag:
     GIT_COMMIT = "mlflow.source.git.commit"  # the UI's Version column
     GIT_BRANCH = "mlflow.source.git.branch"
     GIT_REPO_URL = "mlflow.source.git.repoURL"
-    DATASET_CONTEXT = "mlflow.data.context"  # a dataset input's role: DATASET_TRAINING / DATASET_EVALUATION
+    DATASET_CONTEXT = "mlflow.data.context"  # a dataset input's role: DATASET_TRAINING / _EVALUATION / _VALIDATION
 
     # every run
     ROLE = "study.role"  # ROLE_PARENT or ROLE_CELL
@@ -52,6 +52,8 @@ class Tag:
     N_CLASSES = "study.n_classes"
     FAILURE = "study.failure"
     FAILURE_STEP = "study.failure_step"
+    STOPPED_AT = "study.stopped_at"  # the iteration where train.early_stopping ended the cell
+    TASK = "study.task"  # classification | regression (study/task.py), set on regression cells
     VERIFY = "study.verify"
     LAYER_ACTIVATIONS = "study.layer_activations"  # JSON {layer name: activation}, from the built model
     NUMERICS = "study.numerics"  # and study.numerics.* (engine/numerics.py Numerics.tags)
@@ -61,6 +63,7 @@ class Tag:
 
 ROLE_PARENT, ROLE_CELL = "parent", "cell"
 DATASET_TRAINING, DATASET_EVALUATION = "training", "evaluation"  # MLflow's dataset-context values
+DATASET_VALIDATION = "validation"  # the data.validation hold-out, when a study sets one
 
 
 class Artifact:
@@ -80,7 +83,10 @@ class Artifact:
 
 
 class Metric:
-    """Summary metrics of a cell run (histories: train_loss, train_acc, test_acc, test_loss, diag.*)."""
+    """Summary metrics of a classification cell (histories: train_loss, train_acc, test_acc, test_loss, diag.*).
+
+    A regression cell's are named by study/task.py: final_test_mae, best_test_mae, final_train_mae,
+    final_test_loss, final_test_mse (histories train_mae, test_mae, test_loss, test_mse)."""
 
     FINAL_TEST_ACC = "final_test_acc"
     BEST_TEST_ACC = "best_test_acc"

@@ -75,7 +75,7 @@ def plan_deletion(client: MlflowClient, target: Target, purge: bool = False) -> 
     deleted = [r for r in runs if r.info.lifecycle_stage != "active"]
     _refuse_live(active)
     ids = {r.info.run_id for r in (active + deleted if purge else active)}
-    plan = DeletionPlan(target, purge, active, deleted, _logged_models(client, exp_id, ids))
+    plan = DeletionPlan(target, purge, active, deleted, _logged_models(client, exp_id, ids, purge))
     if target.parent is not None:
         plan.shared = _shared_with_other_parents(client, exp_id, target.parent.info.run_id, ids)
     return plan
@@ -90,7 +90,8 @@ def delete_runs(
     if confirm is not None and not confirm(plan):
         return False
     for model_id in plan.model_ids:
-        retry(client.delete_logged_model, model_id)
+        if client.search_logged_models([plan.target.experiment.experiment_id], f"model_id = '{model_id}'"):
+            retry(client.delete_logged_model, model_id)
     for run in plan.active:
         retry(client.delete_run, run.info.run_id)
     if plan.purge:
@@ -102,9 +103,8 @@ def delete_runs(
 def _purge(client: MlflowClient, plan: DeletionPlan) -> None:
     """Remove the plan's (now deleted) runs and logged models with their artifacts, as `mlflow gc` does per run."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-    from mlflow.tracking import _get_store
 
-    backend = _get_store(client.tracking_uri)
+    backend = _backend(client)
     if not hasattr(backend, "_hard_delete_run"):
         raise StudyError(f"the MLflow store at {client.tracking_uri} cannot purge runs; they stay soft-deleted")
     for model_id in plan.model_ids:
@@ -159,8 +159,8 @@ def _refuse_live(runs: list[Run]) -> None:
             )
 
 
-def _logged_models(client: MlflowClient, exp_id: str, run_ids: set[str]) -> list[str]:
-    """The ids of the logged models (deleted ones included) whose source run is one of these runs."""
+def _logged_models(client: MlflowClient, exp_id: str, run_ids: set[str], purge: bool) -> list[str]:
+    """The ids of the logged models whose source run is one of these runs (with `purge`, deleted ones too)."""
     if not run_ids:
         return []
     found, token = [], None
@@ -172,7 +172,21 @@ def _logged_models(client: MlflowClient, exp_id: str, run_ids: set[str]) -> list
         found += [m.model_id for m in page if m.source_run_id in run_ids]
         token = page.token
         if not token:
-            return found
+            break
+    if purge:  # soft-deleted models are invisible to the search; the store itself lists them
+        backend = _backend(client)
+        for model_id in getattr(backend, "_get_deleted_logged_models", lambda: [])():
+            model = backend.get_logged_model(model_id, allow_deleted=True)
+            if model.experiment_id == exp_id and model.source_run_id in run_ids:
+                found.append(model_id)
+    return found
+
+
+def _backend(client: MlflowClient):
+    """The tracking store behind the client (MLflow's own object, as `mlflow gc` uses it)."""
+    from mlflow.tracking import _get_store
+
+    return _get_store(client.tracking_uri)
 
 
 def _shared_with_other_parents(client: MlflowClient, exp_id: str, parent_id: str, ids: set[str]) -> dict[str, int]:

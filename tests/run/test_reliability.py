@@ -546,7 +546,11 @@ BAD_INPUT = {
     ),
     "unknown initializer": (setting("model", "initializer", "glorot"), (), "'glorot' is not valid (valid: gauss"),
     "unknown optimizer": (setting("optimizer", "name", "adamq"), (), "'adamq' is not valid (valid: sgd"),
-    "unknown dataset": (setting("data", "name", "cifar10"), (), "'cifar10' is not valid (valid: mnist, fashion_mnist)"),
+    "unknown dataset": (
+        setting("data", "name", "svhn"),
+        (),
+        "name 'svhn' is not a dataset study knows (valid: mnist, fashion_mnist, cifar10, cifar100)",
+    ),
     "empty grid": (grid({}), (), "the grid is empty"),
     "axis with no values": (grid({"model.activation": []}), (), "has no values"),
     "axis not a list": (grid({"model.activation": "relu"}), (), "grid.model.activation"),
@@ -562,7 +566,7 @@ BAD_INPUT = {
     "dropout 1.5": (setting("model", "dropout", 1.5), (), "model.dropout: 1.5"),
     "momentum 1": (setting("optimizer", "momentum", 1.0), (), "optimizer.momentum: 1.0"),
     "batch > train_size": (lambda d, r: d["base"]["data"].update(train_size=5), (), "larger than data.train_size"),
-    "batch > the dataset": (setting("train", "batch_size", N_TRAIN + 1), (), f"({N_TRAIN} images)"),
+    "batch > the dataset": (setting("train", "batch_size", N_TRAIN + 1), (), f"({N_TRAIN} samples)"),
     "eval_every > iterations": (
         setting("train", "eval_every", 50),
         (),
@@ -617,7 +621,7 @@ def test_batch_larger_than_all_of_mnist_is_refused(tmp_cwd, mnist_dir, capsys):
     path = tmp_cwd / "huge.yaml"
     path.write_text(json.dumps(doc), encoding="utf-8")
     code = cli_run(path)
-    assert_refused(tmp_cwd, code, capsys.readouterr().err, "is larger than the training set (60000 images)")
+    assert_refused(tmp_cwd, code, capsys.readouterr().err, "is larger than the training set (60000 samples)")
 
 
 STUDY_FILES = {  # id -> file bytes, text the one error line must hold

@@ -24,7 +24,7 @@ grid:
     - {{label: bn, model.batch_norm: before}}
     - {{label: dropout, model.dropout: 0.3}}
     - {{label: sigmoid, model.activation: sigmoid, model.initializer: gauss}}
-tracking: {{keep_model: {keep}}}
+tracking: {{keep_model: {keep}{extra}}}
 """
 
 
@@ -37,7 +37,7 @@ class Ran:
     tracking_uri: str
 
 
-def run(tmp_path_factory, blank_db, mnist_dir, keep: str) -> Ran:
+def run(tmp_path_factory, blank_db, mnist_dir, keep: str, extra: str = "") -> Ran:
     """`run_study` of STUDY with `tracking.keep_model: keep` into a fresh store."""
     import shutil
 
@@ -50,7 +50,7 @@ def run(tmp_path_factory, blank_db, mnist_dir, keep: str) -> Ran:
     (root / "mlruns").mkdir()
     shutil.copy(blank_db, root / "mlruns" / "mlflow.db")
     path = root / "models.yaml"
-    path.write_text(STUDY.format(data_dir=json.dumps(str(mnist_dir)), keep=keep), encoding="utf-8")
+    path.write_text(STUDY.format(data_dir=json.dumps(str(mnist_dir)), keep=keep, extra=extra), encoding="utf-8")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -115,6 +115,7 @@ def test_model_uri_tag_names_the_run_output_and_loads_as_keras(tracking):
 
 
 def test_keep_all_names_the_best_model_on_the_parent(all_kept):
+    assert all("system/cpu_utilization_percentage" in r.data.metrics for r in all_kept.runs)  # on by default
     best = max(all_kept.runs, key=lambda r: r.data.metrics["final_test_acc"])
     assert all(r.data.tags[Tag.MODEL].startswith("models:/") for r in all_kept.runs)
     assert all_kept.parent.data.tags[Tag.BEST_MODEL] == best.data.tags[Tag.MODEL]
@@ -138,8 +139,9 @@ def test_keep_best_drops_the_other_models_and_their_files(tmp_path_factory, blan
     assert with_files == {best.data.tags[Tag.MODEL][len("models:/") :]}
 
 
-def test_keep_none_logs_no_model(tmp_path_factory, blank_db, mnist_dir):
-    ran = run(tmp_path_factory, blank_db, mnist_dir, "none")
+def test_keep_none_logs_no_model_and_system_metrics_can_be_switched_off(tmp_path_factory, blank_db, mnist_dir):
+    ran = run(tmp_path_factory, blank_db, mnist_dir, "none", ", system_metrics: false")
+    assert not [k for r in ran.runs for k in r.data.metrics if k.startswith("system/")]
     assert ran.client.search_logged_models([ran.runs[0].info.experiment_id]) == []
     assert all(Tag.MODEL not in r.data.tags for r in ran.runs) and Tag.BEST_MODEL not in ran.parent.data.tags
     assert not (ran.root / "mlruns" / "artifacts" / "models" / "models").exists()
@@ -152,10 +154,10 @@ def test_tracking_settings_change_no_config_hash(tmp_path, mnist_dir):
     path = tmp_path / "s.yaml"
     hashes = []
     for keep in ("all", "none"):
-        path.write_text(STUDY.format(data_dir=json.dumps(str(mnist_dir)), keep=keep), encoding="utf-8")
+        path.write_text(STUDY.format(data_dir=json.dumps(str(mnist_dir)), keep=keep, extra=""), encoding="utf-8")
         hashes.append([c.config_hash for c in expand(load_study(path, ["tracking.system_metrics=false"]))])
     assert hashes[0] == hashes[1]
-    path.write_text(STUDY.format(data_dir=json.dumps(str(mnist_dir)), keep="all").replace("tracking:", "#"))
+    path.write_text(STUDY.format(data_dir=json.dumps(str(mnist_dir)), keep="all", extra="").replace("tracking:", "#"))
     assert [c.config_hash for c in expand(load_study(path))] == hashes[0]
 
 
@@ -164,7 +166,7 @@ def test_a_bad_keep_model_is_one_line_naming_the_choices(tmp_path, mnist_dir):
     from study.studyfile import load_study
 
     path = tmp_path / "s.yaml"
-    path.write_text(STUDY.format(data_dir=json.dumps(str(mnist_dir)), keep="some"), encoding="utf-8")
+    path.write_text(STUDY.format(data_dir=json.dumps(str(mnist_dir)), keep="some", extra=""), encoding="utf-8")
     with pytest.raises(ConfigError) as err:
         load_study(path)
     assert str(err.value) == f"{path}: tracking.keep_model: 'some' is not valid (valid: all, best, none)"
