@@ -57,9 +57,14 @@ def groups() -> list[Group]:
             out.append(Group(name, title, tuple(_fields(nested[0], f"{name}."))))
     for layer in _layer_models():
         kinds = get_args(layer.model_fields["type"].annotation)
-        name = f"layer.{kinds[0] if len(kinds) == 1 else kinds[0].rsplit('_', 1)[-1]}"
-        types_text = f"type: {' or '.join(kinds)}"
-        title = f"{name}: {_one_line(layer.model_fields['type'].description)} (an item of model.layers, {types_text})"
+        if not kinds:  # any Keras layer by class name
+            name, types_text = "layer.keras", "type: a keras.layers class name, e.g. Conv2D"
+            meaning = _one_line(layer.__doc__)
+        else:
+            name = f"layer.{kinds[0] if len(kinds) == 1 else kinds[0].rsplit('_', 1)[-1]}"
+            types_text = f"type: {' or '.join(kinds)}"
+            meaning = _one_line(layer.model_fields["type"].description)
+        title = f"{name}: {meaning} (an item of model.layers, {types_text})"
         entries = tuple(e for e in _fields(layer, f"{name}.") if not e.key.endswith(".type"))
         out.append(Group(name, title, entries))
     return out
@@ -214,7 +219,7 @@ def describe_annotation(annotation: Any, metadata: list[Any] = ()) -> tuple[str,
     if origin is dict:
         return "mapping", ""
     if _is_layer(annotation):
-        return "layer", f"a mapping with `type`: {', '.join(LAYER_TYPES)}"
+        return "layer", f"a mapping with `type`: {', '.join(LAYER_TYPES)}, or a keras.layers class name"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "mapping", BELOW
     if get_origin(annotation) is not None and hasattr(annotation, "__metadata__"):
@@ -297,5 +302,5 @@ def _is_layer(annotation: Any) -> bool:
 
 
 def _layer_models() -> list[type[BaseModel]]:
-    """The layer models of the Layer union, in declaration order."""
-    return [m for m in get_args(get_args(Layer)[0]) if isinstance(m, type) and issubclass(m, BaseModel)]
+    """The layer models of the Layer union, in declaration order, each once."""
+    return list(dict.fromkeys(_models_in(Layer)))

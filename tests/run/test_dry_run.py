@@ -15,10 +15,18 @@ ROOT = Path(__file__).resolve().parents[2]
 COURSE_STUDIES = sorted((ROOT / "configs").glob("*.yaml"))
 
 
+# Studies whose data is made by a script or installed separately: without it, the dry run refuses them.
+NEEDS_OWN_DATA = {"fashion_mnist.yaml", "regression_table.yaml", "rings.yaml"}
+
+
 @pytest.mark.parametrize("path", COURSE_STUDIES, ids=lambda p: p.name)
 def test_dry_run_of_every_course_study(path, tmp_cwd, mnist_dir, capsys):
-    assert cli.main(["run", str(path), "--dry-run"]) == 0
+    code = cli.main(["run", str(path), "--dry-run"])
     out, err = capsys.readouterr()
+    if code == 2 and path.name in NEEDS_OWN_DATA:  # its data is not on this machine: one line saying so
+        assert err.startswith("error: ") and "does not exist" in err and err.count("\n") == 1
+        pytest.skip(f"{path.name}: its data is not here ({err.strip()})")
+    assert code == 0, err
     assert out.startswith("every cell: ")
     assert "every check of `study run` passed, nothing written" in err and " = " in err
     assert not (tmp_cwd / "mlruns").exists()  # nothing written
@@ -50,4 +58,5 @@ def test_a_dry_run_refuses_what_the_run_refuses(write_study, tmp_cwd, mnist_dir,
     )
     assert cli.main(["run", str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
-    assert "train_size=70000 but only 60000" in err and not (tmp_cwd / "mlruns").exists()
+    assert "data.train_size: 70000 but mnist in" in err and "has only 60000 train samples" in err
+    assert err.count("\n") == 1 and not (tmp_cwd / "mlruns").exists()
