@@ -11,7 +11,8 @@
     >>> study.rm(old_parent_id, store="mlruns")    # soft delete; purge=True removes for good
 
 Every function takes `store=`: a store directory (`mlruns`, holding `mlflow.db`), a `.db` file or a
-tracking URI; None means the store the CLI uses (./mlruns, or $MLFLOW_TRACKING_URI). Where a
+tracking URI; None means the store the CLI uses (the project's mlruns/, found from the study file or
+the current folder, or $MLFLOW_TRACKING_URI). Where a
 function takes a `target`, it is a study name (meaning its latest `study run`) or a parent run id
 (`study list` shows them). Bad input raises `study.errors.StudyError` with the one line the CLI
 prints. Nothing heavy is imported until a function is called (`import study` stays instant).
@@ -146,7 +147,7 @@ def run(
         raise StudyError(f"workers: must be at least 1, got {workers}")
     if backend not in ("local", "ray"):
         raise StudyError(f"backend: {backend!r} is not valid (valid: local, ray)")
-    uri = _uri(store, create=True)
+    uri = _uri(store, create=True, near=spec.source)  # None: the store of the study file's project
     result = run_study(
         spec,
         rerun=rerun,
@@ -323,10 +324,10 @@ def _write_report(
     return path
 
 
-def _uri(store: StoreArg, create: bool = False) -> str:
+def _uri(store: StoreArg, create: bool = False, near: str | None = None) -> str:
     from study.store.lookup import store_uri
 
-    return store_uri(store, create=create)
+    return store_uri(store, create=create, near=near)
 
 
 @contextmanager

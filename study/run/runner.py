@@ -122,6 +122,7 @@ def run_study(
     store_uri = tracking_uri or default_tracking_uri()
     check_store(store_uri, writing=True)  # read-only, full or locked: refused before any run exists
     store = Store(store_uri)
+    print(f"store: {store.uri}", file=sys.stderr)  # the input is valid: say where the runs go
     store.repoint_if_moved()  # a store sent from elsewhere writes its artifacts here, not at the old path
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, list(cells[0].labels))

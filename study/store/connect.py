@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,8 @@ from typing import Any
 from study.errors import StudyError
 from study.store.claims import process_alive
 
-STORE_DIR = "mlruns"  # the default local store, relative to the current directory
+STORE_DIR = "mlruns"  # the default local store: a folder of the project
+PROJECT_MARKERS = ("pyproject.toml", ".git")  # a folder holding one of these is a project's root
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 # MLflow logs every failed database call with its traceback before raising it; the raised error is
@@ -25,18 +27,52 @@ os.environ.setdefault(
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
 )  # its INFO lines (DB migrations) drown the progress bar
 
-
-def default_tracking_uri() -> str:
-    """The store every command uses unless told otherwise: `MLFLOW_TRACKING_URI` when set, else SQLite
-    inside ./mlruns (MLflow ≥ 3.13 refuses a file store). Only the choice: nothing is created or checked."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(STORE_DIR).resolve() / 'mlflow.db'}"
+_explicit_store: str | None = None  # `study --store`: wins over everything
 
 
-def tracking_uri() -> str:
-    """The default store for writing: `default_tracking_uri()`, creating ./mlruns when that is the one."""
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        Path(STORE_DIR).mkdir(exist_ok=True)
-    return default_tracking_uri()
+def use_store(uri: str | None) -> None:
+    """Make `uri` the store of every command in this process (the CLI's `--store`); None undoes it."""
+    global _explicit_store
+    _explicit_store = uri
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The project a command works in, so that every folder of it reaches the same store: from `start`
+    (a study file's folder; default the current directory) upward, the nearest folder that holds a
+    store (`mlruns/mlflow.db`) or a project marker (pyproject.toml, .git). The search stops at the
+    home and temporary directories (a stray `~/mlruns` or `/tmp/mlruns` is nobody's project); without
+    a find, `start` itself."""
+    here = Path(start).resolve() if start is not None else Path.cwd().resolve()
+    stops = {Path.home().resolve(), Path(tempfile.gettempdir()).resolve()}
+    for folder in (here, *here.parents):
+        if (folder / STORE_DIR / "mlflow.db").is_file() or any((folder / m).exists() for m in PROJECT_MARKERS):
+            return folder
+        if folder in stops:
+            break
+    return here
+
+
+def default_tracking_uri(start: str | os.PathLike | None = None) -> str:
+    """The store every command uses: `--store` when given, else `MLFLOW_TRACKING_URI`, else SQLite in
+    the project's `mlruns/` (project_root from `start`; MLflow ≥ 3.13 refuses a file store). Only the
+    choice: nothing is created or checked."""
+    chosen = _explicit_store or os.environ.get("MLFLOW_TRACKING_URI")
+    return chosen or f"sqlite:///{project_root(start) / STORE_DIR / 'mlflow.db'}"
+
+
+def tracking_uri(start: str | os.PathLike | None = None) -> str:
+    """The default store for writing: `default_tracking_uri()`, creating its mlruns/ folder when that is the one."""
+    uri = default_tracking_uri(start)
+    if not (_explicit_store or os.environ.get("MLFLOW_TRACKING_URI")):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(exist_ok=True)
+    return uri
+
+
+def store_dir(uri: str) -> Path | None:
+    """The folder of a SQLite store (`…/mlruns`), None for other stores."""
+    if uri.startswith("sqlite:///") and ":memory:" not in uri:
+        return Path(uri.removeprefix("sqlite:///").split("?")[0]).resolve().parent
+    return None
 
 
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
@@ -327,8 +363,9 @@ def artifact_location(name: str, uri: str) -> str | None:
     """Artifacts of a SQLite store named by path (the default `mlruns/mlflow.db`, or a `store=` given to
     the Python API) live beside it, under <store dir>/artifacts/<study>; a store named by
     MLFLOW_TRACKING_URI keeps MLflow's own choice."""
-    if uri.startswith("sqlite:///") and ":memory:" not in uri and uri != os.environ.get("MLFLOW_TRACKING_URI"):
-        return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "artifacts" / name).as_uri()
+    folder = store_dir(uri)
+    if folder is not None and uri != os.environ.get("MLFLOW_TRACKING_URI"):
+        return (folder / "artifacts" / name).as_uri()
     return None
 
 

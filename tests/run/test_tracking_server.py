@@ -19,7 +19,14 @@ from pathlib import Path
 import pytest
 
 from tests.run.support import DATA_ENV
-from tests.run.test_reliability import FAULT_CELLS, FAULT_EVAL_EVERY, FAULT_ITERATIONS, FAULT_STUDY, HARNESS, cell_states
+from tests.run.test_reliability import (
+    FAULT_CELLS,
+    FAULT_EVAL_EVERY,
+    FAULT_ITERATIONS,
+    FAULT_STUDY,
+    HARNESS,
+    cell_states,
+)
 
 pytestmark = pytest.mark.slow
 SERVER_READY_S, CHILD_TIMEOUT_S = 180.0, 300.0
@@ -94,7 +101,9 @@ def config_hashes_finished(uri: str) -> list[str]:
     runs = client.search_runs([exp.experiment_id], "tags.`study.role` = 'cell' and attributes.status = 'FINISHED'")
     for run in runs:
         history = client.get_metric_history(run.info.run_id, "test_acc")
-        assert [m.step for m in history] == list(range(0, int(run.data.params["train.iterations"]) + 1, FAULT_EVAL_EVERY))
+        assert [m.step for m in history] == list(
+            range(0, int(run.data.params["train.iterations"]) + 1, FAULT_EVAL_EVERY)
+        )
     return sorted(r.data.tags["study.config_hash"] for r in runs)
 
 
