@@ -32,9 +32,7 @@ def run_command(argv: list[str] | None) -> int:
             from study.store.lookup import store_uri
 
             use_store(store_uri(args.store, create=True))
-        if args.command in STORE_COMMANDS and args.command != "run":  # run: once its input is checked
-            announce_store()
-        return args.func(args)
+        return run_announced(args)
     except StudyError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -56,14 +54,27 @@ def run_command(argv: list[str] | None) -> int:
             use_store(None)  # main() may be called again in this process (tests, notebooks)
 
 
-def announce_store(study_file: str | None = None) -> None:
-    """Say which store the command uses, one line on stderr: `--store`, else $MLFLOW_TRACKING_URI, else
-    the mlruns/ of the project holding the study file (or the current folder)."""
+def run_announced(args: argparse.Namespace) -> int:
+    """Run the command; a store command (but `run`, which says it once its input is checked) names its
+    store on stderr before its first output, so a refusal is its one error line alone."""
+    from study.notice import store_notice
+
+    line = store_line() if args.command in STORE_COMMANDS and args.command != "run" else None
+    with store_notice(line) as notice:
+        code = args.func(args)
+        if notice is not None and code == 0:
+            notice.say()
+        return code
+
+
+def store_line(study_file: str | None = None) -> str:
+    """Which store the command uses: `--store`, else $MLFLOW_TRACKING_URI, else the mlruns/ of the
+    project holding the study file (or the current folder)."""
     from pathlib import Path
 
     from study.store.connect import default_tracking_uri
 
-    print(f"store: {default_tracking_uri(Path(study_file).parent if study_file else None)}", file=sys.stderr)
+    return f"store: {default_tracking_uri(Path(study_file).parent if study_file else None)}"
 
 
 def one_line(text: str) -> str:
@@ -247,7 +258,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from study.run.dry_run import dry_run
 
         planned = dry_run(study)  # the real run's checks, then each cell's non-default settings
-        announce_store(args.config)  # the store the run would use (the run itself says so once checked)
+        print(store_line(args.config), file=sys.stderr)  # the store the run would use
         print(planned.text())
         for line in planned.checked.lines():  # what preflight checked
             print(line, file=sys.stderr)

@@ -68,7 +68,7 @@ def test_a_run_that_ends_the_process_early_has_printed_and_stored_everything(mni
     cmd += ["--set", "train.iterations=20", "--set", "data.train_size=300", "--set", "data.test_size=100"]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode in (0, 1), proc.stderr
-    assert "2 cells, 0 failed" in proc.stdout and proc.stdout.rstrip().endswith("study ui smoke")
+    assert "= 2 runs, 0 failed" in proc.stdout and proc.stdout.rstrip().endswith("study ui smoke")
     with closing(sqlite3.connect(tmp_path / "mlruns" / "mlflow.db")) as con:
         statuses = sorted(row[0] for row in con.execute("SELECT status FROM runs"))
         curves = con.execute("SELECT count(*) FROM metrics WHERE key = 'test_acc'").fetchone()[0]

@@ -50,6 +50,7 @@ def preflight(study: Study, cells: Sequence[Cell]) -> Preflight:
     report = Preflight()
     check_one_numerics(study, cells)
     check_data(study, cells, report)
+    check_targets(study, cells)
     check_structures(study, cells, report)
     check_grid_values_used(study, cells)
     check_explicit_settings_take_effect(study, cells)
@@ -92,6 +93,23 @@ def check_data(study: Study, cells: Sequence[Cell], report: Preflight) -> None:
                 f"{study.source}: train.batch_size: {cell.settings.train.batch_size} is larger than the "
                 f"training set ({rows} samples){where}"
             )
+
+
+def check_targets(study: Study, cells: Sequence[Cell]) -> None:
+    """Cross-entropy needs class labels, a regression loss real targets (`data.targets`)."""
+    for cell in cells:
+        loss, d = cell.settings.model.loss, cell.settings.data
+        if (loss == "cross_entropy") == (d.targets == "classes"):
+            continue
+        if d.targets == "real":
+            raise ConfigError(
+                f"{study.source}: model.loss: cross_entropy needs class labels and {d.name} has real targets "
+                f"(data.targets: real): set model.loss (valid: mse, mae, mape, msle) in cell {cell.group!r}"
+            )
+        raise ConfigError(
+            f"{study.source}: model.loss: {loss} is a regression loss and {d.name} has class labels: set "
+            f"data.targets: real (npz, csv) or model.loss: cross_entropy in cell {cell.group!r}"
+        )
 
 
 # --- network structures --------------------------------------------------------------------
