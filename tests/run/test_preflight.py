@@ -178,7 +178,11 @@ def test_a_bundle_sweep_with_an_exclude_for_the_duplicates_is_fine(write_study, 
     preflight(study, expand(study))
 
 
-def test_every_shipped_config_passes(mnist_dir):
+def test_every_shipped_config_passes(mnist_dir, tmp_path, monkeypatch):
+    """Every configs/*.yaml, in a directory where the examples have written their data files."""
+    monkeypatch.chdir(tmp_path)
+    for script in sorted((REPO / "examples").glob("make_*.py")):
+        subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
     for path in sorted((REPO / "configs").glob("*.yaml")):
         study = load_study(path)
         preflight(study, expand(study))
