@@ -24,6 +24,8 @@ base:
 grid:
   model.loss: [mse, mae]
 seeds: [0]
+expect:
+  - {cells: {loss: mae}, final_test_mae: [0.0, 5.0], best_test_mae: [0.0, 5.0], source: "a regression range"}
 """
 
 
@@ -60,6 +62,8 @@ def test_a_regression_study_is_tracked_and_reported_by_its_error(tmp_path, blank
         assert metrics["final_test_mae"] == history[-1] < history[0]
         if run.data.params["model.loss"] == "mae":
             assert metrics["final_test_loss"] == metrics["final_test_mae"]  # the loss is the MAE itself
+    parent = runs.latest_parent()
+    assert parent.data.tags["study.expect"] == "2 of 2 expectations met"
     report = tmp_path / "reports" / "reg"
     html = (report / "report.html").read_text(encoding="utf-8")
     assert "final test MAE" in html and "Final test MAE" in html and "Final test acc" not in html
