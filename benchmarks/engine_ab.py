@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
             load = os.getloadavg()[0]
             results = run_tree(getattr(args, label.lower()), args.cells)
             times[label] += [x["seconds"] for x in results]
-            accuracy[label].update({x["cell"]: x["final_test_acc"] for x in results})
+            accuracy[label].update({x["cell"]: round(x["final_test_acc"], 6) for x in results})  # float32 or ratio
             per_cell = " ".join(f"{x['seconds']:.2f}" for x in results)
             print(f"round {r + 1} {label}: load {load:.1f}; seconds per cell: {per_cell}", flush=True)
     a_min, b_min = min(times["A"]), min(times["B"])
