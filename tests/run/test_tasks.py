@@ -1,5 +1,6 @@
 """A regression study end to end: `study run --report` on a CSV table written by
-examples/make_regression_table.py; the runs carry the task's metrics and the report ranks by test MAE."""
+examples/make_regression_table.py; the runs carry the task's metrics and the report ranks by test MAE;
+early stopping ends the cells at a known eval point and tags them."""
 
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ base:
   data: {name: reg, format: csv, path: data/train.csv, test_path: data/test.csv, label_column: y, targets: real}
   model: {hidden: [8], activation: relu, initializer: he}
   optimizer: {name: adam, lr: 0.02}
-  train: {iterations: 40, batch_size: 20, eval_every: 10, eval_train: full, diagnostics_every: 20}
+  train:
+    iterations: 50
+    batch_size: 20
+    eval_every: 10
+    eval_train: full
+    diagnostics_every: 20
+    early_stopping: {metric: test_mae, patience: 3, min_delta: 100.0}  # nothing improves by 100: stops at 30
 grid:
   model.loss: [mse, mae]
 seeds: [0]
@@ -55,7 +62,8 @@ def test_a_regression_study_is_tracked_and_reported_by_its_error(tmp_path, blank
         assert {"final_test_mae", "best_test_mae", "final_train_mae", "final_test_mse"} <= set(metrics)
         assert "final_test_acc" not in metrics and "test_acc" not in metrics
         steps = runs.steps(run.info.run_id, "test_mae")
-        assert steps == [0, 10, 20, 30, 40]
+        assert steps == [0, 10, 20, 30] and run.data.tags["study.stopped_at"] == "30"
+        assert runs.steps(run.info.run_id, "train_loss")[-1] == 30
         history = [
             v for _, v in sorted((m.step, m.value) for m in runs.client.get_metric_history(run.info.run_id, "test_mae"))
         ]
