@@ -27,8 +27,8 @@ from study.run.cell import cell_data
 from study.engine.train import train_and_evaluate
 cells = expand(load_study(sys.argv[1]))
 warm = cells[0]
-train_and_evaluate(warm.settings.model_copy(update={"train": warm.settings.train.model_copy(update={"iterations": 20})}),
-                   warm.seed, cell_data(warm))
+short = warm.settings.model_copy(update={"train": warm.settings.train.model_copy(update={"iterations": 20})})
+train_and_evaluate(short, warm.seed, cell_data(warm))
 out = []
 for cell in cells[: int(sys.argv[2])]:
     t0 = time.perf_counter()
