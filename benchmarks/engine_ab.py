@@ -27,8 +27,8 @@ from study.run.cell import cell_data
 from study.engine.train import train_and_evaluate
 cells = expand(load_study(sys.argv[1]))
 warm = cells[0]
-short = warm.settings.model_copy(update={"train": warm.settings.train.model_copy(update={"iterations": 20})})
-train_and_evaluate(short, warm.seed, cell_data(warm))
+short = warm.settings.train.model_copy(update={"iterations": 20})
+train_and_evaluate(warm.settings.model_copy(update={"train": short}), warm.seed, cell_data(warm))
 out = []
 for cell in cells[: int(sys.argv[2])]:
     t0 = time.perf_counter()
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
             load = os.getloadavg()[0]
             results = run_tree(getattr(args, label.lower()), args.cells)
             times[label] += [x["seconds"] for x in results]
-            accuracy[label].update({x["cell"]: round(x["final_test_acc"], 6) for x in results})  # float32 or ratio
+            accuracy[label].update({x["cell"]: x["final_test_acc"] for x in results})
             per_cell = " ".join(f"{x['seconds']:.2f}" for x in results)
             print(f"round {r + 1} {label}: load {load:.1f}; seconds per cell: {per_cell}", flush=True)
     a_min, b_min = min(times["A"]), min(times["B"])

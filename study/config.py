@@ -317,8 +317,10 @@ class KerasLayer(Strict):
     padding: same}`: every other key is a constructor argument, checked against the layer's real
     signature (study/layer_table.py) without importing Keras."""
 
-    type: str  # the Keras class name (capitalised: the course's own types are lower-case)
+    type: str
+    """The Keras class name (capitalised: the course's own types are lower-case)."""
     args: dict[str, Any] = {}
+    """The layer's constructor arguments (written beside `type`, or under `args`)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -559,7 +561,7 @@ class Settings(Strict):
     """Everything one cell needs: the resolved `base` with the cell's grid values applied."""
 
     data: DataConfig = DataConfig()
-    """Which images a cell trains and is tested on."""
+    """Which data a cell trains, validates and is tested on (docs/datasets.md)."""
     model: ModelConfig = ModelConfig()
     """The network: layers, activation, initialiser, batch norm, regularisation."""
     optimizer: OptimizerConfig = OptimizerConfig()

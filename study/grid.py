@@ -14,9 +14,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from study.config import LATER_SETTINGS, Settings, Study
 from study.errors import ConfigError
-from study.studyfile import check_setting_key, resolve_arch, setting_keys, validated
+from study.studyfile import cell_error, check_setting_key, resolve_arch, setting_keys
 
 # Settings that say where things are, not what is computed: left out of a cell's identity.
 # Data settings added later enter only when set (DataConfig.identity), so existing hashes stay.
@@ -82,7 +84,6 @@ def resolve(study: Study, axes: dict[str, Any]) -> Settings:
         for sub, sub_value in bundle_items(key, value):
             section, field = sub.split(".", 1)
             doc[section][field] = copy.deepcopy(sub_value)
-    where = "grid." + ", grid.".join(axes)
     subs = {sub for k, v in axes.items() for sub, _ in bundle_items(k, v)}
     if "model.arch" in subs:
         doc["model"]["layers"] = None  # the base's stack came from its own `arch`: re-resolve
@@ -90,11 +91,11 @@ def resolve(study: Study, axes: dict[str, Any]) -> Settings:
     elif "model.layers" in subs:
         doc["model"]["arch"] = None  # an explicit stack replaces the base's named one
     try:
-        return validated(Settings, doc, study.source, prefix="")
-    except ConfigError as exc:
-        # Name the grid values that produced this cell, so the user finds the bad entry.
-        values = ", ".join(f"{k}={v!r}" for k, v in axes.items())
-        raise ConfigError(f"{exc} (in the grid cell {values}; check {where})") from None
+        return Settings.model_validate(doc)
+    except ValidationError as exc:
+        # Name the axis whose value is wrong (or, for settings wrong only together, the whole cell).
+        owners = {sub: key for key, value in axes.items() for sub, _ in bundle_items(key, value)}
+        raise ConfigError(cell_error(exc, study.source, owners, axes)) from None
 
 
 def bundle_items(key: str, value: Any) -> list[tuple[str, Any]]:

@@ -48,7 +48,8 @@ class Task:
         finals = tuple(
             f"final_{m}" for m in self.eval_metrics if m.startswith(("test_", "val_")) and m != f"test_{self.score}"
         )
-        return (self.primary, self.best, f"final_train_{self.score}", *finals)
+        best_val = (f"best_val_{self.score}",) if self.validation else ()
+        return (self.primary, self.best, f"final_train_{self.score}", *finals, *best_val)
 
     def better(self, a: float, b: float) -> bool:
         """Whether score `a` is better than `b`."""

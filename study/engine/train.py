@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -153,21 +154,33 @@ def graph_key(settings: Settings, data: Dataset) -> str:
 
 _engines: OrderedDict[str, Engine] = OrderedDict()
 _resident: dict[int, tuple] = {}
+_building: dict[str, threading.Thread] = {}  # graph key -> the thread building it (study/engine/prefetch.py)
 
 
 def engine_for(settings: Settings, seed: int, data: Dataset) -> Engine:
-    """A ready engine for this cell: a cached one with the same graph, reset, or a new one."""
+    """A ready engine for this cell: a cached one with the same graph (built ahead, perhaps), reset, or a new one."""
     key = graph_key(settings, data)
+    if key in _building:
+        _building[key].join()
     engine = _engines.pop(key, None)
     if engine is None:
-        while len(_engines) >= ENGINE_CACHE_SIZE:
-            _engines.popitem(last=False)
-            keras.backend.clear_session()  # let the evicted model's graphs go: flat memory over a grid
-            gc.collect()
+        evict(ENGINE_CACHE_SIZE - 1)
         engine = Engine(settings, data)
     _engines[key] = engine
     engine.reset(settings, seed)
     return engine
+
+
+def evict(keep: int) -> None:
+    """Drop the least recently used engines until `keep` are left, once no engine is being built ahead."""
+    if len(_engines) <= keep:
+        return
+    for thread in list(_building.values()):
+        thread.join()  # clear_session must not run under a build
+    while len(_engines) > keep:
+        _engines.popitem(last=False)
+        keras.backend.clear_session()  # let the evicted model's graphs go: flat memory over a grid
+        gc.collect()
 
 
 def resident(data: Dataset) -> tuple:
@@ -182,6 +195,8 @@ def resident(data: Dataset) -> tuple:
             tf.constant(data.y_train),
             tf.constant(data.x_test),
             tf.constant(data.y_test),
+            None if data.x_val is None else tf.constant(data.x_val),
+            None if data.y_val is None else tf.constant(data.y_val),
         )
     return _resident[key][1:]
 
@@ -203,15 +218,13 @@ class Engine:
         self.variables = self.model.trainable_variables
         self.optimizer.build(self.variables)
         self.seed = tf.Variable(0, dtype=tf.int64, trainable=False)  # the cell's seed, read in-graph
-        self.x_train, self.y_train, self.x_test, self.y_test = resident(data)
-        self.x_val = self.y_val = None
-        if self.task.validation:  # data.validation: the held-out split, evaluated like the test set
-            if data.x_val is None:
-                raise ValueError("data.validation is set but the dataset has no validation split")
-            self.x_val, self.y_val = tf.constant(data.x_val), tf.constant(data.y_val)
+        self.x_train, self.y_train, self.x_test, self.y_test, self.x_val, self.y_val = resident(data)
+        if self.task.validation and self.x_val is None:
+            raise ValueError(f"data.validation is set but dataset {data.name!r} has no validation arrays")
         if self.task.kind == "regression" and len(self.y_train.shape) == 1:  # one target: (N,) -> (N, 1)
             self.y_train, self.y_test = self.y_train[:, None], self.y_test[:, None]
-            self.y_val = None if self.y_val is None else self.y_val[:, None]
+            if self.y_val is not None:
+                self.y_val = self.y_val[:, None]
         self.train_rows = int(data.x_train.shape[0])
         self.full_train_eval = eval_train_mode(settings, self.train_rows) == "full"
         self.steps_per_epoch = self.train_rows // self.batch_size
@@ -337,7 +350,7 @@ class Engine:
         else:
             train = self._split_metrics(tf.gather(self.x_train, batch_idx), tf.gather(self.y_train, batch_idx))
         test = self._split_metrics(self.x_test, self.y_test)
-        val = self._split_metrics(self.x_val, self.y_val)[:2] if self.x_val is not None else []
+        val = self._split_metrics(self.x_val, self.y_val)[:2] if self.task.validation else []
         return (train[0], test[0], test[1], *test[2:], *val)
 
     def _chunk(self, start: tf.Tensor, periods: tf.Tensor, period_len: tf.Tensor):
@@ -488,6 +501,8 @@ def train_and_evaluate(
     rows = {"test": len(data.y_test), "train": engine.train_rows if engine.full_train_eval else engine.batch_size}
     if data.y_val is not None:
         rows["val"] = len(data.y_val)
+    if data.y_val is not None:
+        rows["val"] = len(data.y_val)
     summary = Summary(
         summary_values(task, history, rows),
         iterations=stopped_at if stopped_at is not None else settings.train.iterations,
@@ -514,6 +529,9 @@ def summary_values(task: Task, history: dict[str, list[float]], rows: dict[str, 
     for name in task.eval_metrics:
         if name.startswith(("test_", "val_")) and name != score:
             out[f"final_{name}"] = history[name][-1]
+    if task.validation:  # what a study selects on, leaving the test set to report once
+        val = history[f"val_{task.score}"]
+        out[f"best_val_{task.score}"] = max(val) if task.higher_is_better else min(val)
     return {k: exact_ratio(v, rows[split_of(k)]) if k.endswith("_acc") else float(v) for k, v in out.items()}
 
 

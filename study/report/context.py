@@ -40,6 +40,7 @@ class ReportContext:
     plotted: frozenset[str]
     expectations: list[dict] | None = None  # the parent's expectations.json (the study's `expect:` checks)
     reproduction: dict | None = None  # the parent's reproduction.json, when it reproduces another run
+    tracking_uri: str | None = None  # the store, for loading logged models (study/report/models.py)
     comparison_html: str = ""  # `study report --compare OTHER`: the section of study/report/compare.py
 
     @property

@@ -14,6 +14,7 @@ from study.report.context import ReportContext, ReportFigure
 from study.report.findings import findings, mean_ci
 from study.report.html_effects import effects_section, factor_section, replicates_section
 from study.report.html_parts import bullet_list, duration, esc, fmt, section, swatch, table, timestamp
+from study.report.models import models_section
 from study.report.settings import settings_section
 from study.store.contract import Tag
 from study.store.reader import FINISHED
@@ -67,6 +68,7 @@ def render_html(ctx: ReportContext, figures: list[tuple[ReportFigure, bytes]]) -
             section("Is the ranking resolved?", replicates_section(ctx)),
             factor_section(ctx),
             section("Figures", "\n".join(_figure(figure, png) for figure, png in figures)),
+            models_section(ctx),  # study/report/models.py: kept models, the best cell's mistakes
             section("All runs", _runs_table(ctx)),
         ]
     )

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from study.config import Study
+from study.data import Dataset
 from study.errors import ConfigError
 from study.expect import Outcome, as_records, check_expectations, evaluate
 from study.expect import summary as expectation_summary
@@ -28,7 +29,7 @@ from study.grid import Cell, cells_count, expand
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
 from study.run.preflight import preflight
-from study.store.connect import retry
+from study.store.connect import check_store, default_tracking_uri, retry
 from study.store.contract import Artifact, Tag
 from study.store.provenance import requirements_text, source_tags
 from study.store.runs import Store
@@ -75,7 +76,24 @@ def check_cells(study: Study, cells: list[Cell]) -> str:
                 f"{study.source}: train.batch_size: {batch} is larger than the training set "
                 f"({rows} images) of cell {cell.group!r}"
             )
+        check_targets(study, cell, data)
     return ",".join(sorted(digests))
+
+
+def check_targets(study: Study, cell: Cell, data: Dataset) -> None:
+    """Cross-entropy needs class labels, a regression loss real targets: refused before anything runs."""
+    loss = cell.settings.model.loss
+    if (loss == "cross_entropy") == (data.targets == "classes"):
+        return
+    if data.targets == "real":
+        raise ConfigError(
+            f"{study.source}: model.loss: cross_entropy needs class labels and {data.name} has real targets "
+            f"(data.targets: real): set model.loss (valid: mse, mae, mape, msle) in cell {cell.group!r}"
+        )
+    raise ConfigError(
+        f"{study.source}: model.loss: {loss} is a regression loss and {data.name} has class labels: set "
+        f"data.targets: real (npz, csv) or model.loss: cross_entropy in cell {cell.group!r}"
+    )
 
 
 def run_study(
@@ -101,7 +119,10 @@ def run_study(
 
         connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
-    store = Store(tracking_uri)
+    store_uri = tracking_uri or default_tracking_uri()
+    check_store(store_uri, writing=True)  # read-only, full or locked: refused before any run exists
+    store = Store(store_uri)
+    print(f"store: {store.uri}", file=sys.stderr)  # the input is valid: say where the runs go
     store.repoint_if_moved()  # a store sent from elsewhere writes its artifacts here, not at the old path
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, list(cells[0].labels))
@@ -150,7 +171,10 @@ def run_study(
         if status == "FINISHED":
             outcomes = evaluate(study, results)
             record_expectations(store, parent, outcomes)
-            settle_models(store, parent, study.spec.tracking.keep_model, results)
+            try:
+                settle_models(store, parent, study.spec.tracking.keep_model, results)
+            except Exception as exc:  # the models stay (nothing is lost); the parent must still end
+                print(f"keeping only the best model failed, all are kept: {exc}", file=sys.stderr)
         finish_parent(store, parent, results, wall, status)
         if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
             from study.run.ray_backend import disconnect
@@ -176,12 +200,12 @@ def settle_models(store: Store, parent: str, keep: str, results: list[CellResult
     best = best_run([(r.cell.name, r.run_id, r.metrics) for r in results if r.status in ("done", "skipped")])
     best_name = next((r.cell.name for r in results if r.run_id == best), "")
     for r in results:
-        if r.status != "done" or r.run_id == best or keep != "best":
+        if r.status != "done" or r.run_id is None or r.run_id == best or keep != "best":
             continue
         uri = retry(store.client.get_run, r.run_id).data.tags.get(Tag.MODEL)
         drop(store.client, r.run_id, uri, f"not kept (tracking.keep_model: best; the best cell is {best_name})")
     uri = retry(store.client.get_run, best).data.tags.get(Tag.MODEL) if best else None
-    if model_id(uri):
+    if uri and model_id(uri):
         store.set_tags(parent, {Tag.BEST_MODEL: uri})
 
 
@@ -211,7 +235,7 @@ def finish_parent(store: Store, parent: str, results: list[CellResult], wall: fl
     )
     from mlflow.entities import Metric
 
-    store.log_metrics(parent, [Metric("wall_time_s", wall, int(time.time() * 1000), 0)])
+    store.log_metrics(parent, [Metric("wall_time_s", round(wall, 3), int(time.time() * 1000), 0)])
     retry(describe_parent, store.client, parent)  # the Description the MLflow UI shows, linking the artifacts
     store.end(parent, status)
 

@@ -255,6 +255,7 @@ def _run_row(run: Run, axes: list[Axis]) -> dict:
         "dataset": tags.get(Tag.DATASET, ""),
         "dataset_digest": tags.get(Tag.DATASET_DIGEST, ""),
         "layer_activations": tags.get(Tag.LAYER_ACTIVATIONS),  # JSON, recorded from the built model
+        "model": tags.get(Tag.MODEL),  # models:/<id> of the kept model, or why none is kept
         "start_time": start,
         "end_time": end,
         **{f"params.{k}": v for k, v in sorted(run.data.params.items())},

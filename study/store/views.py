@@ -91,6 +91,8 @@ def summary_markdown(rows: list[tuple[str, str, dict]]) -> str:
     return "\n".join(out) + "\n"
 
 
+# MLflow's own attribute columns, filled from the dataset inputs, logged models and mlflow.source.* / mlflow.user tags
+PROVENANCE_COLUMNS = tuple(f"attributes.`{name}`" for name in ("Dataset", "Models", "Source", "Version", "User"))
 VIEW_KEY = "study"  # the experiment's shared runs-table view: tag mlflow.sharedViewState.<key>
 
 
@@ -101,11 +103,13 @@ def runs_view(axes: list[str]) -> dict:
         *(f"metrics.`{m}`" for m in ("final_test_acc", "best_test_acc")),
         *(f"params.`{a}`" for a in axes),
         *(f"metrics.`{m}`" for m in ("final_train_acc", "wall_time_s")),
+        *PROVENANCE_COLUMNS,
     ]
     return {
         "selectedColumns": columns,
         "columnOrder": ["attributes.`Run Name`", *columns, "runDateAndNestInfo", "duration"],
-        "columnWidths": {"attributes.`Run Name`": 280, **{c: 140 for c in columns}},  # widths need the order
+        # widths need the order; the Dataset column holds "mnist train[:2000] (digest)"
+        "columnWidths": {"attributes.`Run Name`": 280, **{c: 140 for c in columns}, PROVENANCE_COLUMNS[0]: 280},
         "orderByKey": "metrics.`final_test_acc`",
         "orderByAsc": False,
     }

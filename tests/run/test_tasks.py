@@ -72,7 +72,7 @@ def test_a_regression_study_is_tracked_and_reported_by_its_error(tmp_path, blank
             assert metrics["final_test_loss"] == metrics["final_test_mae"]  # the loss is the MAE itself
     parent = runs.latest_parent()
     assert parent.data.tags["study.expect"] == "2 of 2 expectations met"
-    report = tmp_path / "reports" / "reg"
+    report = tmp_path / "reports" / "reg" / "latest"
     html = (report / "report.html").read_text(encoding="utf-8")
     assert "final test MAE" in html and "Final test MAE" in html and "Final test acc" not in html
     with open(report / "summary.csv", encoding="utf-8") as f:
