@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from study.config import EXPECT_METRICS
 from study.errors import ConfigError
 
-METRICS = ("final_test_acc", "best_test_acc", "final_train_acc", "final_test_loss")
+METRICS = EXPECT_METRICS
 
 
 @dataclass

@@ -134,7 +134,7 @@ def eval_train_mode(settings: Settings, train_rows: int) -> str:
 RUNTIME_SETTINGS = {
     "model": ("initializer", "init_std"),
     "optimizer": ("lr",),
-    "train": ("iterations", "eval_every", "steps_per_call", "diagnostics_every"),
+    "train": ("iterations", "eval_every", "steps_per_call", "diagnostics_every", "early_stopping"),
     "data": ("dir",),
 }
 ENGINE_CACHE_SIZE = 4  # engines (graphs, models) kept per process; a grid rarely has more structures
