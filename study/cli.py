@@ -97,6 +97,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from study.studyfile import load_study
 
     study = load_study(args.config, args.overrides)
+    if args.dry_run and study.spec.search is not None:
+        from study.search import describe_space
+
+        print(describe_space(study))
+        return 0
     if args.dry_run:
         from study.expect import check_expectations
 

@@ -42,6 +42,8 @@ class Cell:
 def expand(study: Study) -> list[Cell]:
     """All cells of the study, in order; raises ConfigError on a bad grid value or duplicates."""
     spec = study.spec
+    if spec.search is not None:
+        raise ConfigError(f"{study.source}: search: a search study has no grid; its cells are its trials (study run)")
     keys = list(spec.grid)
     shorts = short_names(keys)
     cells: list[Cell] = []
@@ -67,8 +69,8 @@ def expand(study: Study) -> list[Cell]:
     return cells
 
 
-def resolve(study: Study, axes: dict[str, Any]) -> Settings:
-    """The base settings with these axis values applied, validated (errors name the axis)."""
+def resolve(study: Study, axes: dict[str, Any], context: str | None = None) -> Settings:
+    """The base settings with these axis values applied, validated (errors name the axis, or `context`)."""
     doc = study.base.model_dump(mode="python", exclude_none=False)
     for key, value in axes.items():
         for sub, sub_value in bundle_items(key, value):
@@ -86,7 +88,7 @@ def resolve(study: Study, axes: dict[str, Any]) -> Settings:
     except ConfigError as exc:
         # Name the grid values that produced this cell, so the user finds the bad entry.
         values = ", ".join(f"{k}={v!r}" for k, v in axes.items())
-        raise ConfigError(f"{exc} (in the grid cell {values}; check {where})") from None
+        raise ConfigError(f"{exc} ({context or f'in the grid cell {values}; check {where}'})") from None
 
 
 def bundle_items(key: str, value: Any) -> list[tuple[str, Any]]:

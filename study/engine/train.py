@@ -62,6 +62,20 @@ class ChunkRecords:
     extra_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # diagnostics points
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # name -> values at extra_steps
 
+    def cut(self, last_step: int) -> ChunkRecords:
+        """The records up to and including iteration `last_step` (training stopped there)."""
+        keep, at_eval, at_extra = self.steps <= last_step, self.eval_steps <= last_step, self.extra_steps <= last_step
+        return ChunkRecords(
+            self.steps[keep],
+            self.train_loss[keep],
+            self.eval_steps[at_eval],
+            self.train_acc[at_eval],
+            self.test_acc[at_eval],
+            self.test_loss[at_eval],
+            self.extra_steps[at_extra],
+            {name: values[at_extra] for name, values in self.extra.items()},
+        )
+
 
 @dataclass
 class Summary:
@@ -73,9 +87,10 @@ class Summary:
     final_test_loss: float
     iterations: int
     wall_time_s: float
+    stopped_at: int | None = None  # the iteration a callback stopped training at (a pruned trial)
 
     def metrics(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self.__dict__.items() if k != "iterations"}
+        return {k: float(v) for k, v in self.__dict__.items() if k not in ("iterations", "stopped_at")}
 
 
 def set_seed(seed: int) -> None:
@@ -360,7 +375,9 @@ def train_and_evaluate(
     Callbacks get `set_model`, `on_train_begin`, `on_epoch_end(k, logs)` per eval point (an
     "epoch" is an eval period; logs hold `step`, `train_acc`, `test_acc`, `test_loss`),
     `on_chunk_end(ChunkRecords)` where they define it, and `on_train_end(summary metrics)`.
-    Raises Diverged when the loss stops being finite (after the callbacks saw the records).
+    Raises Diverged when the loss stops being finite (after the callbacks saw the records). A callback
+    that sets `stop_training` at an eval point ends training there: the records past it are dropped
+    and the summary is that point's, with `stopped_at` set.
     """
     t0 = time.perf_counter()
     ensure(settings.train.numerics)  # threads and op determinism, before the first op
@@ -373,11 +390,13 @@ def train_and_evaluate(
     records = ChunkRecords(
         np.zeros(0, np.int64), np.zeros(0, np.float32), np.array([0]), first[:1], first[1:2], first[2:3]
     )
-    deliver(callbacks, records, test_accs)
+    stopped_at = None if deliver(callbacks, records, test_accs) is None else 0
     last = first
     for start, periods, period_len in chunks(
         settings.train.iterations, settings.train.eval_every, settings.train.steps_per_call
     ):
+        if stopped_at is not None:
+            break
         losses, evals, diags = (shortest(a) for a in engine.chunk(start, periods, period_len, step_by_step))
         steps = np.arange(start + 1, start + periods * period_len + 1)
         eval_steps = steps[period_len - 1 :: period_len]
@@ -403,15 +422,19 @@ def train_and_evaluate(
                 test_accs,
             )
             raise Diverged(int(steps[k]), float(losses[k]))
-        deliver(callbacks, records, test_accs)
+        stop = deliver(callbacks, records, test_accs)
+        if stop is not None:
+            stopped_at, last = int(records.eval_steps[stop]), evals[stop]
+            break
         last = evals[-1]
     summary = Summary(
         final_test_acc=float(last[1]),
         best_test_acc=float(max(test_accs)),
         final_train_acc=float(last[0]),
         final_test_loss=float(last[2]),
-        iterations=settings.train.iterations,
+        iterations=settings.train.iterations if stopped_at is None else stopped_at,
         wall_time_s=round(time.perf_counter() - t0, 3),
+        stopped_at=stopped_at,
     )
     for cb in callbacks:
         cb.on_train_end(summary.metrics())
@@ -426,8 +449,9 @@ def diagnostics_due(eval_steps: np.ndarray, settings: Settings) -> np.ndarray:
     return (eval_steps % every == 0) | (eval_steps == t.iterations)
 
 
-def deliver(callbacks: Sequence[keras.callbacks.Callback], records: ChunkRecords, test_accs: list[float]) -> None:
-    """Hand one chunk's records to the callbacks: per eval point, then the whole chunk."""
+def deliver(callbacks: Sequence[keras.callbacks.Callback], records: ChunkRecords, test_accs: list[float]) -> int | None:
+    """Hand one chunk's records to the callbacks: per eval point, then the whole chunk. When a callback
+    sets `stop_training` at an eval point, the chunk is cut after it; returns that point's index, else None."""
     for k, step in enumerate(records.eval_steps):
         epoch = len(test_accs)
         test_accs.append(float(records.test_acc[k]))
@@ -439,6 +463,13 @@ def deliver(callbacks: Sequence[keras.callbacks.Callback], records: ChunkRecords
         }
         for cb in callbacks:
             cb.on_epoch_end(epoch, logs)
+        if any(getattr(cb, "stop_training", False) for cb in callbacks):
+            cut = records.cut(int(step))
+            for cb in callbacks:
+                if hasattr(cb, "on_chunk_end"):
+                    cb.on_chunk_end(cut)
+            return k
     for cb in callbacks:
         if hasattr(cb, "on_chunk_end"):
             cb.on_chunk_end(records)
+    return None

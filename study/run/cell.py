@@ -13,7 +13,7 @@ from study.data import Dataset, load_dataset
 from study.grid import Cell
 from study.run.curve import learning_curve
 from study.run.metrics import MetricLogger
-from study.store.contract import Artifact, Tag, numerics_tags
+from study.store.contract import TRIAL_PRUNED, Artifact, Tag, numerics_tags
 from study.store.runs import Store
 from study.store.writer import BackgroundWriter
 
@@ -30,11 +30,12 @@ class CellJob:
     tracking_uri: str
     dataset_digest: str
     rerun: bool = False  # train even if a FINISHED run of the cell exists (live RUNNING ones still win)
+    tags: dict[str, str] = field(default_factory=dict)  # extra tags of its run (a search's trial number)
 
 
 @dataclass
 class CellResult:
-    """How one cell ended: `done`, `skipped` (already FINISHED), `failed` or `killed`."""
+    """How one cell ended: `done`, `skipped` (already FINISHED), `failed`, `killed` or `pruned` (stopped early)."""
 
     cell: Cell
     status: str
@@ -96,7 +97,7 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         data.name,
         data.digest,
         data.num_classes,
-        numerics_tags(numerics.settings()),
+        {**numerics_tags(numerics.settings()), **job.tags},
     )
     logger = MetricLogger(store, run_id, writer)
     try:
@@ -113,6 +114,11 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         return fail(store, writer, logger, cell, run_id, one_line(exc), None)
     writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
     writer.submit(log_curve, store, run_id, logger.history, cell.name)
+    if summary.stopped_at is not None:  # a callback stopped it (a pruned trial): not a finished cell
+        writer.submit(store.set_tags, run_id, {Tag.TRIAL_STATE: TRIAL_PRUNED, Tag.PRUNED_AT: str(summary.stopped_at)})
+        writer.submit(store.end, run_id, "KILLED")
+        reason = f"pruned at iteration {summary.stopped_at}"
+        return CellResult(cell, "pruned", run_id, summary.metrics(), failure=reason)
     writer.submit(store.end, run_id, "FINISHED")
     return CellResult(cell, "done", run_id, summary.metrics())
 

@@ -43,6 +43,7 @@ class StudyResult:
     results: list[CellResult]
     wall_time_s: float
     expectations: list[Outcome] = field(default_factory=list)  # the study's `expect:` checks
+    notes: list[str] = field(default_factory=list)  # lines for the final table (a search's trials, its best)
 
     @property
     def exit_code(self) -> int:
@@ -86,6 +87,19 @@ def run_study(
     parent_tags: dict[str, str] | None = None,
 ) -> StudyResult:
     """Run every missing cell of the study into the store; see the module docstring."""
+    if study.spec.search is not None:  # sampled trials instead of the grid: study/run/search_driver.py
+        from study.run.search_driver import run_search_study
+
+        return run_search_study(
+            study,
+            rerun=rerun,
+            workers=workers,
+            backend=backend,
+            progress=progress,
+            ray_address=ray_address,
+            cpus_per_cell=cpus_per_cell,
+            parent_tags=parent_tags,
+        )
     t0 = time.perf_counter()
     cells = expand(study)
     check_expectations(study, cells)
@@ -222,6 +236,7 @@ def final_table(result: StudyResult) -> str:
     lines.append(
         f"{len(result.results)} cells, {failed} failed, {result.wall_time_s:.1f}s in all; parent run {result.parent_id}"
     )
+    lines.extend(result.notes)
     if result.expectations:
         lines.extend(o.line() for o in result.expectations)
         lines.append(expectation_summary(result.expectations))

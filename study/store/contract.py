@@ -34,6 +34,7 @@ class Tag:
     EXPECT = "study.expect"  # "k of n expectations met"
     REPRODUCES = "study.reproduces"  # the parent run this one reproduces
     REPRODUCTION = "study.reproduction"  # the reproduction's verdict
+    SEARCH = "study.search"  # a search's Optuna study name (its storage: optuna.db beside the MLflow db)
 
     # cell runs
     CELL = "study.cell"  # the readable cell name without the seed
@@ -47,6 +48,12 @@ class Tag:
     LAYER_ACTIVATIONS = "study.layer_activations"  # JSON {layer name: activation}, from the built model
     NUMERICS = "study.numerics"  # and study.numerics.* (engine/numerics.py Numerics.tags)
     AXIS = "axis."  # + short axis name: the readable axis value
+    TRIAL = "study.trial"  # a search's cell: its Optuna trial number
+    TRIAL_STATE = "study.trial_state"  # COMPLETE, PRUNED or FAIL once the trial is told (TRIAL_STATES)
+    PRUNED_AT = "study.pruned_at"  # the iteration a pruned trial's training was stopped at
+
+
+TRIAL_COMPLETE, TRIAL_PRUNED, TRIAL_FAIL = "COMPLETE", "PRUNED", "FAIL"  # Optuna's own state names
 
 
 ROLE_PARENT, ROLE_CELL = "parent", "cell"
