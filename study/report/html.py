@@ -23,6 +23,7 @@ from study.analysis.statistics import (
 )
 from study.report.context import ReportContext, ReportFigure
 from study.report.findings import findings, mean_ci
+from study.report.search import search_section
 from study.store.contract import Tag
 from study.store.reader import FINISHED
 
@@ -65,6 +66,7 @@ def render_html(ctx: ReportContext, figures: list[tuple[ReportFigure, bytes]]) -
             _expectations(ctx),
             _reproduction(ctx),
             _section("What was run", _what_was_run(ctx)),
+            search_section(ctx),  # a search's trials (study/report/search.py); empty for a grid
             _section("Findings", _list(findings(ctx))),
             _section("Summary per cell", _summary_table(ctx)),
             _section("Is the ranking resolved?", _replicates(ctx)),

@@ -17,7 +17,6 @@ Seeds: a trial runs one cell per seed, its value is their mean; the pruner watch
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ PROCESS_ATTR = "study.process"  # trial user attrs: the process training it (hos
 FAILURE_ATTR = "study.failure"  # why a trial FAILed as an outcome (diverged, raised): it counts
 RETRY_ATTR = "study.retry_of"  # a re-queued trial: the number of the one its process left behind
 RUNS_ATTR = "study.runs"  # {seed: MLflow run id} of the trial's cells
+SPEC_ATTR = "study.search"  # Optuna study user attr: the `search:` section it runs (the report reads it)
 WAIT_S = 2.0  # how often to look again at a cell another process is training
 
 
@@ -304,8 +304,10 @@ def earlier_results(job: SearchJob, ostudy, store: Store, mine: list[CellResult]
     return out
 
 
-def note(text: str) -> None:
-    print(text, file=sys.stderr)
+def search_spec(study: Study) -> dict[str, Any]:
+    """The `search:` section as JSON, with the seeds, for the Optuna study's user attrs."""
+    assert study.spec.search is not None
+    return {**study.spec.search.model_dump(mode="json"), "seeds": study.spec.seed_list}
 
 
 def first_point(params: list[Param]) -> dict[str, Any]:

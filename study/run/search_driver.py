@@ -23,11 +23,13 @@ from study.errors import ConfigError
 from study.run.cell import CellResult, one_line
 from study.run.runner import StudyResult, check_cells, finish_parent
 from study.run.search import (
+    SPEC_ATTR,
     SearchJob,
     earlier_results,
     first_point,
     open_search,
     recover,
+    search_spec,
     trial_summary,
     trials,
     trials_in_worker,
@@ -79,6 +81,7 @@ def run_search_study(
     name = f"{study.name}-{search_identity(study, digest)}"
     job = SearchJob(study, axis_keys(params), exp_id, "", store.uri, digest, name)
     ostudy = open_search(job)
+    ostudy.set_user_attr(SPEC_ATTR, search_spec(study))  # what the report says the search was
     told, queued = recover(job, ostudy, store)
     if told or queued:
         print(
