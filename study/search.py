@@ -213,7 +213,7 @@ def extremes(p: Param) -> list[Any]:
         return list(p.choices)
     if p.kind == "int":
         return [int(p.low), int(p.high)]
-    return [p.low, p.high]
+    return [float(p.low), float(p.high)]  # sampled as floats: an integer setting refuses them
 
 
 # --- trials -> cells ---------------------------------------------------------------------------
