@@ -297,7 +297,7 @@ def test_kill_9_mid_trial_then_resume_requeues_it_and_duplicates_nothing(
     capsys.readouterr()
     assert cli_run(study) == 0
     err = capsys.readouterr().err
-    assert "marked 1 run(s) left RUNNING by a dead process as KILLED" in err
+    assert "marked 2 run(s) left RUNNING by a dead process as KILLED" in err  # its cell and its parent
     assert "search: 0 trial(s) left RUNNING by a dead process finished from their runs, 1 queued again" in err
 
     trials = assert_whole_search(root, 3)
