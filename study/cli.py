@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from study.errors import StudyError
 
@@ -23,8 +24,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its mistakes on one line (argparse prints the usage above them): exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="study", description="Keras experiment grids tracked in MLflow.")
+    p = Parser(prog="study", description="Keras experiment grids tracked in MLflow.")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
     run = sub.add_parser(
@@ -48,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=positive_int, default=1, help="train cells in N processes (default 1)")
     run.add_argument("--backend", choices=("local", "ray"), default="local", help="where cells run (default local)")
     run.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
-    run.add_argument("--cpus-per-cell", type=float, default=1.0, help="CPUs a Ray task declares (default 1)")
+    run.add_argument("--cpus-per-cell", type=positive_float, default=1.0, help="CPUs a Ray task declares (default 1)")
     run.add_argument("--report", action="store_true", help="write the comparison report at the end")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
@@ -58,9 +66,42 @@ def parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="write the comparison report of a study")
     rep.add_argument("study", help="the study name (the `study:` key of its file)")
-    rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/)")
+    rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/<parent run id>/)")
     rep.add_argument("--run", default=None, help="parent run id (default: the study's latest)")
+    rep.add_argument(
+        "--compare", default=None, metavar="OTHER", help="add a section comparing it with another run or study"
+    )
     rep.set_defaults(func=cmd_report)
+
+    cmp = sub.add_parser(
+        "compare",
+        help="compare two study runs cell by cell: B − A and whether it beats seed noise",
+        description="Compare B with A: two parent runs, or two studies with the same axes (their latest "
+        "runs). One row per shared cell: the means, B − A and, when both have two seeds or more, "
+        "Welch's 95 %% interval and whether the change is beyond seed noise.",
+    )
+    cmp.add_argument("a", metavar="A", help="the baseline: a parent run id or a study name (its latest run)")
+    cmp.add_argument("b", metavar="B", help="the run compared with it: a parent run id or a study name")
+    cmp.add_argument(
+        "--metric",
+        action="append",
+        default=None,
+        help="a per-run statistic to compare (repeatable; default final_test_acc)",
+    )
+    cmp.set_defaults(func=cmd_compare)
+
+    rm = sub.add_parser(
+        "rm",
+        help="delete a study's runs, or one parent run and the cells it trained",
+        description="Delete the runs of a study (a study name: every run of it) or of one `study run` "
+        "(a parent run id: it and the cell runs it trained); never another study's. MLflow's soft "
+        "delete (restorable with `mlflow runs restore`); --purge then removes them and their "
+        "artifacts for good. Asks for confirmation unless --yes. Exit 0 deleted, 1 declined, 2 bad input.",
+    )
+    rm.add_argument("target", help="a study name or a parent run id (study list shows them)")
+    rm.add_argument("--purge", action="store_true", help="remove the deleted runs and their artifacts for good")
+    rm.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    rm.set_defaults(func=cmd_rm)
     ui = sub.add_parser("ui", help="start the MLflow UI on the store and print the study's URL")
     ui.add_argument("study", nargs="?", default=None, help="the study to open (default: the latest one run)")
     ui.add_argument("--port", type=positive_int, default=None, help="port to listen on (default 5000)")
@@ -86,17 +127,29 @@ def parser() -> argparse.ArgumentParser:
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from study.grid import expand
-    from study.studyfile import load_study
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
 
-    study = load_study(args.config, args.overrides)
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from study import api
+
+    study = api.load(args.config, args.overrides)
     if args.dry_run and study.spec.search is not None:
         from study.search import describe_space
 
@@ -104,16 +157,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.dry_run:
         from study.expect import check_expectations
+        from study.grid import expand
+        from study.run.preflight import preflight
 
         cells = expand(study)
         check_expectations(study, cells)
+        checked = preflight(study, cells)  # the same checks as a real run, before anything is written
         for cell in cells:
             print(f"{cell.index:4d}  {cell.config_hash}  {cell.name}")
+        for line in checked.lines():
+            print(line, file=sys.stderr)
         print(f"{len(cells)} cells", file=sys.stderr)
         return 0
-    from study.run.runner import final_table, run_study
-
-    result = run_study(
+    result = api.run(
         study,
         rerun=args.rerun,
         workers=args.workers,
@@ -121,15 +177,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         ray_address=args.address,
         cpus_per_cell=args.cpus_per_cell,
+        report=args.report,
     )
-    print(final_table(result))
-    if args.report:
-        from study.report.write import write_report
-        from study.store.views import describe_study_run
-
-        path = write_report(study.name, parent_run_id=result.parent_id)
-        describe_study_run(study.name, result.parent_id)  # the parent's Description now links the report
-        print(f"report: {path}")
+    print(result.table)
+    if result.report_path is not None:
+        print(f"report: {result.report_path}")
     return result.exit_code
 
 
@@ -141,14 +193,40 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from study import api
 
-    from study.report.write import write_report
-    from study.store.views import describe_study_run
-
-    path = write_report(args.study, Path(args.output) if args.output else None, args.run)
-    describe_study_run(args.study, args.run)  # the parent's Description now links the report
+    path = api.report(args.study, run=args.run, out=args.output, compare=args.compare)
     print(f"report: {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from study import api
+
+    comparison = api.compare(args.a, args.b, metrics=args.metric or ("final_test_acc",))
+    print(comparison.text())
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from study import api
+
+    def confirm(plan) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise StudyError("rm: not asking for confirmation on a non-interactive input; add --yes to delete")
+        print(plan.text())
+        return input("proceed? [y/N] ").strip().lower() in ("y", "yes")
+
+    plan = api.rm(args.target, purge=args.purge, confirm=confirm)
+    if not plan.runs:
+        print(f"{plan.target.describe()} has no runs to {'purge' if args.purge else 'delete'}: nothing changed")
+        return 0
+    if not plan.done:
+        print("nothing deleted")
+        return 1
+    print(plan.text())
     return 0
 
 
@@ -160,6 +238,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from study.run.verify import verify_run
+    from study.store.connect import resolve_tracking_uri
+
+    resolve_tracking_uri(None)  # a run id needs a store: refuse rather than create an empty one
 
     verdict = verify_run(args.run_id)
     print(f"{args.run_id}: {verdict.text}")
@@ -168,6 +249,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from study.run.reproduce import reproduce_study
+    from study.store.connect import resolve_tracking_uri
+
+    resolve_tracking_uri(None)  # a run id needs a store: refuse rather than create an empty one
 
     reproduction = reproduce_study(args.parent_id, progress=not args.quiet, workers=args.workers)
     print(reproduction.text())

@@ -133,9 +133,22 @@ def parse_params(search: SearchConfig, source: str, study: Study | None) -> list
         elif p.key not in setting_keys() and not (p.kind == "choice" and all(isinstance(v, dict) for v in p.choices)):
             check_setting_key(p.key, f"search.params.{p.key}", source)  # raises: unknown setting
     if study is not None:
+        check_metric(search, study)
         for p in params:
             probe(study, params, p)
     return params
+
+
+def check_metric(search: SearchConfig, study: Study) -> None:
+    """The objective is one of the summary metrics the study's cells record (accuracy or regression)."""
+    from study.task import task_of
+
+    valid = task_of(study.base).summary_metrics
+    if search.metric not in valid:
+        raise ConfigError(
+            f"{study.source}: search.metric: {search.metric!r} is not a metric of this study's cells "
+            f"(valid: {', '.join(valid)})"
+        )
 
 
 def parse_one(key: str, name: str, spec: Any, where: str) -> Param:
@@ -204,7 +217,7 @@ def probe(study: Study, params: list[Param], p: Param) -> None:
     """Resolve the base with each extreme of `p` (the others at their first value): a bad value fails here."""
     first = {q.name: extremes(q)[0] for q in params}
     for value in extremes(p):
-        setting_axes(study, params, {**first, p.name: value}, "")
+        setting_axes(study, params, {**first, p.name: value}, f"in search.params.{p.key}")
 
 
 def extremes(p: Param) -> list[Any]:
@@ -230,15 +243,14 @@ def setting_axes(study: Study, params: list[Param], values: dict[str, Any], cont
     if stack:
         depth, width = (values[p.name] for p in stack)
         axes[STACK_KEY] = [width] * depth
-    where = context or "search.params." + ", search.params.".join(p.key for p in params if p.name in values)
     shown = ", ".join(f"{p.key}={values[p.name]!r}" for p in params)
-    return resolve(study, axes, context=f"in the search point {shown}; check {where}")
+    return resolve(study, axes, context=f"{context}, at {shown}")
 
 
 def trial_cells(study: Study, params: list[Param], number: int, sampled: dict[str, Any]) -> list[Cell]:
     """The cells of trial `number` (one per seed) from Optuna's sampled values; ConfigError if they do not resolve."""
     values = {p.name: p.value(sampled[p.name]) for p in params}
-    settings = setting_axes(study, params, values, f"trial {number}")
+    settings = setting_axes(study, params, values, f"in trial {number}")
     labels = {p.name: p.text(values[p.name], study) for p in params}
     group = " · ".join([f"trial {number}", *labels.values()])
     axes = {p.key: values[p.name] for p in params}
@@ -247,6 +259,22 @@ def trial_cells(study: Study, params: list[Param], number: int, sampled: dict[st
         Cell(number * len(seeds) + k, group, seed, axes, labels, settings, config_hash(settings, seed))
         for k, seed in enumerate(seeds)
     ]
+
+
+def probe_cells(study: Study, params: list[Param]) -> list[Cell]:
+    """Cells at the corners of the space (every first value, then each dimension's other extremes), for the
+    checks before a search runs: the dataset, shapes and sizes (study/run/preflight.py)."""
+
+    def corners(p: Param) -> list[Any]:
+        return list(p.labels) if p.kind == "choice" else extremes(p)
+
+    first = {p.name: corners(p)[0] for p in params}
+    points = [first] + [{**first, p.name: v} for p in params for v in corners(p)[1:]]
+    cells: dict[str, Cell] = {}
+    for point in points:
+        cell = trial_cells(study, params, 0, point)[0]
+        cells.setdefault(cell.config_hash, cell)
+    return list(cells.values())
 
 
 def axis_keys(params: list[Param]) -> list[str]:

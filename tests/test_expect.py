@@ -93,7 +93,7 @@ def test_expectations_are_checked_printed_and_stored(write_study, tmp_cwd, capsy
     ]
 
     assert main(["report", "expect_smoke"]) == 0  # the report opens with them
-    page = (tmp_cwd / "reports" / "expect_smoke" / "report.html").read_text(encoding="utf-8")
+    page = (tmp_cwd / "reports" / "expect_smoke" / "latest" / "report.html").read_text(encoding="utf-8")
     assert "<h2>Expected results: 1 of 3 met</h2>" in page
     assert page.index("Expected results") < page.index("What was run")
 

@@ -35,11 +35,11 @@ def test_lists_each_parent_run_with_its_cells(tmp_cwd, mnist_dir, monkeypatch, c
     assert main(["list"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == f"store: sqlite:///{tmp_cwd / 'mlruns' / 'mlflow.db'}"
-    assert lines[2] == "smoke  (2 parent runs; cells: 4 finished)"
+    assert lines[2] == "smoke  (2 study runs; cell runs: 4 finished)"
     parents = lines[3:]
     assert len(parents) == 2
     for line in parents:
         assert re.fullmatch(
-            r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  [0-9a-f]{32}  FINISHED +\d+\.\ds  2 new / 2 cells", line
+            r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  [0-9a-f]{32}  FINISHED +\d+\.\ds  2 new of 2 runs", line
         ), line
     assert parents[0] >= parents[1]  # newest first (timestamps sort as text)

@@ -113,7 +113,10 @@ def test_the_budget_and_the_pruner_do_not_change_a_searchs_identity_the_space_do
 
 def test_dry_run_text_names_budget_objective_and_dimensions():
     text = describe_space(study_from_dict(good(), "s.yaml"))
-    assert text.splitlines()[0] == "search: 6 trials x 1 seed(s), sampler tpe (seed 0), maximize best_test_acc, pruner none"
+    assert (
+        text.splitlines()[0]
+        == "search: 6 trials x 1 seed(s), sampler tpe (seed 0), maximize best_test_acc, pruner none"
+    )
     assert "lr           loguniform [0.01, 0.5]" in text and "activation   choice     relu, tanh" in text
 
 
@@ -154,13 +157,19 @@ BAD_SEARCH = {
     "neither": (lambda d: d.pop("search"), "a study needs a `grid:` (the full grid) or a `search:`"),
     "unknown search key": (search(budget=5), "search.budget: unknown key 'budget' (valid keys here: params, sampler"),
     "unknown sampler": (search(sampler="bayes"), "search.sampler: 'bayes' is not valid (valid: tpe, random, grid)"),
-    "unknown pruner": (search(pruner="hyperband"), "'hyperband' is not valid (valid: none, median, successive_halving)"),
+    "unknown pruner": (
+        search(pruner="hyperband"),
+        "'hyperband' is not valid (valid: none, median, successive_halving)",
+    ),
     "unknown metric": (search(metric="test_acc"), "'test_acc' is not valid (valid: best_test_acc, final_test_acc"),
     "worst direction": (search(direction="minimize"), "direction: minimize best_test_acc would look for the worst"),
     "no trials": (lambda d: d["search"].pop("trials"), "trials: required with sampler tpe"),
     "zero trials": (search(trials=0), "search.trials: 0"),
     "empty space": (params(), "the search space is empty"),
-    "unknown setting": (params(**{"optimizer.learning_rate": {"uniform": [0.1, 0.2]}}), "unknown setting 'optimizer.learning_rate'"),
+    "unknown setting": (
+        params(**{"optimizer.learning_rate": {"uniform": [0.1, 0.2]}}),
+        "unknown setting 'optimizer.learning_rate'",
+    ),
     "unknown distribution": (params(**{"optimizer.lr": {"normal": [0, 1]}}), "unknown distribution key 'normal'"),
     "not a distribution": (params(**{"optimizer.lr": [0.1, 0.2]}), "is not a distribution (valid: {choice"),
     "two distributions": (

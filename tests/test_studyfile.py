@@ -75,10 +75,10 @@ BAD_FILES = [
     ),
     (
         "unknown optimizer",
-        variant("name: sgd", "name: adamw"),
-        ["base.optimizer.name", "'adamw'", ", ".join(OPTIMIZERS)],
+        variant("name: sgd", "name: adamx"),
+        ["base.optimizer.name", "'adamx'", ", ".join(OPTIMIZERS)],
     ),
-    ("unknown dataset", variant("name: mnist", "name: cifar10"), ["base.data.name", "'cifar10'", ", ".join(DATASETS)]),
+    ("unknown dataset", variant("name: mnist", "name: svhn"), ["base.data", "name 'svhn'", ", ".join(DATASETS)]),
     ("empty grid", GOOD.split("grid:")[0] + "grid: {}\n", ["grid", "empty"]),
     ("grid axis not a list", variant("[sigmoid, relu]", "sigmoid"), ["grid.model.activation", "'sigmoid'", "list"]),
     ("grid axis with no values", variant("[sigmoid, relu]", "[]"), ["grid", "model.activation", "no values"]),
@@ -133,7 +133,7 @@ BAD_FILES = [
     (
         "duplicate cells",
         variant("model.activation: [sigmoid, relu]", "model.init_std: [0.01, 0.01]"),
-        ["grid", "init_std=0.01", "same settings"],
+        ["grid.model.init_std", "0.01", "listed twice"],
     ),
     (
         "exclude unknown key",

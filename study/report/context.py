@@ -39,6 +39,7 @@ class ReportContext:
     expectations: list[dict] | None = None  # the parent's expectations.json (the study's `expect:` checks)
     reproduction: dict | None = None  # the parent's reproduction.json, when it reproduces another run
     search: Any = None  # a search's trials and figures (study/report/search.py SearchReport); None for a grid
+    comparison_html: str = ""  # `study report --compare OTHER`: the section of study/report/compare.py
 
     def curve(self, metric: str) -> pd.DataFrame:
         """One metric's points from the plotted runs (finished ones; all runs of a cell without any)."""

@@ -24,6 +24,7 @@ from study.analysis.statistics import (
     DEAD_UNITS,
     SATURATING,
     axis_pivot,
+    chance_threshold,
     curve_band,
     layer_activations,
     layer_curves,
@@ -36,6 +37,8 @@ MAX_FACET_COLUMNS = 5
 MAX_HEATMAPS = 3
 INLINE_LEGEND_MAX = 8  # more lines than this: the legend goes outside the plot
 ACC_LIMITS = (-0.02, 1.02)
+ZOOM_FRACTION = 0.3  # the zoomed view shows this last fraction of the iterations
+ZOOM_MIN_SPAN = 0.004  # its accuracy axis spans at least this much
 DEPTH_COLORMAP, DEPTH_COLOR_RANGE = "viridis", (0.0, 0.85)  # layer colours, first layer dark; no pale yellow
 _STYLE = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=1.15)}
 
@@ -83,7 +86,36 @@ def test_accuracy_overlay(ctx: ReportContext) -> list[ReportFigure]:
     else:
         ax.legend(loc="lower right", fontsize="small")
     caption = "Test accuracy of every cell (mean over seeds with its 95 % band); legend ranked by final test accuracy."
-    return [ReportFigure("test_accuracy_all_cells", "Test accuracy, all cells", caption, fig)]
+    overlay = ReportFigure("test_accuracy_all_cells", "Test accuracy, all cells", caption, fig)
+    return [overlay, *_final_stretch(ctx, bands, ranked)]
+
+
+def _final_stretch(ctx: ReportContext, bands: dict[str, pd.DataFrame], ranked: list[str]) -> list[ReportFigure]:
+    """The overlay's last ZOOM_FRACTION of iterations, its accuracy axis spanning only the values the cells
+    that learned reach there: the differences a study is about (0.90 vs 0.92) become visible."""
+    last = max(float(band["step"].max()) for band in bands.values())
+    start = last * (1 - ZOOM_FRACTION)
+    stretch = {cell: bands[cell][bands[cell]["step"] >= start] for cell in ranked}
+    chance = chance_threshold(ctx.study.n_classes)
+    shown = [cell for cell in ranked if not stretch[cell].empty and stretch[cell]["mean"].iloc[-1] > chance]
+    if not shown:
+        return []
+    low = min(float(stretch[c]["lo"].min()) for c in shown)
+    high = max(float(stretch[c]["hi"].max()) for c in shown)
+    pad = max((high - low) * 0.08, ZOOM_MIN_SPAN / 2)
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for cell in shown:
+        _plot_band(ax, stretch[cell], ctx.palette[cell], label=_wrap(ctx.label(cell)))
+    ax.set(xlabel="iteration", ylabel="test accuracy", xlim=(start, last), ylim=(low - pad, high + pad))
+    ax.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    left_out = [cell for cell in ranked if cell not in shown]
+    caption = (
+        f"The last {ZOOM_FRACTION:.0%} of training (iterations {start:,.0f}–{last:,.0f}), the accuracy axis "
+        f"zoomed to {low - pad:.3f}–{high + pad:.3f}, the range these cells span there (mean and 95 % band)."
+        + (f" Left out, at chance level: {', '.join(left_out)}." if left_out else "")
+    )
+    return [ReportFigure("test_accuracy_final_stretch", "Test accuracy, final stretch (zoomed)", caption, fig)]
 
 
 def final_accuracy_heatmaps(ctx: ReportContext) -> list[ReportFigure]:

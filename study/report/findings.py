@@ -1,19 +1,24 @@
-"""The report's findings: plain-text observations read off the statistics (best and worst cell,
-largest gap, cells at chance level, gradient ratios, failures and cells without a run)."""
+"""The report's findings: the study's question answered in sentences (which level of each axis wins,
+where it does not, which interactions matter, what the gradients say; study/report/answers.py), then
+plain-text observations read off the statistics (best and worst cell, largest gap, cells at chance
+level, gradient ratios, failures and cells without a run)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from study.analysis.statistics import chance_threshold
+from study.report.answers import answers
 from study.report.context import ReportContext
 from study.store.reader import FINISHED
 
 
 def findings(ctx: ReportContext) -> list[str]:
-    """Plain-text observations from the data: best and worst cell, largest gap, no learning, failures."""
+    """The answers, then observations: best and worst cell, largest gap, no learning, failures."""
     learned = ctx.summary[ctx.summary["n_seeds"] > 0]
-    lines = [f"Best cell: {_cell_result(learned.iloc[0])}."]
+    if learned.empty:
+        return [*_failures(ctx), *_unrun(ctx)] or ["No run finished."]
+    lines = [*answers(ctx), f"Best cell: {_cell_result(learned.iloc[0])}."]
     if len(learned) > 1:
         lines.append(f"Worst cell: {_cell_result(learned.iloc[-1])}.")
         widest = learned.loc[learned["gap_mean"].idxmax()] if learned["gap_mean"].notna().any() else None
@@ -22,10 +27,16 @@ def findings(ctx: ReportContext) -> list[str]:
     lines.extend(_not_learned(ctx, learned))
     lines.extend(_gradient_findings(learned))
     lines.extend(_failures(ctx))
-    for entry in ctx.study.unrun:
-        reason = entry.get("failure") or entry.get("status") or "not found in the store"
-        lines.append(f"No run: {entry.get('name', '?')}: {reason}.")
+    lines.extend(_unrun(ctx))
     return lines
+
+
+def _unrun(ctx: ReportContext) -> list[str]:
+    """One line per cell of the manifest that has no run in the store."""
+    return [
+        f"No run: {entry.get('name', '?')}: {entry.get('failure') or entry.get('status') or 'not found in the store'}."
+        for entry in ctx.study.unrun
+    ]
 
 
 def _cell_result(row: pd.Series) -> str:

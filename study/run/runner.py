@@ -1,8 +1,9 @@
 """Run a whole study: validate everything first, skip what is done, train the rest, isolate failures.
 
 Order of work in `run_study`:
-1. expand the grid and load the dataset — any bad input raises StudyError here, before the
-   store is touched;
+1. expand the grid, check the whole study (study/run/preflight.py: shapes, sizes, settings that
+   take effect) and load the dataset — any bad input raises StudyError here, before the store is
+   touched;
 2. open the experiment, mark runs left RUNNING by dead processes as KILLED, look up the cells
    already FINISHED (same config hash, same dataset digest) and skip them unless `rerun`;
 3. create the parent run and train the missing cells — in this process, in `workers` processes,
@@ -23,11 +24,13 @@ from study.config import Study
 from study.errors import ConfigError
 from study.expect import Outcome, as_records, check_expectations, evaluate
 from study.expect import summary as expectation_summary
-from study.grid import Cell, expand
+from study.grid import Cell, cells_count, expand
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
+from study.run.preflight import preflight
 from study.store.connect import retry
 from study.store.contract import Artifact, Tag
+from study.store.provenance import requirements_text, source_tags
 from study.store.runs import Store
 from study.store.views import share_runs_view
 
@@ -85,8 +88,9 @@ def run_study(
     ray_address: str | None = None,
     cpus_per_cell: float = 1.0,
     parent_tags: dict[str, str] | None = None,
+    tracking_uri: str | None = None,
 ) -> StudyResult:
-    """Run every missing cell of the study into the store; see the module docstring."""
+    """Run every missing cell of the study into the store (default: the CLI's); see the module docstring."""
     if study.spec.search is not None:  # sampled trials instead of the grid: study/run/search_driver.py
         from study.run.search_driver import run_search_study
 
@@ -99,17 +103,19 @@ def run_study(
             ray_address=ray_address,
             cpus_per_cell=cpus_per_cell,
             parent_tags=parent_tags,
+            tracking_uri=tracking_uri,
         )
     t0 = time.perf_counter()
     cells = expand(study)
     check_expectations(study, cells)
+    preflight(study, cells)  # shapes, sizes, settings that take effect: before any run exists
     digest = check_cells(study, cells)
     if backend == "ray":  # an unreachable cluster is bad input too: fail before the store is touched
         from study.run.ray_backend import connect
 
         connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
-    store = Store()
+    store = Store(tracking_uri)
     store.repoint_if_moved()  # a store sent from elsewhere writes its artifacts here, not at the old path
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, list(cells[0].labels))
@@ -117,10 +123,12 @@ def run_study(
     if killed:  # notices, not progress: printed with --quiet too
         print(f"marked {len(killed)} run(s) left RUNNING by a dead process as KILLED", file=sys.stderr)
     done = {} if rerun else store.finished_cells(exp_id, digest)
+    source = source_tags()  # resolved here once: a worker process's own program is not the source
     parent = store.start_parent(
         exp_id,
         study.name,
         {
+            **source,
             Tag.CONFIG_FILE: study.source,
             Tag.N_CELLS: str(len(cells)),
             Tag.AXES: json.dumps(axes),
@@ -129,6 +137,7 @@ def run_study(
         },
     )
     store.log_text(parent, study.text, Artifact.STUDY_FILE)
+    store.log_text(parent, requirements_text(), Artifact.REQUIREMENTS)
     results = [
         CellResult(c, "skipped", done[c.config_hash].info.run_id, done[c.config_hash].data.metrics)
         for c in cells
@@ -140,7 +149,7 @@ def run_study(
             f"skipping {len(results)} cell(s) already FINISHED in the store (use --rerun to train them again)",
             file=sys.stderr,
         )
-    jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun) for c in todo]
+    jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun, source) for c in todo]
     status, outcomes = "FINISHED", []
     try:
         for result in execute(jobs, workers, backend, progress, ray_address, cpus_per_cell):
@@ -155,6 +164,7 @@ def run_study(
         if status == "FINISHED":
             outcomes = evaluate(study, results)
             record_expectations(store, parent, outcomes)
+            settle_models(store, parent, study.spec.tracking.keep_model, results)
         finish_parent(store, parent, results, wall, status)
         if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
             from study.run.ray_backend import disconnect
@@ -168,6 +178,25 @@ def record_expectations(store: Store, parent: str, outcomes: list[Outcome]) -> N
     if outcomes:
         store.log_text(parent, json.dumps(as_records(outcomes), indent=1, ensure_ascii=False), EXPECTATIONS_ARTIFACT)
         store.set_tags(parent, {Tag.EXPECT: expectation_summary(outcomes)})
+
+
+def settle_models(store: Store, parent: str, keep: str, results: list[CellResult]) -> None:
+    """`keep_model: best` drops the models of this run's other trained cells (a crash before here
+    leaves them all: nothing is lost); the parent's `study.best_model` names the best cell's model."""
+    if keep == "none":
+        return
+    from study.store.models import best_run, drop, model_id
+
+    best = best_run([(r.cell.name, r.run_id, r.metrics) for r in results if r.status in ("done", "skipped")])
+    best_name = next((r.cell.name for r in results if r.run_id == best), "")
+    for r in results:
+        if r.status != "done" or r.run_id == best or keep != "best":
+            continue
+        uri = retry(store.client.get_run, r.run_id).data.tags.get(Tag.MODEL)
+        drop(store.client, r.run_id, uri, f"not kept (tracking.keep_model: best; the best cell is {best_name})")
+    uri = retry(store.client.get_run, best).data.tags.get(Tag.MODEL) if best else None
+    if model_id(uri):
+        store.set_tags(parent, {Tag.BEST_MODEL: uri})
 
 
 def finish_parent(store: Store, parent: str, results: list[CellResult], wall: float, status: str) -> None:
@@ -234,7 +263,8 @@ def final_table(result: StudyResult) -> str:
             lines.append(f"{'':<{width}}    ↳ {r.failure}")
     failed = sum(r.status == "failed" for r in result.results)
     lines.append(
-        f"{len(result.results)} cells, {failed} failed, {result.wall_time_s:.1f}s in all; parent run {result.parent_id}"
+        f"{cells_count([r.cell for r in result.results])}, {failed} failed, {result.wall_time_s:.1f}s in all; "
+        f"parent run {result.parent_id}"
     )
     lines.extend(result.notes)
     if result.expectations:

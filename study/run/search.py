@@ -19,7 +19,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from study.config import SearchConfig, Study
@@ -53,6 +53,7 @@ class SearchJob:
     tracking_uri: str
     dataset_digest: str
     name: str  # the Optuna study's name in the store
+    source: dict[str, str] = field(default_factory=dict)  # the driver's source tags (provenance.source_tags)
 
     @property
     def search(self) -> SearchConfig:
@@ -100,14 +101,15 @@ def counts_toward_budget(trial) -> bool:
 
 
 class TrialPruner(EngineCallback):
-    """Reports the objective's curve to the trial at each eval point and stops training when Optuna prunes it."""
+    """Reports the objective's curve to the trial at each eval point and stops training when Optuna prunes it.
 
-    CURVES = {"best_test_acc": ("test_acc", max), "final_test_acc": ("test_acc", None)}
-    CURVES |= {"final_train_acc": ("train_acc", None), "final_test_loss": ("test_loss", None)}
+    `best_test_acc` is reported as the best test accuracy so far, `final_<split>_<score>` as that curve.
+    """
 
-    def __init__(self, trial, metric: str, iterations: int):
-        self.trial, (self.curve, self.running) = trial, self.CURVES[metric]
-        self.iterations = iterations
+    def __init__(self, trial, metric: str, goal: str, iterations: int):
+        kind, self.curve = metric.split("_", 1)
+        self.running = (max if goal == "maximize" else min) if kind == "best" else None
+        self.trial, self.iterations = trial, iterations
         self.value: float | None = None
 
     def on_epoch_end(self, epoch, logs=None) -> None:
@@ -165,7 +167,8 @@ def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, 
     try:
         for k, cell in enumerate(cells):
             prune = k == 0 and job.search.pruner != "none"
-            callbacks = [TrialPruner(trial, job.search.metric, cell.settings.train.iterations)] if prune else []
+            pruner = TrialPruner(trial, job.search.metric, job.search.goal, cell.settings.train.iterations)
+            callbacks = [pruner] if prune else []
             result = train_or_reuse(job, store, cell, trial.number, writer, callbacks)
             results.append(result)
             trial.set_user_attr(RUNS_ATTR, {str(r.cell.seed): r.run_id for r in results})
@@ -220,6 +223,7 @@ def train_or_reuse(job: SearchJob, store: Store, cell: Cell, number: int, writer
             job.parent_id,
             job.tracking_uri,
             job.dataset_digest,
+            source=job.source,
             tags={Tag.TRIAL: str(number)},
         )
         result = run_cell(cell_job, writer, *callbacks)

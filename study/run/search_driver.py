@@ -21,12 +21,12 @@ from tqdm import tqdm
 from study.config import Study
 from study.errors import ConfigError
 from study.run.cell import CellResult, one_line
-from study.run.runner import StudyResult, check_cells, finish_parent
+from study.run.preflight import preflight
+from study.run.runner import StudyResult, check_cells, finish_parent, settle_models
 from study.run.search import (
     SPEC_ATTR,
     SearchJob,
     earlier_results,
-    first_point,
     open_search,
     recover,
     search_spec,
@@ -35,9 +35,10 @@ from study.run.search import (
     trials_in_worker,
     used,
 )
-from study.search import axis_keys, search_identity, search_space, trial_cells
-from study.store.connect import tracking_uri
+from study.search import axis_keys, probe_cells, search_identity, search_space
+from study.store.connect import resolve_tracking_uri
 from study.store.contract import Artifact, Tag
+from study.store.provenance import requirements_text, source_tags
 from study.store.runs import Store
 from study.store.search import store_dir
 from study.store.views import share_runs_view
@@ -56,6 +57,7 @@ def run_search_study(
     ray_address: str | None = None,
     cpus_per_cell: float = 1.0,
     parent_tags: dict[str, str] | None = None,
+    tracking_uri: str | None = None,
 ) -> StudyResult:
     """Run the search's missing trials into the store; see the module docstring."""
     t0 = time.perf_counter()
@@ -65,13 +67,15 @@ def run_search_study(
             "or change search.seed to start another search"
         )
     params = search_space(study)
-    digest = check_cells(study, trial_cells(study, params, 0, first_point(params)))
-    store_dir(tracking_uri())  # a search needs a local SQLite store: refused before anything is written
+    corners = probe_cells(study, params)
+    preflight(study, corners)  # shapes, sizes, settings that take effect: before any run exists
+    digest = check_cells(study, corners)
+    store_dir(resolve_tracking_uri(tracking_uri))  # a search needs a local SQLite store: checked before writing
     if backend == "ray":
         from study.run.ray_backend import connect
 
         connect(ray_address, cpus_per_cell)
-    store = Store()
+    store = Store(tracking_uri)
     store.repoint_if_moved()
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, [p.name for p in params])
@@ -79,7 +83,8 @@ def run_search_study(
     if killed:
         print(f"marked {len(killed)} run(s) left RUNNING by a dead process as KILLED", file=sys.stderr)
     name = f"{study.name}-{search_identity(study, digest)}"
-    job = SearchJob(study, axis_keys(params), exp_id, "", store.uri, digest, name)
+    source = source_tags()  # resolved here once: a worker process's own program is not the source
+    job = SearchJob(study, axis_keys(params), exp_id, "", store.uri, digest, name, source)
     ostudy = open_search(job)
     ostudy.set_user_attr(SPEC_ATTR, search_spec(study))  # what the report says the search was
     told, queued = recover(job, ostudy, store)
@@ -90,6 +95,7 @@ def run_search_study(
         )
     search = job.search
     tags = {
+        **source,
         Tag.CONFIG_FILE: study.source,
         Tag.N_CELLS: str((search.trials or 0) * len(study.spec.seed_list)),
         Tag.AXES: json.dumps(job.axes),
@@ -99,6 +105,7 @@ def run_search_study(
     }
     job.parent_id = store.start_parent(exp_id, study.name, tags)
     store.log_text(job.parent_id, study.text, Artifact.STUDY_FILE)
+    store.log_text(job.parent_id, requirements_text(), Artifact.REQUIREMENTS)
     results: list[CellResult] = []
     status = "FINISHED"
     try:
@@ -111,6 +118,8 @@ def run_search_study(
             recover(job, ostudy, store)  # what a crashed worker left RUNNING is queued for the next run
         everything = sorted(results + earlier_results(job, ostudy, store, results), key=lambda r: r.cell.index)
         wall = time.perf_counter() - t0
+        if status == "FINISHED":
+            settle_models(store, job.parent_id, study.spec.tracking.keep_model, results)
         finish_parent(store, job.parent_id, everything, wall, status)
         if backend == "ray":
             from study.run.ray_backend import disconnect

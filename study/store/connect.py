@@ -120,9 +120,11 @@ def repoint_moved_store(uri: str) -> list[str]:
 
 
 def artifact_location(name: str, uri: str) -> str | None:
-    """Artifacts of the default SQLite store live beside it, under mlruns/artifacts/<study>."""
-    if uri.startswith("sqlite:///") and not os.environ.get("MLFLOW_TRACKING_URI"):
-        return (Path(STORE_DIR).resolve() / "artifacts" / name).as_uri()
+    """Artifacts of a SQLite store named by path (the default `mlruns/mlflow.db`, or a `store=` given to
+    the Python API) live beside it, under <store dir>/artifacts/<study>; a store named by
+    MLFLOW_TRACKING_URI keeps MLflow's own choice."""
+    if uri.startswith("sqlite:///") and ":memory:" not in uri and uri != os.environ.get("MLFLOW_TRACKING_URI"):
+        return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "artifacts" / name).as_uri()
     return None
 
 

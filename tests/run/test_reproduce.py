@@ -74,7 +74,7 @@ def test_reproduce_of_a_moved_store_is_identical(moved_store, capsys):
     assert [c["identical"] for c in stored["cells"]] == [True, True]
 
     assert main(["report", "smoke", "--run", new]) == 0  # the reproduction's report shows the comparison
-    page = (where / "reports" / "smoke" / "report.html").read_text(encoding="utf-8")
+    page = (where / "reports" / "smoke" / new / "report.html").read_text(encoding="utf-8")
     assert "<h2>Reproduction</h2>" in page and f"This run reproduces run <code>{parent}</code>: 2 of 2 cells" in page
 
 

@@ -148,7 +148,7 @@ def test_cli_run_and_dry_run(store, write_study, mnist_dir, capsys):
 
     assert cli.main(["run", str(path), "--quiet", "--set", "grid.model.activation=[relu]"]) == 0
     out, err = capsys.readouterr()
-    assert "relu · seed 0" in out and "done" in out and "1 cells, 0 failed" in out
+    assert "relu · seed 0" in out and "done" in out and "1 cell × 1 seed = 1 run, 0 failed" in out
     assert "it/s" not in err  # --quiet: no progress bar
     runs = store.client.search_runs(
         [store.client.get_experiment_by_name("e2e_cli").experiment_id], "tags.`study.role` = 'cell'"

@@ -107,9 +107,10 @@ def test_a_search_runs_its_budget_as_named_cell_runs_and_a_second_run_trains_not
 
     from study.report.write import write_report
 
-    report = write_report("searchy").read_text(encoding="utf-8")
+    path = write_report("searchy")
+    report = path.read_text(encoding="utf-8")
     assert "<h2>Search</h2>" in report and "Best trial" in report and 'id="search-history"' in report
-    assert (project / "reports" / "searchy" / "figures" / "search-parallel.png").exists()
+    assert (path.parent / "figures" / "search-parallel.png").exists()
 
 
 @pytest.mark.slow

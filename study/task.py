@@ -1,0 +1,62 @@
+"""A cell's task, from its settings: which metrics it records, and which one ranks it, in which direction.
+
+The one place that says it. `model.loss: cross_entropy` (the default) is classification: a
+softmax output, accuracy on the training and test sets. Any other loss (mse, mae, mape, msle) is
+regression: a linear output, and the mean absolute error — in the targets' own units, comparable
+across a grid axis of losses — is the score, lower is better. Every task records `train_loss`
+(the batch loss, penalties included) per iteration and `test_loss` (the loss on the test set) at
+eval points. The engine, the metric logger, the summary and the report read their names here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from study.config import ModelConfig, Settings
+
+
+@dataclass(frozen=True)
+class Task:
+    """What one cell measures."""
+
+    kind: str  # classification | regression
+    loss: str  # model.loss
+    score: str  # the per-split score: `acc` or `mae`
+    higher_is_better: bool
+    extra: tuple[str, ...] = ()  # further test-set metrics at eval points, e.g. test_mse
+
+    @property
+    def eval_metrics(self) -> tuple[str, ...]:
+        """The metrics recorded at every eval point, in the engine's order."""
+        return (f"train_{self.score}", f"test_{self.score}", "test_loss", *self.extra)
+
+    @property
+    def primary(self) -> str:
+        """The summary metric that ranks cells: `final_test_acc`, `final_test_mae`."""
+        return f"final_test_{self.score}"
+
+    @property
+    def best(self) -> str:
+        """The best value of the test score over the eval points (max for accuracy, min for an error)."""
+        return f"best_test_{self.score}"
+
+    @property
+    def summary_metrics(self) -> tuple[str, ...]:
+        """The cell's summary metrics, without wall_time_s."""
+        finals = tuple(f"final_{m}" for m in self.eval_metrics if m.startswith("test_") and m != f"test_{self.score}")
+        return (self.primary, self.best, f"final_train_{self.score}", *finals)
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether score `a` is better than `b`."""
+        return a > b if self.higher_is_better else a < b
+
+
+CLASSIFICATION = Task("classification", "cross_entropy", "acc", higher_is_better=True)
+
+
+def task_of(settings: Settings | ModelConfig) -> Task:
+    """The task of a cell's settings (or of its model section)."""
+    model = settings.model if isinstance(settings, Settings) else settings
+    if model.loss == "cross_entropy":
+        return CLASSIFICATION
+    return Task("regression", model.loss, "mae", higher_is_better=False, extra=("test_mse",))
