@@ -560,7 +560,7 @@ class Settings(Strict):
     """Everything one cell needs: the resolved `base` with the cell's grid values applied."""
 
     data: DataConfig = DataConfig()
-    """Which images a cell trains and is tested on."""
+    """Which data a cell trains, validates and is tested on (docs/datasets.md)."""
     model: ModelConfig = ModelConfig()
     """The network: layers, activation, initialiser, batch norm, regularisation."""
     optimizer: OptimizerConfig = OptimizerConfig()

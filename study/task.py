@@ -10,7 +10,7 @@ eval points. The engine, the metric logger, the summary and the report read thei
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from study.config import ModelConfig, Settings
 
@@ -24,11 +24,13 @@ class Task:
     score: str  # the per-split score: `acc` or `mae`
     higher_is_better: bool
     extra: tuple[str, ...] = ()  # further test-set metrics at eval points, e.g. test_mse
+    validation: bool = False  # data.validation holds a set out: val_<score> and val_loss at eval points too
 
     @property
     def eval_metrics(self) -> tuple[str, ...]:
         """The metrics recorded at every eval point, in the engine's order."""
-        return (f"train_{self.score}", f"test_{self.score}", "test_loss", *self.extra)
+        val = (f"val_{self.score}", "val_loss") if self.validation else ()
+        return (f"train_{self.score}", f"test_{self.score}", "test_loss", *self.extra, *val)
 
     @property
     def primary(self) -> str:
@@ -44,7 +46,8 @@ class Task:
     def summary_metrics(self) -> tuple[str, ...]:
         """The cell's summary metrics, without wall_time_s."""
         finals = tuple(f"final_{m}" for m in self.eval_metrics if m.startswith("test_") and m != f"test_{self.score}")
-        return (self.primary, self.best, f"final_train_{self.score}", *finals)
+        val = (f"final_val_{self.score}", f"best_val_{self.score}", "final_val_loss") if self.validation else ()
+        return (self.primary, self.best, f"final_train_{self.score}", *finals, *val)
 
     def better(self, a: float, b: float) -> bool:
         """Whether score `a` is better than `b`."""
@@ -57,6 +60,7 @@ CLASSIFICATION = Task("classification", "cross_entropy", "acc", higher_is_better
 def task_of(settings: Settings | ModelConfig) -> Task:
     """The task of a cell's settings (or of its model section)."""
     model = settings.model if isinstance(settings, Settings) else settings
+    validation = isinstance(settings, Settings) and settings.data.validation is not None
     if model.loss == "cross_entropy":
-        return CLASSIFICATION
-    return Task("regression", model.loss, "mae", higher_is_better=False, extra=("test_mse",))
+        return replace(CLASSIFICATION, validation=True) if validation else CLASSIFICATION
+    return Task("regression", model.loss, "mae", higher_is_better=False, extra=("test_mse",), validation=validation)

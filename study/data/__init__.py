@@ -5,7 +5,7 @@ class labels or float32 real targets, the train / (validation) / test splits, an
 came from (`name`, `source`, `digest`, `kind`; `Dataset.info` without the arrays). Sources, one
 module each, read the full data once per process (sources.py caches it):
 
-- ``mnist``, ``fashion_mnist``: the four IDX files (idx.py), from ``data.dir``, then
+- ``mnist``, ``fashion_mnist``: the four IDX files (idx.py; or keras's ``mnist.npz``), from ``data.dir``, then
   ``$STUDY_DATA_DIR``, then ``keras.datasets`` (downloads where the network allows); inputs flat
   (N, 784) as the course's dense nets take them (a convolution reshapes them to 28×28×1);
 - ``cifar10``, ``cifar100``: the published python pickles, extracted or as the tarball

@@ -33,6 +33,7 @@ ROWS = COLS = 28
 NUM_CLASSES = IDX_NUM_CLASSES
 
 # The published files' digests, to catch a directory that holds the other dataset of the pair.
+KERAS_NPZ = {"mnist": "mnist.npz"}  # the file keras.datasets.mnist downloads (fashion_mnist: the IDX files)
 KNOWN_DIGESTS = {"b2d8f5bf39174ee5": "mnist", "14410854cf7a2894": "fashion_mnist"}
 
 # (split, kind, file name) in the fixed order the digest hashes them.
@@ -44,8 +45,9 @@ FILES = (
 )
 
 
-def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
-    """Pick the data directory (argument, then $STUDY_DATA_DIR) and check it holds the four files.
+def resolve_data_dir(data_dir: str | os.PathLike | None, name: str | None = None) -> Path | None:
+    """Pick the data directory (argument, then $STUDY_DATA_DIR) and check it holds the four files
+    (or, for `name` mnist, keras's own ``mnist.npz``).
 
     Returns None when neither is set, meaning "use the keras download".
     """
@@ -60,8 +62,31 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
         raise DataError(f"{path}: data directory does not exist (from {origin})")
     if not path.is_dir():
         raise DataError(f"{path}: not a directory (from {origin})")
-    locate_files(path)
+    if name is None or keras_npz(name, path) is None:
+        locate_files(path)
     return path
+
+
+def has_idx_files(directory: Path) -> bool:
+    """Whether all four IDX files are in `directory` (raw or gzipped)."""
+    return all((directory / b).is_file() or (directory / f"{b}.gz").is_file() for _, _, b in FILES)
+
+
+def keras_npz(name: str, directory: Path) -> Path | None:
+    """keras.datasets.mnist's own download, ``mnist.npz`` (as in ~/.keras/datasets), when the
+    directory holds it and not the four IDX files (which win)."""
+    base = KERAS_NPZ.get(name)
+    if base is None or not (directory / base).is_file() or has_idx_files(directory):
+        return None
+    return directory / base
+
+
+def read_keras_npz(name: str, path: Path) -> Raw:
+    """``mnist.npz`` (x_train, y_train, x_test, y_test as uint8), checked and hashed like the IDX files."""
+    from study.data.npz import load_arrays
+
+    arrays = load_arrays(path, {r: r for r in ("x_train", "y_train", "x_test", "y_test")})
+    return checked_arrays(name, arrays, str(path), str(path), "keras")
 
 
 def locate_files(directory: Path) -> dict[str, Path]:
@@ -189,21 +214,25 @@ def read_keras(name: str) -> Raw:
             f"keras.datasets.{name}.load_data() failed: {reading.one_line(exc)}; "
             f"set {DATA_DIR_ENV} or data.dir to a directory with the IDX files"
         ) from exc
-    where = f"keras.datasets.{name}"
-    for label, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    return checked_arrays(name, arrays, KERAS_SOURCE, f"keras.datasets.{name}", "keras")
+
+
+def checked_arrays(name: str, arrays: dict, source: str, where: str, kind: str) -> Raw:
+    """MNIST-format arrays from keras (its loader or its mnist.npz): checked, hashed as IDX bytes."""
+    for label in ("train", "test"):
+        x, y = np.asarray(arrays[f"x_{label}"]), np.asarray(arrays[f"y_{label}"])
+        if x.dtype != np.uint8 or not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{where} {label}: images are {x.dtype} and labels {y.dtype}; expected uint8 and integers")
         check_images(f"{where} {label} images", x)
         check_counts(f"{where} {label} images", x, f"{label} labels", y)
+        check_labels(f"{where} {label} labels", y)
     magics = (IMAGE_MAGIC, LABEL_MAGIC, IMAGE_MAGIC, LABEL_MAGIC)
-    digest = bytes_digest(idx_bytes(a, m) for a, m in zip((x_train, y_train, x_test, y_test), magics))
+    order = ("x_train", "y_train", "x_test", "y_test")
+    digest = bytes_digest(idx_bytes(arrays[k], m) for k, m in zip(order, magics))
+    if source != KERAS_SOURCE:
+        check_identity(name, digest, Path(source))
+    x_train, y_train, x_test, y_test = (np.asarray(arrays[k]) for k in order)
     return Raw(
-        x_train,
-        y_train,
-        x_test,
-        y_test,
-        digest,
-        KERAS_SOURCE,
-        "keras",
-        f"{where} train images",
-        f"{where} test images",
-        NUM_CLASSES,
+        x_train, y_train, x_test, y_test, digest, source, kind, f"{where} train images", f"{where} test images", 10
     )

@@ -28,7 +28,7 @@ def read(path: Path, names: tuple[str, ...], targets: str, need_test: bool) -> R
     wanted = dict(zip(ROLES, names))
     if not need_test:
         wanted = {r: wanted[r] for r in ROLES[:2]}
-    loaded = _arrays(path, wanted)
+    loaded = load_arrays(path, wanted)
     where = str(path)
     x_train = arrays.features(where, loaded["x_train"], f"array {wanted['x_train']!r}")
     y_train = loaded["y_train"]
@@ -61,7 +61,7 @@ def read(path: Path, names: tuple[str, ...], targets: str, need_test: bool) -> R
     return Raw(x_train, y_train, x_test, y_test, digest, where, "npz", where, where, num_classes)
 
 
-def _arrays(path: Path, wanted: dict[str, str]) -> dict[str, np.ndarray]:
+def load_arrays(path: Path, wanted: dict[str, str]) -> dict[str, np.ndarray]:
     """The named arrays of the archive, each read into memory; one line for any unreadable archive."""
     try:
         archive = np.load(path, allow_pickle=False)

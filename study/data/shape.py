@@ -37,7 +37,7 @@ class DataShape:
 
 def data_shape(d: DataConfig) -> DataShape:
     """The sizes and sample shape of a data setting; raises DataError as loading it would."""
-    if d.format is None and d.name in idx.IDX_DATASETS and d.validation is None:
+    if d.format is None and d.name in idx.IDX_DATASETS and d.validation is None and not keras_npz(d):
         return idx_shape(d)
     from study.data import load
 
@@ -45,6 +45,12 @@ def data_shape(d: DataConfig) -> DataShape:
     return DataShape(
         len(data.y_train), len(data.y_test), data.input_shape, data.num_classes, data.num_outputs, data.source
     )
+
+
+def keras_npz(d: DataConfig) -> bool:
+    """Whether a named MNIST setting reads keras's mnist.npz (sized by reading it) rather than IDX files."""
+    directory = idx.resolve_data_dir(d.dir, d.name)
+    return directory is not None and idx.keras_npz(d.name, directory) is not None
 
 
 def replace_sizes(d: DataConfig) -> DataConfig:

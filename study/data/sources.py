@@ -84,9 +84,12 @@ def _named(name: str, data_dir: str | os.PathLike | None) -> tuple[tuple, Callab
         path, how = keras_formats.locate(name, where)
         key: tuple = ("cifar", name, stamp(keras_formats.files_of(name, path, how)))
         return key, lambda: keras_formats.read_local(name, path, how)
-    directory = idx.resolve_data_dir(data_dir)
+    directory = idx.resolve_data_dir(data_dir, name)
     if directory is None:
         return (KERAS_SOURCE, name), lambda: idx.read_keras(name)
+    npz_file = idx.keras_npz(name, directory)
+    if npz_file is not None:
+        return ("keras_npz", name, stamp([npz_file])), lambda: idx.read_keras_npz(name, npz_file)
     paths = idx.locate_files(directory)
     idx_key: tuple = ("idx", str(directory.resolve()), name, stamp(list(paths.values())))
     return idx_key, lambda: idx.read_directory(name, directory, paths)

@@ -182,6 +182,8 @@ def resident(data: Dataset) -> tuple:
             tf.constant(data.y_train),
             tf.constant(data.x_test),
             tf.constant(data.y_test),
+            None if data.x_val is None else tf.constant(data.x_val),
+            None if data.y_val is None else tf.constant(data.y_val),
         )
     return _resident[key][1:]
 
@@ -203,9 +205,13 @@ class Engine:
         self.variables = self.model.trainable_variables
         self.optimizer.build(self.variables)
         self.seed = tf.Variable(0, dtype=tf.int64, trainable=False)  # the cell's seed, read in-graph
-        self.x_train, self.y_train, self.x_test, self.y_test = resident(data)
+        self.x_train, self.y_train, self.x_test, self.y_test, self.x_val, self.y_val = resident(data)
+        if self.task.validation and self.x_val is None:
+            raise ValueError(f"data.validation is set but dataset {data.name!r} has no validation arrays")
         if self.task.kind == "regression" and len(self.y_train.shape) == 1:  # one target: (N,) -> (N, 1)
             self.y_train, self.y_test = self.y_train[:, None], self.y_test[:, None]
+            if self.y_val is not None:
+                self.y_val = self.y_val[:, None]
         self.train_rows = int(data.x_train.shape[0])
         self.full_train_eval = eval_train_mode(settings, self.train_rows) == "full"
         self.steps_per_epoch = self.train_rows // self.batch_size
@@ -325,13 +331,14 @@ class Engine:
 
     def _evaluate(self, batch_idx: tf.Tensor) -> tuple[tf.Tensor, ...]:
         """The task's eval metrics with the current weights, in `Task.eval_metrics` order
-        (train score, test score, test loss, test extras)."""
+        (train score, test score, test loss, test extras, then validation score and loss)."""
         if self.full_train_eval:
             train = self._split_metrics(self.x_train, self.y_train)
         else:
             train = self._split_metrics(tf.gather(self.x_train, batch_idx), tf.gather(self.y_train, batch_idx))
         test = self._split_metrics(self.x_test, self.y_test)
-        return (train[0], test[0], test[1], *test[2:])
+        val = self._split_metrics(self.x_val, self.y_val)[:2] if self.task.validation else []
+        return (train[0], test[0], test[1], *test[2:], *val)
 
     def _chunk(self, start: tf.Tensor, periods: tf.Tensor, period_len: tf.Tensor):
         """`periods` eval periods of `period_len` iterations after iteration `start`, in one graph."""
@@ -485,6 +492,8 @@ def train_and_evaluate(
         if stopped_at is not None:
             break
     rows = {"test": len(data.y_test), "train": engine.train_rows if engine.full_train_eval else engine.batch_size}
+    if data.y_val is not None:
+        rows["val"] = len(data.y_val)
     summary = Summary(
         summary_values(task, history, rows),
         iterations=stopped_at if stopped_at is not None else settings.train.iterations,
@@ -511,6 +520,11 @@ def summary_values(task: Task, history: dict[str, list[float]], rows: dict[str, 
     for name in task.eval_metrics:
         if name.startswith("test_") and name != score:
             out[f"final_{name}"] = history[name][-1]
+    if task.validation:  # what a study selects on, leaving the test set to report once
+        val = history[f"val_{task.score}"]
+        out[f"final_val_{task.score}"] = val[-1]
+        out[f"best_val_{task.score}"] = max(val) if task.higher_is_better else min(val)
+        out["final_val_loss"] = history["val_loss"][-1]
     return {k: exact_ratio(v, rows[split_of(k)]) if k.endswith("_acc") else float(v) for k, v in out.items()}
 
 

@@ -150,7 +150,7 @@ def keep_model(job: CellJob, model, data: Dataset) -> str | None:
     cell into the same Keras model), unless `tracking.keep_model` is `none`; the writer uploads it."""
     if job.study.spec.tracking.keep_model == "none":
         return None
-    return save_local(model, data.x_test, data.num_classes)
+    return save_local(model, data.x_test, data.num_outputs)  # classes, or regression targets
 
 
 def task_tags(cell: Cell) -> dict[str, str]:

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from study.config import Study
+from study.data import Dataset
 from study.errors import ConfigError
 from study.expect import Outcome, as_records, check_expectations, evaluate
 from study.expect import summary as expectation_summary
@@ -75,7 +76,24 @@ def check_cells(study: Study, cells: list[Cell]) -> str:
                 f"{study.source}: train.batch_size: {batch} is larger than the training set "
                 f"({rows} images) of cell {cell.group!r}"
             )
+        check_targets(study, cell, data)
     return ",".join(sorted(digests))
+
+
+def check_targets(study: Study, cell: Cell, data: Dataset) -> None:
+    """Cross-entropy needs class labels, a regression loss real targets: refused before anything runs."""
+    loss = cell.settings.model.loss
+    if (loss == "cross_entropy") == (data.targets == "classes"):
+        return
+    if data.targets == "real":
+        raise ConfigError(
+            f"{study.source}: model.loss: cross_entropy needs class labels and {data.name} has real targets "
+            f"(data.targets: real): set model.loss (valid: mse, mae, mape, msle) in cell {cell.group!r}"
+        )
+    raise ConfigError(
+        f"{study.source}: model.loss: {loss} is a regression loss and {data.name} has class labels: set "
+        f"data.targets: real (npz, csv) or model.loss: cross_entropy in cell {cell.group!r}"
+    )
 
 
 def run_study(
@@ -190,12 +208,12 @@ def settle_models(store: Store, parent: str, keep: str, results: list[CellResult
     best = best_run([(r.cell.name, r.run_id, r.metrics) for r in results if r.status in ("done", "skipped")])
     best_name = next((r.cell.name for r in results if r.run_id == best), "")
     for r in results:
-        if r.status != "done" or r.run_id == best or keep != "best":
+        if r.status != "done" or r.run_id is None or r.run_id == best or keep != "best":
             continue
         uri = retry(store.client.get_run, r.run_id).data.tags.get(Tag.MODEL)
         drop(store.client, r.run_id, uri, f"not kept (tracking.keep_model: best; the best cell is {best_name})")
     uri = retry(store.client.get_run, best).data.tags.get(Tag.MODEL) if best else None
-    if model_id(uri):
+    if uri and model_id(uri):
         store.set_tags(parent, {Tag.BEST_MODEL: uri})
 
 
@@ -252,12 +270,17 @@ def execute(
 
 
 def final_table(result: StudyResult) -> str:
-    """Final test accuracy per cell, failures with their reason, and how to open the MLflow UI."""
+    """Final test score per cell (accuracy, or a regression's MAE), failures with their reason, and how to
+    open the MLflow UI."""
+    from study.task import task_of
+
     width = max(len(r.cell.name) for r in result.results)
-    lines = [f"{'cell':<{width}}  {'status':<8} {'test acc':>8} {'best':>6} {'time':>7}"]
+    score = task_of(result.results[0].cell.settings).score  # a study's data fixes its task (check_targets)
+    lines = [f"{'cell':<{width}}  {'status':<8} {'test ' + score:>8} {'best':>6} {'time':>7}"]
     for r in result.results:
-        m = r.metrics
-        acc = f"{m['final_test_acc']:8.4f} {m['best_test_acc']:6.4f} {m['wall_time_s']:6.1f}s" if m else ""
+        m, task = r.metrics, task_of(r.cell.settings)
+        shown = m and task.primary in m and task.best in m
+        acc = f"{m[task.primary]:8.4f} {m[task.best]:6.4f} {m['wall_time_s']:6.1f}s" if shown else ""
         lines.append(f"{r.cell.name:<{width}}  {r.status:<8} {acc}".rstrip())
         if r.failure:
             lines.append(f"{'':<{width}}    ↳ {r.failure}")

@@ -20,7 +20,7 @@ class Tag:
     GIT_COMMIT = "mlflow.source.git.commit"  # the UI's Version column
     GIT_BRANCH = "mlflow.source.git.branch"
     GIT_REPO_URL = "mlflow.source.git.repoURL"
-    DATASET_CONTEXT = "mlflow.data.context"  # a dataset input's role: DATASET_TRAINING / DATASET_EVALUATION
+    DATASET_CONTEXT = "mlflow.data.context"  # a dataset input's role: DATASET_TRAINING / _EVALUATION / _VALIDATION
 
     # every run
     ROLE = "study.role"  # ROLE_PARENT or ROLE_CELL
@@ -70,6 +70,7 @@ TRIAL_COMPLETE, TRIAL_PRUNED, TRIAL_FAIL = "COMPLETE", "PRUNED", "FAIL"  # Optun
 
 ROLE_PARENT, ROLE_CELL = "parent", "cell"
 DATASET_TRAINING, DATASET_EVALUATION = "training", "evaluation"  # MLflow's dataset-context values
+DATASET_VALIDATION = "validation"  # the data.validation hold-out, when a study sets one
 
 
 class Artifact:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from study.data import Dataset
 from study.store.connect import retry
-from study.store.contract import DATASET_EVALUATION, DATASET_TRAINING, Tag
+from study.store.contract import DATASET_EVALUATION, DATASET_TRAINING, DATASET_VALIDATION, Tag
 
 KERAS_PREFIX = "keras.datasets"  # a Dataset.source that is Keras's downloader, not a directory
 
@@ -26,18 +26,22 @@ def mlflow_source(data: Dataset):
 
 
 def dataset_inputs(data: Dataset) -> list:
-    """The train and test subsets as `mlflow.data` numpy datasets, named with their sizes
-    (`mnist train[:300]`), carrying the dataset's digest, tagged `training` / `evaluation`."""
-    import mlflow.data
+    """The train and test subsets (and the validation hold-out, when there is one) as `mlflow.data` numpy
+    datasets, named with their sizes (`mnist train[:300]`), carrying the dataset's digest, tagged
+    `training` / `evaluation` / `validation`."""
+    from mlflow.data.numpy_dataset import from_numpy
     from mlflow.entities import DatasetInput, InputTag
 
     source = mlflow_source(data)
     out = []
-    for split, x, y, context in (
+    splits = [
         ("train", data.x_train, data.y_train, DATASET_TRAINING),
         ("test", data.x_test, data.y_test, DATASET_EVALUATION),
-    ):
-        dataset = mlflow.data.from_numpy(x, source, y, name=f"{data.name} {split}[:{len(y)}]", digest=data.digest)
+    ]
+    if data.x_val is not None and data.y_val is not None:
+        splits.append(("validation", data.x_val, data.y_val, DATASET_VALIDATION))
+    for split, x, y, context in splits:
+        dataset = from_numpy(x, source, y, name=f"{data.name} {split}[:{len(y)}]", digest=data.digest)
         out.append(DatasetInput(dataset._to_mlflow_entity(), [InputTag(Tag.DATASET_CONTEXT, context)]))
     return out
 

@@ -104,6 +104,9 @@ def drop(client, run_id: str, uri: str | None, reason: str) -> None:
 
 
 def best_run(results: list[tuple[str, str | None, dict[str, float]]]) -> str | None:
-    """The run id with the highest final_test_acc among (name, run id, metrics); the first on ties."""
-    scored = [(m["final_test_acc"], -k, rid) for k, (_, rid, m) in enumerate(results) if rid and "final_test_acc" in m]
+    """The run id with the highest final_val_acc (when every cell holds a validation set out, so the
+    test set only reports) or else final_test_acc among (name, run id, metrics); the first on ties."""
+    ran = [m for _, rid, m in results if rid]
+    key = "final_val_acc" if ran and all("final_val_acc" in m for m in ran) else "final_test_acc"
+    scored = [(m[key], -k, rid) for k, (_, rid, m) in enumerate(results) if rid and key in m]
     return max(scored)[2] if scored else None

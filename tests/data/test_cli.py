@@ -111,3 +111,35 @@ def test_a_csv_study_with_a_validation_split_trains(tmp_cwd, capsys):
     cell = next(r for r in runs if r.data.tags.get("study.role") == "cell")
     assert cell.info.status == "FINISHED" and cell.data.tags["study.dataset"] == "t"
     assert len(cell.data.tags["study.dataset_digest"]) == 16
+
+
+@pytest.mark.parametrize(
+    "targets,loss,needle",
+    [
+        ("real", "cross_entropy", "model.loss: cross_entropy needs class labels and t has real targets"),
+        ("classes", "mse", "model.loss: mse is a regression loss and t has class labels: set data.targets: real"),
+    ],
+)
+def test_a_loss_that_does_not_fit_the_targets_exits_2(tmp_cwd, capsys, targets, loss, needle):
+    (tmp_cwd / "t.csv").write_text(TABLE)
+    doc = study({"format": "csv", "path": "t.csv", "test_split": {"size": 10}, "targets": targets})
+    doc["base"]["model"]["loss"] = loss
+    path = tmp_cwd / "s.yaml"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert cli.main(["run", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_cwd / "mlruns").exists()
+
+
+@pytest.mark.slow  # trains one tiny regression cell
+def test_a_regression_csv_study_prints_its_mae(tmp_cwd, capsys):
+    rows = "".join(f"{i % 7},{(i * 3) % 5},{(i % 7) * 0.5 - (i * 3) % 5}\n" for i in range(40))
+    (tmp_cwd / "r.csv").write_text("a,b,y\n" + rows)
+    doc = study({"format": "csv", "path": "r.csv", "test_split": {"size": 10}, "label_column": "y", "targets": "real"})
+    doc["base"]["model"]["loss"] = "mae"
+    path = tmp_cwd / "s.yaml"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert cli.main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "test mae" in out and "relu · seed 0  done" in out

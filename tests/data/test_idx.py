@@ -412,3 +412,45 @@ def test_real_mnist():
     assert hashlib.md5(blob).hexdigest() == "6bbc9ace898e44ae57da46a324031adb"
     cnn = load_dataset("mnist", REAL_DIR, 1000, 500, flatten=False)
     assert cnn.x_train.shape == (1000, 28, 28, 1) and cnn.digest == ds.digest
+
+
+# --- keras's own mnist.npz in a data directory ------------------------------------------------------
+
+
+def test_keras_mnist_npz_reads_and_hashes_like_the_idx_files(tmp_path, arrays, raw_dir):
+    d = tmp_path / "keras"
+    d.mkdir()
+    np.savez(
+        d / "mnist.npz",
+        x_train=arrays["train-images-idx3-ubyte"],
+        y_train=arrays["train-labels-idx1-ubyte"],
+        x_test=arrays["t10k-images-idx3-ubyte"],
+        y_test=arrays["t10k-labels-idx1-ubyte"],
+    )
+    from_npz = load_dataset("mnist", d, 5, 3)
+    from_idx = load_dataset("mnist", raw_dir, 5, 3)
+    assert from_npz.source == str(d / "mnist.npz") and from_npz.digest == from_idx.digest
+    np.testing.assert_array_equal(from_npz.x_train, from_idx.x_train)
+    from study.config import DataConfig
+    from study.data.shape import data_shape
+
+    assert data_shape(DataConfig(name="mnist", dir=str(d))).train == N_TRAIN
+    with pytest.raises(DataError, match="train-images-idx3-ubyte: missing"):  # fashion_mnist has no npz form
+        load_dataset("fashion_mnist", d, None, None)
+
+
+def test_a_bad_keras_mnist_npz_is_one_line(tmp_path, arrays):
+    d = tmp_path / "keras"
+    d.mkdir()
+    np.savez(d / "mnist.npz", x_train=arrays["train-images-idx3-ubyte"].astype(np.float32), y_train=np.zeros(N_TRAIN))
+    with pytest.raises(DataError, match="mnist.npz: no array 'x_test'"):
+        load_dataset("mnist", d, None, None)
+    np.savez(
+        d / "mnist.npz",
+        x_train=arrays["train-images-idx3-ubyte"].astype(np.float32),
+        y_train=arrays["train-labels-idx1-ubyte"],
+        x_test=arrays["t10k-images-idx3-ubyte"],
+        y_test=arrays["t10k-labels-idx1-ubyte"],
+    )
+    with pytest.raises(DataError, match="mnist.npz train: images are float32 and labels uint8; expected uint8"):
+        load_dataset("mnist", d, None, None)

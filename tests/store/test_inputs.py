@@ -34,3 +34,18 @@ def test_inputs_land_on_the_run(blank_store, tmp_path):
         ("fashion_mnist train[:6]", "0123456789abcdef", "training"),
     ]
     assert json.loads(got[0].dataset.source) == {"uri": str(tmp_path)}
+
+
+def test_a_validation_hold_out_is_a_third_input_and_a_file_a_local_source(tmp_path):
+    from dataclasses import replace
+
+    table = tmp_path / "t.csv"
+    table.write_text("a,label\n1,0\n")
+    data = replace(tiny(str(table)), name="t", x_val=np.zeros((2, 784), np.float32), y_val=np.zeros(2, np.int32))
+    got = dataset_inputs(data)
+    assert [(i.dataset.name, i.tags[0].value) for i in got] == [
+        ("t train[:6]", "training"),
+        ("t test[:4]", "evaluation"),
+        ("t validation[:2]", "validation"),
+    ]
+    assert json.loads(got[2].dataset.source) == {"uri": str(table)}
