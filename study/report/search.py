@@ -20,7 +20,7 @@ from study.report.context import ReportContext, ReportFigure
 from study.store.contract import Tag
 
 WITHIN = 0.005  # "within half a point" of the best value, on a 0-1 accuracy scale
-RUNS_ATTR, RETRY_ATTR = "study.runs", "study.retry_of"  # trial user attrs written by study/run/search.py
+RUNS_ATTR, RETRY_ATTR, REPEAT_ATTR = "study.runs", "study.retry_of", "study.repeat"  # study/run/search.py
 SPEC_ATTR = "study.search"  # Optuna study user attr: the `search:` section it runs
 
 
@@ -88,6 +88,7 @@ def trials_frame(ostudy) -> pd.DataFrame:
                 "pruned_at": last if t.state.name == "PRUNED" else None,
                 "duration_s": t.duration.total_seconds() if t.duration else None,
                 "retry_of": t.user_attrs.get(RETRY_ATTR),
+                "repeat": REPEAT_ATTR in t.user_attrs,
                 "run_ids": list(t.user_attrs.get(RUNS_ATTR, {}).values()),
                 **{f"param.{k}": v for k, v in t.params.items()},
             }
@@ -241,6 +242,12 @@ def search_section(ctx: ReportContext) -> str:
         lines.append(
             f"Best trial {int(best['number'])}: {float(best['value']):.4f} ({e(params)}); a trial within "
             f"{WITHIN * 100:g} points of it came after {reached} trial(s)."
+        )
+    repeats = int(t["repeat"].sum()) if "repeat" in t else 0
+    if repeats:
+        lines.append(
+            f"{repeats} trial(s) proposed a point already trained: told its earlier value without training, "
+            "not counted in the budget."
         )
     retried = t["retry_of"].notna().sum() if "retry_of" in t else 0
     if retried:

@@ -27,7 +27,7 @@ from study.engine.callbacks import EngineCallback
 from study.errors import ConfigError
 from study.grid import Cell
 from study.run.cell import CellJob, CellResult, run_cell
-from study.search import Param, distributions, search_space, trial_cells
+from study.search import Param, distributions, search_space, space_size, trial_cells
 from study.store.claims import process_alive, process_tag
 from study.store.contract import TRIAL_COMPLETE, TRIAL_FAIL, TRIAL_PRUNED, Tag, tag_is
 from study.store.runs import Store
@@ -39,6 +39,8 @@ FAILURE_ATTR = "study.failure"  # why a trial FAILed as an outcome (diverged, ra
 RETRY_ATTR = "study.retry_of"  # a re-queued trial: the number of the one its process left behind
 RUNS_ATTR = "study.runs"  # {seed: MLflow run id} of the trial's cells
 SPEC_ATTR = "study.search"  # Optuna study user attr: the `search:` section it runs (the report reads it)
+REPEAT_ATTR = "study.repeat"  # a point already trained: told its earlier value, not counted in the budget
+MAX_ASKS = 10  # a search asks at most this many times its budget (a sampler that only repeats itself ends)
 WAIT_S = 2.0  # how often to look again at a cell another process is training
 
 
@@ -92,10 +94,13 @@ def open_search(job: SearchJob):
 
 
 def counts_toward_budget(trial) -> bool:
-    """Trials that used the budget: finished, pruned, failed as an outcome, or being trained now."""
+    """Trials that used the budget: finished (a repeated point does not: it trained nothing), pruned, failed
+    as an outcome, or being trained now."""
     from optuna.trial import TrialState
 
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+    if trial.state == TrialState.COMPLETE:
+        return REPEAT_ATTR not in trial.user_attrs
+    if trial.state in (TrialState.PRUNED, TrialState.RUNNING):
         return True
     return trial.state == TrialState.FAIL and FAILURE_ATTR in trial.user_attrs
 
@@ -148,7 +153,9 @@ def next_trial(job: SearchJob, ostudy, params: list[Param]):
     """A new trial, or None once the budget is used; counting and asking happen under the search's lock."""
     with search_lock(job.tracking_uri, job.name):
         existing = ostudy.get_trials(deepcopy=False)
-        if sum(counts_toward_budget(t) for t in existing) >= (job.search.trials or 0):
+        budget = job.search.trials or 0
+        spent = sum(counts_toward_budget(t) for t in existing)
+        if spent >= min(budget, space_size(params) or budget) or len(existing) >= MAX_ASKS * budget:
             return None
         ostudy.sampler = sampler_for(job.search, len(existing))
         trial = ostudy.ask(distributions(params))
@@ -180,6 +187,8 @@ def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, 
         ostudy.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
         raise
     state, value, failure = outcome(job.search, results)
+    if state == TRIAL_COMPLETE and all(r.status == "skipped" for r in results):
+        trial.set_user_attr(REPEAT_ATTR, True)  # the sampler proposed a trained point again: no budget used
     for r in results:
         if r.run_id and r.status != "skipped":
             writer.submit(store.set_tags, r.run_id, {Tag.TRIAL_STATE: state})
@@ -280,7 +289,9 @@ def trial_summary(job: SearchJob, ostudy) -> list[str]:
     trials = ostudy.get_trials(deepcopy=False)
     by_state = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
     shown = ", ".join(f"{n} {s}" for s, n in by_state.items() if n)
-    lines = [f"search {job.name}: {len(trials)} trials ({shown}); budget {job.search.trials}"]
+    repeats = sum(REPEAT_ATTR in t.user_attrs for t in trials)
+    again = f"; {repeats} repeated an earlier point (not trained, not counted)" if repeats else ""
+    lines = [f"search {job.name}: {len(trials)} trials ({shown}); budget {job.search.trials}{again}"]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if complete:
         best = ostudy.best_trial

@@ -148,7 +148,7 @@ def trials_here(job: SearchJob, progress: bool) -> Iterator[CellResult]:
         try:
             for number, done in trials(job, writer):
                 bar.set_postfix_str(f"trial {number}: {done[-1].status if done else 'failed'}")
-                bar.update(1)
+                bar.update(0 if done and all(r.status == "skipped" for r in done) else 1)  # a repeat: no budget
                 yield from done
         finally:
             writer.flush()

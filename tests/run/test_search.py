@@ -137,6 +137,22 @@ def test_worker_processes_share_one_budget_with_no_trial_lost_or_duplicated(proj
     assert by_trial == {str(t.number): t.user_attrs["study.runs"]["0"] for t in trials}
 
 
+@pytest.mark.slow
+def test_a_repeated_point_trains_nothing_and_a_space_smaller_than_the_budget_ends(project, write_study, capsys):
+    text = search_text(5).replace("optimizer.lr: {loguniform: [0.02, 0.5]}", "optimizer.lr: {choice: [0.1]}")
+    assert cli_run(write_study(text)) == 0  # 2 points, a budget of 5: the space runs out first
+    trials = optuna_trials(project)
+    counted = [t for t in trials if "study.repeat" not in t.user_attrs]
+    assert sorted(t.params["activation"] for t in counted) == ["relu", "tanh"]
+    assert states(trials) == {"COMPLETE": len(trials)} and len(trials) <= 50
+    repeats = [t for t in trials if "study.repeat" in t.user_attrs]
+    by_activation = {t.params["activation"]: t for t in counted}
+    assert all(t.value == by_activation[t.params["activation"]].value for t in repeats)
+    assert len(Runs(project, "searchy").all()) == 2  # each point trained once
+    out = capsys.readouterr().out
+    assert f"{len(repeats)} repeated an earlier point (not trained, not counted)" in out or not repeats
+
+
 # --- pruning --------------------------------------------------------------------------------------
 
 PRUNED = """\
