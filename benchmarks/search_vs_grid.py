@@ -11,7 +11,9 @@ to exit) and summed cell training time, with the machine's load average before a
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,7 +36,7 @@ def run(root: Path, *args: str) -> tuple[float, tuple[float, float]]:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    return time.perf_counter() - t0, (before, os.getloadavg()[0])
+    return time.perf_counter() - t0, (before, os.getloadavg()[0])  # (JSON keeps the pair as a list)
 
 
 def cell_runs(root: Path, study: str) -> list:
@@ -57,17 +59,27 @@ def search_trials(root: Path) -> list:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--order", choices=("search-first", "grid-first"), default="search-first")
-    ap.add_argument("--keep", default=None, help="keep the two stores under this directory")
+    ap.add_argument("--keep", default=None, help="keep the two stores (and timing.json) under this directory")
+    ap.add_argument("--reuse-grid", action="store_true", help="with --keep: take the grid from an earlier run")
+    ap.add_argument("--trials", type=int, default=None, help="the search's budget (default: the study's)")
     args = ap.parse_args()
     base = Path(args.keep or tempfile.mkdtemp(prefix="search_vs_grid-"))
     grid_root, search_root = base / "grid", base / "search"
-    grid_root.mkdir(parents=True), search_root.mkdir(parents=True)
+    base.mkdir(parents=True, exist_ok=True)
     jobs = {
-        "search": lambda: run(search_root),
+        "search": lambda: run(search_root, *(["--set", f"search.trials={args.trials}"] if args.trials else [])),
         "grid": lambda: run(grid_root, "--set", "search.sampler=grid", "--set", "study=search_lr_depth_grid"),
     }
     order = ["search", "grid"] if args.order == "search-first" else ["grid", "search"]
-    timing = {name: jobs[name]() for name in order}
+    saved = base / "timing.json"
+    timing = json.loads(saved.read_text()) if saved.exists() else {}
+    for name in order:
+        if name == "grid" and args.reuse_grid and "grid" in timing:
+            continue  # the grid's store and timing from an earlier run of this script
+        shutil.rmtree(base / name, ignore_errors=True)
+        (base / name).mkdir()
+        timing[name] = jobs[name]()
+    saved.write_text(json.dumps(timing))
 
     grid = [r for r in cell_runs(grid_root, "search_lr_depth_grid") if r.info.status == "FINISHED"]
     best = max(grid, key=lambda r: r.data.metrics["best_test_acc"])
@@ -95,7 +107,9 @@ def main() -> None:
 
     print(f"machine: {os.cpu_count()} CPUs; stores under {base}")
     print(f"{'':34}{'grid':>14}{'search':>14}")
-    print(f"{'cells trained':34}{len(grid):>14}{trained_cells:>14}   ({len(trials)} trials, {pruned} pruned)")
+    repeats = sum("study.repeat" in t.user_attrs for t in trials)
+    counts = f"({len(trials)} trials: {pruned} pruned, {repeats} repeats)"
+    print(f"{'cells trained':34}{len(grid):>14}{trained_cells:>14}   {counts}")
     print(f"{'best best_test_acc':34}{target:>14.4f}{search_best.value:>14.4f}")
     print(f"{'wall time, process start to exit':34}{timing['grid'][0]:>13.1f}s{timing['search'][0]:>13.1f}s")
     s_runs = list(runs.values())

@@ -36,7 +36,7 @@ from study.run.search import (
     used,
 )
 from study.search import axis_keys, probe_cells, search_identity, search_space
-from study.store.connect import resolve_tracking_uri
+from study.store.connect import tracking_uri as default_uri
 from study.store.contract import Artifact, Tag
 from study.store.provenance import requirements_text, source_tags
 from study.store.runs import Store
@@ -70,7 +70,7 @@ def run_search_study(
     corners = probe_cells(study, params)
     preflight(study, corners)  # shapes, sizes, settings that take effect: before any run exists
     digest = check_cells(study, corners)
-    store_dir(resolve_tracking_uri(tracking_uri))  # a search needs a local SQLite store: checked before writing
+    store_dir(tracking_uri or default_uri())  # a search needs a local SQLite store: checked before writing
     if backend == "ray":
         from study.run.ray_backend import connect
 
