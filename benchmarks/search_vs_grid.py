@@ -62,12 +62,16 @@ def main() -> None:
     ap.add_argument("--keep", default=None, help="keep the two stores (and timing.json) under this directory")
     ap.add_argument("--reuse-grid", action="store_true", help="with --keep: take the grid from an earlier run")
     ap.add_argument("--trials", type=int, default=None, help="the search's budget (default: the study's)")
+    ap.add_argument("--search-set", action="append", default=[], metavar="KEY=VALUE", help="--set for the search")
     args = ap.parse_args()
     base = Path(args.keep or tempfile.mkdtemp(prefix="search_vs_grid-"))
     grid_root, search_root = base / "grid", base / "search"
     base.mkdir(parents=True, exist_ok=True)
+    search_args = [a for kv in args.search_set for a in ("--set", kv)]
+    if args.trials:
+        search_args += ["--set", f"search.trials={args.trials}"]
     jobs = {
-        "search": lambda: run(search_root, *(["--set", f"search.trials={args.trials}"] if args.trials else [])),
+        "search": lambda: run(search_root, *search_args),
         "grid": lambda: run(grid_root, "--set", "search.sampler=grid", "--set", "study=search_lr_depth_grid"),
     }
     order = ["search", "grid"] if args.order == "search-first" else ["grid", "search"]
