@@ -6,12 +6,13 @@
     >>> result.cells                               # one row per cell run: axes, metrics, status, run id
     >>> study.runs("smoke", store="mlruns")        # the study's latest run, read back from the store
     >>> study.curves("smoke", store="mlruns")      # long format: run_id, cell, seed, axes, metric, step, value
-    >>> study.report("smoke", store="mlruns")      # reports/smoke/report.html
+    >>> study.report("smoke", store="mlruns")      # reports/smoke/<parent run id>/report.html
     >>> study.compare(old_parent_id, "smoke").table
     >>> study.rm(old_parent_id, store="mlruns")    # soft delete; purge=True removes for good
 
 Every function takes `store=`: a store directory (`mlruns`, holding `mlflow.db`), a `.db` file or a
-tracking URI; None means the store the CLI uses (./mlruns, or $MLFLOW_TRACKING_URI). Where a
+tracking URI; None means the store the CLI uses (the project's mlruns/, found from the study file or
+the current folder, or $MLFLOW_TRACKING_URI). Where a
 function takes a `target`, it is a study name (meaning its latest `study run`) or a parent run id
 (`study list` shows them). Bad input raises `study.errors.StudyError` with the one line the CLI
 prints. Nothing heavy is imported until a function is called (`import study` stays instant).
@@ -133,7 +134,8 @@ def run(
     """Train every missing cell of a study (a file, or what `load` returned) into the store: `study run`.
 
     Cells already FINISHED in the store are skipped unless `rerun`; `report=True` writes the report
-    of the run too (reports/<study>/). Bad input raises StudyError before anything is written.
+    of the run too (reports/<study>/<parent run id>/). Bad input raises StudyError before anything is
+    written.
 
     >>> result = study.run("configs/smoke.yaml", store="mlruns", progress=False)
     >>> result.cells[["cell", "status", "final_test_acc"]]
@@ -145,7 +147,7 @@ def run(
         raise StudyError(f"workers: must be at least 1, got {workers}")
     if backend not in ("local", "ray"):
         raise StudyError(f"backend: {backend!r} is not valid (valid: local, ray)")
-    uri = _uri(store, create=True)
+    uri = _uri(store, create=True, near=spec.source)  # None: the store of the study file's project
     result = run_study(
         spec,
         rerun=rerun,
@@ -237,8 +239,8 @@ def report(
     compare: str | None = None,
     store: StoreArg = None,
 ) -> Path:
-    """Write the report of a `study run` (default folder reports/<study>/), attach it to the parent run
-    and return the path of report.html. `run`: a parent id of the study named by `target`;
+    """Write the report of a `study run` (default folder reports/<study>/<parent run id>/), attach it to
+    the parent run and return the path of report.html. `run`: a parent id of the study named by `target`;
     `compare`: another run or study (A) to add a section comparing this run (B) with it.
 
     >>> study.report("smoke", compare=earlier_parent_id)
@@ -322,10 +324,10 @@ def _write_report(
     return path
 
 
-def _uri(store: StoreArg, create: bool = False) -> str:
+def _uri(store: StoreArg, create: bool = False, near: str | None = None) -> str:
     from study.store.lookup import store_uri
 
-    return store_uri(store, create=create)
+    return store_uri(store, create=create, near=near)
 
 
 @contextmanager

@@ -11,29 +11,104 @@ from study.errors import StudyError
 EXIT_BAD_INPUT = 2
 
 
+STORE_COMMANDS = ("run", "list", "report", "compare", "rm", "ui", "verify", "reproduce")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script (`argv` None: the process's own arguments, and the process
+    ends as soon as the command is done); with `argv`, a call that returns the exit code."""
+    code = run_command(argv)
+    if argv is None:
+        end_process(code)
+    return code
+
+
+def run_command(argv: list[str] | None) -> int:
+    """Parse the arguments and run the command; bad input is one line on stderr and exit code 2."""
     args = parser().parse_args(argv)
     try:
+        if args.store is not None:
+            from study.store.connect import use_store
+            from study.store.lookup import store_uri
+
+            use_store(store_uri(args.store, create=True))
+        if args.command in STORE_COMMANDS and args.command != "run":  # run: once its input is checked
+            announce_store()
         return args.func(args)
     except StudyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # a store that fails under us (locked, full, read-only): one line, not a traceback
+        from study.store.connect import store_fault_text
+
+        fault = store_fault_text(exc)
+        if fault is None:
+            raise
+        print(f"error: {fault}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if args.store is not None:
+            from study.store.connect import use_store
+
+            use_store(None)  # main() may be called again in this process (tests, notebooks)
+
+
+def announce_store(study_file: str | None = None) -> None:
+    """Say which store the command uses, one line on stderr: `--store`, else $MLFLOW_TRACKING_URI, else
+    the mlruns/ of the project holding the study file (or the current folder)."""
+    from pathlib import Path
+
+    from study.store.connect import default_tracking_uri
+
+    print(f"store: {default_tracking_uri(Path(study_file).parent if study_file else None)}", file=sys.stderr)
+
+
+def one_line(text: str) -> str:
+    """A message on one line whatever the user's input held: line breaks and control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class Parser(argparse.ArgumentParser):
     """argparse with its mistakes on one line (argparse prints the usage above them): exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def end_process(code: int) -> NoReturn:
+    """Exit now, without the interpreter's teardown of TensorFlow's and MLflow's modules (1.5-3 s).
+
+    Everything a command writes is stored before it returns (the background writer is flushed, each
+    MLflow write is its own committed transaction, files are closed), so only the output streams and
+    the log handlers are left to flush.
+    """
+    import logging
+    import os
+
+    if not {"tensorflow", "mlflow"} & sys.modules.keys():  # nothing heavy to tear down: the ordinary exit
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said on it
+            pass
+    logging.shutdown()
+    os._exit(code)
 
 
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="study", description="Keras experiment grids tracked in MLflow.")
-    sub = p.add_subparsers(required=True, metavar="COMMAND")
+    p.add_argument(
+        "--store",
+        default=None,
+        metavar="DIR|URI",
+        help="the MLflow store: a store folder (mlruns), a .db file or a tracking URI (default: "
+        "$MLFLOW_TRACKING_URI, else the mlruns/ of the project holding the study file or the current folder)",
+    )
+    sub = p.add_subparsers(required=True, metavar="COMMAND", dest="command")
 
     run = sub.add_parser(
         "run",
@@ -123,6 +198,24 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--workers", type=positive_int, default=1, help="train cells in N processes (default 1)")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
     rp.set_defaults(func=cmd_reproduce)
+
+    st = sub.add_parser(
+        "settings",
+        help="every setting of a study file: type, default, valid values, meaning",
+        description="Print every setting of a study file (or one group, e.g. `model`, or one key, e.g. "
+        "`model.activation`) with its type, default, valid values and meaning, from the schema.",
+    )
+    st.add_argument("key", nargs="?", default=None, help="a group (model, optimizer, …) or a dotted key")
+    st.add_argument("--markdown", action="store_true", help="print docs/settings.md instead")
+    st.set_defaults(func=cmd_settings)
+
+    sc = sub.add_parser(
+        "schema",
+        help="the JSON Schema of a study file, for editor completion",
+        description="Print the JSON Schema of a study file (save it, e.g. as study.schema.json, and point "
+        "your editor's YAML support at it; see the README).",
+    )
+    sc.set_defaults(func=cmd_schema)
     return p
 
 
@@ -156,18 +249,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(describe_space(study))
         return 0
     if args.dry_run:
-        from study.expect import check_expectations
-        from study.grid import expand
-        from study.run.preflight import preflight
+        from study.run.dry_run import dry_run
 
-        cells = expand(study)
-        check_expectations(study, cells)
-        checked = preflight(study, cells)  # the same checks as a real run, before anything is written
-        for cell in cells:
-            print(f"{cell.index:4d}  {cell.config_hash}  {cell.name}")
-        for line in checked.lines():
+        planned = dry_run(study)  # the real run's checks, then each cell's non-default settings
+        announce_store(args.config)  # the store the run would use (the run itself says so once checked)
+        print(planned.text())
+        for line in planned.checked.lines():  # what preflight checked
             print(line, file=sys.stderr)
-        print(f"{len(cells)} cells", file=sys.stderr)
+        print(planned.summary(), file=sys.stderr)
         return 0
     result = api.run(
         study,
@@ -183,6 +272,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.report_path is not None:
         print(f"report: {result.report_path}")
     return result.exit_code
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from study.settings_doc import settings_markdown, settings_text
+
+    sys.stdout.write(settings_markdown() if args.markdown else settings_text(args.key))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from study.settings_doc import schema_text
+
+    sys.stdout.write(schema_text())
+    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:

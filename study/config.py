@@ -318,8 +318,10 @@ class KerasLayer(Strict):
     padding: same}`: every other key is a constructor argument, checked against the layer's real
     signature (study/layer_table.py) without importing Keras."""
 
-    type: str  # the Keras class name (capitalised: the course's own types are lower-case)
+    type: str
+    """The Keras class name (capitalised: the course's own types are lower-case)."""
     args: dict[str, Any] = {}
+    """The layer's constructor arguments (written beside `type`, or under `args`)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -14,9 +14,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from study.config import LATER_SETTINGS, Settings, Study
 from study.errors import ConfigError
-from study.studyfile import check_setting_key, resolve_arch, setting_keys, validated
+from study.studyfile import cell_error, check_setting_key, describe, resolve_arch, setting_keys
 
 # Settings that say where things are, not what is computed: left out of a cell's identity.
 # Data settings added later enter only when set (DataConfig.identity), so existing hashes stay.
@@ -84,7 +86,6 @@ def resolve(study: Study, axes: dict[str, Any], context: str | None = None) -> S
         for sub, sub_value in bundle_items(key, value):
             section, field = sub.split(".", 1)
             doc[section][field] = copy.deepcopy(sub_value)
-    where = "grid." + ", grid.".join(axes)
     subs = {sub for k, v in axes.items() for sub, _ in bundle_items(k, v)}
     if "model.arch" in subs:
         doc["model"]["layers"] = None  # the base's stack came from its own `arch`: re-resolve
@@ -92,11 +93,14 @@ def resolve(study: Study, axes: dict[str, Any], context: str | None = None) -> S
     elif "model.layers" in subs:
         doc["model"]["arch"] = None  # an explicit stack replaces the base's named one
     try:
-        return validated(Settings, doc, study.source, prefix="")
-    except ConfigError as exc:
-        # Name the grid values that produced this cell, so the user finds the bad entry.
-        values = ", ".join(f"{k}={v!r}" for k, v in axes.items())
-        raise ConfigError(f"{exc} ({context or f'in the grid cell {values}; check {where}'})") from None
+        return Settings.model_validate(doc)
+    except ValidationError as exc:
+        if context is not None:  # a search's point (study/search.py) names itself
+            first = describe(dict(exc.errors()[0]), Settings, study.source, prefix="")
+            raise ConfigError(f"{first} ({context})") from None
+        # Name the axis whose value is wrong (or, for settings wrong only together, the whole cell).
+        owners = {sub: key for key, value in axes.items() for sub, _ in bundle_items(key, value)}
+        raise ConfigError(cell_error(exc, study.source, owners, axes)) from None
 
 
 def bundle_items(key: str, value: Any) -> list[tuple[str, Any]]:
@@ -158,7 +162,7 @@ def label(key: str, value: Any, settings: Settings) -> str:
         return "x".join(str(v) for v in value) if value else "no hidden"
     if field == "batch_norm":
         return f"BN {value}"
-    if field in ("activation", "initializer", "name", "arch", "sampling"):
+    if field in ("activation", "initializer", "name", "arch", "sampling", "loss", "rule"):
         return str(value)
     if isinstance(value, float):
         return f"{field}={value:g}"

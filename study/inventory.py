@@ -15,7 +15,7 @@ def list_store(store: Store | None = None) -> str:
     experiments = [e for e in store.client.search_experiments() if e.name != "Default"]
     if not experiments:
         return f"no studies in {store.uri} yet: run `study run configs/smoke.yaml`"
-    lines = [f"store: {store.uri}"]
+    lines: list[str] = []  # the command names the store on stderr (cli.announce_store)
     for exp in sorted(experiments, key=lambda e: e.name):
         runs = store.runs(exp.experiment_id, "")
         cells = [r for r in runs if r.data.tags.get(Tag.ROLE) == ROLE_CELL]
@@ -35,4 +35,4 @@ def list_store(store: Store | None = None) -> str:
                 f"  {when}  {p.info.run_id}  {p.info.status:<8} {took}  "
                 f"{len(children)} new of {p.data.tags.get(Tag.N_CELLS, '?')} runs"
             )
-    return "\n".join(lines)
+    return "\n".join(lines).lstrip("\n")

@@ -209,6 +209,9 @@ def check_setting_key(key: str, where: str, path: Path | str) -> None:
 
 def study_from_dict(doc: dict[str, Any], source: str) -> Study:
     """Validate a study document; grid values are validated cell by cell in grid.expand."""
+    from study.hints import check_shapes
+
+    check_shapes(doc, source, setting_keys())  # the common shape mistakes, with a hint how to write them
     check_finite(doc, source, "")
     spec = validated(StudyFile, doc, source, prefix="")
     if spec.search is not None and spec.search.sampler == "grid":  # the equivalent grid, run as a grid
@@ -307,6 +310,26 @@ def validated(model: type[BaseModel], data: Any, source: str, prefix: str):
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe(dict(exc.errors()[0]), model, source, prefix)) from None
+
+
+def cell_error(exc: ValidationError, source: str, owners: dict[str, str], cell: dict[str, Any]) -> str:
+    """One line for a grid cell whose settings do not validate. When the bad setting comes from one
+    axis (`owners`: setting key -> the axis that sets it), only that axis is named; otherwise (two
+    settings inconsistent together) the whole cell is."""
+    err: dict[str, Any] = dict(exc.errors()[0])
+    loc = [str(p) for p in err["loc"]]
+    owner = owners.get(".".join(loc[:2]))
+    if owner is None:
+        values = ", ".join(f"{k}={v!r}" for k, v in cell.items())
+        where = "grid." + ", grid.".join(cell)
+        return f"{describe(err, Settings, source, prefix='')} (in the grid cell {values}; check {where})"
+    if owner == ".".join(loc[:2]):  # a plain axis: grid.<key>: …
+        if len(loc) == 2:
+            return describe(err, Settings, source, prefix="grid")
+        inside = describe(err, Settings, source, prefix="").removeprefix(f"{source}: ")
+        return f"{source}: grid.{owner}: in the level {cell[owner]!r}: {inside}"
+    text = describe(err, Settings, source, prefix="")  # a bundle axis: grid.<axis>: <setting>: …
+    return text.replace(f"{source}: ", f"{source}: grid.{owner}: ", 1)
 
 
 def describe(err: dict[str, Any], model: type[BaseModel], source: str, prefix: str) -> str:

@@ -25,7 +25,7 @@ from study.report.context import ReportContext
 from study.store.reader import Axis
 
 MAX_SCOPES = 4  # scopes (combinations of the other axes) named one by one; more are counted
-METRIC_WORDS = {"final_test_acc": "final test accuracy"}
+METRIC_WORDS = {"final_test_acc": "final test accuracy", "final_test_mae": "final test MAE"}
 
 
 def answers(ctx: ReportContext, metric: Metric = DEFAULT_METRIC) -> list[str]:

@@ -1,16 +1,23 @@
-"""The report's settings section: the settings that vary (the axes, with their levels), then the
-fixed settings the study chose (those that differ from the schema's defaults), and the rest — fixed
-at their defaults — folded away, each with its one-line meaning from the schema."""
+"""The report's settings section: the settings that vary (the axes, with their levels), then the fixed
+settings that take effect in these cells — those the study chose first, then those at their defaults —
+and, folded away, the fixed settings that do nothing in any of the cells (study/relevance.py says why),
+each with its one-line meaning from the schema (study/settings_doc.py)."""
 
 from __future__ import annotations
 
 from functools import cache
 
+import pandas as pd
+from pydantic import ValidationError
+
 from study.config import Settings
 from study.grid import flatten_settings
+from study.relevance import inert_settings
 from study.report.context import ReportContext
 from study.report.html_parts import esc, section, table
+from study.settings_doc import entries
 from study.store.runs import param_text
+from study.studyfile import parse_yaml, setting_keys
 
 
 @cache
@@ -21,45 +28,72 @@ def default_texts() -> dict[str, str]:
 
 @cache
 def meanings() -> dict[str, str]:
-    """Each dotted setting's one-line meaning, from the schema's attribute docstrings."""
-    out = {}
-    for section_name in Settings.model_fields:
-        model = type(getattr(Settings(), section_name))
-        for name, field in model.model_fields.items():
-            out[f"{section_name}.{name}"] = " ".join((field.description or "").split())
-    return out
+    """Each dotted key's one-line meaning, as `study settings` prints it."""
+    return {e.key: e.meaning for e in entries()}
 
 
-def split_fixed(fixed: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """(settings the study set to a non-default value, settings left at their default)."""
+def settings_of_run(run: pd.Series) -> Settings | None:
+    """A run's Settings rebuilt from its recorded params; None when they do not validate (older runs)."""
+    doc: dict[str, dict] = {}
+    for key in setting_keys():
+        text = run.get(f"params.{key}")
+        if not isinstance(text, str):
+            continue
+        section_name, name = key.split(".", 1)
+        doc.setdefault(section_name, {})[name] = None if text == "None" else parse_yaml(text)
+    try:
+        return Settings.model_validate(doc)
+    except (ValidationError, ValueError, TypeError):
+        return None
+
+
+def inert_everywhere(runs: pd.DataFrame) -> dict[str, str]:
+    """The settings inert in every run (key -> the reason in the first run); {} when a run cannot be rebuilt."""
+    common: dict[str, str] | None = None
+    for _, run in runs.iterrows():
+        settings = settings_of_run(run)
+        if settings is None:
+            return {}
+        inert = inert_settings(settings)
+        common = inert if common is None else {k: v for k, v in common.items() if k in inert}
+    return common or {}
+
+
+def split_fixed(fixed: dict[str, str], inert: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(fixed settings in effect that the study set, fixed settings in effect at their defaults)."""
     defaults = default_texts()
-    chosen = {k: v for k, v in fixed.items() if k in defaults and v != defaults[k]}
-    return chosen, {k: v for k, v in fixed.items() if k not in chosen}
+    active = {k: v for k, v in fixed.items() if k not in inert}
+    chosen = {k: v for k, v in active.items() if k in defaults and v != defaults[k]}
+    return chosen, {k: v for k, v in active.items() if k not in chosen}
 
 
 def settings_section(ctx: ReportContext) -> str:
-    """Varying settings, the fixed settings the study chose, and the defaults folded."""
+    """Varying settings, the fixed settings in effect (chosen, then defaults), the inert ones folded."""
     study = ctx.study
     varying = [
         [f"<code>{esc(a.key)}</code>", esc(", ".join(a.levels)), esc(meanings().get(a.key, ""))] for a in study.axes
     ]
-    chosen, at_default = split_fixed(study.fixed)
+    inert = {k: why for k, why in inert_everywhere(study.runs).items() if k in study.fixed}
+    chosen, at_default = split_fixed(study.fixed, inert)
     parts = ["<h3>Settings that vary</h3>"]
     parts.append(table(["Setting", "Levels", "Meaning"], varying) if varying else "<p>none: a single cell</p>")
     parts.append(
-        '<h3>Fixed settings the study chose</h3><p class="note">Equal in every run and different from the '
-        "default (<code>study settings</code> lists every setting and its default).</p>"
+        '<h3>Fixed settings in effect</h3><p class="note">Equal in every run and read by these cells: first '
+        "those the study set, then those left at their default (<code>study settings</code> lists every "
+        "setting).</p>"
     )
-    parts.append(_rows(chosen) if chosen else "<p>none: every fixed setting is at its default</p>")
-    if at_default:
+    rows = [[*_row(k, v), "set by the study"] for k, v in chosen.items()]
+    rows += [[*_row(k, v), "default"] for k, v in at_default.items()]
+    parts.append(table(["Setting", "Value", "Meaning", ""], rows) if rows else "<p>none</p>")
+    if inert:
+        folded = [[*_row(k, study.fixed[k]), esc(why)] for k, why in inert.items()]
         parts.append(
-            f"<details><summary>{len(at_default)} more fixed settings at their defaults</summary>"
-            f"{_rows(at_default)}</details>"
+            f"<details><summary>{len(inert)} fixed settings that do nothing in these cells</summary>"
+            f"{table(['Setting', 'Value', 'Meaning', 'Why it has no effect'], folded)}</details>"
         )
     return section("Settings", "".join(parts))
 
 
-def _rows(settings: dict[str, str]) -> str:
-    """A table of settings: key, value, meaning."""
-    rows = [[f"<code>{esc(k)}</code>", esc(v), esc(meanings().get(k, ""))] for k, v in settings.items()]
-    return table(["Setting", "Value", "Meaning"], rows)
+def _row(key: str, value: str) -> list[str]:
+    """Key, value and meaning cells, escaped."""
+    return [f"<code>{esc(key)}</code>", esc(value), esc(meanings().get(key, ""))]

@@ -61,6 +61,7 @@ def write_report(
         ctx.reproduction = read_json_artifact(client, parent.info.run_id, Artifact.REPRODUCTION)
         ctx.search = read_search(uri, parent, ctx)
         ctx.comparison_html = comparison_html
+        ctx.tracking_uri = uri
         report = _write_files(ctx, out)
         if out_dir is None and newest:
             point_latest(out)

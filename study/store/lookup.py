@@ -23,23 +23,24 @@ from study.store.reader import find_parent, study_experiments
 DB_FILE = "mlflow.db"  # the SQLite file inside a store directory (`mlruns/mlflow.db`)
 
 
-def store_uri(store: str | os.PathLike | None, *, create: bool = False) -> str:
+def store_uri(store: str | os.PathLike | None, *, create: bool = False, near: str | os.PathLike | None = None) -> str:
     """The tracking URI of a `store=` argument: None is the CLI's default store; a URI (`sqlite:///…`,
     `http://…`) is used as given; a path is a store directory (`…/mlruns`, holding `mlflow.db`) or
-    the `.db` file itself. `create=False` (reading) raises StudyError for a SQLite file that is not there;
-    `create=True` (writing) creates nothing either: the store is made by the first write, after the study is validated.
+    the `.db` file itself. None means the project's store, found from `near` (a study file) or the
+    current directory. `create=False` (reading) raises StudyError for a SQLite file that is not there;
+    `create=True` (writing) creates nothing either: `study run` creates its store once the input is
+    valid.
     """
-    if store is None:
-        return default_tracking_uri() if create else resolve_tracking_uri(None)
+    if store is None:  # the project's store, found from `near` (a study file) or the current directory
+        uri = default_tracking_uri(Path(near).parent if near is not None else None)
+        return uri if create else resolve_tracking_uri(uri)
     text = os.fspath(store)
     if "://" in text or text.startswith("sqlite:"):
         uri = text
     else:
         path = Path(text).expanduser().resolve()
         uri = f"sqlite:///{path if path.suffix == '.db' else path / DB_FILE}"
-    if create:  # only the choice: the run creates the store after validating the study
-        return uri
-    return resolve_tracking_uri(uri)
+    return uri if create else resolve_tracking_uri(uri)
 
 
 @dataclass(frozen=True)

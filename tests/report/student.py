@@ -16,6 +16,8 @@ from tests.handbuilt import finish_parent, log_cell, start_parent
 TANH = {"[100, 50]": [0.9000, 0.9050, 0.8980], "[40, 20]": [0.8950, 0.8900, 0.8990]}
 RELU_MINUS_TANH = {"[100, 50]": [0.0140, 0.0150, 0.0139], "[40, 20]": [0.0010, 0.0060, 0.0023]}
 FIRST_LAYER_GRADIENT = {"tanh": 0.05, "relu": 0.5}
+# Fixed settings as the writer records them: Adam with He weights, so rho and init_std do nothing.
+FIXED_PARAMS = {"optimizer.name": "adam", "optimizer.rho": "0.99", "model.initializer": "he", "model.init_std": "0.01"}
 
 
 def final_accuracies() -> dict[tuple[str, str], list[float]]:
@@ -48,6 +50,6 @@ def build_student_store(root: Path, blank_db: Path) -> str:
         for seed, final in enumerate(finals):
             axes = {"activation": activation, "hidden": hidden}
             curve = [0.10, 0.80, final - 0.004, final]
-            log_cell(client, experiment, parent, axes, seed, curve, 0.01, extra=(gradients(activation), {}))
+            log_cell(client, experiment, parent, axes, seed, curve, 0.01, extra=(gradients(activation), FIXED_PARAMS))
     finish_parent(client, parent, None, root)
     return uri

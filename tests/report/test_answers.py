@@ -69,3 +69,15 @@ def test_reps_both_axes_matter_and_interact(reps_context):
     assert "activation: relu beats sigmoid at initializer=he (+0.1000, 95 % CI [+0.1000, +0.1000])" in text
     assert "Interaction activation × initializer: p = < 0.0001" in text
     assert summarize(run_stats(study), study.axes) is not None
+
+
+def test_settings_in_effect_shown_and_inert_ones_folded(student):
+    report = write_report("student", out_dir=student["root"] / "report-settings", tracking_uri=student["uri"])
+    text = report.read_text(encoding="utf-8")
+    shown, folded = text.split("<h2>Settings</h2>", 1)[1].split("<details>", 1)
+    assert "<code>optimizer.name</code></td><td>adam</td>" in shown and "set by the study" in shown
+    assert "<code>model.initializer</code></td><td>he</td>" in shown and "default" in shown
+    assert "2 fixed settings that do nothing in these cells" in folded
+    assert "<code>optimizer.rho</code>" in folded and "<code>model.init_std</code>" in folded
+    assert "optimizer.rho" not in shown and "model.init_std" not in shown
+    assert "Activation of every hidden layer." in shown  # the meaning, from the schema

@@ -38,7 +38,12 @@ def test_report_files_and_embedded_figures(toy_report):
     out = toy_report.parent
     assert {p.name for p in out.iterdir()} >= {"report.html", "summary.csv", "runs.csv", "curves.csv", "figures"}
     figures = sorted(p.stem for p in (out / "figures").glob("*.png"))
-    assert figures == ["heatmap_activation_x_initializer", "learning_curves", "test_accuracy_all_cells"]
+    assert figures == [
+        "heatmap_activation_x_initializer",
+        "learning_curves",
+        "test_accuracy_all_cells",
+        "test_accuracy_final_stretch",
+    ]
     text = toy_report.read_text(encoding="utf-8")
     assert text.count('<img src="data:image/png;base64,') == len(figures)
     assert not re.search(r"https?://", text)
@@ -63,7 +68,7 @@ def test_report_logged_to_parent(hand_store, toy_report):
     client = hand_store["client"]
     names = {a.path for a in client.list_artifacts(hand_store["second"], "report")}
     assert {"report/report.html", "report/summary.csv", "report/figures"} <= names
-    assert len(client.list_artifacts(hand_store["second"], "report/figures")) == 3
+    assert len(client.list_artifacts(hand_store["second"], "report/figures")) == 4
 
 
 def test_batch_norm_axis_and_single_seed(hand_store):
