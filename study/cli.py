@@ -254,6 +254,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from study import api
 
     study = api.load(args.config, args.overrides)
+    if args.dry_run and study.spec.search is not None:
+        from study.search import describe_space
+
+        print(describe_space(study))
+        return 0
     if args.dry_run:
         from study.run.dry_run import dry_run
 

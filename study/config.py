@@ -6,6 +6,7 @@ A study file has five parts::
     description: ...                   # shown in the report and the MLflow UI
     base: {data: ..., model: ..., optimizer: ..., train: ...}   # every setting; defaults below
     grid: {model.activation: [sigmoid, relu], ...}              # dotted key -> list of values
+    search: {params: {optimizer.lr: {loguniform: [1e-4, 0.1]}}, trials: 30}   # or: sampled trials
     exclude: [{model.activation: relu, model.initializer: gauss}]   # optional
     seeds: [0, 1, 2]                   # or a count: `seeds: 3` means [0, 1, 2]
     architectures: {name: [layer, ...]}   # optional named layer stacks for `model.arch`
@@ -654,6 +655,67 @@ class Expectation(Strict):
         return self
 
 
+# --- search: sampled trials instead of the full grid (study/search.py reads `params`) -----------
+
+SamplerName = Literal["tpe", "random", "grid"]  # grid: every combination, exactly as a `grid:` section
+PrunerName = Literal["none", "median", "successive_halving"]
+# What a trial is scored by: a cell's summary metric (study/store/contract.py Metric), averaged over seeds.
+ObjectiveMetric = Literal[
+    "best_test_acc",
+    "final_test_acc",
+    "final_train_acc",
+    "final_test_loss",
+    "best_test_mae",
+    "final_test_mae",
+    "final_train_mae",
+    "final_test_mse",
+]
+SAMPLERS: tuple[str, ...] = get_args(SamplerName)
+PRUNERS: tuple[str, ...] = get_args(PrunerName)
+OBJECTIVE_METRICS: tuple[str, ...] = get_args(ObjectiveMetric)
+LOWER_IS_BETTER = ("_loss", "_mae", "_mse")  # metric suffixes a search minimizes
+DISTRIBUTION_KINDS = ("choice", "uniform", "loguniform", "int")  # `{kind: ...}` per dotted key
+
+
+class SearchConfig(Strict):
+    """`search:` -- a budget of trials sampled from distributions per dotted key, scored by one metric."""
+
+    # dotted key -> {choice: [...]} | {uniform: [lo, hi]} | {loguniform: [lo, hi]} | {int: [lo, hi]}
+    params: dict[str, Any]
+    sampler: SamplerName = "tpe"
+    trials: PositiveInt | None = None  # the budget; required unless sampler is grid
+    seed: Annotated[int, Field(ge=0)] = 0  # the sampler's seed: the same search samples the same trials
+    metric: ObjectiveMetric = "best_test_acc"
+    direction: Literal["maximize", "minimize"] | None = None  # None: minimize a *_loss, maximize the rest
+    pruner: PrunerName = "none"  # stop a hopeless trial at an eval point (its first seed's curve)
+    startup_trials: Annotated[int, Field(ge=0)] = 5  # trials run to the end before the median pruner may stop one
+    warmup_iterations: Annotated[int, Field(ge=0)] = 0  # iterations of a trial before it may be stopped
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchConfig:
+        if not self.params:
+            raise ValueError(
+                "params: the search space is empty: give at least one, e.g. `optimizer.lr: {loguniform: [1e-4, 0.1]}`"
+            )
+        if self.trials is None and self.sampler != "grid":
+            raise ValueError(f"trials: required with sampler {self.sampler}: how many trials to run, e.g. `trials: 30`")
+        if self.direction is not None and self.direction != self.default_direction:
+            raise ValueError(
+                f"direction: {self.direction} {self.metric} would look for the worst trial "
+                f"(valid: {self.default_direction})"
+            )
+        return self
+
+    @property
+    def default_direction(self) -> str:
+        return "minimize" if self.metric.endswith(LOWER_IS_BETTER) else "maximize"
+
+    @property
+    def goal(self) -> str:
+        """The direction the search optimises in: as given, else from the metric."""
+        return self.direction or self.default_direction
+
+
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -666,8 +728,10 @@ class StudyFile(Strict):
     """What the study compares; shown in the report and the MLflow UI."""
     base: dict[str, Any] = {}
     """The settings every cell shares (see the settings below); omitted ones take their defaults."""
-    grid: dict[str, list[Any]]
-    """Axes: dotted setting key -> list of values; the cells are the cartesian product."""
+    grid: dict[str, list[Any]] = {}
+    """Axes: dotted setting key -> list of values; the cells are the cartesian product (or give `search:`)."""
+    search: SearchConfig | None = None
+    """Sampled trials instead of the full grid (study/search.py, docs/search.md)."""
     exclude: list[dict[str, Any]] = []
     """Combinations to drop from the grid: each a mapping axis -> value."""
     seeds: list[Annotated[int, Field(ge=0)]] | PositiveInt = [0]
@@ -695,6 +759,21 @@ class StudyFile(Strict):
             if not values:
                 raise ValueError(f"axis {key!r} has no values")
         return v
+
+    @model_validator(mode="after")
+    def _grid_or_search(self) -> StudyFile:
+        if self.search is None and not self.grid:
+            raise ValueError("a study needs a `grid:` (the full grid) or a `search:` (sampled trials) section")
+        if self.search is not None and self.grid:
+            raise ValueError("give either `grid:` or `search:`, not both")
+        if self.search is not None and self.search.sampler != "grid":
+            for key in ("exclude", "expect"):
+                if getattr(self, key):
+                    raise ValueError(
+                        f"{key}: applies to a grid; a `search:` with sampler {self.search.sampler} samples its "
+                        "trials (narrow the distributions instead, or use sampler: grid)"
+                    )
+        return self
 
     @property
     def seed_list(self) -> list[int]:

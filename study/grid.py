@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from study.config import LATER_SETTINGS, Settings, Study
 from study.errors import ConfigError
-from study.studyfile import cell_error, check_setting_key, resolve_arch, setting_keys
+from study.studyfile import cell_error, check_setting_key, describe, resolve_arch, setting_keys
 
 # Settings that say where things are, not what is computed: left out of a cell's identity.
 # Data settings added later enter only when set (DataConfig.identity), so existing hashes stay.
@@ -45,6 +45,8 @@ class Cell:
 def expand(study: Study) -> list[Cell]:
     """All cells of the study, in order; raises ConfigError on a bad grid value or duplicates."""
     spec = study.spec
+    if spec.search is not None:
+        raise ConfigError(f"{study.source}: search: a search study has no grid; its cells are its trials (study run)")
     keys = list(spec.grid)
     shorts = short_names(keys)
     cells: list[Cell] = []
@@ -77,8 +79,8 @@ def expand(study: Study) -> list[Cell]:
     return cells
 
 
-def resolve(study: Study, axes: dict[str, Any]) -> Settings:
-    """The base settings with these axis values applied, validated (errors name the axis)."""
+def resolve(study: Study, axes: dict[str, Any], context: str | None = None) -> Settings:
+    """The base settings with these axis values applied, validated (errors name the axis, or `context`)."""
     doc = study.base.model_dump(mode="python", exclude_none=False)
     for key, value in axes.items():
         for sub, sub_value in bundle_items(key, value):
@@ -93,6 +95,9 @@ def resolve(study: Study, axes: dict[str, Any]) -> Settings:
     try:
         return Settings.model_validate(doc)
     except ValidationError as exc:
+        if context is not None:  # a search's point (study/search.py) names itself
+            first = describe(dict(exc.errors()[0]), Settings, study.source, prefix="")
+            raise ConfigError(f"{first} ({context})") from None
         # Name the axis whose value is wrong (or, for settings wrong only together, the whole cell).
         owners = {sub: key for key, value in axes.items() for sub, _ in bundle_items(key, value)}
         raise ConfigError(cell_error(exc, study.source, owners, axes)) from None

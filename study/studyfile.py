@@ -155,12 +155,18 @@ def apply_override(doc: dict[str, Any], item: str, path: Path | str) -> None:
         value = raw  # not YAML: the text itself (e.g. a description with a colon)
     head = key.split(".", 1)[0]
     if head in DOCUMENT_KEYS:
-        target, parts = doc, key.split(".") if head != "grid" else ["grid", key[len("grid.") :]]
+        target, parts = doc, document_path(key)
     else:
         check_setting_key(key, f"--set {key}", path)
         if key in (doc.get("grid") or {}):
             raise ConfigError(
                 f"{path}: --set {key}: {key!r} is a grid axis; to change its values use --set 'grid.{key}=[...]'"
+            )
+        search = doc.get("search")
+        if isinstance(search, dict) and key in (search.get("params") or {}):
+            raise ConfigError(
+                f"{path}: --set {key}: {key!r} is searched; to change its distribution use "
+                f"--set 'search.params.{key}={{...}}'"
             )
         target, parts = doc.setdefault("base", {}), key.split(".")
         if not isinstance(target, dict):
@@ -170,6 +176,14 @@ def apply_override(doc: dict[str, Any], item: str, path: Path | str) -> None:
         if not isinstance(target, dict):
             raise ConfigError(f"{path}: --set {key}: {part!r} is not a mapping")
     target[parts[-1]] = value
+
+
+def document_path(key: str) -> list[str]:
+    """Where a document key points: `grid.` and `search.params.` are followed by one dotted setting key."""
+    for prefix in ("grid.", "search.params."):
+        if key.startswith(prefix):
+            return [*prefix.rstrip(".").split("."), key[len(prefix) :]]
+    return key.split(".")
 
 
 def setting_keys() -> list[str]:
@@ -200,6 +214,10 @@ def study_from_dict(doc: dict[str, Any], source: str) -> Study:
     check_shapes(doc, source, setting_keys())  # the common shape mistakes, with a hint how to write them
     check_finite(doc, source, "")
     spec = validated(StudyFile, doc, source, prefix="")
+    if spec.search is not None and spec.search.sampler == "grid":  # the equivalent grid, run as a grid
+        from study.search import grid_of
+
+        spec = spec.model_copy(update={"grid": grid_of(spec.search, source), "search": None})
     base_doc = resolve_arch(spec.base, spec, source, "base")
     base = validated(Settings, base_doc, source, prefix="base")
     for key in spec.grid:
@@ -207,7 +225,12 @@ def study_from_dict(doc: dict[str, Any], source: str) -> Study:
             check_bundle_axis(key, spec.grid[key], source)
     check_unambiguous_grid(spec, source)
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
-    return Study(spec=spec, base=base, source=source, text=text)
+    study = Study(spec=spec, base=base, source=source, text=text)
+    if spec.search is not None:
+        from study.search import search_space
+
+        search_space(study)  # every distribution checked against the settings, before anything runs
+    return study
 
 
 def check_finite(value: Any, source: str, where: str) -> None:

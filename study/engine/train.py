@@ -459,7 +459,9 @@ def train_and_evaluate(
     Callbacks get `set_model`, `on_train_begin`, `on_epoch_end(k, logs)` per eval point (an
     "epoch" is an eval period; logs hold `step`, `train_acc`, `test_acc`, `test_loss`),
     `on_chunk_end(ChunkRecords)` where they define it, and `on_train_end(summary metrics)`.
-    Raises Diverged when the loss stops being finite (after the callbacks saw the records).
+    Raises Diverged when the loss stops being finite (after the callbacks saw the records). A callback
+    that sets `stop_training` at an eval point ends training there: the records past it are dropped
+    and the summary is that point's, with `stopped_at` set.
     """
     t0 = time.perf_counter()
     ensure(settings.train.numerics)  # threads and op determinism, before the first op
@@ -472,13 +474,16 @@ def train_and_evaluate(
     history: dict[str, list[float]] = {name: [] for name in task.eval_metrics}
     first = shortest(engine.initial_eval(step_by_step))
     records = ChunkRecords(np.zeros(0, np.int64), np.zeros(0, np.float32), np.array([0]), evals_of(task, first[None]))
-    deliver(callbacks, records, history)
-    stopped_at = stopper.check(records) if stopper else None
+    stopped_at = deliver(callbacks, records, history)
+    if stopped_at is None and stopper:
+        stopped_at = stopper.check(records)
     for start, periods, period_len in (
         []
         if stopped_at is not None
         else chunks(settings.train.iterations, settings.train.eval_every, settings.train.steps_per_call)
     ):
+        if stopped_at is not None:
+            break
         losses, evals, diags = (shortest(a) for a in engine.chunk(start, periods, period_len, step_by_step))
         steps = np.arange(start + 1, start + periods * period_len + 1)
         eval_steps = steps[period_len - 1 :: period_len]
@@ -495,7 +500,8 @@ def train_and_evaluate(
         stopped_at = stopper.check(records) if stopper else None
         if stopped_at is not None:  # the rest of this chunk was computed but is not the cell's
             records = records.until(stopped_at, diagnostics=True)
-        deliver(callbacks, records, history)
+        asked = deliver(callbacks, records, history)  # a callback's stop comes first: the records end there
+        stopped_at = asked if asked is not None else stopped_at
         if stopped_at is not None:
             break
     rows = {"test": len(data.y_test), "train": engine.train_rows if engine.full_train_eval else engine.batch_size}
@@ -550,8 +556,9 @@ def diagnostics_due(eval_steps: np.ndarray, settings: Settings) -> np.ndarray:
 
 def deliver(
     callbacks: Sequence[keras.callbacks.Callback], records: ChunkRecords, history: dict[str, list[float]]
-) -> None:
-    """Hand one chunk's records to the callbacks: per eval point, then the whole chunk."""
+) -> int | None:
+    """Hand one chunk's records to the callbacks: per eval point, then the whole chunk. A callback that
+    sets `stop_training` at an eval point (a pruned trial) cuts the chunk there; returns that iteration."""
     for k, step in enumerate(records.eval_steps):
         epoch = len(next(iter(history.values())))
         logs: dict[str, float] = {"step": int(step)}
@@ -560,6 +567,13 @@ def deliver(
             history[name].append(logs[name])
         for cb in callbacks:
             cb.on_epoch_end(epoch, logs)
+        if any(getattr(cb, "stop_training", False) for cb in callbacks):
+            cut = records.until(int(step), diagnostics=True)
+            for cb in callbacks:
+                if hasattr(cb, "on_chunk_end"):
+                    cb.on_chunk_end(cut)
+            return int(step)
     for cb in callbacks:
         if hasattr(cb, "on_chunk_end"):
             cb.on_chunk_end(records)
+    return None

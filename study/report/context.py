@@ -4,7 +4,7 @@ cell, and the figure type that the figure builders return and the HTML embeds.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import seaborn as sns
@@ -40,6 +40,7 @@ class ReportContext:
     plotted: frozenset[str]
     expectations: list[dict] | None = None  # the parent's expectations.json (the study's `expect:` checks)
     reproduction: dict | None = None  # the parent's reproduction.json, when it reproduces another run
+    search: Any = None  # a search's trials and figures (study/report/search.py SearchReport); None for a grid
     tracking_uri: str | None = None  # the store, for loading logged models (study/report/models.py)
     comparison_html: str = ""  # `study report --compare OTHER`: the section of study/report/compare.py
 

@@ -15,6 +15,7 @@ from study.report.findings import findings, mean_ci
 from study.report.html_effects import effects_section, factor_section, replicates_section
 from study.report.html_parts import bullet_list, duration, esc, fmt, section, swatch, table, timestamp
 from study.report.models import models_section
+from study.report.search import search_section
 from study.report.settings import settings_section
 from study.store.contract import Tag
 from study.store.reader import FINISHED
@@ -60,6 +61,7 @@ def render_html(ctx: ReportContext, figures: list[tuple[ReportFigure, bytes]]) -
             _expectations(ctx),
             _reproduction(ctx),
             ctx.comparison_html,
+            search_section(ctx),  # a search's trials (study/report/search.py); empty for a grid
             section("Findings", bullet_list(findings(ctx))),
             section("Summary per cell", _summary_table(ctx)),
             section("What was run", _what_was_run(ctx)),

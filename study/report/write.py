@@ -25,6 +25,7 @@ from study.errors import StudyError
 from study.report.context import ReportContext, build_context
 from study.report.figures import render_figures
 from study.report.html import render_html
+from study.report.search import read_search
 from study.store.connect import repoint_moved_store, resolve_tracking_uri
 from study.store.contract import Artifact
 from study.store.reader import (
@@ -58,6 +59,7 @@ def write_report(
         ctx = build_context(load_study_runs(client, experiment, parent, (*CURVE_METRICS, *DIAGNOSTIC_CURVES)))
         ctx.expectations = read_json_artifact(client, parent.info.run_id, Artifact.EXPECTATIONS)
         ctx.reproduction = read_json_artifact(client, parent.info.run_id, Artifact.REPRODUCTION)
+        ctx.search = read_search(uri, parent, ctx)
         ctx.comparison_html = comparison_html
         ctx.tracking_uri = uri
         report = _write_files(ctx, out)
@@ -109,7 +111,7 @@ def _write_files(ctx: ReportContext, out: Path) -> Path:
         figure_dir.mkdir(parents=True, exist_ok=True)
         for stale in figure_dir.glob("*.png"):  # figures of an earlier report that may not apply any more
             stale.unlink()
-        for figure, png in figures:
+        for figure, png in figures + (ctx.search.figures if ctx.search else []):
             (figure_dir / f"{figure.slug}.png").write_bytes(png)
         ctx.summary.to_csv(out / "summary.csv", index=False)
         ctx.per_run.to_csv(out / "runs.csv", index=False)

@@ -13,7 +13,7 @@ from study.data import Dataset, load
 from study.grid import Cell
 from study.run.curve import learning_curve
 from study.run.metrics import MetricLogger
-from study.store.contract import Artifact, Tag, numerics_tags
+from study.store.contract import TRIAL_PRUNED, Artifact, Tag, numerics_tags
 from study.store.inputs import log_dataset_inputs
 from study.store.models import log_saved, save_local
 from study.store.runs import Store
@@ -35,11 +35,12 @@ class CellJob:
     dataset_digest: str
     rerun: bool = False  # train even if a FINISHED run of the cell exists (live RUNNING ones still win)
     source: dict[str, str] = field(default_factory=dict)  # the driver's source tags (provenance.source_tags)
+    tags: dict[str, str] = field(default_factory=dict)  # extra tags of its run (a search's trial number)
 
 
 @dataclass
 class CellResult:
-    """How one cell ended: `done`, `skipped` (already FINISHED), `failed` or `killed`."""
+    """How one cell ended: `done`, `skipped` (already FINISHED), `failed`, `killed` or `pruned` (stopped early)."""
 
     cell: Cell
     status: str
@@ -101,7 +102,7 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         data.name,
         data.digest,
         data.num_classes,
-        {**numerics_tags(numerics.settings()), **task_tags(cell), **job.source},
+        {**numerics_tags(numerics.settings()), **task_tags(cell), **job.source, **job.tags},
     )
     writer.submit(log_dataset_inputs, store.client, run_id, data)
     tracking = job.study.spec.tracking
@@ -130,6 +131,13 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
     writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
     writer.submit(log_curve, store, run_id, logger.history, cell.name, task_of(cell.settings).score)
+    if any(getattr(cb, "stop_training", False) for cb in extra_callbacks):  # pruned: not a finished cell
+        writer.submit(store.set_tags, run_id, {Tag.TRIAL_STATE: TRIAL_PRUNED, Tag.PRUNED_AT: str(summary.iterations)})
+        writer.after_writes(partial(stop_monitor, monitor))
+        writer.submit(store.end, run_id, "KILLED")
+        return CellResult(
+            cell, "pruned", run_id, summary.metrics(), failure=f"pruned at iteration {summary.iterations}"
+        )
     if model_path:
         writer.submit(log_saved, store.client, run_id, model_path, summary.iterations)
     writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write

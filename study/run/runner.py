@@ -46,6 +46,7 @@ class StudyResult:
     results: list[CellResult]
     wall_time_s: float
     expectations: list[Outcome] = field(default_factory=list)  # the study's `expect:` checks
+    notes: list[str] = field(default_factory=list)  # lines for the final table (a search's trials, its best)
 
     @property
     def exit_code(self) -> int:
@@ -75,6 +76,20 @@ def run_study(
     tracking_uri: str | None = None,
 ) -> StudyResult:
     """Run every missing cell of the study into the store (default: the CLI's); see the module docstring."""
+    if study.spec.search is not None:  # sampled trials instead of the grid: study/run/search_driver.py
+        from study.run.search_driver import run_search_study
+
+        return run_search_study(
+            study,
+            rerun=rerun,
+            workers=workers,
+            backend=backend,
+            progress=progress,
+            ray_address=ray_address,
+            cpus_per_cell=cpus_per_cell,
+            parent_tags=parent_tags,
+            tracking_uri=tracking_uri,
+        )
     t0 = time.perf_counter()
     cells = expand(study)
     check_expectations(study, cells)
@@ -244,6 +259,7 @@ def final_table(result: StudyResult) -> str:
         f"{cells_count([r.cell for r in result.results])}, {failed} failed, {result.wall_time_s:.1f}s in all; "
         f"parent run {result.parent_id}"
     )
+    lines.extend(result.notes)
     if result.expectations:
         lines.extend(o.line() for o in result.expectations)
         lines.append(expectation_summary(result.expectations))

@@ -42,6 +42,7 @@ class Tag:
     EXPECT = "study.expect"  # "k of n expectations met"
     REPRODUCES = "study.reproduces"  # the parent run this one reproduces
     REPRODUCTION = "study.reproduction"  # the reproduction's verdict
+    SEARCH = "study.search"  # a search's Optuna study name (its storage: optuna.db beside the MLflow db)
     BEST_MODEL = "study.best_model"  # models:/<model_id> of the best cell's model (keep_model all / best)
 
     # cell runs
@@ -59,6 +60,12 @@ class Tag:
     NUMERICS = "study.numerics"  # and study.numerics.* (engine/numerics.py Numerics.tags)
     MODEL = "study.model"  # models:/<model_id> of the kept model, or why none is kept
     AXIS = "axis."  # + short axis name: the readable axis value
+    TRIAL = "study.trial"  # a search's cell: its Optuna trial number
+    TRIAL_STATE = "study.trial_state"  # COMPLETE, PRUNED or FAIL once the trial is told (TRIAL_STATES)
+    PRUNED_AT = "study.pruned_at"  # the iteration a pruned trial's training was stopped at
+
+
+TRIAL_COMPLETE, TRIAL_PRUNED, TRIAL_FAIL = "COMPLETE", "PRUNED", "FAIL"  # Optuna's own state names
 
 
 ROLE_PARENT, ROLE_CELL = "parent", "cell"
