@@ -401,8 +401,12 @@ def main(argv: list[str] | None = None) -> int:
         help="another checkout of the package (e.g. `git archive` of an older commit): its `study run` is "
         "timed in each rep too, for a before/after in one run",
     )
+    p.add_argument("--report-only", action="store_true", help="print the table of the --out file and exit")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "phases.json"))
     a = p.parse_args(argv)
+    if a.report_only:
+        report(json.loads(Path(a.out).read_text()))
+        return 0
     if not os.environ.get("STUDY_DATA_DIR"):
         raise SystemExit("set STUDY_DATA_DIR to the directory holding the MNIST IDX files")
     a.config = str(Path(a.config).resolve())
@@ -418,9 +422,9 @@ def main(argv: list[str] | None = None) -> int:
         rep["instrumented"] = study_once(a.config, extra, instrumented=True)
         rep["numpy"] = no_numpy if a.skip_numpy else numpy_once(a.config, a.overrides)
         r["reps"].append(rep)
-    r["load_after"] = load()
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(r, indent=1))
+        r["load_after"] = load()
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(r, indent=1))  # after every rep: a long run interrupted keeps its reps
     report(r)
     return 0
 
