@@ -11,7 +11,11 @@ from study.errors import StudyError
 EXIT_BAD_INPUT = 2
 
 
-STORE_COMMANDS = ("run", "list", "report", "compare", "rm", "ui", "verify", "reproduce")
+# Which store a command uses is printed on stderr as `store: <uri>` once its input is checked, so bad
+# input stays one line: `run` and `reproduce` (the runner, before training), `ui` (before serving) and
+# `list` at their start; the quick reads `report`, `compare`, `rm`, `verify` with their result.
+ANNOUNCED_AT_START = ("list",)
+ANNOUNCED_WITH_RESULT = ("report", "compare", "rm", "verify")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +27,12 @@ def main(argv: list[str] | None = None) -> int:
             from study.store.lookup import store_uri
 
             use_store(store_uri(args.store, create=True))
-        if args.command in STORE_COMMANDS and args.command != "run":  # run: once its input is checked
+        if args.command in ANNOUNCED_AT_START:
             announce_store()
-        return args.func(args)
+        code = args.func(args)
+        if args.command in ANNOUNCED_WITH_RESULT:
+            announce_store()
+        return code
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

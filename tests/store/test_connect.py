@@ -259,12 +259,14 @@ def test_every_store_command_says_which_store(project_dir, monkeypatch, capsys):
     from study.cli import main
 
     monkeypatch.chdir(project_dir / "notebooks")
-    assert main(["report", "nothing"]) == 2
+    assert main(["list"]) == 0
     err = capsys.readouterr().err.splitlines()
     assert err[0] == f"store: sqlite:///{project_dir / 'mlruns' / 'mlflow.db'}"
-    assert main(["--store", str(project_dir / "other"), "report", "nothing"]) == 2
+    assert main(["--store", str(project_dir / "other"), "list"]) == 0
     err = capsys.readouterr().err.splitlines()
     assert err[0] == f"store: sqlite:///{project_dir / 'other' / 'mlflow.db'}"
+    assert main(["report", "nothing"]) == 2  # bad input: the error line alone
+    assert capsys.readouterr().err.startswith("error: ")
     assert default_tracking_uri() == f"sqlite:///{project_dir / 'mlruns' / 'mlflow.db'}"  # --store undone
 
 
