@@ -6,7 +6,7 @@
     >>> result.cells                               # one row per cell run: axes, metrics, status, run id
     >>> study.runs("smoke", store="mlruns")        # the study's latest run, read back from the store
     >>> study.curves("smoke", store="mlruns")      # long format: run_id, cell, seed, axes, metric, step, value
-    >>> study.report("smoke", store="mlruns")      # reports/smoke/report.html
+    >>> study.report("smoke", store="mlruns")      # reports/smoke/<parent run id>/report.html
     >>> study.compare(old_parent_id, "smoke").table
     >>> study.rm(old_parent_id, store="mlruns")    # soft delete; purge=True removes for good
 
@@ -134,7 +134,8 @@ def run(
     """Train every missing cell of a study (a file, or what `load` returned) into the store: `study run`.
 
     Cells already FINISHED in the store are skipped unless `rerun`; `report=True` writes the report
-    of the run too (reports/<study>/). Bad input raises StudyError before anything is written.
+    of the run too (reports/<study>/<parent run id>/). Bad input raises StudyError before anything is
+    written.
 
     >>> result = study.run("configs/smoke.yaml", store="mlruns", progress=False)
     >>> result.cells[["cell", "status", "final_test_acc"]]
@@ -238,8 +239,8 @@ def report(
     compare: str | None = None,
     store: StoreArg = None,
 ) -> Path:
-    """Write the report of a `study run` (default folder reports/<study>/), attach it to the parent run
-    and return the path of report.html. `run`: a parent id of the study named by `target`;
+    """Write the report of a `study run` (default folder reports/<study>/<parent run id>/), attach it to
+    the parent run and return the path of report.html. `run`: a parent id of the study named by `target`;
     `compare`: another run or study (A) to add a section comparing this run (B) with it.
 
     >>> study.report("smoke", compare=earlier_parent_id)

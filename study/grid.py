@@ -157,7 +157,7 @@ def label(key: str, value: Any, settings: Settings) -> str:
         return "x".join(str(v) for v in value) if value else "no hidden"
     if field == "batch_norm":
         return f"BN {value}"
-    if field in ("activation", "initializer", "name", "arch", "sampling"):
+    if field in ("activation", "initializer", "name", "arch", "sampling", "loss", "rule"):
         return str(value)
     if isinstance(value, float):
         return f"{field}={value:g}"

@@ -24,7 +24,7 @@ class Task:
     score: str  # the per-split score: `acc` or `mae`
     higher_is_better: bool
     extra: tuple[str, ...] = ()  # further test-set metrics at eval points, e.g. test_mse
-    validation: bool = False  # data.validation holds a set out: val_<score> and val_loss at eval points too
+    validation: bool = False  # data.validation holds a split out: val_<score> and val_loss too
 
     @property
     def eval_metrics(self) -> tuple[str, ...]:
@@ -45,22 +45,43 @@ class Task:
     @property
     def summary_metrics(self) -> tuple[str, ...]:
         """The cell's summary metrics, without wall_time_s."""
-        finals = tuple(f"final_{m}" for m in self.eval_metrics if m.startswith("test_") and m != f"test_{self.score}")
-        val = (f"final_val_{self.score}", f"best_val_{self.score}", "final_val_loss") if self.validation else ()
-        return (self.primary, self.best, f"final_train_{self.score}", *finals, *val)
+        finals = tuple(
+            f"final_{m}" for m in self.eval_metrics if m.startswith(("test_", "val_")) and m != f"test_{self.score}"
+        )
+        best_val = (f"best_val_{self.score}",) if self.validation else ()
+        return (self.primary, self.best, f"final_train_{self.score}", *finals, *best_val)
 
     def better(self, a: float, b: float) -> bool:
         """Whether score `a` is better than `b`."""
         return a > b if self.higher_is_better else a < b
 
+    @property
+    def score_name(self) -> str:
+        """The score in words, for reports: `accuracy`, `MAE`."""
+        return "accuracy" if self.score == "acc" else self.score.upper()
+
+    @property
+    def score_abbrev(self) -> str:
+        """The score in a table header: `acc`, `MAE`."""
+        return "acc" if self.score == "acc" else self.score.upper()
+
 
 CLASSIFICATION = Task("classification", "cross_entropy", "acc", higher_is_better=True)
+REGRESSION = Task("regression", "mse", "mae", higher_is_better=False, extra=("test_mse",))
+TASKS = {task.kind: task for task in (CLASSIFICATION, REGRESSION)}
+"""By kind: what a stored run's tag `study.task` names (no tag: classification, as every earlier run).
+The metric names do not depend on the regression loss, so a grid axis of losses compares alike."""
 
 
 def task_of(settings: Settings | ModelConfig) -> Task:
-    """The task of a cell's settings (or of its model section)."""
+    """The task of a cell's settings (or of its model section: without the validation metrics)."""
     model = settings.model if isinstance(settings, Settings) else settings
     validation = isinstance(settings, Settings) and settings.data.validation is not None
     if model.loss == "cross_entropy":
-        return replace(CLASSIFICATION, validation=True) if validation else CLASSIFICATION
-    return Task("regression", model.loss, "mae", higher_is_better=False, extra=("test_mse",), validation=validation)
+        return replace(CLASSIFICATION, validation=validation)
+    return Task("regression", model.loss, REGRESSION.score, False, REGRESSION.extra, validation)
+
+
+def task_of_columns(columns) -> Task:
+    """The task whose primary summary metric is among a table's columns (classification by default)."""
+    return next((task for task in TASKS.values() if task.primary in columns), CLASSIFICATION)

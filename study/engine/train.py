@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -153,21 +154,33 @@ def graph_key(settings: Settings, data: Dataset) -> str:
 
 _engines: OrderedDict[str, Engine] = OrderedDict()
 _resident: dict[int, tuple] = {}
+_building: dict[str, threading.Thread] = {}  # graph key -> the thread building it (study/engine/prefetch.py)
 
 
 def engine_for(settings: Settings, seed: int, data: Dataset) -> Engine:
-    """A ready engine for this cell: a cached one with the same graph, reset, or a new one."""
+    """A ready engine for this cell: a cached one with the same graph (built ahead, perhaps), reset, or a new one."""
     key = graph_key(settings, data)
+    if key in _building:
+        _building[key].join()
     engine = _engines.pop(key, None)
     if engine is None:
-        while len(_engines) >= ENGINE_CACHE_SIZE:
-            _engines.popitem(last=False)
-            keras.backend.clear_session()  # let the evicted model's graphs go: flat memory over a grid
-            gc.collect()
+        evict(ENGINE_CACHE_SIZE - 1)
         engine = Engine(settings, data)
     _engines[key] = engine
     engine.reset(settings, seed)
     return engine
+
+
+def evict(keep: int) -> None:
+    """Drop the least recently used engines until `keep` are left, once no engine is being built ahead."""
+    if len(_engines) <= keep:
+        return
+    for thread in list(_building.values()):
+        thread.join()  # clear_session must not run under a build
+    while len(_engines) > keep:
+        _engines.popitem(last=False)
+        keras.backend.clear_session()  # let the evicted model's graphs go: flat memory over a grid
+        gc.collect()
 
 
 def resident(data: Dataset) -> tuple:
@@ -488,6 +501,8 @@ def train_and_evaluate(
     rows = {"test": len(data.y_test), "train": engine.train_rows if engine.full_train_eval else engine.batch_size}
     if data.y_val is not None:
         rows["val"] = len(data.y_val)
+    if data.y_val is not None:
+        rows["val"] = len(data.y_val)
     summary = Summary(
         summary_values(task, history, rows),
         iterations=stopped_at if stopped_at is not None else settings.train.iterations,
@@ -512,13 +527,11 @@ def summary_values(task: Task, history: dict[str, list[float]], rows: dict[str, 
     out[task.best] = max(history[score]) if task.higher_is_better else min(history[score])
     out[f"final_train_{task.score}"] = history[f"train_{task.score}"][-1]
     for name in task.eval_metrics:
-        if name.startswith("test_") and name != score:
+        if name.startswith(("test_", "val_")) and name != score:
             out[f"final_{name}"] = history[name][-1]
     if task.validation:  # what a study selects on, leaving the test set to report once
         val = history[f"val_{task.score}"]
-        out[f"final_val_{task.score}"] = val[-1]
         out[f"best_val_{task.score}"] = max(val) if task.higher_is_better else min(val)
-        out["final_val_loss"] = history["val_loss"][-1]
     return {k: exact_ratio(v, rows[split_of(k)]) if k.endswith("_acc") else float(v) for k, v in out.items()}
 
 

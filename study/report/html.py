@@ -14,6 +14,7 @@ from study.report.context import ReportContext, ReportFigure
 from study.report.findings import findings, mean_ci
 from study.report.html_effects import effects_section, factor_section, replicates_section
 from study.report.html_parts import bullet_list, duration, esc, fmt, section, swatch, table, timestamp
+from study.report.models import models_section
 from study.report.settings import settings_section
 from study.store.contract import Tag
 from study.store.reader import FINISHED
@@ -67,6 +68,7 @@ def render_html(ctx: ReportContext, figures: list[tuple[ReportFigure, bytes]]) -
             section("Is the ranking resolved?", replicates_section(ctx)),
             factor_section(ctx),
             section("Figures", "\n".join(_figure(figure, png) for figure, png in figures)),
+            models_section(ctx),  # study/report/models.py: kept models, the best cell's mistakes
             section("All runs", _runs_table(ctx)),
         ]
     )
@@ -177,15 +179,19 @@ def _summary_table(ctx: ReportContext) -> str:
         stats = [mean_ci(row, stat, mean_fmt, ci_fmt) for _, stat, mean_fmt, ci_fmt in columns]
         rows.append([str(row["rank"]), swatch(ctx, row["cell"]), seeds, *map(esc, stats)])
         classes.append("" if row["n_seeds"] else "failed")
+    speed = (
+        "Iterations to 50 % / 90 %: first evaluation where the test accuracy reaches that fraction of the run's "
+        "final test accuracy. Sorted by mean final test accuracy."
+        if ctx.task.score == "acc"
+        else f"Sorted by mean final test {ctx.task.score_name}, lowest (best) first; the gap is test − train."
+    )
     note = (
         '<p class="note">Mean ± half-width of the 95 % confidence interval over the finished seeds (Student t, '
-        "n − 1 degrees of freedom; one seed: the value alone). Iterations to 50 % / 90 %: first evaluation "
-        "where the test accuracy reaches that fraction of the run's final test accuracy. Sorted by mean final "
-        "test accuracy."
+        f"n − 1 degrees of freedom; one seed: the value alone). {speed}"
         + (
             " Grad ratio first/last: the gradient norm of the first layer divided by that of the output layer, "
             "at the last iteration (see the gradient-flow figure); far below 1 means the gradient vanishes."
-            if len(columns) > len(_SUMMARY_COLUMNS)
+            if len(columns) > len(_score_columns(ctx))
             else ""
         )
         + "</p>"
@@ -193,10 +199,26 @@ def _summary_table(ctx: ReportContext) -> str:
     return note + table(headers, rows, numeric=range(2, len(headers)), row_classes=classes)
 
 
+def _score_columns(ctx: ReportContext) -> tuple:
+    """_SUMMARY_COLUMNS for the study's task: a regression study's errors, its gap, no learning speed."""
+    if ctx.task.score == "acc":
+        return _SUMMARY_COLUMNS
+    s, fmt = ctx.task.score_abbrev, "{:.4g}"
+    final, best, train, *extra = ctx.task.summary_metrics
+    return (
+        (f"Final test {s}", final, fmt, "{:.2g}"),
+        (f"Best test {s}", best, fmt, "{:.2g}"),
+        (f"Final train {s}", train, fmt, "{:.2g}"),
+        *((f"Final {m.removeprefix('final_').replace('_', ' ')}", m, fmt, "{:.2g}") for m in extra),
+        ("Test − train gap", "gap", "{:+.3g}", "{:.2g}"),
+        ("Wall time (s)", "wall_time_s", "{:,.1f}", "{:,.1f}"),
+    )
+
+
 def _summary_columns(ctx: ReportContext) -> tuple:
     """The summary table's statistics: the gradient ratio only when some run logged diagnostics."""
     has_ratio = "grad_ratio_mean" in ctx.summary and ctx.summary["grad_ratio_mean"].notna().any()
-    return (*_SUMMARY_COLUMNS, _GRAD_RATIO_COLUMN) if has_ratio else _SUMMARY_COLUMNS
+    return (*_score_columns(ctx), _GRAD_RATIO_COLUMN) if has_ratio else _score_columns(ctx)
 
 
 def _runs_table(ctx: ReportContext) -> str:
@@ -205,9 +227,9 @@ def _runs_table(ctx: ReportContext) -> str:
         "Cell",
         "Seed",
         "Status",
-        "Final test acc",
-        "Best test acc",
-        "Final train acc",
+        f"Final test {ctx.task.score_abbrev}",
+        f"Best test {ctx.task.score_abbrev}",
+        f"Final train {ctx.task.score_abbrev}",
         "Iterations",
         "Wall time (s)",
         "Failure",
@@ -218,11 +240,11 @@ def _runs_table(ctx: ReportContext) -> str:
         failure = "" if pd.isna(row.failure) else row.failure
         if pd.notna(row.failure_step):
             failure += f" (iteration {row.failure_step:,})"
-        accuracies = (row.final_test_acc, row.best_test_acc, row.final_train_acc)
+        accuracies = [getattr(row, m) for m in ctx.task.summary_metrics[:3]]
         values = [
             row.seed,
             row.status,
-            *(fmt(v, "{:.3f}") for v in accuracies),
+            *(fmt(v, "{:.3f}" if ctx.task.score == "acc" else "{:.4g}") for v in accuracies),
             fmt(row.iterations, "{:,.0f}"),
             fmt(row.wall_time_s, "{:,.1f}"),
             failure,

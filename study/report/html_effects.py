@@ -47,7 +47,8 @@ def replicates_section(ctx: ReportContext) -> str:
             ]
         )
     note = (
-        f'<p class="note">The best cell by mean final test accuracy against each of the next {TOP_CELLS - 1}. '
+        f'<p class="note">The best cell by mean final test {ctx.task.score_name} against each of the next '
+        f"{TOP_CELLS - 1}. "
         "Difference of the two means with Welch's confidence interval (each cell keeps its own variance; "
         "degrees of freedom by Welch–Satterthwaite). <em>Resolved</em>: the interval excludes 0, the "
         "ranking holds beyond seed noise; <em>within noise</em>: it does not; <em>needs replicates</em>: "
@@ -80,11 +81,12 @@ def main_effects_table(ctx: ReportContext) -> str:
         for row in effects.itertuples()
     ]
     note = (
-        '<h3>Main effects</h3><p class="note">Mean final test accuracy of the cells at each level, averaged '
+        f'<h3>Main effects</h3><p class="note">Mean final test {ctx.task.score_name} of the cells at each level, '
+        "averaged "
         "over the levels of the other axes (each cell counts once, whatever its number of seeds); effect: "
         "the difference from the mean of all cells.</p>"
     )
-    headers = ["Axis", "Level", "Mean final test acc", "Effect", "Cells", "Runs"]
+    headers = ["Axis", "Level", f"Mean final test {ctx.task.score_abbrev}", "Effect", "Cells", "Runs"]
     return note + table(headers, rows, numeric=range(2, 6))
 
 
@@ -94,7 +96,8 @@ def interaction_tables(ctx: ReportContext, factors: list) -> str:
     if not pairs:
         return ""
     html_parts = [
-        '<h3>Two-way interactions</h3><p class="note">Mean final test accuracy per combination of two axes '
+        f'<h3>Two-way interactions</h3><p class="note">Mean final test {ctx.task.score_name} per combination of '
+        "two axes "
         "(cell means, averaged over the other axes); in parentheses the interaction: how much the "
         "combination differs from what the two main effects alone predict (mean − row mean − column mean "
         "+ table mean). Near 0: the axes act independently.</p>"
@@ -133,7 +136,8 @@ def anova_table(ctx: ReportContext) -> str:
         for row in terms.itertuples()
     ]
     note = (
-        '<h3>Variance explained</h3><p class="note">Analysis of variance of the final test accuracy of '
+        f'<h3>Variance explained</h3><p class="note">Analysis of variance of the final test {ctx.task.score_name} '
+        "of "
         "every finished run: the total sum of squares around the overall mean, split into the part each "
         "axis explains, each pair's interaction, and the residual spread between seeds of the same cell. "
         "Share: percent of the total. F and p test each term against the seed spread (only with "
@@ -152,7 +156,7 @@ def effects_section(ctx: ReportContext) -> str:
     """Every pair of levels of every axis, within each combination of the other axes and overall."""
     from study.analysis.effects import CORRECTION, level_effects
 
-    effects = level_effects(ctx.per_run, ctx.study.axes)
+    effects = level_effects(ctx.per_run, ctx.study.axes, ctx.metric)
     if effects.empty:
         return ""
     rows = []
@@ -174,7 +178,8 @@ def effects_section(ctx: ReportContext) -> str:
     note = (
         '<p class="note">Each pair of levels of each axis, compared within every combination of the other axes '
         "(simple effects) and averaged over them (overall: each combination counts once). Difference of mean "
-        f"final test accuracy, better − worse, with its {CONFIDENCE:.0%} confidence interval: <em>paired</em> by "
+        f"final test {ctx.task.score_name}, better − worse, with its {CONFIDENCE:.0%} confidence interval: "
+        "<em>paired</em> by "
         "seed when both sides ran the same seeds (the seed fixes initial weights and batch order, so pairing "
         "removes the noise they share), else <em>Welch</em>. p: adjusted for the number of comparisons in "
         f"this table by {CORRECTION.capitalize()}'s method; <em>resolved</em>: adjusted p &lt; 0.05; "

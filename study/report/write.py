@@ -59,6 +59,7 @@ def write_report(
         ctx.expectations = read_json_artifact(client, parent.info.run_id, Artifact.EXPECTATIONS)
         ctx.reproduction = read_json_artifact(client, parent.info.run_id, Artifact.REPRODUCTION)
         ctx.comparison_html = comparison_html
+        ctx.tracking_uri = uri
         report = _write_files(ctx, out)
         if out_dir is None and newest:
             point_latest(out)

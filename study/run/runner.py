@@ -29,11 +29,12 @@ from study.grid import Cell, cells_count, expand
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
 from study.run.preflight import preflight
-from study.store.connect import retry
+from study.store.connect import check_store, default_tracking_uri, retry
 from study.store.contract import Artifact, Tag
 from study.store.provenance import requirements_text, source_tags
 from study.store.runs import Store
 from study.store.views import share_runs_view
+from study.task import task_of_columns
 
 EXPECTATIONS_ARTIFACT = Artifact.EXPECTATIONS
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -118,7 +119,9 @@ def run_study(
 
         connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
-    store = Store(tracking_uri)
+    store_uri = tracking_uri or default_tracking_uri()
+    check_store(store_uri, writing=True)  # read-only, full or locked: refused before any run exists
+    store = Store(store_uri)
     print(f"store: {store.uri}", file=sys.stderr)  # the input is valid: say where the runs go
     store.repoint_if_moved()  # a store sent from elsewhere writes its artifacts here, not at the old path
     exp_id = store.experiment_id(study.name, study.spec.description)
@@ -168,7 +171,10 @@ def run_study(
         if status == "FINISHED":
             outcomes = evaluate(study, results)
             record_expectations(store, parent, outcomes)
-            settle_models(store, parent, study.spec.tracking.keep_model, results)
+            try:
+                settle_models(store, parent, study.spec.tracking.keep_model, results)
+            except Exception as exc:  # the models stay (nothing is lost); the parent must still end
+                print(f"keeping only the best model failed, all are kept: {exc}", file=sys.stderr)
         finish_parent(store, parent, results, wall, status)
         if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
             from study.run.ray_backend import disconnect
@@ -229,7 +235,7 @@ def finish_parent(store: Store, parent: str, results: list[CellResult], wall: fl
     )
     from mlflow.entities import Metric
 
-    store.log_metrics(parent, [Metric("wall_time_s", wall, int(time.time() * 1000), 0)])
+    store.log_metrics(parent, [Metric("wall_time_s", round(wall, 3), int(time.time() * 1000), 0)])
     retry(describe_parent, store.client, parent)  # the Description the MLflow UI shows, linking the artifacts
     store.end(parent, status)
 
@@ -256,17 +262,14 @@ def execute(
 
 
 def final_table(result: StudyResult) -> str:
-    """Final test score per cell (accuracy, or a regression's MAE), failures with their reason, and how to
-    open the MLflow UI."""
-    from study.task import task_of
-
+    """Final test score per cell (accuracy; a regression study's MAE), failures with their reason, and how
+    to open the MLflow UI."""
     width = max(len(r.cell.name) for r in result.results)
-    score = task_of(result.results[0].cell.settings).score  # a study's data fixes its task (check_targets)
-    lines = [f"{'cell':<{width}}  {'status':<8} {'test ' + score:>8} {'best':>6} {'time':>7}"]
+    task = task_of_columns({k for r in result.results for k in r.metrics})
+    lines = [f"{'cell':<{width}}  {'status':<8} {'test ' + task.score_abbrev:>8} {'best':>6} {'time':>7}"]
     for r in result.results:
-        m, task = r.metrics, task_of(r.cell.settings)
-        shown = m and task.primary in m and task.best in m
-        acc = f"{m[task.primary]:8.4f} {m[task.best]:6.4f} {m['wall_time_s']:6.1f}s" if shown else ""
+        m = r.metrics
+        acc = f"{m[task.primary]:8.4f} {m[task.best]:6.4f} {m['wall_time_s']:6.1f}s" if m else ""
         lines.append(f"{r.cell.name:<{width}}  {r.status:<8} {acc}".rstrip())
         if r.failure:
             lines.append(f"{'':<{width}}    ↳ {r.failure}")

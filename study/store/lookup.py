@@ -28,7 +28,8 @@ def store_uri(store: str | os.PathLike | None, *, create: bool = False, near: st
     `http://…`) is used as given; a path is a store directory (`…/mlruns`, holding `mlflow.db`) or
     the `.db` file itself. None means the project's store, found from `near` (a study file) or the
     current directory. `create=False` (reading) raises StudyError for a SQLite file that is not there;
-    `create=True` (writing) creates nothing either: the store is made by the first write, after the study is validated.
+    `create=True` (writing) creates nothing either: `study run` creates its store once the input is
+    valid.
     """
     if store is None:  # the project's store, found from `near` (a study file) or the current directory
         uri = default_tracking_uri(Path(near).parent if near is not None else None)
@@ -39,9 +40,7 @@ def store_uri(store: str | os.PathLike | None, *, create: bool = False, near: st
     else:
         path = Path(text).expanduser().resolve()
         uri = f"sqlite:///{path if path.suffix == '.db' else path / DB_FILE}"
-    if create:  # only the choice: the run creates the store after validating the study
-        return uri
-    return resolve_tracking_uri(uri)
+    return uri if create else resolve_tracking_uri(uri)
 
 
 @dataclass(frozen=True)

@@ -159,3 +159,12 @@ def test_the_report_gets_a_comparison_section(cmp_store, tmp_path):
     assert f"<code>{cmp_store['a']}</code>" in section
     assert "<td><code>train.iterations</code></td><td>30</td><td>60</td>" in section
     assert "<strong>changed</strong>" in section and "within noise" in section and "only in B: tanh" in section
+
+
+def test_study_report_compare_writes_the_section_from_the_command_line(uri_env, tmp_path, capsys):
+    assert cli.main(["report", "cmp", "--compare", uri_env["a"], "-o", str(tmp_path / "rep")]) == 0
+    assert capsys.readouterr().out.strip() == f"report: {tmp_path / 'rep' / 'report.html'}"
+    html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Compared with cmp run</h2>" in html and f"<code>{uri_env['a']}</code>" in html
+    assert cli.main(["report", "cmp", "--compare", "nope", "-o", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()

@@ -142,4 +142,37 @@ def test_a_regression_csv_study_prints_its_mae(tmp_cwd, capsys):
     path.write_text(json.dumps(doc), encoding="utf-8")
     assert cli.main(["run", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "test mae" in out and "relu · seed 0  done" in out
+    assert "test MAE" in out and "relu · seed 0  done" in out
+
+
+CONV = [
+    {"type": "conv2d", "filters": 4, "kernel": 3},
+    {"type": "activation"},
+    {"type": "max_pool"},
+    {"type": "dense", "units": 2},
+]
+
+
+@pytest.mark.slow  # trains one tiny convolutional cell
+def test_a_convnet_trains_on_colour_images_from_an_npz(tmp_cwd, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (60, 8, 8, 3), dtype=np.uint8)
+    y = (x[:, :, :, 0].mean(axis=(1, 2)) > 127).astype(np.int64)  # bright red or not
+    np.savez(tmp_cwd / "pics.npz", x_train=x[:40], y_train=y[:40], x_test=x[40:], y_test=y[40:])
+    doc = study({"format": "npz", "path": "pics.npz"})
+    doc["base"]["model"] = {"layers": CONV}
+    path = tmp_cwd / "s.yaml"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert cli.main(["run", str(path)]) == 0, capsys.readouterr().err
+    assert "relu · seed 0  done" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # decodes images with TensorFlow in the driver, then trains with exact numerics
+def test_an_image_folder_study_trains_with_exact_numerics(tmp_cwd, capsys):
+    folders(tmp_cwd / "pics", {"dark": [10, 20, 30, 40, 50, 60], "light": [200, 210, 220, 230, 240, 250]})
+    doc = study({"format": "images", "path": "pics", "test_split": {"size": 4}, "image_size": [6, 6]}, batch=4)
+    doc["base"]["model"] = {"layers": CONV}
+    path = tmp_cwd / "s.yaml"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert cli.main(["run", str(path)]) == 0, capsys.readouterr().err
+    assert "relu · seed 0  done" in capsys.readouterr().out

@@ -208,3 +208,32 @@ def test_a_schedule_cell_reuses_no_graph_of_another_learning_rate(mnist_dir):
     b = train(cell(0.5), data)[1].final_test_loss
     engine._engines.clear()
     assert train(cell(0.5), data)[1].final_test_loss == b != a
+
+
+def test_a_validation_split_is_evaluated_at_every_eval_point_and_can_stop_the_cell(mnist_dir):
+    settings = Settings.model_validate(
+        {
+            "data": {"train_size": 300, "test_size": 100, "validation": {"fraction": 0.2}},
+            "model": {"hidden": [20]},
+            "optimizer": {"name": "sgd", "lr": 0.5},
+            "train": {"iterations": 60, "batch_size": 20, "eval_every": 10, "diagnostics_every": 0,
+                      "early_stopping": {"metric": "val_loss", "patience": 2}},
+        }
+    )  # fmt: skip
+    from study.run.cell import dataset_for
+
+    data = dataset_for(settings.data, str(mnist_dir))
+    assert data.x_val is not None and len(data.y_val) == 12_000  # 20 % of the 60,000, held out before the 300
+    task = task_of(settings)
+    assert task.eval_metrics[-2:] == ("val_acc", "val_loss") and "final_val_acc" in task.summary_metrics
+    from study.engine.train import train_and_evaluate
+
+    keep = Recorder()
+    summary = train_and_evaluate(settings, 0, data, callbacks=[keep])
+    model = keep.model
+    probs = np.asarray(model(data.x_val, training=False))
+    val_acc = float(np.mean(np.argmax(probs, -1) == data.y_val))
+    if summary.stopped_at is None:  # the weights are the cell's last eval point's: recompute it by hand
+        assert keep.epoch_logs[-1]["val_acc"] == pytest.approx(val_acc, abs=1e-6)
+    assert summary.final_val_acc == keep.epoch_logs[-1]["val_acc"]
+    assert set(keep.epoch_logs[0]) == {"step", *task.eval_metrics}

@@ -14,12 +14,14 @@ import pytest
 from study.errors import StudyError
 from study.store.connect import (
     artifact_location,
+    build_mlflow_schema,
     create_sqlite_store,
     default_tracking_uri,
     project_root,
     repoint_moved_store,
     resolve_tracking_uri,
     retry,
+    template_path,
     tracking_uri,
 )
 from study.store.runs import Store
@@ -105,6 +107,66 @@ def test_create_sqlite_store_leaves_other_stores_alone(tmp_cwd):
     create_sqlite_store("sqlite:///:memory:")
     create_sqlite_store("http://127.0.0.1:5000")
     assert list(tmp_cwd.iterdir()) == []
+
+
+def schema(db: Path) -> list[tuple]:
+    """Every table, index and trigger of a database with its SQL's lines (sorted: MLflow's own migrations
+    order a table's constraints differently from one process to the next), and the migration it is at."""
+    with closing(sqlite3.connect(db)) as con:
+        objects = con.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+        lines = [
+            (kind, name, sorted(line.strip().rstrip(",") for line in (sql or "").splitlines()))
+            for kind, name, sql in objects
+        ]
+        return [*lines, *con.execute("SELECT version_num FROM alembic_version").fetchall()]
+
+
+def default_experiment(db: Path) -> tuple:
+    with closing(sqlite3.connect(db)) as con:
+        return con.execute(
+            "SELECT name, artifact_location, lifecycle_stage, workspace FROM experiments WHERE experiment_id = 0"
+        ).fetchone()
+
+
+def test_a_store_copied_from_the_template_is_the_database_mlflow_builds(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in ("first", "second", "reference"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+    create_sqlite_store(f"sqlite:///{tmp_path / 'first' / 'mlflow.db'}")  # builds the template
+    assert template_path().is_file() and template_path().is_relative_to(tmp_path / "cache")
+    monkeypatch.chdir(tmp_path / "second")
+    create_sqlite_store(f"sqlite:///{tmp_path / 'second' / 'mlflow.db'}")  # a copy of it
+    monkeypatch.chdir(tmp_path / "reference")
+    build_mlflow_schema(tmp_path / "reference" / "mlflow.db")  # MLflow's own, built here
+    for name in ("first", "second"):
+        db = tmp_path / name / "mlflow.db"
+        assert schema(db) == schema(tmp_path / "reference" / "mlflow.db")
+        assert default_experiment(db)[1] == str(tmp_path / name / "mlruns" / "0")  # as MLflow would have set it there
+    assert (
+        default_experiment(tmp_path / "second" / "mlflow.db")[::2]
+        == default_experiment(tmp_path / "reference" / "mlflow.db")[::2]
+    )
+    assert sorted(p.name for p in (tmp_path / "second").iterdir()) == ["mlflow.db"]
+
+
+def test_a_broken_template_is_rebuilt_not_copied(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    template_path().parent.mkdir(parents=True)
+    template_path().write_bytes(b"half a schema")  # e.g. a disk that filled up while it was written
+    create_sqlite_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert {"experiments", "runs", "metrics", "alembic_version"} <= tables(tmp_path / "mlflow.db")
+    assert {"experiments", "runs", "metrics", "alembic_version"} <= tables(template_path())
+
+
+def test_an_unwritable_cache_still_gives_a_whole_store(tmp_path, monkeypatch):
+    (tmp_path / "cache").write_text("a file where the cache directory should be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    create_sqlite_store(f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}")
+    assert {"experiments", "runs", "metrics", "alembic_version"} <= tables(tmp_path / "store" / "mlflow.db")
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["mlflow.db"]
 
 
 # --- a moved store ------------------------------------------------------------------------------------
