@@ -11,7 +11,11 @@ from study.errors import StudyError
 EXIT_BAD_INPUT = 2
 
 
-STORE_COMMANDS = ("run", "list", "report", "compare", "rm", "ui", "verify", "reproduce")
+# Which store a command uses is printed on stderr as `store: <uri>` once its input is checked, so bad
+# input stays one line: `run` and `reproduce` (the runner, before training), `ui` (before serving) and
+# `list` at their start; the quick reads `report`, `compare`, `rm`, `verify` with their result.
+ANNOUNCED_AT_START = ("list",)
+ANNOUNCED_WITH_RESULT = ("report", "compare", "rm", "verify")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +36,12 @@ def run_command(argv: list[str] | None) -> int:
             from study.store.lookup import store_uri
 
             use_store(store_uri(args.store, create=True))
-        return run_announced(args)
+        if args.command in ANNOUNCED_AT_START:
+            announce_store()
+        code = args.func(args)
+        if args.command in ANNOUNCED_WITH_RESULT:
+            announce_store()
+        return code
     except StudyError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -54,27 +63,14 @@ def run_command(argv: list[str] | None) -> int:
             use_store(None)  # main() may be called again in this process (tests, notebooks)
 
 
-def run_announced(args: argparse.Namespace) -> int:
-    """Run the command; a store command (but `run`, which says it once its input is checked) names its
-    store on stderr before its first output, so a refusal is its one error line alone."""
-    from study.notice import store_notice
-
-    line = store_line() if args.command in STORE_COMMANDS and args.command != "run" else None
-    with store_notice(line) as notice:
-        code = args.func(args)
-        if notice is not None and code == 0:
-            notice.say()
-        return code
-
-
-def store_line(study_file: str | None = None) -> str:
-    """Which store the command uses: `--store`, else $MLFLOW_TRACKING_URI, else the mlruns/ of the
-    project holding the study file (or the current folder)."""
+def announce_store(study_file: str | None = None) -> None:
+    """Say which store the command uses, one line on stderr: `--store`, else $MLFLOW_TRACKING_URI, else
+    the mlruns/ of the project holding the study file (or the current folder)."""
     from pathlib import Path
 
     from study.store.connect import default_tracking_uri
 
-    return f"store: {default_tracking_uri(Path(study_file).parent if study_file else None)}"
+    print(f"store: {default_tracking_uri(Path(study_file).parent if study_file else None)}", file=sys.stderr)
 
 
 def one_line(text: str) -> str:
@@ -263,7 +259,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from study.run.dry_run import dry_run
 
         planned = dry_run(study)  # the real run's checks, then each cell's non-default settings
-        print(store_line(args.config), file=sys.stderr)  # the store the run would use
+        announce_store(args.config)  # the store the run would use (the run itself says so once checked)
         print(planned.text())
         for line in planned.checked.lines():  # what preflight checked
             print(line, file=sys.stderr)

@@ -15,7 +15,7 @@ def list_store(store: Store | None = None) -> str:
     experiments = [e for e in store.client.search_experiments() if e.name != "Default"]
     if not experiments:
         return f"no studies in {store.uri} yet: run `study run configs/smoke.yaml`"
-    lines: list[str] = []  # the command names the store on stderr (cli.store_line)
+    lines: list[str] = []  # the command names the store on stderr (cli.announce_store)
     for exp in sorted(experiments, key=lambda e: e.name):
         runs = store.runs(exp.experiment_id, "")
         cells = [r for r in runs if r.data.tags.get(Tag.ROLE) == ROLE_CELL]

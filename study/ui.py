@@ -45,6 +45,7 @@ def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_
     check_port_free(host, port)  # before anything is created
     uri = tracking_uri()
     exp_id = find_experiment_id(uri, study_name)
+    print(f"store: {uri}", file=sys.stderr)  # the input is good: say which store is served
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(

@@ -24,6 +24,7 @@ from study.analysis.statistics import anova, factor_axes
 from study.report.context import ReportContext
 from study.store.reader import Axis
 
+VANISHING = 0.1  # a first/last-layer gradient ratio below this: the gradient vanishes
 MAX_SCOPES = 4  # scopes (combinations of the other axes) named one by one; more are counted
 METRIC_WORDS = {"final_test_acc": "final test accuracy", "final_test_mae": "final test MAE"}
 
@@ -202,10 +203,18 @@ def _gradient_why(ctx: ReportContext, factors: list[Axis]) -> list[str]:
         ]
     per_level = ", ".join(f"{level} {value:.2g}" for level, value in best_means.items())
     low = best_means.idxmin()
-    return [
+    head = (
         f"Why (gradient diagnostics): the first layer's gradient relative to the output layer's differs most "
-        f"by {best_axis.short} ({per_level}; {best_spread:.0f}× apart): with {low} the gradient shrinks most on "
-        "its way back to the first layer."
+        f"by {best_axis.short} ({per_level}; {best_spread:.0f}× apart)"
+    )
+    if best_means.min() < VANISHING:
+        return [
+            f"{head}: with {low} the gradient shrinks to {best_means.min():.2g}× on its way back to the first "
+            "layer — it vanishes."
+        ]
+    return [
+        f"{head}; no level's gradient vanishes (every ratio ≥ {VANISHING:g}), so vanishing gradients do not "
+        "explain the differences."
     ]
 
 

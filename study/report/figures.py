@@ -109,8 +109,13 @@ def test_accuracy_overlay(ctx: ReportContext) -> list[ReportFigure]:
 def _final_stretch(ctx: ReportContext, bands: dict[str, pd.DataFrame], ranked: list[str]) -> list[ReportFigure]:
     """The overlay's last ZOOM_FRACTION of iterations, its accuracy axis spanning only the values the cells
     that learned reach there: the differences a study is about (0.90 vs 0.92) become visible."""
-    last = max(float(band["step"].max()) for band in bands.values())
-    start = last * (1 - ZOOM_FRACTION)
+    steps = sorted({float(step) for band in bands.values() for step in band["step"]})
+    last = steps[-1]
+    if len(steps) < 2:
+        return []
+    # The window starts on an evaluation point, so every line has at least two points in it.
+    start = max([step for step in steps if step <= last * (1 - ZOOM_FRACTION)] or steps[:1])
+    start = min(start, steps[-2])
     stretch = {cell: bands[cell][bands[cell]["step"] >= start] for cell in ranked}
     chance = chance_threshold(ctx.study.n_classes)
     shown = [cell for cell in ranked if not stretch[cell].empty and stretch[cell]["mean"].iloc[-1] > chance]
@@ -127,7 +132,7 @@ def _final_stretch(ctx: ReportContext, bands: dict[str, pd.DataFrame], ranked: l
     ax.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.01, 1.0), frameon=False)
     left_out = [cell for cell in ranked if cell not in shown]
     caption = (
-        f"The last {ZOOM_FRACTION:.0%} of training (iterations {start:,.0f}–{last:,.0f}), the accuracy axis "
+        f"The last stretch of training (iterations {start:,.0f}–{last:,.0f}), the accuracy axis "
         f"zoomed to {low - pad:.3f}–{high + pad:.3f}, the range these cells span there (mean and 95 % band)."
         + (f" Left out, at chance level: {', '.join(left_out)}." if left_out else "")
     )

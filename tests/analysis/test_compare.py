@@ -136,7 +136,7 @@ def test_the_cli_prints_the_table(uri_env, capsys):
 def test_bad_input_is_one_line_and_exit_2(uri_env, capsys, args, message):
     assert cli.main(["compare", *args]) == 2
     captured = capsys.readouterr()
-    assert captured.err.startswith(message) and captured.err.count("\n") == 1  # the store is named only before output
+    assert captured.err.startswith(message) and captured.err.count("\n") == 1
     assert captured.out == ""
 
 

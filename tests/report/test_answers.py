@@ -48,7 +48,9 @@ def test_the_numbers_in_the_sentences_are_scipys(student):
 
 def test_gradient_diagnostics_explain(student):
     text = " ".join(findings(student["ctx"]))
-    assert "differs most by activation (tanh 0.05, relu 0.5; 10× apart): with tanh the gradient shrinks" in text
+    assert (
+        "differs most by activation (tanh 0.05, relu 0.5; 10× apart): with tanh the gradient shrinks to 0.05×" in text
+    )
     assert "Holm-adjusted p < 0.05" in text
 
 
@@ -81,3 +83,14 @@ def test_settings_in_effect_shown_and_inert_ones_folded(student):
     assert "<code>optimizer.rho</code>" in folded and "<code>model.init_std</code>" in folded
     assert "optimizer.rho" not in shown and "model.init_std" not in shown
     assert "Activation of every hidden layer." in shown  # the meaning, from the schema
+
+
+def test_gradients_that_do_not_vanish_are_not_blamed(reps_context):
+    from study.report.answers import answers
+
+    study, _, _ = reps_context
+    ctx = build_context(study)
+    ctx.per_run["grad_ratio"] = ctx.per_run["axis.activation"].map({"relu": 1.4, "sigmoid": 4.3})
+    text = " ".join(answers(ctx))
+    assert "differs most by activation (relu 1.4, sigmoid 4.3; 3× apart); no level's gradient vanishes" in text
+    assert "vanishing gradients do not explain the differences" in text
