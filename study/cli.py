@@ -12,10 +12,11 @@ EXIT_BAD_INPUT = 2
 
 
 # Which store a command uses is printed on stderr as `store: <uri>` once its input is checked, so bad
-# input stays one line: `run` and `reproduce` (the runner, before training), `ui` (before serving) and
-# `list` at their start; the quick reads `report`, `compare`, `rm`, `verify` with their result.
-ANNOUNCED_AT_START = ("list",)
-ANNOUNCED_WITH_RESULT = ("report", "compare", "rm", "verify")
+# input (a bad store included) stays one line: `run` and `reproduce` (the runner, before training) and
+# `ui` (before serving) at their start; the quick reads `list`, `report`, `compare`, `rm`, `verify`
+# with their result.
+ANNOUNCED_AT_START: tuple[str, ...] = ()
+ANNOUNCED_WITH_RESULT = ("list", "report", "compare", "rm", "verify")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,9 +252,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     study = api.load(args.config, args.overrides)
     if args.dry_run and study.spec.search is not None:
-        from study.search import describe_space
+        from study.run.preflight import preflight
+        from study.search import describe_space, probe_cells, search_space
 
+        checked = preflight(study, probe_cells(study, search_space(study)))  # as the search run checks
+        announce_store(args.config)
         print(describe_space(study))
+        for line in checked.lines():
+            print(line, file=sys.stderr)
         return 0
     if args.dry_run:
         from study.run.dry_run import dry_run

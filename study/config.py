@@ -318,6 +318,8 @@ class KerasLayer(Strict):
     padding: same}`: every other key is a constructor argument, checked against the layer's real
     signature (study/layer_table.py) without importing Keras."""
 
+    model_config = ConfigDict(json_schema_extra=lambda schema: keras_layer_schema(schema))
+
     type: str
     """The Keras class name (capitalised: the course's own types are lower-case)."""
     args: dict[str, Any] = {}
@@ -344,6 +346,12 @@ class KerasLayer(Strict):
     def _flat(self) -> dict[str, Any]:
         """Written back as it is read: `{type: Conv2D, filters: 32, …}`."""
         return {"type": self.type, **self.args}
+
+
+def keras_layer_schema(schema: dict[str, Any]) -> None:
+    """The JSON Schema of a Keras layer as written: a capitalised `type` beside its arguments."""
+    schema["properties"]["type"]["pattern"] = "^[A-Z]"
+    schema["additionalProperties"] = True
 
 
 def layer_kind(data: Any) -> str | None:
@@ -680,16 +688,24 @@ DISTRIBUTION_KINDS = ("choice", "uniform", "loguniform", "int")  # `{kind: ...}`
 class SearchConfig(Strict):
     """`search:` -- a budget of trials sampled from distributions per dotted key, scored by one metric."""
 
-    # dotted key -> {choice: [...]} | {uniform: [lo, hi]} | {loguniform: [lo, hi]} | {int: [lo, hi]}
     params: dict[str, Any]
+    """The space: dotted key -> {choice: [...]} | {uniform: [lo, hi]} | {loguniform: [lo, hi]} | {int: [lo, hi]}."""
     sampler: SamplerName = "tpe"
-    trials: PositiveInt | None = None  # the budget; required unless sampler is grid
-    seed: Annotated[int, Field(ge=0)] = 0  # the sampler's seed: the same search samples the same trials
+    """How trials are drawn: random, tpe (Bayesian), or grid (every point, as a `grid:`)."""
+    trials: PositiveInt | None = None
+    """The budget of trials; required unless the sampler is grid."""
+    seed: Annotated[int, Field(ge=0)] = 0
+    """The sampler's seed: the same search samples the same trials."""
     metric: ObjectiveMetric = "best_test_acc"
-    direction: Literal["maximize", "minimize"] | None = None  # None: minimize a *_loss, maximize the rest
-    pruner: PrunerName = "none"  # stop a hopeless trial at an eval point (its first seed's curve)
-    startup_trials: Annotated[int, Field(ge=0)] = 5  # trials run to the end before the median pruner may stop one
-    warmup_iterations: Annotated[int, Field(ge=0)] = 0  # iterations of a trial before it may be stopped
+    """The summary metric a trial is scored by (its mean over the trial's seeds)."""
+    direction: Literal["maximize", "minimize"] | None = None
+    """Which way the metric is better; unset: minimize a *_loss or error, maximize the rest."""
+    pruner: PrunerName = "none"
+    """Stop a hopeless trial at an eval point (on its first seed's curve): median, successive_halving or none."""
+    startup_trials: Annotated[int, Field(ge=0)] = 5
+    """Trials run to the end before the median pruner may stop one."""
+    warmup_iterations: Annotated[int, Field(ge=0)] = 0
+    """Iterations of a trial before it may be stopped."""
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:
