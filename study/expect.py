@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from study.config import EXPECT_METRICS
 from study.errors import ConfigError
 
-METRICS = ("final_test_acc", "best_test_acc", "final_train_acc", "final_test_loss")
+METRICS = EXPECT_METRICS
 
 
 @dataclass
@@ -61,8 +62,7 @@ def cell_matches(cell, selector: dict[str, Any], names: dict[str, str]) -> bool:
         short = names[key]
         dotted = next(k for k, s in zip(cell.axes, cell.labels) if s == short)
         raw = cell.axes[dotted]
-        choices = {cell.labels[short]}
-        choices.add(raw.get("label") if isinstance(raw, dict) else raw)
+        choices = [cell.labels[short], raw.get("label") if isinstance(raw, dict) else raw]  # a value may be a list
         if want not in choices and str(want) not in {str(c) for c in choices}:
             return False
     return True

@@ -14,12 +14,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from study.config import Settings, Study
+from pydantic import ValidationError
+
+from study.config import LATER_SETTINGS, Settings, Study
 from study.errors import ConfigError
-from study.studyfile import check_setting_key, resolve_arch, setting_keys, validated
+from study.studyfile import cell_error, check_setting_key, describe, resolve_arch, setting_keys
 
 # Settings that say where things are, not what is computed: left out of a cell's identity.
-NOT_IDENTITY = {("data", "dir"), ("train", "steps_per_call")}
+# Data settings added later enter only when set (DataConfig.identity), so existing hashes stay.
+NOT_IDENTITY = {("data", "dir"), ("data", "path"), ("data", "test_path"), ("train", "steps_per_call")}
 
 
 @dataclass(frozen=True)
@@ -42,14 +45,19 @@ class Cell:
 def expand(study: Study) -> list[Cell]:
     """All cells of the study, in order; raises ConfigError on a bad grid value or duplicates."""
     spec = study.spec
+    if spec.search is not None:
+        raise ConfigError(f"{study.source}: search: a search study has no grid; its cells are its trials (study run)")
     keys = list(spec.grid)
     shorts = short_names(keys)
     cells: list[Cell] = []
     seen: dict[str, str] = {}
+    used: set[int] = set()  # the exclude entries that matched some cell
     for combo in itertools.product(*(spec.grid[k] for k in keys)):
         axes = dict(zip(keys, combo))
         settings = resolve(study, axes)
-        if excluded(study, axes, settings):
+        matched = excluded_by(study, axes, settings)
+        used.update(matched)
+        if matched:
             continue
         labels = {shorts[k]: printable(label(k, v, settings)) for k, v in axes.items()}
         group = " · ".join(labels.values())
@@ -64,17 +72,20 @@ def expand(study: Study) -> list[Cell]:
             cells.append(Cell(len(cells), group, seed, axes, labels, settings, h))
     if not cells:
         raise ConfigError(f"{study.source}: exclude: every cell of the grid is excluded")
+    for i in sorted(set(range(len(spec.exclude))) - used):
+        raise ConfigError(
+            f"{study.source}: exclude[{i}]: {spec.exclude[i]} matches no cell of the grid{no_match(study, i)}"
+        )
     return cells
 
 
-def resolve(study: Study, axes: dict[str, Any]) -> Settings:
-    """The base settings with these axis values applied, validated (errors name the axis)."""
+def resolve(study: Study, axes: dict[str, Any], context: str | None = None) -> Settings:
+    """The base settings with these axis values applied, validated (errors name the axis, or `context`)."""
     doc = study.base.model_dump(mode="python", exclude_none=False)
     for key, value in axes.items():
         for sub, sub_value in bundle_items(key, value):
             section, field = sub.split(".", 1)
             doc[section][field] = copy.deepcopy(sub_value)
-    where = "grid." + ", grid.".join(axes)
     subs = {sub for k, v in axes.items() for sub, _ in bundle_items(k, v)}
     if "model.arch" in subs:
         doc["model"]["layers"] = None  # the base's stack came from its own `arch`: re-resolve
@@ -82,11 +93,14 @@ def resolve(study: Study, axes: dict[str, Any]) -> Settings:
     elif "model.layers" in subs:
         doc["model"]["arch"] = None  # an explicit stack replaces the base's named one
     try:
-        return validated(Settings, doc, study.source, prefix="")
-    except ConfigError as exc:
-        # Name the grid values that produced this cell, so the user finds the bad entry.
-        values = ", ".join(f"{k}={v!r}" for k, v in axes.items())
-        raise ConfigError(f"{exc} (in the grid cell {values}; check {where})") from None
+        return Settings.model_validate(doc)
+    except ValidationError as exc:
+        if context is not None:  # a search's point (study/search.py) names itself
+            first = describe(dict(exc.errors()[0]), Settings, study.source, prefix="")
+            raise ConfigError(f"{first} ({context})") from None
+        # Name the axis whose value is wrong (or, for settings wrong only together, the whole cell).
+        owners = {sub: key for key, value in axes.items() for sub, _ in bundle_items(key, value)}
+        raise ConfigError(cell_error(exc, study.source, owners, axes)) from None
 
 
 def bundle_items(key: str, value: Any) -> list[tuple[str, Any]]:
@@ -98,11 +112,29 @@ def bundle_items(key: str, value: Any) -> list[tuple[str, Any]]:
 
 def excluded(study: Study, axes: dict[str, Any], settings: Settings) -> bool:
     """True when some `exclude` entry matches this cell on every key it names."""
+    return bool(excluded_by(study, axes, settings))
+
+
+def excluded_by(study: Study, axes: dict[str, Any], settings: Settings) -> list[int]:
+    """The indices of the `exclude` entries that match this cell on every key they name."""
     flat = flatten_settings(settings)
-    for i, rule in enumerate(study.spec.exclude):
-        if all(matches(study, i, key, want, axes, flat) for key, want in rule.items()):
-            return True
-    return False
+    return [
+        i
+        for i, rule in enumerate(study.spec.exclude)
+        if all(matches(study, i, key, want, axes, flat) for key, want in rule.items())
+    ]
+
+
+def no_match(study: Study, i: int) -> str:
+    """Why an exclude entry matches nothing, when one of its values is not an axis value: `; …`."""
+    for key, want in study.spec.exclude[i].items():
+        values = study.spec.grid.get(key)
+        if values is None:
+            continue
+        choices = [v.get("label") if isinstance(v, dict) else v for v in values]
+        if want not in choices:
+            return f"; {key} is never {want!r} (grid values: {', '.join(map(str, choices))})"
+    return ""
 
 
 def matches(study: Study, i: int, key: str, want: Any, axes: dict[str, Any], flat: dict[str, Any]) -> bool:
@@ -130,7 +162,7 @@ def label(key: str, value: Any, settings: Settings) -> str:
         return "x".join(str(v) for v in value) if value else "no hidden"
     if field == "batch_norm":
         return f"BN {value}"
-    if field in ("activation", "initializer", "name", "arch", "sampling"):
+    if field in ("activation", "initializer", "name", "arch", "sampling", "loss", "rule"):
         return str(value)
     if isinstance(value, float):
         return f"{field}={value:g}"
@@ -152,10 +184,14 @@ def flatten_settings(settings: Settings) -> dict[str, Any]:
 def identity(settings: Settings, seed: int) -> dict[str, Any]:
     """What determines a cell's numbers: every setting except the paths and engine knobs."""
     doc = settings.model_dump(mode="json")
+    doc["data"] = settings.data.identity()
     for section, field in NOT_IDENTITY:
         doc[section].pop(field, None)
     if doc["train"]["numerics"] == "exact":  # exact numbers are the numbers: kept out, so hashes stay stable
         doc["train"].pop("numerics")
+    for (section, field), default in LATER_SETTINGS.items():  # newer settings at their default: same cell
+        if doc[section].get(field, default) == default:
+            doc[section].pop(field, None)
     doc["seed"] = seed
     return doc
 
@@ -164,3 +200,21 @@ def config_hash(settings: Settings, seed: int) -> str:
     """sha256 of the canonical JSON of the cell's identity, first 16 hex digits."""
     text = json.dumps(identity(settings, seed), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_count(n_cells: int, n_seeds: int, n_runs: int | None = None) -> str:
+    """'4 cells × 3 seeds = 12 runs', the one wording of a study's size in every command and the report;
+    `n_runs` (when it differs from the product, e.g. runs missing from the store) is added."""
+
+    def many(n: int, word: str) -> str:
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    text = f"{many(n_cells, 'cell')} × {many(n_seeds, 'seed')} = {many(n_cells * n_seeds, 'run')}"
+    if n_runs is not None and n_runs != n_cells * n_seeds:
+        text += f" ({n_runs} in the store)"
+    return text
+
+
+def cells_count(cells: list[Cell]) -> str:
+    """run_count of expanded cells: distinct grid points × seeds = runs."""
+    return run_count(len({c.group for c in cells}), len({c.seed for c in cells}), len(cells))

@@ -9,6 +9,7 @@ HTML report of each parent run. Ctrl-C stops the whole process group and exits 0
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -18,7 +19,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from study.errors import StudyError
 from study.store.contract import ROLE_PARENT, Tag, tag_is
@@ -36,13 +36,16 @@ LOG_TAIL_LINES = 5  # lines of the server's own output shown when it fails to st
 
 def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> int:
     """Start the MLflow UI, print the study's experiment URL, and block until Ctrl-C or SIGTERM."""
-    from study.store.connect import tracking_uri
+    from study.store.connect import default_tracking_uri, tracking_uri
 
+    if default_tracking_uri().startswith(("http://", "https://")):
+        raise StudyError(
+            f"MLFLOW_TRACKING_URI: {default_tracking_uri()} is already an MLflow server; open it in a browser"
+        )
+    check_port_free(host, port)  # before anything is created
     uri = tracking_uri()
-    if uri.startswith(("http://", "https://")):
-        raise StudyError(f"MLFLOW_TRACKING_URI: {uri} is already an MLflow server; open it in a browser")
-    check_port_free(host, port)
     exp_id = find_experiment_id(uri, study_name)
+    print(f"store: {uri}", file=sys.stderr)  # the input is good: say which store is served
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
@@ -84,7 +87,7 @@ def raise_interrupt(signum, frame) -> None:
 
 def server_command(uri: str, host: str, port: int) -> list[str]:
     """`mlflow server` on the store: one worker, local artifacts read in place."""
-    from study.store.connect import STORE_DIR
+    from study.store.connect import store_dir
 
     cmd = [
         sys.executable,
@@ -101,8 +104,9 @@ def server_command(uri: str, host: str, port: int) -> list[str]:
         "1",
         "--no-serve-artifacts",
     ]
-    if uri.startswith("sqlite:///") and not os.environ.get("MLFLOW_TRACKING_URI"):
-        cmd += ["--default-artifact-root", (Path(STORE_DIR).resolve() / "artifacts").as_uri()]
+    folder = store_dir(uri)
+    if folder is not None and uri != os.environ.get("MLFLOW_TRACKING_URI"):  # artifacts beside the database
+        cmd += ["--default-artifact-root", (folder / "artifacts").as_uri()]
     return cmd
 
 
@@ -134,14 +138,29 @@ def find_experiment_id(uri: str, study_name: str | None) -> str | None:
     return latest[0].info.experiment_id if latest else None
 
 
+MAX_PORT = 65535
+
+
 def check_port_free(host: str, port: int) -> None:
-    """StudyError when something already listens on host:port (the server would fail less clearly)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+    """StudyError for a port outside 1-65535, a host that is no address of this machine, or a port
+    something already listens on (the server would fail later and less clearly)."""
+    if not 1 <= port <= MAX_PORT:
+        raise StudyError(f"--port: {port} is not a TCP port (valid: 1 to {MAX_PORT})")
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except (OSError, UnicodeError, ValueError) as exc:  # gaierror, an empty or non-ASCII name, a NUL byte
+        raise StudyError(f"--host: {host!r} is not a host name or address ({exc})") from None
+    with socket.socket(family) as sock:
         try:
             sock.bind((host, port))
         except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise StudyError(
+                    f"--host: cannot listen on {host}:{port} ({exc.strerror}); try --host 127.0.0.1"
+                ) from None
+            other = port % MAX_PORT + 1
             raise StudyError(
-                f"--port: {port} on {host} is in use ({exc.strerror}); choose another, e.g. --port {port + 1}"
+                f"--port: {port} on {host} is in use ({exc.strerror}); choose another, e.g. --port {other}"
             ) from None
 
 

@@ -14,6 +14,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles: `ci` (the default) tries a bounded number of examples; `fuzz` is the larger
+# documented run (docs/reliability.md): STUDY_HYPOTHESIS_PROFILE=fuzz pytest tests/test_fuzz.py.
+# No example database is written into the repository (database=None).
+settings.register_profile(
+    "ci", max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "fuzz", max_examples=2000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("STUDY_HYPOTHESIS_PROFILE", "ci"))
+
+# A test writes its stores and reports under tmp, never into the checkout: a study file in configs/
+# has the repository as its project, so running it without a store of its own would write here.
+REPO = Path(__file__).resolve().parents[1]
+REPO_OUTPUTS = {name: (REPO / name).exists() for name in ("mlruns", "reports")}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when a test left a store or reports in the repository."""
+    made = [name for name, existed in REPO_OUTPUTS.items() if not existed and (REPO / name).exists()]
+    if made:
+        print(f"\nerror: the tests wrote {', '.join(made)}/ into the repository ({REPO})")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 DATA_DIR_ENV = "STUDY_DATA_DIR"  # where the MNIST IDX files are; tests that need them skip without it
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

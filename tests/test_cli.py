@@ -64,11 +64,13 @@ def test_answers_that_need_no_training_import_nothing_heavy(argv, tmp_path):
 
 
 def test_a_run_that_ends_the_process_early_has_printed_and_stored_everything(mnist_dir, tmp_path):
-    cmd = [sys.executable, "-m", "study.cli", "run", str(REPO / "configs" / "smoke.yaml"), "--quiet"]
+    study_file = tmp_path / "smoke.yaml"  # in tmp_path: its project, so its store, is tmp_path
+    study_file.write_text((REPO / "configs" / "smoke.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    cmd = [sys.executable, "-m", "study.cli", "run", str(study_file), "--quiet"]
     cmd += ["--set", "train.iterations=20", "--set", "data.train_size=300", "--set", "data.test_size=100"]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode in (0, 1), proc.stderr
-    assert "2 cells, 0 failed" in proc.stdout and proc.stdout.rstrip().endswith("study ui smoke")
+    assert "= 2 runs, 0 failed" in proc.stdout and proc.stdout.rstrip().endswith("study ui smoke")
     with closing(sqlite3.connect(tmp_path / "mlruns" / "mlflow.db")) as con:
         statuses = sorted(row[0] for row in con.execute("SELECT status FROM runs"))
         curves = con.execute("SELECT count(*) FROM metrics WHERE key = 'test_acc'").fetchone()[0]

@@ -8,6 +8,7 @@ class EngineCallback:
     `on_chunk_end`), without importing TensorFlow: subclasses override what they need."""
 
     model = None
+    stop_training = False  # set at an eval point (`on_epoch_end`): the engine ends training right there
 
     def set_model(self, model) -> None:
         self.model = model

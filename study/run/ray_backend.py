@@ -199,7 +199,49 @@ def cancel(pending: dict[Any, CellJob], store: Store) -> None:
         close_left_run(store, job, "KILLED", "interrupted by the user")
 
 
+def run_search_on_ray(
+    job: Any, workers: int, progress: bool, address: str | None, cpus_per_cell: float
+) -> Iterator[CellResult]:
+    """A search's trials as Ray tasks, each asking the shared Optuna storage until the budget is used:
+    `workers` tasks, or (with one) as many as the cluster has room for. A task that dies leaves its trial
+    RUNNING; the driver's `recover` queues it again."""
+    import ray
+
+    connect(address, cpus_per_cell)
+    room = int(ray.cluster_resources().get("CPU", 1.0) // cpus_per_cell)
+    n = max(1, min(workers if workers > 1 else room, job.search.trials or 1))
+    task = ray.remote(search_trials)
+    threads, driver = max(1, int(cpus_per_cell)), driver_context()
+    refs = [
+        task.options(num_cpus=cpus_per_cell, max_retries=0, name=f"search {i}").remote(job, threads, driver)
+        for i in range(n)
+    ]
+    try:
+        with tqdm(total=n, unit="worker", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
+            for ref in refs:
+                try:
+                    yield from ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    print(f"a search task failed: {one_line(exc)}", file=sys.stderr)
+                bar.update(1)
+    except BaseException:  # Ctrl-C: kill the tasks; their trials are settled by the next run's `recover`
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        disconnect()
+
+
 # --- the worker ----------------------------------------------------------------------------
+
+
+def search_trials(job: Any, threads: int, driver: dict[str, str | None]) -> list[CellResult]:
+    """The Ray task of a search: the driver's paths, shared cores, then trials until the budget is used."""
+    from study.run.search import trials_in_worker
+
+    adopt(driver)
+    init_worker(job.study.base.train.numerics, threads)
+    return trials_in_worker(job)
 
 
 def train_cell(job: CellJob, threads: int, driver: dict[str, str | None]) -> CellResult:

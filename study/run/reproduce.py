@@ -99,6 +99,11 @@ def original_study(store: Store, parent_id: str):
     study_text = read_artifact(store, parent_id, Artifact.STUDY_FILE)
     manifest = read_artifact(store, parent_id, Artifact.MANIFEST)
     study = study_from_dict(parse_yaml(study_text), f"run {parent_id}: study.yaml")
+    if study.spec.search is not None:  # its cells are sampled trials, not a grid to run again
+        raise StudyError(
+            f"study reproduce: run {parent_id} is a search's parent; reproducing a search is not supported "
+            "(`study verify RUN` re-runs one trial's cell)"
+        )
     return parent, study, json.loads(manifest)
 
 

@@ -1,8 +1,9 @@
 """Run a whole study: validate everything first, skip what is done, train the rest, isolate failures.
 
 Order of work in `run_study`:
-1. expand the grid and load the dataset — any bad input raises StudyError here, before the
-   store is touched;
+1. expand the grid, check the whole study (study/run/preflight.py: shapes, sizes, settings that
+   take effect) and load the dataset — any bad input raises StudyError here, before the store is
+   touched;
 2. open the experiment, mark runs left RUNNING by dead processes as KILLED, look up the cells
    already FINISHED (same config hash, same dataset digest) and skip them unless `rerun`;
 3. create the parent run and train the missing cells — in this process, in `workers` processes,
@@ -20,16 +21,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from study.config import Study
-from study.errors import ConfigError
 from study.expect import Outcome, as_records, check_expectations, evaluate
 from study.expect import summary as expectation_summary
-from study.grid import Cell, expand
+from study.grid import Cell, cells_count, expand
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
-from study.store.connect import retry
+from study.run.preflight import preflight
+from study.store.connect import check_store, default_tracking_uri, retry
 from study.store.contract import Artifact, Tag
+from study.store.provenance import requirements_text, source_tags
 from study.store.runs import Store
 from study.store.views import share_runs_view
+from study.task import task_of_columns
 
 EXPECTATIONS_ARTIFACT = Artifact.EXPECTATIONS
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -43,6 +46,7 @@ class StudyResult:
     results: list[CellResult]
     wall_time_s: float
     expectations: list[Outcome] = field(default_factory=list)  # the study's `expect:` checks
+    notes: list[str] = field(default_factory=list)  # lines for the final table (a search's trials, its best)
 
     @property
     def exit_code(self) -> int:
@@ -54,24 +58,9 @@ class StudyResult:
 
 
 def check_cells(study: Study, cells: list[Cell]) -> str:
-    """Load every dataset the grid uses (DataError early) and check batch sizes; returns the digest(s)."""
-    modes = sorted({cell.settings.train.numerics for cell in cells})
-    if len(modes) > 1:
-        raise ConfigError(
-            f"{study.source}: train.numerics: {' and '.join(modes)} in one study; a process sets its "
-            "numerics once, so every cell of a study must use the same (valid: exact, fast)"
-        )
-    digests = set()
-    for cell in cells:
-        data = cell_data(cell)
-        digests.add(data.digest)
-        rows, batch = len(data.y_train), cell.settings.train.batch_size
-        if batch > rows:
-            raise ConfigError(
-                f"{study.source}: train.batch_size: {batch} is larger than the training set "
-                f"({rows} images) of cell {cell.group!r}"
-            )
-    return ",".join(sorted(digests))
+    """Load every dataset the grid uses (a file broken past its header: DataError before anything is
+    written); returns the digest(s). Everything else was checked by preflight."""
+    return ",".join(sorted({cell_data(cell).digest for cell in cells}))
 
 
 def run_study(
@@ -84,18 +73,37 @@ def run_study(
     ray_address: str | None = None,
     cpus_per_cell: float = 1.0,
     parent_tags: dict[str, str] | None = None,
+    tracking_uri: str | None = None,
 ) -> StudyResult:
-    """Run every missing cell of the study into the store; see the module docstring."""
+    """Run every missing cell of the study into the store (default: the CLI's); see the module docstring."""
+    if study.spec.search is not None:  # sampled trials instead of the grid: study/run/search_driver.py
+        from study.run.search_driver import run_search_study
+
+        return run_search_study(
+            study,
+            rerun=rerun,
+            workers=workers,
+            backend=backend,
+            progress=progress,
+            ray_address=ray_address,
+            cpus_per_cell=cpus_per_cell,
+            parent_tags=parent_tags,
+            tracking_uri=tracking_uri,
+        )
     t0 = time.perf_counter()
     cells = expand(study)
     check_expectations(study, cells)
+    preflight(study, cells)  # shapes, sizes, settings that take effect: before any run exists
     digest = check_cells(study, cells)
     if backend == "ray":  # an unreachable cluster is bad input too: fail before the store is touched
         from study.run.ray_backend import connect
 
         connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
-    store = Store()
+    store_uri = tracking_uri or default_tracking_uri()
+    check_store(store_uri, writing=True)  # read-only, full or locked: refused before any run exists
+    store = Store(store_uri)
+    print(f"store: {store.uri}", file=sys.stderr)  # the input is valid: say where the runs go
     store.repoint_if_moved()  # a store sent from elsewhere writes its artifacts here, not at the old path
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, list(cells[0].labels))
@@ -103,10 +111,12 @@ def run_study(
     if killed:  # notices, not progress: printed with --quiet too
         print(f"marked {len(killed)} run(s) left RUNNING by a dead process as KILLED", file=sys.stderr)
     done = {} if rerun else store.finished_cells(exp_id, digest)
+    source = source_tags()  # resolved here once: a worker process's own program is not the source
     parent = store.start_parent(
         exp_id,
         study.name,
         {
+            **source,
             Tag.CONFIG_FILE: study.source,
             Tag.N_CELLS: str(len(cells)),
             Tag.AXES: json.dumps(axes),
@@ -115,6 +125,7 @@ def run_study(
         },
     )
     store.log_text(parent, study.text, Artifact.STUDY_FILE)
+    store.log_text(parent, requirements_text(), Artifact.REQUIREMENTS)
     results = [
         CellResult(c, "skipped", done[c.config_hash].info.run_id, done[c.config_hash].data.metrics)
         for c in cells
@@ -126,7 +137,7 @@ def run_study(
             f"skipping {len(results)} cell(s) already FINISHED in the store (use --rerun to train them again)",
             file=sys.stderr,
         )
-    jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun) for c in todo]
+    jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun, source) for c in todo]
     status, outcomes = "FINISHED", []
     try:
         for result in execute(jobs, workers, backend, progress, ray_address, cpus_per_cell):
@@ -141,6 +152,10 @@ def run_study(
         if status == "FINISHED":
             outcomes = evaluate(study, results)
             record_expectations(store, parent, outcomes)
+            try:
+                settle_models(store, parent, study.spec.tracking.keep_model, results)
+            except Exception as exc:  # the models stay (nothing is lost); the parent must still end
+                print(f"keeping only the best model failed, all are kept: {exc}", file=sys.stderr)
         finish_parent(store, parent, results, wall, status)
         if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
             from study.run.ray_backend import disconnect
@@ -154,6 +169,25 @@ def record_expectations(store: Store, parent: str, outcomes: list[Outcome]) -> N
     if outcomes:
         store.log_text(parent, json.dumps(as_records(outcomes), indent=1, ensure_ascii=False), EXPECTATIONS_ARTIFACT)
         store.set_tags(parent, {Tag.EXPECT: expectation_summary(outcomes)})
+
+
+def settle_models(store: Store, parent: str, keep: str, results: list[CellResult]) -> None:
+    """`keep_model: best` drops the models of this run's other trained cells (a crash before here
+    leaves them all: nothing is lost); the parent's `study.best_model` names the best cell's model."""
+    if keep == "none":
+        return
+    from study.store.models import best_run, drop, model_id
+
+    best = best_run([(r.cell.name, r.run_id, r.metrics) for r in results if r.status in ("done", "skipped")])
+    best_name = next((r.cell.name for r in results if r.run_id == best), "")
+    for r in results:
+        if r.status != "done" or r.run_id is None or r.run_id == best or keep != "best":
+            continue
+        uri = retry(store.client.get_run, r.run_id).data.tags.get(Tag.MODEL)
+        drop(store.client, r.run_id, uri, f"not kept (tracking.keep_model: best; the best cell is {best_name})")
+    uri = retry(store.client.get_run, best).data.tags.get(Tag.MODEL) if best else None
+    if uri and model_id(uri):
+        store.set_tags(parent, {Tag.BEST_MODEL: uri})
 
 
 def finish_parent(store: Store, parent: str, results: list[CellResult], wall: float, status: str) -> None:
@@ -182,7 +216,7 @@ def finish_parent(store: Store, parent: str, results: list[CellResult], wall: fl
     )
     from mlflow.entities import Metric
 
-    store.log_metrics(parent, [Metric("wall_time_s", wall, int(time.time() * 1000), 0)])
+    store.log_metrics(parent, [Metric("wall_time_s", round(wall, 3), int(time.time() * 1000), 0)])
     retry(describe_parent, store.client, parent)  # the Description the MLflow UI shows, linking the artifacts
     store.end(parent, status)
 
@@ -209,19 +243,23 @@ def execute(
 
 
 def final_table(result: StudyResult) -> str:
-    """Final test accuracy per cell, failures with their reason, and how to open the MLflow UI."""
+    """Final test score per cell (accuracy; a regression study's MAE), failures with their reason, and how
+    to open the MLflow UI."""
     width = max(len(r.cell.name) for r in result.results)
-    lines = [f"{'cell':<{width}}  {'status':<8} {'test acc':>8} {'best':>6} {'time':>7}"]
+    task = task_of_columns({k for r in result.results for k in r.metrics})
+    lines = [f"{'cell':<{width}}  {'status':<8} {'test ' + task.score_abbrev:>8} {'best':>6} {'time':>7}"]
     for r in result.results:
         m = r.metrics
-        acc = f"{m['final_test_acc']:8.4f} {m['best_test_acc']:6.4f} {m['wall_time_s']:6.1f}s" if m else ""
+        acc = f"{m[task.primary]:8.4f} {m[task.best]:6.4f} {m['wall_time_s']:6.1f}s" if m else ""
         lines.append(f"{r.cell.name:<{width}}  {r.status:<8} {acc}".rstrip())
         if r.failure:
             lines.append(f"{'':<{width}}    ↳ {r.failure}")
     failed = sum(r.status == "failed" for r in result.results)
     lines.append(
-        f"{len(result.results)} cells, {failed} failed, {result.wall_time_s:.1f}s in all; parent run {result.parent_id}"
+        f"{cells_count([r.cell for r in result.results])}, {failed} failed, {result.wall_time_s:.1f}s in all; "
+        f"parent run {result.parent_id}"
     )
+    lines.extend(result.notes)
     if result.expectations:
         lines.extend(o.line() for o in result.expectations)
         lines.append(expectation_summary(result.expectations))

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,25 +16,63 @@ from typing import Any
 from study.errors import StudyError
 from study.store.claims import process_alive
 
-STORE_DIR = "mlruns"  # the default local store, relative to the current directory
+STORE_DIR = "mlruns"  # the default local store: a folder of the project
+PROJECT_MARKERS = ("pyproject.toml", ".git")  # a folder holding one of these is a project's root
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)
+# MLflow logs every failed database call with its traceback before raising it; the raised error is
+# what study reports, on one line (store_fault_text), so its log is silenced.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 os.environ.setdefault(
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
 )  # its INFO lines (DB migrations) drown the progress bar
 
-
-def default_tracking_uri() -> str:
-    """The store every command uses unless told otherwise: `MLFLOW_TRACKING_URI` when set, else SQLite
-    inside ./mlruns (MLflow ≥ 3.13 refuses a file store). Only the choice: nothing is created or checked."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(STORE_DIR).resolve() / 'mlflow.db'}"
+_explicit_store: str | None = None  # `study --store`: wins over everything
 
 
-def tracking_uri() -> str:
-    """The default store for writing: `default_tracking_uri()`, creating ./mlruns when that is the one."""
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        Path(STORE_DIR).mkdir(exist_ok=True)
-    return default_tracking_uri()
+def use_store(uri: str | None) -> None:
+    """Make `uri` the store of every command in this process (the CLI's `--store`); None undoes it."""
+    global _explicit_store
+    _explicit_store = uri
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The project a command works in, so that every folder of it reaches the same store: from `start`
+    (a study file's folder; default the current directory) upward, the nearest folder that holds a
+    store (`mlruns/mlflow.db`) or a project marker (pyproject.toml, .git). The search stops at the
+    home and temporary directories (a stray `~/mlruns` or `/tmp/mlruns` is nobody's project); without
+    a find, `start` itself."""
+    here = Path(start).resolve() if start is not None else Path.cwd().resolve()
+    stops = {Path.home().resolve(), Path(tempfile.gettempdir()).resolve()}
+    for folder in (here, *here.parents):
+        if (folder / STORE_DIR / "mlflow.db").is_file() or any((folder / m).exists() for m in PROJECT_MARKERS):
+            return folder
+        if folder in stops:
+            break
+    return here
+
+
+def default_tracking_uri(start: str | os.PathLike | None = None) -> str:
+    """The store every command uses: `--store` when given, else `MLFLOW_TRACKING_URI`, else SQLite in
+    the project's `mlruns/` (project_root from `start`; MLflow ≥ 3.13 refuses a file store). Only the
+    choice: nothing is created or checked."""
+    chosen = _explicit_store or os.environ.get("MLFLOW_TRACKING_URI")
+    return chosen or f"sqlite:///{project_root(start) / STORE_DIR / 'mlflow.db'}"
+
+
+def tracking_uri(start: str | os.PathLike | None = None) -> str:
+    """The default store for writing: `default_tracking_uri()`, creating its mlruns/ folder when that is the one."""
+    uri = default_tracking_uri(start)
+    if not (_explicit_store or os.environ.get("MLFLOW_TRACKING_URI")):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(exist_ok=True)
+    return uri
+
+
+def store_dir(uri: str) -> Path | None:
+    """The folder of a SQLite store (`…/mlruns`), None for other stores."""
+    if uri.startswith("sqlite:///") and ":memory:" not in uri:
+        return Path(uri.removeprefix("sqlite:///").split("?")[0]).resolve().parent
+    return None
 
 
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
@@ -42,11 +81,133 @@ def resolve_tracking_uri(tracking_uri: str | None) -> str:
     Creates nothing, not even ./mlruns: reading (a report, a Description) never makes a store.
     """
     uri = tracking_uri or default_tracking_uri()
-    if uri.startswith("sqlite:///") and ":memory:" not in uri:
-        path = Path(uri.removeprefix("sqlite:///").split("?")[0])
-        if not path.is_file():
-            raise StudyError(f"no MLflow store at {path}: run a study first, or set MLFLOW_TRACKING_URI")
+    path = sqlite_path(uri)
+    if path is not None and not path.is_file():
+        raise StudyError(f"no MLflow store at {path}: run a study first, or set MLFLOW_TRACKING_URI")
+    check_store(uri)
     return uri
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+MLFLOW_TABLES = {"alembic_version", "experiments", "runs", "metrics", "params", "tags"}
+LOCK_WAIT_S = 10.0  # how long a writer waits for another process's lock on the store before giving up
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The file of a `sqlite:///` URI (None for other stores and in-memory databases)."""
+    if not uri.startswith("sqlite:///") or ":memory:" in uri:
+        return None
+    return Path(uri.removeprefix("sqlite:///").split("?")[0])
+
+
+def check_store(uri: str, writing: bool = False) -> None:
+    """StudyError, with one line, for a SQLite store MLflow must not open: not a database, a database
+    of another program, a schema this MLflow does not know, or (`writing`) a store that is read-only,
+    on a full disk or locked by another process for longer than LOCK_WAIT_S. Reads only: MLflow
+    would otherwise migrate any SQLite file in place, another program's included."""
+    path = sqlite_path(uri)
+    if path is None or not path.exists():
+        return
+    if not path.is_file():
+        raise StudyError(f"{path}: the store path is a directory, not an MLflow database file")
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StudyError(f"{path}: cannot read the store ({exc.strerror})") from None
+    if head != SQLITE_MAGIC:
+        what = "an empty file" if not head else "not a SQLite database"
+        raise StudyError(f"{path}: {what}, so not an MLflow store; point MLFLOW_TRACKING_URI elsewhere or move it")
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=LOCK_WAIT_S)
+        try:
+            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            revision = (
+                con.execute("SELECT version_num FROM alembic_version").fetchone()
+                if "alembic_version" in tables
+                else None
+            )
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise StudyError(f"{path}: {store_fault_text(exc) or f'cannot read the store ({exc})'}") from None
+    if tables and not MLFLOW_TABLES <= tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+        raise StudyError(
+            f"{path}: a SQLite database of another program (tables: {shown}), not an MLflow store; "
+            "it is left as it is: point MLFLOW_TRACKING_URI elsewhere"
+        )
+    if revision is not None:
+        check_schema(path, revision[0])
+    if writing:
+        check_writable(path)
+
+
+def check_schema(path: Path, revision: str) -> None:
+    """The store's schema must be one this MLflow knows, and current (MLflow upgrades nothing by itself)."""
+    import mlflow
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
+    scripts = ScriptDirectory(str(Path(mlflow.store.__file__).parent / "db_migrations"))
+    try:
+        scripts.get_revision(revision)
+    except CommandError:
+        raise StudyError(
+            f"{path}: written by a newer MLflow (schema revision {revision}, unknown to MLflow {mlflow.__version__}); "
+            "upgrade mlflow to open it"
+        ) from None
+    head = scripts.get_current_head()
+    if revision != head:
+        raise StudyError(
+            f"{path}: an older MLflow schema ({revision}; MLflow {mlflow.__version__} uses {head}); back the file "
+            f"up, then run `mlflow db upgrade sqlite:///{path}`"
+        )
+
+
+def check_writable(path: Path) -> None:
+    """A store `study run` will write: not read-only, not on a full disk, not locked past LOCK_WAIT_S."""
+    import sqlite3
+
+    if not path.stat().st_mode & 0o222 or os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+        raise StudyError(f"{path}: the store is read-only; make it writable or copy it somewhere writable")
+    free = os.statvfs(path.parent)
+    if free.f_bavail * free.f_frsize < MIN_FREE_BYTES:
+        raise StudyError(f"{path}: the disk holding the store is full ({free.f_bavail * free.f_frsize} bytes free)")
+    con = sqlite3.connect(str(path), timeout=LOCK_WAIT_S, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")  # the write lock, taken and given back: nothing is written
+        con.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        raise StudyError(f"{path}: {store_fault_text(exc) or exc}") from None
+    finally:
+        con.close()
+
+
+MIN_FREE_BYTES = 16 * 2**20  # below this a run cannot log its artifacts; refused before it starts
+
+
+def store_fault_text(exc: BaseException) -> str | None:
+    """One line for an exception that means the store cannot be used (locked, full, read-only, not a
+    database), from SQLite's own message anywhere in the chain; None for any other exception."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc).lower()
+        if "database is locked" in text or "database table is locked" in text:
+            return f"the store is locked by another process for longer than {LOCK_WAIT_S:g}s; retry when it is done"
+        if "database or disk is full" in text or "no space left" in text or "file too large" in text:
+            return "the disk holding the store is full; free space and run again (finished cells are kept)"
+        if "readonly database" in text or "read-only file system" in text:
+            return "the store is read-only; make it writable or copy it somewhere writable"
+        if "file is not a database" in text:
+            return "not an MLflow store (not a SQLite database)"
+        if "disk i/o error" in text:
+            return "the store's disk failed a write (disk I/O error); check the disk and run again"
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return None
 
 
 def create_sqlite_store(uri: str) -> None:
@@ -199,9 +360,12 @@ def repoint_moved_store(uri: str) -> list[str]:
 
 
 def artifact_location(name: str, uri: str) -> str | None:
-    """Artifacts of the default SQLite store live beside it, under mlruns/artifacts/<study>."""
-    if uri.startswith("sqlite:///") and not os.environ.get("MLFLOW_TRACKING_URI"):
-        return (Path(STORE_DIR).resolve() / "artifacts" / name).as_uri()
+    """Artifacts of a SQLite store named by path (the default `mlruns/mlflow.db`, or a `store=` given to
+    the Python API) live beside it, under <store dir>/artifacts/<study>; a store named by
+    MLFLOW_TRACKING_URI keeps MLflow's own choice."""
+    folder = store_dir(uri)
+    if folder is not None and uri != os.environ.get("MLFLOW_TRACKING_URI"):
+        return (folder / "artifacts" / name).as_uri()
     return None
 
 

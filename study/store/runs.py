@@ -25,9 +25,10 @@ from mlflow.utils.validation import (
 )
 
 from study.grid import Cell, flatten_settings
-from study.store.claims import CLAIMS_DIR, Claim, process_alive, process_tag
+from study.store.claims import CLAIMS_DIR, Claim, process_alive, process_tag, server_claim
 from study.store.connect import (
     artifact_location,
+    check_store,
     create_sqlite_store,
     repoint_moved_store,
     retry,
@@ -49,6 +50,7 @@ class Store:
 
     def __init__(self, uri: str | None = None):
         self.uri = uri or tracking_uri()
+        check_store(self.uri)  # MLflow would migrate any SQLite file in place: refuse what is not its store
         create_sqlite_store(self.uri)
         self.client = MlflowClient(self.uri)
 
@@ -112,13 +114,15 @@ class Store:
     def claim(self, exp_id: str, config_hash: str, digest: str) -> Claim | None:
         """This process's exclusive right to train a cell now, or None while another process holds it.
 
-        Only local SQLite stores on systems with `flock` can be claimed; elsewhere the claim is
-        empty and `taken` is the only guard.
+        A local SQLite store is claimed with `flock` on a file beside it, a tracking server with a
+        tag in the store (claims.server_claim); elsewhere the claim is empty and `taken` is the only guard.
         """
         try:
             import fcntl
         except ImportError:  # Windows
             return Claim(None)
+        if self.uri.startswith(("http://", "https://")):
+            return retry(server_claim, self.client, exp_id, config_hash, digest)
         if not self.uri.startswith("sqlite:///"):
             return Claim(None)
         folder = Path(self.uri.removeprefix("sqlite:///")).parent / CLAIMS_DIR

@@ -360,7 +360,7 @@ def expect_at_kill(point: str, runs: Runs, at_kill: dict) -> None:
     elif point == "before-cells":
         assert cells == {} and parents == {"RUNNING": 1}
         parent = next(iter(at_kill.values()))
-        assert {a.path for a in runs.client.list_artifacts(parent.info.run_id)} == {"study.yaml"}
+        assert {a.path for a in runs.client.list_artifacts(parent.info.run_id)} == {"study.yaml", "requirements.txt"}
     elif point == "mid-cell":  # one or two cells RUNNING: a finished cell's end may still be queued
         assert cells.get("RUNNING", 0) >= 1 and parents == {"RUNNING": 1}
         running = [r for r in at_kill.values() if r.info.status == "RUNNING" and r.data.tags["study.role"] == "cell"]
@@ -390,7 +390,7 @@ def test_a_diverging_cell_fails_the_grid_goes_on_and_the_exit_code_is_1(project,
     assert row_status(rows[1]) == ("lr=1e+06 · seed 0", "failed")
     assert "↳" in rows[2] and "loss became" in rows[2] and "iteration" in rows[2]  # the reason, under the row
     assert row_status(rows[3]) == ("lr=0.1 · seed 0", "done")
-    assert "2 cells, 1 failed" in out
+    assert "2 cells × 1 seed = 2 runs, 1 failed" in out
     runs = Runs(project, "diverge")
     failed = [r for r in runs.all() if r.info.status == "FAILED"]
     assert len(failed) == 1 and runs.statuses() == {"FAILED": 1, "FINISHED": 1}
@@ -552,8 +552,12 @@ BAD_INPUT = {
         "'sigmoyd' is not valid (valid: sigmoid",
     ),
     "unknown initializer": (setting("model", "initializer", "glorot"), (), "'glorot' is not valid (valid: gauss"),
-    "unknown optimizer": (setting("optimizer", "name", "adamw"), (), "'adamw' is not valid (valid: sgd"),
-    "unknown dataset": (setting("data", "name", "cifar10"), (), "'cifar10' is not valid (valid: mnist, fashion_mnist)"),
+    "unknown optimizer": (setting("optimizer", "name", "adamq"), (), "'adamq' is not valid (valid: sgd"),
+    "unknown dataset": (
+        setting("data", "name", "svhn"),
+        (),
+        "name 'svhn' is not a dataset study knows (valid: mnist, fashion_mnist, cifar10, cifar100)",
+    ),
     "empty grid": (grid({}), (), "the grid is empty"),
     "axis with no values": (grid({"model.activation": []}), (), "has no values"),
     "axis not a list": (grid({"model.activation": "relu"}), (), "grid.model.activation"),
@@ -569,7 +573,7 @@ BAD_INPUT = {
     "dropout 1.5": (setting("model", "dropout", 1.5), (), "model.dropout: 1.5"),
     "momentum 1": (setting("optimizer", "momentum", 1.0), (), "optimizer.momentum: 1.0"),
     "batch > train_size": (lambda d, r: d["base"]["data"].update(train_size=5), (), "larger than data.train_size"),
-    "batch > the dataset": (setting("train", "batch_size", N_TRAIN + 1), (), f"({N_TRAIN} images)"),
+    "batch > the dataset": (setting("train", "batch_size", N_TRAIN + 1), (), f"({N_TRAIN} samples)"),
     "eval_every > iterations": (
         setting("train", "eval_every", 50),
         (),
@@ -582,7 +586,7 @@ BAD_INPUT = {
     "extra bytes": (damage(TEST_IMAGES, lambda b: b + b"\0" * 7), (), f"{TEST_IMAGES}: too long"),
     "corrupted gzip": (gzip_garbage(TEST_IMAGES), (), "corrupted gzip"),
     "unknown --set key": (lambda d, r: None, ("--set", "train.iteratoins=5"), "unknown setting 'train.iteratoins'"),
-    "--set bad value": (lambda d, r: None, ("--set", "optimizer.name=adamw"), "'adamw' is not valid"),
+    "--set bad value": (lambda d, r: None, ("--set", "optimizer.name=adamq"), "'adamq' is not valid"),
 }
 
 
@@ -624,7 +628,7 @@ def test_batch_larger_than_all_of_mnist_is_refused(tmp_cwd, mnist_dir, capsys):
     path = tmp_cwd / "huge.yaml"
     path.write_text(json.dumps(doc), encoding="utf-8")
     code = cli_run(path)
-    assert_refused(tmp_cwd, code, capsys.readouterr().err, "is larger than the training set (60000 images)")
+    assert_refused(tmp_cwd, code, capsys.readouterr().err, "is larger than the training set (60000 samples)")
 
 
 STUDY_FILES = {  # id -> file bytes, text the one error line must hold

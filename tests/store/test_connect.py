@@ -17,6 +17,7 @@ from study.store.connect import (
     build_mlflow_schema,
     create_sqlite_store,
     default_tracking_uri,
+    project_root,
     repoint_moved_store,
     resolve_tracking_uri,
     retry,
@@ -249,3 +250,101 @@ def test_retry_raises_other_errors_at_once_and_gives_up_in_the_end():
     with pytest.raises(RuntimeError, match="busy"):
         retry(always_busy, attempts=2)
     assert calls.count(2) == 2
+
+
+# --- one store per project, wherever a command runs from --------------------------------------------
+
+
+@pytest.fixture
+def project_dir(tmp_path, monkeypatch) -> Path:
+    """A project (pyproject.toml) with configs/ and notebooks/ folders; no MLFLOW_TRACKING_URI."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root = tmp_path / "project"
+    for sub in ("configs", "notebooks/deep"):
+        (root / sub).mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'mine'\n", encoding="utf-8")
+    return root
+
+
+def test_a_sub_folder_reaches_the_projects_store(project_dir, monkeypatch):
+    from study.store.lookup import store_uri
+
+    monkeypatch.chdir(project_dir / "notebooks" / "deep")
+    expected = f"sqlite:///{project_dir / 'mlruns' / 'mlflow.db'}"
+    assert project_root() == project_dir and default_tracking_uri() == expected
+    assert store_uri(None, create=True) == expected  # what a notebook's study.run(...) / study.runs(...) use
+    with pytest.raises(StudyError, match=f"no MLflow store at {project_dir / 'mlruns' / 'mlflow.db'}"):
+        store_uri(None)  # reading creates nothing, and names the project's store
+    assert not (project_dir / "notebooks" / "deep" / "mlruns").exists()
+
+
+def test_the_study_files_project_wins_over_the_current_folder(project_dir, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert default_tracking_uri(project_dir / "configs") == f"sqlite:///{project_dir / 'mlruns' / 'mlflow.db'}"
+    assert default_tracking_uri() == f"sqlite:///{elsewhere / 'mlruns' / 'mlflow.db'}"
+
+
+def test_an_existing_store_marks_the_project(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "mlruns").mkdir()
+    shutil.copy(Path(__file__), tmp_path / "mlruns" / "mlflow.db")  # any file: only its presence counts
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a" / "b")
+    assert project_root() == tmp_path
+
+
+def test_the_search_stops_at_the_temporary_directory(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.chdir(tmp_path)
+    assert project_root() == tmp_path  # nothing between here and the temp dir: here, not /tmp or above
+    assert Path(tempfile.gettempdir()).resolve() in tmp_path.resolve().parents
+
+
+def test_explicit_store_wins_over_mlflow_tracking_uri(project_dir, monkeypatch):
+    from study.store.connect import use_store
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/env.db")
+    monkeypatch.chdir(project_dir)
+    assert default_tracking_uri() == "sqlite:////elsewhere/env.db"
+    use_store("sqlite:////elsewhere/explicit.db")
+    try:
+        assert default_tracking_uri() == tracking_uri() == "sqlite:////elsewhere/explicit.db"
+    finally:
+        use_store(None)
+    assert default_tracking_uri() == "sqlite:////elsewhere/env.db"
+
+
+def test_every_store_command_says_which_store(project_dir, monkeypatch, capsys):
+    from study.cli import main
+
+    monkeypatch.chdir(project_dir / "notebooks")
+    assert main(["list"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"store: sqlite:///{project_dir / 'mlruns' / 'mlflow.db'}"
+    assert main(["--store", str(project_dir / "other"), "list"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"store: sqlite:///{project_dir / 'other' / 'mlflow.db'}"
+    assert main(["report", "nothing"]) == 2  # bad input: the error line alone
+    assert capsys.readouterr().err.startswith("error: ")
+    assert default_tracking_uri() == f"sqlite:///{project_dir / 'mlruns' / 'mlflow.db'}"  # --store undone
+
+
+def test_study_run_uses_the_study_files_project(project_dir, tmp_path, monkeypatch, mnist_dir, capsys):
+    from study.cli import main
+
+    monkeypatch.setenv("STUDY_DATA_DIR", str(mnist_dir))
+    study = project_dir / "configs" / "tiny.yaml"
+    study.write_text(
+        "study: tiny\nbase: {data: {train_size: 100, test_size: 50}, train: {iterations: 10, eval_every: 10}}\n"
+        "grid: {model.activation: [relu]}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(project_dir / "configs" / "missing.yaml"), "--dry-run"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")  # bad input: the error line alone
+    assert main(["run", str(study), "--dry-run"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"store: sqlite:///{project_dir / 'mlruns' / 'mlflow.db'}"

@@ -1,0 +1,154 @@
+"""Which settings take effect (study/relevance.py): the rules, and the engine's own proof that an inert
+setting changes neither the built network nor the optimizer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from study.config import Settings
+from study.relevance import effective_settings, inert_settings
+
+
+def settings(**sections: dict[str, Any]) -> Settings:
+    return Settings.model_validate(sections)
+
+
+CONV_STACK = [
+    {"type": "conv2d", "filters": 2, "kernel": 3},
+    {"type": "activation", "name": "relu"},
+    {"type": "max_pool"},
+    {"type": "dense", "units": 10},
+]
+
+
+@pytest.mark.parametrize(
+    "optimizer, inert, used",
+    [
+        ("sgd", {"momentum", "rho", "beta_1", "beta_2", "epsilon", "initial_accumulator"}, set()),
+        ("momentum", {"rho", "beta_1", "beta_2", "epsilon", "initial_accumulator"}, {"momentum"}),
+        ("nesterov", {"rho", "beta_1", "beta_2", "epsilon", "initial_accumulator"}, {"momentum"}),
+        ("adagrad", {"momentum", "rho", "beta_1", "beta_2"}, {"epsilon", "initial_accumulator"}),
+        ("rmsprop", {"momentum", "beta_1", "beta_2", "initial_accumulator"}, {"rho", "epsilon"}),
+        ("adam", {"momentum", "rho", "initial_accumulator"}, {"beta_1", "beta_2", "epsilon"}),
+    ],
+)
+def test_each_optimizer_reads_only_its_own_hyperparameters(optimizer, inert, used):
+    found = {k.split(".")[1] for k in inert_settings(settings(optimizer={"name": optimizer})) if k.startswith("opt")}
+    assert found == inert
+    assert not found & used
+    assert "optimizer.lr" not in inert_settings(settings(optimizer={"name": optimizer}))
+
+
+def test_init_std_only_under_gauss():
+    assert "model.init_std" in inert_settings(settings(model={"initializer": "he"}))
+    assert "gauss" in inert_settings(settings(model={"initializer": "he"}))["model.init_std"]
+    assert "model.init_std" not in inert_settings(settings(model={"initializer": "gauss"}))
+
+
+def test_batch_norm_settings_only_with_a_batch_norm_layer():
+    off = inert_settings(settings(model={"batch_norm": "off"}))
+    assert {"model.bn_momentum", "model.bn_epsilon", "model.bn_train_affine"} <= off.keys()
+    assert "model.batch_norm" not in off  # choosing `off` is itself a choice that takes effect
+    before = inert_settings(settings(model={"batch_norm": "before"}))
+    assert not {"model.bn_momentum", "model.bn_epsilon", "model.bn_train_affine"} & before.keys()
+    stack = inert_settings(settings(model={"layers": [*CONV_STACK[:1], {"type": "batch_norm"}, *CONV_STACK[1:]]}))
+    assert "model.bn_momentum" not in stack and "model.batch_norm" in stack
+
+
+def test_an_explicit_stack_replaces_the_hidden_net_settings():
+    inert = inert_settings(settings(model={"layers": CONV_STACK, "dropout": 0.5}))
+    assert {"model.hidden", "model.dropout", "model.batch_norm", "model.activation"} <= inert.keys()
+    assert "model.layers" in inert["model.hidden"]
+    assert "model.initializer" not in inert and "model.l2" not in inert  # every kernel still uses them
+    unnamed = [*CONV_STACK[:1], {"type": "activation"}, *CONV_STACK[2:]]
+    assert "model.activation" not in inert_settings(settings(model={"layers": unnamed}))
+
+
+def test_a_net_without_hidden_layers_has_no_activation_dropout_or_batch_norm():
+    inert = inert_settings(settings(model={"hidden": [], "batch_norm": "before", "dropout": 0.2}))
+    assert {"model.activation", "model.dropout", "model.batch_norm", "model.bn_epsilon"} <= inert.keys()
+    assert "model.hidden" not in inert
+
+
+def test_data_and_train_settings_always_take_effect():
+    inert = inert_settings(settings(model={"layers": CONV_STACK}, optimizer={"name": "sgd"}))
+    assert not [k for k in inert if k.startswith(("data.", "train."))]
+
+
+def test_effective_settings_drop_exactly_the_inert_keys():
+    s = settings(optimizer={"name": "adam"}, model={"initializer": "gauss"})
+    effective = effective_settings(s)
+    assert "optimizer.rho" not in effective and "optimizer.beta_1" in effective
+    assert "model.init_std" in effective
+    assert settings(optimizer={"name": "sgd", "rho": 0.5}) != settings(optimizer={"name": "sgd"})
+    assert effective_settings(settings(optimizer={"name": "sgd", "rho": 0.5})) == effective_settings(
+        settings(optimizer={"name": "sgd"})
+    )
+
+
+# --- the engine agrees: changing an inert setting changes nothing that is built ------------
+
+PERTURBED = {
+    "optimizer.momentum": 0.5,
+    "optimizer.rho": 0.5,
+    "optimizer.beta_1": 0.5,
+    "optimizer.beta_2": 0.5,
+    "optimizer.epsilon": 0.5,
+    "optimizer.initial_accumulator": 0.5,
+    "model.init_std": 0.5,
+    "model.bn_momentum": 0.5,
+    "model.bn_epsilon": 0.5,
+    "model.bn_train_affine": False,
+    "model.dropout": 0.5,
+    "model.batch_norm": "before",
+    "model.hidden": [7],
+    "model.activation": "elu",
+}
+
+CASES = [
+    {"optimizer": {"name": name}, "model": {"initializer": init, "batch_norm": bn, "hidden": hidden}}
+    for name, init, bn, hidden in [
+        ("sgd", "he", "off", [5]),
+        ("momentum", "gauss", "before", [5, 3]),
+        ("adagrad", "xavier", "off", []),
+        ("rmsprop", "glorot_uniform", "after", [4]),
+        ("adam", "gauss", "off", [4]),
+    ]
+] + [{"optimizer": {"name": "nesterov"}, "model": {"layers": CONV_STACK}}]
+
+
+def built(doc: dict[str, Any]) -> tuple[Any, Any, list]:
+    """What the engine builds from a settings document: the net's and the optimizer's full configs."""
+    from study.engine.model import build_model
+    from study.engine.optimizers import build_optimizer
+
+    s = Settings.model_validate(doc)
+    shape = (28, 28, 1) if s.model.layers is not None else (16,)
+    model = build_model(s.model, shape, 10)
+    trainable = [v.trainable for v in model.weights]
+    config = model.get_config()
+    config["layers"][0]["config"].pop("name")  # Keras numbers its Input layers per process
+    optimizer = build_optimizer(s.optimizer).get_config()
+    optimizer.pop("name")  # numbered per process too
+    return config, optimizer, trainable
+
+
+def with_value(doc: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """`doc` with `key` set to `value`, or to another value when it already is `value`."""
+    section, field = key.split(".")
+    if doc.get(section, {}).get(field) == value:
+        value = "after" if key == "model.batch_norm" else [3, 3] if key == "model.hidden" else value
+    return {**doc, section: {**doc.get(section, {}), field: value}}
+
+
+@pytest.mark.parametrize("doc", CASES, ids=lambda d: f"{d['optimizer']['name']}")
+def test_the_engine_builds_the_same_thing_when_an_inert_setting_changes(doc):
+    inert = inert_settings(Settings.model_validate(doc))
+    assert inert
+    reference = built(doc)
+    for key in inert:
+        assert built(with_value(doc, key, PERTURBED[key])) == reference, key
+    for key in PERTURBED.keys() - inert.keys():  # and every setting said to take effect does change it
+        assert built(with_value(doc, key, PERTURBED[key])) != reference, key
