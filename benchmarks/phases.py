@@ -171,18 +171,35 @@ class ImportTimer(importlib.abc.MetaPathFinder):
 
 
 def child(argv: list[str]) -> int:
-    """Run the `study` CLI with the wrappers in place; write the events to $PHASES_OUT."""
+    """Run the `study` console command with the wrappers in place; write the events to $PHASES_OUT.
+
+    The command runs as the console script does (`main()` on sys.argv), so it ends its process the
+    same way; the events are written just before.
+    """
     started = time.time()
     sys.meta_path.insert(0, ImportTimer())
     t0 = time.time()
-    from study.cli import main
+    import study.cli as cli
 
     EVENTS.append(("import study.cli", "MainThread", t0, time.time(), 0))
-    try:
-        rc = main(argv)
-    finally:
+
+    def save() -> None:
         doc = {"started": started, "ended": time.time(), "events": EVENTS, "missing": MISSING}
         Path(os.environ["PHASES_OUT"]).write_text(json.dumps(doc))
+
+    end_process = getattr(cli, "end_process", None)
+    if end_process is not None:
+
+        def save_then_end(code: int):
+            save()
+            end_process(code)
+
+        cli.end_process = save_then_end
+    sys.argv = ["study", *argv]
+    try:
+        rc = cli.main()
+    finally:
+        save()
     return rc
 
 
@@ -371,7 +388,7 @@ def report(r: dict) -> None:
     for label in labels:
         print(f"  {label:<44} {fmt([x['instrumented']['phases'].get(label, 0.0) for x in reps])}")
     print(f"  {'total (instrumented run wall)':<44} {fmt([x['instrumented']['seconds'] for x in reps])}")
-    print("writer thread (off the critical path, shares the cores):")
+    print("other threads (the MLflow writer; the engine built ahead), off the critical path, sharing the cores:")
     for label in sorted({k for x in reps for k in x["instrumented"]["writer"]}):
         print(f"  {label:<44} {fmt([x['instrumented']['writer'].get(label, 0.0) for x in reps])}")
     if reps[0]["instrumented"]["missing"]:
