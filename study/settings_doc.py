@@ -153,6 +153,10 @@ def study_schema() -> dict[str, Any]:
     defs["Settings"] = settings
     base = StudyFile.model_fields["base"].description
     schema["properties"]["base"] = {"$ref": "#/$defs/Settings", "description": base}
+    keras = defs.get("KerasLayer")
+    if keras is not None:  # a Keras layer's constructor arguments sit beside `type` (KerasLayer gathers them)
+        keras["additionalProperties"] = True
+        keras["properties"]["type"]["pattern"] = "^[A-Z]"  # a class name; the course's types are lower-case
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "study file"
     return schema

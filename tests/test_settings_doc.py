@@ -68,6 +68,12 @@ def test_the_schema_rejects_a_bad_value_and_carries_the_meanings(capsys):
     bad = {"study": "x", "grid": {"model.activation": ["relu"]}, "base": {"model": {"activation": "sigmod"}}}
     with pytest.raises(jsonschema.ValidationError, match="sigmod"):
         jsonschema.validate(bad, schema)
+    keras = {"study": "x", "grid": {"model.activation": ["relu"]}}
+    keras["base"] = {"model": {"layers": [{"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same"}]}}
+    jsonschema.validate(keras, schema)  # a Keras layer's arguments beside its type
+    keras["base"]["model"]["layers"][0]["type"] = "conv3d"  # neither a course type nor a class name
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(keras, schema)
     model = schema["$defs"]["ModelConfig"]["properties"]
     assert model["activation"]["description"] == "Activation of every hidden layer."
     assert schema["properties"]["base"]["$ref"] == "#/$defs/Settings"
