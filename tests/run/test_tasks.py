@@ -19,7 +19,7 @@ STUDY = """\
 study: reg
 base:
   data: {name: reg, format: csv, path: data/train.csv, test_path: data/test.csv, label_column: y, targets: real}
-  model: {hidden: [8], activation: relu, initializer: he}
+  model: {hidden: [8], activation: relu, initializer: he, loss: mse}  # base settings are a cell too: a regression one
   optimizer: {name: adam, lr: 0.02}
   train:
     iterations: 50
