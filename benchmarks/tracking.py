@@ -9,7 +9,8 @@ machine's load hits all of them alike. A warm-up run (untimed) traces the graphs
 - `bare`:      keep_model none, system metrics off, no dataset inputs (the cost floor)
 - `+datasets`: bare + the train/test dataset inputs (study/store/inputs.py)
 - `+sysmet10`: bare + MLflow's system-metrics monitor at the default 10 s interval
-- `+sysmet1`:  bare + the monitor at 1 s (what a short interval would cost)
+- `+sysmet1`:  bare + the monitor at 1 s (only with --variants; `--monitor-only SECONDS` measures the
+               monitor thread's CPU per sample instead, independent of the load)
 - `+best`:     bare + keep_model best (every model logged, the others dropped at the end)
 - `+all`:      bare + keep_model all
 - `default`:   the defaults: datasets + system metrics (10 s) + keep_model best
@@ -39,7 +40,7 @@ VARIANTS = {
     "bare": dict(keep="none", sysmet=False, interval=10.0, datasets=False),
     "+datasets": dict(keep="none", sysmet=False, interval=10.0, datasets=True),
     "+sysmet10": dict(keep="none", sysmet=True, interval=10.0, datasets=False),
-    "+sysmet1": dict(keep="none", sysmet=True, interval=1.0, datasets=False),
+    "+sysmet1": dict(keep="none", sysmet=True, interval=1.0, datasets=False),  # not in the default list
     "+best": dict(keep="best", sysmet=False, interval=10.0, datasets=False),
     "+all": dict(keep="all", sysmet=False, interval=10.0, datasets=False),
     "default": dict(keep="best", sysmet=True, interval=10.0, datasets=True),
@@ -69,8 +70,6 @@ def one_run(study_path: str, variant: dict, work: Path, blank: Path) -> dict:
     from study.store.inputs import log_dataset_inputs
     from study.studyfile import load_study
 
-    if work.exists():
-        shutil.rmtree(work)
     (work / "mlruns").mkdir(parents=True)
     shutil.copy(blank, work / "mlruns" / "mlflow.db")
     os.chdir(work)
@@ -108,6 +107,76 @@ def once_per_study() -> dict[str, float]:
     return {"source_tags": t1 - t0, "requirements": t2 - t1}
 
 
+def monitor_cpu(seconds: float, interval: float, root: Path, blank: Path) -> dict[str, float]:
+    """CPU seconds MLflow's monitor thread uses per sample (collect, run-status read, metric write),
+    read from the thread's own CPU clock: independent of the machine's load, unlike wall-time ratios."""
+    import psutil
+    from mlflow.tracking import MlflowClient
+
+    from study.store.system import CellMonitor
+
+    folder = root / "monitor"
+    folder.mkdir()
+    db = shutil.copy(blank, folder / "mlflow.db")
+    uri = f"sqlite:///{db}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("monitor")).info.run_id
+    monitor = CellMonitor(uri, run_id, interval)
+    monitor.start()
+    time.sleep(seconds)
+    native = monitor.monitor._process.native_id
+    thread = next(t for t in psutil.Process().threads() if t.id == native)
+    cpu = thread.user_time + thread.system_time
+    monitor.stop()
+    samples = len(client.get_metric_history(run_id, "system/cpu_utilization_percentage"))
+    ends = []  # a cell's fixed part: starting the monitor and stopping it with its final sample
+    for _ in range(10):
+        other = client.create_run(client.get_experiment_by_name("monitor").experiment_id).info.run_id
+        t0 = time.thread_time()
+        short = CellMonitor(uri, other, interval)
+        short.start()
+        short.stop()
+        ends.append(time.thread_time() - t0)
+    return {"cpu_per_sample": cpu / max(1, samples - 1), "samples": samples, "per_cell": statistics.median(ends)}
+
+
+def part_costs(study_path: str, root: Path, blank: Path, reps: int = 5) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds of each per-cell addition on the study's first cell's model and data:
+    saving the model (training thread), uploading it, logging the dataset inputs (writer thread)."""
+    from mlflow.tracking import MlflowClient
+
+    from study.engine.train import engine_for
+    from study.grid import expand
+    from study.run.cell import cell_data
+    from study.store.inputs import log_dataset_inputs
+    from study.store.models import log_saved, save_local
+    from study.studyfile import load_study
+
+    cell = expand(load_study(study_path))[0]
+    data = cell_data(cell)
+    model = engine_for(cell.settings, cell.seed, data).model
+    folder = root / "parts"
+    folder.mkdir()
+    uri = f"sqlite:///{shutil.copy(blank, folder / 'mlflow.db')}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("parts", artifact_location=(folder / "artifacts").as_uri())
+    timings: dict[str, list[tuple[float, float]]] = {"save model": [], "upload model": [], "dataset inputs": []}
+
+    def timed(name: str, fn, *args):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        out = fn(*args)
+        timings[name].append((time.perf_counter() - t0, time.thread_time() - c0))
+        return out
+
+    save_local(model, data.x_test, data.num_classes)  # first save imports and traces: untimed
+    for _ in range(reps):
+        run_id = client.create_run(exp).info.run_id
+        path = timed("save model", save_local, model, data.x_test, data.num_classes)
+        timed("upload model", log_saved, client, run_id, path, 1)
+        timed("dataset inputs", log_dataset_inputs, client, run_id, data)
+    return {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in timings.items()}
+
+
 def spread(values: list[float]) -> str:
     return f"{statistics.median(values):7.2f} [{min(values):.2f}–{max(values):.2f}]"
 
@@ -116,7 +185,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--study", default=str(REPO / "configs" / "vanishing_gradient.yaml"))
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=",".join(n for n in VARIANTS if n != "+sysmet1"))
+    parser.add_argument("--parts", action="store_true", help="only time the per-cell additions one by one")
+    parser.add_argument("--monitor-only", type=float, default=0, help="only time the monitor thread for N seconds")
     args = parser.parse_args()
     names = args.variants.split(",")
     study_path = str(Path(args.study).resolve())
@@ -125,17 +196,33 @@ def main() -> None:
     print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; cpus {os.cpu_count()}")
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     blank = blank_store(root)
+    if args.parts:
+        for name, (wall, cpu) in part_costs(study_path, root, blank).items():
+            print(f"{name:15s} {wall * 1000:7.1f} ms wall {cpu * 1000:7.1f} ms CPU (median of 5, one cell)")
+        return
+    if args.monitor_only:
+        cost = monitor_cpu(args.monitor_only, 1.0, root, blank)
+        per = cost["cpu_per_sample"]
+        print(
+            f"monitor thread: {per * 1000:.1f} ms CPU per sample over {cost['samples']} samples at 1 s; "
+            f"that is {per / 1.0:.2%} of one core at a 1 s interval, {per / 10.0:.3%} at 10 s; "
+            f"start + stop with the final sample: {cost['per_cell'] * 1000:.1f} ms CPU per cell (median of 10)"
+        )
+        return
     one_run(study_path, VARIANTS["bare"], root / "warmup", blank)  # traces the graphs: untimed
     results: dict[str, list[dict]] = {n: [] for n in names}
     for k in range(args.rounds):
         for name in names:
-            results[name].append(one_run(study_path, VARIANTS[name], root / name, blank))
+            # a fresh folder per run: MLflow caches one store per URI, a re-made folder would hit a stale one
+            results[name].append(one_run(study_path, VARIANTS[name], root / f"{name}-{k}", blank))
+            shutil.rmtree(root / f"{name}-{k}", ignore_errors=True)
             r = results[name][-1]
             print(
                 f"round {k + 1} {name:10s} wall {r['wall']:.2f}s runs {r['runs']:.2f}s engine {r['engine']:.2f}s",
                 flush=True,
             )
         print_table(results, names, k + 1)
+    os.chdir(REPO)  # the runs' folders are gone; source tags read the checkout's git state
     once = once_per_study()
     print(
         f"once per study: source tags {once['source_tags'] * 1000:.0f} ms, "
