@@ -350,8 +350,10 @@ def dataset_shape(name: str, data_dir: str | os.PathLike | None = None) -> DataS
         try:
             with gzip.open(path) if path.suffix == ".gz" else path.open("rb") as f:
                 head = f.read(4 + 4 * ndim)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"{path}: cannot read: {_one_line(exc)}") from exc
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise DataError(f"{path}: corrupted gzip: {_one_line(exc)}") from exc
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
         if len(head) < 4 + 4 * ndim:
             raise DataError(f"{path}: header too short: {len(head)} bytes, need {4 + 4 * ndim}")
         found, *shape = struct.unpack(f">{ndim + 1}I", head)

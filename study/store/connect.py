@@ -47,7 +47,8 @@ def resolve_tracking_uri(tracking_uri: str | None) -> str:
     path = sqlite_path(uri)
     if path is not None and not path.is_file():
         raise StudyError(f"no MLflow store at {path}: run a study first, or set MLFLOW_TRACKING_URI")
-    check_store(uri)
+    if path is not None:
+        check_store(uri)  # a server is checked where it is opened (Store)
     return uri
 
 
