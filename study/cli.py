@@ -11,10 +11,29 @@ from study.errors import StudyError
 EXIT_BAD_INPUT = 2
 
 
+STORE_COMMANDS = ("run", "list", "report", "compare", "rm", "ui", "verify", "reproduce")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script (`argv` None: the process's own arguments, and the process
+    ends as soon as the command is done); with `argv`, a call that returns the exit code."""
+    code = run_command(argv)
+    if argv is None:
+        end_process(code)
+    return code
+
+
+def run_command(argv: list[str] | None) -> int:
+    """Parse the arguments and run the command; bad input is one line on stderr and exit code 2."""
     args = parser().parse_args(argv)
     try:
+        if args.store is not None:
+            from study.store.connect import use_store
+            from study.store.lookup import store_uri
+
+            use_store(store_uri(args.store, create=True))
+        if args.command in STORE_COMMANDS and args.command != "run":  # run: once its input is checked
+            announce_store()
         return args.func(args)
     except StudyError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
@@ -30,6 +49,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if args.store is not None:
+            from study.store.connect import use_store
+
+            use_store(None)  # main() may be called again in this process (tests, notebooks)
+
+
+def announce_store(study_file: str | None = None) -> None:
+    """Say which store the command uses, one line on stderr: `--store`, else $MLFLOW_TRACKING_URI, else
+    the mlruns/ of the project holding the study file (or the current folder)."""
+    from pathlib import Path
+
+    from study.store.connect import default_tracking_uri
+
+    print(f"store: {default_tracking_uri(Path(study_file).parent if study_file else None)}", file=sys.stderr)
 
 
 def one_line(text: str) -> str:
@@ -44,9 +78,37 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
+def end_process(code: int) -> NoReturn:
+    """Exit now, without the interpreter's teardown of TensorFlow's and MLflow's modules (1.5-3 s).
+
+    Everything a command writes is stored before it returns (the background writer is flushed, each
+    MLflow write is its own committed transaction, files are closed), so only the output streams and
+    the log handlers are left to flush.
+    """
+    import logging
+    import os
+
+    if not {"tensorflow", "mlflow"} & sys.modules.keys():  # nothing heavy to tear down: the ordinary exit
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said on it
+            pass
+    logging.shutdown()
+    os._exit(code)
+
+
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="study", description="Keras experiment grids tracked in MLflow.")
-    sub = p.add_subparsers(required=True, metavar="COMMAND")
+    p.add_argument(
+        "--store",
+        default=None,
+        metavar="DIR|URI",
+        help="the MLflow store: a store folder (mlruns), a .db file or a tracking URI (default: "
+        "$MLFLOW_TRACKING_URI, else the mlruns/ of the project holding the study file or the current folder)",
+    )
+    sub = p.add_subparsers(required=True, metavar="COMMAND", dest="command")
 
     run = sub.add_parser(
         "run",
@@ -79,9 +141,42 @@ def parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="write the comparison report of a study")
     rep.add_argument("study", help="the study name (the `study:` key of its file)")
-    rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/)")
+    rep.add_argument("-o", "--output", default=None, help="output directory (default reports/<study>/<parent run id>/)")
     rep.add_argument("--run", default=None, help="parent run id (default: the study's latest)")
+    rep.add_argument(
+        "--compare", default=None, metavar="OTHER", help="add a section comparing it with another run or study"
+    )
     rep.set_defaults(func=cmd_report)
+
+    cmp = sub.add_parser(
+        "compare",
+        help="compare two study runs cell by cell: B − A and whether it beats seed noise",
+        description="Compare B with A: two parent runs, or two studies with the same axes (their latest "
+        "runs). One row per shared cell: the means, B − A and, when both have two seeds or more, "
+        "Welch's 95 %% interval and whether the change is beyond seed noise.",
+    )
+    cmp.add_argument("a", metavar="A", help="the baseline: a parent run id or a study name (its latest run)")
+    cmp.add_argument("b", metavar="B", help="the run compared with it: a parent run id or a study name")
+    cmp.add_argument(
+        "--metric",
+        action="append",
+        default=None,
+        help="a per-run statistic to compare (repeatable; default final_test_acc)",
+    )
+    cmp.set_defaults(func=cmd_compare)
+
+    rm = sub.add_parser(
+        "rm",
+        help="delete a study's runs, or one parent run and the cells it trained",
+        description="Delete the runs of a study (a study name: every run of it) or of one `study run` "
+        "(a parent run id: it and the cell runs it trained); never another study's. MLflow's soft "
+        "delete (restorable with `mlflow runs restore`); --purge then removes them and their "
+        "artifacts for good. Asks for confirmation unless --yes. Exit 0 deleted, 1 declined, 2 bad input.",
+    )
+    rm.add_argument("target", help="a study name or a parent run id (study list shows them)")
+    rm.add_argument("--purge", action="store_true", help="remove the deleted runs and their artifacts for good")
+    rm.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    rm.set_defaults(func=cmd_rm)
     ui = sub.add_parser("ui", help="start the MLflow UI on the store and print the study's URL")
     ui.add_argument("study", nargs="?", default=None, help="the study to open (default: the latest one run)")
     ui.add_argument("--port", type=positive_int, default=None, help="port to listen on (default 5000)")
@@ -103,6 +198,24 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--workers", type=positive_int, default=1, help="train cells in N processes (default 1)")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
     rp.set_defaults(func=cmd_reproduce)
+
+    st = sub.add_parser(
+        "settings",
+        help="every setting of a study file: type, default, valid values, meaning",
+        description="Print every setting of a study file (or one group, e.g. `model`, or one key, e.g. "
+        "`model.activation`) with its type, default, valid values and meaning, from the schema.",
+    )
+    st.add_argument("key", nargs="?", default=None, help="a group (model, optimizer, …) or a dotted key")
+    st.add_argument("--markdown", action="store_true", help="print docs/settings.md instead")
+    st.set_defaults(func=cmd_settings)
+
+    sc = sub.add_parser(
+        "schema",
+        help="the JSON Schema of a study file, for editor completion",
+        description="Print the JSON Schema of a study file (save it, e.g. as study.schema.json, and point "
+        "your editor's YAML support at it; see the README).",
+    )
+    sc.set_defaults(func=cmd_schema)
     return p
 
 
@@ -127,26 +240,20 @@ def positive_float(text: str) -> float:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from study.grid import expand
-    from study.studyfile import load_study
+    from study import api
 
-    study = load_study(args.config, args.overrides)
+    study = api.load(args.config, args.overrides)
     if args.dry_run:
-        from study.expect import check_expectations
-        from study.run.preflight import preflight
+        from study.run.dry_run import dry_run
 
-        cells = expand(study)
-        check_expectations(study, cells)
-        checked = preflight(study, cells)  # the same checks as a real run, before anything is written
-        for cell in cells:
-            print(f"{cell.index:4d}  {cell.config_hash}  {cell.name}")
-        for line in checked.lines():
+        planned = dry_run(study)  # the real run's checks, then each cell's non-default settings
+        announce_store(args.config)  # the store the run would use (the run itself says so once checked)
+        print(planned.text())
+        for line in planned.checked.lines():  # what preflight checked
             print(line, file=sys.stderr)
-        print(f"{len(cells)} cells", file=sys.stderr)
+        print(planned.summary(), file=sys.stderr)
         return 0
-    from study.run.runner import final_table, run_study
-
-    result = run_study(
+    result = api.run(
         study,
         rerun=args.rerun,
         workers=args.workers,
@@ -154,16 +261,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         ray_address=args.address,
         cpus_per_cell=args.cpus_per_cell,
+        report=args.report,
     )
-    print(final_table(result))
-    if args.report:
-        from study.report.write import write_report
-        from study.store.views import describe_study_run
-
-        path = write_report(study.name, parent_run_id=result.parent_id)
-        describe_study_run(study.name, result.parent_id)  # the parent's Description now links the report
-        print(f"report: {path}")
+    print(result.table)
+    if result.report_path is not None:
+        print(f"report: {result.report_path}")
     return result.exit_code
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from study.settings_doc import settings_markdown, settings_text
+
+    sys.stdout.write(settings_markdown() if args.markdown else settings_text(args.key))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from study.settings_doc import schema_text
+
+    sys.stdout.write(schema_text())
+    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -174,14 +291,40 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from study import api
 
-    from study.report.write import write_report
-    from study.store.views import describe_study_run
-
-    path = write_report(args.study, Path(args.output) if args.output else None, args.run)
-    describe_study_run(args.study, args.run)  # the parent's Description now links the report
+    path = api.report(args.study, run=args.run, out=args.output, compare=args.compare)
     print(f"report: {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from study import api
+
+    comparison = api.compare(args.a, args.b, metrics=args.metric or ("final_test_acc",))
+    print(comparison.text())
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from study import api
+
+    def confirm(plan) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise StudyError("rm: not asking for confirmation on a non-interactive input; add --yes to delete")
+        print(plan.text())
+        return input("proceed? [y/N] ").strip().lower() in ("y", "yes")
+
+    plan = api.rm(args.target, purge=args.purge, confirm=confirm)
+    if not plan.runs:
+        print(f"{plan.target.describe()} has no runs to {'purge' if args.purge else 'delete'}: nothing changed")
+        return 0
+    if not plan.done:
+        print("nothing deleted")
+        return 1
+    print(plan.text())
     return 0
 
 

@@ -61,8 +61,7 @@ def cell_matches(cell, selector: dict[str, Any], names: dict[str, str]) -> bool:
         short = names[key]
         dotted = next(k for k, s in zip(cell.axes, cell.labels) if s == short)
         raw = cell.axes[dotted]
-        choices = {cell.labels[short]}
-        choices.add(raw.get("label") if isinstance(raw, dict) else raw)
+        choices = [cell.labels[short], raw.get("label") if isinstance(raw, dict) else raw]  # a value may be a list
         if want not in choices and str(want) not in {str(c) for c in choices}:
             return False
     return True

@@ -14,12 +14,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from study.config import Settings, Study
+from pydantic import ValidationError
+
+from study.config import LATER_SETTINGS, Settings, Study
 from study.errors import ConfigError
-from study.studyfile import check_setting_key, resolve_arch, setting_keys, validated
+from study.studyfile import cell_error, check_setting_key, resolve_arch, setting_keys
 
 # Settings that say where things are, not what is computed: left out of a cell's identity.
-NOT_IDENTITY = {("data", "dir"), ("train", "steps_per_call")}
+# Data settings added later enter only when set (DataConfig.identity), so existing hashes stay.
+NOT_IDENTITY = {("data", "dir"), ("data", "path"), ("data", "test_path"), ("train", "steps_per_call")}
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,6 @@ def resolve(study: Study, axes: dict[str, Any]) -> Settings:
         for sub, sub_value in bundle_items(key, value):
             section, field = sub.split(".", 1)
             doc[section][field] = copy.deepcopy(sub_value)
-    where = "grid." + ", grid.".join(axes)
     subs = {sub for k, v in axes.items() for sub, _ in bundle_items(k, v)}
     if "model.arch" in subs:
         doc["model"]["layers"] = None  # the base's stack came from its own `arch`: re-resolve
@@ -89,11 +91,11 @@ def resolve(study: Study, axes: dict[str, Any]) -> Settings:
     elif "model.layers" in subs:
         doc["model"]["arch"] = None  # an explicit stack replaces the base's named one
     try:
-        return validated(Settings, doc, study.source, prefix="")
-    except ConfigError as exc:
-        # Name the grid values that produced this cell, so the user finds the bad entry.
-        values = ", ".join(f"{k}={v!r}" for k, v in axes.items())
-        raise ConfigError(f"{exc} (in the grid cell {values}; check {where})") from None
+        return Settings.model_validate(doc)
+    except ValidationError as exc:
+        # Name the axis whose value is wrong (or, for settings wrong only together, the whole cell).
+        owners = {sub: key for key, value in axes.items() for sub, _ in bundle_items(key, value)}
+        raise ConfigError(cell_error(exc, study.source, owners, axes)) from None
 
 
 def bundle_items(key: str, value: Any) -> list[tuple[str, Any]]:
@@ -155,7 +157,7 @@ def label(key: str, value: Any, settings: Settings) -> str:
         return "x".join(str(v) for v in value) if value else "no hidden"
     if field == "batch_norm":
         return f"BN {value}"
-    if field in ("activation", "initializer", "name", "arch", "sampling"):
+    if field in ("activation", "initializer", "name", "arch", "sampling", "loss", "rule"):
         return str(value)
     if isinstance(value, float):
         return f"{field}={value:g}"
@@ -177,10 +179,14 @@ def flatten_settings(settings: Settings) -> dict[str, Any]:
 def identity(settings: Settings, seed: int) -> dict[str, Any]:
     """What determines a cell's numbers: every setting except the paths and engine knobs."""
     doc = settings.model_dump(mode="json")
+    doc["data"] = settings.data.identity()
     for section, field in NOT_IDENTITY:
         doc[section].pop(field, None)
     if doc["train"]["numerics"] == "exact":  # exact numbers are the numbers: kept out, so hashes stay stable
         doc["train"].pop("numerics")
+    for (section, field), default in LATER_SETTINGS.items():  # newer settings at their default: same cell
+        if doc[section].get(field, default) == default:
+            doc[section].pop(field, None)
     doc["seed"] = seed
     return doc
 
@@ -189,3 +195,21 @@ def config_hash(settings: Settings, seed: int) -> str:
     """sha256 of the canonical JSON of the cell's identity, first 16 hex digits."""
     text = json.dumps(identity(settings, seed), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_count(n_cells: int, n_seeds: int, n_runs: int | None = None) -> str:
+    """'4 cells × 3 seeds = 12 runs', the one wording of a study's size in every command and the report;
+    `n_runs` (when it differs from the product, e.g. runs missing from the store) is added."""
+
+    def many(n: int, word: str) -> str:
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    text = f"{many(n_cells, 'cell')} × {many(n_seeds, 'seed')} = {many(n_cells * n_seeds, 'run')}"
+    if n_runs is not None and n_runs != n_cells * n_seeds:
+        text += f" ({n_runs} in the store)"
+    return text
+
+
+def cells_count(cells: list[Cell]) -> str:
+    """run_count of expanded cells: distinct grid points × seeds = runs."""
+    return run_count(len({c.group for c in cells}), len({c.seed for c in cells}), len(cells))

@@ -15,7 +15,7 @@ def list_store(store: Store | None = None) -> str:
     experiments = [e for e in store.client.search_experiments() if e.name != "Default"]
     if not experiments:
         return f"no studies in {store.uri} yet: run `study run configs/smoke.yaml`"
-    lines = [f"store: {store.uri}"]
+    lines: list[str] = []  # the command names the store on stderr (cli.announce_store)
     for exp in sorted(experiments, key=lambda e: e.name):
         runs = store.runs(exp.experiment_id, "")
         cells = [r for r in runs if r.data.tags.get(Tag.ROLE) == ROLE_CELL]
@@ -24,7 +24,8 @@ def list_store(store: Store | None = None) -> str:
         )
         status = Counter(r.info.status for r in cells)
         summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(status.items()))
-        lines.append(f"\n{exp.name}  ({len(parents)} parent runs; cells: {summary or 'none'})")
+        noun = "study run" if len(parents) == 1 else "study runs"
+        lines.append(f"\n{exp.name}  ({len(parents)} {noun}; cell runs: {summary or 'none'})")
         for p in parents:
             when = datetime.fromtimestamp(p.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
             children = [r for r in cells if r.data.tags.get(Tag.PARENT_RUN) == p.info.run_id]
@@ -32,6 +33,6 @@ def list_store(store: Store | None = None) -> str:
             took = f"{wall:7.1f}s" if wall is not None else "       "
             lines.append(
                 f"  {when}  {p.info.run_id}  {p.info.status:<8} {took}  "
-                f"{len(children)} new / {p.data.tags.get(Tag.N_CELLS, '?')} cells"
+                f"{len(children)} new of {p.data.tags.get(Tag.N_CELLS, '?')} runs"
             )
-    return "\n".join(lines)
+    return "\n".join(lines).lstrip("\n")

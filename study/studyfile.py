@@ -195,6 +195,9 @@ def check_setting_key(key: str, where: str, path: Path | str) -> None:
 
 def study_from_dict(doc: dict[str, Any], source: str) -> Study:
     """Validate a study document; grid values are validated cell by cell in grid.expand."""
+    from study.hints import check_shapes
+
+    check_shapes(doc, source, setting_keys())  # the common shape mistakes, with a hint how to write them
     check_finite(doc, source, "")
     spec = validated(StudyFile, doc, source, prefix="")
     base_doc = resolve_arch(spec.base, spec, source, "base")
@@ -286,12 +289,32 @@ def validated(model: type[BaseModel], data: Any, source: str, prefix: str):
         raise ConfigError(describe(dict(exc.errors()[0]), model, source, prefix)) from None
 
 
+def cell_error(exc: ValidationError, source: str, owners: dict[str, str], cell: dict[str, Any]) -> str:
+    """One line for a grid cell whose settings do not validate. When the bad setting comes from one
+    axis (`owners`: setting key -> the axis that sets it), only that axis is named; otherwise (two
+    settings inconsistent together) the whole cell is."""
+    err: dict[str, Any] = dict(exc.errors()[0])
+    loc = [str(p) for p in err["loc"]]
+    owner = owners.get(".".join(loc[:2]))
+    if owner is None:
+        values = ", ".join(f"{k}={v!r}" for k, v in cell.items())
+        where = "grid." + ", grid.".join(cell)
+        return f"{describe(err, Settings, source, prefix='')} (in the grid cell {values}; check {where})"
+    if owner == ".".join(loc[:2]):  # a plain axis: grid.<key>: …
+        if len(loc) == 2:
+            return describe(err, Settings, source, prefix="grid")
+        inside = describe(err, Settings, source, prefix="").removeprefix(f"{source}: ")
+        return f"{source}: grid.{owner}: in the level {cell[owner]!r}: {inside}"
+    text = describe(err, Settings, source, prefix="")  # a bundle axis: grid.<axis>: <setting>: …
+    return text.replace(f"{source}: ", f"{source}: grid.{owner}: ", 1)
+
+
 def describe(err: dict[str, Any], model: type[BaseModel], source: str, prefix: str) -> str:
     """One line: file, dotted key, bad value, and what would be valid."""
     loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-after", "tagged-union"))]
     # Drop a discriminated union's tag (layers.0.dense.units -> layers.0.units), never a field
     # that merely shares a layer type's name (model.activation, model.dropout).
-    loc = [p for i, p in enumerate(loc) if not (p in LAYER_TYPES and i > 0 and loc[i - 1].isdigit())]
+    loc = [p for i, p in enumerate(loc) if not (p in (*LAYER_TYPES, "keras") and i > 0 and loc[i - 1].isdigit())]
     key = ".".join(([prefix] if prefix else []) + loc) or "(top level)"
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden":

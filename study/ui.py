@@ -19,7 +19,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from study.errors import StudyError
 from study.store.contract import ROLE_PARENT, Tag, tag_is
@@ -87,7 +86,7 @@ def raise_interrupt(signum, frame) -> None:
 
 def server_command(uri: str, host: str, port: int) -> list[str]:
     """`mlflow server` on the store: one worker, local artifacts read in place."""
-    from study.store.connect import STORE_DIR
+    from study.store.connect import store_dir
 
     cmd = [
         sys.executable,
@@ -104,8 +103,9 @@ def server_command(uri: str, host: str, port: int) -> list[str]:
         "1",
         "--no-serve-artifacts",
     ]
-    if uri.startswith("sqlite:///") and not os.environ.get("MLFLOW_TRACKING_URI"):
-        cmd += ["--default-artifact-root", (Path(STORE_DIR).resolve() / "artifacts").as_uri()]
+    folder = store_dir(uri)
+    if folder is not None and uri != os.environ.get("MLFLOW_TRACKING_URI"):  # artifacts beside the database
+        cmd += ["--default-artifact-root", (folder / "artifacts").as_uri()]
     return cmd
 
 

@@ -16,7 +16,8 @@ class Recorder(EngineCallback):
 
     - `model`: the trained model (set by the engine's `set_model`);
     - `initial`: every trainable variable's value when training begins, by variable path;
-    - `curves`: per curve in CURVES, the (iteration, value) pairs of every chunk, in order;
+    - `curves`: per curve (train_loss and the task's eval metrics: CURVES for classification), the
+      (iteration, value) pairs of every chunk, in order;
     - `diagnostics`: {(statistic name, iteration): value} of the per-layer diagnostics;
     - `epoch_logs`: the logs of every eval point (`step`, `train_acc`, `test_acc`, `test_loss`);
     - `summary`: the summary metrics handed to `on_train_end`.
@@ -24,7 +25,7 @@ class Recorder(EngineCallback):
 
     def __init__(self) -> None:
         self.initial: dict[str, object] = {}
-        self.curves: dict[str, list[tuple[int, float]]] = {key: [] for key in CURVES}
+        self.curves: dict[str, list[tuple[int, float]]] = {"train_loss": []}
         self.diagnostics: dict[tuple[str, int], float] = {}
         self.epoch_logs: list[dict] = []
         self.summary: dict[str, float] | None = None
@@ -37,8 +38,8 @@ class Recorder(EngineCallback):
 
     def on_chunk_end(self, records) -> None:
         self.curves["train_loss"] += list(zip(records.steps.tolist(), records.train_loss.tolist()))
-        for key in CURVES[1:]:
-            self.curves[key] += list(zip(records.eval_steps.tolist(), getattr(records, key).tolist()))
+        for key, values in records.evals.items():
+            self.curves.setdefault(key, []).extend(zip(records.eval_steps.tolist(), values.tolist()))
         for name, values in records.extra.items():
             for step, value in zip(records.extra_steps.tolist(), values.tolist()):
                 self.diagnostics[(name, step)] = value

@@ -93,10 +93,23 @@ def test_expectations_are_checked_printed_and_stored(write_study, tmp_cwd, capsy
     ]
 
     assert main(["report", "expect_smoke"]) == 0  # the report opens with them
-    page = (tmp_cwd / "reports" / "expect_smoke" / "report.html").read_text(encoding="utf-8")
+    page = (tmp_cwd / "reports" / "expect_smoke" / "latest" / "report.html").read_text(encoding="utf-8")
     assert "<h2>Expected results: 1 of 3 met</h2>" in page
     assert page.index("Expected results") < page.index("What was run")
 
     # a second run skips the finished cells and checks the same expectations on their stored metrics
     assert main(["run", str(path), "--quiet"]) == 1
     assert "1 of 3 expectations met" in capsys.readouterr().out
+
+
+def test_a_list_valued_axis_can_be_selected(write_study):
+    """`model.hidden` values are lists: a selector matches them by label or by the list itself."""
+    from study.expect import check_expectations
+    from study.grid import expand
+    from study.studyfile import load_study
+
+    text = SMOKE.replace("model.initializer: [gauss, he]", "model.hidden: [[], [16]]")
+    study = load_study(write_study(text + "expect:\n  - {cells: {hidden: no hidden}, final_test_acc: [0, 1]}\n"))
+    check_expectations(study, expand(study))
+    study = load_study(write_study(text + "expect:\n  - {cells: {hidden: [16]}, final_test_acc: [0, 1]}\n", "b.yaml"))
+    check_expectations(study, expand(study))

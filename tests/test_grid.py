@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from study.config import DataConfig
 from study.grid import NOT_IDENTITY, config_hash, expand
 from study.studyfile import load_study, setting_keys
 
@@ -218,12 +219,50 @@ def test_layers_axis_replaces_the_base_arch(write_study):
 # --- hashes ------------------------------------------------------------------------------------
 
 
+# settings added after cells were tracked, out of the identity at their default (written out again here)
+LATER_DEFAULTS = [
+    ("model", "loss", "cross_entropy"),
+    ("optimizer", "rule", "keras"),
+    ("optimizer", "weight_decay", None),
+    ("optimizer", "clipnorm", None),
+    ("optimizer", "clipvalue", None),
+    ("optimizer", "schedule", None),
+    ("train", "early_stopping", None),
+]
+# cells tracked before those settings existed (commit be66fdf): their hashes must not move
+KNOWN_HASHES = {
+    "cnn": ["082f51691212860b", "8f5779cc6218a420", "a35a7c71834da5db"],
+    "batch_norm": ["66aef3711de82c41", "72878480b0cb2b24", "df0a9f7c11ee5b09"],
+    "vanishing_gradient": ["e9fe3dc3f67a6bd2", "fa13e2b26d157614", "8eb1b9724861b5ae"],
+    "overfitting": ["fb82b41efd2a7824", "35ba344e152f40e1", "e650c72a84fe5497"],
+}
+
+
+@pytest.mark.parametrize("name", list(KNOWN_HASHES))
+def test_course_study_hashes_are_those_tracked_before_the_new_settings(name):
+    cells = expand(load_study(Path(__file__).parent.parent / "configs" / f"{name}.yaml"))
+    assert [c.config_hash for c in cells][:3] == KNOWN_HASHES[name]
+
+
+def test_a_new_setting_off_its_default_is_a_new_cell(write_study):
+    plain = cells_of(write_study, TWO_AXES)
+    clipped = cells_of(write_study, TWO_AXES.replace("train: {", "optimizer: {clipnorm: 1.0}\n  train: {"))
+    assert not {c.config_hash for c in plain} & {c.config_hash for c in clipped}
+
+
 def recompute(settings, seed: int) -> str:
     """The documented hash, written out independently: sha256 of the canonical identity JSON, 16 hex."""
     doc = settings.model_dump(mode="json")
-    del doc["data"]["dir"], doc["train"]["steps_per_call"]
+    del doc["data"]["dir"], doc["data"]["path"], doc["data"]["test_path"], doc["train"]["steps_per_call"]
+    defaults = DataConfig().model_dump(mode="json")  # data settings added after the first release: only when set
+    for key in [k for k in doc["data"] if k not in ("name", "train_size", "test_size")]:
+        if doc["data"][key] == defaults[key]:
+            del doc["data"][key]
     if doc["train"]["numerics"] == "exact":
         del doc["train"]["numerics"]
+    for section, field, default in LATER_DEFAULTS:
+        if doc[section][field] == default:
+            del doc[section][field]
     doc["seed"] = seed
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -288,7 +327,7 @@ def test_hash_ignores_data_dir_and_engine_chunking(write_study):
     moved = cells_of(write_study, TWO_AXES, "b.yaml", ["data.dir=/somewhere/else", "train.steps_per_call=20"])
     assert [c.config_hash for c in moved] == plain
     assert moved[0].settings.data.dir == "/somewhere/else"
-    assert NOT_IDENTITY == {("data", "dir"), ("train", "steps_per_call")}
+    assert NOT_IDENTITY == {("data", "dir"), ("data", "path"), ("data", "test_path"), ("train", "steps_per_call")}
 
 
 # A different valid value for every setting that is part of a cell's identity.
@@ -296,6 +335,14 @@ CHANGED = {
     "data.name": "fashion_mnist",
     "data.train_size": 2000,
     "data.test_size": 500,
+    "data.format": "npz",
+    "data.test_split": {"fraction": 0.2},
+    "data.validation": {"size": 100},
+    "data.arrays": ["a", "b", "c", "d"],
+    "data.label_column": "y",
+    "data.targets": "real",
+    "data.image_size": [32, 32],
+    "data.color_mode": "grayscale",
     "model.hidden": [50],
     "model.arch": "small",
     "model.layers": [{"type": "dense", "units": 10}],
@@ -309,7 +356,13 @@ CHANGED = {
     "model.dropout": 0.5,
     "model.l1": 1e-4,
     "model.l2": 1e-4,
+    "model.loss": "mse",
     "optimizer.name": "adam",
+    "optimizer.rule": "course",
+    "optimizer.weight_decay": 0.01,
+    "optimizer.clipnorm": 1.0,
+    "optimizer.clipvalue": 0.5,
+    "optimizer.schedule": {"name": "warmup", "warmup_steps": 10},
     "optimizer.lr": 0.02,
     "optimizer.momentum": 0.5,
     "optimizer.rho": 0.9,
@@ -324,6 +377,20 @@ CHANGED = {
     "train.eval_train": "full",
     "train.diagnostics_every": 10,
     "train.numerics": "fast",
+    "train.early_stopping": {"metric": "test_loss", "patience": 3},
+}
+
+
+CSV = {"format": "csv", "path": "t.csv", "test_split": {"fraction": 0.2}}
+IMAGES = {"format": "images", "path": "pictures", "test_path": "pictures_test"}
+CHANGED_WITH = {  # data settings only some formats read: the context each is changed in
+    "data.format": CSV,
+    "data.test_split": {"format": "npz", "path": "t.npz"},
+    "data.arrays": {"format": "npz", "path": "t.npz"},
+    "data.label_column": CSV,
+    "data.targets": CSV,
+    "data.image_size": IMAGES,
+    "data.color_mode": IMAGES,
 }
 
 
@@ -345,6 +412,7 @@ def test_hash_changes_when_any_setting_changes(key):
     if key == "model.init_std":
         doc["grid"] = {"train.eval_every": [10]}
     section, field = key.split(".")
+    doc["base"]["data"] = CHANGED_WITH.get(key, {})  # the format a data setting belongs to, before and after
     changed = json.loads(json.dumps(doc))
     changed["base"].setdefault(section, {})[field] = CHANGED[key]
     before = expand(study_from_dict(doc, "h.yaml"))[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ def test_an_empty_store_says_how_to_start(tmp_cwd, capsys):
 def test_lists_each_parent_run_with_its_cells(tmp_cwd, mnist_dir, monkeypatch, capsys):
     monkeypatch.setenv("STUDY_DATA_DIR", str(mnist_dir))
     smoke = [
-        str(ROOT / "configs" / "smoke.yaml"),
+        shutil.copy(ROOT / "configs" / "smoke.yaml", tmp_cwd),  # this folder's study: its store is here
         "--quiet",
         "--set",
         "train.iterations=40",
@@ -33,13 +34,14 @@ def test_lists_each_parent_run_with_its_cells(tmp_cwd, mnist_dir, monkeypatch, c
     assert main(["run", *smoke, "--set", "seeds=[1]"]) == 0  # a second parent with two new cells
     capsys.readouterr()
     assert main(["list"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == f"store: sqlite:///{tmp_cwd / 'mlruns' / 'mlflow.db'}"
-    assert lines[2] == "smoke  (2 parent runs; cells: 4 finished)"
-    parents = lines[3:]
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert err == f"store: sqlite:///{tmp_cwd / 'mlruns' / 'mlflow.db'}\n"
+    assert lines[0] == "smoke  (2 study runs; cell runs: 4 finished)"
+    parents = lines[1:]
     assert len(parents) == 2
     for line in parents:
         assert re.fullmatch(
-            r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  [0-9a-f]{32}  FINISHED +\d+\.\ds  2 new / 2 cells", line
+            r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  [0-9a-f]{32}  FINISHED +\d+\.\ds  2 new of 2 runs", line
         ), line
     assert parents[0] >= parents[1]  # newest first (timestamps sort as text)

@@ -75,10 +75,10 @@ BAD_FILES = [
     ),
     (
         "unknown optimizer",
-        variant("name: sgd", "name: adamw"),
-        ["base.optimizer.name", "'adamw'", ", ".join(OPTIMIZERS)],
+        variant("name: sgd", "name: adamx"),
+        ["base.optimizer.name", "'adamx'", ", ".join(OPTIMIZERS)],
     ),
-    ("unknown dataset", variant("name: mnist", "name: cifar10"), ["base.data.name", "'cifar10'", ", ".join(DATASETS)]),
+    ("unknown dataset", variant("name: mnist", "name: svhn"), ["base.data", "name 'svhn'", ", ".join(DATASETS)]),
     ("empty grid", GOOD.split("grid:")[0] + "grid: {}\n", ["grid", "empty"]),
     ("grid axis not a list", variant("[sigmoid, relu]", "sigmoid"), ["grid.model.activation", "'sigmoid'", "list"]),
     ("grid axis with no values", variant("[sigmoid, relu]", "[]"), ["grid", "model.activation", "no values"]),
@@ -375,10 +375,10 @@ def test_cli_missing_data_dir_exits_2_and_writes_nothing(tmp_cwd, write_study, c
     assert not (tmp_cwd / "mlruns").exists()
 
 
-def test_cli_dry_run_lists_cells_without_a_store(tmp_cwd, write_study, capsys):
+def test_cli_dry_run_lists_cells_without_a_store(tmp_cwd, write_study, mnist_dir, capsys):
     code, out, err = run_cli(["run", str(write_study(GOOD + "seeds: 2\n")), "--dry-run"], capsys)
     assert code == 0
-    rows = out.splitlines()
+    rows = [row for row in out.splitlines() if " · seed " in row]
     assert len(rows) == 4 and rows[0].endswith("sigmoid · seed 0") and rows[3].endswith("relu · seed 1")
-    assert "4 cells" in err
+    assert "2 cells × 2 seeds = 4 runs" in err
     assert not (tmp_cwd / "mlruns").exists()

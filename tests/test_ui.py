@@ -104,8 +104,9 @@ def smoke_store(mnist_dir: Path, tmp_cwd: Path) -> dict:
 
     from study.store.connect import tracking_uri
 
+    smoke = shutil.copy(SMOKE, tmp_cwd)  # a study file of this folder: its store is tmp_cwd/mlruns
     subprocess.run(
-        study_cli("run", str(SMOKE), "--report", "--quiet", "--set", ITERATIONS),
+        study_cli("run", str(smoke), "--report", "--quiet", "--set", ITERATIONS),
         cwd=tmp_cwd,
         env=run_env(),
         check=True,

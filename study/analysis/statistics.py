@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from study.store.reader import FINISHED, Axis, StudyRuns
+from study.task import Task, task_of_columns
 
 SPEED_FRACTIONS = {"iters_to_50pct": 0.5, "iters_to_90pct": 0.9}
 """Learning speed: first eval step where test accuracy reaches this fraction of the run's final."""
@@ -30,7 +31,17 @@ STAT_COLUMNS = (
     "wall_time_s",
     "grad_ratio",
 )
-"""Per-run statistics that `summarize` averages over seeds (`grad_ratio` only where diagnostics were logged)."""
+"""Per-run statistics that `summarize` averages over seeds (`grad_ratio` only where diagnostics were logged).
+A regression study's have its task's names instead (`stat_columns`)."""
+
+
+def stat_columns(task: Task) -> tuple[str, ...]:
+    """STAT_COLUMNS with the task's score: final_test_mae, best_test_mae, final_train_mae, gap, … for regression
+    (no learning-speed columns: "reaching a fraction of the final value" assumes a score that rises)."""
+    if task.score == "acc":
+        return STAT_COLUMNS
+    return (*task.summary_metrics, "gap", "wall_time_s", "grad_ratio")
+
 
 CONFIDENCE = 0.95
 TOP_CELLS = 3  # the pairwise comparison: the best cell against each of the next TOP_CELLS − 1
@@ -45,16 +56,23 @@ DEAD_UNITS = ("relu",)  # activations whose `act_dead` is measured
 
 
 def run_stats(study: StudyRuns) -> pd.DataFrame:
-    """One row per cell × seed: accuracies, train–test gap, learning speed, wall time and failure."""
-    runs = study.runs.set_index("run_id")
-    test = study.curve("test_acc")
+    """One row per cell × seed: the task's scores (accuracies, or errors for regression), the train–test
+    gap (positive: the test set does worse), learning speed (classification), wall time and failure."""
+    task, runs = study.task, study.runs.set_index("run_id")
+    final, best, train = task.summary_metrics[:3]
+    test = study.curve(f"test_{task.score}")
     out = runs[["cell", "seed", "status", *(a.column for a in study.axes)]].copy()
-    out["final_test_acc"] = runs["final_test_acc"].fillna(_last(test))
-    out["best_test_acc"] = runs["best_test_acc"].fillna(test.groupby("run_id")["value"].max())
-    out["final_train_acc"] = runs["final_train_acc"].fillna(_last(study.curve("train_acc")))
-    out["gap"] = out["final_train_acc"] - out["final_test_acc"]
-    for column, fraction in SPEED_FRACTIONS.items():
-        out[column] = _first_step_reaching(test, out["final_test_acc"] * fraction)
+    out[final] = runs[final].fillna(_last(test))
+    by_run = test.groupby("run_id")["value"]
+    out[best] = runs[best].fillna(by_run.max() if task.higher_is_better else by_run.min())
+    out[train] = runs[train].fillna(_last(study.curve(f"train_{task.score}")))
+    if task.score != "acc":
+        for extra in task.summary_metrics[3:]:
+            out[extra] = runs[extra]
+    out["gap"] = (out[train] - out[final]) if task.higher_is_better else (out[final] - out[train])
+    if task.score == "acc":
+        for column, fraction in SPEED_FRACTIONS.items():
+            out[column] = _first_step_reaching(test, out[final] * fraction)
     out["wall_time_s"] = runs["wall_time_s"]
     out["iterations"] = study.curves.groupby("run_id")["step"].max()
     out["diverged_step"] = _first_nonfinite_step(study.curves[study.curves["metric"].isin(["train_loss", "test_loss"])])
@@ -70,11 +88,13 @@ def summarize(per_run: pd.DataFrame, axes: Sequence[Axis], confidence: float = C
     summary["n_runs"] = per_run.groupby("cell").size()
     finished = per_run[per_run["status"] == FINISHED].groupby("cell")
     summary["n_seeds"] = finished.size().reindex(summary.index, fill_value=0)
-    for column in (c for c in STAT_COLUMNS if c in per_run):
+    task = task_of_columns(per_run.columns)
+    for column in (c for c in stat_columns(task) if c in per_run):
         values = finished[column]
         summary[f"{column}_mean"] = values.mean()
         summary[f"{column}_ci"] = ci_halfwidth(values.std(ddof=1), values.count(), confidence)
-    summary = summary.sort_values("final_test_acc_mean", ascending=False, na_position="last", kind="stable")
+    ascending = not task.higher_is_better
+    summary = summary.sort_values(f"{task.primary}_mean", ascending=ascending, na_position="last", kind="stable")
     summary = summary.reset_index()
     summary.insert(0, "rank", range(1, len(summary) + 1))
     return summary
@@ -226,7 +246,7 @@ def compare_top(
     Verdict: `resolved` when the interval excludes 0, `within noise` when it does not, and
     `needs replicates` when a cell has fewer than two finished seeds.
     """
-    values = _finished_finals(per_run).groupby("cell")["final_test_acc"].apply(list)
+    values = _finished_finals(per_run).groupby("cell")[primary(per_run)].apply(list)
     ranked = [cell for cell in summary["cell"] if cell in values.index][:top]
     rows = []
     for other in ranked[1:]:
@@ -260,7 +280,7 @@ def cell_means(per_run: pd.DataFrame, axes: Sequence[Axis]) -> pd.DataFrame:
     columns = [a.column for a in axes]
     grouped = finals.groupby("cell", sort=False)
     out = grouped[columns].first()
-    out["mean"], out["n"] = grouped["final_test_acc"].mean(), grouped.size()
+    out["mean"], out["n"] = grouped[primary(per_run)].mean(), grouped.size()
     return out.reset_index()
 
 
@@ -319,7 +339,7 @@ def anova(per_run: pd.DataFrame, axes: Sequence[Axis]) -> tuple[pd.DataFrame, bo
     """
     data = _finished_finals(per_run)
     factors = factor_axes(axes)
-    y = data["final_test_acc"].to_numpy(float)
+    y = data[primary(per_run)].to_numpy(float)
     design = np.ones((len(y), 1))
     rss, rank = _fit(design, y)
     total_ss = float(((y - y.mean()) ** 2).sum())
@@ -345,9 +365,14 @@ def anova(per_run: pd.DataFrame, axes: Sequence[Axis]) -> tuple[pd.DataFrame, bo
     return table, _balanced(data, factors)
 
 
+def primary(per_run: pd.DataFrame) -> str:
+    """The column that ranks and compares runs: the task's primary metric (final_test_acc, final_test_mae)."""
+    return task_of_columns(per_run.columns).primary
+
+
 def _finished_finals(per_run: pd.DataFrame) -> pd.DataFrame:
-    """The finished runs that have a finite final test accuracy."""
-    return per_run[(per_run["status"] == FINISHED) & np.isfinite(per_run["final_test_acc"].astype(float))]
+    """The finished runs that have a finite final test score."""
+    return per_run[(per_run["status"] == FINISHED) & np.isfinite(per_run[primary(per_run)].astype(float))]
 
 
 def _fit(design: np.ndarray, y: np.ndarray) -> tuple[float, int]:

@@ -12,11 +12,22 @@ channels of a convolution.
 Penalties on every kernel, the output layer's included: L1 adds `l1·Σ|W|`; L2 adds the course's
 `0.5·l2·ΣW²`, i.e. Keras `L2(l2 / 2)`.
 
-Layer names are stable (`dense_1`, `act_1`, `bn_1`, `conv_1`, …) so per-layer metrics line up
-across cells.
+Any other `keras.layers` layer (`{type: Conv2D, padding: same, …}`, study/layer_table.py) is built
+with its arguments as written; a layer with a kernel gets the study's initializer (re-drawn at
+each cell's seed by the engine) and penalty. Its other random initial weights, if any (e.g.
+SeparableConv2D's depthwise kernel), are drawn when the engine builds the model, from Keras's
+seeded global generator: the same for every seed of a structure.
+
+The output follows the task (study/task.py): a softmax over the classes for classification,
+linear for regression.
+
+Layer names are stable (`dense_1`, `act_1`, `bn_1`, `conv_1`, …; a Keras layer: its class name in
+snake case, `global_average_pooling2d_1`) so per-layer metrics line up across cells.
 """
 
 from __future__ import annotations
+
+import re
 
 from study.config import (
     ActivationLayer,
@@ -25,10 +36,12 @@ from study.config import (
     DenseLayer,
     DropoutLayer,
     FlattenLayer,
+    KerasLayer,
     ModelConfig,
     PoolLayer,
 )
 from study.engine.backend import keras
+from study.task import task_of
 
 # The course's own initialisers as Keras VarianceScaling (which draws N(0, scale / fan_in) when
 # `distribution="untruncated_normal"`); `gauss` has a fixed sigma instead.
@@ -70,39 +83,45 @@ class Namer:
         return f"{kind}_{self.counts[kind]}"
 
 
-def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> keras.Sequential:
-    """The cell's network, ending in a softmax over `num_classes`; built, not compiled.
+def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> keras.Sequential:
+    """The cell's network, built, not compiled: a softmax over `outputs` classes, or `outputs` linear
+    regression targets (by the task of `model.loss`).
 
-    With `model.hidden` the output layer `dense(num_classes)` is added; an explicit `model.layers`
-    stack is taken as written up to the logits (it ends in its own `dense` of `num_classes`).
-    A flat input meets a convolution as a 28×28×1 image; a flatten is inserted before the first
-    dense layer that follows convolutions or pooling.
+    With `model.hidden` the output layer `dense(outputs)` is added; an explicit `model.layers`
+    stack is taken as written up to the logits (it ends in its own `dense` of `outputs` units).
+    A flat input meets a convolution (a course `conv2d` or a Keras `…2D` layer) as a square
+    one-channel image; a flatten is inserted before a course `dense` layer whose input is not flat.
     """
     name = Namer()
     explicit = cfg.layers is not None
     stack = list(cfg.layers) if cfg.layers is not None else dense_stack(cfg)
-    layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape)]
-    if len(input_shape) == 1 and any(isinstance(s, Conv2DLayer) for s in stack):
+    layers: list[keras.layers.Layer] = []
+    x = keras.Input(shape=input_shape)
+    if len(input_shape) == 1 and any(needs_image(s) for s in stack):
         side = int(round(input_shape[0] ** 0.5))
         layers.append(keras.layers.Reshape((side, side, 1), name="to_image"))
-    spatial = len(layers) > 1 or len(input_shape) > 1
+        x = layers[-1](x)
     for spec in stack:
-        if isinstance(spec, DenseLayer) and spatial:
-            layers.append(keras.layers.Flatten(name=name("flatten")))
-        if isinstance(spec, (DenseLayer, FlattenLayer)):
-            spatial = False
-        layers.extend(keras_layers(spec, cfg, name))
+        new = [keras.layers.Flatten(name=name("flatten"))] if isinstance(spec, DenseLayer) and len(x.shape) > 2 else []
+        new += keras_layers(spec, cfg, name)
+        for layer in new:
+            x = layer(x)
+        layers += new
     if not explicit:
-        layers.append(dense(num_classes, cfg, name))
-    layers.append(keras.layers.Activation("softmax", name="softmax"))
-    model = keras.Sequential(layers, name="net")
-    if model.output_shape[-1] != num_classes or len(model.output_shape) != 2:
-        raise ValueError(
-            f"model.layers must end in a dense layer of {num_classes} units; output is {model.output_shape}"
-        )
+        layers.append(dense(outputs, cfg, name))
+    if task_of(cfg).kind == "classification":
+        layers.append(keras.layers.Activation("softmax", name="softmax"))
+    model = keras.Sequential([keras.Input(shape=input_shape), *layers], name="net")
+    if model.output_shape[-1] != outputs or len(model.output_shape) != 2:
+        raise ValueError(f"model.layers must end in a dense layer of {outputs} units; output is {model.output_shape}")
     if not cfg.bn_train_affine:
         freeze_affine(model)
     return model
+
+
+def needs_image(spec) -> bool:
+    """Whether a layer spec expects an image (H, W, C): a course conv or a Keras 2-D layer."""
+    return isinstance(spec, Conv2DLayer) or (isinstance(spec, KerasLayer) and spec.type.endswith("2D"))
 
 
 def dense_stack(cfg: ModelConfig) -> list:
@@ -164,7 +183,39 @@ def keras_layers(spec, cfg: ModelConfig, name: Namer) -> list[keras.layers.Layer
         return [batch_norm(cfg, name("bn"))]
     if isinstance(spec, ActivationLayer):
         return [keras.layers.Activation(activation_fn(spec.name or cfg.activation), name=name("act"))]
+    if isinstance(spec, KerasLayer):
+        return [keras_layer(spec, cfg, name)]
     raise TypeError(f"unknown layer spec {spec!r}")
+
+
+KERAS_KINDS = {
+    "Dense": "dense",
+    "Conv2D": "conv",
+    "Activation": "act",
+    "BatchNormalization": "bn",
+    "Dropout": "dropout",
+}
+
+
+def keras_layer(spec: KerasLayer, cfg: ModelConfig, name: Namer) -> keras.layers.Layer:
+    """A `keras.layers` layer by class name; a layer with a kernel takes the study's initializer and
+    penalty (the engine re-draws the kernel at each cell's seed). Common kinds keep the course's
+    names (dense_k, conv_k, act_k, bn_k) so diagnostics and reports treat them alike."""
+    cls = getattr(keras.layers, spec.type)
+    args = dict(spec.args)
+    if "kernel_initializer" in layer_args(spec.type):
+        args.update(kernel_initializer=kernel_initializer(cfg), kernel_regularizer=kernel_regularizer(cfg))
+    kind = (
+        KERAS_KINDS.get(spec.type) or re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z0-9])(?=[A-Z][a-z])", "_", spec.type).lower()
+    )
+    return cls(**args, name=name(kind))
+
+
+def layer_args(layer_type: str) -> list[str]:
+    """The constructor arguments of a Keras layer class (study/layer_table.py)."""
+    from study.layer_table import keras_layers
+
+    return keras_layers()[layer_type]["args"]
 
 
 def batch_norm(cfg: ModelConfig, layer_name: str) -> keras.layers.BatchNormalization:

@@ -8,8 +8,10 @@ Keras callbacks (MLflow logging is one of them). `step_by_step=True` runs the sa
 evaluation functions one iteration per call instead: the reference the engine is tested against.
 
 Protocol (the course's): iteration i = 1..N draws a batch, updates the weights and records the
-batch loss (`train_loss`); at i = 0, eval_every, 2·eval_every, … and at N the test set's
-accuracy and loss and the training accuracy are recorded.
+batch loss (`train_loss`); at i = 0, eval_every, 2·eval_every, … and at N the task's eval metrics
+(study/task.py: test accuracy and loss and training accuracy for classification; test MAE, loss
+and MSE and training MAE for regression) are recorded. `train.early_stopping` ends a cell at the
+eval point where its metric stopped improving (study/engine/stopping.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -35,6 +38,8 @@ from study.engine.diagnostics import (
 )
 from study.engine.model import build_model, kernel_initializer
 from study.engine.optimizers import build_optimizer
+from study.engine.stopping import EarlyStopper
+from study.task import Task, task_of
 
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
 AUTO_STEPS_PER_CALL = 100  # iterations per graph call when `train.steps_per_call` is not set
@@ -51,31 +56,58 @@ class Diverged(RuntimeError):
 
 @dataclass
 class ChunkRecords:
-    """What one graph call recorded: per-iteration losses and per-eval-point accuracies."""
+    """What one graph call recorded: per-iteration losses and the task's metrics per eval point.
+
+    `evals` maps each of the task's eval metrics (study/task.py) to its values at `eval_steps`;
+    they read as attributes too (`records.test_acc`).
+    """
 
     steps: np.ndarray  # iterations whose train_loss is recorded
     train_loss: np.ndarray
     eval_steps: np.ndarray
-    train_acc: np.ndarray
-    test_acc: np.ndarray
-    test_loss: np.ndarray
+    evals: dict[str, np.ndarray]
     extra_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # diagnostics points
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # name -> values at extra_steps
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        evals = self.__dict__.get("evals", {})
+        if name in evals:
+            return evals[name]
+        raise AttributeError(name)
+
+    def until(self, step: int, diagnostics: bool) -> ChunkRecords:
+        """The records up to and including iteration `step`, with or without the diagnostics."""
+        keep, cut = self.steps <= step, self.eval_steps <= step
+        out = ChunkRecords(
+            self.steps[keep], self.train_loss[keep], self.eval_steps[cut], {k: v[cut] for k, v in self.evals.items()}
+        )
+        if diagnostics and len(self.extra_steps):
+            due = self.extra_steps <= step
+            out.extra_steps, out.extra = self.extra_steps[due], {k: v[due] for k, v in self.extra.items()}
+        return out
 
 
 @dataclass
 class Summary:
-    """The end of a cell: what the report and the final table show."""
+    """The end of a cell: what the report and the final table show.
 
-    final_test_acc: float
-    best_test_acc: float
-    final_train_acc: float
-    final_test_loss: float
+    `values` holds the task's summary metrics (study/task.py), e.g. final_test_acc, best_test_acc,
+    final_train_acc, final_test_loss; they read as attributes too (`summary.final_test_acc`).
+    """
+
+    values: dict[str, float]
     iterations: int
     wall_time_s: float
+    stopped_at: int | None = None  # the eval point where early stopping ended the cell
+
+    def __getattr__(self, name: str) -> float:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
 
     def metrics(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self.__dict__.items() if k != "iterations"}
+        return {**{k: float(v) for k, v in self.values.items()}, "wall_time_s": float(self.wall_time_s)}
 
 
 def set_seed(seed: int) -> None:
@@ -113,7 +145,8 @@ def graph_key(settings: Settings, data: Dataset) -> str:
     doc = settings.model_dump(mode="json")
     for section, fields in RUNTIME_SETTINGS.items():
         for name in fields:
-            doc[section].pop(name)
+            if not (name == "lr" and settings.optimizer.schedule is not None):  # a schedule's rates are traced
+                doc[section].pop(name)
     doc["diagnose"] = settings.train.diagnostics_every > 0
     doc["data_identity"] = [data.name, data.digest, len(data.y_train), len(data.y_test), list(data.x_train.shape[1:])]
     return json.dumps(doc, sort_keys=True)
@@ -121,21 +154,33 @@ def graph_key(settings: Settings, data: Dataset) -> str:
 
 _engines: OrderedDict[str, Engine] = OrderedDict()
 _resident: dict[int, tuple] = {}
+_building: dict[str, threading.Thread] = {}  # graph key -> the thread building it (study/engine/prefetch.py)
 
 
 def engine_for(settings: Settings, seed: int, data: Dataset) -> Engine:
-    """A ready engine for this cell: a cached one with the same graph, reset, or a new one."""
+    """A ready engine for this cell: a cached one with the same graph (built ahead, perhaps), reset, or a new one."""
     key = graph_key(settings, data)
+    if key in _building:
+        _building[key].join()
     engine = _engines.pop(key, None)
     if engine is None:
-        while len(_engines) >= ENGINE_CACHE_SIZE:
-            _engines.popitem(last=False)
-            keras.backend.clear_session()  # let the evicted model's graphs go: flat memory over a grid
-            gc.collect()
+        evict(ENGINE_CACHE_SIZE - 1)
         engine = Engine(settings, data)
     _engines[key] = engine
     engine.reset(settings, seed)
     return engine
+
+
+def evict(keep: int) -> None:
+    """Drop the least recently used engines until `keep` are left, once no engine is being built ahead."""
+    if len(_engines) <= keep:
+        return
+    for thread in list(_building.values()):
+        thread.join()  # clear_session must not run under a build
+    while len(_engines) > keep:
+        _engines.popitem(last=False)
+        keras.backend.clear_session()  # let the evicted model's graphs go: flat memory over a grid
+        gc.collect()
 
 
 def resident(data: Dataset) -> tuple:
@@ -150,6 +195,8 @@ def resident(data: Dataset) -> tuple:
             tf.constant(data.y_train),
             tf.constant(data.x_test),
             tf.constant(data.y_test),
+            None if data.x_val is None else tf.constant(data.x_val),
+            None if data.y_val is None else tf.constant(data.y_val),
         )
     return _resident[key][1:]
 
@@ -164,13 +211,20 @@ class Engine:
 
     def __init__(self, settings: Settings, data: Dataset):
         self.settings = settings
+        self.task = task_of(settings)
         self.batch_size = settings.train.batch_size
-        self.model = build_model(settings.model, data.input_shape, data.num_classes)
+        self.model = build_model(settings.model, data.input_shape, outputs_of(self.task, data))
         self.optimizer = build_optimizer(settings.optimizer)
         self.variables = self.model.trainable_variables
         self.optimizer.build(self.variables)
         self.seed = tf.Variable(0, dtype=tf.int64, trainable=False)  # the cell's seed, read in-graph
-        self.x_train, self.y_train, self.x_test, self.y_test = resident(data)
+        self.x_train, self.y_train, self.x_test, self.y_test, self.x_val, self.y_val = resident(data)
+        if self.task.validation and self.x_val is None:
+            raise ValueError(f"data.validation is set but dataset {data.name!r} has no validation arrays")
+        if self.task.kind == "regression" and len(self.y_train.shape) == 1:  # one target: (N,) -> (N, 1)
+            self.y_train, self.y_test = self.y_train[:, None], self.y_test[:, None]
+            if self.y_val is not None:
+                self.y_val = self.y_val[:, None]
         self.train_rows = int(data.x_train.shape[0])
         self.full_train_eval = eval_train_mode(settings, self.train_rows) == "full"
         self.steps_per_epoch = self.train_rows // self.batch_size
@@ -199,7 +253,8 @@ class Engine:
             generator = getattr(layer, "seed_generator", None)
             if generator is not None:  # dropout masks: a stream per layer, keyed on the cell's seed
                 generator.state.assign(tf.constant([derived_seed(seed, 1000 + i), 0], tf.int64))
-        self.optimizer.learning_rate = settings.optimizer.lr
+        if settings.optimizer.schedule is None:  # a schedule is part of the graph (see graph_key)
+            self.optimizer.learning_rate = settings.optimizer.lr
         self.seed.assign(seed)
 
     # --- in-graph pieces -------------------------------------------------------------------
@@ -216,14 +271,22 @@ class Engine:
             self.order.assign(tf.random.experimental.stateless_shuffle(tf.range(self.train_rows), key))
         return self.order[pos : pos + self.batch_size]
 
-    def _loss(self, y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
-        """Mean cross-entropy of the softmax output.
+    def _losses(self, y: tf.Tensor, out: tf.Tensor) -> tf.Tensor:
+        """The per-example loss of `model.loss`.
 
-        Keras computes it from the softmax's logits (an exact log-softmax), so it is not capped:
-        the course's `-log(p + 1e-7)` can never exceed 16.1 per example, ours can — which is what
-        lets a diverging run reach inf/NaN and be stopped.
+        Cross-entropy: Keras computes it from the softmax's logits (an exact log-softmax), so it
+        is not capped: the course's `-log(p + 1e-7)` can never exceed 16.1 per example, ours can —
+        which is what lets a diverging run reach inf/NaN and be stopped. Regression: Keras's
+        mean_squared_error / mean_absolute_error / …_percentage_error / …_logarithmic_error,
+        averaged over the targets.
         """
-        return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
+        if self.task.kind == "classification":
+            return keras.losses.sparse_categorical_crossentropy(y, out)
+        return keras.losses.get(self.task.loss)(y, out)
+
+    def _loss(self, y: tf.Tensor, out: tf.Tensor) -> tf.Tensor:
+        """The batch's mean loss."""
+        return tf.reduce_mean(self._losses(y, out))
 
     def _forward(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """The model's output, layer by layer (as Sequential does), keeping the hidden activations."""
@@ -255,34 +318,45 @@ class Engine:
         )
         return loss, idx, stats
 
-    def _accuracy_and_loss(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Accuracy and mean loss over a whole split, in slices of at most EVAL_BATCH rows."""
+    def _sums(self, y: tf.Tensor, out: tf.Tensor) -> list[tf.Tensor]:
+        """Per-slice sums of [score, loss, extras…]: correct predictions, or absolute / squared errors."""
+        losses = self._losses(y, out)
+        if self.task.kind == "classification":
+            pred = tf.argmax(out, axis=-1, output_type=tf.int32)
+            return [tf.reduce_sum(tf.cast(tf.equal(pred, y), tf.float32)), tf.reduce_sum(losses)]
+        err = out - tf.cast(y, out.dtype)
+        return [
+            tf.reduce_sum(tf.reduce_mean(tf.abs(err), axis=-1)),
+            tf.reduce_sum(losses),
+            tf.reduce_sum(tf.reduce_mean(tf.square(err), axis=-1)),
+        ]
+
+    def _split_metrics(self, x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
+        """[score, mean loss, extras…] over a whole split, in slices of at most EVAL_BATCH rows."""
         rows = int(x.shape[0])
-        correct, total_loss = tf.constant(0.0), tf.constant(0.0)
+        totals = None
         for start in range(0, rows, EVAL_BATCH):  # unrolled at trace time: sizes are static
             # a slice copies its rows: take the whole tensor when it fits in one batch
             xs, ys = (x, y) if rows <= EVAL_BATCH else (x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH])
-            probs = self.model(xs, training=False)
-            pred = tf.argmax(probs, axis=-1, output_type=tf.int32)
-            correct += tf.reduce_sum(tf.cast(tf.equal(pred, ys), tf.float32))
-            total_loss += tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(ys, probs))
-        return correct / rows, total_loss / rows
+            sums = self._sums(ys, self.model(xs, training=False))
+            totals = sums if totals is None else [a + b for a, b in zip(totals, sums)]
+        return [t / rows for t in totals or []]
 
-    def _evaluate(self, batch_idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """(train_acc, test_acc, test_loss) with the current weights."""
+    def _evaluate(self, batch_idx: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """The task's eval metrics with the current weights, in `Task.eval_metrics` order
+        (train score, test score, test loss, test extras, then validation score and loss)."""
         if self.full_train_eval:
-            train_acc, _ = self._accuracy_and_loss(self.x_train, self.y_train)
+            train = self._split_metrics(self.x_train, self.y_train)
         else:
-            train_acc, _ = self._accuracy_and_loss(
-                tf.gather(self.x_train, batch_idx), tf.gather(self.y_train, batch_idx)
-            )
-        test_acc, test_loss = self._accuracy_and_loss(self.x_test, self.y_test)
-        return train_acc, test_acc, test_loss
+            train = self._split_metrics(tf.gather(self.x_train, batch_idx), tf.gather(self.y_train, batch_idx))
+        test = self._split_metrics(self.x_test, self.y_test)
+        val = self._split_metrics(self.x_val, self.y_val)[:2] if self.task.validation else []
+        return (train[0], test[0], test[1], *test[2:], *val)
 
     def _chunk(self, start: tf.Tensor, periods: tf.Tensor, period_len: tf.Tensor):
         """`periods` eval periods of `period_len` iterations after iteration `start`, in one graph."""
         losses = tf.TensorArray(tf.float32, size=periods * period_len)
-        evals = tf.TensorArray(tf.float32, size=periods, element_shape=[3])
+        evals = tf.TensorArray(tf.float32, size=periods, element_shape=[len(self.task.eval_metrics)])
         diags = tf.TensorArray(tf.float32, size=periods, element_shape=[len(self.stat_names)])
         idx = self._batch_indices(start + 1)  # what an eval before any step (period_len 0) sees
         for p in tf.range(periods):
@@ -323,10 +397,35 @@ class Engine:
         )
 
 
+def outputs_of(task: Task, data: Dataset) -> int:
+    """Output width: the classes, or the regression targets (checked against the data's labels)."""
+    integer_labels = np.issubdtype(data.y_train.dtype, np.integer)
+    if task.kind == "classification":
+        if not integer_labels:
+            raise ValueError(
+                f"model.loss cross_entropy needs class labels; dataset {data.name!r} has real-valued targets "
+                "(use a regression loss: mse, mae, mape, msle)"
+            )
+        return data.num_classes
+    if integer_labels:
+        raise ValueError(
+            f"model.loss {task.loss} is a regression loss and needs real-valued targets; dataset {data.name!r} "
+            "has class labels (use model.loss: cross_entropy)"
+        )
+    return 1 if data.y_train.ndim == 1 else int(data.y_train.shape[1])
+
+
 def shortest(values: np.ndarray) -> np.ndarray:
     """float32 results as the float64 of their shortest decimal (0.71, not 0.7100000381): what the
     MLflow UI and the report show, and still exactly the float32 the engine computed."""
     return np.asarray(values, np.float32).astype(str).astype(np.float64)
+
+
+def exact_ratio(accuracy: float, rows: int) -> float:
+    """An accuracy the graph computed in float32 as correct / rows, as the exact ratio (0.9506, not
+    0.95059997): the summary metrics users sort by. The float32 quotient is within a few ulp of the
+    truth, far less than half a count for splits under a million rows, so the count comes back exactly."""
+    return round(float(accuracy) * rows) / rows
 
 
 def derived_seed(seed: int, index: int) -> int:
@@ -365,23 +464,25 @@ def train_and_evaluate(
     t0 = time.perf_counter()
     ensure(settings.train.numerics)  # threads and op determinism, before the first op
     engine = engine_for(settings, seed, data)
+    task = engine.task
     for cb in callbacks:
         cb.set_model(engine.model)
         cb.on_train_begin()
-    test_accs: list[float] = []
+    stopper = EarlyStopper.of(settings, task)
+    history: dict[str, list[float]] = {name: [] for name in task.eval_metrics}
     first = shortest(engine.initial_eval(step_by_step))
-    records = ChunkRecords(
-        np.zeros(0, np.int64), np.zeros(0, np.float32), np.array([0]), first[:1], first[1:2], first[2:3]
-    )
-    deliver(callbacks, records, test_accs)
-    last = first
-    for start, periods, period_len in chunks(
-        settings.train.iterations, settings.train.eval_every, settings.train.steps_per_call
+    records = ChunkRecords(np.zeros(0, np.int64), np.zeros(0, np.float32), np.array([0]), evals_of(task, first[None]))
+    deliver(callbacks, records, history)
+    stopped_at = stopper.check(records) if stopper else None
+    for start, periods, period_len in (
+        []
+        if stopped_at is not None
+        else chunks(settings.train.iterations, settings.train.eval_every, settings.train.steps_per_call)
     ):
         losses, evals, diags = (shortest(a) for a in engine.chunk(start, periods, period_len, step_by_step))
         steps = np.arange(start + 1, start + periods * period_len + 1)
         eval_steps = steps[period_len - 1 :: period_len]
-        records = ChunkRecords(steps, losses, eval_steps, evals[:, 0], evals[:, 1], evals[:, 2])
+        records = ChunkRecords(steps, losses, eval_steps, evals_of(task, evals))
         if engine.diagnose:
             due = diagnostics_due(eval_steps, settings)
             records.extra_steps = eval_steps[due]
@@ -389,33 +490,54 @@ def train_and_evaluate(
         bad = ~np.isfinite(losses)
         if bad.any():
             k = int(np.argmax(bad))
-            cut = records.eval_steps <= steps[k]
-            deliver(
-                callbacks,
-                ChunkRecords(
-                    steps[: k + 1],
-                    losses[: k + 1],
-                    records.eval_steps[cut],
-                    records.train_acc[cut],
-                    records.test_acc[cut],
-                    records.test_loss[cut],
-                ),
-                test_accs,
-            )
+            deliver(callbacks, records.until(int(steps[k]), diagnostics=False), history)
             raise Diverged(int(steps[k]), float(losses[k]))
-        deliver(callbacks, records, test_accs)
-        last = evals[-1]
+        stopped_at = stopper.check(records) if stopper else None
+        if stopped_at is not None:  # the rest of this chunk was computed but is not the cell's
+            records = records.until(stopped_at, diagnostics=True)
+        deliver(callbacks, records, history)
+        if stopped_at is not None:
+            break
+    rows = {"test": len(data.y_test), "train": engine.train_rows if engine.full_train_eval else engine.batch_size}
+    if data.y_val is not None:
+        rows["val"] = len(data.y_val)
+    if data.y_val is not None:
+        rows["val"] = len(data.y_val)
     summary = Summary(
-        final_test_acc=float(last[1]),
-        best_test_acc=float(max(test_accs)),
-        final_train_acc=float(last[0]),
-        final_test_loss=float(last[2]),
-        iterations=settings.train.iterations,
+        summary_values(task, history, rows),
+        iterations=stopped_at if stopped_at is not None else settings.train.iterations,
         wall_time_s=round(time.perf_counter() - t0, 3),
+        stopped_at=stopped_at,
     )
     for cb in callbacks:
         cb.on_train_end(summary.metrics())
     return summary
+
+
+def evals_of(task: Task, evals: np.ndarray) -> dict[str, np.ndarray]:
+    """A chunk's eval matrix (eval points × metrics) as {metric name: values}."""
+    return {name: evals[:, j] for j, name in enumerate(task.eval_metrics)}
+
+
+def summary_values(task: Task, history: dict[str, list[float]], rows: dict[str, int]) -> dict[str, float]:
+    """The task's summary metrics from every eval point's values: finals, and the best test score;
+    accuracies as exact count ratios over their split's `rows` (see `exact_ratio`)."""
+    score = f"test_{task.score}"
+    out = {task.primary: history[score][-1]}
+    out[task.best] = max(history[score]) if task.higher_is_better else min(history[score])
+    out[f"final_train_{task.score}"] = history[f"train_{task.score}"][-1]
+    for name in task.eval_metrics:
+        if name.startswith(("test_", "val_")) and name != score:
+            out[f"final_{name}"] = history[name][-1]
+    if task.validation:  # what a study selects on, leaving the test set to report once
+        val = history[f"val_{task.score}"]
+        out[f"best_val_{task.score}"] = max(val) if task.higher_is_better else min(val)
+    return {k: exact_ratio(v, rows[split_of(k)]) if k.endswith("_acc") else float(v) for k, v in out.items()}
+
+
+def split_of(summary_name: str) -> str:
+    """The split a summary metric is measured on: `best_test_acc` -> test, `final_train_acc` -> train."""
+    return summary_name.split("_")[1]
 
 
 def diagnostics_due(eval_steps: np.ndarray, settings: Settings) -> np.ndarray:
@@ -426,17 +548,16 @@ def diagnostics_due(eval_steps: np.ndarray, settings: Settings) -> np.ndarray:
     return (eval_steps % every == 0) | (eval_steps == t.iterations)
 
 
-def deliver(callbacks: Sequence[keras.callbacks.Callback], records: ChunkRecords, test_accs: list[float]) -> None:
+def deliver(
+    callbacks: Sequence[keras.callbacks.Callback], records: ChunkRecords, history: dict[str, list[float]]
+) -> None:
     """Hand one chunk's records to the callbacks: per eval point, then the whole chunk."""
     for k, step in enumerate(records.eval_steps):
-        epoch = len(test_accs)
-        test_accs.append(float(records.test_acc[k]))
-        logs = {
-            "step": int(step),
-            "train_acc": float(records.train_acc[k]),
-            "test_acc": float(records.test_acc[k]),
-            "test_loss": float(records.test_loss[k]),
-        }
+        epoch = len(next(iter(history.values())))
+        logs: dict[str, float] = {"step": int(step)}
+        for name, values in records.evals.items():
+            logs[name] = float(values[k])
+            history[name].append(logs[name])
         for cb in callbacks:
             cb.on_epoch_end(epoch, logs)
     for cb in callbacks:

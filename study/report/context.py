@@ -10,8 +10,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.colors import to_hex
 
+from study.analysis.effects import Metric
 from study.analysis.statistics import run_stats, summarize
 from study.store.reader import FINISHED, StudyRuns
+from study.task import Task
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -38,6 +40,18 @@ class ReportContext:
     plotted: frozenset[str]
     expectations: list[dict] | None = None  # the parent's expectations.json (the study's `expect:` checks)
     reproduction: dict | None = None  # the parent's reproduction.json, when it reproduces another run
+    tracking_uri: str | None = None  # the store, for loading logged models (study/report/models.py)
+    comparison_html: str = ""  # `study report --compare OTHER`: the section of study/report/compare.py
+
+    @property
+    def task(self) -> Task:
+        """The study's task (study/task.py): which score the tables and figures show."""
+        return self.study.task
+
+    @property
+    def metric(self) -> Metric:
+        """The per-run value the effects compare: the task's primary metric and its direction."""
+        return Metric(self.task.primary, self.task.higher_is_better)
 
     def curve(self, metric: str) -> pd.DataFrame:
         """One metric's points from the plotted runs (finished ones; all runs of a cell without any)."""

@@ -24,6 +24,7 @@ from study.analysis.statistics import (
     DEAD_UNITS,
     SATURATING,
     axis_pivot,
+    chance_threshold,
     curve_band,
     layer_activations,
     layer_curves,
@@ -36,37 +37,53 @@ MAX_FACET_COLUMNS = 5
 MAX_HEATMAPS = 3
 INLINE_LEGEND_MAX = 8  # more lines than this: the legend goes outside the plot
 ACC_LIMITS = (-0.02, 1.02)
+ZOOM_FRACTION = 0.3  # the zoomed view shows this last fraction of the iterations
+ZOOM_MIN_SPAN = 0.004  # its accuracy axis spans at least this much
 DEPTH_COLORMAP, DEPTH_COLOR_RANGE = "viridis", (0.0, 0.85)  # layer colours, first layer dark; no pale yellow
 _STYLE = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=1.15)}
 
 FigureBuilder = Callable[[ReportContext], list[ReportFigure]]
 
 
+def score_axis(ctx: ReportContext, ax, label: str) -> None:
+    """An accuracy axis spans [0, 1]; an error axis (regression) is logarithmic."""
+    if ctx.task.score == "acc":
+        ax.set_ylim(*ACC_LIMITS)
+    else:
+        ax.set_yscale("log")
+    ax.set_ylabel(label)
+
+
 def learning_curves(ctx: ReportContext) -> list[ReportFigure]:
-    """Train (dashed) and test (solid) accuracy against iteration, one panel per cell."""
-    test, train = (dict(tuple(curve_band(ctx.curve(m)).groupby("cell"))) for m in ("test_acc", "train_acc"))
+    """Train (dashed) and test (solid) accuracy (regression: the error) against iteration, one panel per cell."""
+    score = ctx.task.score
+    test, train = (dict(tuple(curve_band(ctx.curve(m)).groupby("cell"))) for m in (f"test_{score}", f"train_{score}"))
     cells = [cell for cell in ctx.study.cells if cell in test or cell in train]
     if not cells:
         return []
-    fig, axes = _facet_figure(len(cells))
+    fig, axes = _facet_figure(len(cells), ctx.task.score_name)
     for ax, cell in zip(axes, cells):
         for bands, style in ((train, "--"), (test, "-")):
             if cell in bands:
                 _plot_band(ax, bands[cell], ctx.palette[cell], linestyle=style)
         ax.set_title(_wrap(ctx.label(cell)), fontsize="medium")
-        ax.set_ylim(*ACC_LIMITS)
+        if score == "acc":
+            ax.set_ylim(*ACC_LIMITS)
+        else:
+            ax.set_yscale("log")
     handles = [Line2D([], [], color="0.3", label="test"), Line2D([], [], color="0.3", linestyle="--", label="train")]
     fig.legend(handles=handles, loc="outside upper right", ncols=2, frameon=False)
     caption = (
-        "Accuracy on the training data (dashed) and on the test set (solid) against training iteration, "
+        f"{ctx.task.score_name[0].upper() + ctx.task.score_name[1:]} on the training data (dashed) and on the "
+        "test set (solid) against training iteration, "
         "one panel per cell. With several seeds: the mean, and its 95 % confidence band (Student t)."
     )
     return [ReportFigure("learning_curves", "Learning curves", caption, fig)]
 
 
 def test_accuracy_overlay(ctx: ReportContext) -> list[ReportFigure]:
-    """Every cell's test accuracy in one plot, legend ranked best first."""
-    bands = dict(tuple(curve_band(ctx.curve("test_acc")).groupby("cell")))
+    """Every cell's test accuracy (regression: error) in one plot, legend ranked best first."""
+    bands = dict(tuple(curve_band(ctx.curve(f"test_{ctx.task.score}")).groupby("cell")))
     ranked = [cell for cell in ctx.summary["cell"] if cell in bands]
     if not ranked:
         return []
@@ -77,13 +94,44 @@ def test_accuracy_overlay(ctx: ReportContext) -> list[ReportFigure]:
     ax = fig.add_subplot()
     for cell in ranked:
         _plot_band(ax, bands[cell], ctx.palette[cell], label=_wrap(ctx.label(cell)))
-    ax.set(xlabel="iteration", ylabel="test accuracy", ylim=ACC_LIMITS)
+    ax.set(xlabel="iteration")
+    score_axis(ctx, ax, f"test {ctx.task.score_name}")
     if outside:
         fig.legend(loc="outside right upper", ncols=legend_columns, fontsize="small", frameon=False)
     else:
-        ax.legend(loc="lower right", fontsize="small")
-    caption = "Test accuracy of every cell (mean over seeds with its 95 % band); legend ranked by final test accuracy."
-    return [ReportFigure("test_accuracy_all_cells", "Test accuracy, all cells", caption, fig)]
+        ax.legend(loc="lower right" if ctx.task.score == "acc" else "upper right", fontsize="small")
+    name = ctx.task.score_name
+    caption = f"Test {name} of every cell (mean over seeds with its 95 % band); legend ranked by final test {name}."
+    overlay = ReportFigure("test_accuracy_all_cells", f"Test {name}, all cells", caption, fig)
+    return [overlay, *(_final_stretch(ctx, bands, ranked) if ctx.task.score == "acc" else [])]
+
+
+def _final_stretch(ctx: ReportContext, bands: dict[str, pd.DataFrame], ranked: list[str]) -> list[ReportFigure]:
+    """The overlay's last ZOOM_FRACTION of iterations, its accuracy axis spanning only the values the cells
+    that learned reach there: the differences a study is about (0.90 vs 0.92) become visible."""
+    last = max(float(band["step"].max()) for band in bands.values())
+    start = last * (1 - ZOOM_FRACTION)
+    stretch = {cell: bands[cell][bands[cell]["step"] >= start] for cell in ranked}
+    chance = chance_threshold(ctx.study.n_classes)
+    shown = [cell for cell in ranked if not stretch[cell].empty and stretch[cell]["mean"].iloc[-1] > chance]
+    if not shown:
+        return []
+    low = min(float(stretch[c]["lo"].min()) for c in shown)
+    high = max(float(stretch[c]["hi"].max()) for c in shown)
+    pad = max((high - low) * 0.08, ZOOM_MIN_SPAN / 2)
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for cell in shown:
+        _plot_band(ax, stretch[cell], ctx.palette[cell], label=_wrap(ctx.label(cell)))
+    ax.set(xlabel="iteration", ylabel="test accuracy", xlim=(start, last), ylim=(low - pad, high + pad))
+    ax.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    left_out = [cell for cell in ranked if cell not in shown]
+    caption = (
+        f"The last {ZOOM_FRACTION:.0%} of training (iterations {start:,.0f}–{last:,.0f}), the accuracy axis "
+        f"zoomed to {low - pad:.3f}–{high + pad:.3f}, the range these cells span there (mean and 95 % band)."
+        + (f" Left out, at chance level: {', '.join(left_out)}." if left_out else "")
+    )
+    return [ReportFigure("test_accuracy_final_stretch", "Test accuracy, final stretch (zoomed)", caption, fig)]
 
 
 def final_accuracy_heatmaps(ctx: ReportContext) -> list[ReportFigure]:
@@ -95,15 +143,18 @@ def final_accuracy_heatmaps(ctx: ReportContext) -> list[ReportFigure]:
         size = (max(4.0, 2.4 + 1.0 * len(cols.levels)), 1.5 + 0.5 * len(rows.levels))
         fig = Figure(figsize=size, layout="constrained")
         ax = fig.add_subplot()
-        table = axis_pivot(ctx.summary, rows, cols)
-        colorbar = {"label": "final test accuracy"}
-        sns.heatmap(table, ax=ax, annot=True, fmt=".3f", cmap="viridis", linewidths=0.5, cbar_kws=colorbar)
+        name = ctx.task.score_name
+        table = axis_pivot(ctx.summary, rows, cols, f"{ctx.task.primary}_mean")
+        colorbar = {"label": f"final test {name}"}
+        cmap = "viridis" if ctx.task.higher_is_better else "viridis_r"  # bright is better either way
+        fmt = ".3f" if ctx.task.score == "acc" else ".3g"
+        sns.heatmap(table, ax=ax, annot=True, fmt=fmt, cmap=cmap, linewidths=0.5, cbar_kws=colorbar)
         ax.set(xlabel=cols.short, ylabel=rows.short)
         ax.tick_params(axis="y", labelrotation=0)
         others = [axis.short for axis in ctx.study.axes if axis not in (rows, cols)]
         over = "seeds" + (f" and {', '.join(others)}" if others else "")
-        caption = f"Final test accuracy by {rows.short} and {cols.short}, mean over {over}; blank: no finished run."
-        title = f"Final test accuracy: {rows.short} × {cols.short}"
+        caption = f"Final test {name} by {rows.short} and {cols.short}, mean over {over}; blank: no finished run."
+        title = f"Final test {name}: {rows.short} × {cols.short}"
         figures.append(ReportFigure(_slug(f"heatmap_{rows.short}_x_{cols.short}"), title, caption, fig))
     return figures
 
@@ -111,7 +162,7 @@ def final_accuracy_heatmaps(ctx: ReportContext) -> list[ReportFigure]:
 def batch_norm_comparison(ctx: ReportContext) -> list[ReportFigure]:
     """Test accuracy with and without batch normalisation: one panel per level of each `…batch_norm` axis."""
     bn_axes = [axis for axis in ctx.study.axes if axis.is_batch_norm and len(axis.levels) >= 2]
-    bands = dict(tuple(curve_band(ctx.curve("test_acc")).groupby("cell"))) if bn_axes else {}
+    bands = dict(tuple(curve_band(ctx.curve(f"test_{ctx.task.score}")).groupby("cell"))) if bn_axes else {}
     figures = []
     for axis in bn_axes:
         level_of = ctx.summary.set_index("cell")[axis.column]
@@ -122,11 +173,15 @@ def batch_norm_comparison(ctx: ReportContext) -> list[ReportFigure]:
         for ax, (level, cells) in zip(panels, groups.items()):
             for cell in cells:
                 _plot_band(ax, bands[cell], ctx.palette[cell], label=_wrap(ctx.label(cell)))
-            ax.set(title=f"{axis.short} = {level}", xlabel="iteration", ylim=ACC_LIMITS)
+            ax.set(title=f"{axis.short} = {level}", xlabel="iteration")
+            score_axis(ctx, ax, "")
             if cells:
                 ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize="x-small", frameon=False)
-        panels[0].set_ylabel("test accuracy")
-        caption = f"Test accuracy of the cells at each level of {axis.short}, side by side; mean over seeds, 95 % band."
+        panels[0].set_ylabel(f"test {ctx.task.score_name}")
+        caption = (
+            f"Test {ctx.task.score_name} of the cells at each level of {axis.short}, side by side; mean over seeds, "
+            "95 % band."
+        )
         figures.append(ReportFigure(_slug(f"{axis.short}_comparison"), f"With and without {axis.short}", caption, fig))
     return figures
 

@@ -1,37 +1,56 @@
-"""The report's findings: plain-text observations read off the statistics (best and worst cell,
-largest gap, cells at chance level, gradient ratios, failures and cells without a run)."""
+"""The report's findings: the study's question answered in sentences (which level of each axis wins,
+where it does not, which interactions matter, what the gradients say; study/report/answers.py), then
+plain-text observations read off the statistics (best and worst cell, largest gap, cells at chance
+level, gradient ratios, failures and cells without a run)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from study.analysis.statistics import chance_threshold
+from study.report.answers import answers
 from study.report.context import ReportContext
 from study.store.reader import FINISHED
 
 
 def findings(ctx: ReportContext) -> list[str]:
-    """Plain-text observations from the data: best and worst cell, largest gap, no learning, failures."""
+    """The answers, then observations: best and worst cell, largest gap, no learning, failures."""
     learned = ctx.summary[ctx.summary["n_seeds"] > 0]
-    lines = [f"Best cell: {_cell_result(learned.iloc[0])}."]
+    if learned.empty:
+        return [*_failures(ctx), *_unrun(ctx)] or ["No run finished."]
+    lines = [*answers(ctx, ctx.metric), f"Best cell: {_cell_result(ctx, learned.iloc[0])}."]
     if len(learned) > 1:
-        lines.append(f"Worst cell: {_cell_result(learned.iloc[-1])}.")
+        lines.append(f"Worst cell: {_cell_result(ctx, learned.iloc[-1])}.")
         widest = learned.loc[learned["gap_mean"].idxmax()] if learned["gap_mean"].notna().any() else None
         if widest is not None:
-            lines.append(f"Largest train–test gap: {widest['cell']}, {mean_ci(widest, 'gap', '{:+.3f}', '{:.3f}')}.")
-    lines.extend(_not_learned(ctx, learned))
+            gap, fmts = (
+                ("train–test", ("{:+.3f}", "{:.3f}"))
+                if ctx.task.score == "acc"
+                else ("test–train", ("{:+.3g}", "{:.2g}"))
+            )
+            lines.append(f"Largest {gap} gap: {widest['cell']}, {mean_ci(widest, 'gap', *fmts)}.")
+    if ctx.task.score == "acc":  # chance level is a classification notion
+        lines.extend(_not_learned(ctx, learned))
     lines.extend(_gradient_findings(learned))
     lines.extend(_failures(ctx))
-    for entry in ctx.study.unrun:
-        reason = entry.get("failure") or entry.get("status") or "not found in the store"
-        lines.append(f"No run: {entry.get('name', '?')}: {reason}.")
+    lines.extend(_unrun(ctx))
     return lines
 
 
-def _cell_result(row: pd.Series) -> str:
-    """'<cell>, final test accuracy m ± ci (n seeds)'."""
+def _unrun(ctx: ReportContext) -> list[str]:
+    """One line per cell of the manifest that has no run in the store."""
+    return [
+        f"No run: {entry.get('name', '?')}: {entry.get('failure') or entry.get('status') or 'not found in the store'}."
+        for entry in ctx.study.unrun
+    ]
+
+
+def _cell_result(ctx: ReportContext, row: pd.Series) -> str:
+    """'<cell>, final test accuracy m ± ci (n seeds)' (regression: its error)."""
     seeds = f"{row['n_seeds']} seed{'s' if row['n_seeds'] != 1 else ''}"
-    return f"{row['cell']}, final test accuracy {mean_ci(row, 'final_test_acc', '{:.3f}', '{:.3f}')} ({seeds})"
+    fmt = "{:.3f}" if ctx.task.score == "acc" else "{:.4g}"
+    score = mean_ci(row, ctx.task.primary, fmt, fmt)
+    return f"{row['cell']}, final test {ctx.task.score_name} {score} ({seeds})"
 
 
 def _not_learned(ctx: ReportContext, learned: pd.DataFrame) -> list[str]:

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from study.engine.callbacks import EngineCallback
 from study.engine.numerics import default_threads
-from study.run.cell import CellJob, CellResult, one_line, run_cell
+from study.run.cell import CellJob, CellResult, cell_data, one_line, run_cell
 from study.store.writer import BackgroundWriter
 
 
@@ -24,7 +24,8 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
                 bar.set_description(f"cell {k}/{len(jobs)}")
                 bar.set_postfix_str(job.cell.name)
                 start = bar.n
-                yield run_cell(job, writer, ProgressCallback(bar))
+                ahead = [BuildAhead(jobs[k])] if k < len(jobs) else []
+                yield run_cell(job, writer, ProgressCallback(bar), *ahead)
                 bar.update(start + job.cell.settings.train.iterations - bar.n)
         finally:
             writer.flush()
@@ -68,6 +69,19 @@ def run_cell_in_worker(job: CellJob) -> CellResult:
         return run_cell(job, writer)
     finally:
         writer.flush()
+
+
+class BuildAhead(EngineCallback):
+    """When a cell starts training, starts building the next cell's engine on the other core when its model
+    structure is new (study/engine/prefetch.py): its tracing then overlaps this cell's training."""
+
+    def __init__(self, following: CellJob):
+        self.following = following
+
+    def on_train_begin(self, logs=None) -> None:
+        from study.engine.prefetch import prefetch
+
+        prefetch(self.following.cell.settings, cell_data(self.following.cell))
 
 
 class ProgressCallback(EngineCallback):

@@ -6,16 +6,20 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from study.config import DataConfig, Study
-from study.data import Dataset, load_dataset
+from study.data import Dataset, load
 from study.grid import Cell
 from study.run.curve import learning_curve
 from study.run.metrics import MetricLogger
 from study.store.contract import Artifact, Tag, numerics_tags
+from study.store.inputs import log_dataset_inputs
+from study.store.models import log_saved, save_local
 from study.store.runs import Store
+from study.store.system import CellMonitor, new_monitor, start_monitor, stop_monitor
 from study.store.writer import BackgroundWriter
+from study.task import task_of
 
 
 @dataclass
@@ -30,6 +34,7 @@ class CellJob:
     tracking_uri: str
     dataset_digest: str
     rerun: bool = False  # train even if a FINISHED run of the cell exists (live RUNNING ones still win)
+    source: dict[str, str] = field(default_factory=dict)  # the driver's source tags (provenance.source_tags)
 
 
 @dataclass
@@ -51,7 +56,7 @@ def cell_data(cell: Cell) -> Dataset:
 @lru_cache(maxsize=4)  # a grid rarely varies the data; four subsets cover it without hoarding memory
 def dataset_for(d: DataConfig, env_dir: str | None) -> Dataset:
     """Load and scale one data setting (`env_dir`, $STUDY_DATA_DIR, is part of the cache key)."""
-    return load_dataset(d.name, d.dir, d.train_size, d.test_size)
+    return load(d)
 
 
 def one_line(exc: BaseException) -> str:
@@ -96,29 +101,65 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         data.name,
         data.digest,
         data.num_classes,
-        numerics_tags(numerics.settings()),
+        {**numerics_tags(numerics.settings()), **task_tags(cell), **job.source},
     )
+    writer.submit(log_dataset_inputs, store.client, run_id, data)
+    tracking = job.study.spec.tracking
+    monitor = new_monitor(tracking.system_metrics, store.uri, run_id, tracking.system_metrics_interval)
+    writer.submit(start_monitor, monitor)
     logger = MetricLogger(store, run_id, writer)
     try:
         summary = train_and_evaluate(cell.settings, cell.seed, data, [logger, *extra_callbacks])
     except Diverged as exc:
-        return fail(store, writer, logger, cell, run_id, str(exc), exc.step)
+        return fail(store, writer, logger, monitor, cell, run_id, str(exc), exc.step)
     except KeyboardInterrupt:
         logger.send()
         writer.submit(store.set_tags, run_id, {Tag.FAILURE: "interrupted by the user"})
+        writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
         writer.submit(store.end, run_id, "KILLED")
         raise
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
-        return fail(store, writer, logger, cell, run_id, one_line(exc), None)
+        return fail(store, writer, logger, monitor, cell, run_id, one_line(exc), None)
+    try:
+        model_path = keep_model(job, logger.model, data)
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        return fail(store, writer, logger, monitor, cell, run_id, f"saving the model failed: {one_line(exc)}", None)
+    if summary.stopped_at is not None:
+        writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
     writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
-    writer.submit(log_curve, store, run_id, logger.history, cell.name)
-    writer.submit(store.end, run_id, "FINISHED")
+    writer.submit(log_curve, store, run_id, logger.history, cell.name, task_of(cell.settings).score)
+    if model_path:
+        writer.submit(log_saved, store.client, run_id, model_path, summary.iterations)
+    writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
+    writer.submit(store.end, run_id, "FINISHED")  # after the model: a FINISHED run has everything it logs
     return CellResult(cell, "done", run_id, summary.metrics())
 
 
+def keep_model(job: CellJob, model, data: Dataset) -> str | None:
+    """Save the trained model locally now, on the training thread (a cached engine trains the next
+    cell into the same Keras model), unless `tracking.keep_model` is `none`; the writer uploads it."""
+    if job.study.spec.tracking.keep_model == "none":
+        return None
+    return save_local(model, data.x_test, data.num_outputs)  # classes, or regression targets
+
+
+def task_tags(cell: Cell) -> dict[str, str]:
+    """`study.task` on a regression cell (a run without it is classification, as every earlier run)."""
+    task = task_of(cell.settings)
+    return {Tag.TASK: task.kind} if task.kind != "classification" else {}
+
+
 def fail(
-    store: Store, writer: BackgroundWriter, logger: MetricLogger, cell: Cell, run_id: str, reason: str, step: int | None
+    store: Store,
+    writer: BackgroundWriter,
+    logger: MetricLogger,
+    monitor: CellMonitor | None,
+    cell: Cell,
+    run_id: str,
+    reason: str,
+    step: int | None,
 ) -> CellResult:
     """End a cell's run FAILED, keeping what it logged and saying why and where."""
     logger.send()
@@ -127,13 +168,14 @@ def fail(
         tags[Tag.FAILURE_STEP] = str(step)
     writer.submit(store.set_tags, run_id, tags)
     writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
+    writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
     writer.submit(store.end, run_id, "FAILED")
     return CellResult(cell, "failed", run_id, failure=reason + (f" (iteration {step})" if step is not None else ""))
 
 
-def log_curve(store: Store, run_id: str, history: dict, title: str) -> None:
+def log_curve(store: Store, run_id: str, history: dict, title: str, score: str) -> None:
     """Draw and store the cell's learning curve (runs on the writer thread)."""
-    store.log_figure(run_id, learning_curve(history, title), Artifact.LEARNING_CURVE)
+    store.log_figure(run_id, learning_curve(history, title, score), Artifact.LEARNING_CURVE)
 
 
 def cell_yaml(cell: Cell) -> str:

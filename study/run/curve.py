@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 
-def learning_curve(history: dict[str, list[tuple[int, float]]], title: str):
-    """The course's plot: training and test accuracy against iteration."""
+def learning_curve(history: dict[str, list[tuple[int, float]]], title: str, score: str = "acc"):
+    """The course's plot: training and test accuracy (or the task's score, e.g. `mae`) against iteration."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -12,12 +12,15 @@ def learning_curve(history: dict[str, list[tuple[int, float]]], title: str):
 
     fig = Figure(figsize=(6, 4), dpi=100)
     ax = fig.subplots()
-    for key, label in (("train_acc", "training"), ("test_acc", "test")):
+    for key, label in ((f"train_{score}", "training"), (f"test_{score}", "test")):
         if history.get(key):
             steps, values = zip(*history[key])
             ax.plot(steps, values, label=label)
-    ax.set(xlabel="iteration", ylabel="accuracy", ylim=(0, 1), title=title)
+    if score == "acc":
+        ax.set(xlabel="iteration", ylabel="accuracy", ylim=(0, 1), title=title)
+    else:
+        ax.set(xlabel="iteration", ylabel=score, yscale="log", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right" if score == "acc" else "upper right")
     fig.tight_layout()
     return fig

@@ -26,7 +26,7 @@ class MetricLogger(EngineCallback):
         self.store, self.run_id, self.writer = store, run_id, writer
         self.pending: list[Metric] = []
         self.last_send = time.monotonic()
-        self.history: dict[str, list[tuple[int, float]]] = {"train_acc": [], "test_acc": [], "test_loss": []}
+        self.history: dict[str, list[tuple[int, float]]] = {}  # eval metric -> (iteration, value), in order
         self.seconds = 0.0  # time this callback spent on the training thread
 
     def set_model(self, model) -> None:
@@ -47,11 +47,11 @@ class MetricLogger(EngineCallback):
         add = self.pending.append
         for step, value in zip(records.steps.tolist(), records.train_loss.tolist()):
             add(Metric("train_loss", value, now, step))
-        for key in ("train_acc", "test_acc", "test_loss"):
-            values = getattr(records, key).tolist()
-            for step, value in zip(records.eval_steps.tolist(), values):
+        for key, values in records.evals.items():  # the task's eval metrics (study/task.py)
+            history = self.history.setdefault(key, [])
+            for step, value in zip(records.eval_steps.tolist(), values.tolist()):
                 add(Metric(key, value, now, step))
-                self.history[key].append((step, value))
+                history.append((step, value))
         for key, values in records.extra.items():
             for step, value in zip(records.extra_steps.tolist(), values.tolist()):
                 add(Metric(key, value, now, step))
@@ -62,7 +62,7 @@ class MetricLogger(EngineCallback):
     def on_train_end(self, logs=None) -> None:
         t0 = time.perf_counter()
         now = int(time.time() * 1000)
-        step = self.history["test_acc"][-1][0] if self.history["test_acc"] else 0
+        step = self.history["test_loss"][-1][0] if self.history.get("test_loss") else 0
         self.pending.extend(Metric(k, float(v), now, step) for k, v in (logs or {}).items())
         self.send()
         self.seconds += time.perf_counter() - t0

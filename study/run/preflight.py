@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from study.config import DataConfig, ModelConfig, Study
-from study.data import DataShape, dataset_shape
+from study.data import DataShape, data_shape
 from study.errors import ConfigError
 from study.grid import NOT_IDENTITY, Cell, bundle_items
 from study.relevance import effective_settings, inert_settings
@@ -39,7 +39,7 @@ class Preflight:
 
     def lines(self) -> list[str]:
         """A short account for the dry run."""
-        out = [f"data: {d.name} {s.train} train / {s.test} test images from {s.source}" for d, s in self.data.items()]
+        out = [f"data: {d.name} {s.train} train / {s.test} test samples from {s.source}" for d, s in self.data.items()]
         how = "pure-Python shapes" if not self.keras_built else f"{len(self.keras_built)} built with Keras (TensorFlow)"
         out.append(f"{self.structures} network structure(s) checked against the data's shape ({how})")
         return out
@@ -76,7 +76,7 @@ def check_data(study: Study, cells: Sequence[Cell], report: Preflight) -> None:
     for cell in cells:
         d = cell.settings.data
         if d not in report.data:
-            report.data[d] = dataset_shape(d.name, d.dir)  # d.dir None: $STUDY_DATA_DIR, as load_dataset
+            report.data[d] = data_shape(d)
         shape = report.data[d]
         where = in_cell(cell) if varies else ""
         for key, size, available in (("train_size", d.train_size, shape.train), ("test_size", d.test_size, shape.test)):
@@ -84,13 +84,13 @@ def check_data(study: Study, cells: Sequence[Cell], report: Preflight) -> None:
                 split = key.split("_")[0]
                 raise ConfigError(
                     f"{study.source}: data.{key}: {size} but {d.name} in {shape.source} has only "
-                    f"{available} {split} images{where}"
+                    f"{available} {split} samples{where}"
                 )
         rows = d.train_size or shape.train
         if cell.settings.train.batch_size > rows:
             raise ConfigError(
                 f"{study.source}: train.batch_size: {cell.settings.train.batch_size} is larger than the "
-                f"training set ({rows} images){where}"
+                f"training set ({rows} samples){where}"
             )
 
 
@@ -100,7 +100,7 @@ def check_data(study: Study, cells: Sequence[Cell], report: Preflight) -> None:
 def structure_key(model: ModelConfig, shape: DataShape) -> str:
     """What decides the layer shapes: the stack (or hidden sizes) and the input."""
     stack = [layer.model_dump(mode="json") for layer in model.layers] if model.layers is not None else None
-    return json.dumps([stack, model.hidden if stack is None else None, shape.input_shape, shape.num_classes])
+    return json.dumps([stack, model.hidden if stack is None else None, shape.input_shape, shape.num_outputs])
 
 
 def check_structures(study: Study, cells: Sequence[Cell], report: Preflight) -> None:
@@ -115,7 +115,7 @@ def check_structures(study: Study, cells: Sequence[Cell], report: Preflight) -> 
         report.structures += 1
         try:
             if course_stack(model):
-                output_shapes(model, shape.input_shape, shape.num_classes)
+                output_shapes(model, shape.input_shape, shape.num_outputs)
             else:
                 report.keras_built.append(cell.group)
                 keras_build(model, shape)
@@ -129,7 +129,7 @@ def keras_build(model: ModelConfig, shape: DataShape) -> None:
     from study.engine.model import build_model
 
     try:
-        build_model(model, shape.input_shape, shape.num_classes)
+        build_model(model, shape.input_shape, shape.num_outputs)
     except Exception as exc:  # Keras raises ValueError, TypeError, ...: any of them means the stack cannot work
         message = " ".join(str(exc).split())
         raise ShapeError(f"Keras cannot build the stack on a {text(shape.input_shape)} input: {message}") from None

@@ -21,17 +21,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from study.config import Study
+from study.data import Dataset
 from study.errors import ConfigError
 from study.expect import Outcome, as_records, check_expectations, evaluate
 from study.expect import summary as expectation_summary
-from study.grid import Cell, expand
+from study.grid import Cell, cells_count, expand
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
 from study.run.preflight import preflight
-from study.store.connect import check_store, retry, tracking_uri
+from study.store.connect import check_store, default_tracking_uri, retry
 from study.store.contract import Artifact, Tag
+from study.store.provenance import requirements_text, source_tags
 from study.store.runs import Store
 from study.store.views import share_runs_view
+from study.task import task_of_columns
 
 EXPECTATIONS_ARTIFACT = Artifact.EXPECTATIONS
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -73,7 +76,24 @@ def check_cells(study: Study, cells: list[Cell]) -> str:
                 f"{study.source}: train.batch_size: {batch} is larger than the training set "
                 f"({rows} images) of cell {cell.group!r}"
             )
+        check_targets(study, cell, data)
     return ",".join(sorted(digests))
+
+
+def check_targets(study: Study, cell: Cell, data: Dataset) -> None:
+    """Cross-entropy needs class labels, a regression loss real targets: refused before anything runs."""
+    loss = cell.settings.model.loss
+    if (loss == "cross_entropy") == (data.targets == "classes"):
+        return
+    if data.targets == "real":
+        raise ConfigError(
+            f"{study.source}: model.loss: cross_entropy needs class labels and {data.name} has real targets "
+            f"(data.targets: real): set model.loss (valid: mse, mae, mape, msle) in cell {cell.group!r}"
+        )
+    raise ConfigError(
+        f"{study.source}: model.loss: {loss} is a regression loss and {data.name} has class labels: set "
+        f"data.targets: real (npz, csv) or model.loss: cross_entropy in cell {cell.group!r}"
+    )
 
 
 def run_study(
@@ -86,8 +106,9 @@ def run_study(
     ray_address: str | None = None,
     cpus_per_cell: float = 1.0,
     parent_tags: dict[str, str] | None = None,
+    tracking_uri: str | None = None,
 ) -> StudyResult:
-    """Run every missing cell of the study into the store; see the module docstring."""
+    """Run every missing cell of the study into the store (default: the CLI's); see the module docstring."""
     t0 = time.perf_counter()
     cells = expand(study)
     check_expectations(study, cells)
@@ -98,8 +119,10 @@ def run_study(
 
         connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
-    check_store(tracking_uri(), writing=True)  # read-only, full or locked: refused before any run exists
-    store = Store()
+    store_uri = tracking_uri or default_tracking_uri()
+    check_store(store_uri, writing=True)  # read-only, full or locked: refused before any run exists
+    store = Store(store_uri)
+    print(f"store: {store.uri}", file=sys.stderr)  # the input is valid: say where the runs go
     store.repoint_if_moved()  # a store sent from elsewhere writes its artifacts here, not at the old path
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, list(cells[0].labels))
@@ -107,10 +130,12 @@ def run_study(
     if killed:  # notices, not progress: printed with --quiet too
         print(f"marked {len(killed)} run(s) left RUNNING by a dead process as KILLED", file=sys.stderr)
     done = {} if rerun else store.finished_cells(exp_id, digest)
+    source = source_tags()  # resolved here once: a worker process's own program is not the source
     parent = store.start_parent(
         exp_id,
         study.name,
         {
+            **source,
             Tag.CONFIG_FILE: study.source,
             Tag.N_CELLS: str(len(cells)),
             Tag.AXES: json.dumps(axes),
@@ -119,6 +144,7 @@ def run_study(
         },
     )
     store.log_text(parent, study.text, Artifact.STUDY_FILE)
+    store.log_text(parent, requirements_text(), Artifact.REQUIREMENTS)
     results = [
         CellResult(c, "skipped", done[c.config_hash].info.run_id, done[c.config_hash].data.metrics)
         for c in cells
@@ -130,7 +156,7 @@ def run_study(
             f"skipping {len(results)} cell(s) already FINISHED in the store (use --rerun to train them again)",
             file=sys.stderr,
         )
-    jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun) for c in todo]
+    jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun, source) for c in todo]
     status, outcomes = "FINISHED", []
     try:
         for result in execute(jobs, workers, backend, progress, ray_address, cpus_per_cell):
@@ -145,6 +171,10 @@ def run_study(
         if status == "FINISHED":
             outcomes = evaluate(study, results)
             record_expectations(store, parent, outcomes)
+            try:
+                settle_models(store, parent, study.spec.tracking.keep_model, results)
+            except Exception as exc:  # the models stay (nothing is lost); the parent must still end
+                print(f"keeping only the best model failed, all are kept: {exc}", file=sys.stderr)
         finish_parent(store, parent, results, wall, status)
         if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
             from study.run.ray_backend import disconnect
@@ -158,6 +188,25 @@ def record_expectations(store: Store, parent: str, outcomes: list[Outcome]) -> N
     if outcomes:
         store.log_text(parent, json.dumps(as_records(outcomes), indent=1, ensure_ascii=False), EXPECTATIONS_ARTIFACT)
         store.set_tags(parent, {Tag.EXPECT: expectation_summary(outcomes)})
+
+
+def settle_models(store: Store, parent: str, keep: str, results: list[CellResult]) -> None:
+    """`keep_model: best` drops the models of this run's other trained cells (a crash before here
+    leaves them all: nothing is lost); the parent's `study.best_model` names the best cell's model."""
+    if keep == "none":
+        return
+    from study.store.models import best_run, drop, model_id
+
+    best = best_run([(r.cell.name, r.run_id, r.metrics) for r in results if r.status in ("done", "skipped")])
+    best_name = next((r.cell.name for r in results if r.run_id == best), "")
+    for r in results:
+        if r.status != "done" or r.run_id is None or r.run_id == best or keep != "best":
+            continue
+        uri = retry(store.client.get_run, r.run_id).data.tags.get(Tag.MODEL)
+        drop(store.client, r.run_id, uri, f"not kept (tracking.keep_model: best; the best cell is {best_name})")
+    uri = retry(store.client.get_run, best).data.tags.get(Tag.MODEL) if best else None
+    if uri and model_id(uri):
+        store.set_tags(parent, {Tag.BEST_MODEL: uri})
 
 
 def finish_parent(store: Store, parent: str, results: list[CellResult], wall: float, status: str) -> None:
@@ -186,7 +235,7 @@ def finish_parent(store: Store, parent: str, results: list[CellResult], wall: fl
     )
     from mlflow.entities import Metric
 
-    store.log_metrics(parent, [Metric("wall_time_s", wall, int(time.time() * 1000), 0)])
+    store.log_metrics(parent, [Metric("wall_time_s", round(wall, 3), int(time.time() * 1000), 0)])
     retry(describe_parent, store.client, parent)  # the Description the MLflow UI shows, linking the artifacts
     store.end(parent, status)
 
@@ -213,18 +262,21 @@ def execute(
 
 
 def final_table(result: StudyResult) -> str:
-    """Final test accuracy per cell, failures with their reason, and how to open the MLflow UI."""
+    """Final test score per cell (accuracy; a regression study's MAE), failures with their reason, and how
+    to open the MLflow UI."""
     width = max(len(r.cell.name) for r in result.results)
-    lines = [f"{'cell':<{width}}  {'status':<8} {'test acc':>8} {'best':>6} {'time':>7}"]
+    task = task_of_columns({k for r in result.results for k in r.metrics})
+    lines = [f"{'cell':<{width}}  {'status':<8} {'test ' + task.score_abbrev:>8} {'best':>6} {'time':>7}"]
     for r in result.results:
         m = r.metrics
-        acc = f"{m['final_test_acc']:8.4f} {m['best_test_acc']:6.4f} {m['wall_time_s']:6.1f}s" if m else ""
+        acc = f"{m[task.primary]:8.4f} {m[task.best]:6.4f} {m['wall_time_s']:6.1f}s" if m else ""
         lines.append(f"{r.cell.name:<{width}}  {r.status:<8} {acc}".rstrip())
         if r.failure:
             lines.append(f"{'':<{width}}    ↳ {r.failure}")
     failed = sum(r.status == "failed" for r in result.results)
     lines.append(
-        f"{len(result.results)} cells, {failed} failed, {result.wall_time_s:.1f}s in all; parent run {result.parent_id}"
+        f"{cells_count([r.cell for r in result.results])}, {failed} failed, {result.wall_time_s:.1f}s in all; "
+        f"parent run {result.parent_id}"
     )
     if result.expectations:
         lines.extend(o.line() for o in result.expectations)

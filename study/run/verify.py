@@ -83,7 +83,7 @@ def compare(store: Store, run_id: str, recorder: Recorder) -> Verdict:
 
 def verify_run(run_id: str, store: Store | None = None) -> Verdict:
     """Re-run the cell of `run_id`, compare, tag the original run with the verdict, return it."""
-    from study.data import load_dataset
+    from study.data import load
     from study.engine.train import Diverged, train_and_evaluate
 
     store = store or Store()
@@ -95,8 +95,7 @@ def verify_run(run_id: str, store: Store | None = None) -> Verdict:
             f"the run's tag says {logged_hash} (the schema changed since)",
         )
     else:
-        d = settings.data
-        data = load_dataset(d.name, d.dir, d.train_size, d.test_size)
+        data = load(settings.data)
         digest = store.client.get_run(run_id).data.tags.get(Tag.DATASET_DIGEST)
         if digest and digest != data.digest:
             raise StudyError(f"study verify: the dataset's digest is {data.digest}, the run used {digest}")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +16,8 @@ from typing import Any
 from study.errors import StudyError
 from study.store.claims import process_alive
 
-STORE_DIR = "mlruns"  # the default local store, relative to the current directory
+STORE_DIR = "mlruns"  # the default local store: a folder of the project
+PROJECT_MARKERS = ("pyproject.toml", ".git")  # a folder holding one of these is a project's root
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 # MLflow logs every failed database call with its traceback before raising it; the raised error is
@@ -24,18 +27,52 @@ os.environ.setdefault(
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
 )  # its INFO lines (DB migrations) drown the progress bar
 
-
-def default_tracking_uri() -> str:
-    """The store every command uses unless told otherwise: `MLFLOW_TRACKING_URI` when set, else SQLite
-    inside ./mlruns (MLflow ≥ 3.13 refuses a file store). Only the choice: nothing is created or checked."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(STORE_DIR).resolve() / 'mlflow.db'}"
+_explicit_store: str | None = None  # `study --store`: wins over everything
 
 
-def tracking_uri() -> str:
-    """The default store for writing: `default_tracking_uri()`, creating ./mlruns when that is the one."""
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        Path(STORE_DIR).mkdir(exist_ok=True)
-    return default_tracking_uri()
+def use_store(uri: str | None) -> None:
+    """Make `uri` the store of every command in this process (the CLI's `--store`); None undoes it."""
+    global _explicit_store
+    _explicit_store = uri
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The project a command works in, so that every folder of it reaches the same store: from `start`
+    (a study file's folder; default the current directory) upward, the nearest folder that holds a
+    store (`mlruns/mlflow.db`) or a project marker (pyproject.toml, .git). The search stops at the
+    home and temporary directories (a stray `~/mlruns` or `/tmp/mlruns` is nobody's project); without
+    a find, `start` itself."""
+    here = Path(start).resolve() if start is not None else Path.cwd().resolve()
+    stops = {Path.home().resolve(), Path(tempfile.gettempdir()).resolve()}
+    for folder in (here, *here.parents):
+        if (folder / STORE_DIR / "mlflow.db").is_file() or any((folder / m).exists() for m in PROJECT_MARKERS):
+            return folder
+        if folder in stops:
+            break
+    return here
+
+
+def default_tracking_uri(start: str | os.PathLike | None = None) -> str:
+    """The store every command uses: `--store` when given, else `MLFLOW_TRACKING_URI`, else SQLite in
+    the project's `mlruns/` (project_root from `start`; MLflow ≥ 3.13 refuses a file store). Only the
+    choice: nothing is created or checked."""
+    chosen = _explicit_store or os.environ.get("MLFLOW_TRACKING_URI")
+    return chosen or f"sqlite:///{project_root(start) / STORE_DIR / 'mlflow.db'}"
+
+
+def tracking_uri(start: str | os.PathLike | None = None) -> str:
+    """The default store for writing: `default_tracking_uri()`, creating its mlruns/ folder when that is the one."""
+    uri = default_tracking_uri(start)
+    if not (_explicit_store or os.environ.get("MLFLOW_TRACKING_URI")):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(exist_ok=True)
+    return uri
+
+
+def store_dir(uri: str) -> Path | None:
+    """The folder of a SQLite store (`…/mlruns`), None for other stores."""
+    if uri.startswith("sqlite:///") and ":memory:" not in uri:
+        return Path(uri.removeprefix("sqlite:///").split("?")[0]).resolve().parent
+    return None
 
 
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
@@ -201,31 +238,109 @@ def create_sqlite_store(uri: str) -> None:
     """Create a missing SQLite store whole or not at all, so a kill during creation cannot break it.
 
     MLflow migrates a new database in place, one step at a time, and a process killed halfway
-    leaves a file no later run can open ("duplicate column name"). Instead the schema is built
-    in a private draft that is then hard-linked into place: the link is atomic and fails when
-    another process got there first, whose store is then used.
+    leaves a file no later run can open ("duplicate column name"). Instead the store is made in a
+    private draft that is then hard-linked into place: the link is atomic and fails when another
+    process got there first, whose store is then used. The draft is a copy of `schema_template()`,
+    MLflow's own freshly migrated database (~1.4 s to build), made once per MLflow version.
     """
     path = Path(uri.removeprefix("sqlite:///"))
     if not uri.startswith("sqlite:///") or str(path).startswith(":memory:"):
         return
-    for stale in path.parent.glob(f"{path.name}.*.new*"):  # drafts (and journals) of killed creators
-        if process_alive(f"{socket.gethostname()}:{stale.name.split('.')[-2]}:") is False:
-            stale.unlink(missing_ok=True)
+    remove_dead_drafts(path)
     if path.exists():
         return
-    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
     path.parent.mkdir(parents=True, exist_ok=True)
     draft = path.with_name(f"{path.name}.{os.getpid()}.new")
     try:
-        SqlAlchemyStore(f"sqlite:///{draft}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH).engine.dispose()
+        template = schema_template()
+        if template is None:
+            build_mlflow_schema(draft)
+        else:
+            shutil.copyfile(template, draft)
+            adopt_default_experiment(draft)
         try:
             os.link(draft, path)
         except FileExistsError:
             pass
     finally:
         draft.unlink(missing_ok=True)
+
+
+def remove_dead_drafts(path: Path) -> None:
+    """Delete the drafts (and their journals) of `path` left by creators that were killed."""
+    for stale in path.parent.glob(f"{path.name}.*.new*"):
+        if process_alive(f"{socket.gethostname()}:{stale.name.split('.')[-2]}:") is False:
+            stale.unlink(missing_ok=True)
+
+
+def build_mlflow_schema(db: Path) -> None:
+    """An empty MLflow database at `db`, made by MLflow itself (every migration, the Default experiment)."""
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    SqlAlchemyStore(f"sqlite:///{db}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH).engine.dispose()
+
+
+def template_path() -> Path:
+    """Where this user's pristine MLflow database of the installed MLflow version is kept."""
+    from importlib.metadata import version
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "study" / f"mlflow-{version('mlflow')}-sqlalchemy-{version('sqlalchemy')}-empty.db"
+
+
+def schema_template() -> Path | None:
+    """A pristine, fully migrated MLflow database to copy, built on first use; None when it cannot be kept
+    (an unwritable cache), and the store is then built in place as MLflow does it."""
+    path = template_path()
+    if template_ok(path):
+        return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_dead_drafts(path)
+        draft = path.with_name(f"{path.name}.{os.getpid()}.new")
+        try:
+            build_mlflow_schema(draft)
+            os.replace(draft, path)  # atomic: a reader sees the old template or the whole new one
+        finally:
+            draft.unlink(missing_ok=True)
+    except OSError:
+        return None
+    return path if template_ok(path) else None
+
+
+def template_ok(path: Path) -> bool:
+    """Whether `path` is a whole MLflow database: migrated to a version and holding the Default experiment."""
+    import sqlite3
+
+    if not path.is_file():
+        return False
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+            migrated = con.execute("SELECT count(*) FROM alembic_version").fetchone()[0] == 1
+            default = con.execute("SELECT count(*) FROM experiments WHERE experiment_id = 0").fetchone()[0] == 1
+            return migrated and default and not con.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+    except sqlite3.DatabaseError:
+        return False
+
+
+def adopt_default_experiment(db: Path) -> None:
+    """Give a copied template's Default experiment what MLflow would have given it here and now: its
+    artifact location (`./mlruns/0`, resolved from the current directory) and its creation time."""
+    import sqlite3
+
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.utils.uri import append_to_uri_path, resolve_uri_if_local
+
+    location = append_to_uri_path(resolve_uri_if_local(DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH), "0")
+    now = int(time.time() * 1000)
+    with sqlite3.connect(db) as con:
+        con.execute(
+            "UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ? "
+            "WHERE experiment_id = 0",
+            (str(location), now, now),
+        )
+    con.close()
 
 
 def repoint_moved_store(uri: str) -> list[str]:
@@ -269,9 +384,12 @@ def repoint_moved_store(uri: str) -> list[str]:
 
 
 def artifact_location(name: str, uri: str) -> str | None:
-    """Artifacts of the default SQLite store live beside it, under mlruns/artifacts/<study>."""
-    if uri.startswith("sqlite:///") and not os.environ.get("MLFLOW_TRACKING_URI"):
-        return (Path(STORE_DIR).resolve() / "artifacts" / name).as_uri()
+    """Artifacts of a SQLite store named by path (the default `mlruns/mlflow.db`, or a `store=` given to
+    the Python API) live beside it, under <store dir>/artifacts/<study>; a store named by
+    MLFLOW_TRACKING_URI keeps MLflow's own choice."""
+    folder = store_dir(uri)
+    if folder is not None and uri != os.environ.get("MLFLOW_TRACKING_URI"):
+        return (folder / "artifacts" / name).as_uri()
     return None
 
 

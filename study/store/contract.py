@@ -14,6 +14,13 @@ class Tag:
     PARENT_RUN = "mlflow.parentRunId"
     NOTE = "mlflow.note.content"  # a run's or an experiment's Description in the UI
     SHARED_VIEW = "mlflow.sharedViewState."  # + view key: an experiment's shared runs-table view
+    USER = "mlflow.user"  # the UI's User column (MLflow's context resolution)
+    SOURCE_NAME = "mlflow.source.name"  # the UI's Source column: the program that ran
+    SOURCE_TYPE = "mlflow.source.type"
+    GIT_COMMIT = "mlflow.source.git.commit"  # the UI's Version column
+    GIT_BRANCH = "mlflow.source.git.branch"
+    GIT_REPO_URL = "mlflow.source.git.repoURL"
+    DATASET_CONTEXT = "mlflow.data.context"  # a dataset input's role: DATASET_TRAINING / _EVALUATION / _VALIDATION
 
     # every run
     ROLE = "study.role"  # ROLE_PARENT or ROLE_CELL
@@ -22,7 +29,8 @@ class Tag:
     VERSIONS = "study.versions."  # + package name
     ENV_DIGEST = "study.env_digest"
     LOCK_DIGEST = "study.lock_digest"
-    GIT_COMMIT = "git.commit"
+    LEGACY_GIT_COMMIT = "git.commit"  # stores written before the standard mlflow.source.git.commit
+    GIT_DIRTY = "study.git_dirty"  # "true" when the checkout had uncommitted changes to tracked files
     DATASET_DIGEST = "study.dataset_digest"
     AXES = "study.axes"  # JSON list of the grid's dotted axis keys
 
@@ -34,6 +42,7 @@ class Tag:
     EXPECT = "study.expect"  # "k of n expectations met"
     REPRODUCES = "study.reproduces"  # the parent run this one reproduces
     REPRODUCTION = "study.reproduction"  # the reproduction's verdict
+    BEST_MODEL = "study.best_model"  # models:/<model_id> of the best cell's model (keep_model all / best)
 
     # cell runs
     CELL = "study.cell"  # the readable cell name without the seed
@@ -43,13 +52,18 @@ class Tag:
     N_CLASSES = "study.n_classes"
     FAILURE = "study.failure"
     FAILURE_STEP = "study.failure_step"
+    STOPPED_AT = "study.stopped_at"  # the iteration where train.early_stopping ended the cell
+    TASK = "study.task"  # classification | regression (study/task.py), set on regression cells
     VERIFY = "study.verify"
     LAYER_ACTIVATIONS = "study.layer_activations"  # JSON {layer name: activation}, from the built model
     NUMERICS = "study.numerics"  # and study.numerics.* (engine/numerics.py Numerics.tags)
+    MODEL = "study.model"  # models:/<model_id> of the kept model, or why none is kept
     AXIS = "axis."  # + short axis name: the readable axis value
 
 
 ROLE_PARENT, ROLE_CELL = "parent", "cell"
+DATASET_TRAINING, DATASET_EVALUATION = "training", "evaluation"  # MLflow's dataset-context values
+DATASET_VALIDATION = "validation"  # the data.validation hold-out, when a study sets one
 
 
 class Artifact:
@@ -64,16 +78,22 @@ class Artifact:
     REPORT = REPORT_DIR + "/report.html"  # parent: the comparison report
     CELL_CONFIG = "config.yaml"  # cell: the resolved settings
     LEARNING_CURVE = "learning_curve.png"  # cell
+    REQUIREMENTS = "requirements.txt"  # parent: every installed distribution as name==version
+    MODEL = "model"  # cell: the LoggedModel's name; `runs:/<run id>/model` resolves to it (MLflow 3)
 
 
 class Metric:
-    """Summary metrics of a cell run (histories: train_loss, train_acc, test_acc, test_loss, diag.*)."""
+    """Summary metrics of a classification cell (histories: train_loss, train_acc, test_acc, test_loss, diag.*).
+
+    A regression cell's are named by study/task.py: final_test_mae, best_test_mae, final_train_mae,
+    final_test_loss, final_test_mse (histories train_mae, test_mae, test_loss, test_mse)."""
 
     FINAL_TEST_ACC = "final_test_acc"
     BEST_TEST_ACC = "best_test_acc"
     FINAL_TRAIN_ACC = "final_train_acc"
     FINAL_TEST_LOSS = "final_test_loss"
     WALL_TIME = "wall_time_s"
+    SYSTEM = "system/"  # + MLflow's names: system/cpu_utilization_percentage, system/system_memory_usage_megabytes, …
 
 
 def numerics_tags(settings: dict[str, str]) -> dict[str, str]:

@@ -1,8 +1,9 @@
-"""What every run records about where it was computed: package versions, environment digests, git commit."""
+"""What every run records about where it was computed: package versions, environment digests, the source
+(program, user, git commit and whether the checkout was dirty) and, on the parent, the exact requirements."""
 
 from __future__ import annotations
 
-import subprocess
+import os
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -27,16 +28,54 @@ def versions() -> dict[str, str]:
 
 @cache
 def git_commit() -> str | None:
-    """The current git commit of the working directory, if it is a repository."""
+    """The git commit of the working directory's repository, if it is one (MLflow's own git lookup)."""
+    from mlflow.utils.git_utils import get_git_commit
+
+    return get_git_commit(os.getcwd())
+
+
+def git_dirty() -> bool | None:
+    """Whether the working directory's checkout has uncommitted changes to tracked files; None outside one."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
+        from git import InvalidGitRepositoryError, NoSuchPathError, Repo
+    except ImportError:  # GitPython needs the git executable
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    try:
+        return Repo(os.getcwd(), search_parent_directories=True).is_dirty()
+    except (InvalidGitRepositoryError, NoSuchPathError, OSError):
+        return None
+
+
+def source_tags() -> dict[str, str]:
+    """The UI's User, Source and Version columns as MLflow itself resolves them (`mlflow.user`,
+    `mlflow.source.name`, `mlflow.source.type`), the git commit, branch and remote of the working
+    directory and `study.git_dirty`. Resolved once, by the driver, for the parent and every cell."""
+    from mlflow.tracking.context.registry import resolve_tags
+    from mlflow.utils.git_utils import get_git_branch, get_git_repo_url
+
+    tags = {k: v for k, v in resolve_tags().items() if k in (Tag.USER, Tag.SOURCE_NAME, Tag.SOURCE_TYPE)}
+    here = os.getcwd()
+    git = {Tag.GIT_COMMIT: git_commit(), Tag.GIT_BRANCH: get_git_branch(here), Tag.GIT_REPO_URL: get_git_repo_url(here)}
+    tags.update({k: v for k, v in git.items() if v})
+    dirty = git_dirty()
+    if git_commit() and dirty is not None:
+        tags[Tag.GIT_DIRTY] = "true" if dirty else "false"
+    return tags
 
 
 # The lock file a checkout installs from (README, .ci/run); absent when `study` is installed as a library.
 LOCK_FILE = Path(study.__file__).resolve().parent.parent / "requirements" / "lock.txt"
+
+
+@cache
+def installed() -> list[str]:
+    """Every installed distribution as `name==version`, sorted: the parent's `requirements.txt`."""
+    return sorted({f"{(d.metadata['Name'] or '').lower()}=={d.version}" for d in metadata.distributions()})
+
+
+def requirements_text() -> str:
+    """The exact environment as a pip requirements file (`pip install -r` recreates it)."""
+    return "\n".join(installed()) + "\n"
 
 
 @cache
@@ -45,17 +84,12 @@ def environment_digests() -> dict[str, str]:
     distribution's name==version): equal digests, equal environment; a reproduction compares them."""
     import hashlib
 
-    installed = sorted({f"{(d.metadata['Name'] or '').lower()}=={d.version}" for d in metadata.distributions()})
-    tags = {Tag.ENV_DIGEST: hashlib.sha256("\n".join(installed).encode()).hexdigest()[:16]}
+    tags = {Tag.ENV_DIGEST: hashlib.sha256("\n".join(installed()).encode()).hexdigest()[:16]}
     if LOCK_FILE.is_file():
         tags[Tag.LOCK_DIGEST] = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()[:16]
     return tags
 
 
 def common_tags() -> dict[str, str]:
-    """Tags every run carries: package versions, environment digests and the git commit."""
-    tags = {Tag.VERSIONS + k: v for k, v in versions().items()} | environment_digests()
-    commit = git_commit()
-    if commit:
-        tags[Tag.GIT_COMMIT] = commit
-    return tags
+    """Tags every run carries: package versions and environment digests (the source: `source_tags`)."""
+    return {Tag.VERSIONS + k: v for k, v in versions().items()} | environment_digests()

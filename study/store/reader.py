@@ -22,14 +22,15 @@ from mlflow.entities import Experiment, Run
 
 from study.errors import StudyError
 from study.store.contract import ROLE_PARENT, Artifact, Tag, tag_is
+from study.task import CLASSIFICATION, REGRESSION, TASKS, Task
 
-CURVE_METRICS = ("train_loss", "train_acc", "test_acc", "test_loss")
+CURVE_METRICS = ("train_loss", *dict.fromkeys(CLASSIFICATION.eval_metrics + REGRESSION.eval_metrics))
 """Metric histories read per run; fnmatch patterns such as `grad_norm/*` are allowed."""
 
 # Per-layer diagnostic histories the report reads (study/engine/diagnostics.py); runs without them have none.
 DIAGNOSTIC_CURVES = ("grad_norm/*", "act_saturated/*", "act_dead/*")
 
-SUMMARY_METRICS = ("final_test_acc", "best_test_acc", "final_train_acc", "final_test_loss", "wall_time_s")
+SUMMARY_METRICS = (*dict.fromkeys(CLASSIFICATION.summary_metrics + REGRESSION.summary_metrics), "wall_time_s")
 DEFAULT_N_CLASSES = 10  # a run's dataset without a `study.n_classes` tag
 
 FINISHED = "FINISHED"
@@ -76,6 +77,7 @@ class StudyRuns:
     datasets: list[tuple[str, str]]
     versions: dict[str, str]
     n_classes: int
+    task: Task = CLASSIFICATION  # study/task.py, from the runs' `study.task` tag
 
     def curve(self, metric: str) -> pd.DataFrame:
         """The long-format rows (run_id, cell, seed, metric, step, value) of one metric."""
@@ -151,6 +153,7 @@ def load_study_runs(
         datasets=list(dict.fromkeys(zip(runs["dataset"], runs["dataset_digest"]))),
         versions=_versions(parent, children),
         n_classes=_n_classes(children),
+        task=_task(children),
     )
 
 
@@ -252,6 +255,7 @@ def _run_row(run: Run, axes: list[Axis]) -> dict:
         "dataset": tags.get(Tag.DATASET, ""),
         "dataset_digest": tags.get(Tag.DATASET_DIGEST, ""),
         "layer_activations": tags.get(Tag.LAYER_ACTIVATIONS),  # JSON, recorded from the built model
+        "model": tags.get(Tag.MODEL),  # models:/<id> of the kept model, or why none is kept
         "start_time": start,
         "end_time": end,
         **{f"params.{k}": v for k, v in sorted(run.data.params.items())},
@@ -288,6 +292,14 @@ def _n_classes(children: list[Run]) -> int:
     """The dataset's number of classes from the (proposed) `study.n_classes` tag, else 10."""
     values = {run.data.tags[Tag.N_CLASSES] for run in children if Tag.N_CLASSES in run.data.tags}
     return int(values.pop()) if len(values) == 1 else DEFAULT_N_CLASSES
+
+
+def _task(children: list[Run]) -> Task:
+    """The runs' task (tag `study.task`; runs without it are classification)."""
+    kinds = {run.data.tags.get(Tag.TASK, CLASSIFICATION.kind) for run in children}
+    if len(kinds) > 1:
+        raise StudyError(f"the study's runs mix tasks ({', '.join(sorted(kinds))}): their metrics do not compare")
+    return TASKS.get(kinds.pop(), CLASSIFICATION)
 
 
 def _load_curves(

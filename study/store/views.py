@@ -10,6 +10,7 @@ import json
 from urllib.parse import quote
 
 from study.store.contract import Artifact, Tag
+from study.task import task_of_columns
 
 WORKFLOW = "workflowType=machine_learning"  # the UI's query parameter for its "Model training" view
 
@@ -78,15 +79,20 @@ def describe_study_run(study_name: str, parent_id: str | None = None) -> None:
 
 
 def summary_markdown(rows: list[tuple[str, str, dict]]) -> str:
-    """A Markdown table of (cell name, status, metrics): the summary artifact of a parent run."""
-    out = ["| cell | status | final test acc | best test acc | wall time (s) |", "|---|---|---:|---:|---:|"]
+    """A Markdown table of (cell name, status, metrics): the summary artifact of a parent run (the task's
+    score, study/task.py: accuracy, or a regression study's MAE)."""
+    task = task_of_columns({k for _, _, m in rows for k in m})
+    s = task.score_abbrev
+    out = [f"| cell | status | final test {s} | best test {s} | wall time (s) |", "|---|---|---:|---:|---:|"]
     for name, status, m in rows:
-        nums = [f"{m[k]:.4f}" if k in m else "" for k in ("final_test_acc", "best_test_acc")]
+        nums = [f"{m[k]:.4f}" if k in m else "" for k in (task.primary, task.best)]
         wall = f"{m['wall_time_s']:.1f}" if "wall_time_s" in m else ""
         out.append(f"| {name} | {status} | {nums[0]} | {nums[1]} | {wall} |")
     return "\n".join(out) + "\n"
 
 
+# MLflow's own attribute columns, filled from the dataset inputs, logged models and mlflow.source.* / mlflow.user tags
+PROVENANCE_COLUMNS = tuple(f"attributes.`{name}`" for name in ("Dataset", "Models", "Source", "Version", "User"))
 VIEW_KEY = "study"  # the experiment's shared runs-table view: tag mlflow.sharedViewState.<key>
 
 
@@ -97,11 +103,13 @@ def runs_view(axes: list[str]) -> dict:
         *(f"metrics.`{m}`" for m in ("final_test_acc", "best_test_acc")),
         *(f"params.`{a}`" for a in axes),
         *(f"metrics.`{m}`" for m in ("final_train_acc", "wall_time_s")),
+        *PROVENANCE_COLUMNS,
     ]
     return {
         "selectedColumns": columns,
         "columnOrder": ["attributes.`Run Name`", *columns, "runDateAndNestInfo", "duration"],
-        "columnWidths": {"attributes.`Run Name`": 280, **{c: 140 for c in columns}},  # widths need the order
+        # widths need the order; the Dataset column holds "mnist train[:2000] (digest)"
+        "columnWidths": {"attributes.`Run Name`": 280, **{c: 140 for c in columns}, PROVENANCE_COLUMNS[0]: 280},
         "orderByKey": "metrics.`final_test_acc`",
         "orderByAsc": False,
     }

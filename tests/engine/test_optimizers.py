@@ -144,3 +144,77 @@ def test_epsilon_placement_keras_vs_course_and_the_squared_epsilon_mapping(name)
     assert ratio < 0.96
     assert keras_move[3] / course_move[3] == pytest.approx(ratio, rel=1e-3)
     np.testing.assert_allclose(mapped_move, course_move, rtol=2e-3)
+
+
+# --- the other Keras optimisers, clipping and schedules ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, cls, expected",
+    [
+        ("adadelta", "Adadelta", {"rho": 0.9, "epsilon": 1e-6}),
+        ("adamax", "Adamax", {"beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6}),
+        ("nadam", "Nadam", {"beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6}),
+        ("adamw", "AdamW", {"beta_1": 0.8, "beta_2": 0.99, "weight_decay": 0.004}),
+    ],
+)
+def test_further_keras_optimisers_take_the_settings(name, cls, expected):
+    from study.engine.optimizers import build_optimizer
+
+    cfg = OptimizerConfig(name=name, lr=0.05, rho=0.9, beta_1=0.8, beta_2=0.99, epsilon=1e-6)
+    opt = build_optimizer(cfg)
+    assert type(opt).__name__ == cls
+    config = opt.get_config()
+    assert config["learning_rate"] == pytest.approx(0.05)
+    for key, value in expected.items():
+        assert config[key] == pytest.approx(value), key
+
+
+def test_adamw_decays_weights_and_weight_decay_is_settable():
+    from study.engine.optimizers import build_optimizer
+
+    assert build_optimizer(OptimizerConfig(name="adamw", weight_decay=0.1)).get_config()["weight_decay"] == 0.1
+    # lr 0.01, decay 0.1: the decoupled decay shrinks w by lr·wd·w before Adam's step of ~lr
+    after = keras_steps(OptimizerConfig(name="adamw", lr=0.01, weight_decay=0.1), steps=1)[0]
+    plain = keras_steps(OptimizerConfig(name="adam", lr=0.01), steps=1)[0]
+    np.testing.assert_allclose(plain - after, 0.01 * 0.1 * W0, rtol=1e-3, atol=1e-8)
+
+
+def test_clipnorm_and_clipvalue_bound_the_gradient():
+    clipped = keras_steps(OptimizerConfig(name="sgd", lr=1.0, clipvalue=0.5), steps=1)[0]
+    np.testing.assert_allclose(clipped, W0 - np.clip(W0, -0.5, 0.5), rtol=1e-6)
+    normed = keras_steps(OptimizerConfig(name="sgd", lr=1.0, clipnorm=1.0), steps=1)[0]
+    np.testing.assert_allclose(normed, W0 - W0 / np.linalg.norm(W0), rtol=1e-6)
+
+
+SCHEDULES = {
+    "step": ({"name": "step", "boundaries": [2, 4], "factors": [0.1, 0.01]}, [1, 1, 0.1, 0.1, 0.01, 0.01]),
+    "exponential": (
+        {"name": "exponential", "decay_steps": 2, "decay_rate": 0.5, "staircase": True},
+        [1, 1, 0.5, 0.5, 0.25, 0.25],
+    ),
+    "cosine": ({"name": "cosine", "decay_steps": 4}, [1, 0.5 + 0.5 * np.cos(np.pi / 4), 0.5, 0.1464466, 0, 0]),
+    "cosine warm-up": (
+        {"name": "cosine", "decay_steps": 4, "warmup_steps": 2},
+        [0, 0.5, 1, 0.5 + 0.5 * np.cos(np.pi / 4), 0.5, 0.1464466],
+    ),
+    "warmup": ({"name": "warmup", "warmup_steps": 4}, [0, 0.25, 0.5, 0.75, 1, 1]),
+}
+
+
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_schedules_scale_the_peak_learning_rate(name):
+    """Each schedule's rate at the optimiser's counter 0..5 (iteration 1..6), as a fraction of `lr`."""
+    from study.engine.optimizers import learning_rate
+
+    doc, fractions = SCHEDULES[name]
+    schedule = learning_rate(OptimizerConfig.model_validate({"lr": 0.2, "schedule": doc}))
+    got = [float(schedule(step)) for step in range(6)]
+    np.testing.assert_allclose(got, 0.2 * np.array(fractions, float), rtol=1e-5, atol=1e-7)
+
+
+def test_step_schedule_needs_matching_increasing_boundaries():
+    with pytest.raises(ValueError, match="2 boundaries need as many factors"):
+        OptimizerConfig.model_validate({"schedule": {"name": "step", "boundaries": [2, 4], "factors": [0.1]}})
+    with pytest.raises(ValueError, match="must increase"):
+        OptimizerConfig.model_validate({"schedule": {"name": "step", "boundaries": [4, 2], "factors": [0.1, 0.1]}})

@@ -6,7 +6,9 @@ per-layer diagnostics as the report shows them.
 from __future__ import annotations
 
 import math
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,7 +38,12 @@ def test_report_files_and_embedded_figures(toy_report):
     out = toy_report.parent
     assert {p.name for p in out.iterdir()} >= {"report.html", "summary.csv", "runs.csv", "curves.csv", "figures"}
     figures = sorted(p.stem for p in (out / "figures").glob("*.png"))
-    assert figures == ["heatmap_activation_x_initializer", "learning_curves", "test_accuracy_all_cells"]
+    assert figures == [
+        "heatmap_activation_x_initializer",
+        "learning_curves",
+        "test_accuracy_all_cells",
+        "test_accuracy_final_stretch",
+    ]
     text = toy_report.read_text(encoding="utf-8")
     assert text.count('<img src="data:image/png;base64,') == len(figures)
     assert not re.search(r"https?://", text)
@@ -61,7 +68,7 @@ def test_report_logged_to_parent(hand_store, toy_report):
     client = hand_store["client"]
     names = {a.path for a in client.list_artifacts(hand_store["second"], "report")}
     assert {"report/report.html", "report/summary.csv", "report/figures"} <= names
-    assert len(client.list_artifacts(hand_store["second"], "report/figures")) == 3
+    assert len(client.list_artifacts(hand_store["second"], "report/figures")) == 4
 
 
 def test_batch_norm_axis_and_single_seed(hand_store):
@@ -197,3 +204,33 @@ def test_one_seed_asks_for_replicates(hand_store):
     text = report.read_text(encoding="utf-8")
     assert "Replicates are needed" in text and "seeds: 5" in text
     assert "Main effects" in text  # one axis of two levels: its main effect and a one-way ANOVA
+
+
+def test_a_report_per_parent_run_and_latest(hand_store, tmp_path, monkeypatch):
+    """reports/<study>/<parent>/ per parent run, never overwritten; `latest` follows the newest parent only."""
+    monkeypatch.chdir(tmp_path)
+    uri = hand_store["uri"]
+    newest = write_report("toy", tracking_uri=uri, log_to_parent=False)
+    assert newest == Path("reports/toy") / hand_store["second"] / "report.html"
+    latest = tmp_path / "reports" / "toy" / "latest"
+    assert latest.is_symlink() and (latest / "report.html").read_bytes() == newest.read_bytes()
+    older = write_report("toy", parent_run_id=hand_store["first"], tracking_uri=uri, log_to_parent=False)
+    assert older.parent.name == hand_store["first"] and newest.is_file()  # both kept
+    assert os.readlink(latest) == hand_store["second"]  # an older parent's report does not move latest
+
+
+def test_latest_is_a_copy_where_symlinks_fail(hand_store, tmp_path, monkeypatch):
+    from study.report import write
+
+    monkeypatch.chdir(tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise OSError("symlinks not supported here")
+
+    monkeypatch.setattr(write.os, "symlink", refuse)
+    report = write_report("toy", tracking_uri=hand_store["uri"], log_to_parent=False)
+    latest = tmp_path / "reports" / "toy" / "latest"
+    assert latest.is_dir() and not latest.is_symlink()
+    assert (latest / "report.html").read_bytes() == report.read_bytes()
+    write_report("toy", tracking_uri=hand_store["uri"], log_to_parent=False)  # replaces the copy
+    assert (latest / "figures").is_dir()

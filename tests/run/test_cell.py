@@ -5,11 +5,13 @@ artifacts; and that the stored values are the engine's, whatever its chunk sched
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from study.engine.train import exact_ratio
 from study.run.cell import cell_data
 from tests.doubles import Recorder
 from tests.run.support import CURVES, EVAL_STEPS, ITERATIONS
@@ -42,9 +44,14 @@ def test_metric_histories_follow_the_protocol(trained):
             assert [s for s, _ in trained.history(run_id, key)] == EVAL_STEPS, key
         test_acc = trained.history(run_id, "test_acc")
         assert all(0 <= v <= 1 for _, v in test_acc)
-        assert run.data.metrics["final_test_acc"] == test_acc[-1][1]
-        assert run.data.metrics["best_test_acc"] == max(v for _, v in test_acc)
-        assert run.data.metrics["final_train_acc"] == trained.history(run_id, "train_acc")[-1][1]
+        # the summary accuracies are exact count ratios (0.232, not the float32 0.23200001 of the history)
+        test_rows, train_rows = 200, 500  # STUDY's subsets; train_acc is on the whole training subset
+        assert run.data.metrics["final_test_acc"] == exact_ratio(test_acc[-1][1], test_rows)
+        assert run.data.metrics["best_test_acc"] == exact_ratio(max(v for _, v in test_acc), test_rows)
+        final_train = run.data.metrics["final_train_acc"]
+        assert final_train == exact_ratio(trained.history(run_id, "train_acc")[-1][1], train_rows)
+        for value, rows in ((run.data.metrics["final_test_acc"], test_rows), (final_train, train_rows)):
+            assert value * rows == round(value * rows) and repr(value) == repr(round(value * rows) / rows)
 
 
 def test_relu_learns_in_sixty_iterations(trained):
@@ -80,3 +87,28 @@ def test_engine_schedule_does_not_change_the_numbers(trained, step_by_step, step
     for key in CURVES:
         assert recorder.curves[key] == trained.history(chunked.info.run_id, key), key
     assert summary.final_test_acc == chunked.data.metrics["final_test_acc"]
+
+
+def test_datasets_are_logged_as_training_and_evaluation_inputs(trained, mnist_dir):
+    for cell, run in zip(trained.cells, trained.children(trained.result.parent_id)):
+        inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
+        assert set(inputs) == {"mnist train[:500]", "mnist test[:200]"}
+        contexts = {name: {t.key: t.value for t in i.tags}["mlflow.data.context"] for name, i in inputs.items()}
+        assert contexts == {"mnist train[:500]": "training", "mnist test[:200]": "evaluation"}
+        for name, rows in (("mnist train[:500]", 500), ("mnist test[:200]", 200)):
+            dataset = inputs[name].dataset
+            assert dataset.digest == cell_data(cell).digest and dataset.source_type == "local"
+            assert json.loads(dataset.source)["uri"] == str(mnist_dir)
+            assert json.loads(dataset.profile)["features_shape"] == [rows, 784]
+
+
+def test_source_tags_are_the_drivers_on_every_run_and_the_parent_keeps_the_requirements(trained):
+    from study.store.provenance import requirements_text
+    from study.store.reader import read_text_artifact
+
+    parent = trained.client.get_run(trained.result.parent_id)
+    source = {k: v for k, v in parent.data.tags.items() if k.startswith(("mlflow.source.", "mlflow.user"))}
+    assert source["mlflow.source.type"] == "LOCAL" and source["mlflow.user"] and source["mlflow.source.name"]
+    for run in trained.children(trained.result.parent_id):
+        assert source.items() <= run.data.tags.items()
+    assert read_text_artifact(trained.client, parent.info.run_id, "requirements.txt") == requirements_text()

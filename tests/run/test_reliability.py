@@ -216,9 +216,13 @@ sys.exit(cli.main(argv))
 """
 
 
-def child_env(mnist_dir: Path) -> dict[str, str]:
+def child_env(mnist_dir: Path, cache: Path | None = None) -> dict[str, str]:
+    """The study's environment; `cache` replaces the user's cache (XDG_CACHE_HOME), where the template of
+    new stores is kept."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env[DATA_ENV] = str(mnist_dir)
+    if cache is not None:
+        env["XDG_CACHE_HOME"] = str(cache)
     return env
 
 
@@ -229,7 +233,8 @@ def start_study(
     args = ["run", str(study), "--quiet", *extra]
     cmd = [sys.executable, "-c", HARNESS, point, *args] if point else [sys.executable, "-m", "study.cli", *args]
     with open(root / f"{tag}.out", "wb") as out, open(root / f"{tag}.err", "wb") as err:
-        return subprocess.Popen(cmd, cwd=root, env=child_env(mnist_dir), stdout=out, stderr=err)
+        env = child_env(mnist_dir, root / "cache")  # an empty cache: a new store's schema is migrated by this run
+        return subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=err)
 
 
 def cell_states(db: Path) -> list[tuple[str, str, int]]:
@@ -259,8 +264,8 @@ def wait_for(proc: subprocess.Popen, ready, what: str, timeout: float = CHILD_TI
 def kill_externally(point: str, root: Path, proc: subprocess.Popen) -> None:
     """SIGKILL from outside once the store shows the state `point` names."""
     db = root / "mlruns" / "mlflow.db"
-    if point == "store-creation":  # MLflow is still migrating the new database's schema
-        wait_for(proc, lambda: any((root / "mlruns").glob("mlflow.db.*.new")), "the store draft to appear")
+    if point == "store-creation":  # MLflow is still migrating the schema of the new stores' template
+        wait_for(proc, lambda: any((root / "cache").rglob("*.db.*.new")), "the template's draft to appear")
         time.sleep(0.3)
     elif point == "mid-cell":  # a cell run is RUNNING and has logged part of its metrics
         wait_for(
@@ -308,6 +313,7 @@ def test_kill_9_then_resume(point, tmp_path, monkeypatch, mnist_dir, blank_db, c
     monkeypatch.chdir(root)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv(DATA_ENV, str(mnist_dir))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(root / "cache"))  # the killed run's cache
     capsys.readouterr()
     assert cli_run(study) == 0
     err = capsys.readouterr().err
@@ -331,6 +337,7 @@ def test_kill_9_then_resume(point, tmp_path, monkeypatch, mnist_dir, blank_db, c
     assert [m["config_hash"] for m in manifest] == [c.config_hash for c in cells]
     assert [m["run_id"] for m in manifest] == [by_hash[c.config_hash][0].info.run_id for c in cells]
     assert not list((root / "mlruns").glob("mlflow.db.*")), "a store draft was left behind"
+    assert not list((root / "cache").rglob("*.new*")), "a template draft was left behind"
     print(
         f"{point}: at the kill: cells {count(at_kill, 'cell')}, parents {count(at_kill, 'parent')}; "
         f"after the resume: cells {runs.statuses('cell')}, parents {runs.statuses('parent')}"
@@ -353,7 +360,7 @@ def expect_at_kill(point: str, runs: Runs, at_kill: dict) -> None:
     elif point == "before-cells":
         assert cells == {} and parents == {"RUNNING": 1}
         parent = next(iter(at_kill.values()))
-        assert {a.path for a in runs.client.list_artifacts(parent.info.run_id)} == {"study.yaml"}
+        assert {a.path for a in runs.client.list_artifacts(parent.info.run_id)} == {"study.yaml", "requirements.txt"}
     elif point == "mid-cell":  # one or two cells RUNNING: a finished cell's end may still be queued
         assert cells.get("RUNNING", 0) >= 1 and parents == {"RUNNING": 1}
         running = [r for r in at_kill.values() if r.info.status == "RUNNING" and r.data.tags["study.role"] == "cell"]
@@ -383,7 +390,7 @@ def test_a_diverging_cell_fails_the_grid_goes_on_and_the_exit_code_is_1(project,
     assert row_status(rows[1]) == ("lr=1e+06 · seed 0", "failed")
     assert "↳" in rows[2] and "loss became" in rows[2] and "iteration" in rows[2]  # the reason, under the row
     assert row_status(rows[3]) == ("lr=0.1 · seed 0", "done")
-    assert "2 cells, 1 failed" in out
+    assert "2 cells × 1 seed = 2 runs, 1 failed" in out
     runs = Runs(project, "diverge")
     failed = [r for r in runs.all() if r.info.status == "FAILED"]
     assert len(failed) == 1 and runs.statuses() == {"FAILED": 1, "FINISHED": 1}
@@ -545,8 +552,12 @@ BAD_INPUT = {
         "'sigmoyd' is not valid (valid: sigmoid",
     ),
     "unknown initializer": (setting("model", "initializer", "glorot"), (), "'glorot' is not valid (valid: gauss"),
-    "unknown optimizer": (setting("optimizer", "name", "adamw"), (), "'adamw' is not valid (valid: sgd"),
-    "unknown dataset": (setting("data", "name", "cifar10"), (), "'cifar10' is not valid (valid: mnist, fashion_mnist)"),
+    "unknown optimizer": (setting("optimizer", "name", "adamq"), (), "'adamq' is not valid (valid: sgd"),
+    "unknown dataset": (
+        setting("data", "name", "svhn"),
+        (),
+        "name 'svhn' is not a dataset study knows (valid: mnist, fashion_mnist, cifar10, cifar100)",
+    ),
     "empty grid": (grid({}), (), "the grid is empty"),
     "axis with no values": (grid({"model.activation": []}), (), "has no values"),
     "axis not a list": (grid({"model.activation": "relu"}), (), "grid.model.activation"),
@@ -562,7 +573,7 @@ BAD_INPUT = {
     "dropout 1.5": (setting("model", "dropout", 1.5), (), "model.dropout: 1.5"),
     "momentum 1": (setting("optimizer", "momentum", 1.0), (), "optimizer.momentum: 1.0"),
     "batch > train_size": (lambda d, r: d["base"]["data"].update(train_size=5), (), "larger than data.train_size"),
-    "batch > the dataset": (setting("train", "batch_size", N_TRAIN + 1), (), f"({N_TRAIN} images)"),
+    "batch > the dataset": (setting("train", "batch_size", N_TRAIN + 1), (), f"({N_TRAIN} samples)"),
     "eval_every > iterations": (
         setting("train", "eval_every", 50),
         (),
@@ -575,7 +586,7 @@ BAD_INPUT = {
     "extra bytes": (damage(TEST_IMAGES, lambda b: b + b"\0" * 7), (), f"{TEST_IMAGES}: too long"),
     "corrupted gzip": (gzip_garbage(TEST_IMAGES), (), "corrupted gzip"),
     "unknown --set key": (lambda d, r: None, ("--set", "train.iteratoins=5"), "unknown setting 'train.iteratoins'"),
-    "--set bad value": (lambda d, r: None, ("--set", "optimizer.name=adamw"), "'adamw' is not valid"),
+    "--set bad value": (lambda d, r: None, ("--set", "optimizer.name=adamq"), "'adamq' is not valid"),
 }
 
 
@@ -617,7 +628,7 @@ def test_batch_larger_than_all_of_mnist_is_refused(tmp_cwd, mnist_dir, capsys):
     path = tmp_cwd / "huge.yaml"
     path.write_text(json.dumps(doc), encoding="utf-8")
     code = cli_run(path)
-    assert_refused(tmp_cwd, code, capsys.readouterr().err, "is larger than the training set (60000 images)")
+    assert_refused(tmp_cwd, code, capsys.readouterr().err, "is larger than the training set (60000 samples)")
 
 
 STUDY_FILES = {  # id -> file bytes, text the one error line must hold

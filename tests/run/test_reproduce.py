@@ -41,7 +41,8 @@ def moved_store(tmp_path, monkeypatch, mnist_dir) -> tuple[Path, str]:
     origin, elsewhere = tmp_path / "origin", tmp_path / "elsewhere"
     origin.mkdir()
     monkeypatch.chdir(origin)
-    assert main(["run", str(ROOT / "configs" / "smoke.yaml"), "--quiet", *FAST_SMOKE]) == 0
+    smoke = shutil.copy(ROOT / "configs" / "smoke.yaml", origin)  # a study of origin/: its store is origin/mlruns
+    assert main(["run", smoke, "--quiet", *FAST_SMOKE]) == 0
     (parent,) = parent_ids(origin / "mlruns" / "mlflow.db")
     elsewhere.mkdir()
     shutil.copytree(origin / "mlruns", elsewhere / "mlruns")
@@ -74,7 +75,7 @@ def test_reproduce_of_a_moved_store_is_identical(moved_store, capsys):
     assert [c["identical"] for c in stored["cells"]] == [True, True]
 
     assert main(["report", "smoke", "--run", new]) == 0  # the reproduction's report shows the comparison
-    page = (where / "reports" / "smoke" / "report.html").read_text(encoding="utf-8")
+    page = (where / "reports" / "smoke" / new / "report.html").read_text(encoding="utf-8")
     assert "<h2>Reproduction</h2>" in page and f"This run reproduces run <code>{parent}</code>: 2 of 2 cells" in page
 
 
@@ -105,8 +106,9 @@ def test_refuses_a_run_that_is_not_a_parent(moved_store, capsys):
     assert main(["reproduce", cell]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
+        f"store: sqlite:///{where / 'mlruns' / 'mlflow.db'}",  # every store command names its store first
         f"error: study reproduce: run {cell} is not a study's parent run (it is a cell run); "
-        "give the id of a parent run (study list shows them)"
+        "give the id of a parent run (study list shows them)",
     ]
     assert main(["reproduce", "0123456789abcdef"]) == 2
     assert parent_ids(where / "mlruns" / "mlflow.db") == before  # nothing written

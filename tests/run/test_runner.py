@@ -143,12 +143,12 @@ def test_cli_run_and_dry_run(store, write_study, mnist_dir, capsys):
     path = write_study(study_text(STUDY, mnist_dir).replace("study: e2e\n", "study: e2e_cli\n"))
     assert cli.main(["run", str(path), "--dry-run"]) == 0
     out, _ = capsys.readouterr()
-    rows = out.splitlines()
+    rows = [row for row in out.splitlines() if " · seed " in row]  # each cell's line; its settings below it
     assert len(rows) == 2 and rows[0].endswith("sigmoid · seed 0") and rows[1].endswith("relu · seed 0")
 
     assert cli.main(["run", str(path), "--quiet", "--set", "grid.model.activation=[relu]"]) == 0
     out, err = capsys.readouterr()
-    assert "relu · seed 0" in out and "done" in out and "1 cells, 0 failed" in out
+    assert "relu · seed 0" in out and "done" in out and "1 cell × 1 seed = 1 run, 0 failed" in out
     assert "it/s" not in err  # --quiet: no progress bar
     runs = store.client.search_runs(
         [store.client.get_experiment_by_name("e2e_cli").experiment_id], "tags.`study.role` = 'cell'"

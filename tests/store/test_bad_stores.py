@@ -36,9 +36,14 @@ def digest(path: Path) -> str:
 def refused(argv: list[str], capsys) -> str:
     """Run `study ARGV`, which must exit 2 with one line; returns the line."""
     assert cli.main(argv) == 2
-    err = capsys.readouterr().err
+    err = without_store_line(capsys.readouterr().err)
     assert err.count("\n") == 1 and err.startswith("error: "), err
     return err
+
+
+def without_store_line(err: str) -> str:
+    """stderr without the `store: <uri>` line a store command prints before its error line."""
+    return "".join(line for line in err.splitlines(keepends=True) if not line.startswith("store: "))
 
 
 def other_program(path: Path) -> None:

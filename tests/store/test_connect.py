@@ -14,11 +14,14 @@ import pytest
 from study.errors import StudyError
 from study.store.connect import (
     artifact_location,
+    build_mlflow_schema,
     create_sqlite_store,
     default_tracking_uri,
+    project_root,
     repoint_moved_store,
     resolve_tracking_uri,
     retry,
+    template_path,
     tracking_uri,
 )
 from study.store.runs import Store
@@ -106,6 +109,66 @@ def test_create_sqlite_store_leaves_other_stores_alone(tmp_cwd):
     assert list(tmp_cwd.iterdir()) == []
 
 
+def schema(db: Path) -> list[tuple]:
+    """Every table, index and trigger of a database with its SQL's lines (sorted: MLflow's own migrations
+    order a table's constraints differently from one process to the next), and the migration it is at."""
+    with closing(sqlite3.connect(db)) as con:
+        objects = con.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+        lines = [
+            (kind, name, sorted(line.strip().rstrip(",") for line in (sql or "").splitlines()))
+            for kind, name, sql in objects
+        ]
+        return [*lines, *con.execute("SELECT version_num FROM alembic_version").fetchall()]
+
+
+def default_experiment(db: Path) -> tuple:
+    with closing(sqlite3.connect(db)) as con:
+        return con.execute(
+            "SELECT name, artifact_location, lifecycle_stage, workspace FROM experiments WHERE experiment_id = 0"
+        ).fetchone()
+
+
+def test_a_store_copied_from_the_template_is_the_database_mlflow_builds(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in ("first", "second", "reference"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+    create_sqlite_store(f"sqlite:///{tmp_path / 'first' / 'mlflow.db'}")  # builds the template
+    assert template_path().is_file() and template_path().is_relative_to(tmp_path / "cache")
+    monkeypatch.chdir(tmp_path / "second")
+    create_sqlite_store(f"sqlite:///{tmp_path / 'second' / 'mlflow.db'}")  # a copy of it
+    monkeypatch.chdir(tmp_path / "reference")
+    build_mlflow_schema(tmp_path / "reference" / "mlflow.db")  # MLflow's own, built here
+    for name in ("first", "second"):
+        db = tmp_path / name / "mlflow.db"
+        assert schema(db) == schema(tmp_path / "reference" / "mlflow.db")
+        assert default_experiment(db)[1] == str(tmp_path / name / "mlruns" / "0")  # as MLflow would have set it there
+    assert (
+        default_experiment(tmp_path / "second" / "mlflow.db")[::2]
+        == default_experiment(tmp_path / "reference" / "mlflow.db")[::2]
+    )
+    assert sorted(p.name for p in (tmp_path / "second").iterdir()) == ["mlflow.db"]
+
+
+def test_a_broken_template_is_rebuilt_not_copied(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    template_path().parent.mkdir(parents=True)
+    template_path().write_bytes(b"half a schema")  # e.g. a disk that filled up while it was written
+    create_sqlite_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert {"experiments", "runs", "metrics", "alembic_version"} <= tables(tmp_path / "mlflow.db")
+    assert {"experiments", "runs", "metrics", "alembic_version"} <= tables(template_path())
+
+
+def test_an_unwritable_cache_still_gives_a_whole_store(tmp_path, monkeypatch):
+    (tmp_path / "cache").write_text("a file where the cache directory should be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    create_sqlite_store(f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}")
+    assert {"experiments", "runs", "metrics", "alembic_version"} <= tables(tmp_path / "store" / "mlflow.db")
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["mlflow.db"]
+
+
 # --- a moved store ------------------------------------------------------------------------------------
 
 
@@ -187,3 +250,99 @@ def test_retry_raises_other_errors_at_once_and_gives_up_in_the_end():
     with pytest.raises(RuntimeError, match="busy"):
         retry(always_busy, attempts=2)
     assert calls.count(2) == 2
+
+
+# --- one store per project, wherever a command runs from --------------------------------------------
+
+
+@pytest.fixture
+def project_dir(tmp_path, monkeypatch) -> Path:
+    """A project (pyproject.toml) with configs/ and notebooks/ folders; no MLFLOW_TRACKING_URI."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root = tmp_path / "project"
+    for sub in ("configs", "notebooks/deep"):
+        (root / sub).mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'mine'\n", encoding="utf-8")
+    return root
+
+
+def test_a_sub_folder_reaches_the_projects_store(project_dir, monkeypatch):
+    from study.store.lookup import store_uri
+
+    monkeypatch.chdir(project_dir / "notebooks" / "deep")
+    expected = f"sqlite:///{project_dir / 'mlruns' / 'mlflow.db'}"
+    assert project_root() == project_dir and default_tracking_uri() == expected
+    assert store_uri(None, create=True) == expected  # what a notebook's study.run(...) / study.runs(...) use
+    with pytest.raises(StudyError, match=f"no MLflow store at {project_dir / 'mlruns' / 'mlflow.db'}"):
+        store_uri(None)  # reading creates nothing, and names the project's store
+    assert not (project_dir / "notebooks" / "deep" / "mlruns").exists()
+
+
+def test_the_study_files_project_wins_over_the_current_folder(project_dir, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert default_tracking_uri(project_dir / "configs") == f"sqlite:///{project_dir / 'mlruns' / 'mlflow.db'}"
+    assert default_tracking_uri() == f"sqlite:///{elsewhere / 'mlruns' / 'mlflow.db'}"
+
+
+def test_an_existing_store_marks_the_project(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "mlruns").mkdir()
+    shutil.copy(Path(__file__), tmp_path / "mlruns" / "mlflow.db")  # any file: only its presence counts
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a" / "b")
+    assert project_root() == tmp_path
+
+
+def test_the_search_stops_at_the_temporary_directory(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.chdir(tmp_path)
+    assert project_root() == tmp_path  # nothing between here and the temp dir: here, not /tmp or above
+    assert Path(tempfile.gettempdir()).resolve() in tmp_path.resolve().parents
+
+
+def test_explicit_store_wins_over_mlflow_tracking_uri(project_dir, monkeypatch):
+    from study.store.connect import use_store
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/env.db")
+    monkeypatch.chdir(project_dir)
+    assert default_tracking_uri() == "sqlite:////elsewhere/env.db"
+    use_store("sqlite:////elsewhere/explicit.db")
+    try:
+        assert default_tracking_uri() == tracking_uri() == "sqlite:////elsewhere/explicit.db"
+    finally:
+        use_store(None)
+    assert default_tracking_uri() == "sqlite:////elsewhere/env.db"
+
+
+def test_every_store_command_says_which_store(project_dir, monkeypatch, capsys):
+    from study.cli import main
+
+    monkeypatch.chdir(project_dir / "notebooks")
+    assert main(["report", "nothing"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"store: sqlite:///{project_dir / 'mlruns' / 'mlflow.db'}"
+    assert main(["--store", str(project_dir / "other"), "report", "nothing"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"store: sqlite:///{project_dir / 'other' / 'mlflow.db'}"
+    assert default_tracking_uri() == f"sqlite:///{project_dir / 'mlruns' / 'mlflow.db'}"  # --store undone
+
+
+def test_study_run_uses_the_study_files_project(project_dir, tmp_path, monkeypatch, mnist_dir, capsys):
+    from study.cli import main
+
+    monkeypatch.setenv("STUDY_DATA_DIR", str(mnist_dir))
+    study = project_dir / "configs" / "tiny.yaml"
+    study.write_text(
+        "study: tiny\nbase: {data: {train_size: 100, test_size: 50}, train: {iterations: 10, eval_every: 10}}\n"
+        "grid: {model.activation: [relu]}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(project_dir / "configs" / "missing.yaml"), "--dry-run"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")  # bad input: the error line alone
+    assert main(["run", str(study), "--dry-run"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"store: sqlite:///{project_dir / 'mlruns' / 'mlflow.db'}"

@@ -13,7 +13,16 @@ import pytest
 
 import study
 from study.store.contract import Tag
-from study.store.provenance import LOCK_FILE, PACKAGES, common_tags, environment_digests, git_commit, versions
+from study.store.provenance import (
+    LOCK_FILE,
+    PACKAGES,
+    common_tags,
+    environment_digests,
+    git_commit,
+    requirements_text,
+    source_tags,
+    versions,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 HEX16 = re.compile(r"[0-9a-f]{16}")
@@ -46,21 +55,55 @@ def test_versions_are_the_installed_ones():
         assert found[pkg] == metadata.version(pkg)  # every deciding package is installed here
 
 
-def test_common_tags_in_a_checkout(fresh_git_commit, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+def test_common_tags_are_versions_and_digests():
     tags = common_tags()
-    assert tags[Tag.GIT_COMMIT] == head
     assert {k: v for k, v in tags.items() if k.startswith(Tag.VERSIONS)} == {
         Tag.VERSIONS + k: v for k, v in versions().items()
     }
     assert {k: tags[k] for k in (Tag.ENV_DIGEST, Tag.LOCK_DIGEST)} == environment_digests()
-    assert set(tags) == {Tag.GIT_COMMIT, Tag.ENV_DIGEST, Tag.LOCK_DIGEST} | {Tag.VERSIONS + k for k in versions()}
+    assert set(tags) == {Tag.ENV_DIGEST, Tag.LOCK_DIGEST} | {Tag.VERSIONS + k for k in versions()}
 
 
-def test_no_commit_tag_outside_a_repository(fresh_git_commit, tmp_path, monkeypatch):
+def test_source_tags_in_a_checkout(fresh_git_commit, monkeypatch):
+    """The standard tags the MLflow UI shows as User, Source and Version, and whether the tree was dirty."""
+    import getpass
+    import sys
+
+    monkeypatch.chdir(ROOT)
+    git = lambda *args: subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()  # noqa: E731
+    tags = source_tags()
+    assert tags[Tag.GIT_COMMIT] == git("rev-parse", "HEAD")
+    assert tags[Tag.GIT_BRANCH] == git("rev-parse", "--abbrev-ref", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    assert tags[Tag.GIT_DIRTY] == ("true" if dirty else "false")
+    assert tags[Tag.USER] == getpass.getuser()
+    assert tags[Tag.SOURCE_NAME] == sys.argv[0] and tags[Tag.SOURCE_TYPE] == "LOCAL"
+
+
+def test_a_changed_tracked_file_makes_the_tree_dirty(fresh_git_commit, tmp_path, monkeypatch):
+    run = lambda *args: subprocess.run(["git", *args], cwd=tmp_path, capture_output=True, check=True)  # noqa: E731
+    run("init", "-q")
+    (tmp_path / "f.txt").write_text("a")
+    run("add", "f.txt")
+    run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))  # no repository above tmp either
+    assert source_tags()[Tag.GIT_DIRTY] == "false"
+    (tmp_path / "new.txt").write_text("untracked files do not count")
+    assert source_tags()[Tag.GIT_DIRTY] == "false"
+    (tmp_path / "f.txt").write_text("b")
+    assert source_tags()[Tag.GIT_DIRTY] == "true"
+
+
+def test_requirements_are_every_installed_distribution_and_match_the_env_digest():
+    text = requirements_text()
+    lines = text.splitlines()
+    assert lines == sorted(lines) and f"mlflow=={metadata.version('mlflow')}" in lines
+    assert f"tensorflow=={metadata.version('tensorflow')}" in lines
+    assert hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16] == environment_digests()[Tag.ENV_DIGEST]
+
+
+def test_no_git_tags_outside_a_repository(fresh_git_commit, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert git_commit() is None
-    tags = common_tags()
-    assert Tag.GIT_COMMIT not in tags and tags[Tag.VERSIONS + "study"] == study.__version__
+    tags = source_tags()
+    assert not {Tag.GIT_COMMIT, Tag.GIT_BRANCH, Tag.GIT_DIRTY} & set(tags) and tags[Tag.USER]

@@ -1,4 +1,4 @@
-"""Tests for study.data: tiny IDX files written into tmp_path, plus the real MNIST when available."""
+"""Tests for study.data's IDX source (MNIST family): tiny IDX files written into tmp_path, plus the real MNIST when available."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from study import data
-from study.data import DATASETS, Dataset, dataset_digest, load_dataset, resolve_data_dir
+from study.data import DATASETS, Dataset, dataset_digest, load_dataset, reading, resolve_data_dir
 from study.errors import DataError, StudyError
 
 N_TRAIN, N_TEST = 20, 10
@@ -83,13 +83,13 @@ def gz_dir(tmp_path, arrays):
 
 
 def test_datasets_constant():
-    assert DATASETS == ("mnist", "fashion_mnist")
+    assert DATASETS == ("mnist", "fashion_mnist", "cifar10", "cifar100")
 
 
 @pytest.mark.slow  # starts a Python process
 def test_import_does_not_pull_in_tensorflow():
     code = "import sys, study.data; bad = {'tensorflow', 'keras'} & set(sys.modules); assert not bad, bad"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
 @pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
@@ -185,8 +185,8 @@ def test_cache_sees_file_changes(tmp_path, arrays):
 
 def test_cache_reads_files_once(raw_dir, monkeypatch):
     calls = []
-    real = data._read_bytes
-    monkeypatch.setattr(data, "_read_bytes", lambda p: calls.append(p) or real(p))
+    real = reading.read_bytes
+    monkeypatch.setattr(reading, "read_bytes", lambda p: calls.append(p) or real(p))
     for n in (5, 10, 15):
         load_dataset("mnist", raw_dir, n, 5)
     dataset_digest("mnist", raw_dir)
@@ -374,11 +374,11 @@ def test_bad_subset_size(raw_dir, train_size, test_size, needle, fname):
 
 def test_unknown_dataset_name(raw_dir):
     with pytest.raises(DataError) as exc:
-        load_dataset("cifar10", raw_dir, None, None)
+        load_dataset("svhn", raw_dir, None, None)
     msg = str(exc.value)
-    assert "cifar10" in msg and "mnist" in msg and "fashion_mnist" in msg
-    with pytest.raises(DataError, match="cifar10"):
-        dataset_digest("cifar10", raw_dir)
+    assert "svhn" in msg and "mnist" in msg and "fashion_mnist" in msg and "cifar100" in msg
+    with pytest.raises(DataError, match="svhn"):
+        dataset_digest("svhn", raw_dir)
 
 
 def test_fashion_mnist_reads_same_layout(raw_dir):
@@ -412,3 +412,45 @@ def test_real_mnist():
     assert hashlib.md5(blob).hexdigest() == "6bbc9ace898e44ae57da46a324031adb"
     cnn = load_dataset("mnist", REAL_DIR, 1000, 500, flatten=False)
     assert cnn.x_train.shape == (1000, 28, 28, 1) and cnn.digest == ds.digest
+
+
+# --- keras's own mnist.npz in a data directory ------------------------------------------------------
+
+
+def test_keras_mnist_npz_reads_and_hashes_like_the_idx_files(tmp_path, arrays, raw_dir):
+    d = tmp_path / "keras"
+    d.mkdir()
+    np.savez(
+        d / "mnist.npz",
+        x_train=arrays["train-images-idx3-ubyte"],
+        y_train=arrays["train-labels-idx1-ubyte"],
+        x_test=arrays["t10k-images-idx3-ubyte"],
+        y_test=arrays["t10k-labels-idx1-ubyte"],
+    )
+    from_npz = load_dataset("mnist", d, 5, 3)
+    from_idx = load_dataset("mnist", raw_dir, 5, 3)
+    assert from_npz.source == str(d / "mnist.npz") and from_npz.digest == from_idx.digest
+    np.testing.assert_array_equal(from_npz.x_train, from_idx.x_train)
+    from study.config import DataConfig
+    from study.data.shape import data_shape
+
+    assert data_shape(DataConfig(name="mnist", dir=str(d))).train == N_TRAIN
+    with pytest.raises(DataError, match="train-images-idx3-ubyte: missing"):  # fashion_mnist has no npz form
+        load_dataset("fashion_mnist", d, None, None)
+
+
+def test_a_bad_keras_mnist_npz_is_one_line(tmp_path, arrays):
+    d = tmp_path / "keras"
+    d.mkdir()
+    np.savez(d / "mnist.npz", x_train=arrays["train-images-idx3-ubyte"].astype(np.float32), y_train=np.zeros(N_TRAIN))
+    with pytest.raises(DataError, match="mnist.npz: no array 'x_test'"):
+        load_dataset("mnist", d, None, None)
+    np.savez(
+        d / "mnist.npz",
+        x_train=arrays["train-images-idx3-ubyte"].astype(np.float32),
+        y_train=arrays["train-labels-idx1-ubyte"],
+        x_test=arrays["t10k-images-idx3-ubyte"],
+        y_test=arrays["t10k-labels-idx1-ubyte"],
+    )
+    with pytest.raises(DataError, match="mnist.npz train: images are float32 and labels uint8; expected uint8"):
+        load_dataset("mnist", d, None, None)

@@ -1,0 +1,429 @@
+"""Where a user's wait goes: a whole `study run` broken into phases, beside the course's NumPy loop.
+
+    STUDY_DATA_DIR=/path/to/mnist python -m benchmarks.phases [--reps 2] [--config configs/vanishing_gradient.yaml]
+
+Each repetition runs, one after the other (interleaved, so a change in machine load hits all alike):
+1. the TensorFlow import alone, in a fresh process (`import study.engine.backend`: TensorFlow + Keras
+   with the package's settings), the yardstick of the fixed overhead;
+2. `study run CONFIG --quiet` as a user runs it, in a fresh temp directory (a new SQLite store),
+   timed from process start to exit, with the cells' own times from its final table;
+3. the same command in an instrumented process (`--child`), which timestamps the phases:
+   interpreter start, imports, validation, data load, store creation and set-up, per cell (run
+   set-up, TensorFlow import, model build, first graph call = trace, training, logging), waiting
+   for the writer, the study's end, the final table and the interpreter's exit — and, on the
+   writer thread, every queued store write;
+4. the course's NumPy loop (benchmarks/numpy_course.py, float64 as the notebook runs it) for the
+   same cells, in a fresh process (the data load is not timed, as in numpy_course).
+
+The instrumented run wraps functions from the outside (this file only); a name that another
+version of the package no longer has is listed as "not instrumented" and its time falls into the
+enclosing phase. Results go to benchmarks/results/phases.json (git-ignored; `--out`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib.abc
+import importlib.util
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "configs" / "vanishing_gradient.yaml"
+HEAVY = ("tensorflow", "keras", "mlflow", "sqlalchemy", "pandas", "matplotlib", "seaborn", "scipy", "numpy")
+
+
+# --- the instrumented child ------------------------------------------------------------------
+
+EVENTS: list[tuple[str, str, float, float, int]] = []  # (label, thread, start, end, depth)
+MISSING: list[str] = []
+_depth = threading.local()
+
+
+def timed(label: str | Callable[[tuple], str], fn):
+    """`fn` recording (label, thread, start, end, nesting depth) for every call."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        depth = getattr(_depth, "n", 0)
+        _depth.n = depth + 1
+        t0 = time.time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            EVENTS.append(
+                (label(args) if callable(label) else label, threading.current_thread().name, t0, time.time(), depth)
+            )
+            _depth.n = depth
+
+    return wrapper
+
+
+def patch(owner, name: str, label) -> None:
+    """Replace owner.name by its timed version, or note that this package version has no such name."""
+    fn = getattr(owner, name, None)
+    if fn is None:
+        MISSING.append(f"{getattr(owner, '__name__', owner)}.{name}")
+        return
+    setattr(owner, name, timed(label, fn))
+
+
+def first_call_per_instance(label_first: str, label_rest: str, fn):
+    """A method timed as `label_first` on its first call per object (the trace), `label_rest` after."""
+    seen: set[int] = set()
+
+    def label(args):
+        key = id(args[0])
+        if key in seen:
+            return label_rest
+        seen.add(key)
+        return label_first
+
+    return timed(label, fn)
+
+
+def timed_submit(submit):
+    """BackgroundWriter.submit whose jobs are timed on the writer thread under their function's name."""
+
+    @functools.wraps(submit)
+    def wrapper(self, fn, *args):
+        return submit(self, timed("writer: " + getattr(fn, "__name__", "write"), fn), *args)
+
+    return wrapper
+
+
+def instrument(module) -> None:
+    """The wrappers for one just-imported module of the package."""
+    m, name = module, module.__name__
+    if name == "study.studyfile":
+        patch(m, "load_study", "validation (study file, grid)")
+    elif name == "study.grid":
+        patch(m, "expand", "validation (study file, grid)")
+    elif name == "study.data":
+        patch(m, "load_dataset", "data load")
+    elif name == "study.store.connect":
+        patch(m, "create_sqlite_store", "store: create SQLite")
+    elif name == "study.store.runs":
+        patch(m.Store, "__init__", "store: open")
+        for method in ("experiment_id", "mark_dead_runs", "finished_cells", "start_parent"):
+            patch(m.Store, method, "store: study set-up")
+        for method in ("claim", "taken", "start_cell"):
+            patch(m.Store, method, "cell: run set-up")
+    elif name == "study.store.views":
+        patch(m, "share_runs_view", "store: study set-up")
+    elif name == "study.store.writer":
+        patch(m.BackgroundWriter, "flush", "waiting for the writer")
+        m.BackgroundWriter.submit = timed_submit(m.BackgroundWriter.submit)
+    elif name == "study.run.cell":
+        patch(m, "run_cell", "cell: other")
+    elif name == "study.run.metrics":
+        for method in ("set_model", "on_chunk_end", "on_train_end"):
+            patch(m.MetricLogger, method, "cell: logging")
+    elif name == "study.engine.train":
+        patch(m.Engine, "__init__", "cell: model build")
+        if hasattr(m.Engine, "chunk"):
+            m.Engine.chunk = first_call_per_instance("cell: first graph call (trace)", "cell: training", m.Engine.chunk)
+        else:
+            MISSING.append("Engine.chunk")
+        patch(m, "engine_for", "cell: other")
+    elif name == "study.run.runner":
+        for fn in ("evaluate", "record_expectations", "finish_parent"):
+            patch(m, fn, "study end")
+        patch(m, "final_table", "final table")
+    elif name == "study.report.write":
+        patch(m, "write_report", "report")
+
+
+class ImportTimer(importlib.abc.MetaPathFinder):
+    """Times the first import of the heavy libraries and of every `study` module, and instruments the latter."""
+
+    def find_spec(self, fullname, path, target=None):
+        top = fullname.split(".")[0]
+        if not (fullname in HEAVY or top == "study"):
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+        label = f"import {fullname}" if fullname in HEAVY else "import study.* (own code)"
+
+        def run(module):
+            timed(label, exec_module)(module)
+            if top == "study":
+                instrument(module)
+
+        spec.loader.exec_module = run
+        return spec
+
+
+def child(argv: list[str]) -> int:
+    """Run the `study` CLI with the wrappers in place; write the events to $PHASES_OUT."""
+    started = time.time()
+    sys.meta_path.insert(0, ImportTimer())
+    t0 = time.time()
+    from study.cli import main
+
+    EVENTS.append(("import study.cli", "MainThread", t0, time.time(), 0))
+    try:
+        rc = main(argv)
+    finally:
+        doc = {"started": started, "ended": time.time(), "events": EVENTS, "missing": MISSING}
+        Path(os.environ["PHASES_OUT"]).write_text(json.dumps(doc))
+    return rc
+
+
+# --- the NumPy child -------------------------------------------------------------------------
+
+
+def numpy_child(config: str, overrides: list[str]) -> int:
+    """The course's NumPy loop (float64) for the study's cells; prints JSON of per-cell seconds."""
+    import numpy as np
+
+    from benchmarks import numpy_course
+    from study.grid import expand
+    from study.studyfile import load_study
+
+    data = numpy_course.load_mnist()
+    rows = []
+    for cell in expand(load_study(config, overrides)):
+        s = cell.settings
+        r = numpy_course.run_cell(
+            s.model.activation, s.model.initializer, cell.seed, np.float64, data, s.train.iterations
+        )
+        rows.append({"cell": cell.name, "seconds": r.seconds, "final_test_acc": r.final_test_accuracy})
+    print(json.dumps(rows))
+    return 0
+
+
+# --- the parent ------------------------------------------------------------------------------
+
+
+def clean_env(tree: str | None = None, **extra: str) -> dict[str, str]:
+    """This environment with `tree` (default this checkout) first on the path and no MLFLOW_TRACKING_URI."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PYTHONPATH"] = str(Path(tree).resolve() if tree else ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def tf_import_seconds() -> float:
+    code = "import time; t = time.perf_counter(); import study.engine.backend; print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], env=clean_env(), capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def parse_table(stdout: str) -> dict:
+    cells = [float(m.group(1)) for m in re.finditer(r"\bdone\s+\S+\s+\S+\s+([\d.]+)s\s*$", stdout, re.M)]
+    inside = re.search(r"([\d.]+)s in all", stdout)
+    accs = re.findall(r"\bdone\s+(\S+)\s+\S+\s+[\d.]+s\s*$", stdout, re.M)
+    return {
+        "cell_seconds": cells,
+        "run_study_seconds": float(inside.group(1)) if inside else None,
+        "final_test_acc": accs,
+    }
+
+
+def study_once(config: str, args: list[str], instrumented: bool, tree: str | None = None) -> dict:
+    """One `study run` in a fresh temp dir: wall from process start to exit, the table, and (instrumented) events."""
+    with tempfile.TemporaryDirectory(prefix="bench-phases-") as tmp:
+        out = Path(tmp) / "events.json"
+        cmd = (
+            [sys.executable, "-m", "benchmarks.phases", "--child", "--", "run", config, "--quiet", *args]
+            if instrumented
+            else [sys.executable, "-m", "study.cli", "run", config, "--quiet", *args]
+        )
+        work = Path(tmp) / "work"
+        work.mkdir()
+        launch = time.time()
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=work, env=clean_env(tree, PHASES_OUT=str(out)), capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        exited = time.time()
+        if proc.returncode not in (0, 1):
+            raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        result = {"seconds": wall, **parse_table(proc.stdout)}
+        if instrumented:
+            doc = json.loads(out.read_text())
+            result["phases"] = breakdown(doc, launch, exited)
+            result["writer"] = writer_totals(doc)
+            result["missing"] = doc["missing"]
+    return result
+
+
+def exclusive_main_thread(events: list) -> dict[str, float]:
+    """Seconds per label on the main thread, each event minus the events nested in it."""
+    main = sorted((e for e in events if e[1] == "MainThread"), key=lambda e: (e[2], -e[3]))
+    totals: dict[str, float] = {}
+    stack: list[list] = []  # [label, start, end, child_time]
+
+    def close(frame):
+        label, start, end, inner = frame
+        totals[label] = totals.get(label, 0.0) + (end - start) - inner
+        if stack:
+            stack[-1][3] += end - start
+
+    for label, _, start, end, _ in main:
+        while stack and stack[-1][2] <= start:
+            close(stack.pop())
+        stack.append([label, start, end, 0.0])
+    while stack:
+        close(stack.pop())
+    return totals
+
+
+def breakdown(doc: dict, launch: float, exited: float) -> dict[str, float]:
+    """The main thread's time from launch to exit, split into disjoint phases."""
+    phases = {"interpreter start": doc["started"] - launch}
+    phases.update(exclusive_main_thread(doc["events"]))
+    first = min(e[2] for e in doc["events"])
+    phases["interpreter start"] += first - doc["started"]
+    covered = sum(phases.values())
+    phases["exit (interpreter shutdown)"] = exited - doc["ended"]
+    phases["not attributed (CLI, runner glue)"] = (doc["ended"] - launch) - covered
+    return phases
+
+
+def writer_totals(doc: dict) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for label, thread, start, end, depth in doc["events"]:
+        if thread != "MainThread" and depth == 0:
+            out[label] = out.get(label, 0.0) + end - start
+    return out
+
+
+def numpy_once(config: str, overrides: list[str]) -> dict:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.phases", "--numpy-child", config, *overrides],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"process_seconds": time.perf_counter() - t0, "cells": rows, "seconds": sum(r["seconds"] for r in rows)}
+
+
+def med(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt(values) -> str:
+    m, lo, hi = med(values)
+    return f"{m:7.2f} [{lo:.2f}–{hi:.2f}]"
+
+
+def report(r: dict) -> None:
+    reps = r["reps"]
+    print(
+        f"phases benchmark: {r['config']} {' '.join(r['args'])}; {len(reps)} interleaved rep(s); "
+        f"{os.cpu_count()} CPUs; load average {r['load_before']} before, {r['load_after']} after; {r['when']}"
+    )
+    print("seconds, median [min–max]:")
+    tf = [x["tf_import"] for x in reps]
+    e2e = [x["study"]["seconds"] for x in reps]
+    cells = [sum(x["study"]["cell_seconds"]) for x in reps]
+    npy = [x["numpy"]["seconds"] for x in reps]
+    npp = [x["numpy"]["process_seconds"] for x in reps]
+    over = [a - b for a, b in zip(e2e, cells)]
+    print(f"  TensorFlow import (fresh process)                 {fmt(tf)}")
+    if r.get("baseline"):
+        base = [x["baseline"]["seconds"] for x in reps]
+        base_cells = [sum(x["baseline"]["cell_seconds"]) for x in reps]
+        print(f"  baseline ({r['baseline']}) study run, start to exit {fmt(base)}  (cells {fmt(base_cells)})")
+        print(f"  baseline / this study run                         {fmt([b / e for b, e in zip(base, e2e)])}")
+    print(f"  study run, process start to exit                  {fmt(e2e)}")
+    print(f"    of which the cells (final table's times, sum)   {fmt(cells)}")
+    print(f"    the rest (wall - cells)                         {fmt(over)}")
+    print(f"  NumPy course loop, float64, the same cells (sum)  {fmt(npy)}   (process: {fmt(npp)})")
+    ratio = [n / e for n, e in zip(npy, e2e)]
+    budget = [o - t for o, t in zip(over, tf)]
+    verdict = "PASS" if med(ratio)[0] >= 2 else "FAIL"
+    print(f"  NumPy loop / study run end to end                 {fmt(ratio)}   target ≥ 2: {verdict}")
+    print(
+        f"  (wall - cells) - TensorFlow import                {fmt(budget)}   target ≤ 1.5: "
+        f"{'PASS' if med(budget)[0] <= 1.5 else 'FAIL'}"
+    )
+    print("  per cell, study (final table) vs NumPy:")
+    for k, row in enumerate(reps[0]["numpy"]["cells"]):
+        st = [x["study"]["cell_seconds"][k] for x in reps if k < len(x["study"]["cell_seconds"])]
+        nv = [x["numpy"]["cells"][k]["seconds"] for x in reps]
+        print(f"    {row['cell']:<32} study {fmt(st)}  numpy {fmt(nv)}")
+    print("instrumented run, main thread, launch to exit (median over reps):")
+    labels = sorted(
+        {k for x in reps for k in x["instrumented"]["phases"]},
+        key=lambda k: -med([x["instrumented"]["phases"].get(k, 0.0) for x in reps])[0],
+    )
+    for label in labels:
+        print(f"  {label:<44} {fmt([x['instrumented']['phases'].get(label, 0.0) for x in reps])}")
+    print(f"  {'total (instrumented run wall)':<44} {fmt([x['instrumented']['seconds'] for x in reps])}")
+    print("writer thread (off the critical path, shares the cores):")
+    for label in sorted({k for x in reps for k in x["instrumented"]["writer"]}):
+        print(f"  {label:<44} {fmt([x['instrumented']['writer'].get(label, 0.0) for x in reps])}")
+    if reps[0]["instrumented"]["missing"]:
+        print(f"not instrumented (absent in this version): {', '.join(reps[0]['instrumented']['missing'])}")
+    print(f"final test accuracies: {' '.join(reps[0]['study']['final_test_acc'])}")
+
+
+def load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        return child(argv[2:] if argv[1:2] == ["--"] else argv[1:])
+    if argv[:1] == ["--numpy-child"]:
+        return numpy_child(argv[1], argv[2:])
+    p = argparse.ArgumentParser(description="A study's wall time in phases, beside the course's NumPy loop.")
+    p.add_argument("--config", default=str(DEFAULT_CONFIG))
+    p.add_argument("--reps", type=int, default=2)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--skip-numpy", action="store_true")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        metavar="DIR",
+        help="another checkout of the package (e.g. `git archive` of an older commit): its `study run` is "
+        "timed in each rep too, for a before/after in one run",
+    )
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "phases.json"))
+    a = p.parse_args(argv)
+    if not os.environ.get("STUDY_DATA_DIR"):
+        raise SystemExit("set STUDY_DATA_DIR to the directory holding the MNIST IDX files")
+    a.config = str(Path(a.config).resolve())
+    extra = [x for o in a.overrides for x in ("--set", o)]
+    r: dict = {"config": a.config, "args": extra, "load_before": load(), "when": time.strftime("%Y-%m-%d %H:%M")}
+    r["baseline"], r["reps"] = a.baseline, []
+    no_numpy = {"seconds": float("nan"), "process_seconds": float("nan"), "cells": []}
+    for _ in range(a.reps):
+        rep: dict = {"tf_import": tf_import_seconds()}
+        if a.baseline:
+            rep["baseline"] = study_once(a.config, extra, instrumented=False, tree=a.baseline)
+        rep["study"] = study_once(a.config, extra, instrumented=False)
+        rep["instrumented"] = study_once(a.config, extra, instrumented=True)
+        rep["numpy"] = no_numpy if a.skip_numpy else numpy_once(a.config, a.overrides)
+        r["reps"].append(rep)
+    r["load_after"] = load()
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(r, indent=1))
+    report(r)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""What each tracking addition of issue 15 costs on the vanishing-gradient study: time and store size.
+
+    STUDY_DATA_DIR=/path/to/mnist python -m benchmarks.tracking [--rounds 3] [--study configs/vanishing_gradient.yaml]
+
+One process runs the whole study (six cells, 2,000 iterations each) into a fresh store once per
+variant per round; the variants are interleaved round by round (A B C … A B C …) so a change in the
+machine's load hits all of them alike. A warm-up run (untimed) traces the graphs first. Variants:
+
+- `bare`:      keep_model none, system metrics off, no dataset inputs (the cost floor)
+- `+datasets`: bare + the train/test dataset inputs (study/store/inputs.py)
+- `+sysmet10`: bare + MLflow's system-metrics monitor at the default 10 s interval
+- `+sysmet1`:  bare + the monitor at 1 s (what a short interval would cost)
+- `+best`:     bare + keep_model best (every model logged, the others dropped at the end)
+- `+all`:      bare + keep_model all
+- `default`:   the defaults: datasets + system metrics (10 s) + keep_model best
+
+Printed per variant: the study's wall time (run_study, the cells and the parent's bookkeeping),
+the sum over cells of the engine's `wall_time_s` (the training thread) and of the run durations
+(start to FINISHED, the model upload and monitor stop included), as median [min–max] over the
+rounds; the extra over `bare` in percent; and the store size (mlflow.db + artifacts) after the run.
+The once-per-study costs (source tags, requirements.txt) are timed on their own. The load average
+is printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+VARIANTS = {
+    "bare": dict(keep="none", sysmet=False, interval=10.0, datasets=False),
+    "+datasets": dict(keep="none", sysmet=False, interval=10.0, datasets=True),
+    "+sysmet10": dict(keep="none", sysmet=True, interval=10.0, datasets=False),
+    "+sysmet1": dict(keep="none", sysmet=True, interval=1.0, datasets=False),
+    "+best": dict(keep="best", sysmet=False, interval=10.0, datasets=False),
+    "+all": dict(keep="all", sysmet=False, interval=10.0, datasets=False),
+    "default": dict(keep="best", sysmet=True, interval=10.0, datasets=True),
+}
+
+
+def size_of(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def blank_store(root: Path) -> Path:
+    """A migrated empty store, made once (migrating costs seconds that are no part of any variant)."""
+    from study.store.runs import Store
+
+    path = root / "blank" / "mlflow.db"
+    path.parent.mkdir(parents=True)
+    Store(f"sqlite:///{path}")
+    return path
+
+
+def one_run(study_path: str, variant: dict, work: Path, blank: Path) -> dict:
+    """Run the study with the variant's tracking settings into a fresh store under `work`."""
+    from mlflow.tracking import MlflowClient
+
+    import study.run.cell as cell_module
+    from study.run.runner import run_study
+    from study.store.inputs import log_dataset_inputs
+    from study.studyfile import load_study
+
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "mlruns").mkdir(parents=True)
+    shutil.copy(blank, work / "mlruns" / "mlflow.db")
+    os.chdir(work)
+    overrides = [
+        f"tracking.keep_model={variant['keep']}",
+        f"tracking.system_metrics={'true' if variant['sysmet'] else 'false'}",
+        f"tracking.system_metrics_interval={variant['interval']}",
+    ]
+    cell_module.log_dataset_inputs = log_dataset_inputs if variant["datasets"] else (lambda *a: None)
+    try:
+        result = run_study(load_study(study_path, overrides), progress=False)
+    finally:
+        cell_module.log_dataset_inputs = log_dataset_inputs
+    client = MlflowClient(result.tracking_uri)
+    runs = [client.get_run(r.run_id) for r in result.results]
+    return {
+        "wall": result.wall_time_s,
+        "engine": sum(r.metrics["wall_time_s"] for r in result.results),
+        "runs": sum((r.info.end_time - r.info.start_time) / 1000 for r in runs),
+        "store": size_of(work / "mlruns"),
+        "accs": [r.metrics["final_test_acc"] for r in result.results],
+    }
+
+
+def once_per_study() -> dict[str, float]:
+    """Seconds of the per-study additions: source tags (git, user) and requirements.txt's text."""
+    from study.store import provenance
+
+    t0 = time.perf_counter()
+    provenance.source_tags()
+    t1 = time.perf_counter()
+    provenance.installed.cache_clear()
+    provenance.requirements_text()
+    t2 = time.perf_counter()
+    return {"source_tags": t1 - t0, "requirements": t2 - t1}
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):7.2f} [{min(values):.2f}–{max(values):.2f}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--study", default=str(REPO / "configs" / "vanishing_gradient.yaml"))
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    args = parser.parse_args()
+    names = args.variants.split(",")
+    study_path = str(Path(args.study).resolve())
+    root = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
+    load_before = os.getloadavg()
+    print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; cpus {os.cpu_count()}")
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    blank = blank_store(root)
+    one_run(study_path, VARIANTS["bare"], root / "warmup", blank)  # traces the graphs: untimed
+    results: dict[str, list[dict]] = {n: [] for n in names}
+    for k in range(args.rounds):
+        for name in names:
+            results[name].append(one_run(study_path, VARIANTS[name], root / name, blank))
+            r = results[name][-1]
+            print(
+                f"round {k + 1} {name:10s} wall {r['wall']:.2f}s runs {r['runs']:.2f}s engine {r['engine']:.2f}s",
+                flush=True,
+            )
+        print_table(results, names, k + 1)
+    once = once_per_study()
+    print(
+        f"once per study: source tags {once['source_tags'] * 1000:.0f} ms, "
+        f"requirements.txt {once['requirements'] * 1000:.0f} ms"
+    )
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def print_table(results: dict[str, list[dict]], names: list[str], rounds: int) -> None:
+    """The side-by-side table of the rounds so far (printed after each round: a cut-short run still reports)."""
+    load_after = os.getloadavg()
+    accs = {tuple(r["accs"]) for rs in results.values() for r in rs}
+    base = {key: statistics.median(r[key] for r in results["bare"]) for key in ("wall", "runs", "engine")}
+    base_store = statistics.median(r["store"] for r in results["bare"])
+    print()
+    print(
+        f"{'variant':10s} {'study wall (s)':>22s} {'Σ run durations (s)':>22s} {'Σ engine (s)':>22s}"
+        f" {'+wall':>7s} {'+runs':>7s} {'+engine':>8s} {'store (MB)':>10s} {'+store':>8s}"
+    )
+    for name in names:
+        rs = results[name]
+        extra = {key: statistics.median(r[key] for r in rs) / base[key] - 1 for key in base}
+        store = statistics.median(r["store"] for r in rs)
+        print(
+            f"{name:10s} {spread([r['wall'] for r in rs]):>22s} {spread([r['runs'] for r in rs]):>22s}"
+            f" {spread([r['engine'] for r in rs]):>22s} {extra['wall']:+7.1%} {extra['runs']:+7.1%}"
+            f" {extra['engine']:+8.1%} {store / 1e6:10.2f} {(store - base_store) / 1e6:+8.2f}"
+        )
+    print(f"final test accuracies identical in every run: {len(accs) == 1}")
+    print(
+        f"load average now: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}; {rounds} round(s)", flush=True
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

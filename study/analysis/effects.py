@@ -1,0 +1,237 @@
+"""Simple and overall effects: for every axis, each pair of its levels compared within every
+combination of the other axes (simple effects) and averaged over them (overall), with the difference,
+a 95 % confidence interval, a p-value corrected for multiple comparisons (Holm) and a verdict.
+
+The unit is the per-run value of one metric (default `final_test_acc`; any column of
+`statistics.run_stats`, with `higher_is_better` saying its direction). Two cells are compared
+**paired by seed** when they share every seed and have at least two (a seed fixes the initial weights
+and the batch order, so the same seed in two cells shares part of its noise and pairing removes it):
+scipy's `ttest_rel`; otherwise by **Welch's t** (`ttest_ind(equal_var=False)`). The overall effect of
+a level pair is the mean over the other axes' combinations of the simple differences: paired, the
+per-seed average difference over the combinations (`ttest_1samp`); unpaired, Welch on the runs of the
+two levels pooled over the combinations. Holm's step-down correction (statsmodels `multipletests`)
+runs over every comparison of one table, so the verdicts hold together at the 5 % level.
+
+Verdict: `resolved` when the Holm-adjusted p is below ALPHA, `within noise` when it is not,
+`needs replicates` when a side has fewer than two finished runs. The intervals are the plain
+(per-comparison) 95 % intervals.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from study.analysis.statistics import CONFIDENCE, factor_axes
+from study.store.reader import FINISHED, Axis
+
+ALPHA = 1 - CONFIDENCE
+CORRECTION = "holm"  # statsmodels.stats.multitest.multipletests method
+RESOLVED, WITHIN_NOISE, NEEDS_REPLICATES = "resolved", "within noise", "needs replicates"
+OVERALL = "overall"
+COLUMNS = (
+    "axis",
+    "within",
+    "better",
+    "worse",
+    "diff",
+    "ci_lo",
+    "ci_hi",
+    "n_better",
+    "n_worse",
+    "method",
+    "p",
+    "p_adj",
+    "verdict",
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """The per-run value compared and its direction."""
+
+    column: str = "final_test_acc"
+    higher_is_better: bool = True
+
+    def sign(self) -> float:
+        """+1 when higher is better, −1 when lower is: differences are always 'better − worse' > 0."""
+        return 1.0 if self.higher_is_better else -1.0
+
+
+DEFAULT_METRIC = Metric()
+
+
+@dataclass(frozen=True)
+class _Test:
+    """One comparison's raw result: difference (a − b), interval, p, sizes and method."""
+
+    diff: float
+    lo: float
+    hi: float
+    p: float
+    n_a: int
+    n_b: int
+    method: str
+
+
+def level_effects(
+    per_run: pd.DataFrame, axes: Sequence[Axis], metric: Metric = DEFAULT_METRIC, confidence: float = CONFIDENCE
+) -> pd.DataFrame:
+    """Every pair of levels of every factor axis, within each combination of the other axes and overall.
+
+    One row per comparison, oriented so that `better` is the level with the better mean by the
+    metric's direction, and `diff` = better − worse in the metric's units (≥ 0 when higher is
+    better, ≤ 0 when lower is). `within` is `overall` or where it was measured, e.g. `hidden=[100, 50]`.
+    """
+    data = _finished(per_run, metric.column)
+    factors = factor_axes(axes)
+    rows = []
+    for axis in factors:
+        others = [a for a in factors if a is not axis]
+        for level_a, level_b in itertools.combinations(axis.levels, 2):
+            for combo in _combinations(data, others):
+                at = _select(data, others, combo)
+                test = _compare(_values(at, axis, level_a, metric), _values(at, axis, level_b, metric), confidence)
+                if test is not None:
+                    rows.append(_row(axis, _within(others, combo), level_a, level_b, test, metric))
+            if others:
+                test = _overall(data, axis, others, level_a, level_b, metric, confidence)
+                if test is not None:
+                    rows.append(_row(axis, OVERALL, level_a, level_b, test, metric))
+    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_adj", "verdict")])
+    return _with_verdicts(table)
+
+
+def _finished(per_run: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Finished runs with a finite value of the metric."""
+    if column not in per_run:
+        return per_run.iloc[0:0]
+    values = pd.to_numeric(per_run[column], errors="coerce")
+    return per_run[(per_run["status"] == FINISHED) & np.isfinite(values)]
+
+
+def _combinations(data: pd.DataFrame, others: Sequence[Axis]) -> list[tuple[str, ...]]:
+    """The combinations of the other axes' levels, in grid order (one empty one without other axes)."""
+    return list(itertools.product(*(a.levels for a in others)))
+
+
+def _select(data: pd.DataFrame, others: Sequence[Axis], combo: tuple[str, ...]) -> pd.DataFrame:
+    """The runs at one combination of the other axes."""
+    mask = np.ones(len(data), dtype=bool)
+    for axis, level in zip(others, combo):
+        mask &= (data[axis.column] == level).to_numpy()
+    return data[mask]
+
+
+def _values(data: pd.DataFrame, axis: Axis, level: str, metric: Metric) -> pd.Series:
+    """The metric per seed of the runs at one level (index: seed)."""
+    at = data[data[axis.column] == level]
+    return pd.Series(at[metric.column].to_numpy(float), index=at["seed"].to_numpy()).groupby(level=0).mean()
+
+
+def _within(others: Sequence[Axis], combo: tuple[str, ...]) -> str:
+    """'hidden=[100, 50], lr=0.01': where a simple effect is measured."""
+    return ", ".join(f"{a.short}={level}" for a, level in zip(others, combo)) or OVERALL
+
+
+def _compare(a: pd.Series, b: pd.Series, confidence: float) -> _Test | None:
+    """a − b: paired by seed when both have the same ≥ 2 seeds, else Welch; None when a side is empty."""
+    if a.empty or b.empty:
+        return None
+    diff = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return _Test(diff, np.nan, np.nan, np.nan, len(a), len(b), "–")
+    if set(a.index) == set(b.index):
+        return _one_sample(a - b.reindex(a.index), len(a), len(b), confidence)
+    result = stats.ttest_ind(a.to_numpy(), b.to_numpy(), equal_var=False)
+    return _from_result(diff, result, confidence, len(a), len(b), "Welch")
+
+
+def _overall(
+    data: pd.DataFrame,
+    axis: Axis,
+    others: Sequence[Axis],
+    level_a: str,
+    level_b: str,
+    metric: Metric,
+    confidence: float,
+) -> _Test | None:
+    """a − b averaged over the other axes' combinations (each combination counts once)."""
+    pairs = []
+    for combo in _combinations(data, others):
+        at = _select(data, others, combo)
+        a, b = _values(at, axis, level_a, metric), _values(at, axis, level_b, metric)
+        if not a.empty and not b.empty:
+            pairs.append((a, b))
+    if not pairs:
+        return None
+    diff = float(np.mean([a.mean() - b.mean() for a, b in pairs]))
+    n_a, n_b = sum(len(a) for a, _ in pairs), sum(len(b) for _, b in pairs)
+    if any(len(a) < 2 or len(b) < 2 for a, b in pairs):  # no seed spread to judge by
+        return _Test(diff, np.nan, np.nan, np.nan, n_a, n_b, "–")
+    seeds = set(pairs[0][0].index)
+    if len(seeds) >= 2 and all(set(a.index) == seeds == set(b.index) for a, b in pairs):
+        per_seed = sum((a - b.reindex(a.index)) for a, b in pairs) / len(pairs)
+        return _one_sample(per_seed, n_a, n_b, confidence)
+    pooled_a = pd.concat([a for a, _ in pairs]).to_numpy()
+    pooled_b = pd.concat([b for _, b in pairs]).to_numpy()
+    result = stats.ttest_ind(pooled_a, pooled_b, equal_var=False)
+    return _from_result(diff, result, confidence, n_a, n_b, "Welch")
+
+
+def _one_sample(differences: pd.Series, n_a: int, n_b: int, confidence: float) -> _Test:
+    """The paired test: a one-sample t on the per-seed differences (= scipy's ttest_rel)."""
+    d = differences.to_numpy(float)
+    diff = float(d.mean())
+    if np.allclose(d, d[0], rtol=0, atol=1e-15):  # no spread: the difference is exact
+        p = 1.0 if diff == 0 else 0.0
+        return _Test(diff, diff, diff, p, n_a, n_b, "paired")
+    result = stats.ttest_1samp(d, 0.0)
+    return _from_result(diff, result, confidence, n_a, n_b, "paired")
+
+
+def _from_result(diff: float, result, confidence: float, n_a: int, n_b: int, method: str) -> _Test:
+    """A scipy t-test result as a _Test (the interval from the result's own confidence_interval)."""
+    ci = result.confidence_interval(confidence)
+    return _Test(diff, float(ci.low), float(ci.high), float(result.pvalue), n_a, n_b, method)
+
+
+def _row(axis: Axis, within: str, level_a: str, level_b: str, test: _Test, metric: Metric) -> dict:
+    """One output row, oriented better − worse by the metric's direction."""
+    flip = test.diff * metric.sign() < 0
+    better, worse = (level_b, level_a) if flip else (level_a, level_b)
+    diff, lo, hi = (-test.diff, -test.hi, -test.lo) if flip else (test.diff, test.lo, test.hi)
+    n_better, n_worse = (test.n_b, test.n_a) if flip else (test.n_a, test.n_b)
+    return {
+        "axis": axis.short,
+        "within": within,
+        "better": better,
+        "worse": worse,
+        "diff": diff,
+        "ci_lo": lo,
+        "ci_hi": hi,
+        "n_better": n_better,
+        "n_worse": n_worse,
+        "method": test.method,
+        "p": test.p,
+    }
+
+
+def _with_verdicts(table: pd.DataFrame) -> pd.DataFrame:
+    """Holm-adjust the p-values over the whole table and give each comparison its verdict."""
+    from statsmodels.stats.multitest import multipletests
+
+    table = table.copy()
+    table["p_adj"] = np.nan
+    tested = table["p"].notna()
+    if tested.any():
+        table.loc[tested, "p_adj"] = multipletests(table.loc[tested, "p"], alpha=ALPHA, method=CORRECTION)[1]
+    table["verdict"] = [
+        NEEDS_REPLICATES if pd.isna(p) else RESOLVED if p < ALPHA else WITHIN_NOISE for p in table["p_adj"]
+    ]
+    return table[list(COLUMNS)]

@@ -1,0 +1,376 @@
+"""The Python API: what `import study` offers a notebook, and what the `study` command calls.
+
+    >>> import study
+    >>> result = study.run("configs/smoke.yaml", overrides=["seeds=2"], store="mlruns")
+    >>> result.ok, result.parent_run_id
+    >>> result.cells                               # one row per cell run: axes, metrics, status, run id
+    >>> study.runs("smoke", store="mlruns")        # the study's latest run, read back from the store
+    >>> study.curves("smoke", store="mlruns")      # long format: run_id, cell, seed, axes, metric, step, value
+    >>> study.report("smoke", store="mlruns")      # reports/smoke/<parent run id>/report.html
+    >>> study.compare(old_parent_id, "smoke").table
+    >>> study.rm(old_parent_id, store="mlruns")    # soft delete; purge=True removes for good
+
+Every function takes `store=`: a store directory (`mlruns`, holding `mlflow.db`), a `.db` file or a
+tracking URI; None means the store the CLI uses (the project's mlruns/, found from the study file or
+the current folder, or $MLFLOW_TRACKING_URI). Where a
+function takes a `target`, it is a study name (meaning its latest `study run`) or a parent run id
+(`study list` shows them). Bad input raises `study.errors.StudyError` with the one line the CLI
+prints. Nothing heavy is imported until a function is called (`import study` stays instant).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from study.errors import StudyError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from study.analysis.compare import Comparison
+    from study.config import Study
+    from study.run.runner import StudyResult
+    from study.store.delete import DeletionPlan
+    from study.store.lookup import Target
+    from study.store.reader import StudyRuns
+
+StoreArg = str | os.PathLike | None
+"""A store directory, a `.db` file, a tracking URI, or None for the CLI's default store."""
+
+
+# --- studies and running them --------------------------------------------------------------------------
+
+
+def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Study:
+    """Read and validate a study file, `overrides` applied like `--set` (e.g. `["train.iterations=500"]`).
+
+    >>> s = study.load("configs/smoke.yaml", overrides=["seeds=3"])
+    >>> s.name, s.spec.seed_list
+    ('smoke', [0, 1, 2])
+    """
+    from study.studyfile import load_study
+
+    return load_study(Path(path), list(overrides))
+
+
+def cells(config: str | os.PathLike | Study, overrides: Sequence[str] = ()) -> pd.DataFrame:
+    """The cells a run would train, in grid order (what `study run --dry-run` prints): index, name,
+    cell, seed, config_hash and one `axis.<name>` column per axis. Checks `expect:` selectors too."""
+    import pandas as pd
+
+    from study.expect import check_expectations
+    from study.grid import expand
+
+    spec = _study(config, overrides)
+    planned = expand(spec)
+    check_expectations(spec, planned)
+    rows = [
+        {
+            "index": c.index,
+            "name": c.name,
+            "cell": c.group,
+            "seed": c.seed,
+            "config_hash": c.config_hash,
+            **{f"axis.{k}": v for k, v in c.labels.items()},
+        }
+        for c in planned
+    ]
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class RunResult:
+    """What `study.run` did: the parent run, one row per cell in `cells`, the `expect:` checks."""
+
+    study: str
+    parent_run_id: str | None
+    store: str  # the tracking URI written to
+    cells: pd.DataFrame  # cell, seed, axis.*, status (done/skipped/failed/killed), run_id, metrics, failure
+    expectations: pd.DataFrame  # expectation, cell, metric, low, high, value, source, met
+    wall_time_s: float
+    exit_code: int  # the CLI's: 0 all done and expectations met, 1 a cell failed or an expectation not met
+    table: str  # the final table `study run` prints
+    report_path: Path | None = None  # report.html, when run with report=True
+
+    @property
+    def ok(self) -> bool:
+        """Every cell finished (or was already) and every expectation was met."""
+        return self.exit_code == 0
+
+    @property
+    def failed(self) -> list[str]:
+        """Names of the cells that failed, with seeds (`relu · he · seed 0`)."""
+        rows = self.cells[self.cells["status"] == "failed"]
+        return [f"{c} · seed {s}" for c, s in zip(rows["cell"], rows["seed"])]
+
+    def __str__(self) -> str:
+        return self.table
+
+    def _repr_html_(self) -> str:  # how a notebook shows it
+        head = f"<p>study <b>{self.study}</b>, parent run <code>{self.parent_run_id}</code>: "
+        head += f"{'ok' if self.ok else 'NOT ok'}, {len(self.cells)} cells, {self.wall_time_s:.1f} s</p>"
+        return head + self.cells.to_html(index=False, na_rep="")
+
+
+def run(
+    config: str | os.PathLike | Study,
+    overrides: Sequence[str] = (),
+    *,
+    store: StoreArg = None,
+    rerun: bool = False,
+    workers: int = 1,
+    backend: str = "local",
+    progress: bool = True,
+    report: bool = False,
+    ray_address: str | None = None,
+    cpus_per_cell: float = 1.0,
+) -> RunResult:
+    """Train every missing cell of a study (a file, or what `load` returned) into the store: `study run`.
+
+    Cells already FINISHED in the store are skipped unless `rerun`; `report=True` writes the report
+    of the run too (reports/<study>/<parent run id>/). Bad input raises StudyError before anything is
+    written.
+
+    >>> result = study.run("configs/smoke.yaml", store="mlruns", progress=False)
+    >>> result.cells[["cell", "status", "final_test_acc"]]
+    """
+    from study.run.runner import run_study
+
+    spec = _study(config, overrides)
+    if workers < 1:
+        raise StudyError(f"workers: must be at least 1, got {workers}")
+    if backend not in ("local", "ray"):
+        raise StudyError(f"backend: {backend!r} is not valid (valid: local, ray)")
+    uri = _uri(store, create=True, near=spec.source)  # None: the store of the study file's project
+    result = run_study(
+        spec,
+        rerun=rerun,
+        workers=workers,
+        backend=backend,
+        progress=progress,
+        ray_address=ray_address,
+        cpus_per_cell=cpus_per_cell,
+        tracking_uri=uri,
+    )
+    outcome = _run_result(result, uri)
+    if report and result.parent_id is not None:
+        outcome.report_path = _write_report(uri, result.parent_id)
+    return outcome
+
+
+def _run_result(result: StudyResult, uri: str) -> RunResult:
+    """The runner's result as a RunResult with DataFrames."""
+    import pandas as pd
+
+    from study.expect import as_records
+    from study.run.runner import final_table
+    from study.store.reader import SUMMARY_METRICS
+
+    rows = [
+        {
+            "cell": r.cell.group,
+            "seed": r.cell.seed,
+            **{f"axis.{k}": v for k, v in r.cell.labels.items()},
+            "status": r.status,
+            "run_id": r.run_id,
+            **{m: (r.metrics or {}).get(m, float("nan")) for m in SUMMARY_METRICS},
+            "failure": r.failure,
+            "config_hash": r.cell.config_hash,
+        }
+        for r in result.results
+    ]
+    columns = ["expectation", "cell", "metric", "low", "high", "value", "source", "met"]
+    return RunResult(
+        study=result.study,
+        parent_run_id=result.parent_id,
+        store=uri,
+        cells=pd.DataFrame(rows),
+        expectations=pd.DataFrame(as_records(result.expectations), columns=columns),
+        wall_time_s=result.wall_time_s,
+        exit_code=result.exit_code,
+        table=final_table(result),
+    )
+
+
+# --- reading the store ---------------------------------------------------------------------------------
+
+
+def runs(target: str, *, store: StoreArg = None) -> pd.DataFrame:
+    """One row per cell run of a `study run` (a study name: its latest): study, parent_run_id, run_id,
+    cell, seed, status, `axis.<name>` columns, summary metrics (final_test_acc, …), failure,
+    config_hash, dataset, times and `params.<setting>` columns.
+
+    >>> study.runs("smoke").sort_values("final_test_acc", ascending=False).iloc[0]["run_id"]
+    """
+    study_runs = _read(target, store, curve_metrics=())
+    frame = study_runs.runs.copy()
+    frame.insert(0, "parent_run_id", study_runs.parent.info.run_id)
+    frame.insert(0, "study", study_runs.study)
+    return frame
+
+
+def curves(target: str, metrics: Sequence[str] | None = None, *, store: StoreArg = None) -> pd.DataFrame:
+    """The metric histories of a `study run`'s cell runs in long format: run_id, cell, seed, one
+    `axis.<name>` column per axis, metric, step, value. `metrics`: names or patterns (`grad_norm/*`);
+    default train_loss, train_acc, test_acc, test_loss.
+
+    >>> c = study.curves("smoke")
+    >>> sns.lineplot(c[c.metric == "test_acc"], x="step", y="value", hue="cell")
+    """
+    from study.store.reader import CURVE_METRICS
+
+    study_runs = _read(target, store, curve_metrics=tuple(metrics or CURVE_METRICS))
+    axes = [a.column for a in study_runs.axes]
+    frame = study_runs.curves.merge(study_runs.runs[["run_id", *axes]], on="run_id", how="left")
+    return frame[["run_id", "cell", "seed", *axes, "metric", "step", "value"]]
+
+
+def report(
+    target: str,
+    *,
+    run: str | None = None,
+    out: str | os.PathLike | None = None,
+    compare: str | None = None,
+    store: StoreArg = None,
+) -> Path:
+    """Write the report of a `study run` (default folder reports/<study>/<parent run id>/), attach it to
+    the parent run and return the path of report.html. `run`: a parent id of the study named by `target`;
+    `compare`: another run or study (A) to add a section comparing this run (B) with it.
+
+    >>> study.report("smoke", compare=earlier_parent_id)
+    """
+    return _write_report(_uri(store), target, run, out, compare)
+
+
+# --- comparing and deleting ----------------------------------------------------------------------------
+
+
+def compare(a: str, b: str, *, metrics: Sequence[str] = ("final_test_acc",), store: StoreArg = None) -> Comparison:
+    """B against A, cell by cell (`study compare A B`): two parent runs, or two studies with the same
+    axes (their latest runs). `.table` has one row per shared cell and metric: n_a, n_b, mean_a,
+    mean_b, diff (B − A), ci_lo, ci_hi (Welch, when both have two seeds) and the verdict (changed,
+    within noise, needs seeds, …); `.text()` is what the CLI prints; `.settings` what differs.
+
+    >>> study.compare("3f2a…", "9bc1…").table
+    """
+    with _client(_uri(store)) as client:
+        return _compare(client, _target(client, a), _target(client, b), tuple(metrics))
+
+
+def rm(
+    target: str,
+    *,
+    purge: bool = False,
+    store: StoreArg = None,
+    confirm: Callable[[DeletionPlan], bool] | None = None,
+) -> DeletionPlan:
+    """Delete a study's runs (a study name: all of them) or one parent run and the cell runs it trained
+    (`study rm`); never another study's. MLflow's soft delete; `purge=True` then removes them (and runs
+    of the target deleted earlier) for good, artifacts included. `confirm(plan)` is asked first, and
+    nothing changes unless it returns True (the API deletes without asking when it is None).
+    The plan is returned; `plan.done` says whether it was carried out.
+
+    >>> study.rm(old_parent_id, confirm=lambda plan: print(plan.text()) or True)
+    """
+    from study.store.delete import delete_runs, plan_deletion
+    from study.store.lookup import find_target
+
+    with _client(_uri(store)) as client:
+        plan = plan_deletion(client, find_target(client, target, latest=False, deleted=purge), purge)
+        delete_runs(client, plan, confirm)
+    return plan
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+
+def _study(config: str | os.PathLike | Study, overrides: Sequence[str]) -> Study:
+    """A Study from a path (overrides applied) or as given (then no overrides)."""
+    from study.config import Study
+
+    if isinstance(config, Study):
+        if overrides:
+            raise StudyError("overrides: give them to study.load (or pass the file's path), not with a loaded study")
+        return config
+    return load(config, overrides)
+
+
+def _write_report(
+    uri: str, target: str, run: str | None = None, out: str | os.PathLike | None = None, compare: str | None = None
+) -> Path:
+    """`report`'s work, also done by `run(report=True)`."""
+    from study.report.write import write_report
+    from study.store.connect import retry
+    from study.store.views import describe_parent
+
+    with _client(uri) as client:
+        chosen = _target(client, target, run)
+        section = ""
+        if compare is not None:
+            from study.report.compare import comparison_section
+
+            section = comparison_section(_compare(client, _target(client, compare), chosen))
+        assert chosen.parent_id is not None
+        path = write_report(
+            chosen.study, Path(out) if out else None, chosen.parent_id, tracking_uri=uri, comparison_html=section
+        )
+        retry(describe_parent, client, chosen.parent_id)  # the parent's Description now links the report
+    return path
+
+
+def _uri(store: StoreArg, create: bool = False, near: str | None = None) -> str:
+    from study.store.lookup import store_uri
+
+    return store_uri(store, create=create, near=near)
+
+
+@contextmanager
+def _client(uri: str) -> Iterator[MlflowClient]:
+    """An MlflowClient on the store; MLflow's own errors become one StudyError line."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from study.store.connect import repoint_moved_store
+
+    try:
+        repoint_moved_store(uri)
+        yield MlflowClient(uri)
+    except MlflowException as exc:
+        first_line = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+        raise StudyError(f"cannot use the MLflow store at {uri}: {first_line}") from None
+
+
+def _target(client: MlflowClient, target: str, run: str | None = None) -> Target:
+    """A study name or parent id resolved to its parent run (`run`: that parent of the named study)."""
+    from study.store.lookup import Target, find_target
+    from study.store.reader import find_experiment, find_parent
+
+    if run is None:
+        return find_target(client, target)
+    experiment = find_experiment(client, target)
+    return Target(experiment, find_parent(client, experiment, run))
+
+
+def _load(client: MlflowClient, target: Target, curve_metrics: Sequence[str] | None = None) -> StudyRuns:
+    from study.store.reader import CURVE_METRICS, load_study_runs
+
+    assert target.parent is not None
+    metrics = CURVE_METRICS if curve_metrics is None else tuple(curve_metrics)
+    return load_study_runs(client, target.experiment, target.parent, metrics)
+
+
+def _read(target: str, store: StoreArg, curve_metrics: Sequence[str]) -> StudyRuns:
+    with _client(_uri(store)) as client:
+        return _load(client, _target(client, target), curve_metrics)
+
+
+def _compare(client: MlflowClient, a: Target, b: Target, metrics: tuple[str, ...] = ("final_test_acc",)) -> Comparison:
+    from study.analysis.compare import compare_runs
+
+    return compare_runs(_load(client, a), _load(client, b), metrics)

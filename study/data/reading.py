@@ -1,0 +1,63 @@
+"""Reading files for every data source: bytes (gzip inflated), one-line error texts, listings, stamps."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+
+from study.errors import DataError
+
+
+def read_bytes(path: Path) -> bytes:
+    """Return the uncompressed content of `path`, inflating it when it ends in .gz."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if path.suffix != ".gz":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: corrupted gzip: {one_line(exc)}") from exc
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's text squeezed onto one line."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def listing(directory: Path, limit: int = 10) -> str:
+    """Short, sorted listing of a directory for error messages."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError as exc:
+        return f"<unreadable: {exc.strerror}>"
+    if not names:
+        return "nothing"
+    shown = ", ".join(names[:limit])
+    return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def existing(path_text: str, key: str, want: str) -> Path:
+    """`path_text` (relative to the current directory) as an absolute path that exists and is a `want`."""
+    path = Path(path_text).expanduser().absolute()
+    if not path.exists():
+        raise DataError(f"{path}: does not exist (data.{key})")
+    if want == "file" and not path.is_file():
+        raise DataError(f"{path}: not a file (data.{key} must name a file)")
+    if want == "directory" and not path.is_dir():
+        raise DataError(f"{path}: not a directory (data.{key} must name a directory)")
+    return path
+
+
+def stamp(paths: list[Path]) -> tuple:
+    """Size, mtime and inode of each file, so edits on disk invalidate a cache entry."""
+    stamps = []
+    for path in sorted(paths):
+        st = path.stat()
+        stamps.append((str(path), st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(stamps)
