@@ -17,14 +17,25 @@ from typing import Any
 
 from study.config import Settings
 
-# Optimizer hyperparameter -> the optimizers that read it (study/engine/optimizers.py).
+# Optimizer hyperparameter -> the optimizers that read it (study/engine/optimizers.py), for Keras's
+# rules and for the course notebook's own (study/engine/course_optimizers.py; its AdaGrad starts h at
+# 1e-4 and divides by sqrt(h), so it reads neither epsilon nor initial_accumulator).
+ADAM_FAMILY = ("adam", "adamax", "nadam", "adamw")
 OPTIMIZER_USES: dict[str, tuple[str, ...]] = {
     "momentum": ("momentum", "nesterov"),
+    "rho": ("rmsprop", "adadelta"),
+    "beta_1": ADAM_FAMILY,
+    "beta_2": ADAM_FAMILY,
+    "epsilon": ("adagrad", "rmsprop", "adadelta", *ADAM_FAMILY),
+    "initial_accumulator": ("adagrad",),
+}
+COURSE_OPTIMIZER_USES: dict[str, tuple[str, ...]] = {
+    "momentum": ("momentum",),
     "rho": ("rmsprop",),
     "beta_1": ("adam",),
     "beta_2": ("adam",),
-    "epsilon": ("adagrad", "rmsprop", "adam"),
-    "initial_accumulator": ("adagrad",),
+    "epsilon": ("rmsprop", "adam"),
+    "initial_accumulator": (),
 }
 BN_SETTINGS = ("bn_momentum", "bn_epsilon", "bn_train_affine")
 HIDDEN_NET_SETTINGS = ("hidden", "batch_norm", "dropout")  # read only when the net is built from `hidden`
@@ -51,13 +62,19 @@ def effective_settings(settings: Settings) -> dict[str, Any]:
 
 
 def inert_optimizer_settings(settings: Settings) -> dict[str, str]:
-    """The optimizer hyperparameters the chosen optimizer does not read."""
-    name = settings.optimizer.name
+    """The optimizer hyperparameters the chosen optimizer (under its rule) does not read."""
+    opt = settings.optimizer
+    rule = getattr(opt, "rule", "keras")
+    uses = COURSE_OPTIMIZER_USES if rule == "course" else OPTIMIZER_USES
+    under = " under optimizer.rule course" if rule == "course" else ""
     out = {}
-    for key, users in OPTIMIZER_USES.items():
-        if key in type(settings.optimizer).model_fields and name not in users:
+    for key, users in uses.items():
+        if key in type(opt).model_fields and opt.name not in users:
+            if not users:
+                out[f"optimizer.{key}"] = f"no optimizer reads it{under}"
+                continue
             verb = "uses" if len(users) == 1 else "use"
-            out[f"optimizer.{key}"] = f"only {' / '.join(users)} {verb} it (optimizer.name is {name})"
+            out[f"optimizer.{key}"] = f"only {' / '.join(users)} {verb} it{under} (optimizer.name is {opt.name})"
     return out
 
 

@@ -41,6 +41,31 @@ def test_each_optimizer_reads_only_its_own_hyperparameters(optimizer, inert, use
     assert "optimizer.lr" not in inert_settings(settings(optimizer={"name": optimizer}))
 
 
+@pytest.mark.parametrize(
+    "optimizer, used",
+    [
+        ("adadelta", {"rho", "epsilon"}),
+        ("adamax", {"beta_1", "beta_2", "epsilon"}),
+        ("nadam", {"beta_1", "beta_2", "epsilon"}),
+        ("adamw", {"beta_1", "beta_2", "epsilon"}),
+    ],
+)
+def test_the_other_keras_optimizers_read_their_own(optimizer, used):
+    inert = {k.split(".")[1] for k in inert_settings(settings(optimizer={"name": optimizer})) if k.startswith("opt")}
+    assert inert == {"momentum", "rho", "beta_1", "beta_2", "epsilon", "initial_accumulator"} - used
+
+
+@pytest.mark.parametrize(
+    "optimizer, used",
+    [("adagrad", set()), ("rmsprop", {"rho", "epsilon"}), ("adam", {"beta_1", "beta_2", "epsilon"})],
+)
+def test_the_course_rules_read_only_what_the_notebook_reads(optimizer, used):
+    found = inert_settings(settings(optimizer={"name": optimizer, "rule": "course"}))
+    inert = {k.split(".")[1] for k in found if k.startswith("opt")}
+    assert inert == {"momentum", "rho", "beta_1", "beta_2", "epsilon", "initial_accumulator"} - used
+    assert "under optimizer.rule course" in found["optimizer.initial_accumulator"]
+
+
 def test_init_std_only_under_gauss():
     assert "model.init_std" in inert_settings(settings(model={"initializer": "he"}))
     assert "gauss" in inert_settings(settings(model={"initializer": "he"}))["model.init_std"]
@@ -115,6 +140,9 @@ CASES = [
         ("adagrad", "xavier", "off", []),
         ("rmsprop", "glorot_uniform", "after", [4]),
         ("adam", "gauss", "off", [4]),
+        ("adadelta", "he", "off", [4]),
+        ("nadam", "he", "off", [4]),
+        ("adamw", "he", "off", [4]),
     ]
 ] + [{"optimizer": {"name": "nesterov"}, "model": {"layers": CONV_STACK}}]
 

@@ -84,7 +84,8 @@ def resolve_tracking_uri(tracking_uri: str | None) -> str:
     path = sqlite_path(uri)
     if path is not None and not path.is_file():
         raise StudyError(f"no MLflow store at {path}: run a study first, or set MLFLOW_TRACKING_URI")
-    check_store(uri)
+    if path is not None:
+        check_store(uri)  # a server is checked where it is opened (Store)
     return uri
 
 
@@ -105,6 +106,9 @@ def check_store(uri: str, writing: bool = False) -> None:
     of another program, a schema this MLflow does not know, or (`writing`) a store that is read-only,
     on a full disk or locked by another process for longer than LOCK_WAIT_S. Reads only: MLflow
     would otherwise migrate any SQLite file in place, another program's included."""
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
+        return
     path = sqlite_path(uri)
     if path is None or not path.exists():
         return
@@ -143,6 +147,24 @@ def check_store(uri: str, writing: bool = False) -> None:
         check_schema(path, revision[0])
     if writing:
         check_writable(path)
+
+
+SERVER_WAIT_S = 10.0  # how long a tracking server may take to answer /health
+
+
+def check_server(uri: str) -> None:
+    """A tracking server must answer its /health check (MLflow's client would retry for minutes)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_WAIT_S) as reply:
+            body = reply.read(64)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise StudyError(f"MLFLOW_TRACKING_URI: cannot reach the tracking server {uri} ({reason})") from None
+    if body.strip() != b"OK":
+        raise StudyError(f"MLFLOW_TRACKING_URI: {uri} answers /health with {body[:40]!r}, not as an MLflow server")
 
 
 def check_schema(path: Path, revision: str) -> None:
@@ -204,6 +226,8 @@ def store_fault_text(exc: BaseException) -> str | None:
             return "the store is read-only; make it writable or copy it somewhere writable"
         if "file is not a database" in text:
             return "not an MLflow store (not a SQLite database)"
+        if "max retries exceeded" in text or "connection refused" in text:
+            return "the tracking server stopped answering; finished cells are kept: run again when it is back"
         if "disk i/o error" in text:
             return "the store's disk failed a write (disk I/O error); check the disk and run again"
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]

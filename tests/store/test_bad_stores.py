@@ -4,6 +4,7 @@ line each, exit 2, and the user's file is never modified or replaced."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import sqlite3
@@ -35,9 +36,14 @@ def digest(path: Path) -> str:
 def refused(argv: list[str], capsys) -> str:
     """Run `study ARGV`, which must exit 2 with one line; returns the line."""
     assert cli.main(argv) == 2
-    err = capsys.readouterr().err
+    err = without_store_line(capsys.readouterr().err)
     assert err.count("\n") == 1 and err.startswith("error: "), err
     return err
+
+
+def without_store_line(err: str) -> str:
+    """stderr without the `store: <uri>` line a store command prints before its error line."""
+    return "".join(line for line in err.splitlines(keepends=True) if not line.startswith("store: "))
 
 
 def other_program(path: Path) -> None:
@@ -181,3 +187,38 @@ def test_a_disk_that_fills_during_the_run_keeps_what_finished(tmp_cwd, blank_db,
         rows = con.execute("SELECT name, status FROM runs WHERE name LIKE '% · seed 0'").fetchall()
     assert sorted(n for n, s in rows if s == "FINISHED") == ["relu · seed 0", "sigmoid · seed 0", "tanh · seed 0"]
     assert "RUNNING" not in {s for _, s in rows}
+
+
+def test_a_tracking_server_that_does_not_answer_or_is_not_mlflow(tmp_cwd, mnist_dir, capsys, monkeypatch):
+    import http.server
+    import threading
+
+    (tmp_cwd / "s.yaml").write_text(STUDY)
+    with socket_closed_port() as port:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+        assert "cannot reach the tracking server" in refused(["run", "s.yaml", "--quiet"], capsys)
+        assert "cannot reach the tracking server" in refused(["list"], capsys)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # the test server's own log would land in the captured stderr
+            pass
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{web.server_address[1]}")
+        assert "cannot reach the tracking server" in refused(["run", "s.yaml", "--quiet"], capsys)  # 404 on /health
+    finally:
+        web.shutdown()
+    assert not (tmp_cwd / "mlruns").exists()
+
+
+@contextlib.contextmanager
+def socket_closed_port():
+    """A local port nothing listens on (bound, then closed)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    yield port
