@@ -46,6 +46,16 @@ def dataset_inputs(data: Dataset) -> list:
     return out
 
 
-def log_dataset_inputs(client, run_id: str, data: Dataset) -> None:
-    """Log the cell's train and test subsets as the run's dataset inputs (runs on the writer thread)."""
-    retry(client.log_inputs, run_id, dataset_inputs(data))
+def log_dataset_inputs(client, run_id: str, data: Dataset, attempts: int = 3) -> None:
+    """Log the cell's train and test subsets as the run's dataset inputs (runs on the writer thread).
+
+    Two processes logging the same new dataset at once (`--workers`) race in MLflow's look-up-then-insert:
+    the loser's transaction is rolled back whole, and its next attempt finds the dataset and links it."""
+    inputs = dataset_inputs(data)
+    for attempt in range(attempts):
+        try:
+            retry(client.log_inputs, run_id, inputs)
+            return
+        except Exception as exc:  # MlflowException wrapping sqlalchemy's IntegrityError
+            if attempt == attempts - 1 or "UNIQUE constraint failed: datasets" not in str(exc):
+                raise
