@@ -30,14 +30,15 @@ settings.load_profile(os.environ.get("STUDY_HYPOTHESIS_PROFILE", "ci"))
 # A test writes its stores and reports under tmp, never into the checkout: a study file in configs/
 # has the repository as its project, so running it without a store of its own would write here.
 REPO = Path(__file__).resolve().parents[1]
-REPO_OUTPUTS = {name: (REPO / name).exists() for name in ("mlruns", "reports")}
+TOOL_CACHES = {".pytest_cache", ".hypothesis", ".ruff_cache", ".mypy_cache", "test-output"}
+REPO_ENTRIES = {p.name for p in REPO.iterdir()}
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the session when a test left a store or reports in the repository."""
-    made = [name for name, existed in REPO_OUTPUTS.items() if not existed and (REPO / name).exists()]
+    """Fail the session when a test left a file or folder (a store, reports, …) in the repository."""
+    made = sorted({p.name for p in REPO.iterdir()} - REPO_ENTRIES - TOOL_CACHES)
     if made:
-        print(f"\nerror: the tests wrote {', '.join(made)}/ into the repository ({REPO})")
+        print(f"\nerror: the tests wrote {', '.join(made)} into the repository ({REPO})")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
