@@ -13,6 +13,7 @@ from study.data import Dataset, load
 from study.grid import Cell
 from study.run.curve import learning_curve
 from study.run.metrics import MetricLogger
+from study.store.connect import store_fault_text
 from study.store.contract import TRIAL_PRUNED, Artifact, Tag, numerics_tags
 from study.store.inputs import log_dataset_inputs
 from study.store.models import log_saved, save_local
@@ -120,12 +121,12 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         writer.submit(store.end, run_id, "KILLED")
         raise
     except Exception as exc:
-        traceback.print_exc(file=sys.stderr)
-        return fail(store, writer, logger, monitor, cell, run_id, one_line(exc), None)
+        report_unexpected(exc)
+        return fail(store, writer, logger, monitor, cell, run_id, store_fault_text(exc) or one_line(exc), None)
     try:
         model_path = keep_model(job, logger.model, data)
     except Exception as exc:
-        traceback.print_exc(file=sys.stderr)
+        report_unexpected(exc)
         return fail(store, writer, logger, monitor, cell, run_id, f"saving the model failed: {one_line(exc)}", None)
     if summary.stopped_at is not None:
         writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
@@ -151,6 +152,13 @@ def keep_model(job: CellJob, model, data: Dataset) -> str | None:
     if job.study.spec.tracking.keep_model == "none":
         return None
     return save_local(model, data.x_test, data.num_outputs)  # classes, or regression targets
+
+
+def report_unexpected(exc: BaseException) -> None:
+    """The traceback of a cell's unexpected error, for the bug report; a store that failed under the
+    cell (full, locked, read-only) is the user's to fix and is said in one line by the caller instead."""
+    if store_fault_text(exc) is None:
+        traceback.print_exc(file=sys.stderr)
 
 
 def task_tags(cell: Cell) -> dict[str, str]:
