@@ -27,10 +27,10 @@ from study.grid import Cell, cells_count, expand
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
 from study.run.preflight import preflight
-from study.store.connect import check_store, default_tracking_uri, retry
+from study.store.connect import retry
 from study.store.contract import Artifact, Tag
 from study.store.provenance import requirements_text, source_tags
-from study.store.runs import Store
+from study.store.runs import Store, open_for_run
 from study.store.views import share_runs_view
 from study.task import task_of_columns
 
@@ -100,11 +100,7 @@ def run_study(
 
         connect(ray_address, cpus_per_cell)
     axes = list(study.spec.grid)
-    store_uri = tracking_uri or default_tracking_uri()
-    check_store(store_uri, writing=True)  # read-only, full or locked: refused before any run exists
-    store = Store(store_uri)
-    print(f"store: {store.uri}", file=sys.stderr)  # the input is valid: say where the runs go
-    store.repoint_if_moved()  # a store sent from elsewhere writes its artifacts here, not at the old path
+    store = open_for_run(tracking_uri)  # the input is valid: check the store, say where the runs go
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, list(cells[0].labels))
     killed = store.mark_dead_runs(exp_id)

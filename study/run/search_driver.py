@@ -36,10 +36,10 @@ from study.run.search import (
     used,
 )
 from study.search import axis_keys, probe_cells, search_identity, search_space
-from study.store.connect import tracking_uri as default_uri
+from study.store.connect import default_tracking_uri
 from study.store.contract import Artifact, Tag
 from study.store.provenance import requirements_text, source_tags
-from study.store.runs import Store
+from study.store.runs import open_for_run
 from study.store.search import store_dir
 from study.store.views import share_runs_view
 from study.store.writer import BackgroundWriter
@@ -70,13 +70,13 @@ def run_search_study(
     corners = probe_cells(study, params)
     preflight(study, corners)  # shapes, sizes, settings that take effect: before any run exists
     digest = check_cells(study, corners)
-    store_dir(tracking_uri or default_uri())  # a search needs a local SQLite store: checked before writing
+    uri = tracking_uri or default_tracking_uri()
+    store_dir(uri)  # a search needs a local SQLite store: checked before writing
     if backend == "ray":
         from study.run.ray_backend import connect
 
         connect(ray_address, cpus_per_cell)
-    store = Store(tracking_uri)
-    store.repoint_if_moved()
+    store = open_for_run(uri)
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, [p.name for p in params])
     killed = store.mark_dead_runs(exp_id)

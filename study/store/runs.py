@@ -30,6 +30,7 @@ from study.store.connect import (
     artifact_location,
     check_store,
     create_sqlite_store,
+    default_tracking_uri,
     repoint_moved_store,
     retry,
     tracking_uri,
@@ -43,6 +44,18 @@ from study.store.provenance import common_tags
 def clip(text: str, limit: int) -> str:
     """MLflow rejects params and tags over its length limits: keep the head."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def open_for_run(uri: str | None) -> Store:
+    """The store a `study run` writes to: `uri`, else the project's default. Refused in one line before
+    any run exists when it is read-only, full or locked; then named on stderr, and re-pointed when it
+    was moved here (a store sent from elsewhere writes its artifacts here, not at the old path)."""
+    uri = uri or default_tracking_uri()
+    check_store(uri, writing=True)
+    store = Store(uri)
+    print(f"store: {store.uri}", file=sys.stderr)
+    store.repoint_if_moved()
+    return store
 
 
 class Store:
