@@ -15,8 +15,8 @@ from study.data.idx import COLS, IDX_DATASETS, ROWS
 from study.data.split import hold_out
 from study.errors import DataError
 
-# pixel value -> float32 in [0, 1], exactly (x / 255.0).astype(float32); a lookup beats astype + divide.
-_SCALE = (np.arange(256) / 255.0).astype(np.float32)
+PIXEL_MAX = np.float32(255)  # uint8 inputs are divided by it, in float32: x / 255 correctly rounded
+ALIGN = 64  # bytes: the alignment TensorFlow needs to use an array's memory as a tensor without a copy
 
 
 def prepare(raw: Raw, d: DataConfig, flatten: bool = True) -> Dataset:
@@ -67,7 +67,11 @@ def check_size(size: int | None, available: int, what: str, where: str, after: s
 
 def inputs(x: np.ndarray, flat: bool, image: bool) -> np.ndarray:
     """float32 inputs, uint8 scaled to [0, 1]; MNIST-family images flat (n, 784) or (n, 28, 28, 1)."""
-    out = _SCALE[x] if x.dtype == np.uint8 else np.array(x, dtype=np.float32)
+    out = aligned_empty(x.shape, np.float32)
+    if x.dtype == np.uint8:
+        np.divide(x, PIXEL_MAX, out=out, dtype=np.float32)
+    else:
+        out[...] = x
     n = len(out)
     if flat:
         return out.reshape(n, ROWS * COLS)
@@ -78,4 +82,16 @@ def inputs(x: np.ndarray, flat: bool, image: bool) -> np.ndarray:
 
 def targets(y: np.ndarray, classes: bool) -> np.ndarray:
     """int32 class labels, or float32 real targets (a fresh copy either way)."""
-    return y.astype(np.int32) if classes else np.array(y, dtype=np.float32)
+    out = aligned_empty(y.shape, np.int32 if classes else np.float32)
+    out[...] = y
+    return out
+
+
+def aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A new C-contiguous array whose data starts on an ALIGN-byte boundary, so the engine can hand it
+    to TensorFlow as a resident tensor without copying it (study/engine/train.py `resident`)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buffer = np.empty(size + ALIGN, np.uint8)
+    start = (-buffer.ctypes.data) % ALIGN
+    return buffer[start : start + size].view(dtype).reshape(shape)

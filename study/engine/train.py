@@ -29,6 +29,7 @@ import numpy as np
 
 from study.config import Settings
 from study.data import Dataset
+from study.data.prepare import ALIGN
 from study.engine.backend import deterministic_ops, ensure, keras, tf
 from study.engine.diagnostics import (
     activation_layers,
@@ -191,14 +192,23 @@ def resident(data: Dataset) -> tuple:
             _resident.pop(next(iter(_resident)))
         _resident[key] = (
             data,
-            tf.constant(data.x_train),
-            tf.constant(data.y_train),
-            tf.constant(data.x_test),
-            tf.constant(data.y_test),
-            None if data.x_val is None else tf.constant(data.x_val),
-            None if data.y_val is None else tf.constant(data.y_val),
+            tensor_of(data.x_train),
+            tensor_of(data.y_train),
+            tensor_of(data.x_test),
+            tensor_of(data.y_test),
+            None if data.x_val is None else tensor_of(data.x_val),
+            None if data.y_val is None else tensor_of(data.y_val),
         )
     return _resident[key][1:]
+
+
+def tensor_of(array: np.ndarray) -> tf.Tensor:
+    """A constant tensor of the array: its own memory when aligned (study/data/prepare.py allocates a
+    dataset's arrays so; the Dataset's arrays are never written after), else a copy. Copying the
+    training set cost about 0.5 s and its size in memory per dataset."""
+    if array.size and array.flags.c_contiguous and array.flags.writeable and array.ctypes.data % ALIGN == 0:
+        return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+    return tf.constant(array)
 
 
 class Engine:
@@ -237,9 +247,11 @@ class Engine:
         # Everything but the kernels restarts from its built value: biases, BN statistics and
         # affine parameters, optimizer slots and iteration counter.
         self.initial = [(v, v.numpy()) for v in self.model.weights + self.optimizer.variables]
-        self.run_chunk = tf.function(self._chunk)
-        self.run_step = tf.function(self._step)
-        self.run_eval = tf.function(self._evaluate)
+        # Written with explicit tf.while_loop / tf.cond, so no autograph: converting the engine's and
+        # Keras's Python to graph code was most of a structure's trace time.
+        self.run_chunk = tf.function(self._chunk, autograph=False)
+        self.run_step = tf.function(self._step, autograph=False)
+        self.run_eval = tf.function(self._evaluate, autograph=False)
 
     def reset(self, settings: Settings, seed: int) -> None:
         """Start the cell `settings` at `seed`: initial weights, fresh optimizer, seed, learning rate."""
@@ -266,10 +278,14 @@ class Engine:
             return tf.random.stateless_uniform([self.batch_size], key, 0, self.train_rows, dtype=tf.int32)
         i = tf.cast(step, tf.int32) - 1
         pos = (i % self.steps_per_epoch) * self.batch_size
-        if pos == 0:
+
+        def shuffle() -> tf.Tensor:  # a new epoch: its permutation, keyed on (seed, epoch)
             key = tf.stack([self.seed, -1 - tf.cast(i // self.steps_per_epoch, tf.int64)])
             self.order.assign(tf.random.experimental.stateless_shuffle(tf.range(self.train_rows), key))
-        return self.order[pos : pos + self.batch_size]
+            return tf.constant(True)
+
+        with tf.control_dependencies([tf.cond(tf.equal(pos, 0), shuffle, lambda: tf.constant(False))]):
+            return self.order[pos : pos + self.batch_size]
 
     def _losses(self, y: tf.Tensor, out: tf.Tensor) -> tf.Tensor:
         """The per-example loss of `model.loss`.
@@ -358,14 +374,23 @@ class Engine:
         losses = tf.TensorArray(tf.float32, size=periods * period_len)
         evals = tf.TensorArray(tf.float32, size=periods, element_shape=[len(self.task.eval_metrics)])
         diags = tf.TensorArray(tf.float32, size=periods, element_shape=[len(self.stat_names)])
-        idx = self._batch_indices(start + 1)  # what an eval before any step (period_len 0) sees
-        for p in tf.range(periods):
-            stats = tf.zeros([len(self.stat_names)])
-            for i in tf.range(period_len):
-                loss, idx, stats = self._step(start + p * period_len + i + 1, i == period_len - 1)
-                losses = losses.write(p * period_len + i, loss)
+        no_stats = tf.zeros([len(self.stat_names)])
+
+        def period(p, idx, losses, evals, diags):
+            def step(i, idx, stats, losses):
+                loss, idx, stats = self._step(start + p * period_len + i + 1, tf.equal(i, period_len - 1))
+                return i + 1, idx, stats, losses.write(p * period_len + i, loss)
+
+            _, idx, stats, losses = tf.while_loop(
+                lambda i, *_: i < period_len, step, (tf.constant(0), idx, no_stats, losses)
+            )
             evals = evals.write(p, tf.stack(self._evaluate(idx)))
-            diags = diags.write(p, stats)
+            return p + 1, idx, losses, evals, diags.write(p, stats)
+
+        idx = self._batch_indices(start + 1)  # what an eval before any step (period_len 0) sees
+        _, _, losses, evals, diags = tf.while_loop(
+            lambda p, *_: p < periods, period, (tf.constant(0), idx, losses, evals, diags)
+        )
         return losses.stack(), evals.stack(), diags.stack()
 
     # --- Python side ------------------------------------------------------------------------
