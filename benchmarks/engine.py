@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -549,10 +550,13 @@ def vg_overrides(quick: bool) -> list[str]:
 def end_to_end_once(overrides: list[str]) -> dict:
     """`study run VG --rerun --quiet` in a fresh temp dir (fresh store), timed from process start to exit."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    cmd = study_command() + ["run", str(VG_CONFIG), "--rerun", "--quiet"]
-    for item in overrides:
-        cmd += ["--set", item]
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        # a copy of the study file in the temp dir: its project, so its store, is the temp dir
+        config = Path(tmp) / VG_CONFIG.name
+        shutil.copyfile(VG_CONFIG, config)
+        cmd = study_command() + ["run", str(config), "--rerun", "--quiet"]
+        for item in overrides:
+            cmd += ["--set", item]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - t0

@@ -29,6 +29,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -265,6 +266,11 @@ def study_once(config: str, args: list[str], instrumented: bool, tree: str | Non
         )
         work = Path(tmp) / "work"
         work.mkdir()
+        # the study file copied into the temp project: the store is found from the study file's folder,
+        # so a run on the checkout's configs/ would write into (and skip the cells of) the checkout's store
+        local = work / Path(config).name
+        shutil.copyfile(config, local)
+        cmd = [local if part == config else part for part in cmd]
         launch = time.time()
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=work, env=clean_env(tree, PHASES_OUT=str(out)), capture_output=True, text=True)

@@ -96,7 +96,10 @@ def end_process(code: int) -> NoReturn:
     import logging
     import os
 
-    if not {"tensorflow", "mlflow"} & sys.modules.keys():  # nothing heavy to tear down: the ordinary exit
+    import threading
+
+    heavy = {"tensorflow", "mlflow"} & sys.modules.keys()
+    if not heavy and threading.active_count() == 1:  # nothing to tear down, no warm-up: the ordinary exit
         sys.exit(code)
     for stream in (sys.stdout, sys.stderr):
         try:

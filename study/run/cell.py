@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -50,9 +51,13 @@ class CellResult:
     failure: str | None = None
 
 
+_loading = threading.Lock()  # the driver and the engine warm-up (study/run/warmup.py) may ask at once
+
+
 def cell_data(cell: Cell) -> Dataset:
     """The cell's dataset; cells with the same data settings share one copy."""
-    return dataset_for(cell.settings.data, os.environ.get("STUDY_DATA_DIR"))
+    with _loading:
+        return dataset_for(cell.settings.data, os.environ.get("STUDY_DATA_DIR"))
 
 
 @lru_cache(maxsize=4)  # a grid rarely varies the data; four subsets cover it without hoarding memory
@@ -92,7 +97,9 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
     if busy:
         return CellResult(cell, "skipped", failure=busy)
     from study.engine.backend import ensure
+    from study.run.warmup import wait
 
+    wait()  # TensorFlow configured and the first engine cached by the warm-up, if one runs
     numerics = ensure(cell.settings.train.numerics)  # settled before the run exists, and recorded on it
     run_id = store.start_cell(
         job.experiment_id,

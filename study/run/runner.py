@@ -24,6 +24,7 @@ from study.config import Study
 from study.expect import Outcome, as_records, check_expectations, evaluate
 from study.expect import summary as expectation_summary
 from study.grid import Cell, cells_count, expand
+from study.run import warmup
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
 from study.run.preflight import preflight
@@ -94,6 +95,8 @@ def run_study(
     cells = expand(study)
     check_expectations(study, cells)
     preflight(study, cells)  # shapes, sizes, settings that take effect: before any run exists
+    if backend == "local" and workers == 1:  # this process trains: TensorFlow and the engine while the store opens
+        warmup.start(cells[0])
     digest = check_cells(study, cells)
     if backend == "ray":  # an unreachable cluster is bad input too: fail before the store is touched
         from study.run.ray_backend import connect

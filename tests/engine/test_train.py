@@ -73,3 +73,22 @@ def test_small_train_set_is_evaluated_whole(mnist_dir):
     probs = np.asarray(keep.model(data.x_train, training=False))
     whole = float(np.mean(probs.argmax(axis=1) == data.y_train))
     assert accs[-1] == pytest.approx(whole, abs=1e-6)  # the whole 300, not the last mini-batch of 100
+
+
+def test_resident_tensors_use_the_datasets_memory_when_aligned():
+    """An aligned array becomes a tensor without a copy; an unaligned one is copied (same values)."""
+    import numpy as np
+
+    from study.data.prepare import aligned_empty
+    from study.engine.train import tensor_of
+
+    a = aligned_empty((64, 3), np.float32)
+    a[...] = np.arange(192, dtype=np.float32).reshape(64, 3)
+    t = tensor_of(a)
+    a[0, 0] = 7.0  # the tensor reads the array's memory: the engine never writes a dataset's arrays
+    assert float(t[0, 0]) == 7.0
+    unaligned = a.ravel()[1:]
+    copied = tensor_of(unaligned)
+    assert np.array_equal(copied.numpy(), unaligned)
+    unaligned[0] = -1.0
+    assert float(copied[0]) != -1.0
