@@ -18,9 +18,10 @@ from study.config import (
     OptimizerConfig,
     TrainConfig,
 )
+from study.config.keys import setting_keys
 from study.errors import ConfigError
 from study.grid import expand
-from study.studyfile import load_study, setting_keys
+from study.studyfile import load_study
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

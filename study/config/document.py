@@ -1,7 +1,9 @@
-"""The study document as written (`StudyFile`) and a loaded, validated study (`Study`)."""
+"""The study document as written (`StudyFile`), a loaded, validated study (`Study`), and `model.arch`
+resolved against the document's named architectures."""
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Annotated, Any
 
@@ -13,6 +15,7 @@ from study.config.search import SearchConfig
 from study.config.settings import Settings
 from study.config.strict import PositiveInt, Strict
 from study.config.tracking import TrackingConfig
+from study.errors import ConfigError
 
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -91,3 +94,19 @@ class Study(BaseModel):
     @property
     def name(self) -> str:
         return self.spec.study
+
+
+def resolve_arch(settings_doc: dict[str, Any], spec: StudyFile, source: str, where: str) -> dict[str, Any]:
+    """Replace `model.arch: NAME` with the named layer stack, keeping `arch` as a label."""
+    model = settings_doc.get("model") if isinstance(settings_doc, dict) else None
+    if not isinstance(model, dict) or model.get("arch") is None:
+        return settings_doc
+    name = model["arch"]
+    if model.get("layers") is not None:
+        raise ConfigError(f"{source}: {where}.model: give either `arch` or `layers`, not both")
+    if name not in spec.architectures:
+        valid = ", ".join(spec.architectures) or "none defined: add an `architectures:` section"
+        raise ConfigError(f"{source}: {where}.model.arch: unknown architecture {name!r} (valid: {valid})")
+    out = copy.deepcopy(settings_doc)
+    out["model"]["layers"] = [layer.model_dump() for layer in spec.architectures[name]]
+    return out

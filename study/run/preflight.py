@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from study.config import DataConfig, ModelConfig, Study
+from study.config.keys import setting_keys
 from study.data import DataShape, data_shape
 from study.errors import ConfigError
 from study.grid import NOT_IDENTITY, Cell, bundle_items
 from study.relevance import effective_settings, inert_settings
 from study.shapes import ShapeError, course_stack, output_shapes, text
-from study.studyfile import setting_keys
 
 
 @dataclass
