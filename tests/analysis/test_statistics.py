@@ -1,5 +1,5 @@
 """study.analysis.statistics and study.analysis.factors against hand-computed values: per-run statistics and
-their confidence intervals on the hand-built store (tests/handbuilt.py), Welch intervals, main effects,
+per-cell means with their confidence intervals on the hand-built store (tests/handbuilt.py), Welch intervals, main effects,
 interactions and an unbalanced ANOVA."""
 
 from __future__ import annotations
