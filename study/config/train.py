@@ -8,7 +8,7 @@ from pydantic import Field
 
 from study.config.strict import PositiveInt, Strict
 
-# How a cell's floats are computed (study/engine/numerics.py): `exact` = independent of threads,
+# How a cell's floats are computed (study/numerics.py): `exact` = independent of threads,
 # workers and backend; `fast` = every op may split across threads.
 NumericsMode = Literal["exact", "fast"]
 

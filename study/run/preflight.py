@@ -59,7 +59,7 @@ def preflight(study: Study, cells: Sequence[Cell]) -> Preflight:
 
 
 def check_one_numerics(study: Study, cells: Sequence[Cell]) -> None:
-    """A process sets its numerics once (study/engine/numerics.py): one mode per study."""
+    """A process sets its numerics once (study/numerics.py): one mode per study."""
     modes = sorted({cell.settings.train.numerics for cell in cells})
     if len(modes) > 1:
         raise ConfigError(
