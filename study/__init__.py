@@ -20,7 +20,7 @@ import inspect
 import types
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from study.version import __version__ as __version__
 
 __all__ = ["load", "cells", "run", "runs", "curves", "report", "compare", "rm", "RunResult", "StudyError"]
 

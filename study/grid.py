@@ -17,8 +17,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from study.config import LATER_SETTINGS, Settings, Study
+from study.config.document import resolve_arch
+from study.config.keys import check_setting_key, setting_keys
+from study.config.messages import cell_error, describe
 from study.errors import ConfigError
-from study.studyfile import cell_error, check_setting_key, describe, resolve_arch, setting_keys
 
 # Settings that say where things are, not what is computed: left out of a cell's identity.
 # Data settings added later enter only when set (DataConfig.identity), so existing hashes stay.

@@ -1,6 +1,6 @@
 """Which settings take effect: for one resolved `Settings`, the dotted keys that change nothing, and why.
 
-A study's settings are a flat schema (study/config.py), but many only matter under others:
+A study's settings are a flat schema (study/config/), but many only matter under others:
 `init_std` only for the `gauss` initializer, `rho` only for RMSprop, the `bn_*` settings only where
 the net has a BatchNormalization layer, `hidden`/`dropout`/`batch_norm` only for a `hidden` net (an
 explicit `layers` stack or an `arch` replaces them). The rules mirror study/engine/model.py and

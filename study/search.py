@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from study.config import DISTRIBUTION_KINDS, SearchConfig, Study
+from study.config.keys import check_setting_key, setting_keys
 from study.errors import ConfigError
 from study.grid import Cell, config_hash, identity, label, printable, resolve, short_names
-from study.studyfile import check_setting_key, setting_keys
 
 STACK_KEY = "model.hidden"  # the one setting with a structured distribution: depth x width
 STACK_PARTS = ("depth", "width")

@@ -1,4 +1,4 @@
-"""Every setting of a study file, generated from the schema (study/config.py): its type, default, valid
+"""Every setting of a study file, generated from the schema (study/config/): its type, default, valid
 values and one-line meaning (the field's attribute docstring). The text of `study settings`, the
 Markdown of docs/settings.md (tests keep the two in sync) and the JSON Schema of `study schema`.
 """
@@ -131,7 +131,7 @@ def settings_markdown() -> str:
         "# Settings",
         "",
         "Every key of a study file with its type, default, valid values and meaning. Generated from the schema",
-        "(study/config.py) by `study settings --markdown > docs/settings.md`; `study settings [KEY]` prints the same",
+        "(study/config/) by `study settings --markdown > docs/settings.md`; `study settings [KEY]` prints the same",
         "in the terminal and `study schema` the JSON Schema for editor completion. A test keeps this file in sync.",
         "",
     ]

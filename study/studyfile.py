@@ -1,23 +1,26 @@
-"""Reading a study file: YAML (with the package's YAML tweaks), `--set` overrides, validation into a
-`Study`, and the one-line error messages that name the file, the key, the bad value and the valid choices.
+"""Reading a study file: YAML (with the package's YAML tweaks), `--set` overrides and validation into a
+`Study`, every problem one line naming the file, the key, the bad value and the valid choices.
 
-The schema — every setting and its default — is study/config.py.
+The schema — every setting and its default — is the package study/config/ (its keys.py names the
+dotted setting keys, its messages.py words the errors); a `search:` is checked by study/search.py.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
-from study.config import LAYER_TYPES, Settings, Study, StudyFile
+from study.config import Settings, Study, StudyFile
+from study.config.document import resolve_arch
+from study.config.keys import check_setting_key, setting_keys
+from study.config.messages import validated
 from study.errors import ConfigError
+from study.search import grid_of, search_space
 
 # --- loading -------------------------------------------------------------------------------
 
@@ -186,27 +189,6 @@ def document_path(key: str) -> list[str]:
     return key.split(".")
 
 
-def setting_keys() -> list[str]:
-    """Every dotted setting key, e.g. `model.activation`, in schema order."""
-    return [
-        f"{section}.{field}"
-        for section, info in Settings.model_fields.items()
-        for field in section_model(info.annotation).model_fields
-    ]
-
-
-def check_setting_key(key: str, where: str, path: Path | str) -> None:
-    """Raise ConfigError unless `key` is a dotted setting key; the message lists the valid ones."""
-    if key in setting_keys():
-        return
-    section = key.split(".", 1)[0]
-    if section in Settings.model_fields:
-        valid = [k for k in setting_keys() if k.startswith(section + ".")]
-    else:
-        valid = setting_keys()
-    raise ConfigError(f"{path}: {where}: unknown setting {key!r} (valid: {', '.join(valid)})")
-
-
 def study_from_dict(doc: dict[str, Any], source: str) -> Study:
     """Validate a study document; grid values are validated cell by cell in grid.expand."""
     from study.hints import check_shapes
@@ -215,8 +197,6 @@ def study_from_dict(doc: dict[str, Any], source: str) -> Study:
     check_finite(doc, source, "")
     spec = validated(StudyFile, doc, source, prefix="")
     if spec.search is not None and spec.search.sampler == "grid":  # the equivalent grid, run as a grid
-        from study.search import grid_of
-
         spec = spec.model_copy(update={"grid": grid_of(spec.search, source), "search": None})
     base_doc = resolve_arch(spec.base, spec, source, "base")
     base = validated(Settings, base_doc, source, prefix="base")
@@ -227,8 +207,6 @@ def study_from_dict(doc: dict[str, Any], source: str) -> Study:
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
     study = Study(spec=spec, base=base, source=source, text=text)
     if spec.search is not None:
-        from study.search import search_space
-
         search_space(study)  # every distribution checked against the settings, before anything runs
     return study
 
@@ -283,119 +261,3 @@ def check_bundle_axis(key: str, values: list[Any], source: str) -> None:
         for sub in value:
             if sub != "label":
                 check_setting_key(sub, f"grid.{key}[{i}]", source)
-
-
-def resolve_arch(settings_doc: dict[str, Any], spec: StudyFile, source: str, where: str) -> dict[str, Any]:
-    """Replace `model.arch: NAME` with the named layer stack, keeping `arch` as a label."""
-    model = settings_doc.get("model") if isinstance(settings_doc, dict) else None
-    if not isinstance(model, dict) or model.get("arch") is None:
-        return settings_doc
-    name = model["arch"]
-    if model.get("layers") is not None:
-        raise ConfigError(f"{source}: {where}.model: give either `arch` or `layers`, not both")
-    if name not in spec.architectures:
-        valid = ", ".join(spec.architectures) or "none defined: add an `architectures:` section"
-        raise ConfigError(f"{source}: {where}.model.arch: unknown architecture {name!r} (valid: {valid})")
-    out = copy.deepcopy(settings_doc)
-    out["model"]["layers"] = [layer.model_dump() for layer in spec.architectures[name]]
-    return out
-
-
-# --- error messages ------------------------------------------------------------------------
-
-
-def validated(model: type[BaseModel], data: Any, source: str, prefix: str):
-    """Validate `data` against `model`, turning the first pydantic error into one clear line."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe(dict(exc.errors()[0]), model, source, prefix)) from None
-
-
-def cell_error(exc: ValidationError, source: str, owners: dict[str, str], cell: dict[str, Any]) -> str:
-    """One line for a grid cell whose settings do not validate. When the bad setting comes from one
-    axis (`owners`: setting key -> the axis that sets it), only that axis is named; otherwise (two
-    settings inconsistent together) the whole cell is."""
-    err: dict[str, Any] = dict(exc.errors()[0])
-    loc = [str(p) for p in err["loc"]]
-    owner = owners.get(".".join(loc[:2]))
-    if owner is None:
-        values = ", ".join(f"{k}={v!r}" for k, v in cell.items())
-        where = "grid." + ", grid.".join(cell)
-        return f"{describe(err, Settings, source, prefix='')} (in the grid cell {values}; check {where})"
-    if owner == ".".join(loc[:2]):  # a plain axis: grid.<key>: …
-        if len(loc) == 2:
-            return describe(err, Settings, source, prefix="grid")
-        inside = describe(err, Settings, source, prefix="").removeprefix(f"{source}: ")
-        return f"{source}: grid.{owner}: in the level {cell[owner]!r}: {inside}"
-    text = describe(err, Settings, source, prefix="")  # a bundle axis: grid.<axis>: <setting>: …
-    return text.replace(f"{source}: ", f"{source}: grid.{owner}: ", 1)
-
-
-def describe(err: dict[str, Any], model: type[BaseModel], source: str, prefix: str) -> str:
-    """One line: file, dotted key, bad value, and what would be valid."""
-    loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-after", "tagged-union"))]
-    # Drop a discriminated union's tag (layers.0.dense.units -> layers.0.units), never a field
-    # that merely shares a layer type's name (model.activation, model.dropout).
-    loc = [p for i, p in enumerate(loc) if not (p in (*LAYER_TYPES, "keras") and i > 0 and loc[i - 1].isdigit())]
-    key = ".".join(([prefix] if prefix else []) + loc) or "(top level)"
-    kind, value = err["type"], err.get("input")
-    if kind == "extra_forbidden":
-        valid = ", ".join(fields_at(model, loc[:-1])) or "none"
-        return f"{source}: {key}: unknown key {loc[-1]!r} (valid keys here: {valid})"
-    if kind == "missing":
-        return f"{source}: {key}: required key is missing"
-    if kind == "literal_error":
-        return f"{source}: {key}: {value!r} is not valid (valid: {literal_choices(err)})"
-    if kind == "union_tag_invalid":
-        return f"{source}: {key}: unknown layer type {err['ctx']['tag']!r} (valid: {', '.join(LAYER_TYPES)})"
-    if kind == "union_tag_not_found":
-        return f"{source}: {key}: a layer needs a `type` (valid: {', '.join(LAYER_TYPES)})"
-    msg = err["msg"].removeprefix("Value error, ")
-    if kind == "value_error" and not loc:
-        return f"{source}: {msg}"
-    return (
-        f"{source}: {key}: {value!r}: {msg}"
-        if value is not None and not isinstance(value, dict)
-        else f"{source}: {key}: {msg}"
-    )
-
-
-def literal_choices(err: dict[str, Any]) -> str:
-    """The valid values of a Literal error, as a comma-separated list."""
-    expected = err.get("ctx", {}).get("expected", "")
-    return ", ".join(part.strip(" '") for part in re.split(r",| or ", expected) if part.strip(" '"))
-
-
-def fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
-    """The field names of the (sub)model found by walking `loc` from `model` (list items included)."""
-    for part in loc:
-        if part.isdigit():
-            continue  # an item of a list: its model is the list's element type, found at the list's key
-        info = getattr(model, "model_fields", {}).get(part)
-        if info is None:
-            return []
-        sub = submodel(info.annotation)
-        if sub is None:
-            return []
-        model = sub
-    return list(getattr(model, "model_fields", {}))
-
-
-def section_model(annotation: Any) -> type[BaseModel]:
-    """The model of a Settings section (every section is one)."""
-    model = submodel(annotation)
-    if model is None:
-        raise TypeError(f"{annotation!r} is not a settings section")
-    return model
-
-
-def submodel(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model an annotation holds: itself, or the element of a list / optional of one."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = submodel(arg)
-        if found is not None:
-            return found
-    return None

@@ -6,13 +6,40 @@ regression: a linear output, and the mean absolute error — in the targets' own
 across a grid axis of losses — is the score, lower is better. Every task records `train_loss`
 (the batch loss, penalties included) per iteration and `test_loss` (the loss on the test set) at
 eval points. The engine, the metric logger, the summary and the report read their names here.
+
+It reads a cell's settings by their shape alone (the protocols below), so the schema can check a
+setting against its task (`train.early_stopping.metric`) without the two importing each other.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Protocol, runtime_checkable
 
-from study.config import ModelConfig, Settings
+
+class ModelSection(Protocol):
+    """What a task is read from in a model section (study.config's ModelConfig): its loss."""
+
+    @property
+    def loss(self) -> str: ...
+
+
+class DataSection(Protocol):
+    """What a task is read from in a data section (study.config's DataConfig): its validation split."""
+
+    @property
+    def validation(self) -> object: ...
+
+
+@runtime_checkable
+class CellSettings(Protocol):
+    """A cell's settings (study.config's Settings): a model section and a data section."""
+
+    @property
+    def model(self) -> ModelSection: ...
+
+    @property
+    def data(self) -> DataSection: ...
 
 
 @dataclass(frozen=True)
@@ -73,10 +100,12 @@ TASKS = {task.kind: task for task in (CLASSIFICATION, REGRESSION)}
 The metric names do not depend on the regression loss, so a grid axis of losses compares alike."""
 
 
-def task_of(settings: Settings | ModelConfig) -> Task:
+def task_of(settings: CellSettings | ModelSection) -> Task:
     """The task of a cell's settings (or of its model section: without the validation metrics)."""
-    model = settings.model if isinstance(settings, Settings) else settings
-    validation = isinstance(settings, Settings) and settings.data.validation is not None
+    if isinstance(settings, CellSettings):
+        model, validation = settings.model, settings.data.validation is not None
+    else:
+        model, validation = settings, False
     if model.loss == "cross_entropy":
         return replace(CLASSIFICATION, validation=validation)
     return Task("regression", model.loss, REGRESSION.score, False, REGRESSION.extra, validation)

@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 
 from study import cli
 from study.config import ACTIVATIONS, INITIALIZERS, LAYER_TYPES, OPTIMIZERS
-from study.studyfile import DOCUMENT_KEYS, setting_keys
+from study.config.keys import setting_keys
+from study.studyfile import DOCUMENT_KEYS
 
 pytestmark = pytest.mark.usefixtures("mnist_dir")  # the dry run reads the data's headers
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from study.config import DataConfig
+from study.config.keys import setting_keys
 from study.grid import NOT_IDENTITY, config_hash, expand
-from study.studyfile import load_study, setting_keys
+from study.studyfile import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Study files (study/studyfile.py on the schema of study/config.py): every kind of bad input is one
+"""Study files (study/studyfile.py on the schema of study/config/): every kind of bad input is one
 ConfigError line naming file, key, value and choices; overrides, parsing and the schema's defaults; the
 shipped study files, the course's among them, expand to their grids."""
 
@@ -18,9 +18,10 @@ from study.config import (
     OptimizerConfig,
     TrainConfig,
 )
+from study.config.keys import setting_keys
 from study.errors import ConfigError
 from study.grid import expand
-from study.studyfile import load_study, setting_keys
+from study.studyfile import load_study
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from study.analysis.statistics import CONFIDENCE, factor_axes
+from study.analysis.factors import factor_axes
+from study.analysis.statistics import CONFIDENCE
 from study.store.reader import FINISHED, Axis
 
 ALPHA = 1 - CONFIDENCE

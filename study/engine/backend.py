@@ -1,66 +1,27 @@
-"""TensorFlow and Keras, imported once with the process-wide settings this package needs.
+"""TensorFlow and Keras for the engine, with this process's numerics: its threads and op determinism.
 
-Modules that need them import `tf` and `keras` from here: the Keras backend is pinned to
-TensorFlow, and TensorFlow's C++ start-up chatter (oneDNN notices, CUDA probing on machines
-without a GPU), which the absl logger writes before any log level can apply, is kept out of the
-terminal — it is replayed if the import itself fails.
+The engine's modules import `tf` and `keras` from here. They are imported once, quietly, with the
+default numerics' threads already set, by study/tensorflow_setup.py (below the data sources that
+decode with TensorFlow too); `configure` and `ensure` then set the mode a process or cell runs in.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 from functools import cache
 
-from study.config import DEFAULT_NUMERICS
-from study.engine.numerics import (
+from study.numerics import (
     Numerics,
     NumericsError,
     cpu_description,
     default_threads,
     thread_counts,
 )
+from study.tensorflow_setup import keras as keras  # the engine takes keras and tf from here
+from study.tensorflow_setup import tf
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-def _import_quietly():
-    """Import tensorflow and keras with file descriptor 2 sent to a temporary file."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            import keras
-            import tensorflow as tf
-        except BaseException:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    tf.get_logger().setLevel("ERROR")  # retracing notices: every cell is a new model, by design
-    return tf, keras
-
-
-tf, keras = _import_quietly()
-
-
-# --- numerics (study/engine/numerics.py): threads and op determinism, set once per process ---------
+# --- numerics (study/numerics.py): threads and op determinism, set once per process ---------
 
 _current: Numerics | None = None
-
-
-def preset() -> None:
-    """Give TensorFlow the default mode's threads as soon as it is imported, before anything can run
-    an op (study/engine/backend.py calls it), so a process that never calls `configure` is exact too."""
-    intra, inter = thread_counts(DEFAULT_NUMERICS, default_threads())
-    tf.config.threading.set_intra_op_parallelism_threads(intra)
-    tf.config.threading.set_inter_op_parallelism_threads(inter)
 
 
 def onednn_setting() -> str:
@@ -115,6 +76,3 @@ def current() -> Numerics | None:
 def deterministic_ops() -> None:
     """TensorFlow's op determinism, once per process (on the CPU: no op picks a racy kernel)."""
     tf.config.experimental.enable_op_determinism()
-
-
-preset()

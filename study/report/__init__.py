@@ -5,6 +5,6 @@ Calling this package writes a report: `study.report("smoke")` is `study.api.repo
 
 import sys
 
-from study import ApiPackage
+from study import ApiPackage  # from the top on purpose: calling this package calls study.api.report, above it
 
 sys.modules[__name__].__class__ = ApiPackage

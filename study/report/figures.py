@@ -20,15 +20,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from study.analysis.statistics import (
-    DEAD_UNITS,
-    SATURATING,
-    axis_pivot,
-    chance_threshold,
-    curve_band,
-    layer_activations,
-    layer_curves,
-)
+from study.analysis.layers import DEAD_UNITS, SATURATING, layer_activations, layer_curves
+from study.analysis.statistics import axis_pivot, chance_threshold, curve_band
 from study.report.context import ReportContext, ReportFigure
 
 DPI = 100

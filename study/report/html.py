@@ -8,7 +8,6 @@ from datetime import datetime
 
 import pandas as pd
 
-from study import __version__
 from study.grid import run_count
 from study.report.context import ReportContext, ReportFigure
 from study.report.findings import findings, mean_ci
@@ -19,6 +18,7 @@ from study.report.search import search_section
 from study.report.settings import settings_section
 from study.store.contract import Tag
 from study.store.reader import FINISHED
+from study.version import __version__
 
 _SUMMARY_COLUMNS = (  # header, statistic, format of the mean, format of the CI half-width
     ("Final test acc", "final_test_acc", "{:.3f}", "{:.3f}"),

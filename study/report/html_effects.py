@@ -8,15 +8,8 @@ import itertools
 
 import pandas as pd
 
-from study.analysis.statistics import (
-    CONFIDENCE,
-    TOP_CELLS,
-    anova,
-    compare_top,
-    factor_axes,
-    interaction_table,
-    main_effects,
-)
+from study.analysis.factors import anova, factor_axes, interaction_table, main_effects
+from study.analysis.statistics import CONFIDENCE, TOP_CELLS, compare_top
 from study.report.context import ReportContext
 from study.report.html_parts import esc, fmt, p_value, section, swatch, table
 

@@ -11,13 +11,14 @@ import pandas as pd
 from pydantic import ValidationError
 
 from study.config import Settings
+from study.config.keys import setting_keys
 from study.grid import flatten_settings
 from study.relevance import inert_settings
 from study.report.context import ReportContext
 from study.report.html_parts import esc, section, table
 from study.settings_doc import entries
 from study.store.runs import param_text
-from study.studyfile import parse_yaml, setting_keys
+from study.studyfile import parse_yaml
 
 
 @cache

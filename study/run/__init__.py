@@ -5,6 +5,6 @@ Calling this package runs a study: `study.run("configs/smoke.yaml")` is `study.a
 
 import sys
 
-from study import ApiPackage
+from study import ApiPackage  # from the top on purpose: calling this package calls study.api.run, above it
 
 sys.modules[__name__].__class__ = ApiPackage

@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from tqdm import tqdm
 
 from study.engine.callbacks import EngineCallback
-from study.engine.numerics import default_threads
+from study.numerics import default_threads
 from study.run.cell import CellJob, CellResult, cell_data, one_line, run_cell
 from study.store.writer import BackgroundWriter
 

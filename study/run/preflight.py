@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from study.config import DataConfig, ModelConfig, Study
+from study.config.keys import setting_keys
 from study.data import DataShape, data_shape
 from study.errors import ConfigError
 from study.grid import NOT_IDENTITY, Cell, bundle_items
 from study.relevance import effective_settings, inert_settings
 from study.shapes import ShapeError, course_stack, output_shapes, text
-from study.studyfile import setting_keys
 
 
 @dataclass
@@ -59,7 +59,7 @@ def preflight(study: Study, cells: Sequence[Cell]) -> Preflight:
 
 
 def check_one_numerics(study: Study, cells: Sequence[Cell]) -> None:
-    """A process sets its numerics once (study/engine/numerics.py): one mode per study."""
+    """A process sets its numerics once (study/numerics.py): one mode per study."""
     modes = sorted({cell.settings.train.numerics for cell in cells})
     if len(modes) > 1:
         raise ConfigError(

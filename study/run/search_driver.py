@@ -158,7 +158,7 @@ def trials_in_processes(job: SearchJob, workers: int, progress: bool) -> Iterato
     """`workers` fresh processes, each asking the shared Optuna storage for trials until the budget is used."""
     import multiprocessing
 
-    from study.engine.numerics import default_threads
+    from study.numerics import default_threads
     from study.run.backends import init_worker
 
     threads = max(1, default_threads() // workers)

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import yaml
 
 from study.config import Settings
+from study.config.messages import validated
 from study.engine.callbacks import EngineCallback
 from study.errors import StudyError
 from study.grid import config_hash
 from study.store.contract import ROLE_CELL, Artifact, Tag
 from study.store.reader import read_text_artifact
 from study.store.runs import Store
-from study.studyfile import validated
 
 COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")
 IDENTITY_KEYS = ("cell", "seed", "config_hash")  # config.yaml's header lines, not settings

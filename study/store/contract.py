@@ -57,7 +57,7 @@ class Tag:
     TASK = "study.task"  # classification | regression (study/task.py), set on regression cells
     VERIFY = "study.verify"
     LAYER_ACTIVATIONS = "study.layer_activations"  # JSON {layer name: activation}, from the built model
-    NUMERICS = "study.numerics"  # and study.numerics.* (engine/numerics.py Numerics.tags)
+    NUMERICS = "study.numerics"  # and study.numerics.* (study/numerics.py Numerics.tags)
     MODEL = "study.model"  # models:/<model_id> of the kept model, or why none is kept
     AXIS = "axis."  # + short axis name: the readable axis value
     TRIAL = "study.trial"  # a search's cell: its Optuna trial number
@@ -104,7 +104,7 @@ class Metric:
 
 
 def numerics_tags(settings: dict[str, str]) -> dict[str, str]:
-    """The numerics a cell ran with (engine/numerics.py `Numerics.settings`) as tags: `study.numerics`
+    """The numerics a cell ran with (study/numerics.py `Numerics.settings`) as tags: `study.numerics`
     for the mode, `study.numerics.<field>` for the rest."""
     return {Tag.NUMERICS if key == "mode" else f"{Tag.NUMERICS}.{key}": value for key, value in settings.items()}
 

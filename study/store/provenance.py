@@ -8,8 +8,8 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-import study
 from study.store.contract import Tag
+from study.version import __version__
 
 PACKAGES = ("tensorflow", "keras", "mlflow", "numpy", "pandas")  # the packages that decide a run's numbers
 
@@ -17,7 +17,7 @@ PACKAGES = ("tensorflow", "keras", "mlflow", "numpy", "pandas")  # the packages 
 @cache
 def versions() -> dict[str, str]:
     """Installed versions of the packages that decide a run's numbers."""
-    out = {"study": study.__version__}
+    out = {"study": __version__}
     for pkg in PACKAGES:
         try:
             out[pkg] = metadata.version(pkg)
@@ -64,7 +64,7 @@ def source_tags() -> dict[str, str]:
 
 
 # The lock file a checkout installs from (README, .ci/run); absent when `study` is installed as a library.
-LOCK_FILE = Path(study.__file__).resolve().parent.parent / "requirements" / "lock.txt"
+LOCK_FILE = Path(__file__).resolve().parents[2] / "requirements" / "lock.txt"  # study/store/ -> the checkout
 
 
 @cache

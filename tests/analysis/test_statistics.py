@@ -1,5 +1,5 @@
-"""study.analysis.statistics against hand-computed values: per-run statistics and per-cell means with
-their confidence intervals on the hand-built store (tests/handbuilt.py), Welch intervals, main effects,
+"""study.analysis.statistics and study.analysis.factors against hand-computed values: per-run statistics and
+per-cell means with their confidence intervals on the hand-built store (tests/handbuilt.py), Welch intervals, main effects,
 interactions and an unbalanced ANOVA."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.analysis.statistics import anova, interaction_table, main_effects, welch_interval
+from study.analysis.factors import anova, interaction_table, main_effects
+from study.analysis.statistics import welch_interval
 from study.store.reader import FINISHED, Axis
 from tests.handbuilt import NOISE, WALL_TIMES, expected_mean_ci
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from study.engine.backend import configure
-from study.engine.numerics import MODES, Numerics, thread_counts
+from study.numerics import MODES, Numerics, thread_counts
 from study.store.contract import numerics_tags
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study.analysis.statistics import anova
+from study.analysis.factors import anova
 from study.errors import StudyError
 from study.report.write import write_report
 from study.store.reader import find_experiment, find_parent, load_study_runs

@@ -16,8 +16,8 @@ Two modes, chosen by `train.numerics`:
   depend on the thread count; the run records it so a difference can be explained.
 
 Op determinism is always on and XLA is never used; oneDNN is left at TensorFlow's own default and
-recorded. This module holds the policy; `study/engine/backend.py` applies it to TensorFlow: the
-default mode's threads as soon as TensorFlow is imported, then `configure` (each backend, before
+recorded. This module holds the policy; study/tensorflow_setup.py gives TensorFlow the default mode's
+threads as soon as it is imported, then study/engine/backend.py applies `configure` (each backend, before
 any training) and `ensure` (the engine, for the cell it is about to train).
 """
 
