@@ -95,7 +95,6 @@ def end_process(code: int) -> NoReturn:
     """
     import logging
     import os
-
     import threading
 
     heavy = {"tensorflow", "mlflow"} & sys.modules.keys()
