@@ -153,14 +153,24 @@ def next_trial(job: SearchJob, ostudy, params: list[Param]):
     """A new trial, or None once the budget is used; counting and asking happen under the search's lock."""
     with search_lock(job.tracking_uri, job.name):
         existing = ostudy.get_trials(deepcopy=False)
-        budget = job.search.trials or 0
-        spent = sum(counts_toward_budget(t) for t in existing)
-        if spent >= min(budget, space_size(params) or budget) or len(existing) >= MAX_ASKS * budget:
+        if not budget_left(job, existing, params):
             return None
         ostudy.sampler = sampler_for(job.search, len(existing))
         trial = ostudy.ask(distributions(params))
         trial.set_user_attr(PROCESS_ATTR, process_tag())
         return trial
+
+
+def budget_left(job: SearchJob, existing: list, params: list[Param]) -> bool:
+    """Whether the search may ask for another trial: budget unused, space not exhausted, asks not used up."""
+    budget = job.search.trials or 0
+    spent = sum(counts_toward_budget(t) for t in existing)
+    return spent < min(budget, space_size(params) or budget) and len(existing) < MAX_ASKS * budget
+
+
+def next_trial_possible(job: SearchJob, ostudy) -> bool:
+    """Whether a new worker would find a trial to run now (a replacement for one that died)."""
+    return budget_left(job, ostudy.get_trials(deepcopy=False), search_space(job.study))
 
 
 def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, writer) -> list[CellResult]:
