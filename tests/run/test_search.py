@@ -112,12 +112,6 @@ def test_a_search_runs_its_budget_as_named_cell_runs_and_a_second_run_trains_not
     assert "<h2>Search</h2>" in report and "Best trial" in report and 'id="search-history"' in report
     assert (path.parent / "figures" / "search-parallel.png").exists()
 
-    from study import cli
-
-    capsys.readouterr()
-    assert cli.main(["reproduce", second.info.run_id]) == 2  # a search is not a grid to run again
-    assert "is a search's parent; reproducing a search is not supported" in capsys.readouterr().err
-
 
 @pytest.mark.slow
 def test_raising_the_budget_continues_the_search_from_where_it_stopped(project, write_study):
