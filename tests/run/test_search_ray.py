@@ -125,7 +125,8 @@ def test_a_search_on_ray_runs_its_budget_in_parallel_and_writes_what_the_local_b
     assert runs.steps(ray_runs["2"].info.run_id, "train_loss") == list(range(1, 11))
 
 
-KILLED = search_text(3, 3000).replace("eval_every: 10, steps_per_call: 10", "eval_every: 1500, steps_per_call: 50")
+# Trials long enough (10,000 iterations, evaluated rarely) that the kill lands mid-trial on a fast machine too.
+KILLED = search_text(3, 10000).replace("eval_every: 10, steps_per_call: 10", "eval_every: 5000, steps_per_call: 50")
 
 
 def kill_first_running(root: Path, killed: dict) -> None:
