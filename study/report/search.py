@@ -55,10 +55,10 @@ class SearchReport:
 
 def read_search(tracking_uri: str, parent, ctx: ReportContext) -> SearchReport | None:
     """The search report of a parent run tagged `study.search`, figures drawn; None for a grid's parent."""
-    from study.store.search import load_study
+    from study.store.search import load_study, search_home
 
     name = parent.data.tags.get(Tag.SEARCH)
-    ostudy = load_study(tracking_uri, name) if name else None
+    ostudy = load_study(search_home(tracking_uri), name) if name else None
     if ostudy is None:
         return None
     report = SearchReport(
@@ -235,6 +235,13 @@ def search_section(ctx: ReportContext) -> str:
         f"Objective: {'maximize' if report.maximize else 'minimize'} {e(spec.get('metric', '?'))}, "
         "the mean over a trial's seeds.",
     ]
+    seeds = len(spec.get("seeds") or [0])
+    if seeds > 1:
+        lines.append(
+            f"Each trial trained {seeds} seeds. The intervals of the tables below are over one configuration's "
+            "seeds: how far its result moves with the seed. They are no interval for the best trial's value, "
+            "the maximum of many noisy means and so biased upwards; to quote it, re-run it on fresh seeds."
+        )
     best = report.best
     if best is not None:
         params = ", ".join(f"{k[6:]}={fmt(v)}" for k, v in best.items() if k.startswith("param."))

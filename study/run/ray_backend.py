@@ -203,8 +203,11 @@ def run_search_on_ray(
     job: Any, workers: int, progress: bool, address: str | None, cpus_per_cell: float
 ) -> Iterator[CellResult]:
     """A search's trials as Ray tasks, each asking the shared Optuna storage until the budget is used:
-    `workers` tasks, or (with one) as many as the cluster has room for. A task that dies leaves its trial
-    RUNNING; the driver's `recover` queues it again."""
+    `workers` tasks, or (with one) as many as the cluster has room for.
+
+    A task whose worker dies leaves its trial RUNNING and its cell run RUNNING: the driver closes the run
+    KILLED, settles the trial (`recover`: queued again) and, while budget is left, starts a task in its
+    place, so the search ends with its budget met, no trial lost and none trained twice."""
     import ray
 
     connect(address, cpus_per_cell)
@@ -212,24 +215,46 @@ def run_search_on_ray(
     n = max(1, min(workers if workers > 1 else room, job.search.trials or 1))
     task = ray.remote(search_trials)
     threads, driver = max(1, int(cpus_per_cell)), driver_context()
-    refs = [
-        task.options(num_cpus=cpus_per_cell, max_retries=0, name=f"search {i}").remote(job, threads, driver)
-        for i in range(n)
-    ]
+    started = 0
+
+    def launch() -> Any:
+        nonlocal started
+        started += 1
+        return task.options(num_cpus=cpus_per_cell, max_retries=0, name=f"search {started}").remote(
+            job, threads, driver
+        )
+
+    pending = [launch() for _ in range(n)]
     try:
         with tqdm(total=n, unit="worker", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
-            for ref in refs:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
                 try:
-                    yield from ray.get(ref)
+                    yield from ray.get(ready[0])
                 except ray.exceptions.RayError as exc:
                     print(f"a search task failed: {one_line(exc)}", file=sys.stderr)
+                    if settle_lost_trials(job):
+                        pending.append(launch())
+                        bar.total += 1
                 bar.update(1)
     except BaseException:  # Ctrl-C: kill the tasks; their trials are settled by the next run's `recover`
-        for ref in refs:
+        for ref in pending:
             ray.cancel(ref, force=True)
         raise
     finally:
         disconnect()
+
+
+def settle_lost_trials(job: Any) -> bool:
+    """After a task died: close the runs dead processes left RUNNING, queue their trials again (under the
+    search's lock); whether budget is left for a task in the lost one's place."""
+    from study.run.search import next_trial_possible, open_search, recover
+
+    store = Store(job.tracking_uri)
+    store.mark_dead_runs(job.experiment_id)
+    ostudy = open_search(job)
+    recover(job, ostudy, store)
+    return next_trial_possible(job, ostudy)
 
 
 # --- the worker ----------------------------------------------------------------------------

@@ -99,11 +99,6 @@ def original_study(store: Store, parent_id: str):
     study_text = read_artifact(store, parent_id, Artifact.STUDY_FILE)
     manifest = read_artifact(store, parent_id, Artifact.MANIFEST)
     study = study_from_dict(parse_yaml(study_text), f"run {parent_id}: study.yaml")
-    if study.spec.search is not None:  # its cells are sampled trials, not a grid to run again
-        raise StudyError(
-            f"study reproduce: run {parent_id} is a search's parent; reproducing a search is not supported "
-            "(`study verify RUN` re-runs one trial's cell)"
-        )
     return parent, study, json.loads(manifest)
 
 
@@ -164,6 +159,12 @@ def compare_cell(
     return verdict
 
 
+def unique_runs(manifest: list[dict]) -> list[dict]:
+    """The manifest's entries, each run once (a search's repeated point lists its earlier run again)."""
+    by_run = {e["run_id"]: e for e in reversed(manifest) if e.get("run_id")}
+    return [e for e in manifest if by_run.get(e.get("run_id")) is e]
+
+
 def reproduce_study(
     parent_id: str, store: Store | None = None, progress: bool = True, workers: int = 1
 ) -> Reproduction:
@@ -171,19 +172,36 @@ def reproduce_study(
     from study.run.runner import run_study
 
     store = store or Store()
-    _, study, manifest = original_study(store, parent_id)
-    result = run_study(study, rerun=True, workers=workers, progress=progress, parent_tags={Tag.REPRODUCES: parent_id})
-    new_runs = {r.cell.config_hash: r.run_id for r in result.results}
-    cells = [
-        compare_cell(
-            store, entry["name"], entry["config_hash"], entry.get("run_id"), new_runs.get(entry["config_hash"])
+    original, study, manifest = original_study(store, parent_id)
+    if study.spec.search is not None:  # sampled trials: each re-trained from its run (reproduce_search.py)
+        from study.run.reproduce_search import rerun_trials
+
+        new_parent: str | None
+        new_parent, new_runs, problems = rerun_trials(store, original, study, manifest, workers, progress)
+        cells = [
+            compare_cell(store, e["name"], e["config_hash"], e["run_id"], new_runs.get(e["config_hash"]))
+            for e in unique_runs(manifest)
+            if e["config_hash"] in new_runs
+        ]
+        cells += [
+            CellVerdict(e["name"], e["config_hash"], e["run_id"], None, False, problem=why) for e, why in problems
+        ]
+    else:
+        result = run_study(
+            study, rerun=True, workers=workers, progress=progress, parent_tags={Tag.REPRODUCES: parent_id}
         )
-        for entry in manifest
-    ]
-    reproduction = Reproduction(parent_id, result.parent_id, study.name, cells)
-    if result.parent_id:
+        new_parent = result.parent_id
+        new_runs = {r.cell.config_hash: r.run_id for r in result.results}
+        cells = [
+            compare_cell(
+                store, entry["name"], entry["config_hash"], entry.get("run_id"), new_runs.get(entry["config_hash"])
+            )
+            for entry in manifest
+        ]
+    reproduction = Reproduction(parent_id, new_parent, study.name, cells)
+    if new_parent:
         store.log_text(
-            result.parent_id, json.dumps(asdict(reproduction), indent=1, ensure_ascii=False), REPRODUCTION_ARTIFACT
+            new_parent, json.dumps(asdict(reproduction), indent=1, ensure_ascii=False), REPRODUCTION_ARTIFACT
         )
-        store.set_tags(result.parent_id, {Tag.REPRODUCTION: reproduction.summary()})
+        store.set_tags(new_parent, {Tag.REPRODUCTION: reproduction.summary()})
     return reproduction

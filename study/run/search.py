@@ -20,6 +20,7 @@ import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from study.config import SearchConfig, Study
@@ -31,7 +32,7 @@ from study.search import Param, distributions, search_space, space_size, trial_c
 from study.store.claims import process_alive, process_tag
 from study.store.contract import TRIAL_COMPLETE, TRIAL_FAIL, TRIAL_PRUNED, Tag, tag_is
 from study.store.runs import Store
-from study.store.search import open_study, search_lock
+from study.store.search import open_study, search_home, search_lock
 from study.store.writer import BackgroundWriter
 
 PROCESS_ATTR = "study.process"  # trial user attrs: the process training it (host:pid:start)
@@ -56,6 +57,12 @@ class SearchJob:
     dataset_digest: str
     name: str  # the Optuna study's name in the store
     source: dict[str, str] = field(default_factory=dict)  # the driver's source tags (provenance.source_tags)
+    home_dir: str = ""  # where its Optuna study lives (store/search.py search_home); "" beside a SQLite store
+
+    @property
+    def home(self) -> Path:
+        """The search home, the same absolute folder in every worker (Ray tasks included)."""
+        return Path(self.home_dir) if self.home_dir else search_home(self.tracking_uri)
 
     @property
     def search(self) -> SearchConfig:
@@ -90,7 +97,7 @@ def pruner_for(search: SearchConfig):
 
 
 def open_search(job: SearchJob):
-    return open_study(job.tracking_uri, job.name, job.search.goal, sampler_for(job.search, 0), pruner_for(job.search))
+    return open_study(job.home, job.name, job.search.goal, sampler_for(job.search, 0), pruner_for(job.search))
 
 
 def counts_toward_budget(trial) -> bool:
@@ -151,16 +158,26 @@ def used(ostudy) -> int:
 
 def next_trial(job: SearchJob, ostudy, params: list[Param]):
     """A new trial, or None once the budget is used; counting and asking happen under the search's lock."""
-    with search_lock(job.tracking_uri, job.name):
+    with search_lock(job.home, job.name):
         existing = ostudy.get_trials(deepcopy=False)
-        budget = job.search.trials or 0
-        spent = sum(counts_toward_budget(t) for t in existing)
-        if spent >= min(budget, space_size(params) or budget) or len(existing) >= MAX_ASKS * budget:
+        if not budget_left(job, existing, params):
             return None
         ostudy.sampler = sampler_for(job.search, len(existing))
         trial = ostudy.ask(distributions(params))
         trial.set_user_attr(PROCESS_ATTR, process_tag())
         return trial
+
+
+def budget_left(job: SearchJob, existing: list, params: list[Param]) -> bool:
+    """Whether the search may ask for another trial: budget unused, space not exhausted, asks not used up."""
+    budget = job.search.trials or 0
+    spent = sum(counts_toward_budget(t) for t in existing)
+    return spent < min(budget, space_size(params) or budget) and len(existing) < MAX_ASKS * budget
+
+
+def next_trial_possible(job: SearchJob, ostudy) -> bool:
+    """Whether a new worker would find a trial to run now (a replacement for one that died)."""
+    return budget_left(job, ostudy.get_trials(deepcopy=False), search_space(job.study))
 
 
 def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, writer) -> list[CellResult]:
@@ -258,7 +275,7 @@ def recover(job: SearchJob, ostudy, store: Store) -> tuple[int, int]:
     from optuna.trial import TrialState
 
     params, told, queued = search_space(job.study), 0, 0
-    with search_lock(job.tracking_uri, job.name):
+    with search_lock(job.home, job.name):
         for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             owner = t.user_attrs.get(PROCESS_ATTR)
             if owner and process_alive(owner) is not False:

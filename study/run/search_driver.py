@@ -15,11 +15,12 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from pathlib import Path
 
 from tqdm import tqdm
 
 from study.config import Study
-from study.errors import ConfigError
+from study.errors import ConfigError, StudyError
 from study.run.cell import CellResult, one_line
 from study.run.preflight import preflight
 from study.run.runner import StudyResult, check_cells, finish_parent, settle_models
@@ -37,10 +38,10 @@ from study.run.search import (
 )
 from study.search import axis_keys, probe_cells, search_identity, search_space
 from study.store.connect import default_tracking_uri
-from study.store.contract import Artifact, Tag
+from study.store.contract import ROLE_PARENT, Artifact, Tag, tag_is
 from study.store.provenance import requirements_text, source_tags
-from study.store.runs import open_for_run
-from study.store.search import store_dir
+from study.store.runs import Store, open_for_run
+from study.store.search import has_study, is_server, search_home
 from study.store.views import share_runs_view
 from study.store.writer import BackgroundWriter
 
@@ -71,20 +72,21 @@ def run_search_study(
     preflight(study, corners)  # shapes, sizes, settings that take effect: before any run exists
     digest = check_cells(study, corners)
     uri = tracking_uri or default_tracking_uri()
-    store_dir(uri)  # a search needs a local SQLite store: checked before writing
+    home = search_home(uri, study_folder(study))  # a store that can hold no search: refused before writing
     if backend == "ray":
         from study.run.ray_backend import connect
 
         connect(ray_address, cpus_per_cell)
     store = open_for_run(uri)
     exp_id = store.experiment_id(study.name, study.spec.description)
+    name = f"{study.name}-{search_identity(study, digest)}"
+    check_started_here(store, exp_id, home, name)  # before anything is written to the experiment
     share_runs_view(store.client, exp_id, [p.name for p in params])
     killed = store.mark_dead_runs(exp_id)
     if killed:
         print(f"marked {len(killed)} run(s) left RUNNING by a dead process as KILLED", file=sys.stderr)
-    name = f"{study.name}-{search_identity(study, digest)}"
     source = source_tags()  # resolved here once: a worker process's own program is not the source
-    job = SearchJob(study, axis_keys(params), exp_id, "", store.uri, digest, name, source)
+    job = SearchJob(study, axis_keys(params), exp_id, "", store.uri, digest, name, source, str(home))
     ostudy = open_search(job)
     ostudy.set_user_attr(SPEC_ATTR, search_spec(study))  # what the report says the search was
     told, queued = recover(job, ostudy, store)
@@ -126,6 +128,25 @@ def run_search_study(
 
             disconnect()
     return StudyResult(study.name, job.parent_id, store.uri, everything, wall, notes=trial_summary(job, ostudy))
+
+
+def study_folder(study: Study) -> Path | None:
+    """The folder of the study file (its project holds a tracking server's searches), when it is a file."""
+    path = Path(study.source)
+    return path.parent if path.is_file() else None
+
+
+def check_started_here(store: Store, exp_id: str, home: Path, name: str) -> None:
+    """On a tracking server, refuse a search whose parent runs are there but whose Optuna study is not in this
+    project: it was started from another project or machine, and continuing here would train a second budget."""
+    if not is_server(store.uri) or has_study(home, name):
+        return
+    query = f"{tag_is(Tag.ROLE, ROLE_PARENT)} and {tag_is(Tag.SEARCH, name)}"
+    if store.runs(exp_id, query):
+        raise StudyError(
+            f"search {name}: its runs are on {store.uri} but its Optuna study is not in {home}; it was started "
+            f"from another project or machine: continue it there, or copy that project's {home.name} folder here"
+        )
 
 
 def execute(

@@ -1,13 +1,21 @@
-"""Where a search's Optuna study lives: an Optuna RDB (SQLite) file beside the MLflow database, and the
-per-search file lock that makes "count the trials, then ask for one" atomic across processes.
+"""Where a search's Optuna study lives — its "home" — and the per-search file lock that makes "count the
+trials, then ask for one" atomic across processes.
 
-The store and its Optuna file travel together (copy `mlruns/` and the search comes with it); the report
-reads the trials from here. Optuna is imported inside the functions.
+- Beside a local SQLite MLflow store: `mlruns/optuna.db` next to `mlflow.db`. The store and its Optuna file
+  travel together (copy `mlruns/` and the search comes with it).
+- With a tracking server (`http(s)://`): the runs go to the server, the Optuna study stays in the project
+  that runs the search, `<project>/mlruns/searches/<server>/optuna.db` (one folder per server, never mixed
+  with a local store's searches). A server shares no file, and the search's count-then-ask must be atomic
+  across processes, so its state is a local file: resuming, `--workers` and Ray on this machine all see it.
+- Any other store (`file:`, `databricks`, …) is refused in one line.
+
+The report reads the trials from here. Optuna is imported inside the functions.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,42 +23,58 @@ from typing import Any
 
 from study.errors import StudyError
 from study.store.claims import CLAIMS_DIR
+from study.store.connect import STORE_DIR, project_root
 
-OPTUNA_DB = "optuna.db"  # beside mlflow.db: every search of the store, one Optuna study each
+OPTUNA_DB = "optuna.db"  # in the search home: every search of the store, one Optuna study each
+SERVER_HOMES = "searches"  # <project>/mlruns/searches/<server>/: the searches of runs on a tracking server
 LOCK_TIMEOUT_S = 60  # SQLite busy timeout of the Optuna storage: workers write trials at once
 
 
 def store_dir(tracking_uri: str) -> Path:
-    """The directory of a local SQLite MLflow store; a search needs one (StudyError otherwise)."""
+    """The directory of a local SQLite MLflow store (StudyError for any other store)."""
     if not tracking_uri.startswith("sqlite:///"):
-        raise StudyError(
-            f"a search keeps its Optuna study beside a local SQLite MLflow store; {tracking_uri!r} is not one "
-            "(unset MLFLOW_TRACKING_URI or point it to sqlite:///PATH/mlflow.db)"
-        )
+        raise StudyError(f"{tracking_uri!r} is not a local SQLite MLflow store")
     return Path(tracking_uri.removeprefix("sqlite:///")).parent
 
 
-def optuna_url(tracking_uri: str) -> str:
-    """The Optuna storage URL of the store: sqlite:///<store dir>/optuna.db."""
-    return f"sqlite:///{store_dir(tracking_uri) / OPTUNA_DB}"
+def is_server(tracking_uri: str) -> bool:
+    return tracking_uri.startswith(("http://", "https://"))
 
 
-def storage(tracking_uri: str):
-    """Optuna's RDB storage of the store, patient with SQLite's write lock (several workers write at once)."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial would drown the progress bar
-    return optuna.storages.RDBStorage(
-        optuna_url(tracking_uri), engine_kwargs={"connect_args": {"timeout": LOCK_TIMEOUT_S}}
+def search_home(tracking_uri: str, start: str | os.PathLike | None = None) -> Path:
+    """The folder of the store's searches (see the module docstring); `start`: the study file's folder, for the
+    project of a tracking server's searches. StudyError, naming what to use, for a store that can hold none."""
+    if tracking_uri.startswith("sqlite:///"):
+        return store_dir(tracking_uri)
+    if is_server(tracking_uri):
+        server = re.sub(r"[^A-Za-z0-9.-]+", "_", tracking_uri.split("://", 1)[1]).strip("_")
+        return project_root(start) / STORE_DIR / SERVER_HOMES / server
+    raise StudyError(
+        f"a search keeps its Optuna study beside a local SQLite MLflow store or, for a tracking server, in the "
+        f"project; {tracking_uri!r} is neither (use --store sqlite:///PATH/mlflow.db or --store http://HOST:PORT)"
     )
 
 
-def open_study(tracking_uri: str, name: str, direction: str, sampler: Any = None, pruner: Any = None):
+def optuna_url(home: Path) -> str:
+    """The Optuna storage URL of a search home: sqlite:///<home>/optuna.db."""
+    return f"sqlite:///{home / OPTUNA_DB}"
+
+
+def storage(home: Path):
+    """Optuna's RDB storage of the home, patient with SQLite's write lock (several workers write at once)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial would drown the progress bar
+    return optuna.storages.RDBStorage(optuna_url(home), engine_kwargs={"connect_args": {"timeout": LOCK_TIMEOUT_S}})
+
+
+def open_study(home: Path, name: str, direction: str, sampler: Any = None, pruner: Any = None):
     """The search's Optuna study, created on first use (samplers and pruners are not stored: pass them)."""
     import optuna
 
+    home.mkdir(parents=True, exist_ok=True)  # a server's search home is made by the first run that writes
     return optuna.create_study(
-        storage=storage(tracking_uri),
+        storage=storage(home),
         study_name=name,
         direction=direction,  # type: ignore[arg-type]  # "maximize" or "minimize" (SearchConfig.goal)
         sampler=sampler,
@@ -59,28 +83,33 @@ def open_study(tracking_uri: str, name: str, direction: str, sampler: Any = None
     )
 
 
-def load_study(tracking_uri: str, name: str):
-    """An existing search's Optuna study, for reading (the report); None when the store has none by that name."""
+def has_study(home: Path, name: str) -> bool:
+    """Whether the home holds the Optuna study `name` (without creating anything)."""
+    return load_study(home, name) is not None
+
+
+def load_study(home: Path, name: str):
+    """An existing search's Optuna study, for reading (the report); None when the home has none by that name."""
     import optuna
 
-    if not (store_dir(tracking_uri) / OPTUNA_DB).exists():
+    if not (home / OPTUNA_DB).exists():
         return None
     try:
-        return optuna.load_study(study_name=name, storage=storage(tracking_uri))
+        return optuna.load_study(study_name=name, storage=storage(home))
     except KeyError:
         return None
 
 
 @contextmanager
-def search_lock(tracking_uri: str, name: str) -> Iterator[None]:
+def search_lock(home: Path, name: str) -> Iterator[None]:
     """Hold the search's exclusive lock (blocking): one process at a time counts trials and asks for one.
 
     An OS file lock, as the per-cell claims: the kernel drops it when its holder dies, `kill -9` included.
     """
     import fcntl
 
-    folder = store_dir(tracking_uri) / CLAIMS_DIR
-    folder.mkdir(exist_ok=True)
+    folder = home / CLAIMS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / f"search-{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

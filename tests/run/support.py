@@ -149,3 +149,19 @@ class SkipStore:
     path: Path
     runs: Runs
     first: list  # the two cell runs of the first `study run`
+
+
+def enqueue(root: Path, points: tuple[dict, ...]) -> None:
+    """Queue trials in the search's Optuna study (its name computed as the driver does), before it runs."""
+    from study.run.runner import check_cells
+    from study.run.search import SearchJob, first_point, open_search
+    from study.search import search_identity, search_space, trial_cells
+    from study.studyfile import load_study
+
+    study = load_study(root / "search.yaml")
+    params = search_space(study)
+    digest = check_cells(study, trial_cells(study, params, 0, first_point(params)))
+    name = f"{study.name}-{search_identity(study, digest)}"
+    ostudy = open_search(SearchJob(study, [], "", "", f"sqlite:///{root / 'mlruns' / 'mlflow.db'}", digest, name))
+    for point in points:
+        ostudy.enqueue_trial(point)

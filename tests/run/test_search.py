@@ -112,12 +112,6 @@ def test_a_search_runs_its_budget_as_named_cell_runs_and_a_second_run_trains_not
     assert "<h2>Search</h2>" in report and "Best trial" in report and 'id="search-history"' in report
     assert (path.parent / "figures" / "search-parallel.png").exists()
 
-    from study import cli
-
-    capsys.readouterr()
-    assert cli.main(["reproduce", second.info.run_id]) == 2  # a search is not a grid to run again
-    assert "is a search's parent; reproducing a search is not supported" in capsys.readouterr().err
-
 
 @pytest.mark.slow
 def test_raising_the_budget_continues_the_search_from_where_it_stopped(project, write_study):
@@ -382,7 +376,7 @@ def test_bad_search_entries_are_refused_with_one_line_and_nothing_written(case, 
     assert_refused(tmp_cwd, cli_run(path), capsys.readouterr().err, needle)
 
 
-def test_rerun_of_a_search_and_a_remote_store_are_refused_before_anything_is_written(
+def test_rerun_of_a_search_and_an_unreachable_or_unfit_store_are_refused_before_anything_is_written(
     tmp_cwd, mnist_dir, monkeypatch, capsys
 ):
     doc = good()
@@ -390,5 +384,7 @@ def test_rerun_of_a_search_and_a_remote_store_are_refused_before_anything_is_wri
     path = tmp_cwd / "s.yaml"
     path.write_text(json.dumps(doc), encoding="utf-8")
     assert_refused(tmp_cwd, cli_run(path, "--rerun"), capsys.readouterr().err, "--rerun: a search continues")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
-    assert_refused(tmp_cwd, cli_run(path), capsys.readouterr().err, "beside a local SQLite MLflow store")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # a server is fine, one that is down is not
+    assert_refused(tmp_cwd, cli_run(path), capsys.readouterr().err, "cannot reach the tracking server")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "databricks")  # no local file to keep the search in
+    assert_refused(tmp_cwd, cli_run(path), capsys.readouterr().err, "'databricks' is neither")
