@@ -122,7 +122,7 @@ def train_all(jobs: list[tuple[CellJob, int | None]], workers: int) -> Iterator[
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from study.engine.numerics import default_threads
+    from study.numerics import default_threads
     from study.run.backends import init_worker
 
     mode, threads = jobs[0][0].study.base.train.numerics, max(1, default_threads() // workers)
