@@ -111,7 +111,13 @@ def instrument(module) -> None:
     elif name == "study.grid":
         patch(m, "expand", "validation (study file, grid)")
     elif name == "study.data":
-        patch(m, "load_dataset", "data load")
+        patch(m, "load", "data load")
+    elif name == "study.run.preflight":
+        patch(m, "preflight", "validation (preflight: shapes, sizes, settings)")
+    elif name == "study.run.warmup":
+        patch(m, "wait", "waiting for the engine warm-up (TensorFlow import, first trace)")
+    elif name == "study.store.models":
+        patch(m, "save_local", "cell: saving the model")
     elif name == "study.store.connect":
         patch(m, "create_sqlite_store", "store: create SQLite")
     elif name == "study.store.runs":

@@ -18,6 +18,7 @@ from study.store.connect import store_fault_text
 from study.store.contract import TRIAL_PRUNED, Artifact, Tag, numerics_tags
 from study.store.inputs import log_dataset_inputs
 from study.store.models import log_saved, save_local
+from study.store.models import preload as preload_model_saving
 from study.store.runs import Store
 from study.store.system import CellMonitor, new_monitor, start_monitor, stop_monitor
 from study.store.writer import BackgroundWriter
@@ -114,6 +115,8 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
     )
     writer.submit(log_dataset_inputs, store.client, run_id, data)
     tracking = job.study.spec.tracking
+    if tracking.keep_model != "none":
+        writer.submit(preload_model_saving)
     monitor = new_monitor(tracking.system_metrics, store.uri, run_id, tracking.system_metrics_interval)
     writer.submit(start_monitor, monitor)
     logger = MetricLogger(store, run_id, writer)

@@ -44,6 +44,21 @@ def signature(input_shape: tuple[int, ...], num_classes: int):
     )
 
 
+def preload() -> None:
+    """Import what saving a model needs (~1 s, once per process): run on the writer thread while the
+    first cell trains, so `save_local` on the training thread does not pay for it after the cell."""
+    import mlflow.keras  # noqa: F401
+    import mlflow.models.signature  # noqa: F401
+    import mlflow.types.schema  # noqa: F401
+
+    try:  # MLflow's map of installed packages, built on a model's first save to check its requirements (~0.8 s)
+        from mlflow.utils.requirements_utils import _init_packages_to_modules_map
+
+        _init_packages_to_modules_map()
+    except Exception:  # noqa: BLE001, S110 - a private helper of MLflow's: without it the first save builds the map
+        pass
+
+
 def save_local(model, x_example: np.ndarray, num_classes: int) -> str:
     """Save the Keras model as an MLflow model in a new temporary directory; returns the directory."""
     import mlflow.keras
