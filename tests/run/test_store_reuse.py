@@ -1,0 +1,17 @@
+"""The cells of one process share a store client, opened again when its SQLite file was replaced."""
+
+import shutil
+
+from study.run.cell import store_for
+
+
+def test_cells_share_one_client_until_the_database_file_is_replaced(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    first = store_for(uri)
+    assert store_for(uri) is first
+    assert first.client.search_experiments()  # the store was created and is usable
+    shutil.rmtree(tmp_path / "mlruns")  # e.g. a user deleting the store between two `study.run` calls
+    second = store_for(uri)
+    assert second is not first
+    assert (tmp_path / "mlruns" / "mlflow.db").exists()
+    assert store_for(uri) is second
