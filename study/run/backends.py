@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from study.engine.callbacks import EngineCallback
 from study.engine.numerics import default_threads
-from study.run.cell import CellJob, CellResult, cell_data, one_line, run_cell
+from study.run.cell import CellJob, CellResult, cell_data, one_line, run_cell, settle
 from study.store.writer import BackgroundWriter
 
 
@@ -28,7 +28,7 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
                 yield run_cell(job, writer, ProgressCallback(bar), *ahead)
                 bar.update(start + job.cell.settings.train.iterations - bar.n)
         finally:
-            writer.flush()
+            settle(writer)
 
 
 def run_in_processes(jobs: list[CellJob], workers: int, progress: bool) -> Iterator[CellResult]:
@@ -68,7 +68,7 @@ def run_cell_in_worker(job: CellJob) -> CellResult:
     try:
         return run_cell(job, writer)
     finally:
-        writer.flush()
+        settle(writer)
 
 
 class BuildAhead(EngineCallback):

@@ -37,6 +37,7 @@ from study.store.connect import (
 )
 from study.store.contract import ROLE_CELL, ROLE_PARENT, Tag, tag_is
 from study.store.provenance import common_tags
+from study.store.reserve import keep_reserve
 
 # --- the store -----------------------------------------------------------------------------
 
@@ -53,6 +54,7 @@ def open_for_run(uri: str | None) -> Store:
     uri = uri or default_tracking_uri()
     check_store(uri, writing=True)
     store = Store(uri)
+    keep_reserve(store.uri)  # the space a disk-full fault gives back, to end the runs it interrupts
     print(f"store: {store.uri}", file=sys.stderr)
     store.repoint_if_moved()
     return store
