@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from study.engine.callbacks import EngineCallback
 from study.engine.numerics import default_threads
+from study.errors import StoreFault
 from study.run.cell import CellJob, CellResult, cell_data, one_line, run_cell, settle
 from study.store.writer import BackgroundWriter
 
@@ -47,6 +48,8 @@ def run_in_processes(jobs: list[CellJob], workers: int, progress: bool) -> Itera
             job = futures[future]
             try:
                 result = future.result()
+            except StoreFault as exc:  # the store failed under the worker: its run ended as run_cell says
+                result = CellResult(job.cell, "failed", failure=str(exc))
             except Exception as exc:  # the worker process died
                 result = CellResult(job.cell, "failed", failure=f"worker process failed: {one_line(exc)}")
             bar.set_postfix_str(f"{job.cell.name}: {result.status}")
