@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from study.errors import StudyError
+from study.errors import StoreFault, StudyError
 
 EXIT_BAD_INPUT = 2
 
@@ -46,6 +46,9 @@ def run_command(argv: list[str] | None) -> int:
     except StudyError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except StoreFault as exc:  # the store failed under a run: 1 once a cell had started, else 2
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
     except Exception as exc:  # a store that fails under us (locked, full, read-only): one line, not a traceback
         from study.store.connect import store_fault_text
 

@@ -6,13 +6,14 @@ from collections import Counter
 from datetime import datetime
 
 from study.store.contract import ROLE_CELL, ROLE_PARENT, Metric, Tag
+from study.store.reader import study_experiments
 from study.store.runs import Store
 
 
 def list_store(store: Store | None = None) -> str:
     """A text table: one block per study (experiment), one line per parent run, newest first."""
     store = store or Store()
-    experiments = [e for e in store.client.search_experiments() if e.name != "Default"]
+    experiments = study_experiments(store.client)
     if not experiments:
         return f"no studies in {store.uri} yet: run `study run configs/smoke.yaml`"
     lines: list[str] = []  # the command names the store on stderr (cli.announce_store)

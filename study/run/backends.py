@@ -9,8 +9,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from tqdm import tqdm
 
 from study.engine.callbacks import EngineCallback
+from study.errors import StoreFault
 from study.numerics import default_threads
-from study.run.cell import CellJob, CellResult, cell_data, one_line, run_cell
+from study.run.cell import CellJob, CellResult, cell_data, one_line, run_cell, settle
 from study.store.writer import BackgroundWriter
 
 
@@ -28,7 +29,7 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
                 yield run_cell(job, writer, ProgressCallback(bar), *ahead)
                 bar.update(start + job.cell.settings.train.iterations - bar.n)
         finally:
-            writer.flush()
+            settle(writer)
 
 
 def run_in_processes(jobs: list[CellJob], workers: int, progress: bool) -> Iterator[CellResult]:
@@ -47,6 +48,8 @@ def run_in_processes(jobs: list[CellJob], workers: int, progress: bool) -> Itera
             job = futures[future]
             try:
                 result = future.result()
+            except StoreFault as exc:  # the store failed under the worker: its run ended as run_cell says
+                result = CellResult(job.cell, "failed", failure=str(exc))
             except Exception as exc:  # the worker process died
                 result = CellResult(job.cell, "failed", failure=f"worker process failed: {one_line(exc)}")
             bar.set_postfix_str(f"{job.cell.name}: {result.status}")
@@ -68,7 +71,7 @@ def run_cell_in_worker(job: CellJob) -> CellResult:
     try:
         return run_cell(job, writer)
     finally:
-        writer.flush()
+        settle(writer)
 
 
 class BuildAhead(EngineCallback):

@@ -11,14 +11,16 @@ from functools import lru_cache, partial
 
 from study.config import DataConfig, Study
 from study.data import Dataset, load
+from study.errors import StoreFault
 from study.grid import Cell
 from study.run.curve import learning_curve
 from study.run.metrics import MetricLogger
-from study.store.connect import sqlite_path, store_fault_text
+from study.store.connect import SERVER_GONE, sqlite_path, store_fault_text
 from study.store.contract import TRIAL_PRUNED, Artifact, Tag, numerics_tags
 from study.store.inputs import log_dataset_inputs
 from study.store.models import log_saved, save_local
 from study.store.models import preload as preload_model_saving
+from study.store.reserve import free_reserve
 from study.store.runs import Store
 from study.store.system import CellMonitor, new_monitor, start_monitor, stop_monitor
 from study.store.writer import BackgroundWriter
@@ -91,24 +93,51 @@ def one_line(exc: BaseException) -> str:
 
 def run_cell(job: CellJob, writer: BackgroundWriter, *extra_callbacks) -> CellResult:
     """Train one cell into its own child run unless another process has it; failures end the run FAILED."""
-    cell, store = job.cell, store_for(job.tracking_uri)
+    cell = job.cell
     data = cell_data(cell)
     if data.digest not in job.dataset_digest.split(","):
         reason = f"dataset digest {data.digest} differs from the driver's {job.dataset_digest}"
         return CellResult(cell, "failed", failure=reason)
-    claim = store.claim(job.experiment_id, cell.config_hash, data.digest)
-    if claim is None:
-        return CellResult(cell, "skipped", failure="being trained by another process")
+    claim = None
     try:
+        store = store_for(job.tracking_uri)
+        claim = store.claim(job.experiment_id, cell.config_hash, data.digest)
+        if claim is None:
+            return CellResult(cell, "skipped", failure="being trained by another process")
         return train_cell(job, writer, store, data, extra_callbacks)
+    except Exception as exc:
+        raise_store_fault(writer, exc)
+        raise
     finally:
-        writer.after_writes(claim.release)  # only once the run's end status is in the store
+        if claim is not None:
+            writer.after_writes(claim.release)  # only once the run's end status is in the store
+
+
+def raise_store_fault(writer: BackgroundWriter, exc: BaseException) -> None:
+    """A store that failed under a cell (full, locked, read-only, a server gone) ends the grid: the
+    runs still open end FAILED with the store's one-line reason where it takes that write (a full
+    disk first gets the reserve's space back), and StoreFault says so (exit 1). Other errors return."""
+    fault = store_fault_text(exc)
+    if fault is None:
+        return
+    if "disk" in fault and "full" in fault:
+        for store in {s.uri: s for s in writer.open.values()}.values():
+            free_reserve(store.uri)
+    writer.salvage(fault, write=fault != SERVER_GONE)  # a server that is gone takes nothing (~15 s a try)
+    raise StoreFault(fault, exit_code=1) from None
+
+
+def settle(writer: BackgroundWriter) -> None:
+    """Wait for the writer's queue; a store fault among its writes is raised as `raise_store_fault` does."""
+    try:
+        writer.flush()
+    except RuntimeError as exc:
+        raise_store_fault(writer, exc)
+        raise
 
 
 def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Dataset, extra_callbacks) -> CellResult:
     """Under the cell's claim: skip it if it finished meanwhile, else train it into a new child run."""
-    from study.engine.train import Diverged, train_and_evaluate
-
     cell = job.cell
     busy = store.taken(job.experiment_id, cell.config_hash, data.digest, finished=not job.rerun)
     if busy:
@@ -129,12 +158,34 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         data.num_classes,
         {**numerics_tags(numerics.settings()), **task_tags(cell), **job.source, **job.tags},
     )
+    writer.opened(run_id, store)
     writer.submit(log_dataset_inputs, store.client, run_id, data)
     tracking = job.study.spec.tracking
     if tracking.keep_model != "none":
         writer.submit(preload_model_saving)
     monitor = new_monitor(tracking.system_metrics, store.uri, run_id, tracking.system_metrics_interval)
     writer.submit(start_monitor, monitor)
+    try:
+        return train_run(job, writer, store, data, run_id, monitor, extra_callbacks)
+    except Exception as exc:
+        if store_fault_text(exc) is not None:  # the store failed: run_cell ends the run and the grid
+            writer.after_writes(partial(stop_monitor, monitor))
+        raise
+
+
+def train_run(
+    job: CellJob,
+    writer: BackgroundWriter,
+    store: Store,
+    data: Dataset,
+    run_id: str,
+    monitor: CellMonitor | None,
+    extra_callbacks,
+) -> CellResult:
+    """Train the cell into its run and queue what the run keeps; a divergence or an error ends it FAILED."""
+    from study.engine.train import Diverged, train_and_evaluate
+
+    cell = job.cell
     logger = MetricLogger(store, run_id, writer)
     try:
         summary = train_and_evaluate(cell.settings, cell.seed, data, [logger, *extra_callbacks])
@@ -144,15 +195,17 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         logger.send()
         writer.submit(store.set_tags, run_id, {Tag.FAILURE: "interrupted by the user"})
         writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
-        writer.submit(store.end, run_id, "KILLED")
+        writer.end(run_id, "KILLED")
         raise
     except Exception as exc:
-        report_unexpected(exc)
-        return fail(store, writer, logger, monitor, cell, run_id, store_fault_text(exc) or one_line(exc), None)
+        if store_fault_text(exc) is not None:
+            raise  # the store itself failed: train_cell and run_cell end the run and the grid
+        traceback.print_exc(file=sys.stderr)
+        return fail(store, writer, logger, monitor, cell, run_id, one_line(exc), None)
     try:
         model_path = keep_model(job, logger.model, data)
     except Exception as exc:
-        report_unexpected(exc)
+        traceback.print_exc(file=sys.stderr)
         return fail(store, writer, logger, monitor, cell, run_id, f"saving the model failed: {one_line(exc)}", None)
     if summary.stopped_at is not None:
         writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
@@ -161,14 +214,14 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
     if any(getattr(cb, "stop_training", False) for cb in extra_callbacks):  # pruned: not a finished cell
         writer.submit(store.set_tags, run_id, {Tag.TRIAL_STATE: TRIAL_PRUNED, Tag.PRUNED_AT: str(summary.iterations)})
         writer.after_writes(partial(stop_monitor, monitor))
-        writer.submit(store.end, run_id, "KILLED")
+        writer.end(run_id, "KILLED")
         return CellResult(
             cell, "pruned", run_id, summary.metrics(), failure=f"pruned at iteration {summary.iterations}"
         )
     if model_path:
         writer.submit(log_saved, store.client, run_id, model_path, summary.iterations)
     writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
-    writer.submit(store.end, run_id, "FINISHED")  # after the model: a FINISHED run has everything it logs
+    writer.end(run_id, "FINISHED")  # after the model: a FINISHED run has everything it logs
     return CellResult(cell, "done", run_id, summary.metrics())
 
 
@@ -178,13 +231,6 @@ def keep_model(job: CellJob, model, data: Dataset) -> str | None:
     if job.study.spec.tracking.keep_model == "none":
         return None
     return save_local(model, data.x_test, data.num_outputs)  # classes, or regression targets
-
-
-def report_unexpected(exc: BaseException) -> None:
-    """The traceback of a cell's unexpected error, for the bug report; a store that failed under the
-    cell (full, locked, read-only) is the user's to fix and is said in one line by the caller instead."""
-    if store_fault_text(exc) is None:
-        traceback.print_exc(file=sys.stderr)
 
 
 def task_tags(cell: Cell) -> dict[str, str]:
@@ -211,7 +257,7 @@ def fail(
     writer.submit(store.set_tags, run_id, tags)
     writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
     writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
-    writer.submit(store.end, run_id, "FAILED")
+    writer.end(run_id, "FAILED")
     return CellResult(cell, "failed", run_id, failure=reason + (f" (iteration {step})" if step is not None else ""))
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from study.config import Study
+from study.errors import StoreFault
 from study.expect import Outcome, as_records, check_expectations, evaluate
 from study.expect import summary as expectation_summary
 from study.grid import Cell, cells_count, expand
@@ -28,9 +29,10 @@ from study.run import warmup
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
 from study.run.preflight import preflight
-from study.store.connect import retry
+from study.store.connect import SERVER_GONE, retry, store_fault_text
 from study.store.contract import Artifact, Tag
 from study.store.provenance import requirements_text, source_tags
+from study.store.reserve import free_reserve
 from study.store.runs import Store, open_for_run
 from study.store.views import share_runs_view
 from study.task import task_of_columns
@@ -137,7 +139,7 @@ def run_study(
             file=sys.stderr,
         )
     jobs = [CellJob(study, c, axes, exp_id, parent, store.uri, digest, rerun, source) for c in todo]
-    status, outcomes = "FINISHED", []
+    status, outcomes, fault = "FINISHED", [], None
     try:
         for result in execute(jobs, workers, backend, progress, ray_address, cpus_per_cell):
             results.append(result)
@@ -145,22 +147,67 @@ def run_study(
         status = "KILLED"
         ran = {r.cell.index for r in results}
         results.extend(CellResult(j.cell, "killed") for j in jobs if j.cell.index not in ran)
+    except StoreFault as exc:  # the cell that was being written ended FAILED where the store took it
+        status, fault = "FAILED", exc
     finally:
         results.sort(key=lambda r: r.cell.index)
         wall = time.perf_counter() - t0
+        try:
+            if fault is not None:
+                end_parent_after_fault(store, parent, str(fault))
+            else:
+                outcomes = close_parent(store, study, parent, results, wall, status)
+        finally:
+            if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
+                from study.run.ray_backend import disconnect
+
+                disconnect()
+    if fault is not None:
+        raise fault
+    return StudyResult(study.name, parent, store.uri, results, wall, outcomes)
+
+
+def close_parent(
+    store: Store, study: Study, parent: str, results: list[CellResult], wall: float, status: str
+) -> list[Outcome]:
+    """The parent's expectations, kept models and manifest, and its end; a store that fails meanwhile
+    ends it FAILED and raises StoreFault (exit 1 once a cell was trained here, else 2)."""
+    outcomes = []
+    try:
         if status == "FINISHED":
             outcomes = evaluate(study, results)
             record_expectations(store, parent, outcomes)
             try:
                 settle_models(store, parent, study.spec.tracking.keep_model, results)
             except Exception as exc:  # the models stay (nothing is lost); the parent must still end
+                if store_fault_text(exc) is not None:
+                    raise
                 print(f"keeping only the best model failed, all are kept: {exc}", file=sys.stderr)
         finish_parent(store, parent, results, wall, status)
-        if backend == "ray":  # the local instance `connect` started, also when no cell was left to run
-            from study.run.ray_backend import disconnect
+    except Exception as exc:
+        text = store_fault_text(exc)
+        if text is None:
+            raise
+        end_parent_after_fault(store, parent, text)
+        trained = any(r.status in ("done", "failed") for r in results)
+        raise StoreFault(text, exit_code=EXIT_CELLS_FAILED if trained else EXIT_BAD_INPUT) from None
+    return outcomes
 
-            disconnect()
-    return StudyResult(study.name, parent, store.uri, results, wall, outcomes)
+
+def end_parent_after_fault(store: Store, parent: str, reason: str) -> None:
+    """After a store fault: the parent ends FAILED with the reason, as far as the store takes it (a
+    server that is gone takes nothing: the next `study run` marks it KILLED)."""
+    if reason == SERVER_GONE:
+        return
+    free_reserve(store.uri)
+    try:
+        store.set_tags(parent, {Tag.FAILURE: reason})
+    except Exception:  # the status matters more than its reason
+        pass
+    try:
+        store.end(parent, "FAILED")
+    except Exception:
+        pass  # left RUNNING: the next `study run` marks it KILLED
 
 
 def record_expectations(store: Store, parent: str, outcomes: list[Outcome]) -> None:

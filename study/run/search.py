@@ -27,7 +27,7 @@ from study.config import SearchConfig, Study
 from study.engine.callbacks import EngineCallback
 from study.errors import ConfigError
 from study.grid import Cell
-from study.run.cell import CellJob, CellResult, run_cell
+from study.run.cell import CellJob, CellResult, run_cell, settle
 from study.search import Param, distributions, search_space, space_size, trial_cells
 from study.store.claims import process_alive, process_tag
 from study.store.contract import TRIAL_COMPLETE, TRIAL_FAIL, TRIAL_PRUNED, Tag, tag_is
@@ -148,7 +148,7 @@ def trials_in_worker(job: SearchJob) -> list[CellResult]:
     try:
         return [r for _, done in trials(job, writer) for r in done]
     finally:
-        writer.flush()
+        settle(writer)
 
 
 def used(ostudy) -> int:
@@ -199,7 +199,7 @@ def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, 
             if result.status in ("pruned", "failed", "killed"):
                 break
     except KeyboardInterrupt:
-        writer.flush()
+        settle(writer)
         tell(ostudy, trial, TRIAL_FAIL, None, None)  # not an outcome: queued again
         ostudy.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
         raise
@@ -209,7 +209,7 @@ def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, 
     for r in results:
         if r.run_id and r.status != "skipped":
             writer.submit(store.set_tags, r.run_id, {Tag.TRIAL_STATE: state})
-    writer.flush()  # the runs' ends are in the store before Optuna hears of them
+    settle(writer)  # the runs' ends are in the store before Optuna hears of them
     tell(ostudy, trial, state, value, failure)
     return results
 

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from study.config import Study
 from study.errors import ConfigError, StudyError
-from study.run.cell import CellResult, one_line
+from study.run.cell import CellResult, one_line, settle
 from study.run.preflight import preflight
 from study.run.runner import StudyResult, check_cells, finish_parent, settle_models
 from study.run.search import (
@@ -172,7 +172,7 @@ def trials_here(job: SearchJob, progress: bool) -> Iterator[CellResult]:
                 bar.update(0 if done and all(r.status == "skipped" for r in done) else 1)  # a repeat: no budget
                 yield from done
         finally:
-            writer.flush()
+            settle(writer)
 
 
 def trials_in_processes(job: SearchJob, workers: int, progress: bool) -> Iterator[CellResult]:

@@ -1,28 +1,30 @@
 """Which process trains a cell: process identity and liveness, the per-cell OS file lock beside a
 SQLite store, and the claim recorded in the store itself for a tracking server.
 
-On a tracking server (`http://…`) no file is shared, so a claim is an experiment tag
-`study.claim.<hash>.<digest>` holding its owner: a process reads it (free, or owned by a dead
-process on this host), writes its own value, waits CLAIM_SETTLE_S and reads it back; it holds the
-claim only if its value is still there. Of two processes that both found it free, the later write
-wins and the earlier one sees it and backs off. This excludes a second trainer as long as a
-process's read and write of the tag are less than CLAIM_SETTLE_S apart (docs/reliability.md says
-what is and is not guaranteed); the owner deletes the tag when the cell's run has ended.
+On a tracking server (`http://…`) no file is shared, so a claim is an experiment the claimer
+creates, named `.study-claims/<experiment id>/<config hash>/<digest>/<generation>`, tagged with its
+owner and soft-deleted at once (hidden in the UI and `study list`; a deleted experiment keeps its
+name). MLflow's SQL stores hold experiment names unique (a database constraint), so of any number
+of processes creating the same name exactly one succeeds and the others get RESOURCE_ALREADY_EXISTS:
+the claim is atomic, with no timing window. A claim ends when its owner creates `<name>/released`;
+a generation released, or owned by a process of this host that no longer exists, is taken over by
+creating the next generation (docs/reliability.md says what is and is not guaranteed).
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 CLAIMS_DIR = "claims"  # beside a SQLite store: one lock file per cell that some process trains or trained
-CLAIM_TAG = "study.claim"  # on a tracking server: experiment tag study.claim.<hash>.<digest> = owner
-CLAIM_SETTLE_S = 1.0  # between writing a server claim and reading it back
+CLAIM_PREFIX = ".study-claims"  # on a tracking server: the names of the claim experiments start so
+CLAIM_OWNER_TAG = "study.claim_owner"  # on a claim experiment: host:pid:start of its owner, and a nonce
+RELEASED = "released"  # the last part of the name of a claim's release marker
 
 
 def process_tag() -> str:
@@ -74,26 +76,63 @@ class Claim:
             self.on_release = None
 
 
-def server_claim(
-    client: Any, exp_id: str, config_hash: str, digest: str, settle: float = CLAIM_SETTLE_S
-) -> Claim | None:
-    """Claim a cell in the store itself (see the module docstring); None while another live process holds it."""
-    key = f"{CLAIM_TAG}.{config_hash}.{digest}"
+def server_claim(client: Any, exp_id: str, config_hash: str, digest: str, owner: str) -> Claim | None:
+    """Claim a cell in the store itself (see the module docstring); None while another live process holds it.
 
-    def holder() -> str | None:
-        return client.get_experiment(exp_id).tags.get(key)
+    `owner` is this attempt's identity (`claim_owner()`): a create the HTTP client retried after its
+    first try reached the server finds its own name there, and owns it."""
+    from mlflow.exceptions import MlflowException
 
-    held = holder()
-    if held and process_alive(held.split(" ", 1)[0]) is not False:
-        return None
-    mine = f"{process_tag()} {uuid.uuid4().hex}"
-    client.set_experiment_tag(exp_id, key, mine)
-    time.sleep(settle)
-    if holder() != mine:
-        return None
+    base = f"{CLAIM_PREFIX}/{exp_id}/{config_hash}/{digest}"
+    generation = 0
+    while True:
+        name = f"{base}/{generation}"
+        try:
+            claim_id = client.create_experiment(name, tags={CLAIM_OWNER_TAG: owner})
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            held = client.get_experiment_by_name(name)
+            if held is None:  # removed for good (`mlflow gc`) since: try the name again
+                continue
+            holder = held.tags.get(CLAIM_OWNER_TAG, "")
+            if holder == owner:  # our own create, which the HTTP client sent again
+                claim_id = held.experiment_id
+            elif released(client, name) or process_alive(holder.split(" ", 1)[0]) is False:
+                generation += 1
+                continue
+            else:
+                return None
+        hide(client, claim_id)
+        return Claim(None, partial(release_claim, client, name))
 
-    def release() -> None:
-        if holder() == mine:
-            client.delete_experiment_tag(exp_id, key)
 
-    return Claim(None, release)
+def claim_owner() -> str:
+    """A claim's owner: this process (host:pid:start, for the liveness check) and a random nonce."""
+    return f"{process_tag()} {uuid.uuid4().hex}"
+
+
+def released(client: Any, name: str) -> bool:
+    """Whether the claim `name` was given back by its owner."""
+    return client.get_experiment_by_name(f"{name}/{RELEASED}") is not None
+
+
+def hide(client: Any, experiment_id: str) -> None:
+    """Soft-delete a claim experiment: out of the UI's and `study list`'s view, its name still taken."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.delete_experiment(experiment_id)
+    except MlflowException:  # deleted already (a retried call): hidden is all that is wanted
+        pass
+
+
+def release_claim(client: Any, name: str) -> None:
+    """Give a claim back: its `released` marker, created (and hidden) once; a second release is a no-op."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        hide(client, client.create_experiment(f"{name}/{RELEASED}"))
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise

@@ -27,6 +27,16 @@ os.environ.setdefault(
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
 )  # its INFO lines (DB migrations) drown the progress bar
 
+# MLflow's HTTP client retries a failed call 7 times with backoff (about 4 minutes) and waits 120 s
+# for each answer: a tracking server that died would keep `study run` silent for minutes. Unless the
+# user chose otherwise: 4 retries, 0+2+4+8 s apart (~15 s in all), and 30 s for an answer.
+for _name, _value in (
+    ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "4"),
+    ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+    ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30"),
+):
+    os.environ.setdefault(_name, _value)
+
 _explicit_store: str | None = None  # `study --store`: wins over everything
 
 
@@ -211,6 +221,9 @@ def check_writable(path: Path) -> None:
 MIN_FREE_BYTES = 16 * 2**20  # below this a run cannot log its artifacts; refused before it starts
 
 
+SERVER_GONE = "the tracking server stopped answering; finished cells are kept: run again when it is back"
+
+
 def store_fault_text(exc: BaseException) -> str | None:
     """One line for an exception that means the store cannot be used (locked, full, read-only, not a
     database), from SQLite's own message anywhere in the chain; None for any other exception."""
@@ -226,12 +239,25 @@ def store_fault_text(exc: BaseException) -> str | None:
             return "the store is read-only; make it writable or copy it somewhere writable"
         if "file is not a database" in text:
             return "not an MLflow store (not a SQLite database)"
-        if "max retries exceeded" in text or "connection refused" in text:
-            return "the tracking server stopped answering; finished cells are kept: run again when it is back"
+        if "max retries exceeded" in text or "connection refused" in text or "cannot reach the tracking" in text:
+            return SERVER_GONE
+        if lost_connection(exc):  # e.g. the server killed in the middle of a request: not retried
+            return SERVER_GONE
         if "disk i/o error" in text:
             return "the store's disk failed a write (disk I/O error); check the disk and run again"
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return None
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether `exc` is the HTTP client's failure to get an answer: a lost, refused or timed-out
+    connection, an answer cut off (MLflow raises its own error with the client's as the context)."""
+    import sys
+
+    requests, urllib3 = sys.modules.get("requests"), sys.modules.get("urllib3")  # loaded if they raised it
+    kinds = (requests.exceptions.RequestException,) if requests is not None else ()
+    kinds += (urllib3.exceptions.HTTPError,) if urllib3 is not None else ()
+    return bool(kinds) and isinstance(exc, kinds)
 
 
 def create_sqlite_store(uri: str) -> None:

@@ -21,6 +21,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Experiment, Run
 
 from study.errors import StudyError
+from study.store.claims import CLAIM_PREFIX
 from study.store.contract import ROLE_PARENT, Artifact, Tag, tag_is
 from study.task import CLASSIFICATION, REGRESSION, TASKS, Task
 
@@ -93,8 +94,13 @@ class StudyRuns:
 
 
 def study_experiments(client: MlflowClient) -> list[Experiment]:
-    """The store's experiments that are studies: all but MLflow's own `Default` experiment."""
-    return [e for e in client.search_experiments() if e.name != DEFAULT_EXPERIMENT]
+    """The store's experiments that are studies: all but MLflow's own `Default` experiment and a
+    tracking server's cell claims (hidden once made; one whose claimer died at once may show)."""
+    return [
+        e
+        for e in client.search_experiments()
+        if e.name != DEFAULT_EXPERIMENT and not e.name.startswith(CLAIM_PREFIX + "/")
+    ]
 
 
 def find_experiment(client: MlflowClient, name: str) -> Experiment:

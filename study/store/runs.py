@@ -25,7 +25,7 @@ from mlflow.utils.validation import (
 )
 
 from study.grid import Cell, flatten_settings
-from study.store.claims import CLAIMS_DIR, Claim, process_alive, process_tag, server_claim
+from study.store.claims import CLAIMS_DIR, Claim, claim_owner, process_alive, process_tag, server_claim
 from study.store.connect import (
     artifact_location,
     check_store,
@@ -37,6 +37,7 @@ from study.store.connect import (
 )
 from study.store.contract import ROLE_CELL, ROLE_PARENT, Tag, tag_is
 from study.store.provenance import common_tags
+from study.store.reserve import keep_reserve
 
 # --- the store -----------------------------------------------------------------------------
 
@@ -53,6 +54,7 @@ def open_for_run(uri: str | None) -> Store:
     uri = uri or default_tracking_uri()
     check_store(uri, writing=True)
     store = Store(uri)
+    keep_reserve(store.uri)  # the space a disk-full fault gives back, to end the runs it interrupts
     print(f"store: {store.uri}", file=sys.stderr)
     store.repoint_if_moved()
     return store
@@ -128,14 +130,14 @@ class Store:
         """This process's exclusive right to train a cell now, or None while another process holds it.
 
         A local SQLite store is claimed with `flock` on a file beside it, a tracking server with a
-        tag in the store (claims.server_claim); elsewhere the claim is empty and `taken` is the only guard.
+        claim experiment in the store (claims.server_claim); elsewhere the claim is empty and `taken` is the only guard.
         """
         try:
             import fcntl
         except ImportError:  # Windows
             return Claim(None)
         if self.uri.startswith(("http://", "https://")):
-            return retry(server_claim, self.client, exp_id, config_hash, digest)
+            return retry(server_claim, self.client, exp_id, config_hash, digest, claim_owner())
         if not self.uri.startswith("sqlite:///"):
             return Claim(None)
         folder = Path(self.uri.removeprefix("sqlite:///")).parent / CLAIMS_DIR

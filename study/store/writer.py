@@ -7,6 +7,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from study.store.connect import SERVER_GONE, store_fault_text
+from study.store.contract import Tag
+
 
 class BackgroundWriter:
     """A thread that sends queued MLflow writes in order, so training never waits on the store."""
@@ -14,6 +17,8 @@ class BackgroundWriter:
     def __init__(self) -> None:
         self.jobs: queue.Queue = queue.Queue()
         self.error: BaseException | None = None
+        self.open: dict[str, Any] = {}  # run id -> its Store: runs whose end status is not written yet
+        self.closed = False  # after `salvage`: every later job is skipped (the store failed)
         self.thread = threading.Thread(target=self._work, name="mlflow-writer", daemon=True)
         self.thread.start()
 
@@ -26,18 +31,57 @@ class BackgroundWriter:
         """Run `fn` on the writer thread once every write queued before it is done, even a failed one."""
         self.jobs.put((fn, (), True))
 
+    def opened(self, run_id: str, store: Any) -> None:
+        """A run this writer writes to was created; it stays open until `end` has written its status."""
+        self.open[run_id] = store
+
+    def end(self, run_id: str, status: str) -> None:
+        """Queue the run's end status, written after everything queued before it."""
+        self.submit(self._end, run_id, status)
+
+    def _end(self, run_id: str, status: str) -> None:
+        self.open[run_id].end(run_id, status)
+        del self.open[run_id]
+
     def flush(self) -> None:
         """Wait until every queued write is done; re-raise the first failure."""
         self.jobs.join()
         if self.error is not None:
             raise RuntimeError(f"MLflow write failed: {self.error}") from self.error
 
+    def salvage(self, reason: str, write: bool = True) -> list[str]:
+        """After the store failed: let the queue run out (the writes after a failure are skipped), forget
+        the failure, close the writer (later jobs are skipped too) and, with `write` (not for a store
+        that is gone), end every run still open FAILED with `reason`, each write tried on its own, as
+        far as the store takes them. Returns the runs it could end."""
+        self.jobs.join()
+        self.error, self.closed = None, True
+        ended: list[str] = []
+        for run_id, store in list(self.open.items()) if write else []:
+            try:
+                store.set_tags(run_id, {Tag.FAILURE: reason})
+            except Exception:  # the status matters more than its reason: try it anyway
+                pass
+            try:
+                store.end(run_id, "FAILED")
+            except Exception:
+                continue
+            del self.open[run_id]
+            ended.append(run_id)
+        return ended
+
+    def reachable(self) -> bool:
+        """Whether the store may still take a write after the failure (a tracking server that stopped
+        answering would only cost each later job the HTTP client's retries, ~15 s)."""
+        return store_fault_text(self.error) != SERVER_GONE if self.error is not None else True
+
     def _work(self) -> None:
         while True:
             fn, args, always = self.jobs.get()
             try:
-                if always or self.error is None:  # after a failed write, skip the rest (no FINISHED)
-                    fn(*args)
+                if self.closed or (self.error is not None and not (always and self.reachable())):
+                    continue  # after a failed write no FINISHED; with the server gone, nothing more
+                fn(*args)
             except BaseException as exc:  # kept and raised on the caller's thread
                 self.error = exc
             finally:

@@ -212,7 +212,8 @@ elif point.startswith("race:"):  # both processes start their first cell togethe
         time.sleep(0.5)
         return found
     backends.run_cell, runs.Store.taken = run_cell, taken
-sys.exit(cli.main(argv))
+sys.argv = ["study", *argv]
+cli.main()  # as the `study` command: it ends the process itself
 """
 
 

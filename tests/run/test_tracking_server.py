@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from study.store.connect import SERVER_GONE
 from tests.run.support import DATA_ENV
 from tests.run.test_reliability import (
     FAULT_CELLS,
@@ -43,36 +44,48 @@ def server(tmp_path: Path, blank_db: Path) -> Iterator[tuple[str, Path]]:
     """`mlflow server` on a copy of the blank store; yields (its URI, its SQLite file)."""
     db = Path(shutil.copy(blank_db, tmp_path / "server.db"))
     port = free_port()
+    proc = launch_server(tmp_path, db, port)
+    try:
+        yield f"http://127.0.0.1:{port}", db
+    finally:
+        stop_server(proc)
+
+
+def launch_server(tmp_path: Path, db: Path, port: int) -> subprocess.Popen:
+    """Start `mlflow server` on `db` at 127.0.0.1:`port`, in a process group of its own; return once it
+    answers /health."""
     cmd = [
         sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{db}",
         "--artifacts-destination", str(tmp_path / "server-artifacts"), "--host", "127.0.0.1",
         "--port", str(port), "--workers", "1",
     ]  # fmt: skip
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    with open(tmp_path / "server.log", "wb") as log:
+    with open(tmp_path / "server.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_READY_S
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield uri, db
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-                proc.wait(10)
-                break
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                continue
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_server(proc)
+            pytest.fail(f"mlflow server did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.5)
+
+
+def stop_server(proc: subprocess.Popen, signals=(signal.SIGTERM, signal.SIGKILL)) -> None:
+    """End the server's whole process group (its workers too)."""
+    for sig in signals:
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(10)
+            return
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            continue
 
 
 def start(root: Path, uri: str, mnist_dir: Path, point: str | None, tag: str, study: Path) -> subprocess.Popen:
@@ -154,3 +167,113 @@ def test_four_concurrent_runs_of_one_study_on_a_tracking_server(server, tmp_path
     assert {s for _, s, _ in states} == {"FINISHED"}, states
     assert sum((tmp_path / f"q{i}.out").read_text().count(" done ") for i in range(4)) == FAULT_CELLS
     assert len(config_hashes_finished(uri)) == FAULT_CELLS
+
+
+# In another process: claim cells h0000… in its own shuffled order, all together (files `ready<me>`,
+# `go`); write the cells it won to won<me>.json, and hold every claim until all four have written theirs.
+CLAIM_HAMMER = """
+import json, random, sys, time
+from pathlib import Path
+from study.store.runs import Store
+uri, exp_id, n, me, folder, procs = sys.argv[1:]
+folder, cells = Path(folder), list(range(int(n)))
+random.Random(int(me)).shuffle(cells)
+store = Store(uri)
+(folder / f"ready{me}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.01)
+won = [c for c in cells if store.claim(exp_id, f"h{c:04d}", "d") is not None]
+(folder / f"won{me}.json").write_text(json.dumps(won))
+while len(list(folder.glob("won*.json"))) < int(procs):
+    time.sleep(0.05)
+"""
+HAMMER_CELLS, HAMMER_PROCS = 200, 4
+
+
+def test_cell_claims_hammered_from_four_processes_on_a_tracking_server(server, tmp_path):
+    """Four processes claim the same 200 cells at once, each in its own order: every cell is claimed by
+    exactly one of them (MLflow's unique experiment names, no timing window). Claims of dead processes
+    are taken over, a released claim can be claimed again, and no claim shows among active experiments."""
+    import json
+
+    from study.store.claims import CLAIM_PREFIX
+    from study.store.runs import Store
+
+    uri, _ = server
+    store = Store(uri)
+    exp_id = store.experiment_id("claims")
+    args = [uri, exp_id, str(HAMMER_CELLS)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", CLAIM_HAMMER, *args, str(i), str(tmp_path), str(HAMMER_PROCS)])
+        for i in range(HAMMER_PROCS)
+    ]
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    while len(list(tmp_path.glob("ready*"))) < HAMMER_PROCS:
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.05)
+    (tmp_path / "go").touch()
+    assert [p.wait(CHILD_TIMEOUT_S) for p in procs] == [0] * HAMMER_PROCS
+    won = [json.loads((tmp_path / f"won{i}.json").read_text()) for i in range(HAMMER_PROCS)]
+    assert sorted(c for w in won for c in w) == list(range(HAMMER_CELLS))  # each cell exactly once
+    assert sum(len(w) > 0 for w in won) >= 2, [len(w) for w in won]  # they did race
+    # all four holders are dead now: each cell's claim is taken over (its next generation)
+    mine = [store.claim(exp_id, f"h{c:04d}", "d") for c in range(HAMMER_CELLS)]
+    assert all(c is not None for c in mine)
+    assert store.claim(exp_id, "h0000", "d") is None  # held by this live process
+    mine[0].release()
+    again = store.claim(exp_id, "h0000", "d")  # released: claimed anew
+    assert again is not None
+    names = {e.name for e in store.client.search_experiments()}
+    assert names == {"Default", "claims"}, sorted(names)[:5]  # the claims are hidden (soft-deleted)
+    first = store.client.get_experiment_by_name(f"{CLAIM_PREFIX}/{exp_id}/h0000/d/0")
+    assert first is not None and first.lifecycle_stage == "deleted"
+    assert store.client.get_experiment_by_name(f"{CLAIM_PREFIX}/{exp_id}/h0000/d/2") is not None
+
+
+def test_a_tracking_server_killed_mid_run_then_restarted(tmp_path, blank_db, mnist_dir):
+    """The server is SIGKILLed while a cell trains (one cell FINISHED before): `study run` ends within
+    the client's retry bound with one line and exit 1; restarted on the same database, the same `study
+    run` marks the interrupted runs KILLED and trains only what is missing."""
+    db = Path(shutil.copy(blank_db, tmp_path / "server.db"))
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    first = launch_server(tmp_path, db, port)
+    try:
+        study = tmp_path / "fault.yaml"
+        study.write_text(FAULT_STUDY, encoding="utf-8")
+        proc = start(tmp_path, uri, mnist_dir, "slow-chunks", "cut", study)
+        deadline = time.monotonic() + CHILD_TIMEOUT_S
+
+        def mid_run() -> bool:
+            states = cell_states(db)
+            finished = sum(s == "FINISHED" for _, s, _ in states)
+            return finished >= 1 and any(s == "RUNNING" and 0 < n < FAULT_ITERATIONS for _, s, n in states)
+
+        while not mid_run():
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "cut.err").read_text()[-2000:]
+            time.sleep(0.05)
+        stop_server(first, (signal.SIGKILL,))
+        killed_at = time.monotonic()
+        assert proc.wait(CHILD_TIMEOUT_S) == 1, (tmp_path / "cut.err").read_text()[-2000:]
+        waited = time.monotonic() - killed_at
+        err = [ln for ln in (tmp_path / "cut.err").read_text().splitlines() if ln.strip()]
+        traceback = [i for i, ln in enumerate(err) if ln.startswith("Traceback")]
+        assert not traceback, "\n".join(err[traceback[0] : traceback[0] + 60]) if traceback else ""
+        assert err[-1] == f"error: {SERVER_GONE}", err[-20:]
+        assert waited < 60, waited  # ~15 s of HTTP retries; MLflow's default ones would take ~4 minutes
+        before = {(r, n) for r, s, n in cell_states(db) if s == "FINISHED"}
+        assert before and {s for _, s, _ in cell_states(db)} <= {"FINISHED", "RUNNING"}
+    finally:
+        stop_server(first)
+    again = launch_server(tmp_path, db, port)
+    try:
+        resumed = start(tmp_path, uri, mnist_dir, None, "resumed", study)
+        assert resumed.wait(CHILD_TIMEOUT_S) == 0, (tmp_path / "resumed.err").read_text()[-2000:]
+        states = finished_once(db, FAULT_ITERATIONS)
+        assert before <= {(r, n) for r, s, n in states if s == "FINISHED"}  # nothing FINISHED was lost or redone
+        assert {s for _, s, _ in states} == {"FINISHED", "KILLED"}, states
+        assert "left RUNNING by a dead process as KILLED" in (tmp_path / "resumed.err").read_text()
+        assert len(set(config_hashes_finished(uri))) == FAULT_CELLS
+        print(f"study run ended {waited:.1f}s after the server was killed")
+    finally:
+        stop_server(again)

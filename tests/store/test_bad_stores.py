@@ -148,13 +148,15 @@ signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit then fail
 limit = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 from study import cli
-sys.exit(cli.main(["run", "s.yaml", "--quiet"]))
+sys.argv = ["study", "run", "s.yaml", "--quiet"]
+cli.main()  # as the `study` command: it ends the process itself (TensorFlow's threads do not outlive it)
 """
 
 
 @pytest.mark.slow
 def test_a_disk_that_fills_during_the_run_keeps_what_finished(tmp_cwd, blank_db, mnist_dir):
-    """The file-size limit (RLIMIT_FSIZE) makes every write past ~75 kB more fail the way a full disk does."""
+    """The file-size limit (RLIMIT_FSIZE) makes every write past ~75 kB more fail the way a full disk does
+    (the limit is per file, so the store's space reserve cannot be made: the runs are ended without it)."""
     db = tmp_cwd / "mlruns" / "mlflow.db"
     db.parent.mkdir()
     shutil.copy(blank_db, db)
@@ -167,28 +169,111 @@ def test_a_disk_that_fills_during_the_run_keeps_what_finished(tmp_cwd, blank_db,
         text=True,
         timeout=600,
     )
-    assert out.returncode == 2, out.stderr[-2000:]
+    assert not (db.parent / ".space-reserve").exists()  # 1 MiB is past the limit
+    check_after_disk_fault(out, db, "error: the store's disk failed a write (disk I/O error)")
+    check_resume(tmp_cwd, db)
+
+
+def check_after_disk_fault(out: subprocess.CompletedProcess, db: Path, line: str) -> dict:
+    """A store fault after cells ran: exit 1, its one line last and no traceback; every cell before it
+    FINISHED, every cell run it interrupted (and the parent) FAILED with that line as the reason, the
+    database whole. Returns the FINISHED cells' rows, to compare after the resume."""
+    assert out.returncode == 1, out.stderr[-2000:]
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
-    assert (
-        lines[-1].startswith("error: the store's disk failed a write") or "disk holding the store is full" in lines[-1]
-    )
+    assert lines[-1].startswith(line), out.stderr[-2000:]
     assert not any("Traceback" in ln for ln in lines), out.stderr[-2000:]
+    reason = lines[-1].removeprefix("error: ")
     with sqlite3.connect(db) as con:
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        finished = con.execute(
-            "SELECT count(*) FROM runs WHERE status = 'FINISHED' AND name LIKE '% · seed 0'"
-        ).fetchone()
-        metrics = con.execute("SELECT count(*) FROM metrics").fetchone()
-    assert finished[0] >= 1 and metrics[0] > 0  # what finished before the disk filled is all there
-    # the next run (with room again) marks the cells the full disk left RUNNING as KILLED and trains the rest
+        rows = con.execute(
+            "SELECT r.name, r.status, (SELECT value FROM tags t WHERE t.run_uuid = r.run_uuid AND t.key = 'study.failure') "
+            "FROM runs r"
+        ).fetchall()
+    cells = [(n, s, f) for n, s, f in rows if n.endswith(" · seed 0")]
+    finished = {n for n, s, _ in cells if s == "FINISHED"}
+    assert finished and finished == {n for n, _, _ in cells[: len(finished)]}  # the cells before the fault
+    assert [(s, f) for n, s, f in rows if n not in finished] == [("FAILED", reason)] * (len(rows) - len(finished))
+    return finished_rows(db)
+
+
+def finished_rows(db: Path) -> dict:
+    """Every row of every FINISHED cell run: the run, its tags, params and metric points."""
+    with sqlite3.connect(db) as con:
+        ids = [
+            r for (r,) in con.execute("SELECT run_uuid FROM runs WHERE status = 'FINISHED' AND name LIKE '% · seed 0'")
+        ]
+        return {
+            run: [
+                con.execute(f"SELECT * FROM {table} WHERE run_uuid = ? ORDER BY 1, 2, 3", (run,)).fetchall()
+                for table in ("runs", "tags", "params", "metrics")
+            ]
+            for run in ids
+        }
+
+
+def check_resume(cwd: Path, db: Path) -> None:
+    """The next run (with room again) trains only the cells the fault left unfinished; the FINISHED
+    ones are untouched, and every cell is FINISHED exactly once."""
+    before = finished_rows(db)
     rerun = subprocess.run(
-        [sys.executable, "-m", "study.cli", "run", "s.yaml", "--quiet"], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "study.cli", "run", "s.yaml", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
     )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert {k: v for k, v in finished_rows(db).items() if k in before} == before
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT name, status FROM runs WHERE name LIKE '% · seed 0'").fetchall()
     assert sorted(n for n, s in rows if s == "FINISHED") == ["relu · seed 0", "sigmoid · seed 0", "tanh · seed 0"]
-    assert "RUNNING" not in {s for _, s in rows}
+    assert {s for _, s in rows} <= {"FINISHED", "FAILED"}
+
+
+FULL_TMPFS = """
+set -e
+mount -t tmpfs -o size=$1k tmpfs mlruns
+cp "$2" mlruns/mlflow.db
+set +e
+"$3" -c 'import sys
+from study import cli
+from study.store import connect
+connect.MIN_FREE_BYTES = 0  # the small disk is the point: start however little is free
+sys.argv = ["study", "run", "s.yaml", "--quiet"]
+cli.main()' 2>err.txt
+echo $? >rc.txt
+cp -a mlruns/. saved/
+"""
+
+
+def unshare_works() -> bool:
+    """Whether this machine lets a process mount a tmpfs in its own user and mount namespace."""
+    try:
+        probe = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", "mount -t tmpfs none /mnt"]
+        return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not unshare_works(), reason="needs `unshare` and unprivileged user namespaces (a real small disk)")
+def test_a_real_disk_that_fills_gives_back_its_reserve_to_end_the_cells(tmp_cwd, blank_db, mnist_dir):
+    """A tmpfs with room for the store, its 1 MiB reserve and ~300 kB more; the models fill it. The reserve
+    given back lets the interrupted runs end FAILED with the reason (without it they stayed RUNNING)."""
+    (tmp_cwd / "mlruns").mkdir()
+    (tmp_cwd / "saved").mkdir()
+    (tmp_cwd / "s.yaml").write_text(STUDY + "tracking: {system_metrics: false}\n")
+    size_kb = (blank_db.stat().st_size + (1 << 20) + 300_000) // 1024
+    script = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", FULL_TMPFS, "sh"]
+    subprocess.run([*script, str(size_kb), str(blank_db), sys.executable], check=True, timeout=600)
+    shutil.copytree(tmp_cwd / "saved", tmp_cwd / "mlruns", dirs_exist_ok=True)  # the same paths, now on a roomy disk
+    db = tmp_cwd / "mlruns" / "mlflow.db"
+    rc = int((tmp_cwd / "rc.txt").read_text())
+    out = subprocess.CompletedProcess([], rc, "", (tmp_cwd / "err.txt").read_text())
+    assert not (db.parent / ".space-reserve").exists()  # given back at the fault
+    check_after_disk_fault(out, db, "error: the disk holding the store is full")
+    check_resume(tmp_cwd, db)
+    assert (db.parent / ".space-reserve").stat().st_blocks * 512 >= 1 << 20  # kept again, with room
 
 
 def test_a_tracking_server_that_does_not_answer_or_is_not_mlflow(tmp_cwd, mnist_dir, capsys, monkeypatch):
