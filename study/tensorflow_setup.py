@@ -49,8 +49,11 @@ def preset() -> None:
     """Give TensorFlow the default mode's threads as soon as it is imported, before anything can run
     an op (called below, on import), so a process that never calls `configure` is exact too."""
     intra, inter = thread_counts(DEFAULT_NUMERICS, default_threads())
-    tf.config.threading.set_intra_op_parallelism_threads(intra)
-    tf.config.threading.set_inter_op_parallelism_threads(inter)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError:  # something ran TensorFlow first: engine.backend.configure then says what to do
+        pass
 
 
 preset()

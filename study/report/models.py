@@ -111,6 +111,8 @@ def predictions(ctx: ReportContext, run: pd.Series, uri: str) -> Predictions:
     """Load the model from the store and predict the run's test subset."""
     import mlflow.keras
 
+    import study.tensorflow_setup  # noqa: F401 - TensorFlow with the package's threads, so this process can still train
+
     data = load_dataset_for(run)
     location = mlflow.MlflowClient(ctx.tracking_uri).get_logged_model(uri.removeprefix("models:/")).artifact_location
     model = mlflow.keras.load_model(location)  # by its location: no global tracking URI to set
