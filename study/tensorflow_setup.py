@@ -10,6 +10,7 @@ op can run (exact numerics need one intra-op thread from the start).
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import tempfile
@@ -22,9 +23,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _import_quietly():
-    """Import tensorflow and keras with file descriptor 2 sent to a temporary file."""
+    """Import tensorflow and keras with file descriptor 2 sent to a temporary file.
+
+    The import may run on a background thread (study/run/warmup.py) while the main thread prints, so
+    for its duration `sys.stderr` writes to a duplicate of the real descriptor 2 instead: what Python
+    code says is not swallowed with TensorFlow's chatter. That duplicate stays open for the life of
+    the process, since a stream or log handler may have taken `sys.stderr` meanwhile.
+    """
     sys.stderr.flush()
     saved = os.dup(2)
+    python_stderr = sys.stderr
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(os.dup(2), "w"), encoding=python_stderr.encoding, errors="backslashreplace", line_buffering=True
+    )
     with tempfile.TemporaryFile(mode="w+b") as sink:
         os.dup2(sink.fileno(), 2)
         try:
@@ -38,6 +49,8 @@ def _import_quietly():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+            sys.stderr.flush()
+            sys.stderr = python_stderr
     tf.get_logger().setLevel("ERROR")  # retracing notices: every cell is a new model, by design
     return tf, keras
 
