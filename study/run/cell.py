@@ -159,6 +159,7 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         {**numerics_tags(numerics.settings()), **task_tags(cell), **job.source, **job.tags},
     )
     writer.opened(run_id, store)
+    writer.submit(store.log_cell_params, run_id, cell, job.axes)
     writer.submit(log_dataset_inputs, store.client, run_id, data)
     tracking = job.study.spec.tracking
     if tracking.keep_model != "none":

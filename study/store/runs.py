@@ -182,8 +182,8 @@ class Store:
         n_classes: int,
         extra_tags: dict[str, str] | None = None,
     ) -> str:
-        """Create a cell's child run with its tags and params (metrics come from MetricLogger);
-        `extra_tags` carry what the engine settled for it (the numerics)."""
+        """Create a cell's child run with its tags (its params: `log_cell_params`; metrics come from
+        MetricLogger); `extra_tags` carry what the engine settled for it (the numerics)."""
         tags = {
             Tag.PARENT_RUN: parent_id,
             Tag.ROLE: ROLE_CELL,
@@ -200,7 +200,11 @@ class Store:
             **{Tag.AXIS + short: text for short, text in cell.labels.items()},
             **(extra_tags or {}),
         }
-        run_id = retry(self.client.create_run, exp_id, run_name=cell.name, tags=tags).info.run_id
+        return retry(self.client.create_run, exp_id, run_name=cell.name, tags=tags).info.run_id
+
+    def log_cell_params(self, run_id: str, cell: Cell, axes: list[str]) -> None:
+        """A cell run's params: every resolved setting, the axes under their short names, the seed
+        (sent by the background writer: the cell trains meanwhile, and FINISHED comes after them)."""
         params = {k: param_text(v) for k, v in flatten_settings(cell.settings).items()}
         # the axes under their short names; a bundle axis by its label (its JSON is unreadable as a column)
         params.update(
@@ -213,7 +217,6 @@ class Store:
         items = [Param(k, clip(v, MAX_PARAM_VAL_LENGTH)) for k, v in params.items()]
         for i in range(0, len(items), 100):
             retry(self.client.log_batch, run_id, params=items[i : i + 100])
-        return run_id
 
     def log_metrics(self, run_id: str, metrics: list[Metric]) -> None:
         """Send metrics in batches of MLflow's maximum size."""

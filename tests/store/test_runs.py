@@ -115,6 +115,8 @@ def test_cell_run_carries_tags_and_params(blank_store, cells):
     run_id = blank_store.start_cell(
         exp_id, parent, "toy", cell, list(STUDY["grid"]), "mnist", "d1", 10, {"study.numerics": "exact"}
     )
+    assert blank_store.client.get_run(run_id).data.params == {}  # sent apart, by the writer, while the cell trains
+    blank_store.log_cell_params(run_id, cell, list(STUDY["grid"]))
     run = blank_store.client.get_run(run_id)
     tags, params = run.data.tags, run.data.params
     assert run.info.run_name == cell.name == "relu · large lr · seed 3"
@@ -157,6 +159,7 @@ def test_long_params_are_clipped_to_mlflows_limit(blank_store):
     run_id = blank_store.start_cell(
         exp_id, blank_store.start_parent(exp_id, "toy", {}), "toy", cell, ["model.activation"], "mnist", "d1", 10
     )
+    blank_store.log_cell_params(run_id, cell, ["model.activation"])
     hidden = blank_store.client.get_run(run_id).data.params["model.hidden"]
     assert len(param_text([1] * 3000)) > MAX_PARAM_VAL_LENGTH
     assert hidden == param_text([1] * 3000)[: MAX_PARAM_VAL_LENGTH - 1] + "…"
