@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import gc
 import json
-import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,11 +37,20 @@ from study.engine.diagnostics import (
 )
 from study.engine.model import build_model, kernel_initializer
 from study.engine.optimizers import build_optimizer
+from study.engine.records import (
+    ChunkRecords,
+    Summary,
+    chunks,
+    deliver,
+    diagnostics_due,
+    evals_of,
+    shortest,
+    summary_values,
+)
 from study.engine.stopping import EarlyStopper
 from study.task import Task, task_of
 
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
-AUTO_STEPS_PER_CALL = 100  # iterations per graph call when `train.steps_per_call` is not set
 EVAL_BATCH = 10_000  # rows per forward pass when evaluating a whole split
 
 
@@ -53,62 +60,6 @@ class Diverged(RuntimeError):
     def __init__(self, step: int, value: float):
         super().__init__(f"loss became {value} at iteration {step}")
         self.step = step
-
-
-@dataclass
-class ChunkRecords:
-    """What one graph call recorded: per-iteration losses and the task's metrics per eval point.
-
-    `evals` maps each of the task's eval metrics (study/task.py) to its values at `eval_steps`;
-    they read as attributes too (`records.test_acc`).
-    """
-
-    steps: np.ndarray  # iterations whose train_loss is recorded
-    train_loss: np.ndarray
-    eval_steps: np.ndarray
-    evals: dict[str, np.ndarray]
-    extra_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # diagnostics points
-    extra: dict[str, np.ndarray] = field(default_factory=dict)  # name -> values at extra_steps
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        evals = self.__dict__.get("evals", {})
-        if name in evals:
-            return evals[name]
-        raise AttributeError(name)
-
-    def until(self, step: int, diagnostics: bool) -> ChunkRecords:
-        """The records up to and including iteration `step`, with or without the diagnostics."""
-        keep, cut = self.steps <= step, self.eval_steps <= step
-        out = ChunkRecords(
-            self.steps[keep], self.train_loss[keep], self.eval_steps[cut], {k: v[cut] for k, v in self.evals.items()}
-        )
-        if diagnostics and len(self.extra_steps):
-            due = self.extra_steps <= step
-            out.extra_steps, out.extra = self.extra_steps[due], {k: v[due] for k, v in self.extra.items()}
-        return out
-
-
-@dataclass
-class Summary:
-    """The end of a cell: what the report and the final table show.
-
-    `values` holds the task's summary metrics (study/task.py), e.g. final_test_acc, best_test_acc,
-    final_train_acc, final_test_loss; they read as attributes too (`summary.final_test_acc`).
-    """
-
-    values: dict[str, float]
-    iterations: int
-    wall_time_s: float
-    stopped_at: int | None = None  # the eval point where early stopping ended the cell
-
-    def __getattr__(self, name: str) -> float:
-        values = self.__dict__.get("values", {})
-        if name in values:
-            return values[name]
-        raise AttributeError(name)
-
-    def metrics(self) -> dict[str, float]:
-        return {**{k: float(v) for k, v in self.values.items()}, "wall_time_s": float(self.wall_time_s)}
 
 
 def set_seed(seed: int) -> None:
@@ -440,36 +391,9 @@ def outputs_of(task: Task, data: Dataset) -> int:
     return 1 if data.y_train.ndim == 1 else int(data.y_train.shape[1])
 
 
-def shortest(values: np.ndarray) -> np.ndarray:
-    """float32 results as the float64 of their shortest decimal (0.71, not 0.7100000381): what the
-    MLflow UI and the report show, and still exactly the float32 the engine computed."""
-    return np.asarray(values, np.float32).astype(str).astype(np.float64)
-
-
-def exact_ratio(accuracy: float, rows: int) -> float:
-    """An accuracy the graph computed in float32 as correct / rows, as the exact ratio (0.9506, not
-    0.95059997): the summary metrics users sort by. The float32 quotient is within a few ulp of the
-    truth, far less than half a count for splits under a million rows, so the count comes back exactly."""
-    return round(float(accuracy) * rows) / rows
-
-
 def derived_seed(seed: int, index: int) -> int:
     """A per-layer seed from the cell's seed, so layers draw independent initial weights."""
     return (seed * 1_000_003 + index) % 2**31
-
-
-def chunks(iterations: int, eval_every: int, steps_per_call: int | None) -> list[tuple[int, int, int]]:
-    """The schedule: (start, periods, period_len) per graph call, covering 1..iterations."""
-    per_call = max(1, (steps_per_call or AUTO_STEPS_PER_CALL) // eval_every)
-    full, rest = divmod(iterations, eval_every)
-    out, start = [], 0
-    while full > 0:
-        n = min(per_call, full)
-        out.append((start, n, eval_every))
-        start, full = start + n * eval_every, full - n
-    if rest:
-        out.append((start, 1, rest))
-    return out
 
 
 def train_and_evaluate(
@@ -543,62 +467,3 @@ def train_and_evaluate(
     for cb in callbacks:
         cb.on_train_end(summary.metrics())
     return summary
-
-
-def evals_of(task: Task, evals: np.ndarray) -> dict[str, np.ndarray]:
-    """A chunk's eval matrix (eval points × metrics) as {metric name: values}."""
-    return {name: evals[:, j] for j, name in enumerate(task.eval_metrics)}
-
-
-def summary_values(task: Task, history: dict[str, list[float]], rows: dict[str, int]) -> dict[str, float]:
-    """The task's summary metrics from every eval point's values: finals, and the best test score;
-    accuracies as exact count ratios over their split's `rows` (see `exact_ratio`)."""
-    score = f"test_{task.score}"
-    out = {task.primary: history[score][-1]}
-    out[task.best] = max(history[score]) if task.higher_is_better else min(history[score])
-    out[f"final_train_{task.score}"] = history[f"train_{task.score}"][-1]
-    for name in task.eval_metrics:
-        if name.startswith(("test_", "val_")) and name != score:
-            out[f"final_{name}"] = history[name][-1]
-    if task.validation:  # what a study selects on, leaving the test set to report once
-        val = history[f"val_{task.score}"]
-        out[f"best_val_{task.score}"] = max(val) if task.higher_is_better else min(val)
-    return {k: exact_ratio(v, rows[split_of(k)]) if k.endswith("_acc") else float(v) for k, v in out.items()}
-
-
-def split_of(summary_name: str) -> str:
-    """The split a summary metric is measured on: `best_test_acc` -> test, `final_train_acc` -> train."""
-    return summary_name.split("_")[1]
-
-
-def diagnostics_due(eval_steps: np.ndarray, settings: Settings) -> np.ndarray:
-    """Mask of the eval points that log diagnostics: every `diagnostics_every` iterations (rounded
-    up to whole eval periods) and the last iteration."""
-    t = settings.train
-    every = math.ceil(t.diagnostics_every / t.eval_every) * t.eval_every
-    return (eval_steps % every == 0) | (eval_steps == t.iterations)
-
-
-def deliver(
-    callbacks: Sequence[keras.callbacks.Callback], records: ChunkRecords, history: dict[str, list[float]]
-) -> int | None:
-    """Hand one chunk's records to the callbacks: per eval point, then the whole chunk. A callback that
-    sets `stop_training` at an eval point (a pruned trial) cuts the chunk there; returns that iteration."""
-    for k, step in enumerate(records.eval_steps):
-        epoch = len(next(iter(history.values())))
-        logs: dict[str, float] = {"step": int(step)}
-        for name, values in records.evals.items():
-            logs[name] = float(values[k])
-            history[name].append(logs[name])
-        for cb in callbacks:
-            cb.on_epoch_end(epoch, logs)
-        if any(getattr(cb, "stop_training", False) for cb in callbacks):
-            cut = records.until(int(step), diagnostics=True)
-            for cb in callbacks:
-                if hasattr(cb, "on_chunk_end"):
-                    cb.on_chunk_end(cut)
-            return int(step)
-    for cb in callbacks:
-        if hasattr(cb, "on_chunk_end"):
-            cb.on_chunk_end(records)
-    return None

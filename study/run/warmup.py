@@ -12,30 +12,32 @@ seed as it does any cached engine, so the numbers are the ones it would have com
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
+from study.data import Dataset
 from study.grid import Cell
 
 _thread: threading.Thread | None = None
 
 
-def start(cell: Cell) -> None:
-    """Begin importing TensorFlow and building `cell`'s engine in the background (once per process)."""
+def start(cell: Cell, load: Callable[[Cell], Dataset]) -> None:
+    """Begin importing TensorFlow and building `cell`'s engine, on the data `load` gives it, in the
+    background (once per process)."""
     global _thread
     if _thread is None:
-        _thread = threading.Thread(target=warm_up, args=(cell,), name="engine-warm-up", daemon=True)
+        _thread = threading.Thread(target=warm_up, args=(cell, load), name="engine-warm-up", daemon=True)
         _thread.start()
 
 
-def warm_up(cell: Cell) -> None:
+def warm_up(cell: Cell, load: Callable[[Cell], Dataset]) -> None:
     """The background thread: numerics first (before any TensorFlow op), then the data and the engine."""
     try:
         from study.engine.backend import ensure
 
         ensure(cell.settings.train.numerics)
         from study.engine.prefetch import prefetch
-        from study.run.cell import cell_data
 
-        prefetch(cell.settings, cell_data(cell))
+        prefetch(cell.settings, load(cell))
     except Exception:  # noqa: BLE001, S110 - the cell then meets the same error itself, on its own thread
         pass
 

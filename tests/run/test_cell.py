@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study.engine.train import exact_ratio
+from study.engine.records import exact_ratio
 from study.run.cell import cell_data
 from tests.doubles import Recorder
 from tests.run.support import CURVES, EVAL_STEPS, ITERATIONS
