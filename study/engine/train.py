@@ -315,6 +315,7 @@ class Engine:
         if self.full_train_eval:
             train = self._split_metrics(self.x_train, self.y_train)
         else:
+            batch_idx = tf.ensure_shape(batch_idx, [self.batch_size])  # epoch_shuffle's slice has no static length
             train = self._split_metrics(tf.gather(self.x_train, batch_idx), tf.gather(self.y_train, batch_idx))
         test = self._split_metrics(self.x_test, self.y_test)
         val = self._split_metrics(self.x_val, self.y_val)[:2] if self.task.validation else []

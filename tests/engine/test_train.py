@@ -92,3 +92,26 @@ def test_resident_tensors_use_the_datasets_memory_when_aligned():
     assert np.array_equal(copied.numpy(), unaligned)
     unaligned[0] = -1.0
     assert float(copied[0]) != -1.0
+
+
+@pytest.mark.parametrize("eval_train", ["batch", "full"])
+def test_epoch_shuffle_chunked_equals_step_by_step(mnist_dir, eval_train):
+    """Epoch-shuffled batches, with train_acc on the batch (a training set over 10,000 rows does this by
+    default) or on the whole set: the in-graph chunks give exactly the step-by-step reference's values."""
+    from study.data import load_dataset
+    from study.engine.train import train_and_evaluate
+
+    settings = Settings.model_validate(
+        {
+            "data": {"train_size": 300, "test_size": 100},
+            "model": {"hidden": [20], "batch_norm": "before"},
+            "train": {"iterations": 30, "batch_size": 50, "eval_every": 10, "sampling": "epoch_shuffle"}
+            | {"eval_train": eval_train},
+        }
+    )
+    data = load_dataset("mnist", str(mnist_dir), 300, 100)
+    chunked, stepped = Recorder(), Recorder()
+    train_and_evaluate(settings, 0, data, callbacks=[chunked])
+    train_and_evaluate(settings, 0, data, callbacks=[stepped], step_by_step=True)
+    assert chunked.curves == stepped.curves
+    assert len(chunked.curves["train_acc"]) == 4  # iterations 0, 10, 20, 30
