@@ -33,9 +33,10 @@ def _import_quietly():
     sys.stderr.flush()
     saved = os.dup(2)
     python_stderr = sys.stderr
-    sys.stderr = io.TextIOWrapper(
-        io.FileIO(os.dup(2), "w"), encoding=python_stderr.encoding, errors="backslashreplace", line_buffering=True
-    )
+    if writes_to_fd2(python_stderr):  # else (pytest's capture, a notebook's stream) fd 2 is not its way out
+        sys.stderr = io.TextIOWrapper(
+            io.FileIO(os.dup(2), "w"), encoding=python_stderr.encoding, errors="backslashreplace", line_buffering=True
+        )
     with tempfile.TemporaryFile(mode="w+b") as sink:
         os.dup2(sink.fileno(), 2)
         try:
@@ -53,6 +54,14 @@ def _import_quietly():
             sys.stderr = python_stderr
     tf.get_logger().setLevel("ERROR")  # retracing notices: every cell is a new model, by design
     return tf, keras
+
+
+def writes_to_fd2(stream) -> bool:
+    """Whether a text stream writes to file descriptor 2."""
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 tf, keras = _import_quietly()
