@@ -143,9 +143,9 @@ def instrument(module) -> None:
         else:
             MISSING.append("Engine.chunk")
         patch(m, "engine_for", "cell: other")
+    elif name == "study.run.parent":
+        patch(m, "close_parent", "study end")
     elif name == "study.run.runner":
-        for fn in ("evaluate", "record_expectations", "finish_parent"):
-            patch(m, fn, "study end")
         patch(m, "final_table", "final table")
     elif name == "study.report.write":
         patch(m, "write_report", "report")

@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.phases import load
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "vanishing_gradient.yaml"
 PARTS = ("data load", "engine build", "trace", "first graph call")
@@ -66,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("set STUDY_DATA_DIR to the directory holding the MNIST IDX files")
     trees = {"this": ROOT, **({"baseline": a.baseline.resolve()} if a.baseline else {})}
     runs: dict[str, list[list[float]]] = {name: [] for name in trees}
-    load_before = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    load_before = load()
     for _ in range(a.reps):
         for name, tree in trees.items():
             runs[name].append(once(tree))
-    load_after = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    load_after = load()
     print(f"startup benchmark: {a.reps} interleaved rep(s); load average {load_before} before, {load_after} after")
     print("seconds, median [min–max]" + " " * 4 + "".join(f"  {part:>20}" for part in PARTS))
     for name in trees:

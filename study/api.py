@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from study.analysis.compare import Comparison
     from study.config import Study
-    from study.run.runner import StudyResult
+    from study.run.parent import StudyResult
     from study.store.delete import DeletionPlan
     from study.store.lookup import Target
     from study.store.reader import StudyRuns

@@ -15,13 +15,13 @@ from study.errors import StoreFault
 from study.grid import Cell
 from study.run.curve import learning_curve
 from study.run.metrics import MetricLogger
-from study.store.connect import SERVER_GONE, sqlite_path, store_fault_text
+from study.store.connect import SERVER_GONE, store_fault_text
 from study.store.contract import TRIAL_PRUNED, Artifact, Tag, numerics_tags
 from study.store.inputs import log_dataset_inputs
 from study.store.models import log_saved, save_local
 from study.store.models import preload as preload_model_saving
 from study.store.reserve import free_reserve
-from study.store.runs import Store
+from study.store.runs import Store, shared_store
 from study.store.system import CellMonitor, new_monitor, start_monitor, stop_monitor
 from study.store.writer import BackgroundWriter
 from study.task import task_of
@@ -69,22 +69,6 @@ def dataset_for(d: DataConfig, env_dir: str | None) -> Dataset:
     return load(d)
 
 
-_stores: dict[str, tuple[Store, int | None]] = {}
-
-
-def store_for(tracking_uri: str) -> Store:
-    """One checked store client per store and process, shared by its cells (opening one, the store
-    check and MLflow's client, cost ~0.1 s a cell); opened again when its SQLite file was replaced."""
-    path = sqlite_path(tracking_uri)
-    inode = path.stat().st_ino if path is not None and path.exists() else None
-    known = _stores.get(tracking_uri)
-    if known is None or known[1] != inode or inode is None and path is not None:
-        store = Store(tracking_uri)
-        created = path.stat().st_ino if path is not None and path.exists() else None
-        _stores[tracking_uri] = known = (store, created)
-    return known[0]
-
-
 def one_line(exc: BaseException) -> str:
     """An exception as one line: its type and first message line."""
     text = str(exc).strip().splitlines()
@@ -100,7 +84,7 @@ def run_cell(job: CellJob, writer: BackgroundWriter, *extra_callbacks) -> CellRe
         return CellResult(cell, "failed", failure=reason)
     claim = None
     try:
-        store = store_for(job.tracking_uri)
+        store = shared_store(job.tracking_uri)
         claim = store.claim(job.experiment_id, cell.config_hash, data.digest)
         if claim is None:
             return CellResult(cell, "skipped", failure="being trained by another process")

@@ -23,7 +23,7 @@ from study.grid import Cell
 from study.run.cell import CellJob, CellResult, run_cell
 from study.search import Param, axis_keys, search_space, trial_cells
 from study.store.contract import TRIAL_COMPLETE, TRIAL_PRUNED, Artifact, Tag
-from study.store.runs import Store, param_text
+from study.store.runs import Store, param_text, shared_store
 from study.store.writer import BackgroundWriter
 
 
@@ -108,7 +108,7 @@ def train_again(job: CellJob, stop_at: int | None) -> CellResult:
     try:
         result = run_cell(job, writer, *([StopAt(stop_at)] if stop_at is not None else []))
         if result.status == "done" and result.run_id:
-            writer.submit(Store(job.tracking_uri).set_tags, result.run_id, {Tag.TRIAL_STATE: TRIAL_COMPLETE})
+            writer.submit(shared_store(job.tracking_uri).set_tags, result.run_id, {Tag.TRIAL_STATE: TRIAL_COMPLETE})
         return result
     finally:
         writer.flush()

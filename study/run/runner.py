@@ -27,19 +27,7 @@ from study.grid import cells_count, expand
 from study.run import warmup
 from study.run.backends import run_here, run_in_processes
 from study.run.cell import CellJob, CellResult, cell_data
-from study.run.parent import (  # noqa: F401 - StudyResult, check_cells, … are imported from here too
-    EXIT_BAD_INPUT,
-    EXIT_CELLS_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    StudyResult,
-    check_cells,
-    close_parent,
-    end_parent_after_fault,
-    finish_parent,
-    record_expectations,
-    settle_models,
-)
+from study.run.parent import StudyResult, check_cells, close_parent, end_parent_after_fault
 from study.run.preflight import preflight
 from study.store.contract import Artifact, Tag
 from study.store.provenance import requirements_text, source_tags

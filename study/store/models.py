@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from functools import cache
 from importlib import metadata
 
 import numpy as np
@@ -44,6 +45,7 @@ def signature(input_shape: tuple[int, ...], num_classes: int):
     )
 
 
+@cache
 def preload() -> None:
     """Import what saving a model needs (~1 s, once per process): run on the writer thread while the
     first cell trains, so `save_local` on the training thread does not pay for it after the cell."""

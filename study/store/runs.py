@@ -33,6 +33,7 @@ from study.store.connect import (
     default_tracking_uri,
     repoint_moved_store,
     retry,
+    sqlite_path,
     tracking_uri,
 )
 from study.store.contract import ROLE_CELL, ROLE_PARENT, Tag, tag_is
@@ -236,6 +237,22 @@ class Store:
 
     def end(self, run_id: str, status: str = "FINISHED") -> None:
         retry(self.client.set_terminated, run_id, status)
+
+
+_shared: dict[str, tuple[Store, int | None]] = {}
+
+
+def shared_store(uri: str) -> Store:
+    """One checked store client per store and process, shared by its cells (opening one, the store
+    check and MLflow's client, cost ~0.1 s a cell); opened again when its SQLite file was replaced."""
+    path = sqlite_path(uri)
+    inode = path.stat().st_ino if path is not None and path.exists() else None
+    known = _shared.get(uri)
+    if known is not None and known[1] == inode and (path is None or inode is not None):
+        return known[0]
+    store = Store(uri)  # creates a missing SQLite store
+    _shared[uri] = (store, path.stat().st_ino if path is not None else None)
+    return store
 
 
 def param_text(value: Any) -> str:

@@ -15,7 +15,7 @@ from study import cli
 
 if TYPE_CHECKING:
     from study.grid import Cell
-    from study.run.runner import StudyResult
+    from study.run.parent import StudyResult
 
 DATA_ENV = "STUDY_DATA_DIR"
 CURVES = ("train_loss", "train_acc", "test_acc", "test_loss")
@@ -153,7 +153,7 @@ class SkipStore:
 
 def enqueue(root: Path, points: tuple[dict, ...]) -> None:
     """Queue trials in the search's Optuna study (its name computed as the driver does), before it runs."""
-    from study.run.runner import check_cells
+    from study.run.parent import check_cells
     from study.run.search import SearchJob, first_point, open_search
     from study.search import search_identity, search_space, trial_cells
     from study.studyfile import load_study

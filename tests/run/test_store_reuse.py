@@ -2,16 +2,16 @@
 
 import shutil
 
-from study.run.cell import store_for
+from study.store.runs import shared_store
 
 
 def test_cells_share_one_client_until_the_database_file_is_replaced(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    first = store_for(uri)
-    assert store_for(uri) is first
+    first = shared_store(uri)
+    assert shared_store(uri) is first
     assert first.client.search_experiments()  # the store was created and is usable
     shutil.rmtree(tmp_path / "mlruns")  # e.g. a user deleting the store between two `study.run` calls
-    second = store_for(uri)
+    second = shared_store(uri)
     assert second is not first
     assert (tmp_path / "mlruns" / "mlflow.db").exists()
-    assert store_for(uri) is second
+    assert shared_store(uri) is second
