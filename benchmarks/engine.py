@@ -268,13 +268,16 @@ def drop_cached_graphs() -> None:
     gc.collect()
 
 
-def engine_cell(settings, data, tracking: Tracking | None, new_graph: bool) -> dict:
+def engine_cell(settings, data, tracking: Tracking | None, new_graph: bool, trainer=None) -> dict:
     """One timed cell of our engine: from before train_and_evaluate to after the writer's flush.
 
     `new_graph`: empty the graph cache first (untimed), so the cell pays model build and tracing.
+    `trainer`: train in that training process (study/run/trainer.py), as `study run` does, the
+    callbacks (the MLflow logging) here; its graph is cached after the first cell.
     """
     from study.engine.train import train_and_evaluate
     from study.run.metrics import MetricLogger
+    from study.run.trainer import DataSource, Job
 
     if new_graph:
         drop_cached_graphs()
@@ -284,7 +287,10 @@ def engine_cell(settings, data, tracking: Tracking | None, new_graph: bool) -> d
         logger, timer = MetricLogger(tracking.store, tracking.new_run(), tracking.writer), PhaseTimer()
         callbacks = [logger, timer]
     c0, t0 = time.process_time(), time.perf_counter()
-    summary = train_and_evaluate(settings, SEED, data, callbacks=callbacks)
+    if trainer is not None:
+        summary = trainer.train(Job(settings, SEED, DataSource.of(settings.data)), callbacks)
+    else:
+        summary = train_and_evaluate(settings, SEED, data, callbacks=callbacks)
     t_trained = time.perf_counter()
     if tracking is not None:
         tracking.writer.flush()
@@ -305,7 +311,10 @@ def phases(t0: float, marks: list[float], t1: float) -> dict:
 
 def measure_engine(settings, data, reps: int) -> dict:
     """Warm-up, then `reps` rounds of: logged cell on a new graph, logged cell on the cached graph,
-    callback-free cell on a new graph (interleaved, so drift in machine load hits all three alike)."""
+    callback-free cell on a new graph, logged cell on the cached graph of a training process (as
+    `study run` trains; interleaved, so drift in machine load hits all four alike)."""
+    from study.run.trainer import Trainer
+
     tracking = Tracking()
     try:
         warm = settings.model_copy(
@@ -314,16 +323,21 @@ def measure_engine(settings, data, reps: int) -> dict:
             }
         )
         warmup = engine_cell(warm, data, tracking, new_graph=True)["seconds"]
-        cold, cached, bare = [], [], []
+        trainer = Trainer("exact")
+        engine_cell(warm, data, tracking, new_graph=False, trainer=trainer)  # its start-up, untimed
+        cold, cached, bare, elsewhere = [], [], [], []
         for _ in range(reps):
             cold.append(engine_cell(settings, data, tracking, new_graph=True))
             cached.append(engine_cell(settings, data, tracking, new_graph=False))
             bare.append(engine_cell(settings, data, None, new_graph=True))
+            elsewhere.append(engine_cell(settings, data, tracking, new_graph=False, trainer=trainer))
+        trainer.close()
     finally:
         tracking.close()
     return {
         "new_graph": summarize_logged(cold),
         "cached_graph": summarize_logged(cached),
+        "trainer_cached_graph": summarize_logged(elsewhere),
         "no_callbacks_seconds": spread([r["seconds"] for r in bare]),
         "no_callbacks_cpu_seconds": spread([r["cpu_seconds"] for r in bare]),
         "warmup_cell_seconds": warmup,
@@ -435,7 +449,8 @@ def per_cell(args) -> dict:
     return result
 
 
-ENGINE_VARIANTS = ("new_graph", "cached_graph")  # a cell that builds and traces its model; one that reuses it
+# a cell that builds and traces its model; one that reuses it; one that reuses it in a training process
+ENGINE_VARIANTS = ("new_graph", "cached_graph", "trainer_cached_graph")
 
 
 def ratios_and_targets(r: dict) -> tuple[dict, dict]:
@@ -480,6 +495,11 @@ def print_per_cell(r: dict) -> None:
     rows = [
         ("engine + MLflow, new graph (build+trace)", e["new_graph"], e["new_graph"]["final_test_acc"]),
         ("engine + MLflow, cached graph", e["cached_graph"], e["cached_graph"]["final_test_acc"]),
+        (
+            "in a trainer + MLflow, cached (cpu here)",
+            e["trainer_cached_graph"],
+            e["trainer_cached_graph"]["final_test_acc"],
+        ),
         (
             "engine, new graph, no callbacks",
             {"seconds": e["no_callbacks_seconds"], "cpu_seconds": e["no_callbacks_cpu_seconds"]},
@@ -528,6 +548,8 @@ def print_per_cell(r: dict) -> None:
         f"(difference of medians; includes the writer thread's CPU; noisy)"
     )
     print_targets(r["targets"]["new_graph"], r["targets"]["cached_graph"])
+    print("\nthe same targets, the engine in a training process as `study run` trains (cached graph):")
+    print_targets(r["targets"]["trainer_cached_graph"])
 
 
 def fmt_load(m: dict) -> str:

@@ -49,6 +49,7 @@ HEAVY = ("tensorflow", "keras", "mlflow", "sqlalchemy", "pandas", "matplotlib", 
 EVENTS: list[tuple[str, str, float, float, int]] = []  # (label, thread, start, end, depth)
 MISSING: list[str] = []
 _depth = threading.local()
+TRAINER_SINK: list = []  # in the training process: the file each event is appended to as it ends
 
 
 def timed(label: str | Callable[[tuple], str], fn):
@@ -62,9 +63,11 @@ def timed(label: str | Callable[[tuple], str], fn):
         try:
             return fn(*args, **kwargs)
         finally:
-            EVENTS.append(
-                (label(args) if callable(label) else label, threading.current_thread().name, t0, time.time(), depth)
-            )
+            event = (label(args) if callable(label) else label, threading.current_thread().name, t0, time.time(), depth)
+            EVENTS.append(event)
+            for sink in TRAINER_SINK:  # the trainer is killed at the study's end: write as it goes
+                sink.write(json.dumps(event) + "\n")
+                sink.flush()
             _depth.n = depth
 
     return wrapper
@@ -116,8 +119,16 @@ def instrument(module) -> None:
         patch(m, "preflight", "validation (preflight: shapes, sizes, settings)")
     elif name == "study.run.warmup":
         patch(m, "wait", "waiting for the engine warm-up (TensorFlow import, first trace)")
+    elif name == "study.run.trainer" and not TRAINER_SINK:  # the driver's side of the training process
+        patch(m.Trainer, "numerics", "waiting for the trainer's start-up (TensorFlow import)")
+        patch(m.Trainer, "train", "cell: training (in the trainer; its callbacks here)")
+        patch(m.Trainer, "save_model", "cell: saving the model (in the trainer)")
+    elif name == "study.run.trainer":  # the training process itself
+        patch(m, "preload_model_saving", "importing MLflow for model saving")
+        patch(m, "warm", "first engine started (build and trace go on in a thread)")
     elif name == "study.store.models":
         patch(m, "save_local", "cell: saving the model")
+        patch(m, "preload", "model saving's imports")
     elif name == "study.store.connect":
         patch(m, "create_sqlite_store", "store: create SQLite")
     elif name == "study.store.runs":
@@ -175,6 +186,22 @@ class ImportTimer(importlib.abc.MetaPathFinder):
 
         spec.loader.exec_module = run
         return spec
+
+
+HOOK = """\
+import os, sys
+if os.environ.get("PHASES_OUT") and sys.argv[:1] == ["-c"]:  # the training process of the instrumented run
+    sys.path.insert(0, os.environ["PHASES_ROOT"])
+    from benchmarks.phases import trainer_hook
+    trainer_hook()
+"""
+
+
+def trainer_hook() -> None:
+    """In the training process (started through HOOK, a sitecustomize on its path): the same wrappers,
+    each event appended to $PHASES_OUT.trainer as it ends."""
+    TRAINER_SINK.append(open(os.environ["PHASES_OUT"] + ".trainer", "a", encoding="utf-8"))  # noqa: SIM115
+    sys.meta_path.insert(0, ImportTimer())
 
 
 def child(argv: list[str]) -> int:
@@ -279,7 +306,13 @@ def study_once(config: str, args: list[str], instrumented: bool, tree: str | Non
         cmd = [local if part == config else part for part in cmd]
         launch = time.time()
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=work, env=clean_env(tree, PHASES_OUT=str(out)), capture_output=True, text=True)
+        env = clean_env(tree, PHASES_OUT=str(out), PHASES_ROOT=str(ROOT))
+        if instrumented:  # the training process is instrumented through a sitecustomize on its path
+            hook = Path(tmp) / "hook"
+            hook.mkdir()
+            (hook / "sitecustomize.py").write_text(HOOK)
+            env["PYTHONPATH"] = f"{hook}{os.pathsep}{env['PYTHONPATH']}"
+        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t0
         exited = time.time()
         if proc.returncode not in (0, 1):
@@ -290,6 +323,7 @@ def study_once(config: str, args: list[str], instrumented: bool, tree: str | Non
             result["phases"] = breakdown(doc, launch, exited)
             result["writer"] = writer_totals(doc)
             result["missing"] = doc["missing"]
+            result["trainer"] = trainer_totals(Path(str(out) + ".trainer"), launch)
     return result
 
 
@@ -331,6 +365,23 @@ def writer_totals(doc: dict) -> dict[str, float]:
     for label, thread, start, end, depth in doc["events"]:
         if thread != "MainThread" and depth == 0:
             out[label] = out.get(label, 0.0) + end - start
+    return out
+
+
+def trainer_totals(path: Path, launch: float) -> dict[str, float]:
+    """Seconds per label in the training process (its outermost events per thread), and when its
+    first cell started training, from the driver's launch."""
+    if not path.exists():
+        return {}
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    out: dict[str, float] = {}
+    for label, thread, start, end, depth in events:
+        if depth == 0 or label.startswith("import "):
+            key = f"{label} ({'main' if thread == 'MainThread' else thread})"
+            out[key] = out.get(key, 0.0) + end - start
+    trains = [start for label, thread, start, *_ in events if label == "cell: training"]
+    if trains:
+        out["first chunk of training starts, after launch"] = min(trains) - launch
     return out
 
 
@@ -403,6 +454,11 @@ def report(r: dict) -> None:
     print("other threads (the MLflow writer; the engine built ahead), off the critical path, sharing the cores:")
     for label in sorted({k for x in reps for k in x["instrumented"]["writer"]}):
         print(f"  {label:<44} {fmt([x['instrumented']['writer'].get(label, 0.0) for x in reps])}")
+    trainer = {k for x in reps for k in x["instrumented"].get("trainer", {})}
+    if trainer:
+        print("the training process (imports nested in the events that caused them), sharing the cores:")
+        for label in sorted(trainer):
+            print(f"  {label:<60} {fmt([x['instrumented']['trainer'].get(label, 0.0) for x in reps])}")
     if reps[0]["instrumented"]["missing"]:
         print(f"not instrumented (absent in this version): {', '.join(reps[0]['instrumented']['missing'])}")
     print(f"final test accuracies: {' '.join(reps[0]['study']['final_test_acc'])}")

@@ -16,6 +16,18 @@ from study.task import Task
 AUTO_STEPS_PER_CALL = 100  # iterations per graph call when `train.steps_per_call` is not set
 
 
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite (here, not in train.py: a driver that trains in another
+    process catches it without importing TensorFlow)."""
+
+    def __init__(self, step: int, value: float):
+        super().__init__(f"loss became {value} at iteration {step}")
+        self.step, self.value = step, value
+
+    def __reduce__(self):  # pickled with its own arguments (sent back from a training process)
+        return (Diverged, (self.step, self.value))
+
+
 @dataclass
 class ChunkRecords:
     """What one graph call recorded: per-iteration losses and the task's metrics per eval point.

@@ -39,6 +39,7 @@ from study.engine.model import build_model, kernel_initializer
 from study.engine.optimizers import build_optimizer
 from study.engine.records import (
     ChunkRecords,
+    Diverged,
     Summary,
     chunks,
     deliver,
@@ -52,14 +53,6 @@ from study.task import Task, task_of
 
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
 EVAL_BATCH = 10_000  # rows per forward pass when evaluating a whole split
-
-
-class Diverged(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-    def __init__(self, step: int, value: float):
-        super().__init__(f"loss became {value} at iteration {step}")
-        self.step = step
 
 
 def set_seed(seed: int) -> None:
@@ -455,8 +448,6 @@ def train_and_evaluate(
         if stopped_at is not None:
             break
     rows = {"test": len(data.y_test), "train": engine.train_rows if engine.full_train_eval else engine.batch_size}
-    if data.y_val is not None:
-        rows["val"] = len(data.y_val)
     if data.y_val is not None:
         rows["val"] = len(data.y_val)
     summary = Summary(

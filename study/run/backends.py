@@ -11,13 +11,17 @@ from tqdm import tqdm
 from study.engine.callbacks import EngineCallback
 from study.errors import StoreFault
 from study.numerics import default_threads
-from study.run.cell import CellJob, CellResult, cell_data, one_line, run_cell, settle
+from study.run.cell import CellJob, CellResult, one_line, run_cell, settle
 from study.store.writer import BackgroundWriter
 
 
 def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
-    """Train the cells one after another in this process, with a per-iteration progress bar."""
+    """Train the cells one after another in this process's training process (study/run/trainer.py), with a
+    per-iteration progress bar; this process writes their runs."""
+    from study.run.trainer import trainer_for
+
     total = sum(j.cell.settings.train.iterations for j in jobs)
+    mode = jobs[0].cell.settings.train.numerics if jobs else "exact"  # one mode per study (check_cells)
     with tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
         writer = BackgroundWriter()
         try:
@@ -25,8 +29,8 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
                 bar.set_description(f"cell {k}/{len(jobs)}")
                 bar.set_postfix_str(job.cell.name)
                 start = bar.n
-                ahead = [BuildAhead(jobs[k])] if k < len(jobs) else []
-                yield run_cell(job, writer, ProgressCallback(bar), *ahead)
+                ahead = jobs[k].cell if k < len(jobs) else None
+                yield run_cell(job, writer, ProgressCallback(bar), trainer=trainer_for(mode), ahead=ahead)
                 bar.update(start + job.cell.settings.train.iterations - bar.n)
         finally:
             settle(writer)
@@ -72,19 +76,6 @@ def run_cell_in_worker(job: CellJob) -> CellResult:
         return run_cell(job, writer)
     finally:
         settle(writer)
-
-
-class BuildAhead(EngineCallback):
-    """When a cell starts training, starts building the next cell's engine on the other core when its model
-    structure is new (study/engine/prefetch.py): its tracing then overlaps this cell's training."""
-
-    def __init__(self, following: CellJob):
-        self.following = following
-
-    def on_train_begin(self, logs=None) -> None:
-        from study.engine.prefetch import prefetch
-
-        prefetch(self.following.cell.settings, cell_data(self.following.cell))
 
 
 class ProgressCallback(EngineCallback):

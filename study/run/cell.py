@@ -11,10 +11,12 @@ from functools import lru_cache, partial
 
 from study.config import DataConfig, Study
 from study.data import Dataset, load
+from study.engine.records import Diverged, Summary
 from study.errors import StoreFault
 from study.grid import Cell
 from study.run.curve import learning_curve
 from study.run.metrics import MetricLogger
+from study.run.trainer import DataSource, Job, Trainer
 from study.store.connect import SERVER_GONE, store_fault_text
 from study.store.contract import TRIAL_PRUNED, Artifact, Tag, numerics_tags
 from study.store.inputs import log_dataset_inputs
@@ -75,8 +77,13 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def run_cell(job: CellJob, writer: BackgroundWriter, *extra_callbacks) -> CellResult:
-    """Train one cell into its own child run unless another process has it; failures end the run FAILED."""
+def run_cell(
+    job: CellJob, writer: BackgroundWriter, *extra_callbacks, trainer: Trainer | None = None, ahead: Cell | None = None
+) -> CellResult:
+    """Train one cell into its own child run unless another process has it; failures end the run FAILED.
+
+    It trains in this process, or in `trainer` (study/run/trainer.py), which then builds the engine of
+    `ahead`, the next cell, while this one trains."""
     cell = job.cell
     data = cell_data(cell)
     if data.digest not in job.dataset_digest.split(","):
@@ -88,7 +95,7 @@ def run_cell(job: CellJob, writer: BackgroundWriter, *extra_callbacks) -> CellRe
         claim = store.claim(job.experiment_id, cell.config_hash, data.digest)
         if claim is None:
             return CellResult(cell, "skipped", failure="being trained by another process")
-        return train_cell(job, writer, store, data, extra_callbacks)
+        return train_cell(job, writer, store, data, extra_callbacks, Training(trainer, ahead))
     except Exception as exc:
         raise_store_fault(writer, exc)
         raise
@@ -120,17 +127,49 @@ def settle(writer: BackgroundWriter) -> None:
         raise
 
 
-def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Dataset, extra_callbacks) -> CellResult:
+@dataclass
+class Training:
+    """Where a cell trains: in this process, or in a training process (`trainer`), which builds the engine of
+    `ahead` meanwhile."""
+
+    trainer: Trainer | None = None
+    ahead: Cell | None = None
+
+    def numerics(self, mode: str) -> dict[str, str]:
+        """The numerics the cell will train with (settled before its run exists, and recorded on it)."""
+        if self.trainer is not None:
+            return self.trainer.numerics()
+        from study.engine.backend import ensure
+
+        return ensure(mode).settings()
+
+    def train(self, cell: Cell, data: Dataset, callbacks: list, save: bool) -> Summary:
+        """The cell trained with `callbacks`; `save`: its model will be asked for (`save_model`)."""
+        if self.trainer is None:
+            from study.engine.train import train_and_evaluate
+
+            return train_and_evaluate(cell.settings, cell.seed, data, callbacks)
+        ahead = None if self.ahead is None else (self.ahead.settings, DataSource.of(self.ahead.settings.data))
+        job = Job(cell.settings, cell.seed, DataSource.of(cell.settings.data), ahead, save)
+        return self.trainer.train(job, callbacks)
+
+    def save_model(self, model, data: Dataset) -> str | None:
+        """The trained model saved locally as an MLflow model (on the training thread: a cached engine
+        trains the next cell into the same Keras model); the writer uploads it."""
+        if self.trainer is not None:
+            return self.trainer.save_model()
+        return save_local(model, data.x_test, data.num_outputs)  # classes, or regression targets
+
+
+def train_cell(
+    job: CellJob, writer: BackgroundWriter, store: Store, data: Dataset, extra_callbacks, training: Training
+) -> CellResult:
     """Under the cell's claim: skip it if it finished meanwhile, else train it into a new child run."""
     cell = job.cell
     busy = store.taken(job.experiment_id, cell.config_hash, data.digest, finished=not job.rerun)
     if busy:
         return CellResult(cell, "skipped", failure=busy)
-    from study.engine.backend import ensure
-    from study.run.warmup import wait
-
-    wait()  # TensorFlow configured and the first engine cached by the warm-up, if one runs
-    numerics = ensure(cell.settings.train.numerics)  # settled before the run exists, and recorded on it
+    numerics = training.numerics(cell.settings.train.numerics)
     run_id = store.start_cell(
         job.experiment_id,
         job.parent_id,
@@ -140,18 +179,18 @@ def train_cell(job: CellJob, writer: BackgroundWriter, store: Store, data: Datas
         data.name,
         data.digest,
         data.num_classes,
-        {**numerics_tags(numerics.settings()), **task_tags(cell), **job.source, **job.tags},
+        {**numerics_tags(numerics), **task_tags(cell), **job.source, **job.tags},
     )
     writer.opened(run_id, store)
     writer.submit(store.log_cell_params, run_id, cell, job.axes)
     writer.submit(log_dataset_inputs, store.client, run_id, data)
     tracking = job.study.spec.tracking
-    if tracking.keep_model != "none":
+    if tracking.keep_model != "none" and training.trainer is None:  # a trainer preloads it itself
         writer.submit(preload_model_saving)
     monitor = new_monitor(tracking.system_metrics, store.uri, run_id, tracking.system_metrics_interval)
     writer.submit(start_monitor, monitor)
     try:
-        return train_run(job, writer, store, data, run_id, monitor, extra_callbacks)
+        return train_run(job, writer, store, data, run_id, monitor, extra_callbacks, training)
     except Exception as exc:
         if store_fault_text(exc) is not None:  # the store failed: run_cell ends the run and the grid
             writer.after_writes(partial(stop_monitor, monitor))
@@ -166,14 +205,14 @@ def train_run(
     run_id: str,
     monitor: CellMonitor | None,
     extra_callbacks,
+    training: Training,
 ) -> CellResult:
     """Train the cell into its run and queue what the run keeps; a divergence or an error ends it FAILED."""
-    from study.engine.train import Diverged, train_and_evaluate
-
     cell = job.cell
     logger = MetricLogger(store, run_id, writer)
     try:
-        summary = train_and_evaluate(cell.settings, cell.seed, data, [logger, *extra_callbacks])
+        keep = job.study.spec.tracking.keep_model != "none"
+        summary = training.train(cell, data, [logger, *extra_callbacks], save=keep)
     except Diverged as exc:
         return fail(store, writer, logger, monitor, cell, run_id, str(exc), exc.step)
     except KeyboardInterrupt:
@@ -188,7 +227,7 @@ def train_run(
         traceback.print_exc(file=sys.stderr)
         return fail(store, writer, logger, monitor, cell, run_id, one_line(exc), None)
     try:
-        model_path = keep_model(job, logger.model, data)
+        model_path = training.save_model(logger.model, data) if keep else None
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         return fail(store, writer, logger, monitor, cell, run_id, f"saving the model failed: {one_line(exc)}", None)
@@ -208,14 +247,6 @@ def train_run(
     writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
     writer.end(run_id, "FINISHED")  # after the model: a FINISHED run has everything it logs
     return CellResult(cell, "done", run_id, summary.metrics())
-
-
-def keep_model(job: CellJob, model, data: Dataset) -> str | None:
-    """Save the trained model locally now, on the training thread (a cached engine trains the next
-    cell into the same Keras model), unless `tracking.keep_model` is `none`; the writer uploads it."""
-    if job.study.spec.tracking.keep_model == "none":
-        return None
-    return save_local(model, data.x_test, data.num_outputs)  # classes, or regression targets
 
 
 def task_tags(cell: Cell) -> dict[str, str]:

@@ -7,7 +7,7 @@ import time
 
 from mlflow.entities import Metric
 
-from study.engine.callbacks import EngineCallback
+from study.engine.callbacks import EngineCallback, ModelDescription
 from study.store.contract import Tag
 from study.store.runs import Store
 from study.store.writer import BackgroundWriter
@@ -32,13 +32,15 @@ class MetricLogger(EngineCallback):
     def set_model(self, model) -> None:
         """The engine built the cell's model: record each hidden activation layer's function as the tag
         `study.layer_activations`, so readers take it from the model itself instead of re-deriving it."""
-        from study.engine.diagnostics import layer_activations
-
         self.model = model
+        if isinstance(model, ModelDescription):  # the model lives in the training process
+            activations = model.layer_activations
+        else:
+            from study.engine.diagnostics import layer_activations
+
+            activations = layer_activations(model)
         self.writer.submit(
-            self.store.set_tags,
-            self.run_id,
-            {Tag.LAYER_ACTIVATIONS: json.dumps(layer_activations(model), separators=(",", ":"))},
+            self.store.set_tags, self.run_id, {Tag.LAYER_ACTIVATIONS: json.dumps(activations, separators=(",", ":"))}
         )
 
     def on_chunk_end(self, records) -> None:

@@ -18,22 +18,26 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from study.config import Study
 from study.errors import StoreFault
 from study.expect import check_expectations
 from study.expect import summary as expectation_summary
 from study.grid import cells_count, expand
-from study.run import warmup
-from study.run.backends import run_here, run_in_processes
-from study.run.cell import CellJob, CellResult, cell_data
-from study.run.parent import StudyResult, check_cells, close_parent, end_parent_after_fault
 from study.run.preflight import preflight
+from study.run.trainer import trainer_for
 from study.store.contract import Artifact, Tag
 from study.store.provenance import requirements_text, source_tags
-from study.store.runs import open_for_run
 from study.store.views import share_runs_view
 from study.task import task_of_columns
+
+if TYPE_CHECKING:
+    from study.run.cell import CellJob, CellResult
+    from study.run.parent import StudyResult
+
+# MLflow (the store, the cells' runs) is imported inside `run_study`, once the training process has
+# been started: importing it first would hold the trainer's start back by a second.
 
 
 def run_study(
@@ -67,8 +71,12 @@ def run_study(
     cells = expand(study)
     check_expectations(study, cells)
     preflight(study, cells)  # shapes, sizes, settings that take effect: before any run exists
-    if backend == "local" and workers == 1:  # this process trains: TensorFlow and the engine while the store opens
-        warmup.start(cells[0], cell_data)
+    if backend == "local" and workers == 1:  # TensorFlow and the first engine in the trainer while the store opens
+        trainer_for(cells[0].settings.train.numerics, first=cells[0])
+    from study.run.cell import CellJob, CellResult
+    from study.run.parent import StudyResult, check_cells, close_parent, end_parent_after_fault
+    from study.store.runs import open_for_run
+
     digest = check_cells(study, cells)
     if backend == "ray":  # an unreachable cluster is bad input too: fail before the store is touched
         from study.run.ray_backend import connect
@@ -144,6 +152,8 @@ def execute(
     jobs: list[CellJob], workers: int, backend: str, progress: bool, ray_address: str | None, cpus_per_cell: float
 ) -> Iterator[CellResult]:
     """Results of the jobs as they finish, from the chosen backend."""
+    from study.run.backends import run_here, run_in_processes
+
     if not jobs:
         return iter(())
     if backend == "ray":

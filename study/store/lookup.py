@@ -10,15 +10,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from mlflow import MlflowClient
-from mlflow.entities import Experiment, Run
-from mlflow.exceptions import MlflowException
+from typing import TYPE_CHECKING
 
 from study.errors import StudyError
 from study.store.connect import default_tracking_uri, resolve_tracking_uri
 from study.store.contract import ROLE_CELL, ROLE_PARENT, Tag
-from study.store.reader import find_parent, study_experiments
+
+if TYPE_CHECKING:  # MLflow is imported where a store is read: `store_uri` is on `study run`'s quick path
+    from mlflow import MlflowClient
+    from mlflow.entities import Experiment, Run
 
 DB_FILE = "mlflow.db"  # the SQLite file inside a store directory (`mlruns/mlflow.db`)
 
@@ -68,6 +68,8 @@ class Target:
 def find_target(client: MlflowClient, text: str, *, latest: bool = True, deleted: bool = False) -> Target:
     """Resolve a study name (its latest parent run when `latest`, else the whole study) or a parent
     run id; StudyError in one line when it is neither. `deleted=True` accepts a soft-deleted parent."""
+    from study.store.reader import find_parent, study_experiments
+
     experiment = client.get_experiment_by_name(text)
     if experiment is not None and experiment.lifecycle_stage == "active":
         return Target(experiment, find_parent(client, experiment) if latest else None)
@@ -88,6 +90,8 @@ def find_target(client: MlflowClient, text: str, *, latest: bool = True, deleted
 
 def _run_or_none(client: MlflowClient, run_id: str) -> Run | None:
     """The run with this id (deleted ones included), None when the store has none (or the id is malformed)."""
+    from mlflow.exceptions import MlflowException
+
     try:
         return client.get_run(run_id)
     except MlflowException:

@@ -186,12 +186,12 @@ if point == "before-cells":  # the parent run exists and holds study.yaml; no ce
     runner.execute = lambda *args, **kwargs: die()
 elif point.startswith("after-cell-"):  # cells 1..k FINISHED and fully written; cell k+1 not started
     k, train, started = int(point.rsplit("-", 1)[1]), backends.run_cell, []
-    def run_cell(job, writer, *callbacks):
+    def run_cell(job, writer, *callbacks, **where):
         if len(started) == k:
             writer.flush()
             die()
         started.append(job)
-        return train(job, writer, *callbacks)
+        return train(job, writer, *callbacks, **where)
     backends.run_cell = run_cell
 elif point == "slow-chunks":  # every chunk's metrics sent at once, and chunks 50 ms apart: a long mid-cell
     metrics.FLUSH_SECONDS, chunk_end = 0.0, metrics.MetricLogger.on_chunk_end
@@ -201,12 +201,12 @@ elif point == "slow-chunks":  # every chunk's metrics sent at once, and chunks 5
     metrics.MetricLogger.on_chunk_end = on_chunk_end
 elif point.startswith("race:"):  # both processes start their first cell together; check-to-create gap widened
     barrier, first, check = Path(point[len("race:"):]), backends.run_cell, runs.Store.taken
-    def run_cell(job, writer, *callbacks):
+    def run_cell(job, writer, *callbacks, **where):
         barrier.mkdir(exist_ok=True)
         (barrier / str(os.getpid())).touch()
         while len(list(barrier.iterdir())) < 2:
             time.sleep(0.02)
-        return first(job, writer, *callbacks)
+        return first(job, writer, *callbacks, **where)
     def taken(self, *args, **kwargs):
         found = check(self, *args, **kwargs)
         time.sleep(0.5)
@@ -401,15 +401,15 @@ def test_a_diverging_cell_fails_the_grid_goes_on_and_the_exit_code_is_1(project,
 
 @pytest.mark.slow
 def test_an_exception_in_one_cell_fails_only_that_cell(project, write_study, monkeypatch, capsys):
-    import study.engine.train
+    import study.run.cell
 
-    train = study.engine.train.train_and_evaluate
+    train = study.run.cell.Training.train
 
-    def failing_for_sigmoid(settings, seed, data, callbacks=(), **kwargs):
-        extra = [Explode()] if settings.model.activation == "sigmoid" else []
-        return train(settings, seed, data, [*callbacks, *extra], **kwargs)
+    def failing_for_sigmoid(self, cell, data, callbacks, save):  # mid-cell, in the driver's callbacks
+        extra = [Explode()] if cell.settings.model.activation == "sigmoid" else []
+        return train(self, cell, data, [*callbacks, *extra], save)
 
-    monkeypatch.setattr(study.engine.train, "train_and_evaluate", failing_for_sigmoid)
+    monkeypatch.setattr(study.run.cell.Training, "train", failing_for_sigmoid)
     assert cli_run(write_study(SKIP_STUDY.replace("skipdone", "broken"))) == 1
     out = capsys.readouterr().out
     assert "↳ RuntimeError: injected failure\n" in out
