@@ -229,8 +229,8 @@ class Forwarder(EngineCallback):
     """The trainer's one engine callback: sends every call to the driver; a `cancel` from the driver stops
     the cell at the next eval point."""
 
-    def __init__(self, conn):
-        self.conn = conn
+    def __init__(self, conn, preload: bool = False):
+        self.conn, self.preload = conn, preload
 
     def set_model(self, model) -> None:
         from study.engine.diagnostics import layer_activations
@@ -240,6 +240,9 @@ class Forwarder(EngineCallback):
 
     def on_train_begin(self, logs=None) -> None:
         self.conn.send(("call", ("on_train_begin", (logs,))))
+        if self.preload and not _preloading:  # once the engine is traced (both are Python work)
+            _preloading.append(True)
+            threading.Thread(target=preload_model_saving, name="model-saving-preload", daemon=True).start()
 
     def on_epoch_end(self, epoch, logs=None) -> None:  # the driver replays these from the chunk's records
         if self.conn.poll() and self.conn.recv() == ("cancel",):
@@ -323,9 +326,7 @@ def train(conn, job: Job):
     """Train one cell, forwarding the callbacks; returns its model (for `save`)."""
     from study.engine.train import train_and_evaluate
 
-    forward = Forwarder(conn)
-    if job.save:
-        threading.Thread(target=preload_model_saving, name="model-saving-preload", daemon=True).start()
+    forward = Forwarder(conn, preload=job.save)
     try:
         data = data_of(job.data)
         callbacks = [forward, *([BuildNext(*job.ahead)] if job.ahead is not None else [])]
@@ -335,6 +336,9 @@ def train(conn, job: Job):
         return None
     conn.send(("summary", summary))
     return forward.model, data
+
+
+_preloading: list[bool] = []  # the imports model saving needs: started once per process
 
 
 def preload_model_saving() -> None:
