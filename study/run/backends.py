@@ -12,6 +12,7 @@ from study.engine.callbacks import EngineCallback
 from study.errors import StoreFault
 from study.numerics import default_threads
 from study.run.cell import CellJob, CellResult, one_line, run_cell, settle
+from study.run.curve import warm_up_figures
 from study.store.writer import BackgroundWriter
 
 
@@ -24,6 +25,7 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
     mode = jobs[0].cell.settings.train.numerics if jobs else "exact"  # one mode per study (check_cells)
     with tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
         writer = BackgroundWriter()
+        writer.submit(warm_up_figures)  # while the trainer still imports TensorFlow, not during the first cell
         try:
             for k, job in enumerate(jobs, 1):
                 bar.set_description(f"cell {k}/{len(jobs)}")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache, partial
 
 from study.config import DataConfig, Study
-from study.data import Dataset, load
+from study.data import Dataset, DatasetInfo, load
 from study.engine.records import Diverged, Summary
 from study.errors import StoreFault
 from study.grid import Cell
@@ -65,6 +65,13 @@ def cell_data(cell: Cell) -> Dataset:
         return dataset_for(cell.settings.data, os.environ.get("STUDY_DATA_DIR"))
 
 
+def data_info(cell: Cell, trainer: Trainer | None) -> Dataset | DatasetInfo:
+    """The cell's dataset: loaded here, or as `trainer` loaded it (its description: the arrays stay there)."""
+    if trainer is None:
+        return cell_data(cell)
+    return trainer.dataset(DataSource.of(cell.settings.data))
+
+
 @lru_cache(maxsize=4)  # a grid rarely varies the data; four subsets cover it without hoarding memory
 def dataset_for(d: DataConfig, env_dir: str | None) -> Dataset:
     """Load and scale one data setting (`env_dir`, $STUDY_DATA_DIR, is part of the cache key)."""
@@ -85,7 +92,7 @@ def run_cell(
     It trains in this process, or in `trainer` (study/run/trainer.py), which then builds the engine of
     `ahead`, the next cell, while this one trains."""
     cell = job.cell
-    data = cell_data(cell)
+    data = data_info(cell, trainer)
     if data.digest not in job.dataset_digest.split(","):
         reason = f"dataset digest {data.digest} differs from the driver's {job.dataset_digest}"
         return CellResult(cell, "failed", failure=reason)
@@ -143,26 +150,34 @@ class Training:
 
         return ensure(mode).settings()
 
-    def train(self, cell: Cell, data: Dataset, callbacks: list, save: bool) -> Summary:
-        """The cell trained with `callbacks`; `save`: its model will be asked for (`save_model`)."""
+    def train(self, cell: Cell, data: Dataset | DatasetInfo, callbacks: list, save: bool) -> Summary:
+        """The cell trained with `callbacks`; `save`: its model will be asked for (`save_model`). `data` is
+        the Dataset here, its description with a trainer (which holds the arrays)."""
         if self.trainer is None:
             from study.engine.train import train_and_evaluate
 
+            assert isinstance(data, Dataset)  # noqa: S101 - in this process the cell has its arrays
             return train_and_evaluate(cell.settings, cell.seed, data, callbacks)
         ahead = None if self.ahead is None else (self.ahead.settings, DataSource.of(self.ahead.settings.data))
         job = Job(cell.settings, cell.seed, DataSource.of(cell.settings.data), ahead, save)
         return self.trainer.train(job, callbacks)
 
-    def save_model(self, model, data: Dataset) -> str | None:
+    def save_model(self, model, data: Dataset | DatasetInfo) -> str | None:
         """The trained model saved locally as an MLflow model (on the training thread: a cached engine
         trains the next cell into the same Keras model); the writer uploads it."""
         if self.trainer is not None:
             return self.trainer.save_model()
+        assert isinstance(data, Dataset)  # noqa: S101 - in this process the cell has its arrays
         return save_local(model, data.x_test, data.num_outputs)  # classes, or regression targets
 
 
 def train_cell(
-    job: CellJob, writer: BackgroundWriter, store: Store, data: Dataset, extra_callbacks, training: Training
+    job: CellJob,
+    writer: BackgroundWriter,
+    store: Store,
+    data: Dataset | DatasetInfo,
+    extra_callbacks,
+    training: Training,
 ) -> CellResult:
     """Under the cell's claim: skip it if it finished meanwhile, else train it into a new child run."""
     cell = job.cell
@@ -201,7 +216,7 @@ def train_run(
     job: CellJob,
     writer: BackgroundWriter,
     store: Store,
-    data: Dataset,
+    data: Dataset | DatasetInfo,
     run_id: str,
     monitor: CellMonitor | None,
     extra_callbacks,

@@ -14,7 +14,8 @@ from study.errors import StoreFault
 from study.expect import Outcome, as_records, evaluate
 from study.expect import summary as expectation_summary
 from study.grid import Cell
-from study.run.cell import CellResult, cell_data
+from study.run.cell import CellResult, data_info
+from study.run.trainer import Trainer
 from study.store.connect import SERVER_GONE, retry, store_fault_text
 from study.store.contract import Artifact, Tag
 from study.store.reserve import free_reserve
@@ -43,10 +44,11 @@ class StudyResult:
         return EXIT_OK
 
 
-def check_cells(study: Study, cells: list[Cell]) -> str:
+def check_cells(study: Study, cells: list[Cell], trainer: Trainer | None = None) -> str:
     """Load every dataset the grid uses (a file broken past its header: DataError before anything is
-    written); returns the digest(s). Everything else was checked by preflight."""
-    return ",".join(sorted({cell_data(cell).digest for cell in cells}))
+    written), here or in the training process that will train the cells; returns the digest(s).
+    Everything else was checked by preflight."""
+    return ",".join(sorted({data_info(cell, trainer).digest for cell in cells}))
 
 
 def close_parent(

@@ -71,13 +71,14 @@ def run_study(
     cells = expand(study)
     check_expectations(study, cells)
     preflight(study, cells)  # shapes, sizes, settings that take effect: before any run exists
-    if backend == "local" and workers == 1:  # TensorFlow and the first engine in the trainer while the store opens
-        trainer_for(cells[0].settings.train.numerics, first=cells[0])
+    trainer = None
+    if backend == "local" and workers == 1:  # TensorFlow, the data and the first engine there while the store opens
+        trainer = trainer_for(cells[0].settings.train.numerics, cells)
     from study.run.cell import CellJob, CellResult
     from study.run.parent import StudyResult, check_cells, close_parent, end_parent_after_fault
     from study.store.runs import open_for_run
 
-    digest = check_cells(study, cells)
+    digest = check_cells(study, cells, trainer)
     if backend == "ray":  # an unreachable cluster is bad input too: fail before the store is touched
         from study.run.ray_backend import connect
 

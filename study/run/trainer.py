@@ -25,11 +25,13 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing.connection import Connection
 
 from study.config import DataConfig, Settings
+from study.data import DatasetInfo
 from study.engine.callbacks import EngineCallback, ModelDescription
 from study.engine.records import Summary, deliver
 from study.grid import Cell
@@ -86,7 +88,9 @@ class DataSource:
 class Trainer:
     """The driver's handle on one training process."""
 
-    def __init__(self, mode: str, first: tuple[Settings, DataSource] | None = None):
+    def __init__(
+        self, mode: str, first: tuple[Settings, DataSource] | None = None, sources: tuple[DataSource, ...] = ()
+    ):
         # A new interpreter, not multiprocessing's spawn (which would run the user's script again, as
         # `__mp_main__`, in a script without a main guard) and never a fork (the driver may run TensorFlow).
         ours, theirs = socket.socketpair()
@@ -100,8 +104,10 @@ class Trainer:
         theirs.close()
         self.mode = mode
         self.conn = Connection(ours.detach())
-        self.conn.send((mode, os.getpid(), first))  # buffered by the socket: read when the trainer starts
+        self.conn.send((mode, os.getpid(), first, sources))  # buffered by the socket: read when it starts
         self._numerics: dict[str, str] | None = None
+        self._datasets: dict[DataSource, tuple] = {}  # source -> ("info", DatasetInfo) or ("error", exc, text)
+        self._asked: set[DataSource] = set(sources)  # loaded at start-up, described as they are
 
     def alive(self) -> bool:
         return self.process.poll() is None and not self.conn.closed
@@ -110,14 +116,49 @@ class Trainer:
         """Build and trace the engine of `settings` now, before it is asked to train (the first cell)."""
         self.conn.send(("warm", settings, source))
 
+    def describe(self, sources) -> None:
+        """Have the trainer load these datasets and describe them (`dataset`), unless it was asked already."""
+        for source in sources:
+            if source not in self._asked:
+                self._asked.add(source)
+                self.conn.send(("describe", source))
+
+    def dataset(self, source: DataSource) -> DatasetInfo:
+        """The dataset as the trainer loaded it, without its arrays (they stay in the trainer); its load's
+        error (a DataError: bad input) is raised here."""
+        self.describe([source])
+        while source not in self._datasets:
+            self._file(self._receive())
+        kind, *payload = self._datasets[source]
+        if kind == "error":
+            raise rebuilt(*payload)
+        return payload[0]
+
     def numerics(self) -> dict[str, str]:
         """The numerics the trainer runs with (study.numerics.Numerics.settings); waits for its start-up."""
-        if self._numerics is None:
-            kind, payload = self._receive()
-            if kind == "error":
-                raise rebuilt(*payload)
-            self._numerics = payload
+        while self._numerics is None:
+            self._file(self._receive())
         return self._numerics
+
+    def _file(self, message) -> tuple | None:
+        """Keep a start-up message (numerics, a dataset's description) where it belongs; return any other."""
+        kind = message[0]
+        if kind == "numerics":
+            self._numerics = message[1]
+        elif kind == "dataset":
+            self._datasets[message[1]] = message[2]
+        elif kind == "start-failed":
+            raise rebuilt(*message[1])
+        else:
+            return message
+        return None
+
+    def _next(self) -> tuple:
+        """The next message of the cell being trained or saved (start-up messages are filed meanwhile)."""
+        while True:
+            message = self._file(self._receive())
+            if message is not None:
+                return message
 
     def train(self, job: Job, callbacks) -> Summary:
         """Train one cell in the trainer, replaying the engine's callback calls on `callbacks` here."""
@@ -135,7 +176,7 @@ class Trainer:
     def save_model(self) -> str | None:
         """Save the model just trained as an MLflow model in a temporary directory (study/store/models.py)."""
         self.conn.send(("save",))
-        kind, payload = self._receive()
+        kind, payload = self._next()
         if kind == "error":
             raise rebuilt(*payload)
         return payload
@@ -143,7 +184,7 @@ class Trainer:
     def _replay(self, callbacks, eval_metrics) -> Summary:
         history: dict[str, list[float]] = {name: [] for name in eval_metrics}
         while True:
-            kind, payload = self._receive()
+            kind, payload = self._next()
             if kind == "call":
                 name, args = payload
                 try:
@@ -163,7 +204,7 @@ class Trainer:
     def _cancel(self) -> None:
         """A callback here failed: stop the cell at its next eval point and let its remaining messages go."""
         self.conn.send(("cancel",))
-        while self._receive()[0] not in ("summary", "error"):
+        while self._next()[0] not in ("summary", "error"):
             pass
 
     def _receive(self):
@@ -194,22 +235,26 @@ _trainer: Trainer | None = None
 _lock = threading.Lock()
 
 
-def trainer_for(mode: str, first: Cell | None = None) -> Trainer | None:
+def trainer_for(mode: str, cells: Sequence[Cell] = ()) -> Trainer | None:
     """This process's trainer for a numerics mode: the running one when it is alive and in that mode,
-    else a new one. `first`: the cell to build an engine for at once (the study's first). None where
-    a socket cannot be handed to a child process (Windows): the cells then train in this process."""
+    else a new one. `cells`: a study's cells, whose datasets it loads and describes at once and whose
+    first engine it builds. None where a socket cannot be handed to a child process (Windows): the
+    cells then train in this process."""
     global _trainer
     if os.name != "posix":
         return None
-    ahead = None if first is None else (first.settings, DataSource.of(first.settings.data))
+    ahead = (cells[0].settings, DataSource.of(cells[0].settings.data)) if cells else None
+    sources = tuple(dict.fromkeys(DataSource.of(c.settings.data) for c in cells))
     with _lock:
         if _trainer is not None and (_trainer.mode != mode or not _trainer.alive()):
             _trainer.close(kill=not _trainer.alive())
             _trainer = None
         if _trainer is None:
-            _trainer = Trainer(mode, ahead)
-        elif ahead is not None:
-            _trainer.warm(*ahead)
+            _trainer = Trainer(mode, ahead, sources)
+        else:
+            _trainer.describe(sources)
+            if ahead is not None:
+                _trainer.warm(*ahead)
         return _trainer
 
 
@@ -267,32 +312,48 @@ class BuildNext(EngineCallback):
         prefetch(self.settings, data_of(self.source))
 
 
+class Channel:
+    """The trainer's end of the socket: sends from its threads (the data loads, the training) one at a time."""
+
+    def __init__(self, conn: Connection):
+        self.conn, self.lock = conn, threading.Lock()
+
+    def send(self, message) -> None:
+        with self.lock:
+            self.conn.send(message)
+
+    def recv(self):
+        return self.conn.recv()
+
+    def poll(self) -> bool:
+        return self.conn.poll()
+
+
 def main() -> None:
     """The training process's entry point: its end of the socket is named on the command line."""
-    conn = Connection(int(sys.argv[1]))
-    mode, parent, first = conn.recv()
-    serve(conn, mode, parent, first)
+    conn = Channel(Connection(int(sys.argv[1])))
+    mode, parent, first, sources = conn.recv()
+    serve(conn, mode, parent, first, sources)
 
 
-def serve(conn, mode: str, parent: int, first: tuple[Settings, DataSource] | None) -> None:
-    """The training process's main loop: TensorFlow with the mode's numerics (while the first cell's data
-    loads: NumPy and zlib release the GIL), the first cell's engine, then one request at a time."""
+def serve(conn, mode: str, parent: int, first: tuple[Settings, DataSource] | None, sources=()) -> None:
+    """The training process's main loop: TensorFlow with the mode's numerics (while the study's datasets
+    load and are described: NumPy and zlib release the GIL), the first cell's engine, then one request
+    at a time."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the driver, which ends this process
     die_with(parent)
-    loading = None
-    if first is not None:
-        loading = threading.Thread(target=load_quietly, args=(first[1],), name="data-load", daemon=True)
-        loading.start()
+    loading = threading.Thread(target=describe_all, args=(conn, sources), name="data-load", daemon=True)
+    loading.start()
     try:
         from study.engine.backend import ensure
 
         numerics = ensure(mode)
     except Exception as exc:
-        conn.send(("error", sendable(exc)))
+        conn.send(("start-failed", sendable(exc)))
         return
     conn.send(("numerics", numerics.settings()))
-    if first is not None and loading is not None:
-        loading.join()
+    loading.join()
+    if first is not None:
         warm(*first)
     model = None
     while True:
@@ -305,6 +366,8 @@ def serve(conn, mode: str, parent: int, first: tuple[Settings, DataSource] | Non
             return
         if kind == "warm":
             warm(*request[1:])
+        elif kind == "describe":
+            describe_all(conn, request[1:])
         elif kind == "train":
             model = train(conn, request[1])
         elif kind == "save":
@@ -358,12 +421,13 @@ def save(trained) -> tuple[str, object]:
         return ("error", sendable(exc))
 
 
-def load_quietly(source: DataSource) -> None:
-    """Load a dataset into the cache ahead; an error is met again when the cell asks for it."""
-    try:
-        data_of(source)
-    except Exception:  # noqa: BLE001, S110 - raised again, on the training thread, by the cell
-        pass
+def describe_all(conn, sources) -> None:
+    """Load each dataset (into the cache) and send its description, or its load's error, to the driver."""
+    for source in sources:
+        try:
+            conn.send(("dataset", source, ("info", data_of(source).info)))
+        except Exception as exc:
+            conn.send(("dataset", source, ("error", *sendable(exc))))
 
 
 def data_of(source: DataSource):

@@ -49,3 +49,24 @@ def test_a_validation_hold_out_is_a_third_input_and_a_file_a_local_source(tmp_pa
         ("t validation[:2]", "validation"),
     ]
     assert json.loads(got[2].dataset.source) == {"uri": str(table)}
+
+
+def test_a_description_without_arrays_gives_the_same_inputs(tmp_path):
+    """The driver of a training process has only the dataset's description (the arrays stay in the
+    trainer): MLflow gets the same inputs, profile and schema included, for classes and real targets."""
+    from dataclasses import replace
+
+    classes = tiny(str(tmp_path))
+    held_out = replace(classes, x_val=classes.x_train[:2], y_val=classes.y_train[:2])
+    real = replace(
+        classes,
+        targets="real",
+        num_classes=0,
+        y_train=np.zeros((6, 3), np.float32),
+        y_test=np.zeros((4, 3), np.float32),
+    )
+    for data in (classes, held_out, real):
+        entities = [(i.dataset.to_dictionary(), [(t.key, t.value) for t in i.tags]) for i in dataset_inputs(data)]
+        described = [(i.dataset.to_dictionary(), [(t.key, t.value) for t in i.tags]) for i in dataset_inputs(data.info)]
+        assert described == entities
+        assert json.loads(entities[0][0]["profile"])["features_shape"] == [6, 784]  # the shapes are there
