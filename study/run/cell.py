@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import threading
 import traceback
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import partial
 
-from study.config import DataConfig, Study
-from study.data import Dataset, DatasetInfo, load
+from study.config import Study
+from study.data import Dataset, DatasetInfo
 from study.engine.records import Diverged, Summary
 from study.errors import StoreFault
 from study.grid import Cell
 from study.run.curve import learning_curve
+from study.run.datasets import cell_data, data_info, dataset_for  # noqa: F401 - re-exported
 from study.run.metrics import MetricLogger
 from study.run.trainer import DataSource, Job, Trainer
 from study.store.connect import SERVER_GONE, store_fault_text
@@ -54,28 +53,6 @@ class CellResult:
     run_id: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     failure: str | None = None
-
-
-_loading = threading.Lock()  # the driver and the engine warm-up (study/run/warmup.py) may ask at once
-
-
-def cell_data(cell: Cell) -> Dataset:
-    """The cell's dataset; cells with the same data settings share one copy."""
-    with _loading:
-        return dataset_for(cell.settings.data, os.environ.get("STUDY_DATA_DIR"))
-
-
-def data_info(cell: Cell, trainer: Trainer | None) -> Dataset | DatasetInfo:
-    """The cell's dataset: loaded here, or as `trainer` loaded it (its description: the arrays stay there)."""
-    if trainer is None:
-        return cell_data(cell)
-    return trainer.dataset(DataSource.of(cell.settings.data))
-
-
-@lru_cache(maxsize=4)  # a grid rarely varies the data; four subsets cover it without hoarding memory
-def dataset_for(d: DataConfig, env_dir: str | None) -> Dataset:
-    """Load and scale one data setting (`env_dir`, $STUDY_DATA_DIR, is part of the cache key)."""
-    return load(d)
 
 
 def one_line(exc: BaseException) -> str:

@@ -13,9 +13,8 @@ from study.config import Study
 from study.errors import StoreFault
 from study.expect import Outcome, as_records, evaluate
 from study.expect import summary as expectation_summary
-from study.grid import Cell
-from study.run.cell import CellResult, data_info
-from study.run.trainer import Trainer
+from study.run.cell import CellResult
+from study.run.datasets import check_cells  # noqa: F401 - re-exported: the drivers' data check
 from study.store.connect import SERVER_GONE, retry, store_fault_text
 from study.store.contract import Artifact, Tag
 from study.store.reserve import free_reserve
@@ -42,13 +41,6 @@ class StudyResult:
         if any(r.status == "failed" for r in self.results) or not all(o.met for o in self.expectations):
             return EXIT_CELLS_FAILED
         return EXIT_OK
-
-
-def check_cells(study: Study, cells: list[Cell], trainer: Trainer | None = None) -> str:
-    """Load every dataset the grid uses (a file broken past its header: DataError before anything is
-    written), here or in the training process that will train the cells; returns the digest(s).
-    Everything else was checked by preflight."""
-    return ",".join(sorted({data_info(cell, trainer).digest for cell in cells}))
 
 
 def close_parent(

@@ -25,6 +25,7 @@ from study.errors import StoreFault
 from study.expect import check_expectations
 from study.expect import summary as expectation_summary
 from study.grid import cells_count, expand
+from study.run.datasets import check_cells
 from study.run.preflight import preflight
 from study.run.trainer import trainer_for
 from study.store.contract import Artifact, Tag
@@ -74,11 +75,11 @@ def run_study(
     trainer = None
     if backend == "local" and workers == 1:  # TensorFlow, the data and the first engine there while the store opens
         trainer = trainer_for(cells[0].settings.train.numerics, cells)
+    digest = check_cells(study, cells, trainer)  # before MLflow's import: a broken data file is refused at once
     from study.run.cell import CellJob, CellResult
-    from study.run.parent import StudyResult, check_cells, close_parent, end_parent_after_fault
+    from study.run.parent import StudyResult, close_parent, end_parent_after_fault
     from study.store.runs import open_for_run
 
-    digest = check_cells(study, cells, trainer)
     if backend == "ray":  # an unreachable cluster is bad input too: fail before the store is touched
         from study.run.ray_backend import connect
 

@@ -337,14 +337,12 @@ def main() -> None:
 
 
 def serve(conn, mode: str, parent: int, first: tuple[Settings, DataSource] | None, sources=()) -> None:
-    """The training process's main loop: TensorFlow with the mode's numerics (while the study's datasets
-    load and are described: NumPy and zlib release the GIL), the first cell's engine, then one request
-    at a time."""
+    """The training process's main loop: the study's datasets loaded and described, TensorFlow with the
+    mode's numerics, the first cell's engine, then one request at a time."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the driver, which ends this process
     die_with(parent)
-    loading = threading.Thread(target=describe_all, args=(conn, sources), name="data-load", daemon=True)
-    loading.start()
-    try:
+    describe_all(conn, sources)  # first: a broken file is bad input, refused before TensorFlow (not beside
+    try:  # it: the import holds the GIL, and a data load on a thread then took three times as long)
         from study.engine.backend import ensure
 
         numerics = ensure(mode)
@@ -352,7 +350,6 @@ def serve(conn, mode: str, parent: int, first: tuple[Settings, DataSource] | Non
         conn.send(("start-failed", sendable(exc)))
         return
     conn.send(("numerics", numerics.settings()))
-    loading.join()
     if first is not None:
         warm(*first)
     model = None
