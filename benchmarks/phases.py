@@ -119,13 +119,14 @@ def instrument(module) -> None:
         patch(m, "preflight", "validation (preflight: shapes, sizes, settings)")
     elif name == "study.run.warmup":
         patch(m, "wait", "waiting for the engine warm-up (TensorFlow import, first trace)")
-    elif name == "study.run.trainer" and not TRAINER_SINK:  # the driver's side of the training process
+    elif name == "study.run.trainer":  # the driver's side of the training process
         patch(m.Trainer, "numerics", "waiting for the trainer's start-up (TensorFlow import)")
         patch(m.Trainer, "train", "cell: training (in the trainer; its callbacks here)")
         patch(m.Trainer, "save_model", "cell: saving the model (in the trainer)")
-    elif name == "study.run.trainer":  # the training process itself
+    elif name == "study.run.training_process":  # the training process itself
         patch(m, "preload_model_saving", "importing MLflow for model saving")
         patch(m, "warm", "first engine started (build and trace go on in a thread)")
+        patch(m, "describe_all", "data load and description (before TensorFlow)")
     elif name == "study.store.models":
         patch(m, "save_local", "cell: saving the model")
         patch(m, "preload", "model saving's imports")

@@ -12,33 +12,28 @@ The driver also keeps the MLflow writer's Python work off the training process.
 
 The trainer writes nothing to the store. It keeps its engines and graphs from one study to the next
 (one per driver process and numerics mode). It dies with the driver (PR_SET_PDEATHSIG on Linux, and
-a watch on its parent everywhere) and ignores Ctrl-C, which the driver handles.
+a watch on its parent everywhere) and ignores Ctrl-C, which the driver handles. This module is the
+driver's side; study/run/training_process.py is the process's own.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from multiprocessing.connection import Connection
 
 from study.config import DataConfig, Settings
 from study.data import DatasetInfo
-from study.engine.callbacks import EngineCallback, ModelDescription
 from study.engine.records import Summary, deliver
 from study.grid import Cell
 from study.task import task_of
 
 ENVIRONMENT = ("STUDY_DATA_DIR", "KERAS_HOME", "HOME")  # what data loading reads from the environment
-PARENT_POLL_S = 1.0  # how often the trainer checks that its driver is still there
 
 
 class TrainingProcessDied(RuntimeError):
@@ -96,7 +91,7 @@ class Trainer:
         ours, theirs = socket.socketpair()
         path = os.pathsep.join(p for p in sys.path if p)  # the modules the driver sees, `study` among them
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from study.run.trainer import main; main()", str(theirs.fileno())],
+            [sys.executable, "-c", "from study.run.training_process import main; main()", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": path},
@@ -267,196 +262,6 @@ def discard(trainer: Trainer) -> None:
             _trainer = None
 
 
-# --- the training process -----------------------------------------------------------------------
-
-
-class Forwarder(EngineCallback):
-    """The trainer's one engine callback: sends every call to the driver; a `cancel` from the driver stops
-    the cell at the next eval point."""
-
-    def __init__(self, conn, preload: bool = False):
-        self.conn, self.preload = conn, preload
-
-    def set_model(self, model) -> None:
-        from study.engine.diagnostics import layer_activations
-
-        self.model = model
-        self.conn.send(("call", ("set_model", (ModelDescription(layer_activations(model)),))))
-
-    def on_train_begin(self, logs=None) -> None:
-        self.conn.send(("call", ("on_train_begin", (logs,))))
-        if self.preload and not _preloading:  # once the engine is traced (both are Python work)
-            _preloading.append(True)
-            threading.Thread(target=preload_model_saving, name="model-saving-preload", daemon=True).start()
-
-    def on_epoch_end(self, epoch, logs=None) -> None:  # the driver replays these from the chunk's records
-        if self.conn.poll() and self.conn.recv() == ("cancel",):
-            self.stop_training = True
-
-    def on_chunk_end(self, records) -> None:
-        self.conn.send(("call", ("on_chunk_end", (records,))))
-
-    def on_train_end(self, logs=None) -> None:
-        self.conn.send(("call", ("on_train_end", (logs,))))
-
-
-class BuildNext(EngineCallback):
-    """In the trainer: when a cell starts, build the next cell's engine ahead (study/engine/prefetch.py)."""
-
-    def __init__(self, settings: Settings, source: DataSource):
-        self.settings, self.source = settings, source
-
-    def on_train_begin(self, logs=None) -> None:
-        from study.engine.prefetch import prefetch
-
-        prefetch(self.settings, data_of(self.source))
-
-
-class Channel:
-    """The trainer's end of the socket: sends from its threads (the data loads, the training) one at a time."""
-
-    def __init__(self, conn: Connection):
-        self.conn, self.lock = conn, threading.Lock()
-
-    def send(self, message) -> None:
-        with self.lock:
-            self.conn.send(message)
-
-    def recv(self):
-        return self.conn.recv()
-
-    def poll(self) -> bool:
-        return self.conn.poll()
-
-
-def main() -> None:
-    """The training process's entry point: its end of the socket is named on the command line."""
-    conn = Channel(Connection(int(sys.argv[1])))
-    mode, parent, first, sources = conn.recv()
-    serve(conn, mode, parent, first, sources)
-
-
-def serve(conn, mode: str, parent: int, first: tuple[Settings, DataSource] | None, sources=()) -> None:
-    """The training process's main loop: the study's datasets loaded and described, TensorFlow with the
-    mode's numerics, the first cell's engine, then one request at a time."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the driver, which ends this process
-    die_with(parent)
-    describe_all(conn, sources)  # first: a broken file is bad input, refused before TensorFlow (not beside
-    try:  # it: the import holds the GIL, and a data load on a thread then took three times as long)
-        from study.engine.backend import ensure
-
-        numerics = ensure(mode)
-    except Exception as exc:
-        conn.send(("start-failed", sendable(exc)))
-        return
-    conn.send(("numerics", numerics.settings()))
-    if first is not None:
-        warm(*first)
-    model = None
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            return
-        kind = request[0]
-        if kind == "stop":
-            return
-        if kind == "warm":
-            warm(*request[1:])
-        elif kind == "describe":
-            describe_all(conn, request[1:])
-        elif kind == "train":
-            model = train(conn, request[1])
-        elif kind == "save":
-            conn.send(save(model))
-        # a `cancel` that came after its cell ended is dropped here
-
-
-def warm(settings: Settings, source: DataSource) -> None:
-    """Build and trace an engine ahead; an error is met again when the cell trains."""
-    try:
-        from study.engine.prefetch import prefetch
-
-        prefetch(settings, data_of(source))
-    except Exception:  # noqa: BLE001, S110 - the cell then raises it and ends FAILED with it
-        pass
-
-
-def train(conn, job: Job):
-    """Train one cell, forwarding the callbacks; returns its model (for `save`)."""
-    from study.engine.train import train_and_evaluate
-
-    forward = Forwarder(conn, preload=job.save)
-    try:
-        data = data_of(job.data)
-        callbacks = [forward, *([BuildNext(*job.ahead)] if job.ahead is not None else [])]
-        summary = train_and_evaluate(job.settings, job.seed, data, callbacks)
-    except Exception as exc:
-        conn.send(("error", sendable(exc)))
-        return None
-    conn.send(("summary", summary))
-    return forward.model, data
-
-
-_preloading: list[bool] = []  # the imports model saving needs: started once per process
-
-
-def preload_model_saving() -> None:
-    from study.store.models import preload
-
-    preload()  # cached: once per process
-
-
-def save(trained) -> tuple[str, object]:
-    """`("saved", path)` of the last trained model saved as an MLflow model, or `("error", exc)`."""
-    try:
-        from study.store.models import save_local
-
-        model, data = trained
-        return ("saved", save_local(model, data.x_test, data.num_outputs))
-    except Exception as exc:
-        return ("error", sendable(exc))
-
-
-def describe_all(conn, sources) -> None:
-    """Load each dataset (into the cache) and send its description, or its load's error, to the driver."""
-    for source in sources:
-        try:
-            conn.send(("dataset", source, ("info", data_of(source).info)))
-        except Exception as exc:
-            conn.send(("dataset", source, ("error", *sendable(exc))))
-
-
-def data_of(source: DataSource):
-    """The cell's dataset, loaded as the driver would load it (its environment and working directory)."""
-    for name, value in source.environment:
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    os.chdir(source.cwd)  # (the trainer's previous folder may be gone: a test's or a job's temporary one)
-    return dataset_for(source.config, source.environment, source.cwd)
-
-
-@lru_cache(maxsize=4)  # as the driver's cache (study/run/cell.py): a grid rarely varies the data
-def dataset_for(config: DataConfig, environment: tuple, cwd: str):
-    from study.data import load
-
-    return load(config)
-
-
-def sendable(exc: BaseException) -> tuple:
-    """(the exception, or its type name and text when it does not survive pickling; its traceback)."""
-    import pickle
-
-    text = "".join(traceback.format_exception(exc))
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc, text
-    except Exception:  # noqa: BLE001 - any failure to pickle: send the name and the text
-        return (type(exc).__name__, str(exc)), text
-
-
 def rebuilt(exc, text: str) -> BaseException:
     """The exception `sendable` sent, with the trainer's traceback as its cause."""
     if isinstance(exc, tuple):
@@ -464,21 +269,3 @@ def rebuilt(exc, text: str) -> BaseException:
         exc = type(name, (RemoteError,), {})(message)
     exc.__cause__ = RemoteTraceback(text)
     return exc
-
-
-def die_with(parent: int) -> None:
-    """End this process when the driver ends, even by SIGKILL: the kernel's parent-death signal on Linux,
-    and a thread that watches the parent's pid everywhere."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
