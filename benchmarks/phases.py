@@ -123,6 +123,7 @@ def instrument(module) -> None:
         patch(m.Trainer, "numerics", "waiting for the trainer's start-up (TensorFlow import)")
         patch(m.Trainer, "train", "cell: training (in the trainer; its callbacks here)")
         patch(m.Trainer, "save_model", "cell: saving the model (in the trainer)")
+        patch(m.Trainer, "dataset", "data: waiting for the trainer's load and description")
     elif name == "study.run.training_process":  # the training process itself
         patch(m, "preload_model_saving", "importing MLflow for model saving")
         patch(m, "warm", "first engine started (build and trace go on in a thread)")

@@ -210,7 +210,7 @@ class Trainer:
                 code = self.process.wait(5)
             except subprocess.TimeoutExpired:
                 code = None
-            raise TrainingProcessDied(f"the training process ended while training (exit code {code})") from None
+            raise TrainingProcessDied(f"the training process ended unexpectedly (exit code {code})") from None
 
     def close(self, kill: bool = False) -> None:
         """End the process: at once with `kill`, else once it has finished what it was sent."""

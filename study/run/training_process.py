@@ -83,6 +83,7 @@ class Channel:
 
 def main() -> None:
     """The training process's entry point: its end of the socket is named on the command line."""
+    os.dup2(2, 1)  # nothing the trainer prints mixes into the driver's output (its table, a report path)
     conn = Channel(Connection(int(sys.argv[1])))
     mode, parent, first, sources = conn.recv()
     serve(conn, mode, parent, first, sources)
@@ -93,8 +94,10 @@ def serve(conn, mode: str, parent: int, first: tuple[Settings, DataSource] | Non
     mode's numerics, the first cell's engine, then one request at a time."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the driver, which ends this process
     die_with(parent)
-    describe_all(conn, sources)  # first: a broken file is bad input, refused before TensorFlow (not beside
-    try:  # it: the import holds the GIL, and a data load on a thread then took three times as long)
+    # The data first: a broken file is bad input, refused before TensorFlow. (Not on a thread beside the
+    # import: the import holds the GIL, and the load then took three times as long.)
+    describe_all(conn, sources)
+    try:
         from study.engine.backend import ensure
 
         numerics = ensure(mode)

@@ -176,3 +176,44 @@ def test_a_script_without_a_main_guard_runs_a_study(tmp_path, mnist_dir):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.splitlines() == ["script ran", "0 False"]  # and this process never imported TensorFlow
+
+
+def test_a_study_whose_trainer_dies_fails_that_cell_and_trains_the_next(
+    tmp_path, monkeypatch, mnist_dir, blank_db, write_study, capsys
+):
+    """In `study run`: the trainer SIGKILLed mid-cell ends that cell's run FAILED with the reason, keeps what
+    it logged, and the next cell trains in a new trainer."""
+    import study.run.cell
+    from tests.run.support import DATA_ENV, SKIP_STUDY, Runs, cli_run, prepare_store
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv(DATA_ENV, str(mnist_dir))
+    prepare_store(tmp_path, blank_db)
+    train = study.run.cell.Training.train
+
+    class KillTrainer(Described):
+        def __init__(self, pid: int):
+            super().__init__()
+            self.pid = pid
+
+        def on_chunk_end(self, records) -> None:
+            if len(records.steps):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def killing_for_sigmoid(self, cell, data, callbacks, save):
+        extra = [KillTrainer(self.trainer.process.pid)] if cell.settings.model.activation == "sigmoid" else []
+        return train(self, cell, data, [*callbacks, *extra], save)
+
+    monkeypatch.setattr(study.run.cell.Training, "train", killing_for_sigmoid)
+    text = SKIP_STUDY.replace("skipdone", "trainerdies").replace("iterations: 40", "iterations: 4000")
+    assert cli_run(write_study(text)) == 1
+    runs = Runs(tmp_path, "trainerdies")
+    by_activation = {r.data.params["model.activation"]: r for r in runs.all()}
+    died, fine = by_activation["sigmoid"], by_activation["relu"]
+    assert died.info.status == "FAILED"
+    assert (
+        died.data.tags["study.failure"] == "TrainingProcessDied: the training process ended unexpectedly (exit code -9)"
+    )
+    assert runs.steps(died.info.run_id, "train_loss")[:100] == list(range(1, 101))  # its first chunk is kept
+    assert fine.info.status == "FINISHED"
