@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import queue
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from study.store.connect import SERVER_GONE, store_fault_text
 from study.store.contract import Tag
-
-WRITER_NICENESS = 10  # the writer thread's nice value on Linux: its CPU goes to the training first
-
-
-def yield_to_training() -> None:
-    """Lower the calling thread's CPU priority (Linux: a thread's own nice value). The writes are work
-    that may wait, the training is the study's critical path, and on a machine whose cores the training
-    keeps busy they would otherwise slow every cell; what is queued is still all written, in order."""
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICENESS)
-        except OSError:
-            pass
 
 
 class BackgroundWriter:
@@ -91,7 +76,6 @@ class BackgroundWriter:
         return store_fault_text(self.error) != SERVER_GONE if self.error is not None else True
 
     def _work(self) -> None:
-        yield_to_training()
         while True:
             fn, args, always = self.jobs.get()
             try:
