@@ -25,7 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def _import_quietly():
     """Import tensorflow and keras with file descriptor 2 sent to a temporary file.
 
-    The import may run on a background thread (study/run/warmup.py) while the main thread prints, so
+    The import may run on a background thread (a data source that decodes with TensorFlow, an engine
+    built ahead by study/engine/prefetch.py) while the main thread prints, so
     for its duration `sys.stderr` writes to a duplicate of the real descriptor 2 instead: what Python
     code says is not swallowed with TensorFlow's chatter. That duplicate stays open for the life of
     the process, since a stream or log handler may have taken `sys.stderr` meanwhile.

@@ -189,7 +189,10 @@ class Trainer:
                         for cb in callbacks:
                             getattr(cb, name)(*args)
                 except BaseException:
-                    self._cancel()
+                    try:
+                        self._cancel()
+                    except (TrainingProcessDied, OSError):  # the trainer is gone as well: a new one next time
+                        self.close(kill=True)
                     raise
             elif kind == "summary":
                 return payload
