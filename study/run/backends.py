@@ -22,7 +22,7 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
     from study.run.trainer import trainer_for
 
     total = sum(j.cell.settings.train.iterations for j in jobs)
-    mode = jobs[0].cell.settings.train.numerics if jobs else "exact"  # one mode per study (check_cells)
+    mode = jobs[0].cell.settings.train.numerics  # one mode per study (check_cells)
     with tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
         writer = BackgroundWriter()
         writer.submit(warm_up_figures)  # while the trainer still imports TensorFlow, not during the first cell

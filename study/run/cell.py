@@ -13,7 +13,7 @@ from study.engine.records import Diverged, Summary
 from study.errors import StoreFault
 from study.grid import Cell
 from study.run.curve import learning_curve
-from study.run.datasets import cell_data, data_info, dataset_for  # noqa: F401 - re-exported
+from study.run.datasets import cell_data, data_info  # noqa: F401 - cell_data: benchmarks also run older trees
 from study.run.metrics import MetricLogger
 from study.run.trainer import DataSource, Job, Trainer
 from study.store.connect import SERVER_GONE, store_fault_text

@@ -14,7 +14,6 @@ from study.errors import StoreFault
 from study.expect import Outcome, as_records, evaluate
 from study.expect import summary as expectation_summary
 from study.run.cell import CellResult
-from study.run.datasets import check_cells  # noqa: F401 - re-exported: the drivers' data check
 from study.store.connect import SERVER_GONE, retry, store_fault_text
 from study.store.contract import Artifact, Tag
 from study.store.reserve import free_reserve

@@ -136,7 +136,8 @@ def rerun_trials(
 ) -> tuple[str, dict[str, str | None], list]:
     """Train the original search's trials again under a new parent; (new parent, config hash -> new run,
     problems of cells that could not be rebuilt)."""
-    from study.run.parent import check_cells, finish_parent
+    from study.run.datasets import check_cells
+    from study.run.parent import finish_parent
     from study.run.preflight import preflight
     from study.store.provenance import requirements_text, source_tags
 

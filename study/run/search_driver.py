@@ -22,7 +22,8 @@ from tqdm import tqdm
 from study.config import Study
 from study.errors import ConfigError, StudyError
 from study.run.cell import CellResult, one_line, settle
-from study.run.parent import StudyResult, check_cells, finish_parent, settle_models
+from study.run.datasets import check_cells
+from study.run.parent import StudyResult, finish_parent, settle_models
 from study.run.preflight import preflight
 from study.run.search import (
     SPEC_ATTR,

@@ -2,7 +2,7 @@
 
 TensorFlow's import and MLflow's (with its store) are both Python work, and in one process they take
 turns under one GIL: measured, importing them on two threads took longer than one after the other.
-So the driver starts this process first thing. It imports TensorFlow, loads the data and builds and
+So the driver starts this process first thing. It loads the data, imports TensorFlow and builds and
 traces the first cell's engine, while the driver imports MLflow, opens the store and creates the
 study's runs on the other core. The trainer then trains the cells the driver sends one after another.
 It sends back every callback call the engine makes (the chunks' records, the eval points, the
@@ -157,7 +157,6 @@ class Trainer:
 
     def train(self, job: Job, callbacks) -> Summary:
         """Train one cell in the trainer, replaying the engine's callback calls on `callbacks` here."""
-        self.numerics()
         self.conn.send(("train", job))
         try:
             return self._replay(callbacks, task_of(job.settings).eval_metrics)
@@ -254,15 +253,6 @@ def trainer_for(mode: str, cells: Sequence[Cell] = ()) -> Trainer | None:
             if ahead is not None:
                 _trainer.warm(*ahead)
         return _trainer
-
-
-def discard(trainer: Trainer) -> None:
-    """Forget a trainer that failed (the next `trainer_for` starts a new one)."""
-    global _trainer
-    with _lock:
-        trainer.close(kill=True)
-        if _trainer is trainer:
-            _trainer = None
 
 
 def rebuilt(exc, text: str) -> BaseException:

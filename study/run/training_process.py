@@ -193,7 +193,7 @@ def data_of(source: DataSource):
     return dataset_for(source.config, source.environment, source.cwd)
 
 
-@lru_cache(maxsize=4)  # as the driver's cache (study/run/cell.py): a grid rarely varies the data
+@lru_cache(maxsize=4)  # as study/run/datasets.py's (with the folder in the key: the trainer outlives it)
 def dataset_for(config: DataConfig, environment: tuple, cwd: str):
     from study.data import load
 

@@ -49,7 +49,7 @@ from study.store.contract import numerics_tags
 numerics = configure(sys.argv[2], int(sys.argv[3]))
 from study.studyfile import load_study
 from study.grid import expand
-from study.run.cell import cell_data
+from study.run.datasets import cell_data
 from study.engine.train import train_and_evaluate
 from tests.doubles import CURVES, Recorder
 

@@ -220,7 +220,7 @@ def test_a_validation_split_is_evaluated_at_every_eval_point_and_can_stop_the_ce
                       "early_stopping": {"metric": "val_loss", "patience": 2}},
         }
     )  # fmt: skip
-    from study.run.cell import dataset_for
+    from study.run.datasets import dataset_for
 
     data = dataset_for(settings.data, str(mnist_dir))
     assert data.x_val is not None and len(data.y_val) == 12_000  # 20 % of the 60,000, held out before the 300

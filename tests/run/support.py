@@ -153,7 +153,7 @@ class SkipStore:
 
 def enqueue(root: Path, points: tuple[dict, ...]) -> None:
     """Queue trials in the search's Optuna study (its name computed as the driver does), before it runs."""
-    from study.run.parent import check_cells
+    from study.run.datasets import check_cells
     from study.run.search import SearchJob, first_point, open_search
     from study.search import search_identity, search_space, trial_cells
     from study.studyfile import load_study

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from study.engine.records import exact_ratio
-from study.run.cell import cell_data
+from study.run.datasets import cell_data
 from tests.doubles import Recorder
 from tests.run.support import CURVES, EVAL_STEPS, ITERATIONS
 

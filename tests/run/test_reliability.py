@@ -617,7 +617,7 @@ def test_the_good_study_of_the_bad_input_table_is_good(tmp_cwd, capsys):
     path = tmp_cwd / "good.yaml"
     path.write_text(json.dumps(good_study(write_idx(tmp_cwd / "idx"))), encoding="utf-8")
     assert cli.main(["run", str(path), "--dry-run"]) == 0
-    from study.run.parent import check_cells
+    from study.run.datasets import check_cells
 
     study = load_study(path)
     check_cells(study, expand(study))  # loads the tiny dataset, checks batch sizes: no error

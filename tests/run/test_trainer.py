@@ -16,7 +16,7 @@ import pytest
 
 from study.config import Settings
 from study.engine.callbacks import ModelDescription
-from study.run.trainer import DataSource, Job, Trainer, TrainingProcessDied, discard, trainer_for
+from study.run.trainer import DataSource, Job, Trainer, TrainingProcessDied, trainer_for
 from tests.doubles import Explode, Recorder
 
 pytestmark = pytest.mark.slow
@@ -112,7 +112,7 @@ def test_a_trainer_killed_mid_cell_is_replaced(mnist_dir):
         first.train(job(slow), [KillAtFirstChunk()])
     second = trainer_for("exact")
     assert second is not first and second.train(job(settings(mnist_dir)), [Described()]).iterations == 60
-    discard(second)
+    second.close(kill=True)  # the next trainer_for starts a new one
 
 
 DRIVER = """
