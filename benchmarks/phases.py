@@ -129,8 +129,11 @@ def instrument(module) -> None:
         patch(m, "warm", "first engine started (build and trace go on in a thread)")
         patch(m, "describe_all", "data load and description (before TensorFlow)")
     elif name == "study.store.models":
-        patch(m, "save_local", "cell: saving the model")
+        patch(m, "save_local", "cell: saving the model")  # up to 5cf1b4c: saved as an MLflow model where trained
+        patch(m, "package", "packaging the model (writer)")
         patch(m, "preload", "model saving's imports")
+    elif name == "study.engine.model":
+        patch(m, "save_keras", "cell: saving the model")
     elif name == "study.store.connect":
         patch(m, "create_sqlite_store", "store: create SQLite")
     elif name == "study.store.runs":

@@ -27,7 +27,11 @@ snake case, `global_average_pooling2d_1`) so per-layer metrics line up across ce
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
+
+import numpy as np
 
 from study.config import (
     ActivationLayer,
@@ -41,7 +45,11 @@ from study.config import (
     PoolLayer,
 )
 from study.engine.backend import keras
+from study.engine.records import SavedKeras
 from study.task import task_of
+
+EXAMPLE_ROWS = 2  # test rows stored as a saved model's input example
+KERAS_FILE = "model.keras"  # the name MLflow's Keras flavour gives the file
 
 # The course's own initialisers as Keras VarianceScaling (which draws N(0, scale / fan_in) when
 # `distribution="untruncated_normal"`); `gauss` has a fixed sigma instead.
@@ -234,3 +242,12 @@ def freeze_affine(model: keras.Sequential) -> None:
 def activation_fn(name: str):
     """A Keras activation by the study's name (`leaky_relu` uses Keras's slope 0.2)."""
     return keras.activations.get(name)
+
+
+def save_keras(model: keras.Model, x_test: np.ndarray, num_outputs: int) -> SavedKeras:
+    """The trained model saved by Keras itself into a new temporary folder, on the training thread (a
+    cached engine trains the next cell into the same model), with its first test rows as input example."""
+    path = os.path.join(tempfile.mkdtemp(prefix="study-keras-"), KERAS_FILE)
+    model.save(path)
+    example = np.ascontiguousarray(x_test[:EXAMPLE_ROWS], np.float32)
+    return SavedKeras(path, keras.__version__, keras.backend.backend(), example, num_outputs)

@@ -28,6 +28,18 @@ class Diverged(RuntimeError):
         return (Diverged, (self.step, self.value))
 
 
+@dataclass(frozen=True)
+class SavedKeras:
+    """A trained model as Keras saved it, with what packaging it as an MLflow model needs (picklable: a
+    training process saves, the driver packages and uploads, study/store/models.py)."""
+
+    path: str  # the `.keras` file, alone in a temporary folder of its own
+    keras_version: str
+    keras_backend: str
+    example: np.ndarray  # the first test rows, float32: the model's input example
+    num_outputs: int  # the classes, or the regression targets
+
+
 @dataclass
 class ChunkRecords:
     """What one graph call recorded: per-iteration losses and the task's metrics per eval point.

@@ -13,6 +13,7 @@ from study.errors import StoreFault
 from study.numerics import default_threads
 from study.run.cell import CellJob, CellResult, one_line, run_cell, settle
 from study.run.curve import warm_up_figures
+from study.store.models import preload as preload_model_saving
 from study.store.writer import BackgroundWriter
 
 
@@ -26,6 +27,8 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
     with tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
         writer = BackgroundWriter()
         writer.submit(warm_up_figures)  # while the trainer still imports TensorFlow, not during the first cell
+        if any(job.study.spec.tracking.keep_model != "none" for job in jobs):
+            writer.submit(preload_model_saving)  # likewise: what packaging the models needs
         try:
             for k, job in enumerate(jobs, 1):
                 bar.set_description(f"cell {k}/{len(jobs)}")

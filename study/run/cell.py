@@ -9,7 +9,7 @@ from functools import partial
 
 from study.config import Study
 from study.data import Dataset, DatasetInfo
-from study.engine.records import Diverged, Summary
+from study.engine.records import Diverged, SavedKeras, Summary
 from study.errors import StoreFault
 from study.grid import Cell
 from study.run.curve import learning_curve
@@ -19,7 +19,7 @@ from study.run.trainer import DataSource, Job, Trainer
 from study.store.connect import SERVER_GONE, store_fault_text
 from study.store.contract import TRIAL_PRUNED, Artifact, Tag, numerics_tags
 from study.store.inputs import log_dataset_inputs
-from study.store.models import log_saved, save_local
+from study.store.models import discard, log_saved
 from study.store.models import preload as preload_model_saving
 from study.store.reserve import free_reserve
 from study.store.runs import Store, shared_store
@@ -127,25 +127,27 @@ class Training:
 
         return ensure(mode).settings()
 
-    def train(self, cell: Cell, data: Dataset | DatasetInfo, callbacks: list, save: bool) -> Summary:
-        """The cell trained with `callbacks`; `save`: its model will be asked for (`save_model`). `data` is
-        the Dataset here, its description with a trainer (which holds the arrays)."""
+    def train(self, cell: Cell, data: Dataset | DatasetInfo, callbacks: list) -> Summary:
+        """The cell trained with `callbacks`. `data` is the Dataset here, its description with a trainer
+        (which holds the arrays)."""
         if self.trainer is None:
             from study.engine.train import train_and_evaluate
 
             assert isinstance(data, Dataset)  # noqa: S101 - in this process the cell has its arrays
             return train_and_evaluate(cell.settings, cell.seed, data, callbacks)
         ahead = None if self.ahead is None else (self.ahead.settings, DataSource.of(self.ahead.settings.data))
-        job = Job(cell.settings, cell.seed, DataSource.of(cell.settings.data), ahead, save)
+        job = Job(cell.settings, cell.seed, DataSource.of(cell.settings.data), ahead)
         return self.trainer.train(job, callbacks)
 
-    def save_model(self, model, data: Dataset | DatasetInfo) -> str | None:
-        """The trained model saved locally as an MLflow model (on the training thread: a cached engine
-        trains the next cell into the same Keras model); the writer uploads it."""
+    def save_model(self, model, data: Dataset | DatasetInfo) -> SavedKeras:
+        """The trained model saved by Keras where it trained (before a cached engine trains the next cell
+        into the same Keras model); the writer packages and uploads it."""
         if self.trainer is not None:
             return self.trainer.save_model()
+        from study.engine.model import save_keras
+
         assert isinstance(data, Dataset)  # noqa: S101 - in this process the cell has its arrays
-        return save_local(model, data.x_test, data.num_outputs)  # classes, or regression targets
+        return save_keras(model, data.x_test, data.num_outputs)  # classes, or regression targets
 
 
 def train_cell(
@@ -177,7 +179,7 @@ def train_cell(
     writer.submit(store.log_cell_params, run_id, cell, job.axes)
     writer.submit(log_dataset_inputs, store.client, run_id, data)
     tracking = job.study.spec.tracking
-    if tracking.keep_model != "none" and training.trainer is None:  # a trainer preloads it itself
+    if tracking.keep_model != "none":  # packaging the model's imports (once per process; cached)
         writer.submit(preload_model_saving)
     monitor = new_monitor(tracking.system_metrics, store.uri, run_id, tracking.system_metrics_interval)
     writer.submit(start_monitor, monitor)
@@ -204,7 +206,7 @@ def train_run(
     logger = MetricLogger(store, run_id, writer)
     try:
         keep = job.study.spec.tracking.keep_model != "none"
-        summary = training.train(cell, data, [logger, *extra_callbacks], save=keep)
+        summary = training.train(cell, data, [logger, *extra_callbacks])
     except Diverged as exc:
         return fail(store, writer, logger, monitor, cell, run_id, str(exc), exc.step)
     except KeyboardInterrupt:
@@ -219,7 +221,7 @@ def train_run(
         traceback.print_exc(file=sys.stderr)
         return fail(store, writer, logger, monitor, cell, run_id, one_line(exc), None)
     try:
-        model_path = training.save_model(logger.model, data) if keep else None
+        saved = training.save_model(logger.model, data) if keep else None
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         return fail(store, writer, logger, monitor, cell, run_id, f"saving the model failed: {one_line(exc)}", None)
@@ -228,14 +230,16 @@ def train_run(
     writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
     writer.submit(log_curve, store, run_id, logger.history, cell.name, task_of(cell.settings).score)
     if any(getattr(cb, "stop_training", False) for cb in extra_callbacks):  # pruned: not a finished cell
+        if saved is not None:
+            discard(saved)
         writer.submit(store.set_tags, run_id, {Tag.TRIAL_STATE: TRIAL_PRUNED, Tag.PRUNED_AT: str(summary.iterations)})
         writer.after_writes(partial(stop_monitor, monitor))
         writer.end(run_id, "KILLED")
         return CellResult(
             cell, "pruned", run_id, summary.metrics(), failure=f"pruned at iteration {summary.iterations}"
         )
-    if model_path:
-        writer.submit(log_saved, store.client, run_id, model_path, summary.iterations)
+    if saved is not None:
+        writer.submit(log_saved, store.client, run_id, saved, summary.iterations)
     writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
     writer.end(run_id, "FINISHED")  # after the model: a FINISHED run has everything it logs
     return CellResult(cell, "done", run_id, summary.metrics())

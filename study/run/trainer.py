@@ -29,7 +29,7 @@ from multiprocessing.connection import Connection
 
 from study.config import DataConfig, Settings
 from study.data import DatasetInfo
-from study.engine.records import Summary, deliver
+from study.engine.records import SavedKeras, Summary, deliver
 from study.grid import Cell
 from study.task import task_of
 
@@ -60,7 +60,6 @@ class Job:
     seed: int
     data: DataSource
     ahead: tuple[Settings, DataSource] | None = None
-    save: bool = False  # its model will be saved: import what saving needs while it trains
 
 
 @dataclass(frozen=True)
@@ -167,8 +166,8 @@ class Trainer:
             self.close(kill=True)
             raise
 
-    def save_model(self) -> str | None:
-        """Save the model just trained as an MLflow model in a temporary directory (study/store/models.py)."""
+    def save_model(self) -> SavedKeras:
+        """The model just trained, saved by Keras in the trainer (study/engine/model.py `save_keras`)."""
         self.conn.send(("save",))
         kind, payload = self._next()
         if kind == "error":

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from functools import lru_cache
 from multiprocessing.connection import Connection
 
@@ -20,14 +21,17 @@ from study.engine.callbacks import EngineCallback, ModelDescription
 from study.run.trainer import DataSource, Job
 
 PARENT_POLL_S = 1.0  # how often the trainer checks that its driver is still there
+# Keras imports each of these when installed (`try: import ...`), for its scikit-learn wrappers, image
+# galleries and DataFrame inputs, none of which the engine uses: 1.5 s of the trainer's 3.6 s import.
+KERAS_EXTRAS = ("sklearn", "scipy", "matplotlib", "pandas")
 
 
 class Forwarder(EngineCallback):
     """The trainer's one engine callback: sends every call to the driver; a `cancel` from the driver stops
     the cell at the next eval point."""
 
-    def __init__(self, conn, preload: bool = False):
-        self.conn, self.preload = conn, preload
+    def __init__(self, conn):
+        self.conn = conn
 
     def set_model(self, model) -> None:
         from study.engine.diagnostics import layer_activations
@@ -37,9 +41,6 @@ class Forwarder(EngineCallback):
 
     def on_train_begin(self, logs=None) -> None:
         self.conn.send(("call", ("on_train_begin", (logs,))))
-        if self.preload and not _preloading:  # once the engine is traced (both are Python work)
-            _preloading.append(True)
-            threading.Thread(target=preload_model_saving, name="model-saving-preload", daemon=True).start()
 
     def on_epoch_end(self, epoch, logs=None) -> None:  # the driver replays these from the chunk's records
         if self.conn.poll() and self.conn.recv() == ("cancel",):
@@ -98,8 +99,8 @@ def serve(conn, mode: str, parent: int, first: tuple[Settings, DataSource] | Non
     # import: the import holds the GIL, and the load then took three times as long.)
     describe_all(conn, sources)
     try:
-        from study.engine.backend import ensure
-
+        with not_importable(KERAS_EXTRAS):
+            from study.engine.backend import ensure
         numerics = ensure(mode)
     except Exception as exc:
         conn.send(("start-failed", sendable(exc)))
@@ -127,6 +128,21 @@ def serve(conn, mode: str, parent: int, first: tuple[Settings, DataSource] | Non
         # a `cancel` that came after its cell ended is dropped here
 
 
+@contextmanager
+def not_importable(names):
+    """Within: importing any of `names` that is not imported yet fails with ImportError, so a library's
+    optional `try: import name` takes its fallback; afterwards they import as usual again."""
+    blocked = [name for name in names if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # the import system's own "not importable" mark
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+
+
 def warm(settings: Settings, source: DataSource) -> None:
     """Build and trace an engine ahead; an error is met again when the cell trains."""
     try:
@@ -141,7 +157,7 @@ def train(conn, job: Job):
     """Train one cell, forwarding the callbacks; returns its model (for `save`)."""
     from study.engine.train import train_and_evaluate
 
-    forward = Forwarder(conn, preload=job.save)
+    forward = Forwarder(conn)
     try:
         data = data_of(job.data)
         callbacks = [forward, *([BuildNext(*job.ahead)] if job.ahead is not None else [])]
@@ -153,22 +169,13 @@ def train(conn, job: Job):
     return forward.model, data
 
 
-_preloading: list[bool] = []  # the imports model saving needs: started once per process
-
-
-def preload_model_saving() -> None:
-    from study.store.models import preload
-
-    preload()  # cached: once per process
-
-
 def save(trained) -> tuple[str, object]:
-    """`("saved", path)` of the last trained model saved as an MLflow model, or `("error", exc)`."""
+    """`("saved", SavedKeras)` of the last trained model saved by Keras, or `("error", exc)`."""
     try:
-        from study.store.models import save_local
+        from study.engine.model import save_keras
 
         model, data = trained
-        return ("saved", save_local(model, data.x_test, data.num_outputs))
+        return ("saved", save_keras(model, data.x_test, data.num_outputs))
     except Exception as exc:
         return ("error", sendable(exc))
 

@@ -1,9 +1,11 @@
-"""A cell's trained model in the store: saved with MLflow's Keras flavour, logged as an MLflow 3 LoggedModel.
+"""A cell's trained model in the store: an MLflow model of Keras's flavour, logged as an MLflow 3 LoggedModel.
 
-Saving happens on the training thread (`save_local`, before the cached engine trains the next cell
-into the same Keras model); the upload (`log_saved`) runs on the background writer before the run
-ends FINISHED. The LoggedModel is named `model` and its source run is the cell run, so both
-`models:/<model_id>` and `runs:/<run_id>/model` load it::
+Keras saves the model where it trained (study/engine/model.py `save_keras`, on the training thread,
+before a cached engine trains the next cell into the same Keras model). Here, on the background
+writer and without Keras, `package` puts that file into the directory `mlflow.keras.save_model`
+writes (tested equal), and `log_saved` uploads it before the run ends FINISHED: the training
+process never imports MLflow. The LoggedModel is named `model` and its source run is the cell run,
+so both `models:/<model_id>` and `runs:/<run_id>/model` load it::
 
     mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(x)    # softmax probabilities
     mlflow.keras.load_model(f"models:/{model_id}")                   # the keras.Sequential
@@ -18,14 +20,16 @@ import shutil
 import tempfile
 from functools import cache
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
+from study.engine.records import SavedKeras
 from study.store.connect import retry
 from study.store.contract import Artifact, Tag
 
-EXAMPLE_ROWS = 2  # test images stored as the model's input example
 MODEL_PACKAGES = ("keras", "tensorflow", "numpy")  # what loading the model needs, pinned as installed
+KERAS_DATA = "data"  # the flavour's folder: the `.keras` file and the name of the module that loads it
 
 
 def pip_requirements() -> list[str]:
@@ -47,13 +51,13 @@ def signature(input_shape: tuple[int, ...], num_classes: int):
 
 @cache
 def preload() -> None:
-    """Import what saving a model needs (~1 s, once per process): run on the writer thread while the
-    first cell trains, so `save_local` on the training thread does not pay for it after the cell."""
-    import mlflow.keras  # noqa: F401
+    """Import what packaging a model needs, once per process (~0.3 s): the writer runs it while the
+    training process starts, so the first cell's model is not waiting for it."""
     import mlflow.models.signature  # noqa: F401
+    import mlflow.pyfunc  # noqa: F401
     import mlflow.types.schema  # noqa: F401
 
-    try:  # MLflow's map of installed packages, built on a model's first save to check its requirements (~0.8 s)
+    try:  # MLflow's map of installed packages, built on a model's first save to check its requirements
         from mlflow.utils.requirements_utils import _init_packages_to_modules_map
 
         _init_packages_to_modules_map()
@@ -61,30 +65,55 @@ def preload() -> None:
         pass
 
 
-def save_local(model, x_example: np.ndarray, num_classes: int) -> str:
-    """Save the Keras model as an MLflow model in a new temporary directory; returns the directory."""
-    import mlflow.keras
+def package(saved: SavedKeras) -> str:
+    """The MLflow model directory of a model Keras saved: the files `mlflow.keras.save_model` writes (its
+    `keras` flavour, the pyfunc loader `mlflow.keras`, environment, signature and input example), with
+    the `.keras` file moved in. Returns the directory (in a new temporary folder)."""
+    from mlflow import pyfunc
+    from mlflow.models import Model
 
-    folder = tempfile.mkdtemp(prefix="study-model-")
-    path = os.path.join(folder, Artifact.MODEL)
-    os.mkdir(path)
-    mlflow.keras.save_model(
-        model,
+    path = os.path.join(tempfile.mkdtemp(prefix="study-model-"), Artifact.MODEL)
+    flavour = Model()
+    flavour.add_flavor(
+        "keras",
+        data=KERAS_DATA,
+        keras_version=saved.keras_version,
+        keras_backend=saved.keras_backend,
+        save_exported_model=False,
+    )
+    pyfunc.save_model(
         path,
-        signature=signature(tuple(x_example.shape[1:]), num_classes),
-        input_example=np.ascontiguousarray(x_example[:EXAMPLE_ROWS], np.float32),
+        loader_module="mlflow.keras",
+        mlflow_model=flavour,
+        signature=signature(tuple(saved.example.shape[1:]), saved.num_outputs),
+        input_example=saved.example,
         pip_requirements=pip_requirements(),
     )
+    data = Path(path, KERAS_DATA)
+    data.mkdir()
+    shutil.move(saved.path, data / Path(saved.path).name)
+    (data / "keras_module.txt").write_text("keras", encoding="utf-8")  # as mlflow.keras writes it
+    mlmodel = Model.load(path)
+    files = [f for f in Path(path).rglob("*") if f.is_file() and f.name != "MLmodel"]
+    mlmodel.model_size_bytes = sum(f.stat().st_size for f in files)
+    mlmodel.save(os.path.join(path, "MLmodel"))
     return path
 
 
-def log_saved(client, run_id: str, path: str, step: int) -> str:
-    """Upload a `save_local` model as the run's LoggedModel `model`, linked as the run's output at
-    `step`; removes the local copy. Returns the model's `models:/` URI."""
+def discard(saved: SavedKeras) -> None:
+    """Remove a saved model that will not be logged (a pruned trial's)."""
+    shutil.rmtree(os.path.dirname(saved.path), ignore_errors=True)
+
+
+def log_saved(client, run_id: str, saved: SavedKeras, step: int) -> str:
+    """Package a saved model and upload it as the run's LoggedModel `model`, linked as the run's output at
+    `step`; removes the local files. Returns the model's `models:/` URI."""
     from mlflow.entities import LoggedModelOutput
     from mlflow.models import Model
 
+    path = None
     try:
+        path = package(saved)
         experiment_id = retry(client.get_run, run_id).info.experiment_id
         logged = retry(client.create_logged_model, experiment_id, Artifact.MODEL, run_id)
         mlmodel = Model.load(path)  # record where it lives, as mlflow.keras.log_model does
@@ -95,7 +124,9 @@ def log_saved(client, run_id: str, path: str, step: int) -> str:
         retry(client.log_outputs, run_id, [LoggedModelOutput(logged.model_id, step)])
         retry(client.finalize_logged_model, logged.model_id, "READY")
     finally:
-        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+        discard(saved)
+        if path is not None:
+            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
     uri = f"models:/{logged.model_id}"
     retry(client.set_tag, run_id, Tag.MODEL, uri)
     return uri

@@ -405,9 +405,9 @@ def test_an_exception_in_one_cell_fails_only_that_cell(project, write_study, mon
 
     train = study.run.cell.Training.train
 
-    def failing_for_sigmoid(self, cell, data, callbacks, save):  # mid-cell, in the driver's callbacks
+    def failing_for_sigmoid(self, cell, data, callbacks):  # mid-cell, in the driver's callbacks
         extra = [Explode()] if cell.settings.model.activation == "sigmoid" else []
-        return train(self, cell, data, [*callbacks, *extra], save)
+        return train(self, cell, data, [*callbacks, *extra])
 
     monkeypatch.setattr(study.run.cell.Training, "train", failing_for_sigmoid)
     assert cli_run(write_study(SKIP_STUDY.replace("skipdone", "broken"))) == 1

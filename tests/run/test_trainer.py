@@ -201,9 +201,9 @@ def test_a_study_whose_trainer_dies_fails_that_cell_and_trains_the_next(
             if len(records.steps):
                 os.kill(self.pid, signal.SIGKILL)
 
-    def killing_for_sigmoid(self, cell, data, callbacks, save):
+    def killing_for_sigmoid(self, cell, data, callbacks):
         extra = [KillTrainer(self.trainer.process.pid)] if cell.settings.model.activation == "sigmoid" else []
-        return train(self, cell, data, [*callbacks, *extra], save)
+        return train(self, cell, data, [*callbacks, *extra])
 
     monkeypatch.setattr(study.run.cell.Training, "train", killing_for_sigmoid)
     text = SKIP_STUDY.replace("skipdone", "trainerdies").replace("iterations: 40", "iterations: 4000")

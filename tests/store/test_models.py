@@ -71,6 +71,10 @@ def all_kept(tmp_path_factory, blank_db, mnist_dir) -> Ran:
 @pytest.fixture
 def tracking(all_kept, monkeypatch):
     """mlflow's fluent API (`runs:/` and `models:/` URIs) pointed at the store."""
+    # First TensorFlow with this package's threads: MLflow's loaders import Keras, and later tests need exact numerics.
+    import study.tensorflow_setup  # noqa: F401
+
+    # isort: split
     import mlflow
 
     monkeypatch.chdir(all_kept.root)
@@ -170,3 +174,49 @@ def test_a_bad_keep_model_is_one_line_naming_the_choices(tmp_path, mnist_dir):
     with pytest.raises(ConfigError) as err:
         load_study(path)
     assert str(err.value) == f"{path}: tracking.keep_model: 'some' is not valid (valid: all, best, none)"
+
+
+def test_packaging_a_keras_file_writes_what_mlflow_keras_save_model_writes(tmp_path):
+    """`package` (the driver, without Keras) gives the directory `mlflow.keras.save_model` writes for the
+    same model: the same files, flavours, environment, signature and input example, and it loads back
+    through both loaders to the same predictions."""
+    from study.engine.backend import keras  # first: this process's numerics, before anything imports Keras
+
+    # isort: split
+    import mlflow.keras
+    import mlflow.pyfunc
+    import yaml
+
+    from study.engine.model import save_keras
+    from study.store.models import package, pip_requirements, signature
+
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(3, activation="softmax")])
+    x = np.random.default_rng(0).random((5, 12), dtype=np.float32)
+    reference = tmp_path / "reference"
+    reference.mkdir()  # as the package's save did before (mlflow.keras writes into an existing folder)
+    mlflow.keras.save_model(
+        model, str(reference), signature=signature((12,), 3), input_example=x[:2], pip_requirements=pip_requirements()
+    )
+    saved = save_keras(model, x, 3)
+    ours = Path(package(saved))
+    assert not Path(saved.path).exists()  # moved into the package
+
+    def files(root: Path) -> set[str]:
+        return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+    assert files(ours) == files(reference)
+    for name in ("conda.yaml", "python_env.yaml", "requirements.txt", "input_example.json",
+                 "serving_input_example.json", "data/keras_module.txt"):  # fmt: skip
+        assert (ours / name).read_bytes() == (reference / name).read_bytes(), name
+    mine, theirs = (yaml.safe_load((root / "MLmodel").read_text()) for root in (ours, reference))
+    for key in ("signature", "saved_input_example_info", "mlflow_version"):
+        assert mine[key] == theirs[key], key
+    assert mine["flavors"]["keras"] == theirs["flavors"]["keras"]
+    for key, value in theirs["flavors"]["python_function"].items():
+        assert mine["flavors"]["python_function"][key] == value, key
+    assert mine["model_size_bytes"] == sum(
+        f.stat().st_size for f in ours.rglob("*") if f.is_file() and f.name != "MLmodel"
+    )
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(mlflow.keras.load_model(ours).predict(x, verbose=0), expected)
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model(str(ours)).predict(x), expected)
