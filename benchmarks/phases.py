@@ -130,7 +130,7 @@ def instrument(module) -> None:
         patch(m, "describe_all", "data load and description (before TensorFlow)")
     elif name == "study.store.models":
         patch(m, "save_local", "cell: saving the model")  # up to 5cf1b4c: saved as an MLflow model where trained
-        patch(m, "package", "packaging the model (writer)")
+        patch(m, "package", "cell: packaging the model (MLflow)")
         patch(m, "preload", "model saving's imports")
     elif name == "study.engine.model":
         patch(m, "save_keras", "cell: saving the model")

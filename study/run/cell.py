@@ -9,7 +9,7 @@ from functools import partial
 
 from study.config import Study
 from study.data import Dataset, DatasetInfo
-from study.engine.records import Diverged, SavedKeras, Summary
+from study.engine.records import Diverged, Summary
 from study.errors import StoreFault
 from study.grid import Cell
 from study.run.curve import learning_curve
@@ -19,7 +19,7 @@ from study.run.trainer import DataSource, Job, Trainer
 from study.store.connect import SERVER_GONE, store_fault_text
 from study.store.contract import TRIAL_PRUNED, Artifact, Tag, numerics_tags
 from study.store.inputs import log_dataset_inputs
-from study.store.models import discard, log_saved
+from study.store.models import log_saved, package
 from study.store.models import preload as preload_model_saving
 from study.store.reserve import free_reserve
 from study.store.runs import Store, shared_store
@@ -139,15 +139,16 @@ class Training:
         job = Job(cell.settings, cell.seed, DataSource.of(cell.settings.data), ahead)
         return self.trainer.train(job, callbacks)
 
-    def save_model(self, model, data: Dataset | DatasetInfo) -> SavedKeras:
+    def save_model(self, model, data: Dataset | DatasetInfo) -> str:
         """The trained model saved by Keras where it trained (before a cached engine trains the next cell
-        into the same Keras model); the writer packages and uploads it."""
+        into the same Keras model), packaged here as an MLflow model; returns its directory, which the
+        writer uploads."""
         if self.trainer is not None:
-            return self.trainer.save_model()
+            return package(self.trainer.save_model())
         from study.engine.model import save_keras
 
         assert isinstance(data, Dataset)  # noqa: S101 - in this process the cell has its arrays
-        return save_keras(model, data.x_test, data.num_outputs)  # classes, or regression targets
+        return package(save_keras(model, data.x_test, data.num_outputs))  # classes, or regression targets
 
 
 def train_cell(
@@ -220,8 +221,9 @@ def train_run(
             raise  # the store itself failed: train_cell and run_cell end the run and the grid
         traceback.print_exc(file=sys.stderr)
         return fail(store, writer, logger, monitor, cell, run_id, one_line(exc), None)
+    pruned = any(getattr(cb, "stop_training", False) for cb in extra_callbacks)  # stopped early: not a finished cell
     try:
-        saved = training.save_model(logger.model, data) if keep else None
+        model_path = training.save_model(logger.model, data) if keep and not pruned else None
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         return fail(store, writer, logger, monitor, cell, run_id, f"saving the model failed: {one_line(exc)}", None)
@@ -229,17 +231,15 @@ def train_run(
         writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
     writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
     writer.submit(log_curve, store, run_id, logger.history, cell.name, task_of(cell.settings).score)
-    if any(getattr(cb, "stop_training", False) for cb in extra_callbacks):  # pruned: not a finished cell
-        if saved is not None:
-            discard(saved)
+    if pruned:
         writer.submit(store.set_tags, run_id, {Tag.TRIAL_STATE: TRIAL_PRUNED, Tag.PRUNED_AT: str(summary.iterations)})
         writer.after_writes(partial(stop_monitor, monitor))
         writer.end(run_id, "KILLED")
         return CellResult(
             cell, "pruned", run_id, summary.metrics(), failure=f"pruned at iteration {summary.iterations}"
         )
-    if saved is not None:
-        writer.submit(log_saved, store.client, run_id, saved, summary.iterations)
+    if model_path is not None:
+        writer.submit(log_saved, store.client, run_id, model_path, summary.iterations)
     writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
     writer.end(run_id, "FINISHED")  # after the model: a FINISHED run has everything it logs
     return CellResult(cell, "done", run_id, summary.metrics())

@@ -424,6 +424,36 @@ def test_an_exception_in_one_cell_fails_only_that_cell(project, write_study, mon
     assert_whole(runs, fine, 40, 10)
 
 
+def test_a_model_that_cannot_be_packaged_fails_only_its_cell_and_leaves_no_files(
+    project, write_study, monkeypatch, capsys
+):
+    """Packaging the first cell's model breaks after writing its files: that cell ends FAILED saying so,
+    with its metrics kept and no temporary files left; the next cell finishes with its model."""
+    import study.store.models
+
+    write_package, seen = study.store.models.write_package, []
+
+    def breaks_once(saved, path):
+        write_package(saved, path)
+        seen.append((saved.path, path))
+        if len(seen) == 1:
+            raise RuntimeError("injected packaging failure")
+
+    monkeypatch.setattr(study.store.models, "write_package", breaks_once)
+    assert cli_run(write_study(SKIP_STUDY.replace("skipdone", "unpackaged"))) == 1
+    assert "saving the model failed: RuntimeError: injected packaging failure" in capsys.readouterr().out
+    runs = Runs(project, "unpackaged")
+    by_activation = {r.data.params["model.activation"]: r for r in runs.all()}
+    failed, fine = by_activation["sigmoid"], by_activation["relu"]
+    assert failed.info.status == "FAILED"
+    assert failed.data.tags["study.failure"] == "saving the model failed: RuntimeError: injected packaging failure"
+    assert runs.steps(failed.info.run_id, "train_loss") == list(range(1, 41))
+    assert "study.model" not in failed.data.tags
+    assert fine.info.status == "FINISHED" and fine.data.tags["study.model"].startswith("models:/")
+    for keras_file, package_dir in seen:
+        assert not Path(keras_file).parent.exists() and not Path(package_dir).parent.exists()
+
+
 # --- concurrent writers -------------------------------------------------------------------------
 
 

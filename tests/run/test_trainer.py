@@ -217,3 +217,28 @@ def test_a_study_whose_trainer_dies_fails_that_cell_and_trains_the_next(
     )
     assert runs.steps(died.info.run_id, "train_loss")[:100] == list(range(1, 101))  # its first chunk is kept
     assert fine.info.status == "FINISHED"
+
+
+def test_the_trainer_imports_keras_without_its_optional_extras_and_they_import_again_after():
+    """In a fresh process, as the trainer does: Keras imports and builds a model with scikit-learn,
+    SciPy, matplotlib and pandas unimportable; afterwards each imports as usual."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from study.run.training_process import KERAS_EXTRAS, not_importable
+        with not_importable(KERAS_EXTRAS):
+            from study.engine.backend import keras
+            try:
+                import pandas  # noqa: F401
+                print("pandas importable inside")
+            except ImportError:
+                pass
+        print(sorted(set(KERAS_EXTRAS) & {name.split(".")[0] for name in sys.modules}))
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        print(model.count_params())
+        import pandas, scipy.special  # noqa: E401, F401
+        print("importable after")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.splitlines() == ["[]", "10", "importable after"]
