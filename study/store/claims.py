@@ -40,6 +40,15 @@ def process_start(pid: int) -> str:
         return ""
 
 
+def process_ended(pid: int) -> bool:
+    """Whether a process that still has its pid has ended: a zombie (killed, its exit status not yet
+    collected by its parent, e.g. a Ray worker before the raylet reaps it) counts as ended (Linux)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def process_alive(tag: str) -> bool | None:
     """Whether the process named by a `process_tag` lives; None when it ran on another host."""
     host, _, rest = tag.partition(":")
@@ -53,6 +62,8 @@ def process_alive(tag: str) -> bool | None:
         return False
     except PermissionError:
         return True
+    if process_ended(pid):
+        return False
     return not start or process_start(pid) == start
 
 

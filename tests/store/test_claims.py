@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,26 @@ def test_a_reused_pid_is_not_the_process_that_ran():
 @pytest.mark.parametrize("tag", ["", "other-host.invalid:1:1", f"{socket.gethostname()}:not-a-pid:1"])
 def test_unknown_or_foreign_processes_are_undecided(tag):
     assert process_alive(tag) is None
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_a_killed_process_not_yet_reaped_is_not_alive():
+    """A SIGKILLed child whose exit status nobody collected yet (a zombie: its pid still answers
+    `kill -0`) has ended, as a Ray worker has before the raylet reaps it."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        tag = f"{socket.gethostname()}:{child.pid}:{process_start(child.pid)}"
+        assert process_alive(tag) is True
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child did not become a zombie"
+            time.sleep(0.01)
+        os.kill(child.pid, 0)  # the pid still answers
+        assert process_alive(tag) is False
+    finally:
+        child.kill()
+        child.wait()
 
 
 @pytest.mark.slow  # starts a process
