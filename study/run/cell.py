@@ -144,11 +144,13 @@ class Training:
         into the same Keras model), packaged here as an MLflow model; returns its directory, which the
         writer uploads."""
         if self.trainer is not None:
-            return package(self.trainer.save_model())
-        from study.engine.model import save_keras
+            saved = self.trainer.save_model()
+        else:
+            from study.engine.model import save_keras
 
-        assert isinstance(data, Dataset)  # noqa: S101 - in this process the cell has its arrays
-        return package(save_keras(model, data.x_test, data.num_outputs))  # classes, or regression targets
+            assert isinstance(data, Dataset)  # noqa: S101 - in this process the cell has its arrays
+            saved = save_keras(model, data.x_test, data.num_outputs)  # classes, or regression targets
+        return package(saved)
 
 
 def train_cell(

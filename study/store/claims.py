@@ -32,21 +32,24 @@ def process_tag() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{process_start(os.getpid())}"
 
 
-def process_start(pid: int) -> str:
-    """The kernel's start time of a process (Linux), or '' where unknown; guards against pid reuse."""
+def proc_stat(pid: int, field: int) -> str:
+    """One field of /proc/<pid>/stat after the command name (0: the state, 19: the start time), or ''
+    where unknown (no such process, not Linux)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[field]
     except (OSError, IndexError):
         return ""
+
+
+def process_start(pid: int) -> str:
+    """The kernel's start time of a process (Linux), or '' where unknown; guards against pid reuse."""
+    return proc_stat(pid, 19)
 
 
 def process_ended(pid: int) -> bool:
     """Whether a process that still has its pid has ended: a zombie (killed, its exit status not yet
     collected by its parent, e.g. a Ray worker before the raylet reaps it) counts as ended (Linux)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except (OSError, IndexError):
-        return False
+    return proc_stat(pid, 0) in ("Z", "X")
 
 
 def process_alive(tag: str) -> bool | None:

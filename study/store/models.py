@@ -106,14 +106,13 @@ def write_package(saved: SavedKeras, path: str) -> None:
     data.mkdir()
     shutil.move(saved.path, data / Path(saved.path).name)
     (data / "keras_module.txt").write_text("keras", encoding="utf-8")  # as mlflow.keras writes it
-    mlmodel = Model.load(path)
     files = [f for f in Path(path).rglob("*") if f.is_file() and f.name != "MLmodel"]
-    mlmodel.model_size_bytes = sum(f.stat().st_size for f in files)
-    mlmodel.save(os.path.join(path, "MLmodel"))
+    flavour.model_size_bytes = sum(f.stat().st_size for f in files)  # (pyfunc filled in the rest of it)
+    flavour.save(os.path.join(path, "MLmodel"))
 
 
 def discard(path: str) -> None:
-    """Remove a packaged model that will not be logged (a pruned trial's)."""
+    """Remove a packaged model's temporary folder (uploaded, or failed half-way)."""
     shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
