@@ -45,7 +45,7 @@ from study.config import (
     PoolLayer,
 )
 from study.engine.backend import keras
-from study.engine.records import SavedKeras
+from study.engine.records import KERAS_TEMP_PREFIX, SavedKeras
 from study.task import task_of
 
 EXAMPLE_ROWS = 2  # test rows stored as a saved model's input example
@@ -247,7 +247,7 @@ def activation_fn(name: str):
 def save_keras(model: keras.Model, x_test: np.ndarray, num_outputs: int) -> SavedKeras:
     """The trained model saved by Keras itself into a new temporary folder, on the training thread (a
     cached engine trains the next cell into the same model), with its first test rows as input example."""
-    path = os.path.join(tempfile.mkdtemp(prefix="study-keras-"), KERAS_FILE)
+    path = os.path.join(tempfile.mkdtemp(prefix=f"{KERAS_TEMP_PREFIX}{os.getpid()}-"), KERAS_FILE)
     model.save(path)
     example = np.ascontiguousarray(x_test[:EXAMPLE_ROWS], np.float32)
     return SavedKeras(path, keras.__version__, keras.backend.backend(), example, num_outputs)

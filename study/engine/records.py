@@ -28,6 +28,9 @@ class Diverged(RuntimeError):
         return (Diverged, (self.step, self.value))
 
 
+KERAS_TEMP_PREFIX = "study-keras-"  # + pid: a saved model's temporary folder (study/store/models.py: remove_orphans)
+
+
 @dataclass(frozen=True)
 class SavedKeras:
     """A trained model as Keras saved it, with what packaging it as an MLflow model needs (picklable: a

@@ -19,7 +19,7 @@ from study.run.trainer import DataSource, Job, Trainer
 from study.store.connect import SERVER_GONE, store_fault_text
 from study.store.contract import TRIAL_PRUNED, Artifact, Tag, numerics_tags
 from study.store.inputs import log_dataset_inputs
-from study.store.models import log_saved, package
+from study.store.models import discard, log_saved, package
 from study.store.models import preload as preload_model_saving
 from study.store.reserve import free_reserve
 from study.store.runs import Store, shared_store
@@ -229,19 +229,24 @@ def train_run(
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         return fail(store, writer, logger, monitor, cell, run_id, f"saving the model failed: {one_line(exc)}", None)
-    if summary.stopped_at is not None:
-        writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
-    writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
-    writer.submit(log_curve, store, run_id, logger.history, cell.name, task_of(cell.settings).score)
-    if pruned:
-        writer.submit(store.set_tags, run_id, {Tag.TRIAL_STATE: TRIAL_PRUNED, Tag.PRUNED_AT: str(summary.iterations)})
-        writer.after_writes(partial(stop_monitor, monitor))
-        writer.end(run_id, "KILLED")
-        return CellResult(
-            cell, "pruned", run_id, summary.metrics(), failure=f"pruned at iteration {summary.iterations}"
-        )
-    if model_path is not None:
-        writer.submit(log_saved, store.client, run_id, model_path, summary.iterations)
+    try:
+        if summary.stopped_at is not None:
+            writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
+        writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
+        writer.submit(log_curve, store, run_id, logger.history, cell.name, task_of(cell.settings).score)
+        if pruned:
+            pruned_tags = {Tag.TRIAL_STATE: TRIAL_PRUNED, Tag.PRUNED_AT: str(summary.iterations)}
+            writer.submit(store.set_tags, run_id, pruned_tags)
+            writer.after_writes(partial(stop_monitor, monitor))
+            writer.end(run_id, "KILLED")
+            return CellResult(
+                cell, "pruned", run_id, summary.metrics(), failure=f"pruned at iteration {summary.iterations}"
+            )
+        if model_path is not None:
+            writer.submit(log_saved, store.client, run_id, model_path, summary.iterations)
+    finally:  # the local package goes once its upload ran, was skipped after a failure or was never queued
+        if model_path is not None:
+            writer.clean_up(discard, model_path)
     writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
     writer.end(run_id, "FINISHED")  # after the model: a FINISHED run has everything it logs
     return CellResult(cell, "done", run_id, summary.metrics())

@@ -103,6 +103,7 @@ def run_study(
         imports.join()
     from study.run.cell import CellJob, CellResult
     from study.run.parent import StudyResult, close_parent, end_parent_after_fault
+    from study.store.models import remove_orphans
     from study.store.runs import open_for_run
 
     if backend == "ray":  # an unreachable cluster is bad input too: fail before the store is touched
@@ -114,6 +115,7 @@ def run_study(
     exp_id = store.experiment_id(study.name, study.spec.description)
     share_runs_view(store.client, exp_id, list(cells[0].labels))
     killed = store.mark_dead_runs(exp_id)
+    remove_orphans()  # and the temporary model folders a killed process left
     if killed:  # notices, not progress: printed with --quiet too
         print(f"marked {len(killed)} run(s) left RUNNING by a dead process as KILLED", file=sys.stderr)
     done = {} if rerun else store.finished_cells(exp_id, digest)

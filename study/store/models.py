@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from functools import cache
 from importlib import metadata
@@ -24,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from study.engine.records import SavedKeras
+from study.engine.records import KERAS_TEMP_PREFIX, SavedKeras
+from study.store.claims import process_alive
 from study.store.connect import retry
 from study.store.contract import Artifact, Tag
 
@@ -65,12 +67,15 @@ def preload() -> None:
         pass
 
 
+MODEL_TEMP_PREFIX = "study-model-"  # + pid: see remove_orphans
+
+
 def package(saved: SavedKeras) -> str:
     """The MLflow model directory of a model Keras saved: the files `mlflow.keras.save_model` writes (its
     `keras` flavour, the pyfunc loader `mlflow.keras`, environment, signature and input example), with
     the `.keras` file moved in. Returns the directory (in a new temporary folder); on a failure nothing
     is left behind, the Keras file included."""
-    path = os.path.join(tempfile.mkdtemp(prefix="study-model-"), Artifact.MODEL)
+    path = os.path.join(tempfile.mkdtemp(prefix=f"{MODEL_TEMP_PREFIX}{os.getpid()}-"), Artifact.MODEL)
     try:
         write_package(saved, path)
     except BaseException:
@@ -114,6 +119,27 @@ def write_package(saved: SavedKeras, path: str) -> None:
 def discard(path: str) -> None:
     """Remove a packaged model's temporary folder (uploaded, or failed half-way)."""
     shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
+def remove_orphans(folder: str | None = None) -> list[str]:
+    """Remove the temporary model folders (`study-model-<pid>-…`, `study-keras-<pid>-…`) that a process
+    which has ended left behind (a driver or training process killed before its upload); returns them."""
+    removed = []
+    for entry in Path(folder or tempfile.gettempdir()).glob("study-*-*-*"):
+        pid = orphan_pid(entry.name)
+        if pid is not None and entry.is_dir() and process_alive(f"{socket.gethostname()}:{pid}:") is False:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(str(entry))
+    return removed
+
+
+def orphan_pid(name: str) -> int | None:
+    """The pid in a temporary model folder's name, None for any other name."""
+    for prefix in (MODEL_TEMP_PREFIX, KERAS_TEMP_PREFIX):
+        pid, dash, _ = name.removeprefix(prefix).partition("-")
+        if name.startswith(prefix) and dash and pid.isdigit():
+            return int(pid)
+    return None
 
 
 def log_saved(client, run_id: str, path: str, step: int) -> str:

@@ -10,6 +10,8 @@ from typing import Any
 from study.store.connect import SERVER_GONE, store_fault_text
 from study.store.contract import Tag
 
+LOCAL = "local"  # a queued job that touches no store: it runs whatever happened before it
+
 
 class BackgroundWriter:
     """A thread that sends queued MLflow writes in order, so training never waits on the store."""
@@ -30,6 +32,11 @@ class BackgroundWriter:
     def after_writes(self, fn: Callable[[], Any]) -> None:
         """Run `fn` on the writer thread once every write queued before it is done, even a failed one."""
         self.jobs.put((fn, (), True))
+
+    def clean_up(self, fn: Callable[..., Any], *args) -> None:
+        """Run `fn(*args)`, a local clean-up that calls no store, on the writer thread once every write
+        queued before it is done, whatever became of them (skipped after a failure, or after `salvage`)."""
+        self.jobs.put((fn, args, LOCAL))
 
     def opened(self, run_id: str, store: Any) -> None:
         """A run this writer writes to was created; it stays open until `end` has written its status."""
@@ -79,9 +86,12 @@ class BackgroundWriter:
         while True:
             fn, args, always = self.jobs.get()
             try:
-                if self.closed or (self.error is not None and not (always and self.reachable())):
+                if always is LOCAL:
+                    fn(*args)
+                elif self.closed or (self.error is not None and not (always and self.reachable())):
                     continue  # after a failed write no FINISHED; with the server gone, nothing more
-                fn(*args)
+                else:
+                    fn(*args)
             except BaseException as exc:  # kept and raised on the caller's thread
                 self.error = exc
             finally:

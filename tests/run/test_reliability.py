@@ -17,6 +17,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import closing
 from pathlib import Path
@@ -452,6 +453,31 @@ def test_a_model_that_cannot_be_packaged_fails_only_its_cell_and_leaves_no_files
     assert fine.info.status == "FINISHED" and fine.data.tags["study.model"].startswith("models:/")
     for keras_file, package_dir in seen:
         assert not Path(keras_file).parent.exists() and not Path(package_dir).parent.exists()
+
+
+def test_a_model_whose_upload_is_skipped_after_a_store_fault_leaves_no_files(
+    project, write_study, monkeypatch, tmp_path
+):
+    """The first cell's learning curve fails to store ("disk is full"): the writer skips its model's upload,
+    and the packaged model is still removed from the temporary folder (it used to stay there). A folder a
+    process that has ended left there is removed when the run starts."""
+    import study.run.cell
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (temp / f"study-keras-{int(ended.stdout)}-left").mkdir()  # a killed trainer's: removed at the start
+
+    def disk_full(*args):
+        raise RuntimeError("(sqlite3.OperationalError) database or disk is full")
+
+    monkeypatch.setattr(study.run.cell, "log_curve", disk_full)
+    assert cli_run(write_study(SKIP_STUDY.replace("skipdone", "fullstore"))) != 0
+    runs = Runs(project, "fullstore")
+    first = next(r for r in runs.all() if r.data.params.get("model.activation") == "sigmoid")
+    assert first.info.status == "FAILED" and "study.model" not in first.data.tags  # the upload was skipped
+    assert sorted(p.name for p in temp.iterdir() if p.name.startswith("study-")) == []
 
 
 # --- concurrent writers -------------------------------------------------------------------------

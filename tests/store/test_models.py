@@ -4,6 +4,7 @@ back through `mlflow.pyfunc` / `mlflow.keras`, and kept for all, the best or no 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,3 +221,23 @@ def test_packaging_a_keras_file_writes_what_mlflow_keras_save_model_writes(tmp_p
     expected = model.predict(x, verbose=0)
     np.testing.assert_array_equal(mlflow.keras.load_model(ours).predict(x, verbose=0), expected)
     np.testing.assert_array_equal(mlflow.pyfunc.load_model(str(ours)).predict(x), expected)
+
+
+def test_the_temporary_model_folders_of_ended_processes_are_removed(tmp_path):
+    """`study-model-<pid>-…` and `study-keras-<pid>-…` of a process that has ended go; this process's own
+    folders, a live process's and anything else stay."""
+    import subprocess
+    import sys
+
+    from study.store.models import remove_orphans
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, mine = int(ended.stdout), os.getpid()
+    names = [f"study-model-{dead}-a1", f"study-keras-{dead}-b2", f"study-model-{mine}-c3", f"study-keras-{mine}-d4"]
+    names += ["study-model-x-e5", "study-report-123-f6", f"study-model-{os.getppid()}-g7"]
+    for name in names:
+        (tmp_path / name).mkdir()
+    (tmp_path / f"study-model-{dead}-file").write_text("not a folder")
+    removed = remove_orphans(str(tmp_path))
+    assert sorted(Path(p).name for p in removed) == [f"study-keras-{dead}-b2", f"study-model-{dead}-a1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*names[2:], f"study-model-{dead}-file"])

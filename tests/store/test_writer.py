@@ -34,6 +34,18 @@ def test_after_a_failed_write_the_rest_is_skipped_and_salvage_ends_the_open_runs
     assert done == ["always"] and writer.open == {}
 
 
+def test_a_clean_up_runs_after_a_failed_write_with_the_server_gone_and_after_salvage(blank_store):
+    writer, done = BackgroundWriter(), []
+    writer.submit(fails("API request failed: Max retries exceeded with url: /api/2.0/mlflow/runs/log-batch"))
+    writer.submit(done.append, "upload")  # skipped
+    writer.clean_up(done.append, "local copy removed")  # touches no store: runs anyway
+    writer.jobs.join()
+    writer.salvage(SERVER_GONE, write=False)
+    writer.clean_up(done.append, "after salvage")
+    writer.flush()
+    assert done == ["local copy removed", "after salvage"]
+
+
 def test_with_the_server_gone_nothing_more_is_sent(blank_store):
     exp_id = blank_store.experiment_id("writer")
     run_id = blank_store.client.create_run(exp_id).info.run_id
