@@ -89,7 +89,7 @@ def targets(y: np.ndarray, classes: bool) -> np.ndarray:
 
 def aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     """A new C-contiguous array whose data starts on an ALIGN-byte boundary, so the engine can hand it
-    to TensorFlow as a resident tensor without copying it (study/engine/train.py `resident`)."""
+    to TensorFlow as a resident tensor without copying it (study/engine/graph.py `resident`)."""
     dtype = np.dtype(dtype)
     size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     buffer = np.empty(size + ALIGN, np.uint8)

@@ -16,6 +16,7 @@ import threading
 from study.config import Settings
 from study.data import Dataset
 from study.engine import train
+from study.engine.graph import Engine
 
 
 def prefetch(settings: Settings, data: Dataset) -> None:
@@ -33,7 +34,7 @@ def prefetch(settings: Settings, data: Dataset) -> None:
 def build(key: str, settings: Settings, data: Dataset) -> None:
     """The background thread: a new engine, its chunk graph traced and run once, put in the cache."""
     try:
-        engine = train.Engine(settings, data)
+        engine = Engine(settings, data)
         engine.reset(settings, 0)
         engine.chunk(0, 1, 0, step_by_step=False)  # the evaluation at iteration 0: traces the graph every chunk uses
         train._engines[key] = engine

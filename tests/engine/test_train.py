@@ -80,7 +80,7 @@ def test_resident_tensors_use_the_datasets_memory_when_aligned():
     import numpy as np
 
     from study.data.prepare import aligned_empty
-    from study.engine.train import tensor_of
+    from study.engine.graph import tensor_of
 
     a = aligned_empty((64, 3), np.float32)
     a[...] = np.arange(192, dtype=np.float32).reshape(64, 3)
