@@ -134,8 +134,8 @@ def instrument(module) -> None:
         patch(m, "preload", "model saving's imports")
     elif name == "study.engine.model":
         patch(m, "save_keras", "cell: saving the model")
-    elif name == "study.store.connect":
-        patch(m, "create_sqlite_store", "store: create SQLite")
+    elif name in ("study.store.connect", "study.store.creation") and hasattr(m, "create_sqlite_store"):
+        patch(m, "create_sqlite_store", "store: create SQLite")  # in connect up to 747c848
     elif name == "study.store.runs":
         patch(m.Store, "__init__", "store: open")
         for method in ("experiment_id", "mark_dead_runs", "finished_cells", "start_parent"):

@@ -29,7 +29,6 @@ from study.store.claims import CLAIMS_DIR, Claim, claim_owner, process_alive, pr
 from study.store.connect import (
     artifact_location,
     check_store,
-    create_sqlite_store,
     default_tracking_uri,
     repoint_moved_store,
     retry,
@@ -37,6 +36,7 @@ from study.store.connect import (
     tracking_uri,
 )
 from study.store.contract import ROLE_CELL, ROLE_PARENT, Tag, tag_is
+from study.store.creation import create_sqlite_store
 from study.store.provenance import common_tags
 from study.store.reserve import keep_reserve
 
