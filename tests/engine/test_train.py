@@ -115,3 +115,43 @@ def test_epoch_shuffle_chunked_equals_step_by_step(mnist_dir, eval_train):
     train_and_evaluate(settings, 0, data, callbacks=[stepped], step_by_step=True)
     assert chunked.curves == stepped.curves
     assert len(chunked.curves["train_acc"]) == 4  # iterations 0, 10, 20, 30
+
+
+class Sizes(Recorder):
+    """A Recorder that also keeps the iterations of each graph call."""
+
+    calls: list[int]
+
+    def on_chunk_end(self, records) -> None:
+        if len(records.steps):  # the evaluation at iteration 0 is no call of the schedule
+            self.calls.append(len(records.steps))
+        super().on_chunk_end(records)
+
+
+def test_growing_automatic_calls_give_exactly_the_values_of_fixed_ones(mnist_dir, monkeypatch):
+    """The automatic schedule sizes each graph call from the last one's pace (here 2, 4, 8, … periods):
+    the curves and diagnostics equal those of calls of one eval period each."""
+    import study.engine.records
+    from study.data import load_dataset
+    from study.engine.train import train_and_evaluate
+
+    monkeypatch.setattr(study.engine.records, "AUTO_STEPS_PER_CALL", 20)
+    monkeypatch.setattr(study.engine.records, "MAX_GROWTH", 2)
+    monkeypatch.setattr(study.engine.records, "CALL_SECONDS", 1e6)  # growth, not the pace, sizes the calls
+    data = load_dataset("mnist", str(mnist_dir), 300, 100)
+    base = {
+        "data": {"train_size": 300, "test_size": 100},
+        "model": {"hidden": [16]},
+        "train": {"iterations": 305, "batch_size": 20, "eval_every": 10, "diagnostics_every": 20},
+    }
+    runs = {}
+    for name, steps_per_call in (("auto", None), ("fixed", 10)):
+        settings = Settings.model_validate(base | {"train": base["train"] | {"steps_per_call": steps_per_call}})
+        keep, calls = Sizes(), []
+        keep.calls = calls
+        train_and_evaluate(settings, 0, data, callbacks=[keep])
+        runs[name] = keep, calls
+    (auto, auto_calls), (fixed, fixed_calls) = runs["auto"], runs["fixed"]
+    assert auto_calls[:4] == [20, 40, 80, 160] and sum(auto_calls) == 305
+    assert fixed_calls == [10] * 30 + [5]
+    assert auto.curves == fixed.curves and auto.diagnostics == fixed.diagnostics and auto.diagnostics
