@@ -13,9 +13,7 @@ import numpy as np
 from study.config import Settings
 from study.task import Task
 
-AUTO_STEPS_PER_CALL = 100  # iterations of a cell's first graph call when `train.steps_per_call` is not set
-CALL_SECONDS = 0.5  # what each later call is sized to take (see Schedule)
-MAX_GROWTH = 8  # a call runs at most this many times the previous one's periods
+AUTO_STEPS_PER_CALL = 100  # iterations per graph call when `train.steps_per_call` is not set
 
 
 class Diverged(RuntimeError):
@@ -114,35 +112,18 @@ def exact_ratio(accuracy: float, rows: int) -> float:
     return round(float(accuracy) * rows) / rows
 
 
-class Schedule:
-    """A cell's graph calls, (start, periods, period_len) each, covering iterations 1..N in order.
-
-    A set `train.steps_per_call` fixes every call's iterations (whole eval periods). Unset, the first
-    call runs AUTO_STEPS_PER_CALL iterations and each later one as many eval periods as take about
-    CALL_SECONDS at the pace `took` reports: few calls for a fast cell (each call ends with its last
-    evaluation alone, then a return to Python), progress and saved metrics every CALL_SECONDS for a slow
-    one. Where calls end changes no number (tests/run/test_cell.py, tests/engine/test_train.py).
-    """
-
-    def __init__(self, iterations: int, eval_every: int, steps_per_call: int | None):
-        self.eval_every, self.fixed = eval_every, steps_per_call is not None
-        self.per_call = max(1, (steps_per_call or AUTO_STEPS_PER_CALL) // eval_every)  # eval periods
-        self.full, self.rest = divmod(iterations, eval_every)
-        self.start = 0
-
-    def __iter__(self):
-        while self.full > 0:
-            n = min(self.per_call, self.full)
-            yield self.start, n, self.eval_every
-            self.start, self.full = self.start + n * self.eval_every, self.full - n
-        if self.rest:
-            yield self.start, 1, self.rest
-
-    def took(self, periods: int, seconds: float) -> None:
-        """The last call ran `periods` eval periods in `seconds`: size the next ones from that pace."""
-        if not self.fixed and periods > 0 and seconds > 0:
-            fit = int(CALL_SECONDS * periods / seconds)
-            self.per_call = max(1, min(self.per_call * MAX_GROWTH, fit))
+def chunks(iterations: int, eval_every: int, steps_per_call: int | None) -> list[tuple[int, int, int]]:
+    """The schedule: (start, periods, period_len) per graph call, covering 1..iterations."""
+    per_call = max(1, (steps_per_call or AUTO_STEPS_PER_CALL) // eval_every)
+    full, rest = divmod(iterations, eval_every)
+    out, start = [], 0
+    while full > 0:
+        n = min(per_call, full)
+        out.append((start, n, eval_every))
+        start, full = start + n * eval_every, full - n
+    if rest:
+        out.append((start, 1, rest))
+    return out
 
 
 def evals_of(task: Task, evals: np.ndarray) -> dict[str, np.ndarray]:

@@ -29,8 +29,8 @@ from study.engine.graph import ENGINE_CACHE_SIZE, Engine
 from study.engine.records import (
     ChunkRecords,
     Diverged,
-    Schedule,
     Summary,
+    chunks,
     deliver,
     diagnostics_due,
     evals_of,
@@ -133,12 +133,14 @@ def train_and_evaluate(
     stopped_at = deliver(callbacks, records, history)
     if stopped_at is None and stopper:
         stopped_at = stopper.check(records)
-    schedule = Schedule(settings.train.iterations, settings.train.eval_every, settings.train.steps_per_call)
-    for start, periods, period_len in [] if stopped_at is not None else schedule:
-        called = time.perf_counter()
-        out = engine.chunk(start, periods, period_len, step_by_step)
-        schedule.took(periods, time.perf_counter() - called)
-        losses, evals, diags = (shortest(a) for a in out)
+    for start, periods, period_len in (
+        []
+        if stopped_at is not None
+        else chunks(settings.train.iterations, settings.train.eval_every, settings.train.steps_per_call)
+    ):
+        if stopped_at is not None:
+            break
+        losses, evals, diags = (shortest(a) for a in engine.chunk(start, periods, period_len, step_by_step))
         steps = np.arange(start + 1, start + periods * period_len + 1)
         eval_steps = steps[period_len - 1 :: period_len]
         records = ChunkRecords(steps, losses, eval_steps, evals_of(task, evals))
