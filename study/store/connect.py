@@ -177,6 +177,7 @@ def check_server(uri: str) -> None:
 def check_schema(path: Path, revision: str) -> None:
     """The store's schema must be one this MLflow knows, and current (MLflow upgrades nothing by itself)."""
     import mlflow
+    import mlflow.store
     from alembic.script import ScriptDirectory
     from alembic.util.exc import CommandError
 
