@@ -59,15 +59,18 @@ def process_alive(tag: str) -> bool | None:
     if host != socket.gethostname() or not pid_text.isdigit():
         return None
     pid = int(pid_text)
+    return pid_alive(pid) and (not start or process_start(pid) == start)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host runs with that pid (a zombie counts as ended; another user's runs)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    if process_ended(pid):
-        return False
-    return not start or process_start(pid) == start
+    return not process_ended(pid)
 
 
 class Claim:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 
-from study.store.claims import process_alive
+from study.store.claims import pid_alive
 
 
 def create_sqlite_store(uri: str) -> None:
@@ -51,7 +50,8 @@ def create_sqlite_store(uri: str) -> None:
 def remove_dead_drafts(path: Path) -> None:
     """Delete the drafts (and their journals) of `path` left by creators that were killed."""
     for stale in path.parent.glob(f"{path.name}.*.new*"):
-        if process_alive(f"{socket.gethostname()}:{stale.name.split('.')[-2]}:") is False:
+        pid = stale.name.split(".")[-2]
+        if pid.isdigit() and not pid_alive(int(pid)):
             stale.unlink(missing_ok=True)
 
 

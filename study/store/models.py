@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from functools import cache
 from importlib import metadata
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from study.engine.records import KERAS_TEMP_PREFIX, SavedKeras
-from study.store.claims import process_alive
+from study.store.claims import pid_alive
 from study.store.connect import retry
 from study.store.contract import Artifact, Tag
 
@@ -125,21 +124,13 @@ def remove_orphans(folder: str | None = None) -> list[str]:
     """Remove the temporary model folders (`study-model-<pid>-…`, `study-keras-<pid>-…`) that a process
     which has ended left behind (a driver or training process killed before its upload); returns them."""
     removed = []
-    for entry in Path(folder or tempfile.gettempdir()).glob("study-*-*-*"):
-        pid = orphan_pid(entry.name)
-        if pid is not None and entry.is_dir() and process_alive(f"{socket.gethostname()}:{pid}:") is False:
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(str(entry))
-    return removed
-
-
-def orphan_pid(name: str) -> int | None:
-    """The pid in a temporary model folder's name, None for any other name."""
     for prefix in (MODEL_TEMP_PREFIX, KERAS_TEMP_PREFIX):
-        pid, dash, _ = name.removeprefix(prefix).partition("-")
-        if name.startswith(prefix) and dash and pid.isdigit():
-            return int(pid)
-    return None
+        for entry in Path(folder or tempfile.gettempdir()).glob(f"{prefix}*-*"):
+            pid = entry.name.removeprefix(prefix).partition("-")[0]
+            if pid.isdigit() and entry.is_dir() and not pid_alive(int(pid)):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(str(entry))
+    return removed
 
 
 def log_saved(client, run_id: str, path: str, step: int) -> str:

@@ -86,12 +86,10 @@ class BackgroundWriter:
         while True:
             fn, args, always = self.jobs.get()
             try:
-                if always is LOCAL:
-                    fn(*args)
-                elif self.closed or (self.error is not None and not (always and self.reachable())):
+                skipped = self.closed or (self.error is not None and not (always and self.reachable()))
+                if skipped and always is not LOCAL:
                     continue  # after a failed write no FINISHED; with the server gone, nothing more
-                else:
-                    fn(*args)
+                fn(*args)
             except BaseException as exc:  # kept and raised on the caller's thread
                 self.error = exc
             finally:

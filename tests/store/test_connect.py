@@ -4,8 +4,6 @@ tracking-URI choice, reading without creating, atomic creation, a moved store re
 from __future__ import annotations
 
 import shutil
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -21,17 +19,6 @@ from study.store.connect import (
     tracking_uri,
 )
 from study.store.runs import Store
-
-
-def dead_pid() -> int:
-    """A pid no process can have: one above the kernel's largest."""
-    return int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
-
-
-def tables(db: Path) -> set[str]:
-    with closing(sqlite3.connect(db)) as con:
-        return {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
 
 # --- the tracking URI -----------------------------------------------------------------------------
 
