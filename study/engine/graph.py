@@ -27,6 +27,9 @@ from study.task import Task, task_of
 
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
 EVAL_BATCH = 10_000  # rows per forward pass when evaluating a whole split
+EVAL_SLICES = 2  # independent row slices per forward pass, so TensorFlow's inter-op threads share it
+SLICE_MIN_ROWS = 1024  # a batch smaller than this is evaluated whole: splitting it costs more than it saves
+SLICE_ROW_MULTIPLE = 16  # slice boundaries on a multiple of 16 rows: 64-byte aligned, so slicing copies nothing
 ENGINE_CACHE_SIZE = 4  # engines (graphs, models) and datasets as tensors kept per process (study/engine/train.py)
 
 _resident: dict[int, tuple] = {}
@@ -190,27 +193,41 @@ class Engine:
         )
         return loss, idx, stats
 
-    def _sums(self, y: tf.Tensor, out: tf.Tensor) -> list[tf.Tensor]:
-        """Per-slice sums of [score, loss, extras…]: correct predictions, or absolute / squared errors."""
+    def _example_values(self, x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
+        """Per-example [score, loss, extras…] of the model on rows `x`: 1/0 for a correct
+        prediction, or the absolute / squared error averaged over the targets."""
+        out = self.model(x, training=False)
         losses = self._losses(y, out)
         if self.task.kind == "classification":
             pred = tf.argmax(out, axis=-1, output_type=tf.int32)
-            return [tf.reduce_sum(tf.cast(tf.equal(pred, y), tf.float32)), tf.reduce_sum(losses)]
+            return [tf.cast(tf.equal(pred, y), tf.float32), losses]
         err = out - tf.cast(y, out.dtype)
-        return [
-            tf.reduce_sum(tf.reduce_mean(tf.abs(err), axis=-1)),
-            tf.reduce_sum(losses),
-            tf.reduce_sum(tf.reduce_mean(tf.square(err), axis=-1)),
-        ]
+        return [tf.reduce_mean(tf.abs(err), axis=-1), losses, tf.reduce_mean(tf.square(err), axis=-1)]
+
+    def _sums(self, x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
+        """Sums of [score, loss, extras…] over one batch of rows.
+
+        The forward pass runs as EVAL_SLICES independent row slices, which TensorFlow's inter-op
+        threads run side by side (each op is single-threaded under exact numerics). Only the
+        per-example values are joined before summing: each row's output does not depend on the
+        slicing, and the sums run over the same vector, so every metric is bit-identical to one
+        whole pass (tests/engine/test_slices.py). Joining the activations instead would let the
+        graph optimiser move the activation across the join and change the fused kernels.
+        """
+        bounds = slice_bounds(int(x.shape[0]), EVAL_SLICES)
+        if len(bounds) == 2:
+            return [tf.reduce_sum(v) for v in self._example_values(x, y)]
+        parts = [self._example_values(x[a:b], y[a:b]) for a, b in zip(bounds, bounds[1:])]
+        return [tf.reduce_sum(tf.concat(list(column), axis=0)) for column in zip(*parts)]
 
     def _split_metrics(self, x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
-        """[score, mean loss, extras…] over a whole split, in slices of at most EVAL_BATCH rows."""
+        """[score, mean loss, extras…] over a whole split, in batches of at most EVAL_BATCH rows."""
         rows = int(x.shape[0])
         totals = None
         for start in range(0, rows, EVAL_BATCH):  # unrolled at trace time: sizes are static
-            # a slice copies its rows: take the whole tensor when it fits in one batch
+            # take the whole tensor when it fits in one batch (no slice op in the graph)
             xs, ys = (x, y) if rows <= EVAL_BATCH else (x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH])
-            sums = self._sums(ys, self.model(xs, training=False))
+            sums = self._sums(xs, ys)
             totals = sums if totals is None else [a + b for a, b in zip(totals, sums)]
         return [t / rows for t in totals or []]
 
@@ -295,6 +312,16 @@ def outputs_of(task: Task, data: Dataset) -> int:
             "has class labels (use model.loss: cross_entropy)"
         )
     return 1 if data.y_train.ndim == 1 else int(data.y_train.shape[1])
+
+
+def slice_bounds(rows: int, slices: int) -> list[int]:
+    """Row boundaries [0, …, rows] of at most `slices` near-equal slices on SLICE_ROW_MULTIPLE
+    rows; [0, rows] (one slice) for fewer than SLICE_MIN_ROWS rows."""
+    if slices < 2 or rows < SLICE_MIN_ROWS:
+        return [0, rows]
+    step = -(-rows // slices)
+    step += -step % SLICE_ROW_MULTIPLE
+    return [*range(0, rows, step), rows]
 
 
 def derived_seed(seed: int, index: int) -> int:
