@@ -29,25 +29,28 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.bound import (
+    BATCH,
+    EVAL_EVERY,
+    ITERATIONS,
+    LAYERS,
+    LEARNING_RATE,
+    arithmetic_bound,
+    matmul_rates,
+    seconds_at,
+)
+
 REPO = Path(__file__).resolve().parent.parent
 VG_CONFIG = REPO / "configs" / "vanishing_gradient.yaml"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "engine.json"
 DEFAULT_REPS = {"engine": 5, "numpy": 3, "naive": 2, "end_to_end": 2, "matmul": 5}
 QUICK_REPS = {"engine": 2, "numpy": 1, "naive": 1, "end_to_end": 1, "matmul": 3}
+ROUND_MATMUL_REPS = 3  # timings of the matmul rate before each engine round (the first sample takes "matmul")
 QUICK_ITERATIONS = 200  # --quick: a smoke run of the harness, not a measurement
 WARMUP_ITERATIONS = 20  # untimed first engine cell: process-wide TF and MLflow start-up stays out of the medians
 MEMORY_CELLS, MEMORY_ITERATIONS = 30, 200  # --memory: cells in one process, iterations per cell
 QUICK_MEMORY_CELLS, QUICK_MEMORY_ITERATIONS = 9, 50
 SEED = 0
-
-# The protocol, as numbers (the FLOP count and the engine's settings both read these).
-LAYERS = (784, 40, 20, 10)
-BATCH, EVAL_EVERY, LEARNING_RATE, ITERATIONS, TEST_ROWS = 100, 10, 0.1, 2000, 10_000
-
-# Matrix-multiply shapes for the rate: the workload's dominant product (the first layer on the
-# whole test set, ~3/4 of all FLOPs) and a large square one (the machine's peak).
-DOMINANT_SHAPE = (10_000, 784, 40)
-SQUARE_SHAPE = (2048, 2048, 2048)
 
 # Issue 5's targets, and issue 18's tighter one for the bound: (key, label, limit, "<=" or ">=").
 TARGETS = {
@@ -119,69 +122,6 @@ def print_targets(targets: list[dict], second: list[dict] | None = None) -> None
         for x in [t] + ([others[t["key"]]] if t["key"] in others else []):
             line += f"{fmt_value(x['key'], x['measured']):>10} {'PASS' if x['pass'] else 'FAIL'}  "
         print(line.rstrip())
-
-
-# --- the arithmetic bound ------------------------------------------------------------------
-
-
-def forward_flops_per_row() -> int:
-    """Multiply-adds of one forward pass of the dense net, counted as 2 FLOPs each (biases ignored)."""
-    return 2 * sum(a * b for a, b in zip(LAYERS[:-1], LAYERS[1:]))
-
-
-def protocol_flops(iterations: int) -> dict:
-    """FLOPs of one cell: training steps (≈ 3 forward passes per batch) and eval points (test set + batch)."""
-    fwd = forward_flops_per_row()
-    evals = iterations // EVAL_EVERY + 1  # iterations 0, 10, ..., N
-    train = iterations * 3 * BATCH * fwd
-    evaluate = evals * (TEST_ROWS + BATCH) * fwd
-    return {"forward_per_row": fwd, "eval_points": evals, "train": train, "eval": evaluate, "total": train + evaluate}
-
-
-def best_seconds(fn, reps: int, inner: int) -> float:
-    """Best per-call time of `fn` over `reps` timings of `inner` back-to-back calls (after one warm call)."""
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / inner)
-    return best
-
-
-def matmul_rates(reps: int, quick: bool = False) -> dict:
-    """Best single-precision GFLOP/s of tf.matmul and numpy on the dominant and the square shape."""
-    from study.engine.backend import tf
-
-    rng = np.random.default_rng(0)
-    out = {}
-    calls = (4, 1) if quick else (20, 2)  # back-to-back calls per timing: ~0.1 s and ~0.3 s on 2 cores
-    for (name, (m, k, n)), inner in zip((("dominant", DOMINANT_SHAPE), ("square", SQUARE_SHAPE)), calls):
-        a = rng.standard_normal((m, k), dtype=np.float32)
-        b = rng.standard_normal((k, n), dtype=np.float32)
-        ta, tb = tf.constant(a), tf.constant(b)
-        flops = 2 * m * k * n
-        # the lambdas run inside this iteration (best_seconds calls them at once): binding is intended
-        out[f"tf_{name}"] = flops / best_seconds(lambda: tf.matmul(ta, tb).numpy(), reps, inner) / 1e9  # noqa: B023
-        out[f"numpy_{name}"] = flops / best_seconds(lambda: a @ b, reps, inner) / 1e9  # noqa: B023
-    return out
-
-
-def arithmetic_bound(iterations: int, rates: dict) -> dict:
-    """Seconds the counted FLOPs need at the dominant shape's best rate (used) and at the peak rate."""
-    flops = protocol_flops(iterations)
-    dominant = max(rates["tf_dominant"], rates["numpy_dominant"])
-    peak = max(rates.values())
-    return {
-        "flops": flops,
-        "rates_gflops": rates,
-        "rate_used_gflops": dominant,
-        "rate_used": "best of tf.matmul / numpy on 10000x784 @ 784x40, the workload's dominant product",
-        "peak_gflops": peak,
-        "seconds": flops["total"] / dominant / 1e9,
-        "seconds_at_peak": flops["total"] / peak / 1e9,
-    }
 
 
 # --- our engine ----------------------------------------------------------------------------
@@ -310,10 +250,11 @@ def phases(t0: float, marks: list[float], t1: float) -> dict:
     return {"setup": marks[0] - t0, "first_call": marks[1] - marks[0], "chunks": chunks, "tail": t1 - marks[-1]}
 
 
-def measure_engine(settings, data, reps: int) -> dict:
+def measure_engine(settings, data, reps: int, before_round=lambda: None) -> dict:
     """Warm-up, then `reps` rounds of: logged cell on a new graph, logged cell on the cached graph,
     callback-free cell on a new graph, logged cell on the cached graph of a training process (as
-    `study run` trains; interleaved, so drift in machine load hits all four alike)."""
+    `study run` trains; interleaved, so drift in machine load hits all four alike). `before_round`
+    runs before each round, untimed (per_cell samples the matmul rate there)."""
     from study.run.trainer import Trainer
 
     tracking = Tracking()
@@ -328,6 +269,7 @@ def measure_engine(settings, data, reps: int) -> dict:
         engine_cell(warm, data, tracking, new_graph=False, trainer=trainer)  # its start-up, untimed
         cold, cached, bare, elsewhere = [], [], [], []
         for _ in range(reps):
+            before_round()
             cold.append(engine_cell(settings, data, tracking, new_graph=True))
             cached.append(engine_cell(settings, data, tracking, new_graph=False))
             bare.append(engine_cell(settings, data, None, new_graph=True))
@@ -436,8 +378,11 @@ def per_cell(args) -> dict:
         "steps_per_call": args.steps_per_call,
         "reps": reps,
     }
-    result["bound"] = arithmetic_bound(iterations, matmul_rates(reps["matmul"], args.quick))
-    result["engine"] = measure_engine(settings, data, reps["engine"])
+    samples = [matmul_rates(reps["matmul"], args.quick)]
+    result["engine"] = measure_engine(
+        settings, data, reps["engine"], lambda: samples.append(matmul_rates(ROUND_MATMUL_REPS, args.quick))
+    )
+    result["bound"] = arithmetic_bound(iterations, samples)
     result["numpy"] = measure_numpy(arrays, args.activation, args.init, iterations, reps["numpy"], np.float64)
     if args.numpy_float32:
         result["numpy_float32"] = measure_numpy(
@@ -466,6 +411,7 @@ def ratios_and_targets(r: dict) -> tuple[dict, dict]:
             "engine_over_bound_at_peak": engine / r["bound"]["seconds_at_peak"],
             "numpy_over_engine": r["numpy"]["seconds"]["median"] / engine,
             "logging_share": e["logging_share"]["median"],
+            "engine_over_round_bound": round_ratios(e["seconds"]["values"], r),
         }
         if "naive" in r:
             q["naive_over_engine"] = r["naive"]["seconds"]["median"] / engine
@@ -475,6 +421,13 @@ def ratios_and_targets(r: dict) -> tuple[dict, dict]:
     cold = r["engine"]["new_graph"]["seconds"]["median"]
     ratios["logging_share_by_difference"] = (cold - r["engine"]["no_callbacks_seconds"]["median"]) / cold
     return ratios, targets
+
+
+def round_ratios(seconds: list[float], r: dict) -> dict:
+    """Each round's cell against the bound at the rate sampled just before that round (not a target:
+    it shows how far the machine's speed moved during the run; the targets use the run's best rate)."""
+    rounds = r["bound"]["samples"][1:]
+    return spread([t / seconds_at(r["iterations"], rates) for t, rates in zip(seconds, rounds)])
 
 
 def fmt_spread(s: dict) -> str:
@@ -523,9 +476,18 @@ def print_per_cell(r: dict) -> None:
         f"\nbound: {b['flops']['total'] / 1e9:.1f} GFLOP ({b['flops']['train'] / 1e9:.1f} training, "
         f"{b['flops']['eval'] / 1e9:.1f} in {b['flops']['eval_points']} evals) / {b['rate_used_gflops']:.1f} GFLOP/s"
     )
+    per = b["dominant_rate_per_sample"]
     print(
-        f"float32 matmul GFLOP/s (best of {r['reps']['matmul']}): 10000x784@784x40 tf {rates['tf_dominant']:.1f}, "
-        f"numpy {rates['numpy_dominant']:.1f};  2048^2 tf {rates['tf_square']:.1f}, numpy {rates['numpy_square']:.1f}"
+        f"float32 matmul GFLOP/s (best of {len(b['samples'])} samples, one before the engine rounds and one before "
+        f"each): 10000x784@784x40 tf {rates['tf_dominant']:.1f}, numpy {rates['numpy_dominant']:.1f};  "
+        f"2048^2 tf {rates['tf_square']:.1f}, numpy {rates['numpy_square']:.1f}"
+    )
+    print(
+        f"dominant-shape rate per sample: median {per['median']:.1f} [{per['min']:.1f}-{per['max']:.1f}] GFLOP/s; "
+        "engine / the bound at its own round's rate: "
+        + ", ".join(
+            f"{v.replace('_', ' ')} {fmt_ratio(r['ratios'][v]['engine_over_round_bound'])}" for v in ENGINE_VARIANTS
+        )
     )
     for variant in ENGINE_VARIANTS:
         ph = e[variant]["phases_median"]
@@ -552,6 +514,10 @@ def print_per_cell(r: dict) -> None:
     print_targets(r["targets"]["new_graph"], r["targets"]["cached_graph"])
     print("\nthe same targets, the engine in a training process as `study run` trains (cached graph):")
     print_targets(r["targets"]["trainer_cached_graph"])
+
+
+def fmt_ratio(s: dict) -> str:
+    return f"{s['median']:.2f} x [{s['min']:.2f}-{s['max']:.2f}]"
 
 
 def fmt_load(m: dict) -> str:
