@@ -8,7 +8,6 @@ the hour moves by 2x, and a single sample taken at a slow moment would make any 
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import numpy as np
@@ -83,7 +82,6 @@ def arithmetic_bound(iterations: int, samples: list[dict]) -> dict:
     rates = best_rates(samples)
     dominant = dominant_rate(rates)
     peak = max(rates.values())
-    per_sample = [dominant_rate(s) for s in samples]
     return {
         "flops": flops,
         "rates_gflops": rates,
@@ -91,15 +89,9 @@ def arithmetic_bound(iterations: int, samples: list[dict]) -> dict:
         "rate_used": "best of tf.matmul / numpy on 10000x784 @ 784x40, the workload's dominant product, "
         "over every sample of the run",
         "peak_gflops": peak,
-        "seconds": flops["total"] / dominant / 1e9,
+        "seconds": seconds_at(iterations, rates),
         "seconds_at_peak": flops["total"] / peak / 1e9,
         "samples": samples,
-        "dominant_rate_per_sample": {
-            "median": statistics.median(per_sample),
-            "min": min(per_sample),
-            "max": max(per_sample),
-            "values": per_sample,
-        },
     }
 
 

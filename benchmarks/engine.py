@@ -36,6 +36,7 @@ from benchmarks.bound import (
     LAYERS,
     LEARNING_RATE,
     arithmetic_bound,
+    dominant_rate,
     matmul_rates,
     seconds_at,
 )
@@ -476,7 +477,7 @@ def print_per_cell(r: dict) -> None:
         f"\nbound: {b['flops']['total'] / 1e9:.1f} GFLOP ({b['flops']['train'] / 1e9:.1f} training, "
         f"{b['flops']['eval'] / 1e9:.1f} in {b['flops']['eval_points']} evals) / {b['rate_used_gflops']:.1f} GFLOP/s"
     )
-    per = b["dominant_rate_per_sample"]
+    per = spread([dominant_rate(s) for s in b["samples"]])
     print(
         f"float32 matmul GFLOP/s (best of {len(b['samples'])} samples, one before the engine rounds and one before "
         f"each): 10000x784@784x40 tf {rates['tf_dominant']:.1f}, numpy {rates['numpy_dominant']:.1f};  "
