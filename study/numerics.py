@@ -11,7 +11,7 @@ Two modes, chosen by `train.numerics`:
 - `exact` (the default): every op runs on one thread, so no op's arithmetic is ever split; the
   cores are used by running independent ops side by side (inter-op threads). A cell's numbers do
   not depend on the thread count, the backend or the number of workers — only on the CPU's
-  instruction set and the package versions, which every run records.
+  instruction set and cache sizes and the package versions, which every run records.
 - `fast`: every op may use all of the process's threads. On some CPUs and shapes the results then
   depend on the thread count; the run records it so a difference can be explained.
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from study.config import NUMERICS_MODES as MODES
 
@@ -80,10 +81,27 @@ def thread_counts(mode: str, threads: int) -> tuple[int, int]:
 ISA_FLAGS = ("avx512_bf16", "avx512_vnni", "avx512f", "avx2", "fma", "avx", "sse4_2", "amx_tile", "asimd", "sve")
 
 
+CPU_CACHES = Path("/sys/devices/system/cpu/cpu0/cache")  # Linux: one indexN folder per cache of the first CPU
+
+
+def cache_sizes(root: Path = CPU_CACHES) -> str:
+    """The first CPU's data and unified cache sizes, e.g. `L1d 32K L2 512K L3 32768K` (Eigen sizes
+    its matrix-product blocks from them, so they also decide the summation order); "" where unknown."""
+    found = []
+    for index in sorted(root.glob("index*")):
+        try:
+            level, kind, size = ((index / name).read_text().strip() for name in ("level", "type", "size"))
+        except OSError:
+            continue
+        if kind in ("Data", "Unified"):
+            found.append((int(level), f"L{level}{'d' if kind == 'Data' else ''} {size}"))
+    return " ".join(text for _, text in sorted(found))
+
+
 @cache
 def cpu_description() -> str:
-    """The CPU's model name and the ISA extensions that pick TensorFlow's kernels, e.g.
-    `Intel(R) Xeon(R) Processor [x86_64: avx512f avx2 fma]`."""
+    """The CPU's model name, the ISA extensions that pick TensorFlow's kernels and the cache sizes
+    that size their blocks, e.g. `Intel(R) Xeon(R) Processor [x86_64: avx512f avx2 fma; L1d 48K L2 2048K]`."""
     import platform
 
     model, flags = platform.processor() or platform.machine(), set()
@@ -101,4 +119,5 @@ def cpu_description() -> str:
     except OSError:
         pass
     isa = " ".join(f for f in ISA_FLAGS if f in flags)
-    return f"{model} [{platform.machine()}{': ' + isa if isa else ''}]"
+    caches = cache_sizes()
+    return f"{model} [{platform.machine()}{': ' + isa if isa else ''}{'; ' + caches if caches else ''}]"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from study.engine.backend import configure
-from study.numerics import MODES, Numerics, thread_counts
+from study.numerics import MODES, Numerics, cache_sizes, cpu_description, thread_counts
 from study.store.contract import numerics_tags
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,3 +156,25 @@ def test_numerics_tags_name_every_setting():
 def test_configure_is_idempotent_in_one_process():
     first = configure("exact")
     assert configure("exact") is first
+
+
+def fake_cache(root, index: int, level: int, kind: str, size: str) -> None:
+    folder = root / f"index{index}"
+    folder.mkdir(parents=True)
+    for name, value in (("level", level), ("type", kind), ("size", size)):
+        (folder / name).write_text(f"{value}\n")
+
+
+def test_cache_sizes_name_the_data_and_unified_caches_in_level_order(tmp_path):
+    fake_cache(tmp_path, 3, 3, "Unified", "32768K")
+    fake_cache(tmp_path, 0, 1, "Data", "32K")
+    fake_cache(tmp_path, 1, 1, "Instruction", "32K")  # no data passes through it: not part of the blocking
+    fake_cache(tmp_path, 2, 2, "Unified", "512K")
+    (tmp_path / "index4").mkdir()  # unreadable entries are skipped, not fatal
+    assert cache_sizes(tmp_path) == "L1d 32K L2 512K L3 32768K"
+    assert cache_sizes(tmp_path / "absent") == ""
+
+
+def test_the_cpu_description_carries_this_machines_caches():
+    caches = cache_sizes()
+    assert (("; " + caches) in cpu_description()) == bool(caches)
