@@ -29,18 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.bound import BATCH, ITERATIONS, TEST_ROWS, arithmetic_bound, forward_flops_per_row, matmul_rates
-from benchmarks.engine import (
-    DEFAULT_OUT,
-    ROUND_MATMUL_REPS,
-    SEED,
-    Tracking,
-    engine_cell,
-    load_data,
-    machine,
-    merge_json,
-    protocol_settings,
-    spread,
-)
+from benchmarks.cells import DEFAULT_OUT, ROUND_MATMUL_REPS, SEED, Tracking, engine_cell, load_data, protocol_settings
+from benchmarks.record import machine, merge_json, spread
 
 EVAL_HEAVY_ITERATIONS = 200  # evaluated after every iteration: 201 evaluations, 200 steps
 CORES = 2  # the project's machine; the floor divides the CPU work by this
