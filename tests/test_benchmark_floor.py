@@ -46,3 +46,5 @@ def test_floor_is_the_cpu_work_over_two_cores_at_the_cheaper_step():
     assert f["floor_seconds"] == pytest.approx((2000 * one_core_step + 201 * evaluation + writing) / 2)
     assert f["floor_over_bound"] == pytest.approx(f["floor_seconds"] / 2.0)
     assert f["logged_over_floor"] == pytest.approx(2.5 / f["floor_seconds"])
+    # the protocol cell's own CPU, its steps brought down to the one-core cost: the same floor here
+    assert f["floor_from_measured_cpu_seconds"] == pytest.approx(f["floor_seconds"])
