@@ -31,6 +31,7 @@ import numpy as np
 from benchmarks.bound import BATCH, ITERATIONS, TEST_ROWS, arithmetic_bound, forward_flops_per_row, matmul_rates
 from benchmarks.cells import DEFAULT_OUT, ROUND_MATMUL_REPS, SEED, Tracking, engine_cell, load_data, protocol_settings
 from benchmarks.record import machine, merge_json, spread
+from study.engine.records import chunks
 
 EVAL_HEAVY_ITERATIONS = 200  # evaluated after every iteration: 201 evaluations, 200 steps
 CORES = 2  # the project's machine; the floor divides the CPU work by this
@@ -44,9 +45,10 @@ def cell_settings(iterations: int, eval_every: int):
 
 
 def counts(settings) -> tuple[int, int]:
-    """(steps, evaluations) of a cell: every iteration is a step; evaluations at 0, every period and the end."""
-    n, every = settings.train.iterations, settings.train.eval_every
-    return n, n // every + 1 + (n % every > 0)
+    """(steps, evaluations) of a cell, from the engine's own schedule: the evaluation at 0, then one per period."""
+    train = settings.train
+    schedule = chunks(train.iterations, train.eval_every, train.steps_per_call)
+    return sum(n * length for _, n, length in schedule), 1 + sum(n for _, n, _ in schedule)
 
 
 CELLS = {
@@ -118,10 +120,12 @@ def floor_of(m: dict, one_core: dict) -> dict:
     heavy_steps, heavy_evals = counts(CELLS["steps_heavy"])
     step_one_core = (one_core["median"] - heavy_evals * evaluation) / heavy_steps
     writing = med["logged"] - med["bare"]
+    added = max(writing, 0.0)  # a negative difference of medians is noise: no writing is added then
     best_step = min(step, step_one_core)
-    floor = (steps * best_step + evals * evaluation + max(writing, 0.0)) / CORES
+    without_mlflow = (steps * best_step + evals * evaluation) / CORES
+    floor = without_mlflow + added / CORES
     # the same from the protocol cell's own CPU-seconds, less what its steps spend beyond the cheaper step cost
-    measured = (med["bare"] - steps * (step - best_step) + max(writing, 0.0)) / CORES
+    measured = (med["bare"] - steps * (step - best_step) + added) / CORES
     bound = m["bound"]["seconds"]
     logged = m["logged"]["seconds"]["median"]
     eval_flops = (TEST_ROWS + BATCH) * forward_flops_per_row()
@@ -134,9 +138,9 @@ def floor_of(m: dict, one_core: dict) -> dict:
         "protocol_cpu_modelled": steps * step + evals * evaluation,
         "protocol_cpu_measured": med["bare"],
         "floor_seconds": floor,
-        "floor_without_mlflow_seconds": floor - max(writing, 0.0) / CORES,
+        "floor_without_mlflow_seconds": without_mlflow,
         "floor_over_bound": floor / bound,
-        "floor_without_mlflow_over_bound": (floor - max(writing, 0.0) / CORES) / bound,
+        "floor_without_mlflow_over_bound": without_mlflow / bound,
         "floor_from_measured_cpu_seconds": measured,
         "floor_from_measured_cpu_over_bound": measured / bound,
         "logged_over_bound": logged / bound,
