@@ -31,7 +31,7 @@ ENGINE_VARIANTS = ("new_graph", "cached_graph", "trainer_cached_graph")
 
 def protocol_settings(activation: str, init: str, iterations: int, diagnostics_every: int, steps_per_call: int | None):
     """The course's protocol as a cell's Settings."""
-    from study.config import Settings
+    from study.spec import Settings
 
     return Settings.model_validate(
         {
@@ -96,15 +96,15 @@ class Tracking:
 def drop_cached_graphs() -> None:
     """Make the next cell build and trace anew: empty the engine's graph cache (private) and Keras's session.
 
-    Outside any timer. The engine keeps one traced graph per model structure (`study.engine.train._engines`);
+    Outside any timer. The engine keeps one traced graph per model structure (`study.engine.training_loop._engines`);
     there is no public way to empty it, so this reaches in, and does nothing where no cache exists.
     """
     import gc
 
-    import study.engine.train
+    import study.engine.training_loop
     from study.engine.backend import keras
 
-    cache = getattr(study.engine.train, "_engines", None)
+    cache = getattr(study.engine.training_loop, "_engines", None)
     if cache is not None:
         cache.clear()
     keras.backend.clear_session()
@@ -115,12 +115,12 @@ def engine_cell(settings, data, tracking: Tracking | None, new_graph: bool, trai
     """One timed cell of our engine: from before train_and_evaluate to after the writer's flush.
 
     `new_graph`: empty the graph cache first (untimed), so the cell pays model build and tracing.
-    `trainer`: train in that training process (study/run/trainer.py), as `study run` does, the
+    `trainer`: train in that training process (study/execution/trainer.py), as `study run` does, the
     callbacks (the MLflow logging) here; its graph is cached after the first cell.
     """
-    from study.engine.train import train_and_evaluate
-    from study.run.metrics import MetricLogger
-    from study.run.trainer import DataSource, Job
+    from study.engine.training_loop import train_and_evaluate
+    from study.execution.metrics import MetricLogger
+    from study.execution.trainer import DataSource, Job
 
     if new_graph:
         drop_cached_graphs()
@@ -157,7 +157,7 @@ def measure_engine(settings, data, reps: int, before_round=lambda: None) -> dict
     callback-free cell on a new graph, logged cell on the cached graph of a training process (as
     `study run` trains; interleaved, so drift in machine load hits all four alike). `before_round`
     runs before each round, untimed (per_cell samples the matmul rate there)."""
-    from study.run.trainer import Trainer
+    from study.execution.trainer import Trainer
 
     tracking = Tracking()
     try:

@@ -21,10 +21,10 @@ import sys
 
 CHILD = r"""
 import json, sys, time
-from study.studyfile import load_study
-from study.grid import expand
-from study.run.cell import cell_data
-from study.engine.train import train_and_evaluate
+from study.spec.studyfile import load_study
+from study.plan.grid import expand
+from study.execution.cell import cell_data
+from study.engine.training_loop import train_and_evaluate
 cells = expand(load_study(sys.argv[1]))
 warm = cells[0]
 short = warm.settings.train.model_copy(update={"iterations": 20})

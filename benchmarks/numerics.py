@@ -30,10 +30,10 @@ import json, sys, time
 from study.engine.backend import configure
 from study.store.contract import numerics_tags
 numerics = configure(sys.argv[1], int(sys.argv[2]))
-from study.studyfile import load_study
-from study.grid import expand
-from study.run.cell import cell_data
-from study.engine.train import train_and_evaluate
+from study.spec.studyfile import load_study
+from study.plan.grid import expand
+from study.execution.cell import cell_data
+from study.engine.training_loop import train_and_evaluate
 reps, quick = int(sys.argv[3]), sys.argv[4] == "quick"
 studies = [("configs/vanishing_gradient.yaml", ["grid.model.activation=[relu]", "grid.model.initializer=[he]"]),
            ("configs/cnn.yaml", [])]

@@ -87,22 +87,22 @@ def timed_submit(submit):
 def instrument(module) -> None:
     """The wrappers for one just-imported module of the package."""
     m, name = module, module.__name__
-    if name == "study.studyfile":
+    if name == "study.spec.studyfile":
         patch(m, "load_study", "validation (study file, grid)")
     elif name == "study.grid":
         patch(m, "expand", "validation (study file, grid)")
     elif name == "study.data":
         patch(m, "load", "data load")
-    elif name == "study.run.preflight":
+    elif name == "study.check.preflight":
         patch(m, "preflight", "validation (preflight: shapes, sizes, settings)")
-    elif name == "study.run.warmup":
+    elif name == "study.execution.warmup":
         patch(m, "wait", "waiting for the engine warm-up (TensorFlow import, first trace)")
-    elif name == "study.run.trainer":  # the driver's side of the training process
+    elif name == "study.execution.trainer":  # the driver's side of the training process
         patch(m.Trainer, "numerics", "waiting for the trainer's start-up (TensorFlow import)")
         patch(m.Trainer, "train", "cell: training (in the trainer; its callbacks here)")
         patch(m.Trainer, "save_model", "cell: saving the model (in the trainer)")
         patch(m.Trainer, "dataset", "data: waiting for the trainer's load and description")
-    elif name == "study.run.training_process":  # the training process itself
+    elif name == "study.execution.trainer_main":  # the training process itself
         patch(m, "preload_model_saving", "importing MLflow for model saving")
         patch(m, "warm", "first engine started (build and trace go on in a thread)")
         patch(m, "describe_all", "data load and description (before TensorFlow)")
@@ -110,7 +110,7 @@ def instrument(module) -> None:
         patch(m, "save_local", "cell: saving the model")  # up to 5cf1b4c: saved as an MLflow model where trained
         patch(m, "package", "cell: packaging the model (MLflow)")
         patch(m, "preload", "model saving's imports")
-    elif name == "study.engine.model":
+    elif name == "study.engine.build":
         patch(m, "save_keras", "cell: saving the model")
     elif name in ("study.store.connect", "study.store.creation") and hasattr(m, "create_sqlite_store"):
         patch(m, "create_sqlite_store", "store: create SQLite")  # in connect up to 747c848
@@ -125,23 +125,23 @@ def instrument(module) -> None:
     elif name == "study.store.writer":
         patch(m.BackgroundWriter, "flush", "waiting for the writer")
         m.BackgroundWriter.submit = timed_submit(m.BackgroundWriter.submit)
-    elif name == "study.run.cell":
+    elif name == "study.execution.cell":
         patch(m, "run_cell", "cell: other")
-    elif name == "study.run.metrics":
+    elif name == "study.execution.metrics":
         for method in ("set_model", "on_chunk_end", "on_train_end"):
             patch(m.MetricLogger, method, "cell: logging")
-    elif name == "study.engine.train":
+    elif name == "study.engine.training_loop":
         patch(m.Engine, "__init__", "cell: model build")
         if hasattr(m.Engine, "chunk"):
             m.Engine.chunk = first_call_per_instance("cell: first graph call (trace)", "cell: training", m.Engine.chunk)
         else:
             MISSING.append("Engine.chunk")
         patch(m, "engine_for", "cell: other")
-    elif name == "study.run.parent":
+    elif name == "study.execution.parent":
         patch(m, "close_parent", "study end")
-    elif name == "study.run.runner":
+    elif name == "study.execution.driver":
         patch(m, "final_table", "final table")
-    elif name == "study.report.write":
+    elif name == "study.reporting.write":
         patch(m, "write_report", "report")
 
 
@@ -228,8 +228,8 @@ def numpy_child(config: str, overrides: list[str]) -> int:
     import numpy as np
 
     from benchmarks import numpy_course
-    from study.grid import expand
-    from study.studyfile import load_study
+    from study.plan.grid import expand
+    from study.spec.studyfile import load_study
 
     data = numpy_course.load_mnist()
     rows = []

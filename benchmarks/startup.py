@@ -29,9 +29,9 @@ import json, sys, time
 from study.engine.backend import ensure, tf
 ensure("exact")
 from study.data import load
-from study.engine.train import Engine
-from study.grid import expand
-from study.studyfile import load_study
+from study.engine.training_loop import Engine
+from study.plan.grid import expand
+from study.spec.studyfile import load_study
 cell = expand(load_study(sys.argv[1], []))[0]
 t0 = time.perf_counter(); data = load(cell.settings.data)
 t1 = time.perf_counter(); engine = Engine(cell.settings, data); engine.reset(cell.settings, cell.seed)

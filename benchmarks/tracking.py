@@ -65,10 +65,10 @@ def one_run(study_path: str, variant: dict, work: Path, blank: Path) -> dict:
     """Run the study with the variant's tracking settings into a fresh store under `work`."""
     from mlflow.tracking import MlflowClient
 
-    import study.run.cell as cell_module
-    from study.run.runner import run_study
+    import study.execution.cell as cell_module
+    from study.execution.driver import run_study
+    from study.spec.studyfile import load_study
     from study.store.inputs import log_dataset_inputs
-    from study.studyfile import load_study
 
     (work / "mlruns").mkdir(parents=True)
     shutil.copy(blank, work / "mlruns" / "mlflow.db")
@@ -145,13 +145,13 @@ def part_costs(study_path: str, root: Path, blank: Path, reps: int = 5) -> dict[
     saving the model (training thread), uploading it, logging the dataset inputs (writer thread)."""
     from mlflow.tracking import MlflowClient
 
-    from study.engine.model import save_keras
-    from study.engine.train import engine_for
-    from study.grid import expand
-    from study.run.cell import cell_data
+    from study.engine.build import save_keras
+    from study.engine.training_loop import engine_for
+    from study.execution.cell import cell_data
+    from study.plan.grid import expand
+    from study.spec.studyfile import load_study
     from study.store.inputs import log_dataset_inputs
     from study.store.models import log_saved, package
-    from study.studyfile import load_study
 
     cell = expand(load_study(study_path))[0]
     data = cell_data(cell)

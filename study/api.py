@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from study.analysis.compare import Comparison
-    from study.config import Study
-    from study.run.parent import StudyResult
+    from study.execution.parent import StudyResult
+    from study.spec import Study
     from study.store.delete import DeletionPlan
     from study.store.lookup import Target
     from study.store.reader import StudyRuns
@@ -54,7 +54,7 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Study:
     >>> s.name, s.spec.seed_list
     ('smoke', [0, 1, 2])
     """
-    from study.studyfile import load_study
+    from study.spec.studyfile import load_study
 
     return load_study(Path(path), list(overrides))
 
@@ -64,8 +64,8 @@ def cells(config: str | os.PathLike | Study, overrides: Sequence[str] = ()) -> p
     cell, seed, config_hash and one `axis.<name>` column per axis. Checks `expect:` selectors too."""
     import pandas as pd
 
-    from study.expect import check_expectations
-    from study.grid import expand
+    from study.check.expectations import check_expectations
+    from study.plan.grid import expand
 
     spec = _study(config, overrides)
     planned = expand(spec)
@@ -140,7 +140,7 @@ def run(
     >>> result = study.run("configs/smoke.yaml", store="mlruns", progress=False)
     >>> result.cells[["cell", "status", "final_test_acc"]]
     """
-    from study.run.runner import run_study
+    from study.execution.driver import run_study
 
     spec = _study(config, overrides)
     if workers < 1:
@@ -168,8 +168,8 @@ def _run_result(result: StudyResult, uri: str) -> RunResult:
     """The runner's result as a RunResult with DataFrames."""
     import pandas as pd
 
-    from study.expect import as_records
-    from study.run.runner import final_table
+    from study.check.expectations import as_records
+    from study.execution.driver import final_table
     from study.store.reader import SUMMARY_METRICS
 
     rows = [
@@ -292,7 +292,7 @@ def rm(
 
 def _study(config: str | os.PathLike | Study, overrides: Sequence[str]) -> Study:
     """A Study from a path (overrides applied) or as given (then no overrides)."""
-    from study.config import Study
+    from study.spec import Study
 
     if isinstance(config, Study):
         if overrides:
@@ -305,7 +305,7 @@ def _write_report(
     uri: str, target: str, run: str | None = None, out: str | os.PathLike | None = None, compare: str | None = None
 ) -> Path:
     """`report`'s work, also done by `run(report=True)`."""
-    from study.report.write import write_report
+    from study.reporting.write import write_report
     from study.store.connect import retry
     from study.store.views import describe_parent
 
@@ -313,7 +313,7 @@ def _write_report(
         chosen = _target(client, target, run)
         section = ""
         if compare is not None:
-            from study.report.compare import comparison_section
+            from study.reporting.comparison_section import comparison_section
 
             section = comparison_section(_compare(client, _target(client, compare), chosen))
         assert chosen.parent_id is not None

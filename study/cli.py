@@ -257,8 +257,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     study = api.load(args.config, args.overrides)
     if args.dry_run and study.spec.search is not None:
-        from study.run.preflight import preflight
-        from study.search import describe_space, probe_cells, search_space
+        from study.check.preflight import preflight
+        from study.plan.space import describe_space, probe_cells, search_space
 
         checked = preflight(study, probe_cells(study, search_space(study)))  # as the search run checks
         announce_store(args.config)
@@ -267,7 +267,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return 0
     if args.dry_run:
-        from study.run.dry_run import dry_run
+        from study.check.dry_run import dry_run
 
         planned = dry_run(study)  # the real run's checks, then each cell's non-default settings
         announce_store(args.config)  # the store the run would use (the run itself says so once checked)
@@ -293,21 +293,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    from study.settings_doc import settings_markdown, settings_text
+    from study.spec.settings_doc import settings_markdown, settings_text
 
     sys.stdout.write(settings_markdown() if args.markdown else settings_text(args.key))
     return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from study.settings_doc import schema_text
+    from study.spec.settings_doc import schema_text
 
     sys.stdout.write(schema_text())
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from study.inventory import list_store
+    from study.store.inventory import list_store
 
     print(list_store())
     return 0
@@ -358,7 +358,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from study.run.verify import verify_run
+    from study.execution.verify import verify_run
     from study.store.connect import resolve_tracking_uri
 
     resolve_tracking_uri(None)  # a run id needs a store: refuse rather than create an empty one
@@ -369,7 +369,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from study.run.reproduce import reproduce_study
+    from study.execution.reproduce import reproduce_study
     from study.store.connect import resolve_tracking_uri
 
     resolve_tracking_uri(None)  # a run id needs a store: refuse rather than create an empty one

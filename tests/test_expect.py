@@ -104,9 +104,9 @@ def test_expectations_are_checked_printed_and_stored(write_study, tmp_cwd, capsy
 
 def test_a_list_valued_axis_can_be_selected(write_study):
     """`model.hidden` values are lists: a selector matches them by label or by the list itself."""
-    from study.expect import check_expectations
-    from study.grid import expand
-    from study.studyfile import load_study
+    from study.check.expectations import check_expectations
+    from study.plan.grid import expand
+    from study.spec.studyfile import load_study
 
     text = SMOKE.replace("model.initializer: [gauss, he]", "model.hidden: [[], [16]]")
     study = load_study(write_study(text + "expect:\n  - {cells: {hidden: no hidden}, final_test_acc: [0, 1]}\n"))

@@ -26,9 +26,9 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from study import cli
-from study.config import ACTIVATIONS, INITIALIZERS, LAYER_TYPES, OPTIMIZERS
-from study.config.keys import setting_keys
-from study.studyfile import DOCUMENT_KEYS
+from study.spec import ACTIVATIONS, INITIALIZERS, LAYER_TYPES, OPTIMIZERS
+from study.spec.keys import setting_keys
+from study.spec.studyfile import DOCUMENT_KEYS
 
 pytestmark = pytest.mark.usefixtures("mnist_dir")  # the dry run reads the data's headers
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from study.config import DataConfig
-from study.config.keys import setting_keys
-from study.grid import NOT_IDENTITY, config_hash, expand
-from study.studyfile import load_study
+from study.plan.grid import NOT_IDENTITY, config_hash, expand
+from study.spec import DataConfig
+from study.spec.keys import setting_keys
+from study.spec.studyfile import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,7 +118,7 @@ def test_readable_labels_for_other_axes(write_study):
 
 
 def test_clashing_short_names_keep_the_dotted_key():
-    from study.grid import short_names
+    from study.plan.grid import short_names
 
     assert short_names(["optimizer.epsilon", "model.bn_epsilon"]) == {
         "optimizer.epsilon": "epsilon",
@@ -289,7 +289,7 @@ def test_hash_is_stable_across_processes(write_study):
     path = write_study(TWO_AXES)
     here = [c.config_hash for c in expand(load_study(path))]
     code = (
-        "import sys; from study.studyfile import load_study; from study.grid import expand; "
+        "import sys; from study.spec.studyfile import load_study; from study.plan.grid import expand; "
         "print(' '.join(c.config_hash for c in expand(load_study(sys.argv[1]))))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
@@ -402,7 +402,7 @@ def test_every_identity_setting_has_a_changed_value():
 
 @pytest.mark.parametrize("key", sorted(CHANGED))
 def test_hash_changes_when_any_setting_changes(key):
-    from study.studyfile import study_from_dict
+    from study.spec.studyfile import study_from_dict
 
     doc = {
         "study": "h",

@@ -1,5 +1,5 @@
 """Errors that teach: the common shape mistakes of a study file give one line naming only the wrong key
-and how to write it (study/hints.py, studyfile.cell_error), exit 2, nothing written."""
+and how to write it (study/spec/hints.py, studyfile.cell_error), exit 2, nothing written."""
 
 from __future__ import annotations
 

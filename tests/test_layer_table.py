@@ -1,4 +1,4 @@
-"""The committed Keras layer table (study/keras_layers.json) is the installed Keras's, and layer entries
+"""The committed Keras layer table (study/spec/keras_layers.json) is the installed Keras's, and layer entries
 are checked against it with one-line errors — without importing TensorFlow."""
 
 from __future__ import annotations
@@ -10,19 +10,19 @@ import sys
 import pytest
 
 from study.errors import ConfigError
-from study.layer_table import TABLE, generate, keras_layers
-from study.studyfile import study_from_dict
+from study.spec.layer_table import TABLE, generate, keras_layers
+from study.spec.studyfile import study_from_dict
 
 
 @pytest.mark.slow  # imports Keras
 def test_the_committed_table_is_the_installed_keras():
     committed = json.loads(TABLE.read_text(encoding="utf-8"))
-    assert committed == generate(), "regenerate it: python -m study.layer_table"
+    assert committed == generate(), "regenerate it: python -m study.spec.layer_table"
 
 
 def test_validating_a_keras_stack_does_not_import_tensorflow():
     code = (
-        "import sys; from study.config import ModelConfig; "
+        "import sys; from study.spec import ModelConfig; "
         "ModelConfig.model_validate({'layers': [{'type': 'Conv2D', 'filters': 4, 'kernel_size': 3}, "
         "{'type': 'GlobalAveragePooling2D'}, {'type': 'dense', 'units': 10}]}); "
         "print('tensorflow' in sys.modules or 'keras' in sys.modules)"

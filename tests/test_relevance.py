@@ -1,4 +1,4 @@
-"""Which settings take effect (study/relevance.py): the rules, and the engine's own proof that an inert
+"""Which settings take effect (study/spec/relevance.py): the rules, and the engine's own proof that an inert
 setting changes neither the built network nor the optimizer."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from study.config import Settings
-from study.relevance import effective_settings, inert_settings
+from study.spec import Settings
+from study.spec.relevance import effective_settings, inert_settings
 
 
 def settings(**sections: dict[str, Any]) -> Settings:
@@ -149,7 +149,7 @@ CASES = [
 
 def built(doc: dict[str, Any]) -> tuple[Any, Any, list]:
     """What the engine builds from a settings document: the net's and the optimizer's full configs."""
-    from study.engine.model import build_model
+    from study.engine.build import build_model
     from study.engine.optimizers import build_optimizer
 
     s = Settings.model_validate(doc)

@@ -1,4 +1,4 @@
-"""The `search:` section (study/search.py): parsing, one-line refusals, Optuna distributions, trials as
+"""The `search:` section (study/plan/space.py): parsing, one-line refusals, Optuna distributions, trials as
 cells, `sampler: grid` as the equivalent grid, and the search's identity."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import json
 import pytest
 
 from study.errors import ConfigError
-from study.grid import config_hash, expand
-from study.search import describe_space, distributions, search_identity, search_space, space_size, trial_cells
-from study.studyfile import load_study, study_from_dict
+from study.plan.grid import config_hash, expand
+from study.plan.space import describe_space, distributions, search_identity, search_space, space_size, trial_cells
+from study.spec.studyfile import load_study, study_from_dict
 
 GOOD = {
     "study": "searchy",

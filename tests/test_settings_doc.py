@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 
 from study import cli
-from study.config.keys import setting_keys
-from study.settings_doc import entries, settings_markdown, study_schema
-from study.studyfile import parse_yaml
+from study.spec.keys import setting_keys
+from study.spec.settings_doc import entries, settings_markdown, study_schema
+from study.spec.studyfile import parse_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE_STUDIES = sorted((ROOT / "configs").glob("*.yaml"))

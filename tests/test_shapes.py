@@ -1,4 +1,4 @@
-"""Pure-Python layer shapes (study/shapes.py): the course's formulas, and a property test that they equal
+"""Pure-Python layer shapes (study/check/shapes.py): the course's formulas, and a property test that they equal
 what Keras builds (study/engine/model.build_model) on generated course stacks, failures included."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from study.config import ModelConfig
-from study.shapes import ShapeError, course_stack, output_shapes
+from study.check.shapes import ShapeError, course_stack, output_shapes
+from study.spec import ModelConfig
 
 
 def model(*layers: dict) -> ModelConfig:
@@ -85,7 +85,7 @@ sides = st.sampled_from([4, 7, 12, 28])
 def keras_shapes(cfg: ModelConfig, side: int) -> list[tuple[int, ...]] | None:
     """The output shapes of the conv, pool and dense layers Keras builds, or None when it cannot build
     the stack (or builds a layer with an empty output)."""
-    from study.engine.model import build_model
+    from study.engine.build import build_model
 
     try:
         net = build_model(cfg, (side * side,), 10)

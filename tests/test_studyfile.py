@@ -1,4 +1,4 @@
-"""Study files (study/studyfile.py on the schema of study/config/): every kind of bad input is one
+"""Study files (study/spec/studyfile.py on the schema of study/spec/): every kind of bad input is one
 ConfigError line naming file, key, value and choices; overrides, parsing and the schema's defaults; the
 shipped study files, the course's among them, expand to their grids."""
 
@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from study import cli
-from study.config import (
+from study.errors import ConfigError
+from study.plan.grid import expand
+from study.spec import (
     ACTIVATIONS,
     DATASETS,
     OPTIMIZERS,
@@ -18,10 +20,8 @@ from study.config import (
     OptimizerConfig,
     TrainConfig,
 )
-from study.config.keys import setting_keys
-from study.errors import ConfigError
-from study.grid import expand
-from study.studyfile import load_study
+from study.spec.keys import setting_keys
+from study.spec.studyfile import load_study
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -283,7 +283,7 @@ def test_setting_keys_cover_every_section():
 def test_shipped_configs_load_and_expand(path):
     study = load_study(path)
     if study.spec.search is not None:  # a search's cells are its trials: its corners stand for them
-        from study.search import probe_cells, search_space
+        from study.plan.space import probe_cells, search_space
 
         cells = probe_cells(study, search_space(study))
     else:

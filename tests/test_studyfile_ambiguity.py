@@ -1,13 +1,13 @@
 """YAML the parser accepts but that is ambiguous, and grids whose meaning depends on order or repeats
-itself: each refused in one line naming the file and the place (study/studyfile.py, study/grid.py)."""
+itself: each refused in one line naming the file and the place (study/spec/studyfile.py, study/plan/grid.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from study.errors import ConfigError
-from study.grid import expand
-from study.studyfile import load_study
+from study.plan.grid import expand
+from study.spec.studyfile import load_study
 
 GOOD = """\
 study: probe

@@ -1,4 +1,4 @@
-"""TensorFlow's quiet import (study/tensorflow_setup.py) hides TensorFlow's start-up chatter, not what
+"""TensorFlow's quiet import (study/runtime/tensorflow_setup.py) hides TensorFlow's start-up chatter, not what
 the rest of the process says meanwhile (the engine warm-up imports it on a background thread)."""
 
 import subprocess
@@ -8,7 +8,7 @@ CODE = """
 import sys, threading, time
 done = threading.Event()
 def load():
-    import study.tensorflow_setup
+    import study.runtime.tensorflow_setup
     done.set()
 threading.Thread(target=load).start()
 n = 0

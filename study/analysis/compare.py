@@ -16,7 +16,7 @@ import pandas as pd
 
 from study.analysis.statistics import CONFIDENCE, STAT_COLUMNS, run_stats, welch_interval
 from study.errors import StudyError
-from study.grid import NOT_IDENTITY
+from study.plan.grid import NOT_IDENTITY
 from study.store.reader import FINISHED, StudyRuns
 
 DEFAULT_METRICS = ("final_test_acc",)

@@ -1,5 +1,5 @@
 """The statistics of one study run: per-run and per-cell tables, confidence intervals and the
-comparison of the best cells. The per-layer diagnostics are study/analysis/layers.py, the factor
+comparison of the best cells. The per-layer diagnostics are study/analysis/layer_stats.py, the factor
 effects (main effects, interactions, ANOVA) study/analysis/factors.py.
 
 Pure computation over the read model of study/store/reader.py (`StudyRuns`, `Axis`): nothing
@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from study.analysis.layers import grad_ratio, has_metric
+from study.analysis.layer_stats import grad_ratio, has_metric
+from study.spec.task import Task, task_of_columns
 from study.store.reader import FINISHED, Axis, StudyRuns
-from study.task import Task, task_of_columns
 
 SPEED_FRACTIONS = {"iters_to_50pct": 0.5, "iters_to_90pct": 0.9}
 """Learning speed: first eval step where test accuracy reaches this fraction of the run's final."""

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import os
 
-from study.config import DATASETS, DataConfig
 from study.data.dataset import KERAS_SOURCE, Dataset, DatasetInfo, Raw
 from study.data.idx import DATA_DIR_ENV, FILES, resolve_data_dir
 from study.data.prepare import prepare
 from study.data.shape import DataShape, data_shape
 from study.data.sources import check_name, clear_cache, raw_for
+from study.spec import DATASETS, DataConfig
 
 __all__ = [
     "DATASETS",

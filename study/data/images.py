@@ -87,7 +87,7 @@ def read(path: Path, test_path: Path | None, image_size: tuple[int, int], color_
 
 def _decode(directory: Path, classes: dict[str, list[Path]], image_size: tuple[int, int], color_mode: str):
     """All images of a directory as float32 N×H×W×C in [0, 1] and int64 labels, in file order."""
-    from study.tensorflow_setup import keras  # TensorFlow set up the project's one way before its first op
+    from study.runtime.tensorflow_setup import keras  # TensorFlow set up the project's one way before its first op
 
     try:
         ds = keras.utils.image_dataset_from_directory(
@@ -115,7 +115,7 @@ def _decode(directory: Path, classes: dict[str, list[Path]], image_size: tuple[i
 
 def _undecodable(directory: Path, classes: dict[str, list[Path]]) -> str | None:
     """The first image file TensorFlow cannot decode, as an error line (None when all decode)."""
-    from study.tensorflow_setup import tf
+    from study.runtime.tensorflow_setup import tf
 
     for files in classes.values():
         for f in files:

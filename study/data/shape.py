@@ -1,4 +1,4 @@
-"""A dataset's sizes and sample shape for checking a study before anything runs (study/run/preflight.py).
+"""A dataset's sizes and sample shape for checking a study before anything runs (study/check/preflight.py).
 
 MNIST and Fashion-MNIST without hold-outs are sized from their IDX headers alone (a few bytes per
 file, no arrays decoded), or from keras.datasets' published sizes when no directory is set, so a
@@ -13,11 +13,11 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from study.config import DataConfig
 from study.data import idx
 from study.data.dataset import KERAS_SOURCE
 from study.data.reading import one_line
 from study.errors import DataError
+from study.spec import DataConfig
 
 # keras.datasets' MNIST-format datasets, when no directory is given (nothing downloaded to size them).
 KERAS_IDX_SIZES = {"mnist": (60000, 10000), "fashion_mnist": (60000, 10000)}

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from study.config import DATASETS, DataConfig
 from study.data import idx, images, keras_formats, npz, tables
 from study.data.dataset import KERAS_SOURCE, Raw
 from study.data.reading import existing, stamp
 from study.errors import DataError
+from study.spec import DATASETS, DataConfig
 
 _cache: dict[tuple, Raw] = {}
 _cache_lock = threading.Lock()

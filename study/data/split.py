@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from study.config import HoldoutConfig
 from study.errors import DataError
+from study.spec import HoldoutConfig
 
 
 def held_indices(n: int, spec: HoldoutConfig, where: str, key: str) -> np.ndarray:

@@ -1,7 +1,7 @@
 """TensorFlow and Keras for the engine, with this process's numerics: its threads and op determinism.
 
 The engine's modules import `tf` and `keras` from here. They are imported once, quietly, with the
-default numerics' threads already set, by study/tensorflow_setup.py (below the data sources that
+default numerics' threads already set, by study/runtime/tensorflow_setup.py (below the data sources that
 decode with TensorFlow too); `configure` and `ensure` then set the mode a process or cell runs in.
 """
 
@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from functools import cache
 
-from study.numerics import (
+from study.runtime.numerics import (
     Numerics,
     NumericsError,
     cpu_description,
     default_threads,
     thread_counts,
 )
-from study.tensorflow_setup import keras as keras  # the engine takes keras and tf from here
-from study.tensorflow_setup import tf
+from study.runtime.tensorflow_setup import keras as keras  # the engine takes keras and tf from here
+from study.runtime.tensorflow_setup import tf
 
-# --- numerics (study/numerics.py): threads and op determinism, set once per process ---------
+# --- numerics (study/runtime/numerics.py): threads and op determinism, set once per process ---------
 
 _current: Numerics | None = None
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class ModelDescription:
     """What `set_model` receives in place of the Keras model when the engine trains in another process
-    (study/run/trainer.py): what the driver's callbacks need to know of the model."""
+    (study/execution/trainer.py): what the driver's callbacks need to know of the model."""
 
     layer_activations: dict[str, str]  # hidden activation layer name -> function name
 

@@ -4,33 +4,35 @@ The step loop runs inside the graph. One `tf.function` call trains a *chunk* of 
 several eval periods — with the training and test tensors resident, batches sampled in-graph
 from a stateless RNG keyed on (seed, iteration), and the test set evaluated in one large batch
 at each eval point. `step_by_step=True` runs the same step and evaluation functions one iteration
-per call instead: the reference the engine is tested against. study/engine/train.py drives it.
+per call instead: the reference the engine is tested against. study/engine/training_loop.py drives it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from study.config import Settings
 from study.data import Dataset
 from study.data.prepare import ALIGN
 from study.engine.backend import keras, tf
+from study.engine.build import build_model, kernel_initializer
 from study.engine.diagnostics import (
     activation_layers,
     kernel_layers,
     layer_stats,
     stat_names,
 )
-from study.engine.model import build_model, kernel_initializer
 from study.engine.optimizers import build_optimizer
-from study.task import Task, task_of
+from study.spec import Settings
+from study.spec.task import Task, task_of
 
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
 EVAL_BATCH = 10_000  # rows per forward pass when evaluating a whole split
 EVAL_SLICES = 2  # independent row slices per forward pass, so TensorFlow's inter-op threads share it
 SLICE_MIN_ROWS = 1024  # a batch smaller than this is evaluated whole: splitting it costs more than it saves
 SLICE_ROW_MULTIPLE = 16  # slice boundaries on a multiple of 16 rows: 64-byte aligned, so slicing copies nothing
-ENGINE_CACHE_SIZE = 4  # engines (graphs, models) and datasets as tensors kept per process (study/engine/train.py)
+ENGINE_CACHE_SIZE = (
+    4  # engines (graphs, models) and datasets as tensors kept per process (study/engine/training_loop.py)
+)
 
 _resident: dict[int, tuple] = {}
 

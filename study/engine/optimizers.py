@@ -8,15 +8,15 @@ schedule from keras.optimizers.schedules, whose peak is `optimizer.lr`.
 
 from __future__ import annotations
 
-from study.config import (
+from study.engine.backend import keras
+from study.engine.course_optimizers import CourseOptimizer
+from study.spec import (
     CosineSchedule,
     ExponentialSchedule,
     OptimizerConfig,
     StepSchedule,
     WarmupSchedule,
 )
-from study.engine.backend import keras
-from study.engine.course_optimizers import CourseOptimizer
 
 ADAMW_WEIGHT_DECAY = 0.004  # Keras's AdamW default, used when `optimizer.weight_decay` is not set
 

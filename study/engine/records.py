@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from study.config import Settings
-from study.task import Task
+from study.spec import Settings
+from study.spec.task import Task
 
 AUTO_STEPS_PER_CALL = 100  # iterations per graph call when `train.steps_per_call` is not set
 
@@ -47,7 +47,7 @@ class SavedKeras:
 class ChunkRecords:
     """What one graph call recorded: per-iteration losses and the task's metrics per eval point.
 
-    `evals` maps each of the task's eval metrics (study/task.py) to its values at `eval_steps`;
+    `evals` maps each of the task's eval metrics (study/spec/task.py) to its values at `eval_steps`;
     they read as attributes too (`records.test_acc`).
     """
 
@@ -80,7 +80,7 @@ class ChunkRecords:
 class Summary:
     """The end of a cell: what the report and the final table show.
 
-    `values` holds the task's summary metrics (study/task.py), e.g. final_test_acc, best_test_acc,
+    `values` holds the task's summary metrics (study/spec/task.py), e.g. final_test_acc, best_test_acc,
     final_train_acc, final_test_loss; they read as attributes too (`summary.final_test_acc`).
     """
 

@@ -10,8 +10,8 @@ the iteration (contract `Tag.STOPPED_AT`).
 
 from __future__ import annotations
 
-from study.config import Settings
-from study.task import Task
+from study.spec import Settings
+from study.spec.task import Task
 
 
 class EarlyStopper:

@@ -54,10 +54,10 @@ class Tag:
     FAILURE = "study.failure"
     FAILURE_STEP = "study.failure_step"
     STOPPED_AT = "study.stopped_at"  # the iteration where train.early_stopping ended the cell
-    TASK = "study.task"  # classification | regression (study/task.py), set on regression cells
+    TASK = "study.task"  # classification | regression (study/spec/task.py), set on regression cells
     VERIFY = "study.verify"
     LAYER_ACTIVATIONS = "study.layer_activations"  # JSON {layer name: activation}, from the built model
-    NUMERICS = "study.numerics"  # and study.numerics.* (study/numerics.py Numerics.tags)
+    NUMERICS = "study.numerics"  # and study.numerics.* (study/runtime/numerics.py Numerics.tags)
     MODEL = "study.model"  # models:/<model_id> of the kept model, or why none is kept
     AXIS = "axis."  # + short axis name: the readable axis value
     TRIAL = "study.trial"  # a search's cell: its Optuna trial number
@@ -92,7 +92,7 @@ class Artifact:
 class Metric:
     """Summary metrics of a classification cell (histories: train_loss, train_acc, test_acc, test_loss, diag.*).
 
-    A regression cell's are named by study/task.py: final_test_mae, best_test_mae, final_train_mae,
+    A regression cell's are named by study/spec/task.py: final_test_mae, best_test_mae, final_train_mae,
     final_test_loss, final_test_mse (histories train_mae, test_mae, test_loss, test_mse)."""
 
     FINAL_TEST_ACC = "final_test_acc"
@@ -104,7 +104,7 @@ class Metric:
 
 
 def numerics_tags(settings: dict[str, str]) -> dict[str, str]:
-    """The numerics a cell ran with (study/numerics.py `Numerics.settings`) as tags: `study.numerics`
+    """The numerics a cell ran with (study/runtime/numerics.py `Numerics.settings`) as tags: `study.numerics`
     for the mode, `study.numerics.<field>` for the rest."""
     return {Tag.NUMERICS if key == "mode" else f"{Tag.NUMERICS}.{key}": value for key, value in settings.items()}
 

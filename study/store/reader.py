@@ -21,9 +21,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Experiment, Run
 
 from study.errors import StudyError
+from study.spec.task import CLASSIFICATION, REGRESSION, TASKS, Task
 from study.store.claims import CLAIM_PREFIX
 from study.store.contract import ROLE_PARENT, Artifact, Tag, tag_is
-from study.task import CLASSIFICATION, REGRESSION, TASKS, Task
 
 CURVE_METRICS = ("train_loss", *dict.fromkeys(CLASSIFICATION.eval_metrics + REGRESSION.eval_metrics))
 """Metric histories read per run; fnmatch patterns such as `grad_norm/*` are allowed."""
@@ -78,7 +78,7 @@ class StudyRuns:
     datasets: list[tuple[str, str]]
     versions: dict[str, str]
     n_classes: int
-    task: Task = CLASSIFICATION  # study/task.py, from the runs' `study.task` tag
+    task: Task = CLASSIFICATION  # study/spec/task.py, from the runs' `study.task` tag
 
     def curve(self, metric: str) -> pd.DataFrame:
         """The long-format rows (run_id, cell, seed, metric, step, value) of one metric."""

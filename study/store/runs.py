@@ -24,7 +24,7 @@ from mlflow.utils.validation import (
     MAX_TAG_VAL_LENGTH,
 )
 
-from study.grid import Cell, flatten_settings
+from study.plan.grid import Cell, flatten_settings
 from study.store.claims import CLAIMS_DIR, Claim, claim_owner, process_alive, process_tag, server_claim
 from study.store.connect import (
     artifact_location,

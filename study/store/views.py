@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
+from study.spec.task import task_of_columns
 from study.store.contract import Artifact, Tag
-from study.task import task_of_columns
 
 WORKFLOW = "workflowType=machine_learning"  # the UI's query parameter for its "Model training" view
 
@@ -80,7 +80,7 @@ def describe_study_run(study_name: str, parent_id: str | None = None) -> None:
 
 def summary_markdown(rows: list[tuple[str, str, dict]]) -> str:
     """A Markdown table of (cell name, status, metrics): the summary artifact of a parent run (the task's
-    score, study/task.py: accuracy, or a regression study's MAE)."""
+    score, study/spec/task.py: accuracy, or a regression study's MAE)."""
     task = task_of_columns({k for _, _, m in rows for k in m})
     s = task.score_abbrev
     out = [f"| cell | status | final test {s} | best test {s} | wall time (s) |", "|---|---|---:|---:|---:|"]

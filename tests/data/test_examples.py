@@ -11,8 +11,8 @@ import pytest
 from examples.make_rings import main as make_rings
 from study.data import load
 from study.data.idx import KNOWN_DIGESTS
-from study.grid import expand
-from study.studyfile import load_study
+from study.plan.grid import expand
+from study.spec.studyfile import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from study.config import DataConfig
 from study.data import load
 from study.errors import DataError
+from study.spec import DataConfig
 
 SIDE = 8
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study.config import DataConfig
 from study.data import load
 from study.errors import DataError
+from study.spec import DataConfig
 
 PER_BATCH, N_TEST = 6, 4
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.config import DataConfig, HoldoutConfig
 from study.data import load
 from study.data.split import held_indices
 from study.errors import DataError
+from study.spec import DataConfig, HoldoutConfig
 from tests.data.test_idx import N_TRAIN, encode, make_arrays, write_dir
 
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.config import Settings
 from study.data import Dataset
 from study.engine.backend import keras, tf
+from study.engine.build import build_model, kernel_initializer
 from study.engine.graph import derived_seed
-from study.engine.model import build_model, kernel_initializer
-from study.engine.train import engine_for, set_seed, train_and_evaluate
+from study.engine.training_loop import engine_for, set_seed, train_and_evaluate
+from study.spec import Settings
 from tests.doubles import Recorder
 
 ROWS, TEST_ROWS, FEATURES, CLASSES = 30, 12, 16, 10

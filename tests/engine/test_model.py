@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study.config import ModelConfig
 from study.engine.backend import keras
-from study.engine.model import build_model
-from study.grid import expand
-from study.studyfile import load_study
+from study.engine.build import build_model
+from study.plan.grid import expand
+from study.spec import ModelConfig
+from study.spec.studyfile import load_study
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -263,7 +263,7 @@ def kernels(model) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("l1, l2", [(0.0, 0.1), (0.005, 0.0), (0.004, 0.3)])
 def test_penalty_is_l1_sum_abs_plus_half_l2_sum_squares(l1, l2):
-    from study.engine.model import build_model
+    from study.engine.build import build_model
 
     cfg = ModelConfig(hidden=[7, 5], initializer="he", l1=l1, l2=l2, batch_norm="before")
     model = build_model(cfg, (6,), 10)
@@ -274,8 +274,8 @@ def test_penalty_is_l1_sum_abs_plus_half_l2_sum_squares(l1, l2):
 
 
 def test_conv_kernels_are_penalised_too():
-    from study.config import Conv2DLayer, DenseLayer
-    from study.engine.model import build_model
+    from study.engine.build import build_model
+    from study.spec import Conv2DLayer, DenseLayer
 
     layers = [Conv2DLayer(type="conv2d", filters=3, kernel=3, padding=1), DenseLayer(type="dense", units=10)]
     model = build_model(ModelConfig(layers=layers, initializer="he", l2=0.2), (784,), 10)
@@ -285,7 +285,7 @@ def test_conv_kernels_are_penalised_too():
 
 
 def test_no_penalty_without_l1_l2():
-    from study.engine.model import build_model
+    from study.engine.build import build_model
 
     assert build_model(ModelConfig(hidden=[4]), (6,), 10).losses == []
 
@@ -300,7 +300,7 @@ def output_shapes(model) -> dict[str, tuple]:
 
 def cnn_models() -> dict[str, object]:
     """The CNN study's three networks, built as the runner builds them (flat 784 input)."""
-    from study.engine.model import build_model
+    from study.engine.build import build_model
 
     cells = expand(load_study(CONFIGS / "cnn.yaml"))
     return {cell.settings.model.arch: build_model(cell.settings.model, (784,), 10) for cell in cells}
@@ -334,7 +334,7 @@ def test_deep_cnn_ends_in_dropout_after_the_logits():
 
 def test_dropout_scales_at_train_time_and_is_identity_at_test_time():
     from study.engine.backend import keras
-    from study.engine.model import build_model
+    from study.engine.build import build_model
 
     model = build_model(ModelConfig(hidden=[4], dropout=0.25), (6,), 10)
     drop = next(layer for layer in model.layers if isinstance(layer, keras.layers.Dropout))

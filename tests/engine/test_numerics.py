@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from study.engine.backend import configure
-from study.numerics import MODES, Numerics, cache_sizes, cpu_description, thread_counts
+from study.runtime.numerics import MODES, Numerics, cache_sizes, cpu_description, thread_counts
 from study.store.contract import numerics_tags
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,10 +47,10 @@ import json, sys
 from study.engine.backend import configure
 from study.store.contract import numerics_tags
 numerics = configure(sys.argv[2], int(sys.argv[3]))
-from study.studyfile import load_study
-from study.grid import expand
-from study.run.datasets import cell_data
-from study.engine.train import train_and_evaluate
+from study.spec.studyfile import load_study
+from study.plan.grid import expand
+from study.execution.datasets import cell_data
+from study.engine.training_loop import train_and_evaluate
 from tests.doubles import CURVES, Recorder
 
 out = {"tags": numerics_tags(numerics.settings()), "cells": {}}
@@ -106,9 +106,9 @@ def test_exact_histories_do_not_depend_on_the_thread_count(exact):
 
 @pytest.mark.slow
 def test_a_worker_pool_writes_the_same_histories(exact, study_file, tmp_cwd):
-    from study.run.runner import run_study
+    from study.execution.driver import run_study
+    from study.spec.studyfile import load_study
     from study.store.runs import Store
-    from study.studyfile import load_study
 
     result = run_study(load_study(study_file), workers=2, progress=False)
     assert [r.status for r in result.results] == ["done", "done"]

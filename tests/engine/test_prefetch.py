@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from study.config import Settings
 from study.engine.callbacks import EngineCallback
+from study.spec import Settings
 from tests.doubles import Recorder
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ class BuildAhead(EngineCallback):
 
 
 def forget_engines() -> None:
-    from study.engine import train
+    from study.engine import training_loop as train
 
     train.evict(0)
     train._engines.clear()
@@ -44,7 +44,7 @@ def forget_engines() -> None:
 
 def test_an_engine_built_ahead_gives_the_same_histories(mnist_dir):
     from study.data import load_dataset
-    from study.engine import train
+    from study.engine import training_loop as train
 
     data = load_dataset("mnist", str(mnist_dir), 300, 100)
     cells = [cell("sigmoid", "xavier"), cell("relu", "he"), cell("relu", "gauss")]
@@ -70,7 +70,7 @@ def test_an_engine_built_ahead_gives_the_same_histories(mnist_dir):
 
 def test_building_ahead_never_drops_the_engine_in_use_and_keeps_the_cache_bounded(mnist_dir):
     from study.data import load_dataset
-    from study.engine import train
+    from study.engine import training_loop as train
     from study.engine.prefetch import prefetch
 
     data = load_dataset("mnist", str(mnist_dir), 300, 100)

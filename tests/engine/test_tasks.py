@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.config import Settings
 from study.data import Dataset
-from study.task import task_of
+from study.spec import Settings
+from study.spec.task import task_of
 from tests.doubles import Recorder
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def regression_table(rows: int = 400, test: int = 100, features: int = 6, target
 
 
 def train(settings: dict, data: Dataset, seed: int = 0):
-    from study.engine.train import train_and_evaluate
+    from study.engine.training_loop import train_and_evaluate
 
     keep = Recorder()
     summary = train_and_evaluate(Settings.model_validate(settings), seed, data, callbacks=[keep])
@@ -193,7 +193,7 @@ def test_early_stopping_on_an_unrecorded_metric_is_a_config_error():
 def test_a_schedule_cell_reuses_no_graph_of_another_learning_rate(mnist_dir):
     """With a schedule the rates are traced into the graph: two lr values are two engines, and each
     equals a freshly built one."""
-    from study.engine import train as engine
+    from study.engine import training_loop as engine
 
     data = mnist(mnist_dir, 100, 50)
 
@@ -220,13 +220,13 @@ def test_a_validation_split_is_evaluated_at_every_eval_point_and_can_stop_the_ce
                       "early_stopping": {"metric": "val_loss", "patience": 2}},
         }
     )  # fmt: skip
-    from study.run.datasets import dataset_for
+    from study.execution.datasets import dataset_for
 
     data = dataset_for(settings.data, str(mnist_dir))
     assert data.x_val is not None and len(data.y_val) == 12_000  # 20 % of the 60,000, held out before the 300
     task = task_of(settings)
     assert task.eval_metrics[-2:] == ("val_acc", "val_loss") and "final_val_acc" in task.summary_metrics
-    from study.engine.train import train_and_evaluate
+    from study.engine.training_loop import train_and_evaluate
 
     keep = Recorder()
     summary = train_and_evaluate(settings, 0, data, callbacks=[keep])

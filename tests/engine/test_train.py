@@ -1,4 +1,4 @@
-"""The training engine (study/engine/train.py) keeps the course's semantics: a frozen BatchNormalization
+"""The training engine (study/engine/training_loop.py) keeps the course's semantics: a frozen BatchNormalization
 affine is never touched while a trainable one moves, and a small training set is evaluated whole.
 
 Each test trains a tiny cell on real MNIST images (STUDY_DATA_DIR).
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.config import Settings
 from study.data import Dataset
+from study.spec import Settings
 from tests.doubles import Recorder
 
 pytestmark = pytest.mark.slow
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def train_tiny(mnist_dir, train_size: int, **sections) -> tuple[Recorder, Dataset]:
     """Train a tiny cell on the first `train_size` MNIST images; returns the callback and the data."""
     from study.data import load_dataset
-    from study.engine.train import train_and_evaluate
+    from study.engine.training_loop import train_and_evaluate
 
     settings = Settings.model_validate({"data": {"train_size": train_size, "test_size": 100}, **sections})
     data = load_dataset("mnist", str(mnist_dir), train_size, 100)
@@ -99,7 +99,7 @@ def test_epoch_shuffle_chunked_equals_step_by_step(mnist_dir, eval_train):
     """Epoch-shuffled batches, with train_acc on the batch (a training set over 10,000 rows does this by
     default) or on the whole set: the in-graph chunks give exactly the step-by-step reference's values."""
     from study.data import load_dataset
-    from study.engine.train import train_and_evaluate
+    from study.engine.training_loop import train_and_evaluate
 
     settings = Settings.model_validate(
         {

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.config import DataConfig, Settings
 from study.data import load
-from study.task import task_of
+from study.spec import DataConfig, Settings
+from study.spec.task import task_of
 from tests.doubles import Recorder
 
 pytestmark = pytest.mark.slow
@@ -17,7 +17,7 @@ TRAIN = {"iterations": 30, "batch_size": 20, "eval_every": 10, "diagnostics_ever
 
 
 def run(settings: Settings, data):
-    from study.engine.train import train_and_evaluate
+    from study.engine.training_loop import train_and_evaluate
 
     keep = Recorder()
     return keep, train_and_evaluate(settings, 0, data, callbacks=[keep])

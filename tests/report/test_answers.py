@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from study.analysis.statistics import run_stats, summarize
-from study.report.context import build_context
-from study.report.findings import findings
-from study.report.write import write_report
+from study.reporting.context import build_context
+from study.reporting.findings import findings
+from study.reporting.write import write_report
 from study.store.reader import find_experiment, find_parent, load_study_runs
 from tests.report.student import build_student_store
 
@@ -86,7 +86,7 @@ def test_settings_in_effect_shown_and_inert_ones_folded(student):
 
 
 def test_gradients_that_do_not_vanish_are_not_blamed(reps_context):
-    from study.report.answers import answers
+    from study.reporting.answers import answers
 
     study, _, _ = reps_context
     ctx = build_context(study)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mlflow import MlflowClient
 
-from study.report import figures  # the module: a test_* name imported would be collected
-from study.report.context import build_context
+from study.reporting import figures  # the module: a test_* name imported would be collected
+from study.reporting.context import build_context
 from study.store.reader import find_experiment, find_parent, load_study_runs
 from tests.report.student import build_student_store, final_accuracies
 

@@ -1,4 +1,4 @@
-"""The report's "Trained models" section (study/report/models.py), on a real tiny study whose best
+"""The report's "Trained models" section (study/reporting/models_section.py), on a real tiny study whose best
 cell keeps its model."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ grid:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, blank_db, mnist_dir):
-    from study.run.runner import run_study
-    from study.studyfile import load_study
+    from study.execution.driver import run_study
+    from study.spec.studyfile import load_study
 
     root = tmp_path_factory.mktemp("reportmodels")
     (root / "mlruns").mkdir()
@@ -44,7 +44,7 @@ def section(html: str) -> str:
 
 
 def test_the_best_cells_model_is_linked_and_evaluated(store, monkeypatch):
-    from study.report.write import write_report
+    from study.reporting.write import write_report
 
     root, result = store
     monkeypatch.chdir(root)
@@ -63,7 +63,7 @@ def test_the_best_cells_model_is_linked_and_evaluated(store, monkeypatch):
 def test_without_the_data_the_section_says_why(store, monkeypatch, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from study.report.write import write_report
+    from study.reporting.write import write_report
 
     root, result = store
     monkeypatch.chdir(root)
@@ -71,7 +71,8 @@ def test_without_the_data_the_section_says_why(store, monkeypatch, tmp_path):
     best = client.get_run(result.parent_id).data.tags["study.best_model"]
     run = next(r for r in result.results if client.get_run(r.run_id).data.tags.get("study.model") == best)
     monkeypatch.setattr(
-        "study.report.models.load_dataset_for", lambda run: (_ for _ in ()).throw(FileNotFoundError("no MNIST here"))
+        "study.reporting.models_section.load_dataset_for",
+        lambda run: (_ for _ in ()).throw(FileNotFoundError("no MNIST here")),
     )
     text = section(write_report("reportmodels", tmp_path / "out", log_to_parent=False).read_text(encoding="utf-8"))
     assert "could not be evaluated here (FileNotFoundError: no MNIST here)" in text and run.run_id in text

@@ -15,7 +15,7 @@ import pytest
 
 from study.analysis.factors import anova
 from study.errors import StudyError
-from study.report.write import write_report
+from study.reporting.write import write_report
 from study.store.reader import find_experiment, find_parent, load_study_runs
 
 
@@ -178,8 +178,8 @@ def test_gradient_ratio_column_and_diagnostic_figures(reps_context, reps_report)
 
 
 def test_diagnostic_panels_only_where_the_rule_applies(hand_store, reps_context):
-    from study.report.context import build_context
-    from study.report.figures import _plotted_layers
+    from study.reporting.context import build_context
+    from study.reporting.figures import _plotted_layers
 
     client = hand_store["client"]
     experiment = find_experiment(client, "reps")
@@ -220,7 +220,7 @@ def test_a_report_per_parent_run_and_latest(hand_store, tmp_path, monkeypatch):
 
 
 def test_latest_is_a_copy_where_symlinks_fail(hand_store, tmp_path, monkeypatch):
-    from study.report import write
+    from study.reporting import write
 
     monkeypatch.chdir(tmp_path)
 

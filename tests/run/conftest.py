@@ -1,4 +1,4 @@
-"""Fixtures of the tests of study/run/: stores filled by real `study run`s of tiny studies."""
+"""Fixtures of the tests of study/execution/: stores filled by real `study run`s of tiny studies."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ def trained(tmp_path_factory, mnist_dir) -> Trained:
     tests/run/test_runner.py adds runs beside the first ones, tests/run/test_cell.py reads them."""
     from mlflow.tracking import MlflowClient
 
-    from study.grid import expand
-    from study.run.runner import run_study
-    from study.studyfile import load_study
+    from study.execution.driver import run_study
+    from study.plan.grid import expand
+    from study.spec.studyfile import load_study
 
     root = tmp_path_factory.mktemp("e2e")
     path = root / "e2e.yaml"

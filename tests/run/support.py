@@ -1,4 +1,4 @@
-"""Helpers shared by the tests of study/run/: the tiny end-to-end study and its store (`Trained`),
+"""Helpers shared by the tests of study/execution/: the tiny end-to-end study and its store (`Trained`),
 read access to one study's runs (`Runs`), blank stores in a project directory, `study run` in this
 process. The fixtures built on them are in tests/run/conftest.py."""
 
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from study import cli
 
 if TYPE_CHECKING:
-    from study.grid import Cell
-    from study.run.parent import StudyResult
+    from study.execution.parent import StudyResult
+    from study.plan.grid import Cell
 
 DATA_ENV = "STUDY_DATA_DIR"
 CURVES = ("train_loss", "train_acc", "test_acc", "test_loss")
@@ -153,10 +153,10 @@ class SkipStore:
 
 def enqueue(root: Path, points: tuple[dict, ...]) -> None:
     """Queue trials in the search's Optuna study (its name computed as the driver does), before it runs."""
-    from study.run.datasets import check_cells
-    from study.run.search import SearchJob, first_point, open_search
-    from study.search import search_identity, search_space, trial_cells
-    from study.studyfile import load_study
+    from study.execution.datasets import check_cells
+    from study.execution.trials import SearchJob, first_point, open_search
+    from study.plan.space import search_identity, search_space, trial_cells
+    from study.spec.studyfile import load_study
 
     study = load_study(root / "search.yaml")
     params = search_space(study)

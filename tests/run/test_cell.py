@@ -1,4 +1,4 @@
-"""What one cell's run holds (study/run/cell.py), read from the tiny end-to-end study of
+"""What one cell's run holds (study/execution/cell.py), read from the tiny end-to-end study of
 tests/run/conftest.py (`trained`): tags and params, metric histories by the course's protocol,
 artifacts; and that the stored values are the engine's, whatever its chunk schedule.
 """
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from study.engine.records import exact_ratio
-from study.run.datasets import cell_data
+from study.execution.datasets import cell_data
 from tests.doubles import Recorder
 from tests.run.support import CURVES, EVAL_STEPS, ITERATIONS
 
@@ -76,7 +76,7 @@ def test_child_artifacts(trained):
 def test_engine_schedule_does_not_change_the_numbers(trained, step_by_step, steps_per_call):
     """The stored run came from one 60-iteration graph call; the reference loop and a 3-chunk
     schedule must give exactly the same values (exact float equality, not just close)."""
-    from study.engine.train import train_and_evaluate
+    from study.engine.training_loop import train_and_evaluate
 
     cell = trained.cells[1]
     chunked = trained.children(trained.result.parent_id)[1]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from study import cli
-from study.run.dry_run import non_default_settings
-from study.studyfile import load_study
+from study.check.dry_run import non_default_settings
+from study.spec.studyfile import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
 COURSE_STUDIES = sorted((ROOT / "configs").glob("*.yaml"))

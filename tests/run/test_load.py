@@ -30,8 +30,8 @@ seeds: 10
 # One claimer: every cell of the study in its own shuffled order; train = create, log, end FINISHED.
 CLAIMER = r"""
 import random, sys, time
-from study.grid import expand
-from study.studyfile import load_study
+from study.plan.grid import expand
+from study.spec.studyfile import load_study
 from study.store.claims import process_tag
 from study.store.contract import ROLE_CELL, Tag
 from study.store.runs import Store

@@ -1,4 +1,4 @@
-"""The whole study checked before the first run (study/run/preflight.py): data sizes from the IDX headers,
+"""The whole study checked before the first run (study/check/preflight.py): data sizes from the IDX headers,
 every structure's shapes, settings that can never take effect, cells that would train the same numbers
 twice, grid values no cell uses — each one line, in `--dry-run` too, before the store exists."""
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from study import cli
+from study.check.preflight import preflight
 from study.errors import ConfigError
-from study.grid import expand
-from study.run.preflight import preflight
-from study.studyfile import load_study
+from study.plan.grid import expand
+from study.spec.studyfile import load_study
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -155,7 +155,7 @@ def test_a_study_that_cannot_work_is_refused_before_it_runs(write_study, mnist_d
     with pytest.raises(ConfigError) as exc:
         study = load_study(path)
         if study.spec.search is not None:  # a search checks the corners of its space, as its run does
-            from study.search import probe_cells, search_space
+            from study.plan.space import probe_cells, search_space
 
             preflight(study, probe_cells(study, search_space(study)))
         else:
@@ -198,7 +198,7 @@ def test_every_shipped_config_passes(mnist_dir, tmp_path, monkeypatch):
         if data_dir and data_dir.startswith("/usr/share/datasets/") and not Path(data_dir).is_dir():
             continue  # tests/data/test_examples.py says so, skipping with the reason
         if study.spec.search is not None:  # a search checks the corners of its space, as its run does
-            from study.search import probe_cells, search_space
+            from study.plan.space import probe_cells, search_space
 
             preflight(study, probe_cells(study, search_space(study)))
         else:

@@ -20,15 +20,15 @@ from pathlib import Path
 import pytest
 
 from study.errors import StudyError
-from study.run.ray_backend import LOOPBACK_ENV, PROBE_TIMEOUT_S, on_loopback, probe
+from study.execution.ray_backend import LOOPBACK_ENV, PROBE_TIMEOUT_S, on_loopback, probe
 
 os.environ.setdefault(LOOPBACK_ENV, "0")  # read once, when ray is imported: keep Ray on 127.0.0.1
 ray = pytest.importorskip("ray")
 
-from study.grid import expand  # noqa: E402
-from study.run.runner import run_study
+from study.execution.driver import run_study
+from study.plan.grid import expand  # noqa: E402
+from study.spec.studyfile import load_study
 from study.store.runs import Store
-from study.studyfile import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_SMOKE = ["train.iterations=60", "train.eval_every=20"]  # the smoke study in a few seconds

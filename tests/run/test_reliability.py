@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 
 from study import cli
-from study.grid import expand
-from study.studyfile import load_study
+from study.plan.grid import expand
+from study.spec.studyfile import load_study
 from tests.doubles import Explode
 from tests.run.support import CURVES, DATA_ENV, SKIP_STUDY, Runs, SkipStore, cli_run, prepare_store, row_status
 
@@ -172,9 +172,9 @@ FAULT_ITERATIONS, FAULT_EVAL_EVERY, FAULT_CELLS = 300, 10, 4
 HARNESS = r"""
 import os, signal, sys, time
 from pathlib import Path
-import study.run.backends as backends
-import study.run.runner as runner
-import study.run.metrics as metrics
+import study.execution.local as backends
+import study.execution.driver as runner
+import study.execution.metrics as metrics
 import study.store.runs as runs
 from study import cli
 
@@ -402,15 +402,15 @@ def test_a_diverging_cell_fails_the_grid_goes_on_and_the_exit_code_is_1(project,
 
 @pytest.mark.slow
 def test_an_exception_in_one_cell_fails_only_that_cell(project, write_study, monkeypatch, capsys):
-    import study.run.cell
+    import study.execution.cell
 
-    train = study.run.cell.Training.train
+    train = study.execution.cell.Training.train
 
     def failing_for_sigmoid(self, cell, data, callbacks):  # mid-cell, in the driver's callbacks
         extra = [Explode()] if cell.settings.model.activation == "sigmoid" else []
         return train(self, cell, data, [*callbacks, *extra])
 
-    monkeypatch.setattr(study.run.cell.Training, "train", failing_for_sigmoid)
+    monkeypatch.setattr(study.execution.cell.Training, "train", failing_for_sigmoid)
     assert cli_run(write_study(SKIP_STUDY.replace("skipdone", "broken"))) == 1
     out = capsys.readouterr().out
     assert "↳ RuntimeError: injected failure\n" in out
@@ -461,7 +461,7 @@ def test_a_model_whose_upload_is_skipped_after_a_store_fault_leaves_no_files(
     """The first cell's learning curve fails to store ("disk is full"): the writer skips its model's upload,
     and the packaged model is still removed from the temporary folder (it used to stay there). A folder a
     process that has ended left there is removed when the run starts."""
-    import study.run.cell
+    import study.execution.cell
 
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -472,7 +472,7 @@ def test_a_model_whose_upload_is_skipped_after_a_store_fault_leaves_no_files(
     def disk_full(*args):
         raise RuntimeError("(sqlite3.OperationalError) database or disk is full")
 
-    monkeypatch.setattr(study.run.cell, "log_curve", disk_full)
+    monkeypatch.setattr(study.execution.cell, "log_curve", disk_full)
     assert cli_run(write_study(SKIP_STUDY.replace("skipdone", "fullstore"))) != 0
     runs = Runs(project, "fullstore")
     first = next(r for r in runs.all() if r.data.params.get("model.activation") == "sigmoid")
@@ -673,7 +673,7 @@ def test_the_good_study_of_the_bad_input_table_is_good(tmp_cwd, capsys):
     path = tmp_cwd / "good.yaml"
     path.write_text(json.dumps(good_study(write_idx(tmp_cwd / "idx"))), encoding="utf-8")
     assert cli.main(["run", str(path), "--dry-run"]) == 0
-    from study.run.datasets import check_cells
+    from study.execution.datasets import check_cells
 
     study = load_study(path)
     check_cells(study, expand(study))  # loads the tiny dataset, checks batch sizes: no error

@@ -1,5 +1,5 @@
 """A tiny study trained for real into a throwaway MLflow store, checked against docs/store-layout.md:
-the experiment, the parent run and its manifest (study/run/runner.py), skipping and re-running, a
+the experiment, the parent run and its manifest (study/execution/driver.py), skipping and re-running, a
 diverging cell, the command line.
 
 The package-scoped store of tests/run/conftest.py (`trained`) holds the first run of a two-cell study;
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from study import cli
-from study.run.runner import run_study
-from study.studyfile import load_study
+from study.execution.driver import run_study
+from study.spec.studyfile import load_study
 from tests.run.support import CURVES, ITERATIONS, STUDY, study_text
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Searches run end to end (study/run/search.py, search_driver.py) on tiny MNIST subsets and a real store:
+"""Searches run end to end (study/execution/trials.py, search_driver.py) on tiny MNIST subsets and a real store:
 trials as named cell runs, the budget kept across invocations and worker processes, pruning that stops
 a clearly bad trial early, resuming after `kill -9` without a duplicate trial, bad input refused.
 
@@ -105,7 +105,7 @@ def test_a_search_runs_its_budget_as_named_cell_runs_and_a_second_run_trains_not
     assert second.info.run_id != parent.info.run_id
     assert [m["status"] for m in runs.manifest(second.info.run_id)] == ["skipped"] * 3
 
-    from study.report.write import write_report
+    from study.reporting.write import write_report
 
     path = write_report("searchy")
     report = path.read_text(encoding="utf-8")
@@ -176,10 +176,10 @@ def test_pruning_stops_a_clearly_bad_trial_early(project, write_study, capsys):
     """Two good learning rates run first (queued in the search's Optuna study); then lr=1e-6, which
     cannot leave chance level in 100 iterations: the median pruner stops it at its first eval point past
     the start (at iteration 0 every trial has the same weights, so the same accuracy: not worse)."""
-    from study.run.datasets import check_cells
-    from study.run.search import SearchJob, first_point, open_search
-    from study.search import search_identity, search_space, trial_cells
-    from study.studyfile import load_study
+    from study.execution.datasets import check_cells
+    from study.execution.trials import SearchJob, first_point, open_search
+    from study.plan.space import search_identity, search_space, trial_cells
+    from study.spec.studyfile import load_study
 
     path = write_study(PRUNED)
     study = load_study(path)
@@ -215,8 +215,8 @@ def test_pruning_stops_a_clearly_bad_trial_early(project, write_study, capsys):
 # itself just before Optuna hears that trial 1 is complete (its cell run is FINISHED in the store).
 HARNESS = r"""
 import os, signal, sys, time
-import study.run.metrics as metrics
-import study.run.search as search
+import study.execution.metrics as metrics
+import study.execution.trials as search
 from study import cli
 
 point, argv = sys.argv[1], sys.argv[2:]

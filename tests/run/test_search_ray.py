@@ -1,4 +1,4 @@
-"""A search on the Ray backend (study/run/ray_backend.py `run_search_on_ray`) against a real local Ray instance:
+"""A search on the Ray backend (study/execution/ray_backend.py `run_search_on_ray`) against a real local Ray instance:
 trials in parallel tasks with the budget met exactly, each trial the cell child run the local backend writes,
 pruning from the worker, and a worker killed mid-trial (SIGKILL) whose trial is queued again and finished.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from study.run.ray_backend import LOOPBACK_ENV
+from study.execution.ray_backend import LOOPBACK_ENV
 
 os.environ.setdefault(LOOPBACK_ENV, "0")  # read once, when ray is imported: keep Ray on 127.0.0.1
 ray = pytest.importorskip("ray")

@@ -1,4 +1,4 @@
-"""`study reproduce` of a search (study/run/reproduce_search.py): every complete trial re-trained from the
+"""`study reproduce` of a search (study/execution/reproduce_search.py): every complete trial re-trained from the
 params on its run, the pruned one to the iteration it was pruned at, compared value by value; an altered
 stored value is reported as a difference. A real search of 3 trials on 300 MNIST images, one of them pruned.
 """

@@ -31,7 +31,7 @@ def test_a_trial_over_seeds_is_one_run_per_seed_and_its_value_is_their_mean(proj
         values = [c.data.metrics["best_test_acc"] for c in cells]
         assert t.value == statistics.fmean(values)
 
-    from study.report.write import write_report
+    from study.reporting.write import write_report
 
     text = write_report("searchy").read_text(encoding="utf-8")
     assert "Each trial trained 2 seeds. The intervals of the tables below are over one configuration" in text

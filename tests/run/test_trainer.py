@@ -1,4 +1,4 @@
-"""The training process (study/run/trainer.py): the same numbers as the engine in this process, errors
+"""The training process (study/execution/trainer.py): the same numbers as the engine in this process, errors
 brought back with their type and message, a failing callback here that stops only its cell, a trainer
 killed mid-cell replaced by a new one, and a trainer that ends with its driver. Real tiny MNIST cells."""
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from study.config import Settings
 from study.engine.callbacks import ModelDescription
-from study.run.trainer import DataSource, Job, Trainer, TrainingProcessDied, trainer_for
+from study.execution.trainer import DataSource, Job, Trainer, TrainingProcessDied, trainer_for
+from study.spec import Settings
 from tests.doubles import Explode, Recorder
 
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ def trainer():
 
 def test_a_cell_in_the_trainer_equals_the_cell_in_this_process(trainer, mnist_dir):
     from study.data import load
-    from study.engine.train import train_and_evaluate
+    from study.engine.training_loop import train_and_evaluate
 
     s = settings(mnist_dir)
     there, here = Described(), Recorder()
@@ -117,7 +117,7 @@ def test_a_trainer_killed_mid_cell_is_replaced(mnist_dir):
 
 DRIVER = """
 import sys, time
-from study.run.trainer import trainer_for
+from study.execution.trainer import trainer_for
 trainer = trainer_for("exact")
 trainer.numerics()  # started and running TensorFlow
 print(trainer.process.pid, flush=True)
@@ -183,14 +183,14 @@ def test_a_study_whose_trainer_dies_fails_that_cell_and_trains_the_next(
 ):
     """In `study run`: the trainer SIGKILLed mid-cell ends that cell's run FAILED with the reason, keeps what
     it logged, and the next cell trains in a new trainer."""
-    import study.run.cell
+    import study.execution.cell
     from tests.run.support import DATA_ENV, SKIP_STUDY, Runs, cli_run, prepare_store
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv(DATA_ENV, str(mnist_dir))
     prepare_store(tmp_path, blank_db)
-    train = study.run.cell.Training.train
+    train = study.execution.cell.Training.train
 
     class KillTrainer(Described):
         def __init__(self, pid: int):
@@ -205,7 +205,7 @@ def test_a_study_whose_trainer_dies_fails_that_cell_and_trains_the_next(
         extra = [KillTrainer(self.trainer.process.pid)] if cell.settings.model.activation == "sigmoid" else []
         return train(self, cell, data, [*callbacks, *extra])
 
-    monkeypatch.setattr(study.run.cell.Training, "train", killing_for_sigmoid)
+    monkeypatch.setattr(study.execution.cell.Training, "train", killing_for_sigmoid)
     text = SKIP_STUDY.replace("skipdone", "trainerdies").replace("iterations: 40", "iterations: 4000")
     assert cli_run(write_study(text)) == 1
     runs = Runs(tmp_path, "trainerdies")
@@ -225,7 +225,7 @@ def test_the_trainer_imports_keras_without_its_optional_extras_and_they_import_a
     script = textwrap.dedent(
         """
         import sys
-        from study.run.training_process import KERAS_EXTRAS, not_importable
+        from study.execution.trainer_main import KERAS_EXTRAS, not_importable
         with not_importable(KERAS_EXTRAS):
             from study.engine.backend import keras
             try:

@@ -1,4 +1,4 @@
-"""`study verify` (study/run/verify.py): a finished run retrained from what the store holds is found
+"""`study verify` (study/execution/verify.py): a finished run retrained from what the store holds is found
 identical and tagged so; a value altered in the store is named, with its iteration.
 
 The store is a module's own `skip_store` (tests/run/conftest.py): two tiny cells trained once.

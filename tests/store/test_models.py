@@ -44,8 +44,8 @@ def run(tmp_path_factory, blank_db, mnist_dir, keep: str, extra: str = "") -> Ra
 
     from mlflow.tracking import MlflowClient
 
-    from study.run.runner import run_study
-    from study.studyfile import load_study
+    from study.execution.driver import run_study
+    from study.spec.studyfile import load_study
 
     root = tmp_path_factory.mktemp(f"models-{keep}")
     (root / "mlruns").mkdir()
@@ -73,7 +73,7 @@ def all_kept(tmp_path_factory, blank_db, mnist_dir) -> Ran:
 def tracking(all_kept, monkeypatch):
     """mlflow's fluent API (`runs:/` and `models:/` URIs) pointed at the store."""
     # First TensorFlow with this package's threads: MLflow's loaders import Keras, and later tests need exact numerics.
-    import study.tensorflow_setup  # noqa: F401
+    import study.runtime.tensorflow_setup  # noqa: F401
 
     # isort: split
     import mlflow
@@ -153,8 +153,8 @@ def test_keep_none_logs_no_model_and_system_metrics_can_be_switched_off(tmp_path
 
 
 def test_tracking_settings_change_no_config_hash(tmp_path, mnist_dir):
-    from study.grid import expand
-    from study.studyfile import load_study
+    from study.plan.grid import expand
+    from study.spec.studyfile import load_study
 
     path = tmp_path / "s.yaml"
     hashes = []
@@ -168,7 +168,7 @@ def test_tracking_settings_change_no_config_hash(tmp_path, mnist_dir):
 
 def test_a_bad_keep_model_is_one_line_naming_the_choices(tmp_path, mnist_dir):
     from study.errors import ConfigError
-    from study.studyfile import load_study
+    from study.spec.studyfile import load_study
 
     path = tmp_path / "s.yaml"
     path.write_text(STUDY.format(data_dir=json.dumps(str(mnist_dir)), keep="some", extra=""), encoding="utf-8")
@@ -188,7 +188,7 @@ def test_packaging_a_keras_file_writes_what_mlflow_keras_save_model_writes(tmp_p
     import mlflow.pyfunc
     import yaml
 
-    from study.engine.model import save_keras
+    from study.engine.build import save_keras
     from study.store.models import package, pip_requirements, signature
 
     model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(3, activation="softmax")])

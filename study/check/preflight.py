@@ -1,0 +1,242 @@
+"""The whole study checked before its first run is created (and by `study run --dry-run`).
+
+Cheap on purpose — no data loaded, no TensorFlow for the course's layer types:
+- the data: each dataset's sizes read from its IDX headers; `train_size`, `test_size` and
+  `batch_size` checked against them;
+- every distinct network structure built once against the data's shape (study/check/shapes.py, exact
+  formulas; a stack holding other Keras layers is built symbolically with Keras instead, which
+  imports TensorFlow: `Preflight.keras_built` says which);
+- every setting written explicitly (in `base`, by `--set` or in a grid axis) must take effect in
+  at least one cell (study/spec/relevance.py), and no two cells may differ only in settings that have no
+  effect on them (they would train the same numbers twice under two names);
+- every grid value must be in some cell (not excluded everywhere).
+Each problem raises ConfigError (or DataError) with one line; nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from study.check.shapes import ShapeError, course_stack, output_shapes, text
+from study.data import DataShape, data_shape
+from study.errors import ConfigError
+from study.plan.grid import NOT_IDENTITY, Cell, bundle_items
+from study.spec import DataConfig, ModelConfig, Study
+from study.spec.keys import setting_keys
+from study.spec.relevance import effective_settings, inert_settings
+
+
+@dataclass
+class Preflight:
+    """What the check found: the data's shapes and how each network structure was checked."""
+
+    data: dict[DataConfig, DataShape] = field(default_factory=dict)
+    structures: int = 0  # distinct network structures built
+    keras_built: list[str] = field(default_factory=list)  # cells whose structure needed Keras (TensorFlow)
+
+    def lines(self) -> list[str]:
+        """A short account for the dry run."""
+        out = [f"data: {d.name} {s.train} train / {s.test} test samples from {s.source}" for d, s in self.data.items()]
+        how = "pure-Python shapes" if not self.keras_built else f"{len(self.keras_built)} built with Keras (TensorFlow)"
+        out.append(f"{self.structures} network structure(s) checked against the data's shape ({how})")
+        return out
+
+
+def preflight(study: Study, cells: Sequence[Cell]) -> Preflight:
+    """Check everything about the study that can be known before training; raises on the first problem."""
+    report = Preflight()
+    check_one_numerics(study, cells)
+    check_data(study, cells, report)
+    check_targets(study, cells)
+    check_structures(study, cells, report)
+    check_grid_values_used(study, cells)
+    check_explicit_settings_take_effect(study, cells)
+    check_no_inert_duplicates(study, cells)
+    return report
+
+
+def check_one_numerics(study: Study, cells: Sequence[Cell]) -> None:
+    """A process sets its numerics once (study/runtime/numerics.py): one mode per study."""
+    modes = sorted({cell.settings.train.numerics for cell in cells})
+    if len(modes) > 1:
+        raise ConfigError(
+            f"{study.source}: train.numerics: {' and '.join(modes)} in one study; a process sets its "
+            "numerics once, so every cell of a study must use the same (valid: exact, fast)"
+        )
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def check_data(study: Study, cells: Sequence[Cell], report: Preflight) -> None:
+    """Subset and batch sizes against the dataset's real sizes (from its headers)."""
+    varies = len({cell.settings.data for cell in cells}) > 1
+    for cell in cells:
+        d = cell.settings.data
+        if d not in report.data:
+            report.data[d] = data_shape(d)
+        shape = report.data[d]
+        where = in_cell(cell) if varies else ""
+        for key, size, available in (("train_size", d.train_size, shape.train), ("test_size", d.test_size, shape.test)):
+            if size is not None and size > available:
+                split = key.split("_")[0]
+                raise ConfigError(
+                    f"{study.source}: data.{key}: {size} but {d.name} in {shape.source} has only "
+                    f"{available} {split} samples{where}"
+                )
+        rows = d.train_size or shape.train
+        if cell.settings.train.batch_size > rows:
+            raise ConfigError(
+                f"{study.source}: train.batch_size: {cell.settings.train.batch_size} is larger than the "
+                f"training set ({rows} samples){where}"
+            )
+
+
+def check_targets(study: Study, cells: Sequence[Cell]) -> None:
+    """Cross-entropy needs class labels, a regression loss real targets (`data.targets`)."""
+    for cell in cells:
+        loss, d = cell.settings.model.loss, cell.settings.data
+        if (loss == "cross_entropy") == (d.targets == "classes"):
+            continue
+        if d.targets == "real":
+            raise ConfigError(
+                f"{study.source}: model.loss: cross_entropy needs class labels and {d.name} has real targets "
+                f"(data.targets: real): set model.loss (valid: mse, mae, mape, msle) in cell {cell.group!r}"
+            )
+        raise ConfigError(
+            f"{study.source}: model.loss: {loss} is a regression loss and {d.name} has class labels: set "
+            f"data.targets: real (npz, csv) or model.loss: cross_entropy in cell {cell.group!r}"
+        )
+
+
+# --- network structures --------------------------------------------------------------------
+
+
+def structure_key(model: ModelConfig, shape: DataShape) -> str:
+    """What decides the layer shapes: the stack (or hidden sizes) and the input."""
+    stack = [layer.model_dump(mode="json") for layer in model.layers] if model.layers is not None else None
+    return json.dumps([stack, model.hidden if stack is None else None, shape.input_shape, shape.num_outputs])
+
+
+def check_structures(study: Study, cells: Sequence[Cell], report: Preflight) -> None:
+    """Build every distinct structure once against the data's shape; a failure names the cell and layer."""
+    keys = [structure_key(cell.settings.model, report.data[cell.settings.data]) for cell in cells]
+    seen: set[str] = set()
+    for cell, key in zip(cells, keys):
+        model, shape = cell.settings.model, report.data[cell.settings.data]
+        if key in seen:
+            continue
+        seen.add(key)
+        report.structures += 1
+        try:
+            if course_stack(model):
+                output_shapes(model, shape.input_shape, shape.num_outputs)
+            else:
+                report.keras_built.append(cell.group)
+                keras_build(model, shape)
+        except ShapeError as exc:
+            where = in_cell(cell) if len(set(keys)) > 1 else ""
+            raise ConfigError(f"{study.source}: {stack_name(model)}: {exc}{where}") from None
+
+
+def keras_build(model: ModelConfig, shape: DataShape) -> None:
+    """Build a stack with Keras layers beyond the course's symbolically (imports TensorFlow)."""
+    from study.engine.build import build_model
+
+    try:
+        build_model(model, shape.input_shape, shape.num_outputs)
+    except Exception as exc:  # Keras raises ValueError, TypeError, ...: any of them means the stack cannot work
+        message = " ".join(str(exc).split())
+        raise ShapeError(f"Keras cannot build the stack on a {text(shape.input_shape)} input: {message}") from None
+
+
+def stack_name(model: ModelConfig) -> str:
+    """How the user wrote the stack: its architecture's name, `model.layers` or `model.hidden`."""
+    if model.arch:
+        return f"architectures.{model.arch}"
+    return "model.layers" if model.layers is not None else "model.hidden"
+
+
+def in_cell(cell: Cell) -> str:
+    """` (in the grid cell …)`, for a problem only some cells have."""
+    return f" (in the grid cell {cell.group!r})"
+
+
+# --- grid values and explicit settings -----------------------------------------------------
+
+
+def check_grid_values_used(study: Study, cells: Sequence[Cell]) -> None:
+    """A grid value that every `exclude` entry removes never runs: almost surely a mistake."""
+    for key, values in study.spec.grid.items():
+        for value in values:
+            if not any(cell.axes[key] == value for cell in cells):
+                raise ConfigError(
+                    f"{study.source}: grid.{key}: the value {shown(value)} is in no cell (exclude removes every "
+                    "cell with it); remove it from the grid or narrow the exclude entry"
+                )
+
+
+def shown(value: Any) -> str:
+    """An axis value as the user recognises it: a bundle by its label."""
+    if isinstance(value, dict) and "label" in value:
+        return repr(value["label"])
+    return repr(value)
+
+
+def explicit_settings(study: Study) -> list[tuple[str, str, Any]]:
+    """(dotted key, where it was written, which cells it is meant for) for every setting the user gave.
+
+    `which` is None for every cell, or (axis, value) for the cells of one grid value.
+    """
+    out: list[tuple[str, str, Any]] = []
+    for section, fields in study.spec.base.items():
+        if isinstance(fields, dict):
+            out.extend((f"{section}.{name}", f"base.{section}.{name}", None) for name in fields)
+    for axis, values in study.spec.grid.items():
+        if axis in setting_keys():
+            out.append((axis, f"grid.{axis}", None))
+            continue
+        for i, value in enumerate(values):
+            out.extend((sub, f"grid.{axis}[{i}].{sub}", (axis, value)) for sub, _ in bundle_items(axis, value))
+    return out
+
+
+def check_explicit_settings_take_effect(study: Study, cells: Sequence[Cell]) -> None:
+    """Refuse a setting written explicitly that has no effect in any cell it applies to."""
+    inert = [inert_settings(cell.settings) for cell in cells]
+    for key, where, which in explicit_settings(study):
+        mine = [i for i, cell in enumerate(cells) if which is None or cell.axes[which[0]] == which[1]]
+        if mine and all(key in inert[i] for i in mine):
+            scope = "in any cell" if which is None else "in the cells of this grid value"
+            raise ConfigError(f"{study.source}: {where}: {key} has no effect {scope}: {inert[mine[0]][key]}; remove it")
+
+
+def effective_identity(cell: Cell) -> str:
+    """The cell's identity without its inert settings: equal for cells that compute the same numbers."""
+    doc = effective_settings(cell.settings)
+    for section, name in NOT_IDENTITY:
+        doc.pop(f"{section}.{name}", None)
+    if doc.get("train.numerics") == "exact":
+        doc.pop("train.numerics")
+    return json.dumps([doc, cell.seed], sort_keys=True)
+
+
+def check_no_inert_duplicates(study: Study, cells: Sequence[Cell]) -> None:
+    """Two cells that differ only in settings inert for both would train the same numbers twice."""
+    seen: dict[str, Cell] = {}
+    for cell in cells:
+        key = effective_identity(cell)
+        first = seen.setdefault(key, cell)
+        if first is cell:
+            continue
+        a, b = first.settings.model_dump(mode="json"), cell.settings.model_dump(mode="json")
+        differ = [f"{s}.{f}" for s in a for f in a[s] if a[s][f] != b[s][f]]
+        why = inert_settings(cell.settings).get(differ[0], "") if differ else ""
+        raise ConfigError(
+            f"{study.source}: grid: cells {first.name!r} and {cell.name!r} differ only in {', '.join(differ)}, "
+            f"which has no effect there ({why}): they would train the same numbers twice; "
+            f"remove one with an `exclude` entry"
+        )

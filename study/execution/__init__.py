@@ -1,0 +1,1 @@
+"""Running a study: one cell, the local, process-pool and Ray backends, the driver, verify and reproduce."""

@@ -1,0 +1,298 @@
+"""One cell, start to end: its data, its claim, its child run, training, and how it ended."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass, field
+from functools import partial
+
+from study.data import Dataset, DatasetInfo
+from study.engine.records import Diverged, Summary
+from study.errors import StoreFault
+from study.execution.curve import learning_curve
+from study.execution.datasets import cell_data, data_info  # noqa: F401 - cell_data: benchmarks also run older trees
+from study.execution.metrics import MetricLogger
+from study.execution.trainer import DataSource, Job, Trainer
+from study.plan.grid import Cell
+from study.spec import Study
+from study.spec.task import task_of
+from study.store.connect import SERVER_GONE, store_fault_text
+from study.store.contract import TRIAL_PRUNED, Artifact, Tag, numerics_tags
+from study.store.inputs import log_dataset_inputs
+from study.store.models import discard, log_saved, package
+from study.store.models import preload as preload_model_saving
+from study.store.reserve import free_reserve
+from study.store.runs import Store, shared_store
+from study.store.system import CellMonitor, new_monitor, start_monitor, stop_monitor
+from study.store.writer import BackgroundWriter
+
+
+@dataclass
+class CellJob:
+    """Everything a process needs to train one cell into the store (picklable)."""
+
+    study: Study
+    cell: Cell
+    axes: list[str]
+    experiment_id: str
+    parent_id: str
+    tracking_uri: str
+    dataset_digest: str
+    rerun: bool = False  # train even if a FINISHED run of the cell exists (live RUNNING ones still win)
+    source: dict[str, str] = field(default_factory=dict)  # the driver's source tags (provenance.source_tags)
+    tags: dict[str, str] = field(default_factory=dict)  # extra tags of its run (a search's trial number)
+
+
+@dataclass
+class CellResult:
+    """How one cell ended: `done`, `skipped` (already FINISHED), `failed`, `killed` or `pruned` (stopped early)."""
+
+    cell: Cell
+    status: str
+    run_id: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    failure: str | None = None
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and first message line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def run_cell(
+    job: CellJob, writer: BackgroundWriter, *extra_callbacks, trainer: Trainer | None = None, ahead: Cell | None = None
+) -> CellResult:
+    """Train one cell into its own child run unless another process has it; failures end the run FAILED.
+
+    It trains in this process, or in `trainer` (study/execution/trainer.py), which then builds the engine of
+    `ahead`, the next cell, while this one trains."""
+    cell = job.cell
+    data = data_info(cell, trainer)
+    if data.digest not in job.dataset_digest.split(","):
+        reason = f"dataset digest {data.digest} differs from the driver's {job.dataset_digest}"
+        return CellResult(cell, "failed", failure=reason)
+    claim = None
+    try:
+        store = shared_store(job.tracking_uri)
+        claim = store.claim(job.experiment_id, cell.config_hash, data.digest)
+        if claim is None:
+            return CellResult(cell, "skipped", failure="being trained by another process")
+        return train_cell(job, writer, store, data, extra_callbacks, Training(trainer, ahead))
+    except Exception as exc:
+        raise_store_fault(writer, exc)
+        raise
+    finally:
+        if claim is not None:
+            writer.after_writes(claim.release)  # only once the run's end status is in the store
+
+
+def raise_store_fault(writer: BackgroundWriter, exc: BaseException) -> None:
+    """A store that failed under a cell (full, locked, read-only, a server gone) ends the grid: the
+    runs still open end FAILED with the store's one-line reason where it takes that write (a full
+    disk first gets the reserve's space back), and StoreFault says so (exit 1). Other errors return."""
+    fault = store_fault_text(exc)
+    if fault is None:
+        return
+    if "disk" in fault and "full" in fault:
+        for store in {s.uri: s for s in writer.open.values()}.values():
+            free_reserve(store.uri)
+    writer.salvage(fault, write=fault != SERVER_GONE)  # a server that is gone takes nothing (~15 s a try)
+    raise StoreFault(fault, exit_code=1) from None
+
+
+def settle(writer: BackgroundWriter) -> None:
+    """Wait for the writer's queue; a store fault among its writes is raised as `raise_store_fault` does."""
+    try:
+        writer.flush()
+    except RuntimeError as exc:
+        raise_store_fault(writer, exc)
+        raise
+
+
+@dataclass
+class Training:
+    """Where a cell trains: in this process, or in a training process (`trainer`), which builds the engine of
+    `ahead` meanwhile."""
+
+    trainer: Trainer | None = None
+    ahead: Cell | None = None
+
+    def numerics(self, mode: str) -> dict[str, str]:
+        """The numerics the cell will train with (settled before its run exists, and recorded on it)."""
+        if self.trainer is not None:
+            return self.trainer.numerics()
+        from study.engine.backend import ensure
+
+        return ensure(mode).settings()
+
+    def train(self, cell: Cell, data: Dataset | DatasetInfo, callbacks: list) -> Summary:
+        """The cell trained with `callbacks`. `data` is the Dataset here, its description with a trainer
+        (which holds the arrays)."""
+        if self.trainer is None:
+            from study.engine.training_loop import train_and_evaluate
+
+            assert isinstance(data, Dataset)  # noqa: S101 - in this process the cell has its arrays
+            return train_and_evaluate(cell.settings, cell.seed, data, callbacks)
+        ahead = None if self.ahead is None else (self.ahead.settings, DataSource.of(self.ahead.settings.data))
+        job = Job(cell.settings, cell.seed, DataSource.of(cell.settings.data), ahead)
+        return self.trainer.train(job, callbacks)
+
+    def save_model(self, model, data: Dataset | DatasetInfo) -> str:
+        """The trained model saved by Keras where it trained (before a cached engine trains the next cell
+        into the same Keras model), packaged here as an MLflow model; returns its directory, which the
+        writer uploads."""
+        if self.trainer is not None:
+            saved = self.trainer.save_model()
+        else:
+            from study.engine.build import save_keras
+
+            assert isinstance(data, Dataset)  # noqa: S101 - in this process the cell has its arrays
+            saved = save_keras(model, data.x_test, data.num_outputs)  # classes, or regression targets
+        return package(saved)
+
+
+def train_cell(
+    job: CellJob,
+    writer: BackgroundWriter,
+    store: Store,
+    data: Dataset | DatasetInfo,
+    extra_callbacks,
+    training: Training,
+) -> CellResult:
+    """Under the cell's claim: skip it if it finished meanwhile, else train it into a new child run."""
+    cell = job.cell
+    busy = store.taken(job.experiment_id, cell.config_hash, data.digest, finished=not job.rerun)
+    if busy:
+        return CellResult(cell, "skipped", failure=busy)
+    numerics = training.numerics(cell.settings.train.numerics)
+    run_id = store.start_cell(
+        job.experiment_id,
+        job.parent_id,
+        job.study.name,
+        cell,
+        job.axes,
+        data.name,
+        data.digest,
+        data.num_classes,
+        {**numerics_tags(numerics), **task_tags(cell), **job.source, **job.tags},
+    )
+    writer.opened(run_id, store)
+    writer.submit(store.log_cell_params, run_id, cell, job.axes)
+    writer.submit(log_dataset_inputs, store.client, run_id, data)
+    tracking = job.study.spec.tracking
+    if tracking.keep_model != "none":  # packaging the model's imports (once per process; cached)
+        writer.submit(preload_model_saving)
+    monitor = new_monitor(tracking.system_metrics, store.uri, run_id, tracking.system_metrics_interval)
+    writer.submit(start_monitor, monitor)
+    try:
+        return train_run(job, writer, store, data, run_id, monitor, extra_callbacks, training)
+    except Exception as exc:
+        if store_fault_text(exc) is not None:  # the store failed: run_cell ends the run and the grid
+            writer.after_writes(partial(stop_monitor, monitor))
+        raise
+
+
+def train_run(
+    job: CellJob,
+    writer: BackgroundWriter,
+    store: Store,
+    data: Dataset | DatasetInfo,
+    run_id: str,
+    monitor: CellMonitor | None,
+    extra_callbacks,
+    training: Training,
+) -> CellResult:
+    """Train the cell into its run and queue what the run keeps; a divergence or an error ends it FAILED."""
+    cell = job.cell
+    logger = MetricLogger(store, run_id, writer)
+    try:
+        keep = job.study.spec.tracking.keep_model != "none"
+        summary = training.train(cell, data, [logger, *extra_callbacks])
+    except Diverged as exc:
+        return fail(store, writer, logger, monitor, cell, run_id, str(exc), exc.step)
+    except KeyboardInterrupt:
+        logger.send()
+        writer.submit(store.set_tags, run_id, {Tag.FAILURE: "interrupted by the user"})
+        writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
+        writer.end(run_id, "KILLED")
+        raise
+    except Exception as exc:
+        if store_fault_text(exc) is not None:
+            raise  # the store itself failed: train_cell and run_cell end the run and the grid
+        traceback.print_exc(file=sys.stderr)
+        return fail(store, writer, logger, monitor, cell, run_id, one_line(exc), None)
+    pruned = any(getattr(cb, "stop_training", False) for cb in extra_callbacks)  # stopped early: not a finished cell
+    try:
+        model_path = training.save_model(logger.model, data) if keep and not pruned else None
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        return fail(store, writer, logger, monitor, cell, run_id, f"saving the model failed: {one_line(exc)}", None)
+    try:
+        if summary.stopped_at is not None:
+            writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
+        writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
+        writer.submit(log_curve, store, run_id, logger.history, cell.name, task_of(cell.settings).score)
+        if pruned:
+            pruned_tags = {Tag.TRIAL_STATE: TRIAL_PRUNED, Tag.PRUNED_AT: str(summary.iterations)}
+            writer.submit(store.set_tags, run_id, pruned_tags)
+            writer.after_writes(partial(stop_monitor, monitor))
+            writer.end(run_id, "KILLED")
+            return CellResult(
+                cell, "pruned", run_id, summary.metrics(), failure=f"pruned at iteration {summary.iterations}"
+            )
+        if model_path is not None:
+            writer.submit(log_saved, store.client, run_id, model_path, summary.iterations)
+    finally:  # the local package goes once its upload ran, was skipped after a failure or was never queued
+        if model_path is not None:
+            writer.clean_up(discard, model_path)
+    writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
+    writer.end(run_id, "FINISHED")  # after the model: a FINISHED run has everything it logs
+    return CellResult(cell, "done", run_id, summary.metrics())
+
+
+def task_tags(cell: Cell) -> dict[str, str]:
+    """`study.task` on a regression cell (a run without it is classification, as every earlier run)."""
+    task = task_of(cell.settings)
+    return {Tag.TASK: task.kind} if task.kind != "classification" else {}
+
+
+def fail(
+    store: Store,
+    writer: BackgroundWriter,
+    logger: MetricLogger,
+    monitor: CellMonitor | None,
+    cell: Cell,
+    run_id: str,
+    reason: str,
+    step: int | None,
+) -> CellResult:
+    """End a cell's run FAILED, keeping what it logged and saying why and where."""
+    logger.send()
+    tags = {Tag.FAILURE: reason}
+    if step is not None:
+        tags[Tag.FAILURE_STEP] = str(step)
+    writer.submit(store.set_tags, run_id, tags)
+    writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
+    writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
+    writer.end(run_id, "FAILED")
+    return CellResult(cell, "failed", run_id, failure=reason + (f" (iteration {step})" if step is not None else ""))
+
+
+def log_curve(store: Store, run_id: str, history: dict, title: str, score: str) -> None:
+    """Draw and store the cell's learning curve (runs on the writer thread)."""
+    store.log_figure(run_id, learning_curve(history, title, score), Artifact.LEARNING_CURVE)
+
+
+def cell_yaml(cell: Cell) -> str:
+    """The cell's fully resolved configuration, as the `config.yaml` artifact."""
+    import yaml
+
+    doc = {
+        "cell": cell.name,
+        "seed": cell.seed,
+        "config_hash": cell.config_hash,
+        **cell.settings.model_dump(mode="json"),
+    }
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)

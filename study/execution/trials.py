@@ -1,0 +1,347 @@
+"""Run a search: an Optuna study in the store (study/store/search_home.py) whose trials are trained as cells.
+
+How to run what study/plan/space.py says to try. Optuna's ask-and-tell interface, not `Study.optimize`:
+- a trial's cells are trained by the same machinery as a grid's (claims, child runs, the background
+  writer, failure isolation), and its outcome is told explicitly once its runs are in the store;
+- "count the trials, then ask for one" runs under one file lock, so `--workers N`, Ray tasks and a second
+  `study run` share one budget exactly (`optimize(n_trials=...)` counts per process);
+- the space is declared, not discovered: `ask` gets the fixed distributions, checked before anything ran.
+
+Resuming (`kill -9` included): a trial left RUNNING by a dead process is told COMPLETE when every one of
+its cells FINISHED in the MLflow store (it died between the two), else FAIL, and its parameters are
+queued again (`enqueue_trial`, tagged `study.retry_of`): no trial is lost, no finished cell re-trained.
+A trial is reproducible: the sampler is re-seeded with `search.seed + trial number` before each ask.
+Seeds: a trial runs one cell per seed, its value is their mean; the pruner watches the first seed's curve.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from study.engine.callbacks import EngineCallback
+from study.errors import ConfigError
+from study.execution.cell import CellJob, CellResult, run_cell, settle
+from study.plan.grid import Cell
+from study.plan.space import Param, distributions, search_space, space_size, trial_cells
+from study.spec import SearchConfig, Study
+from study.store.claims import process_alive, process_tag
+from study.store.contract import TRIAL_COMPLETE, TRIAL_FAIL, TRIAL_PRUNED, Tag, tag_is
+from study.store.runs import Store
+from study.store.search_home import open_study, search_home, search_lock
+from study.store.writer import BackgroundWriter
+
+PROCESS_ATTR = "study.process"  # trial user attrs: the process training it (host:pid:start)
+FAILURE_ATTR = "study.failure"  # why a trial FAILed as an outcome (diverged, raised): it counts
+RETRY_ATTR = "study.retry_of"  # a re-queued trial: the number of the one its process left behind
+RUNS_ATTR = "study.runs"  # {seed: MLflow run id} of the trial's cells
+SPEC_ATTR = "study.search"  # Optuna study user attr: the `search:` section it runs (the report reads it)
+REPEAT_ATTR = "study.repeat"  # a point already trained: told its earlier value, not counted in the budget
+MAX_ASKS = 10  # a search asks at most this many times its budget (a sampler that only repeats itself ends)
+WAIT_S = 2.0  # how often to look again at a cell another process is training
+
+
+@dataclass
+class SearchJob:
+    """Everything a process needs to run trials of one search into the store (picklable)."""
+
+    study: Study
+    axes: list[str]
+    experiment_id: str
+    parent_id: str
+    tracking_uri: str
+    dataset_digest: str
+    name: str  # the Optuna study's name in the store
+    source: dict[str, str] = field(default_factory=dict)  # the driver's source tags (provenance.source_tags)
+    home_dir: str = ""  # where its Optuna study lives (store/search_home.py search_home); "" beside a SQLite store
+
+    @property
+    def home(self) -> Path:
+        """The search home, the same absolute folder in every worker (Ray tasks included)."""
+        return Path(self.home_dir) if self.home_dir else search_home(self.tracking_uri)
+
+    @property
+    def search(self) -> SearchConfig:
+        assert self.study.spec.search is not None
+        return self.study.spec.search
+
+
+# --- Optuna's pieces -----------------------------------------------------------------------------
+
+
+def sampler_for(search: SearchConfig, number: int):
+    """The sampler for trial `number`, seeded from the search's seed and the trial number."""
+    import optuna
+
+    seed = search.seed + number
+    if search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def pruner_for(search: SearchConfig):
+    """Optuna's pruner for `search.pruner`; iterations are Optuna's steps."""
+    import optuna
+
+    if search.pruner == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=search.startup_trials, n_warmup_steps=search.warmup_iterations
+        )
+    if search.pruner == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=search.warmup_iterations or "auto")
+    return optuna.pruners.NopPruner()
+
+
+def open_search(job: SearchJob):
+    return open_study(job.home, job.name, job.search.goal, sampler_for(job.search, 0), pruner_for(job.search))
+
+
+def counts_toward_budget(trial) -> bool:
+    """Trials that used the budget: finished (a repeated point does not: it trained nothing), pruned, failed
+    as an outcome, or being trained now."""
+    from optuna.trial import TrialState
+
+    if trial.state == TrialState.COMPLETE:
+        return REPEAT_ATTR not in trial.user_attrs
+    if trial.state in (TrialState.PRUNED, TrialState.RUNNING):
+        return True
+    return trial.state == TrialState.FAIL and FAILURE_ATTR in trial.user_attrs
+
+
+class TrialPruner(EngineCallback):
+    """Reports the objective's curve to the trial at each eval point and stops training when Optuna prunes it.
+
+    `best_test_acc` is reported as the best test accuracy so far, `final_<split>_<score>` as that curve.
+    """
+
+    def __init__(self, trial, metric: str, goal: str, iterations: int):
+        kind, self.curve = metric.split("_", 1)
+        self.running = (max if goal == "maximize" else min) if kind == "best" else None
+        self.trial, self.iterations = trial, iterations
+        self.value: float | None = None
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        value = float(logs[self.curve])
+        self.value = value if self.running is None or self.value is None else self.running(self.value, value)
+        self.trial.report(self.value, logs["step"])
+        if logs["step"] < self.iterations and self.trial.should_prune():  # at the end there is nothing to save
+            self.stop_training = True
+
+
+# --- trials --------------------------------------------------------------------------------------
+
+
+def trials(job: SearchJob, writer: BackgroundWriter) -> Iterator[tuple[int, list[CellResult]]]:
+    """Ask for trials and train them until the search's budget is used: (trial number, its cells' results)."""
+    ostudy, params, store = open_search(job), search_space(job.study), Store(job.tracking_uri)
+    while (trial := next_trial(job, ostudy, params)) is not None:
+        yield trial.number, run_trial(job, ostudy, store, params, trial, writer)
+
+
+def trials_in_worker(job: SearchJob) -> list[CellResult]:
+    """A worker process's share of the search: trials until the budget is used, with its own writer."""
+    writer = BackgroundWriter()
+    try:
+        return [r for _, done in trials(job, writer) for r in done]
+    finally:
+        settle(writer)
+
+
+def used(ostudy) -> int:
+    """How much of the budget the search's trials have used."""
+    return sum(counts_toward_budget(t) for t in ostudy.get_trials(deepcopy=False))
+
+
+def next_trial(job: SearchJob, ostudy, params: list[Param]):
+    """A new trial, or None once the budget is used; counting and asking happen under the search's lock."""
+    with search_lock(job.home, job.name):
+        existing = ostudy.get_trials(deepcopy=False)
+        if not budget_left(job, existing, params):
+            return None
+        ostudy.sampler = sampler_for(job.search, len(existing))
+        trial = ostudy.ask(distributions(params))
+        trial.set_user_attr(PROCESS_ATTR, process_tag())
+        return trial
+
+
+def budget_left(job: SearchJob, existing: list, params: list[Param]) -> bool:
+    """Whether the search may ask for another trial: budget unused, space not exhausted, asks not used up."""
+    budget = job.search.trials or 0
+    spent = sum(counts_toward_budget(t) for t in existing)
+    return spent < min(budget, space_size(params) or budget) and len(existing) < MAX_ASKS * budget
+
+
+def next_trial_possible(job: SearchJob, ostudy) -> bool:
+    """Whether a new worker would find a trial to run now (a replacement for one that died)."""
+    return budget_left(job, ostudy.get_trials(deepcopy=False), search_space(job.study))
+
+
+def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, writer) -> list[CellResult]:
+    """Train (or reuse) the trial's cells, one per seed, then tell Optuna how it ended."""
+    try:
+        cells = trial_cells(job.study, params, trial.number, trial.params)
+    except ConfigError as exc:  # this combination of values does not make valid settings
+        tell(ostudy, trial, TRIAL_FAIL, None, str(exc))
+        return []
+    results: list[CellResult] = []
+    try:
+        for k, cell in enumerate(cells):
+            prune = k == 0 and job.search.pruner != "none"
+            pruner = TrialPruner(trial, job.search.metric, job.search.goal, cell.settings.train.iterations)
+            callbacks = [pruner] if prune else []
+            result = train_or_reuse(job, store, cell, trial.number, writer, callbacks)
+            results.append(result)
+            trial.set_user_attr(RUNS_ATTR, {str(r.cell.seed): r.run_id for r in results})
+            if result.status in ("pruned", "failed", "killed"):
+                break
+    except KeyboardInterrupt:
+        settle(writer)
+        tell(ostudy, trial, TRIAL_FAIL, None, None)  # not an outcome: queued again
+        ostudy.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
+        raise
+    state, value, failure = outcome(job.search, results)
+    if state == TRIAL_COMPLETE and all(r.status == "skipped" for r in results):
+        trial.set_user_attr(REPEAT_ATTR, True)  # the sampler proposed a trained point again: no budget used
+    for r in results:
+        if r.run_id and r.status != "skipped":
+            writer.submit(store.set_tags, r.run_id, {Tag.TRIAL_STATE: state})
+    settle(writer)  # the runs' ends are in the store before Optuna hears of them
+    tell(ostudy, trial, state, value, failure)
+    return results
+
+
+def outcome(search: SearchConfig, results: list[CellResult]) -> tuple[str, float | None, str | None]:
+    """(state, value, failure) of a trial from its cells: the mean of the metric over its seeds."""
+    last = results[-1]
+    if last.status == "pruned":
+        return TRIAL_PRUNED, None, None
+    if last.status in ("failed", "killed"):
+        return TRIAL_FAIL, None, last.failure or last.status
+    return TRIAL_COMPLETE, statistics.fmean(r.metrics[search.metric] for r in results), None
+
+
+def tell(ostudy, trial, state: str, value: float | None, failure: str | None) -> None:
+    """Tell Optuna a trial's end (`trial`: a live Trial or a number); a failure's reason is kept as its user
+    attr, so it counts as an outcome."""
+    from optuna.trial import TrialState
+
+    if failure is not None and hasattr(trial, "set_user_attr"):
+        trial.set_user_attr(FAILURE_ATTR, failure[:500])
+    ostudy.tell(trial, value if state == TRIAL_COMPLETE else None, state=TrialState[state])
+
+
+def train_or_reuse(job: SearchJob, store: Store, cell: Cell, number: int, writer, callbacks: list) -> CellResult:
+    """The cell's FINISHED run if the store has one (a repeated point, or a resumed trial), else train it;
+    while another process trains the same cell, wait for its outcome."""
+    while True:
+        run = finished_run(store, job, cell)
+        if run is not None:
+            return CellResult(cell, "skipped", run.info.run_id, dict(run.data.metrics))
+        cell_job = CellJob(
+            job.study,
+            cell,
+            job.axes,
+            job.experiment_id,
+            job.parent_id,
+            job.tracking_uri,
+            job.dataset_digest,
+            source=job.source,
+            tags={Tag.TRIAL: str(number)},
+        )
+        result = run_cell(cell_job, writer, *callbacks)
+        if result.status != "skipped":
+            return result
+        time.sleep(WAIT_S)
+
+
+def finished_run(store: Store, job: SearchJob, cell: Cell):
+    """The latest FINISHED run of this cell on this dataset, or None."""
+    query = f"{tag_is(Tag.CONFIG_HASH, cell.config_hash)} and attributes.status = 'FINISHED'"
+    digests = job.dataset_digest.split(",")
+    runs = [r for r in store.runs(job.experiment_id, query) if r.data.tags.get(Tag.DATASET_DIGEST) in digests]
+    return max(runs, key=lambda r: r.info.start_time) if runs else None
+
+
+# --- resuming ------------------------------------------------------------------------------------
+
+
+def recover(job: SearchJob, ostudy, store: Store) -> tuple[int, int]:
+    """Trials left RUNNING by dead processes: told COMPLETE from their FINISHED cells, else FAIL and queued
+    again. Under the search's lock, so no live process is between asking and naming itself. (told, queued)."""
+    from optuna.trial import TrialState
+
+    params, told, queued = search_space(job.study), 0, 0
+    with search_lock(job.home, job.name):
+        for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            owner = t.user_attrs.get(PROCESS_ATTR)
+            if owner and process_alive(owner) is not False:
+                continue
+            try:
+                cells = trial_cells(job.study, params, t.number, t.params)
+            except ConfigError:  # its values no longer make settings: ended, not queued again
+                tell(ostudy, t.number, TRIAL_FAIL, None, None)
+                continue
+            runs = [finished_run(store, job, c) for c in cells]
+            if all(runs):
+                value = statistics.fmean(r.data.metrics[job.search.metric] for r in runs)
+                for r in runs:
+                    store.set_tags(r.info.run_id, {Tag.TRIAL_STATE: TRIAL_COMPLETE})
+                tell(ostudy, t.number, TRIAL_COMPLETE, value, None)
+                told += 1
+            else:
+                tell(ostudy, t.number, TRIAL_FAIL, None, None)
+                ostudy.enqueue_trial(t.params, user_attrs={RETRY_ATTR: t.number})
+                queued += 1
+    return told, queued
+
+
+def trial_summary(job: SearchJob, ostudy) -> list[str]:
+    """Lines for the final table: the trials by state and the best one."""
+    from optuna.trial import TrialState
+
+    trials = ostudy.get_trials(deepcopy=False)
+    by_state = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
+    shown = ", ".join(f"{n} {s}" for s, n in by_state.items() if n)
+    repeats = sum(REPEAT_ATTR in t.user_attrs for t in trials)
+    again = f"; {repeats} repeated an earlier point (not trained, not counted)" if repeats else ""
+    lines = [f"search {job.name}: {len(trials)} trials ({shown}); budget {job.search.trials}{again}"]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if complete:
+        best = ostudy.best_trial
+        values = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
+        lines.append(f"best trial {best.number}: {job.search.metric} {best.value:.4f} ({values})")
+    return lines
+
+
+def earlier_results(job: SearchJob, ostudy, store: Store, mine: list[CellResult]) -> list[CellResult]:
+    """The cells of the search's trials that this invocation did not run (from earlier ones), as `skipped`
+    or `pruned` rows with their runs, so the parent's manifest lists the whole search."""
+    from optuna.trial import TrialState
+
+    params, seen = search_space(job.study), {r.cell.index for r in mine}
+    out = []
+    for t in ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        runs = t.user_attrs.get(RUNS_ATTR, {})
+        for cell in trial_cells(job.study, params, t.number, t.params):
+            run_id = runs.get(str(cell.seed))
+            if cell.index in seen or not run_id:
+                continue
+            run = store.client.get_run(run_id)
+            status = "pruned" if t.state == TrialState.PRUNED else "skipped"
+            out.append(CellResult(cell, status, run_id, dict(run.data.metrics)))
+    return out
+
+
+def search_spec(study: Study) -> dict[str, Any]:
+    """The `search:` section as JSON, with the seeds, for the Optuna study's user attrs."""
+    assert study.spec.search is not None
+    return {**study.spec.search.model_dump(mode="json"), "seeds": study.spec.seed_list}
+
+
+def first_point(params: list[Param]) -> dict[str, Any]:
+    """A point of the space (every first choice, every low bound), in Optuna's values: the data check's cell."""
+    return {p.name: p.labels[0] if p.kind == "choice" else (int(p.low) if p.kind == "int" else p.low) for p in params}

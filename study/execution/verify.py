@@ -1,0 +1,110 @@
+"""`study verify RUN_ID`: re-run a tracked cell from its logged config and compare the histories.
+
+On CPU with TensorFlow's op determinism the comparison is exact: every logged value must come
+back bit for bit. The verdict is printed and recorded on the original run as tag `study.verify`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import yaml
+
+from study.engine.callbacks import EngineCallback
+from study.errors import StudyError
+from study.plan.grid import config_hash
+from study.spec import Settings
+from study.spec.messages import validated
+from study.store.contract import ROLE_CELL, Artifact, Tag
+from study.store.reader import read_text_artifact
+from study.store.runs import Store
+
+COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")
+IDENTITY_KEYS = ("cell", "seed", "config_hash")  # config.yaml's header lines, not settings
+
+
+@dataclass
+class Verdict:
+    identical: bool
+    text: str
+
+
+class Recorder(EngineCallback):
+    """Callback that keeps every recorded (metric, step, value) of a re-run."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, dict[int, float]] = {k: {} for k in COMPARED}
+
+    def on_chunk_end(self, records) -> None:
+        self.values["train_loss"].update(zip(records.steps.tolist(), records.train_loss.tolist()))
+        for key in COMPARED[1:]:
+            self.values[key].update(zip(records.eval_steps.tolist(), getattr(records, key).tolist()))
+
+
+def logged_cell(store: Store, run_id: str) -> tuple[Settings, int, str]:
+    """The run's resolved settings, seed and hash, read back from its config.yaml artifact."""
+    try:
+        run = store.client.get_run(run_id)
+    except Exception:
+        raise StudyError(f"study verify: no run with id {run_id!r} in {store.uri}") from None
+    if run.data.tags.get(Tag.ROLE) != ROLE_CELL:
+        raise StudyError(
+            f"study verify: run {run_id} is not a cell run (it is a {run.data.tags.get(Tag.ROLE, 'foreign')} run)"
+        )
+    try:
+        text = read_text_artifact(store.client, run_id, Artifact.CELL_CONFIG)
+    except Exception as exc:
+        raise StudyError(f"study verify: run {run_id} has no readable config.yaml artifact ({exc})") from None
+    doc = yaml.safe_load(text)
+    seed = int(doc["seed"])
+    settings = validated(
+        Settings, {k: v for k, v in doc.items() if k not in IDENTITY_KEYS}, f"run {run_id} config.yaml", ""
+    )
+    return settings, seed, run.data.tags.get(Tag.CONFIG_HASH, "")
+
+
+def compare(store: Store, run_id: str, recorder: Recorder) -> Verdict:
+    """Exact comparison of the logged histories with the re-run's, first difference reported."""
+    count = 0
+    for key in COMPARED:
+        logged = {m.step: m.value for m in store.client.get_metric_history(run_id, key)}
+        again = recorder.values[key]
+        if set(logged) != set(again):
+            return Verdict(False, f"differs: {key} was logged at {len(logged)} steps, the re-run recorded {len(again)}")
+        for step in sorted(logged):
+            if logged[step] != again[step]:
+                return Verdict(
+                    False, f"differs: {key} at iteration {step}: logged {logged[step]!r}, re-run {again[step]!r}"
+                )
+        count += len(logged)
+    return Verdict(True, f"identical: {count:,} values of {', '.join(COMPARED)}")
+
+
+def verify_run(run_id: str, store: Store | None = None) -> Verdict:
+    """Re-run the cell of `run_id`, compare, tag the original run with the verdict, return it."""
+    from study.data import load
+    from study.engine.training_loop import Diverged, train_and_evaluate
+
+    store = store or Store()
+    settings, seed, logged_hash = logged_cell(store, run_id)
+    if logged_hash and config_hash(settings, seed) != logged_hash:
+        verdict = Verdict(
+            False,
+            f"differs: the logged config hashes to {config_hash(settings, seed)}, "
+            f"the run's tag says {logged_hash} (the schema changed since)",
+        )
+    else:
+        data = load(settings.data)
+        digest = store.client.get_run(run_id).data.tags.get(Tag.DATASET_DIGEST)
+        if digest and digest != data.digest:
+            raise StudyError(f"study verify: the dataset's digest is {data.digest}, the run used {digest}")
+        recorder = Recorder()
+        try:
+            train_and_evaluate(settings, seed, data, [recorder])
+        except Diverged:
+            pass  # a diverging run is verified on the values it logged before diverging
+        verdict = compare(store, run_id, recorder)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    store.set_tags(run_id, {Tag.VERIFY: f"{verdict.text} ({stamp})"})
+    return verdict

@@ -1,0 +1,1 @@
+"""A study becomes work: the cells of a grid, or the search space its trials are sampled from."""

@@ -1,0 +1,1 @@
+"""The comparison report: context, figures, findings, HTML."""

@@ -1,0 +1,91 @@
+"""The report's shared state: the study read once, its per-run and per-cell tables, one colour per
+cell, and the figure type that the figure builders return and the HTML embeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import seaborn as sns
+from matplotlib.colors import to_hex
+
+from study.analysis.effects import Metric
+from study.analysis.statistics import run_stats, summarize
+from study.spec.task import Task
+from study.store.reader import FINISHED, StudyRuns
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """One figure of the report: file stem, heading, caption and the matplotlib Figure."""
+
+    slug: str
+    title: str
+    caption: str
+    figure: Figure
+
+
+@dataclass
+class ReportContext:
+    """What figure builders and the HTML read: the study, its per-run and per-cell tables, cell colours."""
+
+    study: StudyRuns
+    per_run: pd.DataFrame
+    summary: pd.DataFrame
+    palette: dict[str, tuple[float, float, float]]
+    plotted: frozenset[str]
+    expectations: list[dict] | None = None  # the parent's expectations.json (the study's `expect:` checks)
+    reproduction: dict | None = None  # the parent's reproduction.json, when it reproduces another run
+    search: Any = (
+        None  # a search's trials and figures (study/reporting/search_section.py SearchReport); None for a grid
+    )
+    tracking_uri: str | None = None  # the store, for loading logged models (study/reporting/models_section.py)
+    comparison_html: str = ""  # `study report --compare OTHER`: the section of study/reporting/comparison_section.py
+
+    @property
+    def task(self) -> Task:
+        """The study's task (study/spec/task.py): which score the tables and figures show."""
+        return self.study.task
+
+    @property
+    def metric(self) -> Metric:
+        """The per-run value the effects compare: the task's primary metric and its direction."""
+        return Metric(self.task.primary, self.task.higher_is_better)
+
+    def curve(self, metric: str) -> pd.DataFrame:
+        """One metric's points from the plotted runs (finished ones; all runs of a cell without any)."""
+        curve = self.study.curve(metric)
+        return curve[curve["run_id"].isin(self.plotted)]
+
+    def label(self, cell: str) -> str:
+        """A cell's name for figures, marked when none of its runs finished."""
+        finished = self.summary.set_index("cell")["n_seeds"].get(cell, 0)
+        return cell if finished else f"{cell} (failed)"
+
+    def color_hex(self, cell: str) -> str:
+        """A cell's palette colour as '#rrggbb', for the HTML tables."""
+        return to_hex(self.palette[cell])
+
+
+def build_context(study: StudyRuns) -> ReportContext:
+    """Compute the per-run and per-cell tables and the cell colours once for all figures and tables."""
+    per_run = run_stats(study)
+    finished_cells = set(per_run.loc[per_run["status"] == FINISHED, "cell"])
+    plotted = per_run[(per_run["status"] == FINISHED) | ~per_run["cell"].isin(finished_cells)]
+    return ReportContext(
+        study=study,
+        per_run=per_run,
+        summary=summarize(per_run, study.axes),
+        palette=cell_palette(study.cells),
+        plotted=frozenset(plotted["run_id"]),
+    )
+
+
+def cell_palette(cells: list[str]) -> dict[str, tuple[float, float, float]]:
+    """One fixed colour per cell, in grid order, shared by every figure and the summary table."""
+    name = "tab10" if len(cells) <= 10 else "tab20" if len(cells) <= 20 else "husl"
+    return dict(zip(cells, sns.color_palette(name, len(cells))))

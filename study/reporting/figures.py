@@ -1,0 +1,331 @@
+"""The report's figures: learning curves, the all-cells overlay, heatmaps, the batch-norm comparison
+and the per-layer diagnostics (gradient flow, saturated and dead units).
+
+Figures use matplotlib's object-oriented API (no pyplot state, rendered by Agg) styled by seaborn;
+adding a figure means writing one function and listing it in FIGURE_BUILDERS.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+import re
+import textwrap
+from collections.abc import Callable
+
+import matplotlib
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from study.analysis.layer_stats import DEAD_UNITS, SATURATING, layer_activations, layer_curves
+from study.analysis.statistics import axis_pivot, chance_threshold, curve_band
+from study.reporting.context import ReportContext, ReportFigure
+
+DPI = 100
+PANEL_SIZE = (3.4, 2.5)  # inches per learning-curve panel
+MAX_FACET_COLUMNS = 5
+MAX_HEATMAPS = 3
+INLINE_LEGEND_MAX = 8  # more lines than this: the legend goes outside the plot
+ACC_LIMITS = (-0.02, 1.02)
+ZOOM_FRACTION = 0.3  # the zoomed view shows this last fraction of the iterations
+ZOOM_MIN_SPAN = 0.004  # its accuracy axis spans at least this much
+DEPTH_COLORMAP, DEPTH_COLOR_RANGE = "viridis", (0.0, 0.85)  # layer colours, first layer dark; no pale yellow
+_STYLE = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=1.15)}
+
+FigureBuilder = Callable[[ReportContext], list[ReportFigure]]
+
+
+def score_axis(ctx: ReportContext, ax, label: str) -> None:
+    """An accuracy axis spans [0, 1]; an error axis (regression) is logarithmic."""
+    if ctx.task.score == "acc":
+        ax.set_ylim(*ACC_LIMITS)
+    else:
+        ax.set_yscale("log")
+    ax.set_ylabel(label)
+
+
+def learning_curves(ctx: ReportContext) -> list[ReportFigure]:
+    """Train (dashed) and test (solid) accuracy (regression: the error) against iteration, one panel per cell."""
+    score = ctx.task.score
+    test, train = (dict(tuple(curve_band(ctx.curve(m)).groupby("cell"))) for m in (f"test_{score}", f"train_{score}"))
+    cells = [cell for cell in ctx.study.cells if cell in test or cell in train]
+    if not cells:
+        return []
+    fig, axes = _facet_figure(len(cells), ctx.task.score_name)
+    for ax, cell in zip(axes, cells):
+        for bands, style in ((train, "--"), (test, "-")):
+            if cell in bands:
+                _plot_band(ax, bands[cell], ctx.palette[cell], linestyle=style)
+        ax.set_title(_wrap(ctx.label(cell)), fontsize="medium")
+        if score == "acc":
+            ax.set_ylim(*ACC_LIMITS)
+        else:
+            ax.set_yscale("log")
+    handles = [Line2D([], [], color="0.3", label="test"), Line2D([], [], color="0.3", linestyle="--", label="train")]
+    fig.legend(handles=handles, loc="outside upper right", ncols=2, frameon=False)
+    caption = (
+        f"{ctx.task.score_name[0].upper() + ctx.task.score_name[1:]} on the training data (dashed) and on the "
+        "test set (solid) against training iteration, "
+        "one panel per cell. With several seeds: the mean, and its 95 % confidence band (Student t)."
+    )
+    return [ReportFigure("learning_curves", "Learning curves", caption, fig)]
+
+
+def test_accuracy_overlay(ctx: ReportContext) -> list[ReportFigure]:
+    """Every cell's test accuracy (regression: error) in one plot, legend ranked best first."""
+    bands = dict(tuple(curve_band(ctx.curve(f"test_{ctx.task.score}")).groupby("cell")))
+    ranked = [cell for cell in ctx.summary["cell"] if cell in bands]
+    if not ranked:
+        return []
+    outside = len(ranked) > INLINE_LEGEND_MAX
+    legend_columns = math.ceil(len(ranked) / 25)
+    width = 7.5 + (2.8 * legend_columns if outside else 0)
+    fig = Figure(figsize=(width, max(4.5, 0.19 * min(len(ranked), 25) + 0.6)), layout="constrained")
+    ax = fig.add_subplot()
+    for cell in ranked:
+        _plot_band(ax, bands[cell], ctx.palette[cell], label=_wrap(ctx.label(cell)))
+    ax.set(xlabel="iteration")
+    score_axis(ctx, ax, f"test {ctx.task.score_name}")
+    if outside:
+        fig.legend(loc="outside right upper", ncols=legend_columns, fontsize="small", frameon=False)
+    else:
+        ax.legend(loc="lower right" if ctx.task.score == "acc" else "upper right", fontsize="small")
+    name = ctx.task.score_name
+    caption = f"Test {name} of every cell (mean over seeds with its 95 % band); legend ranked by final test {name}."
+    overlay = ReportFigure("test_accuracy_all_cells", f"Test {name}, all cells", caption, fig)
+    return [overlay, *(_final_stretch(ctx, bands, ranked) if ctx.task.score == "acc" else [])]
+
+
+def _final_stretch(ctx: ReportContext, bands: dict[str, pd.DataFrame], ranked: list[str]) -> list[ReportFigure]:
+    """The overlay's last ZOOM_FRACTION of iterations, its accuracy axis spanning only the values the cells
+    that learned reach there: the differences a study is about (0.90 vs 0.92) become visible."""
+    steps = sorted({float(step) for band in bands.values() for step in band["step"]})
+    last = steps[-1]
+    if len(steps) < 2:
+        return []
+    # The window starts on an evaluation point, so every line has at least two points in it.
+    start = max([step for step in steps if step <= last * (1 - ZOOM_FRACTION)] or steps[:1])
+    start = min(start, steps[-2])
+    stretch = {cell: bands[cell][bands[cell]["step"] >= start] for cell in ranked}
+    chance = chance_threshold(ctx.study.n_classes)
+    shown = [cell for cell in ranked if not stretch[cell].empty and stretch[cell]["mean"].iloc[-1] > chance]
+    if not shown:
+        return []
+    low = min(float(stretch[c]["lo"].min()) for c in shown)
+    high = max(float(stretch[c]["hi"].max()) for c in shown)
+    pad = max((high - low) * 0.08, ZOOM_MIN_SPAN / 2)
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for cell in shown:
+        _plot_band(ax, stretch[cell], ctx.palette[cell], label=_wrap(ctx.label(cell)))
+    ax.set(xlabel="iteration", ylabel="test accuracy", xlim=(start, last), ylim=(low - pad, high + pad))
+    ax.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    left_out = [cell for cell in ranked if cell not in shown]
+    caption = (
+        f"The last stretch of training (iterations {start:,.0f}–{last:,.0f}), the accuracy axis "
+        f"zoomed to {low - pad:.3f}–{high + pad:.3f}, the range these cells span there (mean and 95 % band)."
+        + (f" Left out, at chance level: {', '.join(left_out)}." if left_out else "")
+    )
+    return [ReportFigure("test_accuracy_final_stretch", "Test accuracy, final stretch (zoomed)", caption, fig)]
+
+
+def final_accuracy_heatmaps(ctx: ReportContext) -> list[ReportFigure]:
+    """Mean final test accuracy over pairs of axes: up to three pairs, those with most level combinations."""
+    usable = [axis for axis in ctx.study.axes if len(axis.levels) >= 2]
+    pairs = sorted(itertools.combinations(usable, 2), key=lambda p: -len(p[0].levels) * len(p[1].levels))
+    figures = []
+    for rows, cols in pairs[:MAX_HEATMAPS]:
+        size = (max(4.0, 2.4 + 1.0 * len(cols.levels)), 1.5 + 0.5 * len(rows.levels))
+        fig = Figure(figsize=size, layout="constrained")
+        ax = fig.add_subplot()
+        name = ctx.task.score_name
+        table = axis_pivot(ctx.summary, rows, cols, f"{ctx.task.primary}_mean")
+        colorbar = {"label": f"final test {name}"}
+        cmap = "viridis" if ctx.task.higher_is_better else "viridis_r"  # bright is better either way
+        fmt = ".3f" if ctx.task.score == "acc" else ".3g"
+        sns.heatmap(table, ax=ax, annot=True, fmt=fmt, cmap=cmap, linewidths=0.5, cbar_kws=colorbar)
+        ax.set(xlabel=cols.short, ylabel=rows.short)
+        ax.tick_params(axis="y", labelrotation=0)
+        others = [axis.short for axis in ctx.study.axes if axis not in (rows, cols)]
+        over = "seeds" + (f" and {', '.join(others)}" if others else "")
+        caption = f"Final test {name} by {rows.short} and {cols.short}, mean over {over}; blank: no finished run."
+        title = f"Final test {name}: {rows.short} × {cols.short}"
+        figures.append(ReportFigure(_slug(f"heatmap_{rows.short}_x_{cols.short}"), title, caption, fig))
+    return figures
+
+
+def batch_norm_comparison(ctx: ReportContext) -> list[ReportFigure]:
+    """Test accuracy with and without batch normalisation: one panel per level of each `…batch_norm` axis."""
+    bn_axes = [axis for axis in ctx.study.axes if axis.is_batch_norm and len(axis.levels) >= 2]
+    bands = dict(tuple(curve_band(ctx.curve(f"test_{ctx.task.score}")).groupby("cell"))) if bn_axes else {}
+    figures = []
+    for axis in bn_axes:
+        level_of = ctx.summary.set_index("cell")[axis.column]
+        groups = {lv: [c for c in ctx.study.cells if c in bands and level_of.get(c) == lv] for lv in axis.levels}
+        tallest = max(len(cells) for cells in groups.values())
+        fig = Figure(figsize=(4.6 * len(groups), 3.4 + 0.17 * tallest), layout="constrained")
+        panels = fig.subplots(1, len(groups), sharex=True, sharey=True, squeeze=False)[0]
+        for ax, (level, cells) in zip(panels, groups.items()):
+            for cell in cells:
+                _plot_band(ax, bands[cell], ctx.palette[cell], label=_wrap(ctx.label(cell)))
+            ax.set(title=f"{axis.short} = {level}", xlabel="iteration")
+            score_axis(ctx, ax, "")
+            if cells:
+                ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize="x-small", frameon=False)
+        panels[0].set_ylabel(f"test {ctx.task.score_name}")
+        caption = (
+            f"Test {ctx.task.score_name} of the cells at each level of {axis.short}, side by side; mean over seeds, "
+            "95 % band."
+        )
+        figures.append(ReportFigure(_slug(f"{axis.short}_comparison"), f"With and without {axis.short}", caption, fig))
+    return figures
+
+
+def gradient_flow(ctx: ReportContext) -> list[ReportFigure]:
+    """Gradient norm of every kernel layer against iteration (log scale), one panel per cell."""
+    grads = _plotted_layers(ctx, "grad_norm")
+    if grads.empty:
+        return []
+    ratios = ctx.summary.set_index("cell")["grad_ratio_mean"] if "grad_ratio_mean" in ctx.summary else pd.Series()
+    fig, panels = _layer_panels(ctx, grads, "gradient norm", log=True)
+    for cell, ax in panels.items():
+        ratio = ratios.get(cell)
+        if ratio is not None and pd.notna(ratio):
+            ax.set_title(f"{_wrap(ctx.label(cell))}\nfirst/last {ratio:.1e}", fontsize="medium")
+    caption = (
+        "L2 norm of the loss gradient with respect to each layer's kernel (weights), on the training batch, "
+        "against iteration; log scale, shared by all panels; mean over seeds. Colour runs with depth, from the "
+        "first layer (dark, next to the input) to the output layer (light). Lines far apart mean gradients "
+        "shrink on their way back to the input: a first layer orders of magnitude below the last is the "
+        "vanishing gradient. Under each panel's title: the final first/last ratio (mean over seeds)."
+    )
+    return [ReportFigure("gradient_flow", "Gradient flow by layer", caption, fig)]
+
+
+def activation_saturation(ctx: ReportContext) -> list[ReportFigure]:
+    """Fraction of saturated sigmoid/tanh outputs per hidden layer against iteration, one panel per cell."""
+    saturated = _plotted_layers(ctx, "act_saturated", SATURATING)
+    if saturated.empty:
+        return []
+    fig, _ = _layer_panels(ctx, saturated, "saturated fraction", ylim=ACC_LIMITS)
+    caption = (
+        "Share of a hidden layer's outputs within 0.02 of an asymptote of sigmoid (below 0.02 or above 0.98) "
+        "or tanh (|y| > 0.98), on the training batch, against iteration; mean over seeds. Only layers with a "
+        "bounded activation. There the derivative is below about 0.02 (sigmoid) or 0.04 (tanh): saturated "
+        "units pass almost no gradient back."
+    )
+    return [ReportFigure("activation_saturation", "Saturated units (sigmoid, tanh)", caption, fig)]
+
+
+def dead_units(ctx: ReportContext) -> list[ReportFigure]:
+    """Fraction of dead ReLU units per hidden layer against iteration, one panel per cell."""
+    dead = _plotted_layers(ctx, "act_dead", DEAD_UNITS)
+    if dead.empty:
+        return []
+    fig, _ = _layer_panels(ctx, dead, "dead fraction", ylim=ACC_LIMITS)
+    caption = (
+        "Share of a ReLU layer's units that output exactly 0 for every example of the training batch (no "
+        "gradient reaches their weights from that batch), against iteration; mean over seeds. Only ReLU layers."
+    )
+    return [ReportFigure("dead_units", "Dead ReLU units", caption, fig)]
+
+
+FIGURE_BUILDERS: tuple[FigureBuilder, ...] = (
+    learning_curves,
+    test_accuracy_overlay,
+    final_accuracy_heatmaps,
+    batch_norm_comparison,
+    gradient_flow,
+    activation_saturation,
+    dead_units,
+)
+
+
+def render_figures(ctx: ReportContext) -> list[tuple[ReportFigure, bytes]]:
+    """Run every figure builder under the report style and render its figures to PNG bytes."""
+    with matplotlib.rc_context(_STYLE):
+        return [(figure, _png(figure.figure)) for builder in FIGURE_BUILDERS for figure in builder(ctx)]
+
+
+def _plotted_layers(ctx: ReportContext, stat: str, functions: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Per cell, layer and step, the mean over the plotted runs of one per-layer statistic; with
+    `functions`, only the activation layers that use one of them."""
+    rows = layer_curves(ctx.study, stat)
+    rows = rows[rows["run_id"].isin(ctx.plotted)]
+    if functions is not None:
+        params = ctx.study.runs.set_index("run_id")
+        applies = {
+            run_id: {layer for layer, fn in layer_activations(params.loc[run_id]).items() if fn in functions}
+            for run_id in rows["run_id"].unique()
+        }
+        keep = [layer in applies[run_id] for run_id, layer in zip(rows["run_id"], rows["layer"])]
+        rows = rows[pd.Series(keep, index=rows.index, dtype=bool)]
+    return rows.groupby(["cell", "layer", "step"], observed=True)["value"].mean().reset_index()
+
+
+def _layer_panels(
+    ctx: ReportContext, means: pd.DataFrame, ylabel: str, log: bool = False, ylim=None
+) -> tuple[Figure, dict]:
+    """One panel per cell (grid order) with a line per layer, coloured by depth; returns the figure and
+    each cell's Axes."""
+    layers = [layer for layer in means["layer"].cat.categories if layer in set(means["layer"])]
+    cmap = matplotlib.colormaps[DEPTH_COLORMAP]
+    low, high = DEPTH_COLOR_RANGE
+    colors = {layer: cmap(low + (high - low) * i / max(1, len(layers) - 1)) for i, layer in enumerate(layers)}
+    by_cell = dict(tuple(means.groupby("cell", observed=True)))
+    cells = [cell for cell in ctx.study.cells if cell in by_cell]
+    fig, axes = _facet_figure(len(cells), ylabel)
+    for ax, cell in zip(axes, cells):
+        for layer, points in by_cell[cell].groupby("layer", observed=True):
+            ax.plot(points["step"], points["value"], color=colors[layer], linewidth=1.4)
+        ax.set_title(_wrap(ctx.label(cell)), fontsize="medium")
+        if log:
+            ax.set_yscale("log")
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+    handles = [Line2D([], [], color=colors[layer], label=layer) for layer in layers]
+    fig.legend(handles=handles, loc="outside upper right", ncols=min(len(layers), 6), frameon=False)
+    return fig, dict(zip(cells, axes))
+
+
+def _facet_figure(n: int, ylabel: str = "accuracy") -> tuple[Figure, list]:
+    """A figure of n panels with shared axes, wrapped into rows, sized so each panel stays legible."""
+    ncols = min(n, MAX_FACET_COLUMNS, max(2, math.ceil(math.sqrt(n))))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows + 0.4), layout="constrained")
+    grid = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+    for ax in grid[n:]:
+        fig.delaxes(ax)
+    for ax in grid[max(0, n - ncols) : n]:  # the lowest panel of each column
+        ax.tick_params(labelbottom=True)
+        ax.set_xlabel("iteration")
+    for ax in grid[:n:ncols]:
+        ax.set_ylabel(ylabel)
+    return fig, list(grid[:n])
+
+
+def _plot_band(ax, band: pd.DataFrame, color, linestyle: str = "-", label: str | None = None) -> None:
+    """Draw a mean line and, where it has width, its confidence band."""
+    ax.plot(band["step"], band["mean"], color=color, linestyle=linestyle, linewidth=1.4, label=label)
+    if (band["hi"] > band["lo"]).any():
+        ax.fill_between(band["step"], band["lo"], band["hi"], color=color, alpha=0.2, linewidth=0)
+
+
+def _png(fig: Figure) -> bytes:
+    """The figure as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _wrap(text: str, width: int = 34) -> str:
+    """Break a long label onto several lines."""
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def _slug(text: str) -> str:
+    """A file-name-safe version of a figure name."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text)

@@ -1,0 +1,182 @@
+"""The report's comparison sections: the best cells against the next (Welch), the level effects
+within and across the other axes (study/analysis/effects.py), main effects, two-way interactions
+and the ANOVA table."""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+
+from study.analysis.factors import anova, factor_axes, interaction_table, main_effects
+from study.analysis.statistics import CONFIDENCE, TOP_CELLS, compare_top
+from study.reporting.context import ReportContext
+from study.reporting.html_parts import esc, fmt, p_value, section, swatch, table
+
+
+def replicates_section(ctx: ReportContext) -> str:
+    """The best cell against the next ones: difference of means, Welch CI, verdict; or why there is none."""
+    comparison = compare_top(ctx.per_run, ctx.summary)
+    if comparison.empty:
+        return "<p>Only one cell finished: nothing to compare.</p>"
+    if (comparison["verdict"] == "needs replicates").all():
+        return (
+            "<p>Replicates are needed: with one seed per cell a difference between cells cannot be told from "
+            "seed-to-seed noise. Run every cell with several seeds (<code>seeds: 5</code> in the study file, or "
+            "<code>--set seeds=5</code>) to get confidence intervals and this comparison.</p>"
+        )
+    headers = ["Comparison", "Seeds", "Difference of means", f"{CONFIDENCE:.0%} CI (Welch)", "dof", "Verdict"]
+    rows = []
+    for row in comparison.itertuples():
+        ci = "–" if pd.isna(row.ci_lo) else f"[{row.ci_lo:+.4f}, {row.ci_hi:+.4f}]"
+        rows.append(
+            [
+                f"{swatch(ctx, row.best)} − {swatch(ctx, row.other)}",
+                esc(f"{row.n_best} / {row.n_other}"),
+                esc(f"{row.diff:+.4f}"),
+                esc(ci),
+                esc(fmt(row.dof, "{:.1f}")),
+                f"<strong>{esc(row.verdict)}</strong>",
+            ]
+        )
+    note = (
+        f'<p class="note">The best cell by mean final test {ctx.task.score_name} against each of the next '
+        f"{TOP_CELLS - 1}. "
+        "Difference of the two means with Welch's confidence interval (each cell keeps its own variance; "
+        "degrees of freedom by Welch–Satterthwaite). <em>Resolved</em>: the interval excludes 0, the "
+        "ranking holds beyond seed noise; <em>within noise</em>: it does not; <em>needs replicates</em>: "
+        "a cell has fewer than two finished seeds.</p>"
+    )
+    return note + table(headers, rows, numeric=range(1, 5))
+
+
+def factor_section(ctx: ReportContext) -> str:
+    """Main effects, two-way interactions and the ANOVA table; nothing without an axis of two levels."""
+    factors = factor_axes(ctx.study.axes)
+    if not factors:
+        return ""
+    parts = [main_effects_table(ctx), interaction_tables(ctx, factors), anova_table(ctx)]
+    return section("Factor effects", "".join(parts))
+
+
+def main_effects_table(ctx: ReportContext) -> str:
+    """Mean final test accuracy per level of each axis, from cell means."""
+    effects = main_effects(ctx.per_run, ctx.study.axes)
+    rows = [
+        [
+            esc(row.axis),
+            esc(row.level),
+            esc(fmt(row.mean, "{:.3f}")),
+            esc(fmt(row.effect, "{:+.3f}")),
+            esc(str(row.n_cells)),
+            esc(str(row.n_runs)),
+        ]
+        for row in effects.itertuples()
+    ]
+    note = (
+        f'<h3>Main effects</h3><p class="note">Mean final test {ctx.task.score_name} of the cells at each level, '
+        "averaged "
+        "over the levels of the other axes (each cell counts once, whatever its number of seeds); effect: "
+        "the difference from the mean of all cells.</p>"
+    )
+    headers = ["Axis", "Level", f"Mean final test {ctx.task.score_abbrev}", "Effect", "Cells", "Runs"]
+    return note + table(headers, rows, numeric=range(2, 6))
+
+
+def interaction_tables(ctx: ReportContext, factors: list) -> str:
+    """One table per pair of axes: mean final test accuracy per level combination and its interaction."""
+    pairs = list(itertools.combinations(factors, 2))
+    if not pairs:
+        return ""
+    html_parts = [
+        f'<h3>Two-way interactions</h3><p class="note">Mean final test {ctx.task.score_name} per combination of '
+        "two axes "
+        "(cell means, averaged over the other axes); in parentheses the interaction: how much the "
+        "combination differs from what the two main effects alone predict (mean − row mean − column mean "
+        "+ table mean). Near 0: the axes act independently.</p>"
+    ]
+    for rows_axis, cols_axis in pairs:
+        combos = interaction_table(ctx.per_run, ctx.study.axes, rows_axis, cols_axis)
+        body = []
+        for level in rows_axis.levels:
+            cells = combos[combos[rows_axis.short] == level]
+            body.append(
+                [
+                    esc(level),
+                    *(
+                        esc("–" if pd.isna(r["mean"]) else f"{r['mean']:.3f} ({r['interaction']:+.3f})")
+                        for _, r in cells.iterrows()
+                    ),
+                ]
+            )
+        headers = [f"{rows_axis.short} ↓  {cols_axis.short} →", *cols_axis.levels]
+        html_parts.append(table(headers, body, numeric=range(1, len(headers))))
+    return "".join(html_parts)
+
+
+def anova_table(ctx: ReportContext) -> str:
+    """How much of the variance of the per-run final test accuracies each axis and pair explains."""
+    terms, balanced = anova(ctx.per_run, ctx.study.axes)
+    rows = [
+        [
+            esc(row.term),
+            esc(str(row.df)),
+            esc(f"{row.ss:.3g}"),
+            esc(fmt(row.share, "{:.1f} %")),
+            esc(fmt(row.f, "{:.1f}")),
+            esc(p_value(row.p)),
+        ]
+        for row in terms.itertuples()
+    ]
+    note = (
+        f'<h3>Variance explained</h3><p class="note">Analysis of variance of the final test {ctx.task.score_name} '
+        "of "
+        "every finished run: the total sum of squares around the overall mean, split into the part each "
+        "axis explains, each pair's interaction, and the residual spread between seeds of the same cell. "
+        "Share: percent of the total. F and p test each term against the seed spread (only with "
+        "several seeds per cell)."
+    )
+    if not balanced:
+        note += (
+            " <strong>Approximate:</strong> the grid is unbalanced (cells excluded, failed, or with unequal "
+            "seeds), so terms are fitted in the order listed (sequential sums of squares) and an earlier "
+            "axis takes the variance it shares with a later one."
+        )
+    return note + "</p>" + table(["Term", "df", "SS", "Share of total", "F", "p"], rows, numeric=range(1, 6))
+
+
+def effects_section(ctx: ReportContext) -> str:
+    """Every pair of levels of every axis, within each combination of the other axes and overall."""
+    from study.analysis.effects import CORRECTION, level_effects
+
+    effects = level_effects(ctx.per_run, ctx.study.axes, ctx.metric)
+    if effects.empty:
+        return ""
+    rows = []
+    for row in effects.itertuples():
+        ci = "–" if pd.isna(row.ci_lo) else f"[{row.ci_lo:+.4f}, {row.ci_hi:+.4f}]"
+        rows.append(
+            [
+                esc(row.axis),
+                esc(row.within),
+                esc(f"{row.better} − {row.worse}"),
+                esc(f"{row.diff:+.4f}"),
+                esc(ci),
+                esc(f"{row.n_better} / {row.n_worse}"),
+                esc(row.method),
+                esc(p_value(row.p_adj)),
+                f"<strong>{esc(row.verdict)}</strong>" if row.verdict == "resolved" else esc(row.verdict),
+            ]
+        )
+    note = (
+        '<p class="note">Each pair of levels of each axis, compared within every combination of the other axes '
+        "(simple effects) and averaged over them (overall: each combination counts once). Difference of mean "
+        f"final test {ctx.task.score_name}, better − worse, with its {CONFIDENCE:.0%} confidence interval: "
+        "<em>paired</em> by "
+        "seed when both sides ran the same seeds (the seed fixes initial weights and batch order, so pairing "
+        "removes the noise they share), else <em>Welch</em>. p: adjusted for the number of comparisons in "
+        f"this table by {CORRECTION.capitalize()}'s method; <em>resolved</em>: adjusted p &lt; 0.05; "
+        "<em>needs replicates</em>: a side has a single seed.</p>"
+    )
+    headers = ["Axis", "Where", "Better − worse", "Difference", f"{CONFIDENCE:.0%} CI", "Runs", "Method", "p (Holm)"]
+    return section("Which level wins, and where", note + table([*headers, "Verdict"], rows, numeric=range(3, 8)))

@@ -1,0 +1,66 @@
+"""The dotted setting keys of the schema (`model.activation`, …) and the models found under a key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel
+
+from study.errors import ConfigError
+from study.spec.settings import Settings
+
+
+def setting_keys() -> list[str]:
+    """Every dotted setting key, e.g. `model.activation`, in schema order."""
+    return [
+        f"{section}.{field}"
+        for section, info in Settings.model_fields.items()
+        for field in section_model(info.annotation).model_fields
+    ]
+
+
+def check_setting_key(key: str, where: str, path: Path | str) -> None:
+    """Raise ConfigError unless `key` is a dotted setting key; the message lists the valid ones."""
+    if key in setting_keys():
+        return
+    section = key.split(".", 1)[0]
+    if section in Settings.model_fields:
+        valid = [k for k in setting_keys() if k.startswith(section + ".")]
+    else:
+        valid = setting_keys()
+    raise ConfigError(f"{path}: {where}: unknown setting {key!r} (valid: {', '.join(valid)})")
+
+
+def fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """The field names of the (sub)model found by walking `loc` from `model` (list items included)."""
+    for part in loc:
+        if part.isdigit():
+            continue  # an item of a list: its model is the list's element type, found at the list's key
+        info = getattr(model, "model_fields", {}).get(part)
+        if info is None:
+            return []
+        sub = submodel(info.annotation)
+        if sub is None:
+            return []
+        model = sub
+    return list(getattr(model, "model_fields", {}))
+
+
+def section_model(annotation: Any) -> type[BaseModel]:
+    """The model of a Settings section (every section is one)."""
+    model = submodel(annotation)
+    if model is None:
+        raise TypeError(f"{annotation!r} is not a settings section")
+    return model
+
+
+def submodel(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds: itself, or the element of a list / optional of one."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = submodel(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,69 @@
+"""The `model:` section: the network's layers, activation, initialiser, batch norm, penalties and loss."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, get_args
+
+from pydantic import Field
+
+from study.spec.layers import Activation, Layer
+from study.spec.strict import Fraction, OpenUnit, PositiveFloat, PositiveInt, Strict
+
+# The course's own initialisers (exact, untruncated normals) first, then Keras's by name.
+CourseInitializer = Literal["gauss", "xavier", "he"]
+KerasInitializer = Literal[
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "orthogonal",
+    "variance_scaling",
+    "zeros",
+]
+Initializer = Literal[CourseInitializer, KerasInitializer]
+
+# The loss a cell minimises; it decides the task (study/spec/task.py): cross-entropy over a softmax is
+# classification, the others are regression with a linear output.
+LossName = Literal["cross_entropy", "mse", "mae", "mape", "msle"]
+
+COURSE_INITIALIZERS: tuple[str, ...] = get_args(CourseInitializer)
+KERAS_INITIALIZERS: tuple[str, ...] = get_args(KerasInitializer)
+INITIALIZERS = COURSE_INITIALIZERS + KERAS_INITIALIZERS
+
+LOSSES: tuple[str, ...] = get_args(LossName)
+
+
+class ModelConfig(Strict):
+    hidden: list[PositiveInt] = [40, 20]
+    """Sizes of the dense hidden layers (the course's 784-40-20-10 net); as a grid axis, a list of lists."""
+    arch: str | None = None
+    """Name of an entry in the study's `architectures`; its layer stack fills `layers`."""
+    layers: list[Layer] | None = None
+    """An explicit layer stack (see the layer settings); replaces `hidden`."""
+    activation: Activation = "relu"
+    """Activation of every hidden layer."""
+    initializer: Initializer = "he"
+    """Weight initialiser of every layer: the course's gauss / xavier / he (exact normals) or a Keras one."""
+    init_std: PositiveFloat = 0.01
+    """Standard deviation of the `gauss` initialiser (the course's weight_init_std); unused by the others."""
+    batch_norm: Literal["off", "before", "after"] = "off"
+    """Batch normalisation in every hidden layer: off, or placed before / after the activation."""
+    bn_momentum: OpenUnit = 0.9
+    """Momentum of the batch-norm moving averages (the course's 0.9; Keras's default is 0.99)."""
+    bn_epsilon: PositiveFloat = 1e-6
+    """Batch norm's epsilon (the course's 1e-6; Keras's default is 1e-3)."""
+    bn_train_affine: bool = True
+    """Train batch norm's gamma and beta; false freezes gamma=1, beta=0 as the course's loop did."""
+    dropout: Fraction = 0.0
+    """Dropout rate after every hidden activation of a `hidden` net; 0 = none."""
+    l1: Annotated[float, Field(ge=0)] = 0.0
+    """L1 penalty: adds l1 * sum|W| over every kernel, the output layer's included."""
+    l2: Annotated[float, Field(ge=0)] = 0.0
+    """L2 penalty at the course's scale: adds 0.5 * l2 * sum W^2 (= Keras L2(l2 / 2))."""
+    loss: LossName = "cross_entropy"
+    """cross_entropy: softmax output, classification; mse / mae / mape / msle: linear output, regression."""

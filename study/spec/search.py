@@ -1,0 +1,75 @@
+"""The `search:` document key: sampled trials instead of the full grid (study/plan/space.py reads `params`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import Field, model_validator
+
+from study.spec.strict import PositiveInt, Strict
+
+SamplerName = Literal["tpe", "random", "grid"]  # grid: every combination, exactly as a `grid:` section
+PrunerName = Literal["none", "median", "successive_halving"]
+# What a trial is scored by: a cell's summary metric (study/store/contract.py Metric), averaged over seeds.
+ObjectiveMetric = Literal[
+    "best_test_acc",
+    "final_test_acc",
+    "final_train_acc",
+    "final_test_loss",
+    "best_test_mae",
+    "final_test_mae",
+    "final_train_mae",
+    "final_test_mse",
+]
+SAMPLERS: tuple[str, ...] = get_args(SamplerName)
+PRUNERS: tuple[str, ...] = get_args(PrunerName)
+OBJECTIVE_METRICS: tuple[str, ...] = get_args(ObjectiveMetric)
+LOWER_IS_BETTER = ("_loss", "_mae", "_mse")  # metric suffixes a search minimizes
+DISTRIBUTION_KINDS = ("choice", "uniform", "loguniform", "int")  # `{kind: ...}` per dotted key
+
+
+class SearchConfig(Strict):
+    """`search:` -- a budget of trials sampled from distributions per dotted key, scored by one metric."""
+
+    params: dict[str, Any]
+    """The space: dotted key -> {choice: [...]} | {uniform: [lo, hi]} | {loguniform: [lo, hi]} | {int: [lo, hi]}."""
+    sampler: SamplerName = "tpe"
+    """How trials are drawn: random, tpe (Bayesian), or grid (every point, as a `grid:`)."""
+    trials: PositiveInt | None = None
+    """The budget of trials; required unless the sampler is grid."""
+    seed: Annotated[int, Field(ge=0)] = 0
+    """The sampler's seed: the same search samples the same trials."""
+    metric: ObjectiveMetric = "best_test_acc"
+    """The summary metric a trial is scored by (its mean over the trial's seeds)."""
+    direction: Literal["maximize", "minimize"] | None = None
+    """Which way the metric is better; unset: minimize a *_loss or error, maximize the rest."""
+    pruner: PrunerName = "none"
+    """Stop a hopeless trial at an eval point (on its first seed's curve): median, successive_halving or none."""
+    startup_trials: Annotated[int, Field(ge=0)] = 5
+    """Trials run to the end before the median pruner may stop one."""
+    warmup_iterations: Annotated[int, Field(ge=0)] = 0
+    """Iterations of a trial before it may be stopped."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchConfig:
+        if not self.params:
+            raise ValueError(
+                "params: the search space is empty: give at least one, e.g. `optimizer.lr: {loguniform: [1e-4, 0.1]}`"
+            )
+        if self.trials is None and self.sampler != "grid":
+            raise ValueError(f"trials: required with sampler {self.sampler}: how many trials to run, e.g. `trials: 30`")
+        if self.direction is not None and self.direction != self.default_direction:
+            raise ValueError(
+                f"direction: {self.direction} {self.metric} would look for the worst trial "
+                f"(valid: {self.default_direction})"
+            )
+        return self
+
+    @property
+    def default_direction(self) -> str:
+        return "minimize" if self.metric.endswith(LOWER_IS_BETTER) else "maximize"
+
+    @property
+    def goal(self) -> str:
+        """The direction the search optimises in: as given, else from the metric."""
+        return self.direction or self.default_direction

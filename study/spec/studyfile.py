@@ -1,0 +1,263 @@
+"""Reading a study file: YAML (with the package's YAML tweaks), `--set` overrides and validation into a
+`Study`, every problem one line naming the file, the key, the bad value and the valid choices.
+
+The schema — every setting and its default — is the package study/spec/ (its keys.py names the
+dotted setting keys, its messages.py words the errors); a `search:` is checked by study/plan/space.py.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from study.errors import ConfigError
+from study.plan.space import grid_of, search_space
+from study.spec import Settings, Study, StudyFile
+from study.spec.document import resolve_arch
+from study.spec.keys import check_setting_key, setting_keys
+from study.spec.messages import validated
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
+    """Read, override and validate a study file; raises ConfigError with one line on any problem."""
+    path = Path(path)
+    doc = read_yaml(path)
+    for item in overrides:
+        apply_override(doc, item, path)
+    return study_from_dict(doc, str(path))
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-6` as a float (YAML 1.1 insists on `1.0e-6`)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+# YAML 1.1 also reads on/off/yes/no as booleans, which would turn `batch_norm: off` into False:
+# keep only true/false (YAML 1.2's booleans), so `off` stays the string the schema expects.
+for _resolvers in _Loader.yaml_implicit_resolvers.values():
+    _resolvers[:] = [(tag, rx) for tag, rx in _resolvers if tag != "tag:yaml.org,2002:bool"]
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+# Numbers YAML 1.1 and 1.2 read differently (`010`: octal 8 or decimal 10; `1:30`: 90 in base 60 or
+# text): refused rather than guessed. Checked before the int/float resolvers.
+AMBIGUOUS_TAG = "tag:study:ambiguous-number"
+AMBIGUOUS_NUMBER = re.compile(r"^[-+]?(?:0[0-9_]+|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)$")
+for _first in "-+0123456789":
+    _Loader.yaml_implicit_resolvers.setdefault(_first, []).insert(0, (AMBIGUOUS_TAG, AMBIGUOUS_NUMBER))
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping that names the same key twice (YAML would silently keep the last)."""
+
+
+class AmbiguousNumberError(yaml.constructor.ConstructorError):
+    """A scalar YAML 1.1 and YAML 1.2 read as different numbers (or one as text)."""
+
+
+def _refuse_ambiguous(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    value = str(node.value)
+    as_11 = "an octal number" if ":" not in value else "a base-60 number"
+    raise AmbiguousNumberError(
+        None,
+        None,
+        f"{value!r} is ambiguous (YAML 1.1 reads it as {as_11}); write the number without leading zeros "
+        f"or colons, or quote it for text",
+        node.start_mark,
+    )
+
+
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *defaults` may be overridden by the keys written beside it
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.get(key)
+            seen.setdefault(key, key_node.start_mark.line + 1)
+        except TypeError:
+            continue  # an unhashable key: construct_mapping reports it
+        if first is not None:
+            raise DuplicateKeyError(
+                None,
+                None,
+                f"duplicate key {key!r} (first given at line {first}); YAML would silently keep only the last",
+                key_node.start_mark,
+            )
+    return loader.construct_mapping(node, deep=True)
+
+
+_Loader.add_constructor(AMBIGUOUS_TAG, _refuse_ambiguous)
+_Loader.add_constructor("tag:yaml.org,2002:map", _mapping_without_duplicates)
+
+
+def parse_yaml(text: str) -> Any:
+    """Safe-load YAML text (no object construction); duplicate keys and ambiguous numbers are errors."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a study file as a YAML mapping."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the study file ({exc.__class__.__name__}: {exc})") from None
+    try:
+        doc = parse_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML{yaml_error_text(exc)}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(
+            f"{path}: a study file must be a YAML mapping with keys study, base, grid; got {type(doc).__name__}"
+        )
+    return doc
+
+
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """A YAML error as ` at line L, column C: problem`, on one line (PyYAML's own text spans several)."""
+    where = getattr(exc, "problem_mark", None)
+    at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow, e.g. a control character
+        return f" at character {exc.position + 1}: {exc.reason} (character {exc.character!r})"
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"{at}: {' '.join(str(problem).split())}"
+
+
+DOCUMENT_KEYS = tuple(StudyFile.model_fields)
+
+
+def apply_override(doc: dict[str, Any], item: str, path: Path | str) -> None:
+    """Apply one `--set key=value` (value parsed as YAML) to the study document in place.
+
+    Keys that start with a document key (`grid.…`, `seeds`, `description`, …) address the
+    document; any other key is a setting under `base` (e.g. `train.iterations=500`).
+    """
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"{path}: --set {item!r}: expected KEY=VALUE, e.g. --set train.iterations=500")
+    try:
+        value = parse_yaml(raw)
+    except (DuplicateKeyError, AmbiguousNumberError) as exc:
+        raise ConfigError(f"{path}: --set {key}: {exc.problem}") from None
+    except yaml.YAMLError:
+        value = raw  # not YAML: the text itself (e.g. a description with a colon)
+    head = key.split(".", 1)[0]
+    if head in DOCUMENT_KEYS:
+        target, parts = doc, document_path(key)
+    else:
+        check_setting_key(key, f"--set {key}", path)
+        if key in (doc.get("grid") or {}):
+            raise ConfigError(
+                f"{path}: --set {key}: {key!r} is a grid axis; to change its values use --set 'grid.{key}=[...]'"
+            )
+        search = doc.get("search")
+        if isinstance(search, dict) and key in (search.get("params") or {}):
+            raise ConfigError(
+                f"{path}: --set {key}: {key!r} is searched; to change its distribution use "
+                f"--set 'search.params.{key}={{...}}'"
+            )
+        target, parts = doc.setdefault("base", {}), key.split(".")
+        if not isinstance(target, dict):
+            raise ConfigError(f"{path}: base: expected a mapping, got {type(target).__name__}")
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{path}: --set {key}: {part!r} is not a mapping")
+    target[parts[-1]] = value
+
+
+def document_path(key: str) -> list[str]:
+    """Where a document key points: `grid.` and `search.params.` are followed by one dotted setting key."""
+    for prefix in ("grid.", "search.params."):
+        if key.startswith(prefix):
+            return [*prefix.rstrip(".").split("."), key[len(prefix) :]]
+    return key.split(".")
+
+
+def study_from_dict(doc: dict[str, Any], source: str) -> Study:
+    """Validate a study document; grid values are validated cell by cell in grid.expand."""
+    from study.spec.hints import check_shapes
+
+    check_shapes(doc, source, setting_keys())  # the common shape mistakes, with a hint how to write them
+    check_finite(doc, source, "")
+    spec = validated(StudyFile, doc, source, prefix="")
+    if spec.search is not None and spec.search.sampler == "grid":  # the equivalent grid, run as a grid
+        spec = spec.model_copy(update={"grid": grid_of(spec.search, source), "search": None})
+    base_doc = resolve_arch(spec.base, spec, source, "base")
+    base = validated(Settings, base_doc, source, prefix="base")
+    for key in spec.grid:
+        if key not in setting_keys():
+            check_bundle_axis(key, spec.grid[key], source)
+    check_unambiguous_grid(spec, source)
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    study = Study(spec=spec, base=base, source=source, text=text)
+    if spec.search is not None:
+        search_space(study)  # every distribution checked against the settings, before anything runs
+    return study
+
+
+def check_finite(value: Any, source: str, where: str) -> None:
+    """`.inf` and `.nan` are YAML floats but no setting means anything with them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source}: {where or '(top level)'}: {value} is not a finite number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_finite(v, source, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_finite(v, source, f"{where}[{i}]")
+
+
+def check_unambiguous_grid(spec: StudyFile, source: str) -> None:
+    """Refuse grids whose meaning depends on order or repeats itself: a value or label listed twice, two
+    axes that set the same setting (the later would silently win in every cell), a seed listed twice."""
+    owner: dict[str, str] = {}
+    for axis, values in spec.grid.items():
+        for i, value in enumerate(values):
+            if value in values[:i]:
+                raise ConfigError(
+                    f"{source}: grid.{axis}: {value!r} is listed twice (entries {values.index(value)} and {i})"
+                )
+        labels = [v.get("label") for v in values if isinstance(v, dict) and v.get("label") is not None]
+        for i, name in enumerate(labels):
+            if name in labels[:i]:
+                raise ConfigError(f"{source}: grid.{axis}: two entries share the label {name!r}; labels name cells")
+        sets = (
+            {axis} if axis in setting_keys() else {k for v in values if isinstance(v, dict) for k in v if k != "label"}
+        )
+        for key in sorted(sets):
+            same = "model.layers" if key == "model.arch" else key  # an `arch` fills `layers`
+            if owner.setdefault(same, axis) != axis:
+                raise ConfigError(
+                    f"{source}: grid: axes {owner[same]!r} and {axis!r} both set {key}; the later would silently "
+                    "replace the earlier in every cell: set it in one axis"
+                )
+    seeds = spec.seed_list
+    for i, seed in enumerate(seeds):
+        if seed in seeds[:i]:
+            raise ConfigError(f"{source}: seeds: {seed} is listed twice; every seed must differ")
+
+
+def check_bundle_axis(key: str, values: list[Any], source: str) -> None:
+    """An axis whose key is not a setting is a *bundle* axis: each value maps settings to values."""
+    for i, value in enumerate(values):
+        if not isinstance(value, dict):
+            check_setting_key(key, f"grid.{key}", source)  # raises: the key itself is the mistake
+        for sub in value:
+            if sub != "label":
+                check_setting_key(sub, f"grid.{key}[{i}]", source)

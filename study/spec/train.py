@@ -1,0 +1,51 @@
+"""The `train:` section: iterations, batches, evaluation, diagnostics, numerics and early stopping."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, get_args
+
+from pydantic import Field
+
+from study.spec.strict import PositiveInt, Strict
+
+# How a cell's floats are computed (study/runtime/numerics.py): `exact` = independent of threads,
+# workers and backend; `fast` = every op may split across threads.
+NumericsMode = Literal["exact", "fast"]
+
+NUMERICS_MODES: tuple[str, ...] = get_args(NumericsMode)
+DEFAULT_NUMERICS: NumericsMode = "exact"
+
+
+class EarlyStopping(Strict):
+    """Stop a cell when `metric` (at eval points) has not improved by `min_delta` for `patience` eval points."""
+
+    metric: str = "test_loss"
+    """An eval-point metric of the cell's task (study/spec/task.py), e.g. test_acc, test_mae."""
+    patience: PositiveInt = 5
+    """Eval points without improvement before the cell stops."""
+    min_delta: Annotated[float, Field(ge=0)] = 0.0
+    """The smallest change that counts as an improvement."""
+
+
+class TrainConfig(Strict):
+    iterations: PositiveInt = 2000
+    """Number of training steps (mini-batches)."""
+    batch_size: PositiveInt = 100
+    """Images per mini-batch."""
+    sampling: Literal["with_replacement", "epoch_shuffle"] = "with_replacement"
+    """How batches are drawn: at random with replacement (the course's np.random.choice) or shuffled epochs."""
+    eval_every: PositiveInt = 10
+    """Iterations between evaluations on the whole test set (the points of the learning curves)."""
+    eval_train: Literal["auto", "batch", "full"] = "auto"
+    """Training accuracy at eval points: the whole training subset (full), the current mini-batch (batch, as
+    the course's vanishing-gradient notebook) or auto = full up to 10,000 images."""
+    diagnostics_every: Annotated[int, Field(ge=0)] = 100
+    """Per-layer gradient / activation statistics every N iterations, rounded up to whole eval periods;
+    0 = off. 100 costs a few percent of a cell's time (docs/diagnostics.md)."""
+    steps_per_call: PositiveInt | None = None
+    """Steps the engine runs per call; unset: chosen automatically. Does not change results."""
+    numerics: NumericsMode = DEFAULT_NUMERICS
+    """exact: every op on one thread, results independent of threads, workers and backend; fast: ops may
+    split across threads and results may depend on the thread count (docs/reproducibility.md)."""
+    early_stopping: EarlyStopping | None = None
+    """Stop a cell early on a metric; unset (the course's protocol): always train `iterations`."""
