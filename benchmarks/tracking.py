@@ -67,6 +67,7 @@ def one_run(study_path: str, variant: dict, work: Path, blank: Path) -> dict:
 
     import study.execution.cell as cell_module
     from study.execution.driver import run_study
+    from study.execution.options import RunOptions
     from study.spec.studyfile import load_study
     from study.store.inputs import log_dataset_inputs
 
@@ -80,7 +81,7 @@ def one_run(study_path: str, variant: dict, work: Path, blank: Path) -> dict:
     ]
     cell_module.log_dataset_inputs = log_dataset_inputs if variant["datasets"] else (lambda *a: None)
     try:
-        result = run_study(load_study(study_path, overrides), progress=False)
+        result = run_study(load_study(study_path, overrides), RunOptions(progress=False))
     finally:
         cell_module.log_dataset_inputs = log_dataset_inputs
     client = MlflowClient(result.tracking_uri)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,15 +61,15 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Study:
 
 def cells(config: str | os.PathLike | Study, overrides: Sequence[str] = ()) -> pd.DataFrame:
     """The cells a run would train, in grid order (what `study run --dry-run` prints): index, name,
-    cell, seed, config_hash and one `axis.<name>` column per axis. Checks `expect:` selectors too."""
+    cell, seed, config_hash and one `axis.<name>` column per axis. Runs every check `--dry-run` runs."""
     import pandas as pd
 
-    from study.check.expectations import check_expectations
+    from study.check.study_plan import check
     from study.plan.grid import expand
 
     spec = _study(config, overrides)
-    planned = expand(spec)
-    check_expectations(spec, planned)
+    plan = check(spec)  # the checks `study run --dry-run` makes: both refuse the same studies
+    planned = plan.cells if not plan.is_search else expand(spec)  # a search has no grid: expand says so
     rows = [
         {
             "index": c.index,
@@ -141,23 +141,12 @@ def run(
     >>> result.cells[["cell", "status", "final_test_acc"]]
     """
     from study.execution.driver import run_study
+    from study.execution.options import RunOptions
 
     spec = _study(config, overrides)
-    if workers < 1:
-        raise StudyError(f"workers: must be at least 1, got {workers}")
-    if backend not in ("local", "ray"):
-        raise StudyError(f"backend: {backend!r} is not valid (valid: local, ray)")
+    options = RunOptions(rerun, workers, backend, progress, ray_address, cpus_per_cell)  # refused before the store
     uri = _uri(store, create=True, near=spec.source)  # None: the store of the study file's project
-    result = run_study(
-        spec,
-        rerun=rerun,
-        workers=workers,
-        backend=backend,
-        progress=progress,
-        ray_address=ray_address,
-        cpus_per_cell=cpus_per_cell,
-        tracking_uri=uri,
-    )
+    result = run_study(spec, replace(options, tracking_uri=uri))
     outcome = _run_result(result, uri)
     if report and result.parent_id is not None:
         outcome.report_path = _write_report(uri, result.parent_id)

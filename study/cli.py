@@ -44,10 +44,10 @@ def run_command(argv: list[str] | None) -> int:
             announce_store()
         return code
     except StudyError as exc:
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"error: {printable_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except StoreFault as exc:  # the store failed under a run: 1 once a cell had started, else 2
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"error: {printable_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # a store that fails under us (locked, full, read-only): one line, not a traceback
         from study.store.connect import store_fault_text
@@ -77,7 +77,7 @@ def announce_store(study_file: str | None = None) -> None:
     print(f"store: {default_tracking_uri(Path(study_file).parent if study_file else None)}", file=sys.stderr)
 
 
-def one_line(text: str) -> str:
+def printable_line(text: str) -> str:
     """A message on one line whatever the user's input held: line breaks and control characters escaped."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
@@ -86,7 +86,7 @@ class Parser(argparse.ArgumentParser):
     """argparse with its mistakes on one line (argparse prints the usage above them): exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {one_line(message)} (see {self.prog} --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {printable_line(message)} (see {self.prog} --help)\n")
 
 
 def end_process(code: int) -> NoReturn:
@@ -256,25 +256,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from study import api
 
     study = api.load(args.config, args.overrides)
-    if args.dry_run and study.spec.search is not None:
-        from study.check.preflight import preflight
-        from study.plan.space import describe_space, probe_cells, search_space
-
-        checked = preflight(study, probe_cells(study, search_space(study)))  # as the search run checks
-        announce_store(args.config)
-        print(describe_space(study))
-        for line in checked.lines():
-            print(line, file=sys.stderr)
-        return 0
     if args.dry_run:
         from study.check.dry_run import dry_run
 
         planned = dry_run(study)  # the real run's checks, then each cell's non-default settings
         announce_store(args.config)  # the store the run would use (the run itself says so once checked)
         print(planned.text())
-        for line in planned.checked.lines():  # what preflight checked
+        for line in planned.checked.lines():  # what the pre-run checks found
             print(line, file=sys.stderr)
-        print(planned.summary(), file=sys.stderr)
+        if planned.summary():
+            print(planned.summary(), file=sys.stderr)
         return 0
     result = api.run(
         study,

@@ -9,7 +9,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from study.plan.grid import Cell, cells_count, expand, flatten_settings
+from study.check.study_plan import Plan, check
+from study.plan.grid import Cell, cells_count, flatten_settings
+from study.plan.space import describe_space
 from study.spec import Settings, Study
 from study.spec.relevance import inert_settings
 
@@ -19,15 +21,25 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DryRun:
-    """The planned cells, what preflight checked, and the text describing them."""
+    """The checked plan and the text describing it: a grid's cells, or a search's space."""
 
-    cells: list[Cell]
-    checked: Preflight  # what preflight checked (its lines go to stderr)
-    shared: dict[str, Any]  # non-default settings every cell has
-    own: list[dict[str, Any]]  # per cell: its other non-default settings and its axes
+    plan: Plan
+    shared: dict[str, Any]  # non-default settings every cell has (a grid's)
+    own: list[dict[str, Any]]  # per cell: its other non-default settings and its axes (a grid's)
+
+    @property
+    def cells(self) -> list[Cell]:
+        return self.plan.cells
+
+    @property
+    def checked(self) -> Preflight:
+        """What the pre-run checks found (their lines go to stderr)."""
+        return self.plan.checked
 
     def text(self) -> str:
         """What --dry-run prints on stdout."""
+        if self.plan.is_search:
+            return describe_space(self.plan.study)
         lines = [f"every cell: {_settings(self.shared) or 'the defaults (study settings lists them)'}"]
         for cell, own in zip(self.cells, self.own):
             lines.append(f"{cell.index:4d}  {cell.config_hash}  {cell.name}")
@@ -35,20 +47,20 @@ class DryRun:
                 lines.append(f"        {_settings(own)}")
         return "\n".join(lines)
 
-    def summary(self) -> str:
-        """The closing line (stderr): the counts and that the checks passed."""
+    def summary(self) -> str | None:
+        """The closing line (stderr) of a grid's dry run: the counts and that the checks passed."""
+        if self.plan.is_search:
+            return None
         return f"{cells_count(self.cells)}; every check of `study run` passed, nothing written"
 
 
 def dry_run(study: Study) -> DryRun:
-    """Expand the grid, run the real run's checks (expectations, numerics, every dataset and its sizes),
-    and work out each cell's non-default settings."""
-    from study.check.expectations import check_expectations
-    from study.check.preflight import preflight
-
-    cells = expand(study)  # the same checks, in the same order, as run_study before its store is opened
-    check_expectations(study, cells)
-    checked = preflight(study, cells)  # data from its headers where it can: a dry run loads no arrays
+    """Run the real run's checks (`check`: expectations, numerics, every dataset from its headers, shapes)
+    and work out each grid cell's non-default settings."""
+    plan = check(study)
+    if plan.is_search:
+        return DryRun(plan, {}, [])
+    cells = plan.cells
     changed = [non_default_settings(cell.settings) for cell in cells]
     shared = {k: v for k, v in changed[0].items() if all(k in c and c[k] == v for c in changed[1:])}
     axis_keys = list(study.spec.grid)
@@ -60,7 +72,7 @@ def dry_run(study: Study) -> DryRun:
             if key in flat and key not in mine:
                 mine[key] = flat[key]
         own.append(mine)
-    return DryRun(cells, checked, shared, own)
+    return DryRun(plan, shared, own)
 
 
 def _axis_settings(cell: Cell, axis_keys: list[str]) -> list[str]:

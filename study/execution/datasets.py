@@ -8,7 +8,8 @@ import os
 import threading
 from functools import lru_cache
 
-from study.data import Dataset, DatasetInfo, load
+from study.data.dataset import Dataset, DatasetInfo
+from study.data.loading import load
 from study.execution.trainer import DataSource, Trainer
 from study.plan.grid import Cell
 from study.spec import DataConfig, Study
@@ -35,8 +36,8 @@ def data_info(cell: Cell, trainer: Trainer | None) -> Dataset | DatasetInfo:
     return trainer.dataset(DataSource.of(cell.settings.data))
 
 
-def check_cells(study: Study, cells: list[Cell], trainer: Trainer | None = None) -> str:
+def dataset_digest(study: Study, cells: list[Cell], trainer: Trainer | None = None) -> str:
     """Load every dataset the grid uses (a file broken past its header: DataError before anything is
     written), here or in the training process that will train the cells; returns the digest(s).
-    Everything else was checked by preflight."""
+    Everything else was checked before (study.check)."""
     return ",".join(sorted({data_info(cell, trainer).digest for cell in cells}))

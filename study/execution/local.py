@@ -1,29 +1,27 @@
-"""Where cells run on this machine: one after another in this process, or in a pool of worker processes."""
+"""The local backend: cells, or a search's trials, one after another beside this process."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from tqdm import tqdm
 
 from study.engine.callbacks import EngineCallback
-from study.errors import StoreFault
-from study.execution.cell import CellJob, CellResult, one_line, run_cell, settle
+from study.execution.cell import CellJob, CellResult, run_cell, settle
 from study.execution.curve import warm_up_figures
-from study.runtime.numerics import default_threads
+from study.execution.trials import SearchJob, open_search, trials, used
 from study.store.models import preload as preload_model_saving
 from study.store.writer import BackgroundWriter
 
 
 def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
-    """Train the cells one after another in this process's training process (study/execution/trainer.py), with a
-    per-iteration progress bar; this process writes their runs."""
+    """Train the cells one after another in this process's training process (study.execution.trainer), with
+    a per-iteration progress bar; this process writes their runs."""
     from study.execution.trainer import trainer_for
 
     total = sum(j.cell.settings.train.iterations for j in jobs)
-    mode = jobs[0].cell.settings.train.numerics  # one mode per study (check_cells)
+    mode = jobs[0].cell.settings.train.numerics  # one mode per study (the pre-run check)
     with tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
         writer = BackgroundWriter()
         writer.submit(warm_up_figures)  # while the trainer still imports TensorFlow, not during the first cell
@@ -41,48 +39,6 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
             settle(writer)
 
 
-def run_in_processes(jobs: list[CellJob], workers: int, progress: bool) -> Iterator[CellResult]:
-    """Train cells in `workers` fresh processes; each writes its own runs to the shared store."""
-    import multiprocessing
-
-    threads = max(1, default_threads() // workers)
-    mode = jobs[0].cell.settings.train.numerics  # one mode per study (check_cells)
-    ctx = multiprocessing.get_context("spawn")
-    with (
-        ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(mode, threads)) as pool,
-        tqdm(total=len(jobs), unit="cell", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar,
-    ):
-        futures = {pool.submit(run_cell_in_worker, job): job for job in jobs}
-        for future in as_completed(futures):
-            job = futures[future]
-            try:
-                result = future.result()
-            except StoreFault as exc:  # the store failed under the worker: its run ended as run_cell says
-                result = CellResult(job.cell, "failed", failure=str(exc))
-            except Exception as exc:  # the worker process died
-                result = CellResult(job.cell, "failed", failure=f"worker process failed: {one_line(exc)}")
-            bar.set_postfix_str(f"{job.cell.name}: {result.status}")
-            bar.update(1)
-            yield result
-
-
-def init_worker(mode: str, threads: int) -> None:
-    """Share the cores between worker processes instead of each one claiming them all (the numerics
-    mode decides how a worker's threads are used; in `exact` mode its results do not depend on them)."""
-    from study.engine.backend import configure
-
-    configure(mode, threads)
-
-
-def run_cell_in_worker(job: CellJob) -> CellResult:
-    """A worker's unit of work: train one cell with its own store client and writer."""
-    writer = BackgroundWriter()
-    try:
-        return run_cell(job, writer)
-    finally:
-        settle(writer)
-
-
 class ProgressCallback(EngineCallback):
     """Moves the progress bar as the engine finishes chunks."""
 
@@ -92,3 +48,23 @@ class ProgressCallback(EngineCallback):
     def on_chunk_end(self, records) -> None:
         if len(records.steps):
             self.bar.update(self.start + int(records.steps[-1]) - self.bar.n)
+
+
+def trials_here(job: SearchJob, progress: bool) -> Iterator[CellResult]:
+    """A search's trials one after another in this process, with a trials-used progress bar."""
+    with trial_bar(job, progress) as bar:
+        writer = BackgroundWriter()
+        try:
+            for number, done in trials(job, writer):
+                bar.set_postfix_str(f"trial {number}: {done[-1].status if done else 'failed'}")
+                bar.update(0 if done and all(r.status == "skipped" for r in done) else 1)  # a repeat: no budget
+                yield from done
+        finally:
+            settle(writer)
+
+
+def trial_bar(job: SearchJob, progress: bool) -> tqdm:
+    """A progress bar over the search's budget, starting at the trials already used."""
+    bar = tqdm(total=job.search.trials, unit="trial", disable=not progress, dynamic_ncols=True, file=sys.stderr)
+    bar.update(used(open_search(job)))
+    return bar

@@ -28,10 +28,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from study.data import DATA_DIR_ENV
+from study.data.idx import DATA_DIR_ENV
 from study.errors import StudyError
-from study.execution.cell import CellJob, CellResult, one_line
-from study.execution.local import init_worker, run_cell_in_worker
+from study.execution.cell import CellJob, CellResult, error_summary
+from study.execution.pool import init_worker, run_cell_in_worker
 from study.store.contract import Tag, tag_is
 from study.store.runs import Store
 
@@ -71,7 +71,7 @@ def connect(address: str | None, cpus_per_cell: float) -> None:
                 if not address or os.environ.get(AUTH_MODE_ENV)
                 else (f"; a cluster with token authentication also needs {AUTH_MODE_ENV}=token (see docs/ray.md)")
             )
-            raise StudyError(f"--address: cannot connect to {where}: {one_line(exc)}{hint}") from None
+            raise StudyError(f"--address: cannot connect to {where}: {error_summary(exc)}{hint}") from None
         _owned = address is None
     cpus = ray.cluster_resources().get("CPU", 0.0)
     if cpus_per_cell > cpus:
@@ -158,9 +158,9 @@ def collect(ref: Any, job: CellJob, store: Store) -> CellResult:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
         cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-        status, reason = "FAILED", f"the Ray task failed: {one_line(cause)}"
+        status, reason = "FAILED", f"the Ray task failed: {error_summary(cause)}"
     except ray.exceptions.RayError as exc:  # WorkerCrashedError, OutOfMemoryError, NodeDiedError, …
-        status, reason = "KILLED", f"the Ray worker died: {one_line(exc)}"
+        status, reason = "KILLED", f"the Ray worker died: {error_summary(exc)}"
     run_id = close_left_run(store, job, status, reason)
     return CellResult(job.cell, "failed", run_id, failure=reason)
 
@@ -232,7 +232,7 @@ def run_search_on_ray(
                 try:
                     yield from ray.get(ready[0])
                 except ray.exceptions.RayError as exc:
-                    print(f"a search task failed: {one_line(exc)}", file=sys.stderr)
+                    print(f"a search task failed: {error_summary(exc)}", file=sys.stderr)
                     if settle_lost_trials(job):
                         pending.append(launch())
                         bar.total += 1

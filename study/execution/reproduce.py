@@ -170,6 +170,7 @@ def reproduce_study(
 ) -> Reproduction:
     """Re-run the study of `parent_id` into a new parent run, compare every cell, store and return the verdicts."""
     from study.execution.driver import run_study
+    from study.execution.options import RunOptions
 
     store = store or Store()
     original, study, manifest = original_study(store, parent_id)
@@ -187,9 +188,14 @@ def reproduce_study(
             CellVerdict(e["name"], e["config_hash"], e["run_id"], None, False, problem=why) for e, why in problems
         ]
     else:
-        result = run_study(
-            study, rerun=True, workers=workers, progress=progress, parent_tags={Tag.REPRODUCES: parent_id}
+        options = RunOptions(
+            rerun=True,
+            workers=workers,
+            progress=progress,
+            tracking_uri=store.uri,
+            parent_tags={Tag.REPRODUCES: parent_id},
         )
+        result = run_study(study, options)
         new_parent = result.parent_id
         new_runs = {r.cell.config_hash: r.run_id for r in result.results}
         cells = [

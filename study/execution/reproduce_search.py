@@ -119,15 +119,9 @@ def train_all(jobs: list[tuple[CellJob, int | None]], workers: int) -> Iterator[
     if workers <= 1 or len(jobs) <= 1:
         yield from (train_again(job, stop) for job, stop in jobs)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from study.execution.pool import worker_pool
 
-    from study.execution.local import init_worker
-    from study.runtime.numerics import default_threads
-
-    mode, threads = jobs[0][0].study.base.train.numerics, max(1, default_threads() // workers)
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(mode, threads)) as pool:
+    with worker_pool(workers, jobs[0][0].study.base.train.numerics) as pool:
         yield from pool.map(train_again, *zip(*jobs))
 
 
@@ -136,8 +130,8 @@ def rerun_trials(
 ) -> tuple[str, dict[str, str | None], list]:
     """Train the original search's trials again under a new parent; (new parent, config hash -> new run,
     problems of cells that could not be rebuilt)."""
-    from study.check.preflight import preflight
-    from study.execution.datasets import check_cells
+    from study.check.study_plan import check
+    from study.execution.datasets import dataset_digest
     from study.execution.parent import finish_parent
     from study.store.provenance import requirements_text, source_tags
 
@@ -145,8 +139,8 @@ def rerun_trials(
     todo, problems = plan(store, study, manifest)
     cells = [cell for _, cell, _ in todo]
     if cells:
-        preflight(study, cells)
-    digest = check_cells(study, cells) if cells else original.data.tags.get(Tag.DATASET_DIGEST, "")
+        check(study, cells)
+    digest = dataset_digest(study, cells) if cells else original.data.tags.get(Tag.DATASET_DIGEST, "")
     exp_id, source = original.info.experiment_id, source_tags()
     store.mark_dead_runs(exp_id)
     axes = axis_keys(search_space(study))

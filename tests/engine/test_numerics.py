@@ -107,10 +107,11 @@ def test_exact_histories_do_not_depend_on_the_thread_count(exact):
 @pytest.mark.slow
 def test_a_worker_pool_writes_the_same_histories(exact, study_file, tmp_cwd):
     from study.execution.driver import run_study
+    from study.execution.options import RunOptions
     from study.spec.studyfile import load_study
     from study.store.runs import Store
 
-    result = run_study(load_study(study_file), workers=2, progress=False)
+    result = run_study(load_study(study_file), RunOptions(workers=2, progress=False))
     assert [r.status for r in result.results] == ["done", "done"]
     store = Store(result.tracking_uri)
     for r in result.results:

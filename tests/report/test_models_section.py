@@ -24,6 +24,7 @@ grid:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, blank_db, mnist_dir):
     from study.execution.driver import run_study
+    from study.execution.options import RunOptions
     from study.spec.studyfile import load_study
 
     root = tmp_path_factory.mktemp("reportmodels")
@@ -34,7 +35,7 @@ def store(tmp_path_factory, blank_db, mnist_dir):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        result = run_study(load_study(path), progress=False)
+        result = run_study(load_study(path), RunOptions(progress=False))
     return root, result
 
 

@@ -14,6 +14,7 @@ def trained(tmp_path_factory, mnist_dir) -> Trained:
     from mlflow.tracking import MlflowClient
 
     from study.execution.driver import run_study
+    from study.execution.options import RunOptions
     from study.plan.grid import expand
     from study.spec.studyfile import load_study
 
@@ -24,7 +25,7 @@ def trained(tmp_path_factory, mnist_dir) -> Trained:
         mp.chdir(root)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         study = load_study(path)
-        result = run_study(study, progress=False)
+        result = run_study(study, RunOptions(progress=False))
     client = MlflowClient(result.tracking_uri)
     return Trained(root, path, expand(study), result, client, client.get_experiment_by_name("e2e").experiment_id)
 

@@ -153,14 +153,14 @@ class SkipStore:
 
 def enqueue(root: Path, points: tuple[dict, ...]) -> None:
     """Queue trials in the search's Optuna study (its name computed as the driver does), before it runs."""
-    from study.execution.datasets import check_cells
+    from study.execution.datasets import dataset_digest
     from study.execution.trials import SearchJob, first_point, open_search
     from study.plan.space import search_identity, search_space, trial_cells
     from study.spec.studyfile import load_study
 
     study = load_study(root / "search.yaml")
     params = search_space(study)
-    digest = check_cells(study, trial_cells(study, params, 0, first_point(params)))
+    digest = dataset_digest(study, trial_cells(study, params, 0, first_point(params)))
     name = f"{study.name}-{search_identity(study, digest)}"
     ostudy = open_search(SearchJob(study, [], "", "", f"sqlite:///{root / 'mlruns' / 'mlflow.db'}", digest, name))
     for point in points:

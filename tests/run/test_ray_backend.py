@@ -26,6 +26,7 @@ os.environ.setdefault(LOOPBACK_ENV, "0")  # read once, when ray is imported: kee
 ray = pytest.importorskip("ray")
 
 from study.execution.driver import run_study
+from study.execution.options import RunOptions
 from study.plan.grid import expand  # noqa: E402
 from study.spec.studyfile import load_study
 from study.store.runs import Store
@@ -104,9 +105,9 @@ def cell_runs(uri: str, study_name: str) -> list:
 def test_ray_backend_writes_what_the_local_backend_writes(project, ray_cluster):
     study = load_study(ROOT / "configs" / "smoke.yaml", FAST_SMOKE)
     project("ray")
-    on_ray = run_study(study, backend="ray", progress=False)
+    on_ray = run_study(study, RunOptions(backend="ray", progress=False))
     project("local")
-    local = run_study(study, backend="local", progress=False)
+    local = run_study(study, RunOptions(backend="local", progress=False))
 
     assert [r.status for r in on_ray.results] == ["done", "done"]
     assert [(r.cell.name, r.cell.config_hash) for r in on_ray.results] == [
@@ -162,7 +163,7 @@ def test_a_killed_task_fails_its_cell_and_a_rerun_completes_it(project, ray_clus
     killer = threading.Thread(target=kill_when_running, args=(uri, study.name, long_cell.config_hash, killed))
     killer.start()
     try:
-        first = run_study(study, backend="ray", progress=False)
+        first = run_study(study, RunOptions(backend="ray", progress=False))
     finally:
         killer.join()
 
@@ -176,7 +177,7 @@ def test_a_killed_task_fails_its_cell_and_a_rerun_completes_it(project, ray_clus
     assert run.info.status in ("KILLED", "FAILED")
     assert run.data.tags["study.failure"] == lost.failure
 
-    second = run_study(study, backend="local", progress=False)
+    second = run_study(study, RunOptions(backend="local", progress=False))
     by_hash = {r.cell.config_hash: r.status for r in second.results}
     assert by_hash == {long_cell.config_hash: "done", short_cell.config_hash: "skipped"}
     finished: dict[str, int] = {}
@@ -192,9 +193,9 @@ def test_cpus_per_cell_no_cell_could_get_fail_before_the_store_is_touched(tmp_cw
     monkeypatch.setenv("STUDY_DATA_DIR", str(mnist_dir))
     study = load_study(ROOT / "configs" / "smoke.yaml", FAST_SMOKE)
     with pytest.raises(StudyError, match=r"^--cpus-per-cell: 0 is not a positive number of CPUs$"):
-        run_study(study, backend="ray", progress=False, cpus_per_cell=0)
+        run_study(study, RunOptions(backend="ray", progress=False, cpus_per_cell=0))
     with pytest.raises(StudyError, match=rf"^--cpus-per-cell: 3 is more than the {RAY_CPUS} CPUs of the Ray cluster"):
-        run_study(study, backend="ray", progress=False, cpus_per_cell=RAY_CPUS + 1)
+        run_study(study, RunOptions(backend="ray", progress=False, cpus_per_cell=RAY_CPUS + 1))
     assert not (tmp_cwd / "mlruns").exists()
 
 

@@ -173,7 +173,7 @@ HARNESS = r"""
 import os, signal, sys, time
 from pathlib import Path
 import study.execution.local as backends
-import study.execution.driver as runner
+import study.execution.grid_work as grid_work
 import study.execution.metrics as metrics
 import study.store.runs as runs
 from study import cli
@@ -184,7 +184,7 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 if point == "before-cells":  # the parent run exists and holds study.yaml; no cell has started
-    runner.execute = lambda *args, **kwargs: die()
+    grid_work.GridWork.execute = lambda *args, **kwargs: die()
 elif point.startswith("after-cell-"):  # cells 1..k FINISHED and fully written; cell k+1 not started
     k, train, started = int(point.rsplit("-", 1)[1]), backends.run_cell, []
     def run_cell(job, writer, *callbacks, **where):
@@ -673,10 +673,10 @@ def test_the_good_study_of_the_bad_input_table_is_good(tmp_cwd, capsys):
     path = tmp_cwd / "good.yaml"
     path.write_text(json.dumps(good_study(write_idx(tmp_cwd / "idx"))), encoding="utf-8")
     assert cli.main(["run", str(path), "--dry-run"]) == 0
-    from study.execution.datasets import check_cells
+    from study.execution.datasets import dataset_digest
 
     study = load_study(path)
-    check_cells(study, expand(study))  # loads the tiny dataset, checks batch sizes: no error
+    dataset_digest(study, expand(study))  # loads the tiny dataset, checks batch sizes: no error
 
 
 def test_batch_larger_than_all_of_mnist_is_refused(tmp_cwd, mnist_dir, capsys):

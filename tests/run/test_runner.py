@@ -17,6 +17,7 @@ import pytest
 
 from study import cli
 from study.execution.driver import run_study
+from study.execution.options import RunOptions
 from study.spec.studyfile import load_study
 from tests.run.support import CURVES, ITERATIONS, STUDY, study_text
 
@@ -87,7 +88,7 @@ def test_exactly_one_parent_and_two_children_after_the_first_run(trained):
 
 def test_second_run_skips_finished_cells(in_store):
     before = len(in_store.all_cell_runs())
-    again = run_study(load_study(in_store.path), progress=False)
+    again = run_study(load_study(in_store.path), RunOptions(progress=False))
     assert [r.status for r in again.results] == ["skipped", "skipped"]
     assert [r.run_id for r in again.results] == [r.info.run_id for r in in_store.children(in_store.result.parent_id)]
     assert again.exit_code == 0
@@ -97,7 +98,7 @@ def test_second_run_skips_finished_cells(in_store):
 
 
 def test_rerun_with_the_same_seed_is_bit_identical(in_store):
-    again = run_study(load_study(in_store.path), rerun=True, progress=False)
+    again = run_study(load_study(in_store.path), RunOptions(rerun=True, progress=False))
     assert [r.status for r in again.results] == ["done", "done"]
     first, second = in_store.children(in_store.result.parent_id), in_store.children(again.parent_id)
     assert len(second) == 2
@@ -114,7 +115,7 @@ def test_rerun_with_the_same_seed_is_bit_identical(in_store):
 def test_diverging_cell_fails_and_the_study_goes_on(in_store, mnist_dir):
     path = in_store.root / "diverge.yaml"
     path.write_text(study_text(DIVERGING, mnist_dir), encoding="utf-8")
-    result = run_study(load_study(path), progress=False)
+    result = run_study(load_study(path), RunOptions(progress=False))
     assert [r.status for r in result.results] == ["failed", "done"]
     assert result.exit_code == 1
     failed, fine = result.results

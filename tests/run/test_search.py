@@ -176,7 +176,7 @@ def test_pruning_stops_a_clearly_bad_trial_early(project, write_study, capsys):
     """Two good learning rates run first (queued in the search's Optuna study); then lr=1e-6, which
     cannot leave chance level in 100 iterations: the median pruner stops it at its first eval point past
     the start (at iteration 0 every trial has the same weights, so the same accuracy: not worse)."""
-    from study.execution.datasets import check_cells
+    from study.execution.datasets import dataset_digest
     from study.execution.trials import SearchJob, first_point, open_search
     from study.plan.space import search_identity, search_space, trial_cells
     from study.spec.studyfile import load_study
@@ -184,7 +184,7 @@ def test_pruning_stops_a_clearly_bad_trial_early(project, write_study, capsys):
     path = write_study(PRUNED)
     study = load_study(path)
     params = search_space(study)
-    digest = check_cells(study, trial_cells(study, params, 0, first_point(params)))
+    digest = dataset_digest(study, trial_cells(study, params, 0, first_point(params)))
     name = f"pruning-{search_identity(study, digest)}"
     uri = f"sqlite:///{project / 'mlruns' / 'mlflow.db'}"
     ostudy = open_search(SearchJob(study, [], "", "", uri, digest, name))

@@ -45,6 +45,7 @@ def run(tmp_path_factory, blank_db, mnist_dir, keep: str, extra: str = "") -> Ra
     from mlflow.tracking import MlflowClient
 
     from study.execution.driver import run_study
+    from study.execution.options import RunOptions
     from study.spec.studyfile import load_study
 
     root = tmp_path_factory.mktemp(f"models-{keep}")
@@ -55,7 +56,7 @@ def run(tmp_path_factory, blank_db, mnist_dir, keep: str, extra: str = "") -> Ra
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        result = run_study(load_study(path), progress=False)
+        result = run_study(load_study(path), RunOptions(progress=False))
     assert result.exit_code == 0
     client = MlflowClient(result.tracking_uri)
     order = {r.cell.name: r.cell.index for r in result.results}
