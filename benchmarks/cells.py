@@ -31,7 +31,7 @@ ENGINE_VARIANTS = ("new_graph", "cached_graph", "trainer_cached_graph")
 
 def protocol_settings(activation: str, init: str, iterations: int, diagnostics_every: int, steps_per_call: int | None):
     """The course's protocol as a cell's Settings."""
-    from study.spec import Settings
+    from study.spec.settings import Settings
 
     return Settings.model_validate(
         {
@@ -245,7 +245,7 @@ def measure_naive(data, activation: str, iterations: int, reps: int) -> dict:
 
 def load_data():
     """MNIST through the package's loader; the baselines get the same arrays as a tuple."""
-    from study.data import load_dataset
+    from study.data.loading import load_dataset
 
     require_data_dir()
     return load_dataset("mnist")

@@ -91,7 +91,7 @@ def instrument(module) -> None:
         patch(m, "load_study", "validation (study file, grid)")
     elif name == "study.grid":
         patch(m, "expand", "validation (study file, grid)")
-    elif name == "study.data":
+    elif name == "study.data.loading":
         patch(m, "load", "data load")
     elif name == "study.check.preflight":
         patch(m, "preflight", "validation (preflight: shapes, sizes, settings)")

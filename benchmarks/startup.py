@@ -28,7 +28,7 @@ CHILD = """
 import json, sys, time
 from study.engine.backend import ensure, tf
 ensure("exact")
-from study.data import load
+from study.data.loading import load
 from study.engine.training_loop import Engine
 from study.plan.grid import expand
 from study.spec.studyfile import load_study

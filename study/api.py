@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from study.analysis.compare import Comparison
     from study.execution.parent import StudyResult
-    from study.spec import Study
+    from study.spec.document import Study
     from study.store.delete import DeletionPlan
     from study.store.lookup import Target
     from study.store.reader import StudyRuns
@@ -281,7 +281,7 @@ def rm(
 
 def _study(config: str | os.PathLike | Study, overrides: Sequence[str]) -> Study:
     """A Study from a path (overrides applied) or as given (then no overrides)."""
-    from study.spec import Study
+    from study.spec.document import Study
 
     if isinstance(config, Study):
         if overrides:

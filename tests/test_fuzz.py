@@ -26,8 +26,10 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from study import cli
-from study.spec import ACTIVATIONS, INITIALIZERS, LAYER_TYPES, OPTIMIZERS
 from study.spec.keys import setting_keys
+from study.spec.layers import ACTIVATIONS, LAYER_TYPES
+from study.spec.model import INITIALIZERS
+from study.spec.optimizer import OPTIMIZERS
 from study.spec.studyfile import DOCUMENT_KEYS
 
 pytestmark = pytest.mark.usefixtures("mnist_dir")  # the dry run reads the data's headers

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from study.plan.grid import NOT_IDENTITY, config_hash, expand
-from study.spec import DataConfig
+from study.spec.data import DataConfig
 from study.spec.keys import setting_keys
 from study.spec.studyfile import load_study
 

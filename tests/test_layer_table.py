@@ -22,7 +22,7 @@ def test_the_committed_table_is_the_installed_keras():
 
 def test_validating_a_keras_stack_does_not_import_tensorflow():
     code = (
-        "import sys; from study.spec import ModelConfig; "
+        "import sys; from study.spec.model import ModelConfig; "
         "ModelConfig.model_validate({'layers': [{'type': 'Conv2D', 'filters': 4, 'kernel_size': 3}, "
         "{'type': 'GlobalAveragePooling2D'}, {'type': 'dense', 'units': 10}]}); "
         "print('tensorflow' in sys.modules or 'keras' in sys.modules)"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from study.spec import Settings
 from study.spec.relevance import effective_settings, inert_settings
+from study.spec.settings import Settings
 
 
 def settings(**sections: dict[str, Any]) -> Settings:

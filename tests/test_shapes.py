@@ -8,7 +8,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from study.check.shapes import ShapeError, course_stack, output_shapes
-from study.spec import ModelConfig
+from study.spec.model import ModelConfig
 
 
 def model(*layers: dict) -> ModelConfig:

@@ -11,17 +11,13 @@ import pytest
 from study import cli
 from study.errors import ConfigError
 from study.plan.grid import expand
-from study.spec import (
-    ACTIVATIONS,
-    DATASETS,
-    OPTIMIZERS,
-    DataConfig,
-    ModelConfig,
-    OptimizerConfig,
-    TrainConfig,
-)
+from study.spec.data import DATASETS, DataConfig
 from study.spec.keys import setting_keys
+from study.spec.layers import ACTIVATIONS
+from study.spec.model import ModelConfig
+from study.spec.optimizer import OPTIMIZERS, OptimizerConfig
 from study.spec.studyfile import load_study
+from study.spec.train import TrainConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

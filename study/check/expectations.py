@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from study.errors import ConfigError
-from study.spec import EXPECT_METRICS
+from study.spec.expect import EXPECT_METRICS
 
 METRICS = EXPECT_METRICS
 

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from study.check.shapes import ShapeError, course_stack, output_shapes, text
-from study.data import DataShape, data_shape
+from study.data.shape import DataShape, data_shape
 from study.errors import ConfigError
 from study.plan.grid import NOT_IDENTITY, Cell, bundle_items
-from study.spec import DataConfig, ModelConfig, Study
+from study.spec.data import DataConfig
+from study.spec.document import Study
 from study.spec.keys import setting_keys
+from study.spec.model import ModelConfig
 from study.spec.relevance import effective_settings, inert_settings
 
 

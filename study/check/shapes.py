@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from study.spec import LAYER_TYPES, ModelConfig
+from study.spec.layers import LAYER_TYPES
+from study.spec.model import ModelConfig
 
 Shape = tuple[int, ...]
 IDENTITY_TYPES = ("dropout", "batch_norm", "activation")  # shape in = shape out

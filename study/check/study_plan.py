@@ -13,7 +13,7 @@ from study.check.expectations import check_expectations
 from study.check.preflight import Preflight, preflight
 from study.plan.grid import Cell, expand
 from study.plan.space import Param, probe_cells, search_space
-from study.spec import Study
+from study.spec.document import Study
 
 
 @dataclass(frozen=True)

@@ -19,18 +19,20 @@ scales. The digest (digest.py) identifies the full data as read, never a subset:
 every cell's run, and a cell refuses data whose digest differs from the driver's. Every problem
 with a file raises `study.errors.DataError` with one line naming the file and what is wrong.
 docs/datasets.md describes every source, its settings and the published formats.
+
+Import each name from the module that defines it (`study.data.loading.load`,
+`study.data.dataset.Dataset`, …): the modules of this package never import from the package itself.
 """
 
 from __future__ import annotations
 
-import os
-
+# For callers outside the package only (no module of study/data imports from here).
 from study.data.dataset import KERAS_SOURCE, Dataset, DatasetInfo, Raw
 from study.data.idx import DATA_DIR_ENV, FILES, resolve_data_dir
-from study.data.prepare import prepare
+from study.data.loading import dataset_digest, digest_of, load, load_dataset
 from study.data.shape import DataShape, data_shape
-from study.data.sources import check_name, clear_cache, raw_for
-from study.spec import DATASETS, DataConfig
+from study.data.sources import check_name, clear_cache
+from study.spec.data import DATASETS
 
 __all__ = [
     "DATASETS",
@@ -50,36 +52,3 @@ __all__ = [
     "load_dataset",
     "resolve_data_dir",
 ]
-
-
-def load(d: DataConfig, flatten: bool = True) -> Dataset:
-    """The dataset of a data setting, split, subset and scaled (see the module docstring)."""
-    return prepare(raw_for(d), d, flatten)
-
-
-def digest_of(d: DataConfig) -> str:
-    """Digest of the full data of a setting (cached), to check a worker's data against the driver's."""
-    return raw_for(d).digest
-
-
-def _named(name: str, data_dir, train_size=None, test_size=None) -> DataConfig:
-    """A DataConfig for a named dataset without validation, so bad sizes surface as DataError."""
-    return DataConfig.model_construct(
-        name=name, dir=None if data_dir is None else str(data_dir), train_size=train_size, test_size=test_size
-    )
-
-
-def load_dataset(
-    name: str,
-    data_dir: str | os.PathLike | None = None,
-    train_size: int | None = None,
-    test_size: int | None = None,
-    flatten: bool = True,
-) -> Dataset:
-    """Load a named dataset, keep the first train_size/test_size samples, scale and shape for Keras."""
-    return load(_named(name, data_dir, train_size, test_size), flatten)
-
-
-def dataset_digest(name: str, data_dir: str | os.PathLike | None = None) -> str:
-    """Digest of a named dataset's full data (cached)."""
-    return digest_of(_named(name, data_dir))

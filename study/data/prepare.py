@@ -13,7 +13,7 @@ from study.data.dataset import Dataset, Raw
 from study.data.idx import COLS, IDX_DATASETS, ROWS
 from study.data.split import hold_out
 from study.errors import DataError
-from study.spec import DataConfig
+from study.spec.data import DataConfig
 
 PIXEL_MAX = np.float32(255)  # uint8 inputs are divided by it, in float32: x / 255 correctly rounded
 ALIGN = 64  # bytes: the alignment TensorFlow needs to use an array's memory as a tensor without a copy

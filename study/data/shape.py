@@ -13,11 +13,11 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from study.data import idx
+import study.data.idx as idx
 from study.data.dataset import KERAS_SOURCE
-from study.data.reading import one_line
+from study.data.reading import squeezed_message
 from study.errors import DataError
-from study.spec import DataConfig
+from study.spec.data import DataConfig
 
 # keras.datasets' MNIST-format datasets, when no directory is given (nothing downloaded to size them).
 KERAS_IDX_SIZES = {"mnist": (60000, 10000), "fashion_mnist": (60000, 10000)}
@@ -39,7 +39,7 @@ def data_shape(d: DataConfig) -> DataShape:
     """The sizes and sample shape of a data setting; raises DataError as loading it would."""
     if d.format is None and d.name in idx.IDX_DATASETS and d.validation is None and not keras_npz(d):
         return idx_shape(d)
-    from study.data import load
+    from study.data.loading import load
 
     data = load(replace_sizes(d))
     return DataShape(
@@ -88,7 +88,7 @@ def header_count(path, kind: str) -> int:
         with path.open("rb") as f:
             head = f.read(want) if path.suffix != ".gz" else gzip.GzipFile(fileobj=f).read(want)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: corrupted gzip: {one_line(exc)}") from exc
+        raise DataError(f"{path}: corrupted gzip: {squeezed_message(exc)}") from exc
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if len(head) < want:

@@ -13,11 +13,15 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from study.data import idx, images, keras_formats, npz, tables
+import study.data.idx as idx
+import study.data.images as images
+import study.data.keras_formats as keras_formats
+import study.data.npz as npz
+import study.data.tables as tables
 from study.data.dataset import KERAS_SOURCE, Raw
 from study.data.reading import existing, stamp
 from study.errors import DataError
-from study.spec import DATASETS, DataConfig
+from study.spec.data import DATASETS, DataConfig
 
 _cache: dict[tuple, Raw] = {}
 _cache_lock = threading.Lock()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from study.errors import DataError
-from study.spec import HoldoutConfig
+from study.spec.data import HoldoutConfig
 
 
 def held_indices(n: int, spec: HoldoutConfig, where: str, key: str) -> np.ndarray:

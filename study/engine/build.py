@@ -35,7 +35,7 @@ import numpy as np
 
 from study.engine.backend import keras
 from study.engine.records import KERAS_TEMP_PREFIX, SavedKeras
-from study.spec import (
+from study.spec.layers import (
     ActivationLayer,
     BatchNormLayer,
     Conv2DLayer,
@@ -43,9 +43,9 @@ from study.spec import (
     DropoutLayer,
     FlattenLayer,
     KerasLayer,
-    ModelConfig,
     PoolLayer,
 )
+from study.spec.model import ModelConfig
 from study.spec.task import task_of
 
 EXAMPLE_ROWS = 2  # test rows stored as a saved model's input example

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from study.data import Dataset
+from study.data.dataset import Dataset
 from study.data.prepare import ALIGN
 from study.engine.backend import keras, tf
 from study.engine.build import build_model, kernel_initializer
@@ -22,7 +22,7 @@ from study.engine.diagnostics import (
     stat_names,
 )
 from study.engine.optimizers import build_optimizer
-from study.spec import Settings
+from study.spec.settings import Settings
 from study.spec.task import Task, task_of
 
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size

@@ -10,13 +10,7 @@ from __future__ import annotations
 
 from study.engine.backend import keras
 from study.engine.course_optimizers import CourseOptimizer
-from study.spec import (
-    CosineSchedule,
-    ExponentialSchedule,
-    OptimizerConfig,
-    StepSchedule,
-    WarmupSchedule,
-)
+from study.spec.optimizer import CosineSchedule, ExponentialSchedule, OptimizerConfig, StepSchedule, WarmupSchedule
 
 ADAMW_WEIGHT_DECAY = 0.004  # Keras's AdamW default, used when `optimizer.weight_decay` is not set
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import threading
 
-from study.data import Dataset
+from study.data.dataset import Dataset
 from study.engine import training_loop as train
 from study.engine.graph import Engine
-from study.spec import Settings
+from study.spec.settings import Settings
 
 
 def prefetch(settings: Settings, data: Dataset) -> None:

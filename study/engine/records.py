@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from study.spec import Settings
+from study.spec.settings import Settings
 from study.spec.task import Task
 
 AUTO_STEPS_PER_CALL = 100  # iterations per graph call when `train.steps_per_call` is not set

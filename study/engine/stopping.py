@@ -10,7 +10,7 @@ the iteration (contract `Tag.STOPPED_AT`).
 
 from __future__ import annotations
 
-from study.spec import Settings
+from study.spec.settings import Settings
 from study.spec.task import Task
 
 

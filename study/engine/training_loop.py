@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from study.data import Dataset
+from study.data.dataset import Dataset
 from study.engine.backend import deterministic_ops, ensure, keras
 from study.engine.graph import ENGINE_CACHE_SIZE, Engine
 from study.engine.records import (
@@ -37,7 +37,7 @@ from study.engine.records import (
     summary_values,
 )
 from study.engine.stopping import EarlyStopper
-from study.spec import Settings
+from study.spec.settings import Settings
 
 
 def set_seed(seed: int) -> None:

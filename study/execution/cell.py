@@ -7,7 +7,7 @@ import traceback
 from dataclasses import dataclass, field
 from functools import partial
 
-from study.data import Dataset, DatasetInfo
+from study.data.dataset import Dataset, DatasetInfo
 from study.engine.records import Diverged, Summary
 from study.errors import StoreFault
 from study.execution.curve import learning_curve
@@ -15,7 +15,7 @@ from study.execution.datasets import cell_data, data_info  # noqa: F401 - cell_d
 from study.execution.metrics import MetricLogger
 from study.execution.trainer import DataSource, Job, Trainer
 from study.plan.grid import Cell
-from study.spec import Study
+from study.spec.document import Study
 from study.spec.task import task_of
 from study.store.connect import SERVER_GONE, store_fault_text
 from study.store.contract import TRIAL_PRUNED, Artifact, Tag, numerics_tags
@@ -55,7 +55,7 @@ class CellResult:
     failure: str | None = None
 
 
-def one_line(exc: BaseException) -> str:
+def error_summary(exc: BaseException) -> str:
     """An exception as one line: its type and first message line."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
@@ -222,13 +222,15 @@ def train_run(
         if store_fault_text(exc) is not None:
             raise  # the store itself failed: train_cell and run_cell end the run and the grid
         traceback.print_exc(file=sys.stderr)
-        return fail(store, writer, logger, monitor, cell, run_id, one_line(exc), None)
+        return fail(store, writer, logger, monitor, cell, run_id, error_summary(exc), None)
     pruned = any(getattr(cb, "stop_training", False) for cb in extra_callbacks)  # stopped early: not a finished cell
     try:
         model_path = training.save_model(logger.model, data) if keep and not pruned else None
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
-        return fail(store, writer, logger, monitor, cell, run_id, f"saving the model failed: {one_line(exc)}", None)
+        return fail(
+            store, writer, logger, monitor, cell, run_id, f"saving the model failed: {error_summary(exc)}", None
+        )
     try:
         if summary.stopped_at is not None:
             writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})

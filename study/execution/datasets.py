@@ -12,7 +12,8 @@ from study.data.dataset import Dataset, DatasetInfo
 from study.data.loading import load
 from study.execution.trainer import DataSource, Trainer
 from study.plan.grid import Cell
-from study.spec import DataConfig, Study
+from study.spec.data import DataConfig
+from study.spec.document import Study
 
 _loading = threading.Lock()  # a cell and a build ahead (study/engine/prefetch.py) may ask at once
 

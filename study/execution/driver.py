@@ -25,7 +25,7 @@ from study.execution.datasets import dataset_digest
 from study.execution.grid_work import GridWork
 from study.execution.options import RunOptions
 from study.plan.grid import cells_count
-from study.spec import Study
+from study.spec.document import Study
 from study.spec.task import task_of_columns
 from study.store.contract import Artifact, Tag
 

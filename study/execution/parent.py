@@ -13,7 +13,7 @@ from study.check.expectations import Outcome, as_records, evaluate
 from study.check.expectations import summary as expectation_summary
 from study.errors import StoreFault
 from study.execution.cell import CellResult
-from study.spec import Study
+from study.spec.document import Study
 from study.store.connect import SERVER_GONE, retry, store_fault_text
 from study.store.contract import Artifact, Tag
 from study.store.reserve import free_reserve

@@ -21,7 +21,7 @@ from study.engine.callbacks import EngineCallback
 from study.execution.cell import CellJob, CellResult, run_cell
 from study.plan.grid import Cell
 from study.plan.space import Param, axis_keys, search_space, trial_cells
-from study.spec import Study
+from study.spec.document import Study
 from study.store.contract import TRIAL_COMPLETE, TRIAL_PRUNED, Artifact, Tag
 from study.store.runs import Store, param_text, shared_store
 from study.store.writer import BackgroundWriter

@@ -12,8 +12,9 @@ The driver also keeps the MLflow writer's Python work off the training process.
 
 The trainer writes nothing to the store. It keeps its engines and graphs from one study to the next
 (one per driver process and numerics mode). It dies with the driver (PR_SET_PDEATHSIG on Linux, and
-a watch on its parent everywhere) and ignores Ctrl-C, which the driver handles. This module is the
-driver's side; study/execution/trainer_main.py is the process's own.
+everywhere a thread watching its parent with psutil, within PARENT_POLL_S) and ignores Ctrl-C, which
+the driver handles. This module is the driver's side; study/execution/trainer_main.py is the
+process's own.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from study.data import DatasetInfo
+from study.data.dataset import DatasetInfo
 from study.engine.records import SavedKeras, Summary, deliver
 from study.plan.grid import Cell
-from study.spec import DataConfig, Settings
+from study.spec.data import DataConfig
+from study.spec.settings import Settings
 from study.spec.task import task_of
 
 ENVIRONMENT = ("STUDY_DATA_DIR", "KERAS_HOME", "HOME")  # what data loading reads from the environment

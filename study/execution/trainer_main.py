@@ -12,15 +12,18 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from contextlib import contextmanager
 from functools import lru_cache
 from multiprocessing.connection import Connection
 
 from study.engine.callbacks import EngineCallback, ModelDescription
 from study.execution.trainer import DataSource, Job
-from study.spec import DataConfig, Settings
+from study.spec.data import DataConfig
+from study.spec.settings import Settings
 
 PARENT_POLL_S = 1.0  # how often the trainer checks that its driver is still there
+PR_SET_PDEATHSIG = 1  # prctl's option (linux/prctl.h): the signal this process gets when its parent ends
 # Keras imports each of these when installed (`try: import ...`), for its scikit-learn wrappers, image
 # galleries and DataFrame inputs, none of which the engine uses: 1.5 s of the trainer's 3.6 s import.
 KERAS_EXTRAS = ("sklearn", "scipy", "matplotlib", "pandas")
@@ -202,7 +205,7 @@ def data_of(source: DataSource):
 
 @lru_cache(maxsize=4)  # as study/execution/datasets.py's (with the folder in the key: the trainer outlives it)
 def dataset_for(config: DataConfig, environment: tuple, cwd: str):
-    from study.data import load
+    from study.data.loading import load
 
     return load(config)
 
@@ -220,18 +223,64 @@ def sendable(exc: BaseException) -> tuple:
 
 
 def die_with(parent: int) -> None:
-    """End this process when the driver ends, even by SIGKILL: the kernel's parent-death signal on Linux,
-    and a thread that watches the parent's pid everywhere."""
+    """End this process when the driver ends, even by SIGKILL: the kernel's parent-death signal where
+    there is one (Linux: the only instant way), and everywhere a thread that watches the parent."""
+    if sys.platform.startswith("linux"):
+        parent_death_signal(signal.SIGKILL)
+    watch_parent(parent)
+
+
+def parent_death_signal(sig: int) -> bool:
+    """Have the kernel send `sig` to this process when its parent ends (Linux's PR_SET_PDEATHSIG);
+    False where that cannot be set (another system, no C library reachable through ctypes)."""
     try:
         import ctypes
 
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig) == 0
+    except (OSError, AttributeError, TypeError):
+        return False
+
+
+def watch_parent(parent: int, poll_s: float = PARENT_POLL_S, reparents: bool = os.name == "posix") -> threading.Thread:
+    """A daemon thread that ends this process (exit status 1) once the driver `parent` is gone
+    (`parent_gone`), checking every `poll_s` seconds and first at once: the parent may have died
+    before the death signal was set."""
+    gone = parent_gone(parent, reparents)
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
+        while not gone():
+            time.sleep(poll_s)
         os._exit(1)
 
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def parent_gone(parent: int, reparents: bool = os.name == "posix") -> Callable[[], bool]:
+    """A check of whether the driver `parent` is gone: this process reparented away from it
+    (`reparents`: POSIX gives an orphan another parent), or the pid no longer running, a zombie, or
+    reused by a process created after this one (psutil compares creation times; this is what works
+    on Windows, where a child is never reparented and a venv's python.exe may stand between the two)."""
+    import psutil
+
+    try:
+        watched = psutil.Process(parent)
+        if not reparents and watched.create_time() > psutil.Process().create_time():
+            raise psutil.NoSuchProcess(parent)  # the pid is already another process's
+    except psutil.Error:
+        return lambda: True
+
+    def gone() -> bool:
+        try:
+            return (
+                (reparents and os.getppid() != parent)
+                or not watched.is_running()
+                or watched.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+            )
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.Error:  # not allowed to look: the pid check above decides
+            return False
+
+    return gone

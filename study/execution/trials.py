@@ -28,7 +28,8 @@ from study.errors import ConfigError
 from study.execution.cell import CellJob, CellResult, run_cell, settle
 from study.plan.grid import Cell
 from study.plan.space import Param, distributions, search_space, space_size, trial_cells
-from study.spec import SearchConfig, Study
+from study.spec.document import Study
+from study.spec.search import SearchConfig
 from study.store.claims import process_alive, process_tag
 from study.store.contract import TRIAL_COMPLETE, TRIAL_FAIL, TRIAL_PRUNED, Tag, tag_is
 from study.store.runs import Store

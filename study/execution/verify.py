@@ -14,8 +14,8 @@ import yaml
 from study.engine.callbacks import EngineCallback
 from study.errors import StudyError
 from study.plan.grid import config_hash
-from study.spec import Settings
 from study.spec.messages import validated
+from study.spec.settings import Settings
 from study.store.contract import ROLE_CELL, Artifact, Tag
 from study.store.reader import read_text_artifact
 from study.store.runs import Store
@@ -83,7 +83,7 @@ def compare(store: Store, run_id: str, recorder: Recorder) -> Verdict:
 
 def verify_run(run_id: str, store: Store | None = None) -> Verdict:
     """Re-run the cell of `run_id`, compare, tag the original run with the verdict, return it."""
-    from study.data import load
+    from study.data.loading import load
     from study.engine.training_loop import Diverged, train_and_evaluate
 
     store = store or Store()

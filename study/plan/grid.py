@@ -17,10 +17,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from study.errors import ConfigError
-from study.spec import LATER_SETTINGS, Settings, Study
-from study.spec.document import resolve_arch
+from study.spec.document import Study, resolve_arch
 from study.spec.keys import check_setting_key, setting_keys
 from study.spec.messages import cell_error, describe
+from study.spec.settings import LATER_SETTINGS, Settings
 
 # Settings that say where things are, not what is computed: left out of a cell's identity.
 # Data settings added later enter only when set (DataConfig.identity), so existing hashes stay.

@@ -25,8 +25,9 @@ from typing import Any
 
 from study.errors import ConfigError
 from study.plan.grid import Cell, config_hash, identity, label, printable, resolve, short_names
-from study.spec import DISTRIBUTION_KINDS, SearchConfig, Study
+from study.spec.document import Study
 from study.spec.keys import check_setting_key, setting_keys
+from study.spec.search import DISTRIBUTION_KINDS, SearchConfig
 
 STACK_KEY = "model.hidden"  # the one setting with a structured distribution: depth x width
 STACK_PARTS = ("depth", "width")

@@ -13,9 +13,9 @@ from pydantic import ValidationError
 from study.plan.grid import flatten_settings
 from study.reporting.context import ReportContext
 from study.reporting.html_parts import esc, section, table
-from study.spec import Settings
 from study.spec.keys import setting_keys
 from study.spec.relevance import inert_settings
+from study.spec.settings import Settings
 from study.spec.settings_doc import entries
 from study.spec.studyfile import parse_yaml
 from study.store.runs import param_text

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from study.spec import NUMERICS_MODES as MODES
+from study.spec.train import NUMERICS_MODES as MODES
 
 
 class NumericsError(RuntimeError):
@@ -62,10 +62,17 @@ class Numerics:
 
 
 def default_threads() -> int:
-    """The CPUs this process may use (its affinity mask, else the machine's count)."""
+    """The CPUs this process may use: its affinity mask (os.sched_getaffinity on Linux, psutil's
+    cpu_affinity on Windows and FreeBSD), else the machine's count (macOS has no affinity masks)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
+        pass
+    import psutil
+
+    try:
+        return max(1, len(psutil.Process().cpu_affinity()))
+    except (AttributeError, OSError, psutil.Error):  # no affinity on this system (macOS), or not readable
         return max(1, os.cpu_count() or 1)
 
 
@@ -82,31 +89,40 @@ ISA_FLAGS = ("avx512_bf16", "avx512_vnni", "avx512f", "avx2", "fma", "avx", "sse
 
 
 CPU_CACHES = Path("/sys/devices/system/cpu/cpu0/cache")  # Linux: one indexN folder per cache of the first CPU
+CPU_INFO = Path("/proc/cpuinfo")  # Linux: the model name and the ISA flags of each processor
 
 
 def cache_sizes(root: Path = CPU_CACHES) -> str:
     """The first CPU's data and unified cache sizes, e.g. `L1d 32K L2 512K L3 32768K` (Eigen sizes
-    its matrix-product blocks from them, so they also decide the summation order); "" where unknown."""
+    its matrix-product blocks from them, so they also decide the summation order); "" where unknown
+    (no sysfs: macOS, Windows; an unreadable folder), and a cache whose files do not read is left out."""
     found = []
-    for index in sorted(root.glob("index*")):
+    try:
+        indexes = sorted(root.glob("index*"))
+    except OSError:
+        return ""
+    for index in indexes:
         try:
             level, kind, size = ((index / name).read_text().strip() for name in ("level", "type", "size"))
-        except OSError:
+            order = int(level)
+        except (OSError, ValueError):
             continue
         if kind in ("Data", "Unified"):
-            found.append((int(level), f"L{level}{'d' if kind == 'Data' else ''} {size}"))
+            found.append((order, f"L{level}{'d' if kind == 'Data' else ''} {size}"))
     return " ".join(text for _, text in sorted(found))
 
 
 @cache
 def cpu_description() -> str:
     """The CPU's model name, the ISA extensions that pick TensorFlow's kernels and the cache sizes
-    that size their blocks, e.g. `Intel(R) Xeon(R) Processor [x86_64: avx512f avx2 fma; L1d 48K L2 2048K]`."""
+    that size their blocks, e.g. `Intel(R) Xeon(R) Processor [x86_64: avx512f avx2 fma; L1d 48K L2 2048K]`.
+    The extensions come from /proc/cpuinfo and the caches from sysfs (Linux); elsewhere the description
+    is what `platform` knows (`arm [arm64]`, `Intel64 Family 6 … [AMD64]`), without raising."""
     import platform
 
     model, flags = platform.processor() or platform.machine(), set()
     try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+        with open(CPU_INFO, encoding="utf-8", errors="replace") as f:
             for line in f:
                 key, _, value = line.partition(":")
                 key = key.strip().lower()
@@ -119,5 +135,5 @@ def cpu_description() -> str:
     except OSError:
         pass
     isa = " ".join(f for f in ISA_FLAGS if f in flags)
-    caches = cache_sizes()
+    caches = cache_sizes(CPU_CACHES)
     return f"{model} [{platform.machine()}{': ' + isa if isa else ''}{'; ' + caches if caches else ''}]"

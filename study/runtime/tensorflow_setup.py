@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 from study.runtime.numerics import default_threads, thread_counts
-from study.spec import DEFAULT_NUMERICS
+from study.spec.train import DEFAULT_NUMERICS
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any, Union, get_args, get_origin
 
 from study.errors import ConfigError
-from study.spec import Settings
+from study.spec.settings import Settings
 
 SECTIONS = tuple(Settings.model_fields)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from study.spec import Settings
+from study.spec.settings import Settings
 
 # Optimizer hyperparameter -> the optimizers that read it (study/engine/optimizers.py), for Keras's
 # rules and for the course notebook's own (study/engine/course_optimizers.py; its AdaGrad starts h at

@@ -16,7 +16,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from study.errors import StudyError
-from study.spec import LAYER_TYPES, Layer, Settings, StudyFile
+from study.spec.document import StudyFile
+from study.spec.layers import LAYER_TYPES, Layer
+from study.spec.settings import Settings
 
 NO_DEFAULT = "(required)"
 BELOW = "its keys are listed below"

@@ -17,10 +17,10 @@ import yaml
 
 from study.errors import ConfigError
 from study.plan.space import grid_of, search_space
-from study.spec import Settings, Study, StudyFile
-from study.spec.document import resolve_arch
+from study.spec.document import Study, StudyFile, resolve_arch
 from study.spec.keys import check_setting_key, setting_keys
 from study.spec.messages import validated
+from study.spec.settings import Settings
 
 # --- loading -------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import pytest
 
 from study.errors import ConfigError
 from study.plan.grid import config_hash, expand
-from study.spec import DataConfig
+from study.spec.data import DataConfig
 from study.spec.studyfile import load_study
 
 

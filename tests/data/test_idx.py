@@ -432,7 +432,7 @@ def test_keras_mnist_npz_reads_and_hashes_like_the_idx_files(tmp_path, arrays, r
     assert from_npz.source == str(d / "mnist.npz") and from_npz.digest == from_idx.digest
     np.testing.assert_array_equal(from_npz.x_train, from_idx.x_train)
     from study.data.shape import data_shape
-    from study.spec import DataConfig
+    from study.spec.data import DataConfig
 
     assert data_shape(DataConfig(name="mnist", dir=str(d))).train == N_TRAIN
     with pytest.raises(DataError, match="train-images-idx3-ubyte: missing"):  # fashion_mnist has no npz form

@@ -10,7 +10,7 @@ from PIL import Image
 
 from study.data import load
 from study.errors import DataError
-from study.spec import DataConfig
+from study.spec.data import DataConfig
 
 SIDE = 8
 

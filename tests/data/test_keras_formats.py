@@ -15,7 +15,7 @@ import pytest
 
 from study.data import load
 from study.errors import DataError
-from study.spec import DataConfig
+from study.spec.data import DataConfig
 
 PER_BATCH, N_TEST = 6, 4
 

@@ -9,7 +9,7 @@ import pytest
 
 from study.data import load
 from study.errors import DataError
-from study.spec import DataConfig
+from study.spec.data import DataConfig
 
 
 def arrays(seed: int = 0, shape: tuple[int, ...] = (5,), n: int = 12, m: int = 6, classes: int = 3) -> dict:

@@ -8,7 +8,7 @@ import pytest
 from study.data import load
 from study.data.split import held_indices
 from study.errors import DataError
-from study.spec import DataConfig, HoldoutConfig
+from study.spec.data import DataConfig, HoldoutConfig
 from tests.data.test_idx import N_TRAIN, encode, make_arrays, write_dir
 
 

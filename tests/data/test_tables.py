@@ -11,7 +11,7 @@ import pytest
 
 from study.data import load
 from study.errors import DataError
-from study.spec import DataConfig
+from study.spec.data import DataConfig
 
 TRAIN = "a,b,label\n1,2,0\n3,4.5,1\n-1,0,2\n7,8,1\n0.5,1e3,0\n"
 TEST = "a,b,label\n2,2,1\n4,4,0\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.spec import OptimizerConfig
+from study.spec.optimizer import OptimizerConfig
 
 RNG = np.random.default_rng(7)
 PARAMS0 = {

@@ -19,7 +19,7 @@ from study.engine.backend import keras, tf
 from study.engine.build import build_model, kernel_initializer
 from study.engine.graph import derived_seed
 from study.engine.training_loop import engine_for, set_seed, train_and_evaluate
-from study.spec import Settings
+from study.spec.settings import Settings
 from tests.doubles import Recorder
 
 ROWS, TEST_ROWS, FEATURES, CLASSES = 30, 12, 16, 10

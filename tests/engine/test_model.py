@@ -13,7 +13,7 @@ import pytest
 from study.engine.backend import keras
 from study.engine.build import build_model
 from study.plan.grid import expand
-from study.spec import ModelConfig
+from study.spec.model import ModelConfig
 from study.spec.studyfile import load_study
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -275,7 +275,7 @@ def test_penalty_is_l1_sum_abs_plus_half_l2_sum_squares(l1, l2):
 
 def test_conv_kernels_are_penalised_too():
     from study.engine.build import build_model
-    from study.spec import Conv2DLayer, DenseLayer
+    from study.spec.layers import Conv2DLayer, DenseLayer
 
     layers = [Conv2DLayer(type="conv2d", filters=3, kernel=3, padding=1), DenseLayer(type="dense", units=10)]
     model = build_model(ModelConfig(layers=layers, initializer="he", l2=0.2), (784,), 10)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.spec import OptimizerConfig
+from study.spec.optimizer import OptimizerConfig
 
 W0 = np.array([1.0, -2.0, 0.5, 1e-3], np.float32)  # the last weight's gradient is tiny: eps matters there
 STEPS = 3

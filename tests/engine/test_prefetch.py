@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from study.engine.callbacks import EngineCallback
-from study.spec import Settings
+from study.spec.settings import Settings
 from tests.doubles import Recorder
 
 pytestmark = pytest.mark.slow

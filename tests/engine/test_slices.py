@@ -38,7 +38,7 @@ def everything(keep: Recorder) -> list:
 def train_with_slices(monkeypatch, slices: int, settings: dict, data) -> list:
     from study.engine import graph
     from study.engine import training_loop as train
-    from study.spec import Settings
+    from study.spec.settings import Settings
 
     monkeypatch.setattr(graph, "EVAL_SLICES", slices)
     train.evict(0)

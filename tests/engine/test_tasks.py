@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from study.data import Dataset
-from study.spec import Settings
+from study.spec.settings import Settings
 from study.spec.task import task_of
 from tests.doubles import Recorder
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from study.data import load
-from study.spec import DataConfig, Settings
+from study.spec.data import DataConfig
+from study.spec.settings import Settings
 from study.spec.task import task_of
 from tests.doubles import Recorder
 

@@ -16,7 +16,7 @@ import pytest
 
 from study.engine.callbacks import ModelDescription
 from study.execution.trainer import DataSource, Job, Trainer, TrainingProcessDied, trainer_for
-from study.spec import Settings
+from study.spec.settings import Settings
 from tests.doubles import Explode, Recorder
 
 pytestmark = pytest.mark.slow
