@@ -1,6 +1,5 @@
 """The study's parent run and what a study run returns: the datasets checked, the expectations,
-the models kept, the manifest and the parent's end (also after a store fault). Shared by the grid
-runner (study/execution/driver.py) and the search driver (study/execution/search_driver.py)."""
+the models kept, the manifest and the parent's end (also after a store fault), for grids and searches."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Ray is an optional extra (`pip install 'study[ray]'`) and this is the only module that imports it.
 Each cell is one task that declares `cpus_per_cell` CPUs and trains the cell into the store with
-`runner.run_cell_in_worker`, exactly as a local worker process does, so nesting, tags, skip-done,
+`run_cell_in_worker` (the pool backend), exactly as a local worker process does, so nesting, tags, skip-done,
 the dataset digest check and failure isolation are the same as with the local backend. What Ray
 adds is handled here:
 
