@@ -211,7 +211,7 @@ def read_keras(name: str) -> Raw:
         (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
     except Exception as exc:  # network, cache or archive failures: all one line for the user
         raise DataError(
-            f"keras.datasets.{name}.load_data() failed: {reading.one_line(exc)}; "
+            f"keras.datasets.{name}.load_data() failed: {reading.squeezed_message(exc)}; "
             f"set {DATA_DIR_ENV} or data.dir to a directory with the IDX files"
         ) from exc
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}

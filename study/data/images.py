@@ -21,7 +21,7 @@ import numpy as np
 
 from study.data.dataset import Raw
 from study.data.digest import arrays_digest
-from study.data.reading import one_line, stamp
+from study.data.reading import squeezed_message, stamp
 from study.errors import DataError
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what image_dataset_from_directory reads
@@ -107,7 +107,7 @@ def _decode(directory: Path, classes: dict[str, list[Path]], image_size: tuple[i
             ys.append(y)
     except Exception as exc:  # a file that does not decode: find which, for the one line
         raise DataError(
-            _undecodable(directory, classes) or f"{directory}: cannot read the images: {one_line(exc)}"
+            _undecodable(directory, classes) or f"{directory}: cannot read the images: {squeezed_message(exc)}"
         ) from exc
     x = np.concatenate(xs).astype(np.float32) / np.float32(255.0)  # decoded 0..255 (resized: not integers)
     return x, np.concatenate(ys).astype(np.int64)
@@ -122,7 +122,7 @@ def _undecodable(directory: Path, classes: dict[str, list[Path]]) -> str | None:
             try:
                 tf.io.decode_image(tf.io.read_file(str(f)), expand_animations=False)
             except Exception as exc:
-                return f"{f}: not a readable image: {one_line(exc)[:200]}"
+                return f"{f}: not a readable image: {squeezed_message(exc)[:200]}"
     return None
 
 

@@ -129,7 +129,7 @@ def _tar_members(path: Path, layout: CifarLayout) -> dict[str, bytes]:
                 out[f] = member.read()
             return out
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable tar archive: {reading.one_line(exc)}") from exc
+        raise DataError(f"{path}: not a readable tar archive: {reading.squeezed_message(exc)}") from exc
 
 
 def _batch(where: str, blob: bytes, layout: CifarLayout) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +137,7 @@ def _batch(where: str, blob: bytes, layout: CifarLayout) -> tuple[np.ndarray, np
     try:
         doc = _ArraysOnly(io.BytesIO(blob), encoding="bytes").load()
     except Exception as exc:  # any unpickling failure is a bad file
-        raise DataError(f"{where}: not a CIFAR batch pickle: {reading.one_line(exc)}") from exc
+        raise DataError(f"{where}: not a CIFAR batch pickle: {reading.squeezed_message(exc)}") from exc
     if not isinstance(doc, dict) or b"data" not in doc or layout.label_key not in doc:
         keys = (
             ", ".join(k.decode(errors="replace") if isinstance(k, bytes) else str(k) for k in doc)
@@ -184,7 +184,7 @@ def read_keras(name: str) -> Raw:
         (x_train, y_train), (x_test, y_test) = loaded
     except Exception as exc:  # network, cache or archive failures: all one line for the user
         raise DataError(
-            f"keras.datasets.{name}.load_data() failed: {reading.one_line(exc)}; set data.dir to a "
+            f"keras.datasets.{name}.load_data() failed: {reading.squeezed_message(exc)}; set data.dir to a "
             f"directory holding {layout.folder}/ or {layout.tarball}"
         ) from exc
     where = f"keras.datasets.{name}"

@@ -17,7 +17,7 @@ import numpy as np
 from study.data import arrays
 from study.data.dataset import Raw
 from study.data.digest import arrays_digest
-from study.data.reading import one_line
+from study.data.reading import squeezed_message
 from study.errors import DataError
 
 ROLES = ("x_train", "y_train", "x_test", "y_test")
@@ -89,4 +89,4 @@ def _reason(exc: BaseException) -> str:
     """Why an archive or array could not be read, in the user's terms."""
     if "pickle" in str(exc).lower():
         return "it holds object (pickled) arrays; save plain numeric arrays"
-    return one_line(exc)
+    return squeezed_message(exc)

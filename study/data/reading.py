@@ -21,10 +21,10 @@ def read_bytes(path: Path) -> bytes:
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: corrupted gzip: {one_line(exc)}") from exc
+        raise DataError(f"{path}: corrupted gzip: {squeezed_message(exc)}") from exc
 
 
-def one_line(exc: BaseException) -> str:
+def squeezed_message(exc: BaseException) -> str:
     """An exception's text squeezed onto one line."""
     text = " ".join(str(exc).split())
     return text or type(exc).__name__

@@ -19,7 +19,7 @@ import numpy as np
 from study.data import arrays
 from study.data.dataset import Raw
 from study.data.digest import bytes_digest
-from study.data.reading import one_line, read_bytes
+from study.data.reading import read_bytes, squeezed_message
 from study.errors import DataError
 
 
@@ -66,7 +66,7 @@ def _frame(path: Path, blob: bytes, label_column: str):
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: empty file: a CSV needs a header row and one row per sample") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable CSV: {one_line(exc)}") from exc
+        raise DataError(f"{path}: not a readable CSV: {squeezed_message(exc)}") from exc
     columns = [str(c) for c in frame.columns]
     header = next(csv.reader(blob.decode("utf-8", errors="replace").splitlines()[:1]), [])
     dupes = sorted({c for c in header if header.count(c) > 1})

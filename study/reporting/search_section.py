@@ -55,10 +55,10 @@ class SearchReport:
 
 def read_search(tracking_uri: str, parent, ctx: ReportContext) -> SearchReport | None:
     """The search report of a parent run tagged `study.search`, figures drawn; None for a grid's parent."""
-    from study.store.search_home import load_study, search_home
+    from study.store.search_home import find_optuna_study, search_home
 
     name = parent.data.tags.get(Tag.SEARCH)
-    ostudy = load_study(search_home(tracking_uri), name) if name else None
+    ostudy = find_optuna_study(search_home(tracking_uri), name) if name else None
     if ostudy is None:
         return None
     report = SearchReport(

@@ -30,7 +30,7 @@ SERVER_HOMES = "searches"  # <project>/mlruns/searches/<server>/: the searches o
 LOCK_TIMEOUT_S = 60  # SQLite busy timeout of the Optuna storage: workers write trials at once
 
 
-def store_dir(tracking_uri: str) -> Path:
+def sqlite_store_dir(tracking_uri: str) -> Path:
     """The directory of a local SQLite MLflow store (StudyError for any other store)."""
     if not tracking_uri.startswith("sqlite:///"):
         raise StudyError(f"{tracking_uri!r} is not a local SQLite MLflow store")
@@ -45,7 +45,7 @@ def search_home(tracking_uri: str, start: str | os.PathLike | None = None) -> Pa
     """The folder of the store's searches (see the module docstring); `start`: the study file's folder, for the
     project of a tracking server's searches. StudyError, naming what to use, for a store that can hold none."""
     if tracking_uri.startswith("sqlite:///"):
-        return store_dir(tracking_uri)
+        return sqlite_store_dir(tracking_uri)
     if is_server(tracking_uri):
         server = re.sub(r"[^A-Za-z0-9.-]+", "_", tracking_uri.split("://", 1)[1]).strip("_")
         return project_root(start) / STORE_DIR / SERVER_HOMES / server
@@ -85,10 +85,10 @@ def open_study(home: Path, name: str, direction: str, sampler: Any = None, prune
 
 def has_study(home: Path, name: str) -> bool:
     """Whether the home holds the Optuna study `name` (without creating anything)."""
-    return load_study(home, name) is not None
+    return find_optuna_study(home, name) is not None
 
 
-def load_study(home: Path, name: str):
+def find_optuna_study(home: Path, name: str):
     """An existing search's Optuna study, for reading (the report); None when the home has none by that name."""
     import optuna
 
