@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from study.data import reading
+import study.data.reading as reading
 from study.data.dataset import IDX_NUM_CLASSES, KERAS_SOURCE, Raw
 from study.data.digest import bytes_digest
 from study.errors import DataError

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from study.data import reading
+import study.data.reading as reading
 from study.data.dataset import KERAS_SOURCE, Raw
 from study.data.digest import arrays_digest
 from study.errors import DataError

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from study.data import arrays
+import study.data.arrays as arrays
 from study.data.dataset import Raw
 from study.data.digest import bytes_digest
 from study.data.reading import read_bytes, squeezed_message

@@ -123,7 +123,7 @@ def predictions(ctx: ReportContext, run: pd.Series, uri: str) -> Predictions:
 
 def load_dataset_for(run: pd.Series):
     """The run's dataset as `study run` loaded it (its `data.*` params), with a one-image training split."""
-    from study.data import load_dataset
+    from study.data.loading import load_dataset
 
     def param(key: str) -> str | None:
         value = run.get(f"params.data.{key}")

@@ -3,7 +3,7 @@ Datasets column names what each run was trained and evaluated on."""
 
 from __future__ import annotations
 
-from study.data import Dataset, DatasetInfo
+from study.data.dataset import Dataset, DatasetInfo
 from study.store.connect import retry
 from study.store.contract import DATASET_EVALUATION, DATASET_TRAINING, DATASET_VALIDATION, Tag
 
