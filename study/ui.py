@@ -4,7 +4,8 @@ The UI is MLflow's own server (`mlflow server`) started as a child process in it
 group, bound to localhost, pointed at the store `study run` writes (study.store.tracking.tracking_uri).
 The default store keeps artifacts as local `file://` folders, so the server reads them directly
 (`--no-serve-artifacts`): the UI's artifact viewer shows the study file, the summary table and the
-HTML report of each parent run. Ctrl-C stops the whole process group and exits 0.
+HTML report of each parent run. Ctrl-C stops the whole process group and exits 0 (where there are no
+process groups, Windows, the server's process tree as psutil finds it).
 """
 
 from __future__ import annotations
@@ -189,6 +190,9 @@ def log_tail(log) -> str:
 
 def stop(proc: subprocess.Popen) -> None:
     """Terminate the server's whole process group (uvicorn and its workers); kill it if it lingers."""
+    if not hasattr(os, "killpg"):  # Windows: no process group to signal
+        stop_tree(proc.pid)
+        return
     for sig, wait in ((signal.SIGTERM, STOP_SECONDS), (signal.SIGKILL, STOP_SECONDS)):
         if proc.poll() is not None:
             break
@@ -204,3 +208,27 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group (workers whose parent already exited)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def stop_tree(pid: int) -> None:
+    """Terminate a process and its descendants, found by psutil, and kill those left after STOP_SECONDS
+    (where there are no process groups: Windows)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for member in tree:
+        try:
+            member.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(tree, timeout=STOP_SECONDS)
+    for member in alive:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=STOP_SECONDS)

@@ -19,7 +19,10 @@ import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 CLAIMS_DIR = "claims"  # beside a SQLite store: one lock file per cell that some process trains or trained
 CLAIM_PREFIX = ".study-claims"  # on a tracking server: the names of the claim experiments start so
@@ -28,28 +31,27 @@ RELEASED = "released"  # the last part of the name of a claim's release marker
 
 
 def process_tag() -> str:
-    """host:pid:start-ticks of this process, so a later run can tell whether it is still alive."""
+    """host:pid:start of this process, so a later run can tell whether it is still alive."""
     return f"{socket.gethostname()}:{os.getpid()}:{process_start(os.getpid())}"
 
 
-def proc_stat(pid: int, field: int) -> str:
-    """One field of /proc/<pid>/stat after the command name (0: the state, 19: the start time), or ''
-    where unknown (no such process, not Linux)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[field]
-    except (OSError, IndexError):
-        return ""
-
-
 def process_start(pid: int) -> str:
-    """The kernel's start time of a process (Linux), or '' where unknown; guards against pid reuse."""
-    return proc_stat(pid, 19)
+    """When a process started, as digits, or '' where unknown (no such process, not readable); it is
+    recorded beside the pid so that another process that gets the pid later is not taken for it.
 
+    On Linux: clock ticks since boot, the kernel's start time of the process (field 22 of
+    /proc/<pid>/stat, the value tags written before psutil carry), which no change of the clock moves:
+    psutil gives it as `create_time() - boot_time()` in seconds, both from the same boot time.
+    Elsewhere: the creation time in milliseconds since the epoch, as the system recorded it."""
+    import psutil
 
-def process_ended(pid: int) -> bool:
-    """Whether a process that still has its pid has ended: a zombie (killed, its exit status not yet
-    collected by its parent, e.g. a Ray worker before the raylet reaps it) counts as ended (Linux)."""
-    return proc_stat(pid, 0) in ("Z", "X")
+    try:
+        created = psutil.Process(pid).create_time()
+        if psutil.LINUX:
+            return str(round((created - psutil.boot_time()) * os.sysconf("SC_CLK_TCK")))
+        return str(round(created * 1000))
+    except (psutil.Error, OSError, ValueError):
+        return ""
 
 
 def process_alive(tag: str) -> bool | None:
@@ -63,31 +65,58 @@ def process_alive(tag: str) -> bool | None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process of this host runs with that pid (a zombie counts as ended; another user's runs)."""
+    """Whether a process of this host runs with that pid: a zombie (killed, its exit status not yet
+    collected by its parent, e.g. a Ray worker before the raylet reaps it) counts as ended; another
+    user's process, which may not be inspected, as running."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:  # ZombieProcess included (macOS: a zombie's details are gone)
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    return not process_ended(pid)
+    except ValueError:  # not a pid at all (negative)
+        return False
+
+
+def try_lock(path: Path) -> BaseFileLock | None:
+    """An exclusive OS file lock on `path` (created if missing), taken without waiting: a
+    `filelock.FileLock`, or None while another holder has it (another process, or another lock on the
+    same file in this one). Released by `.release()`, from any thread, or by the OS when its process
+    ends, however it ends (flock on Unix, LockFileEx/msvcrt on Windows: see docs/reliability.md)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(path, thread_local=False)  # the background writer releases what the cell's thread took
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return None
+    return lock
 
 
 class Claim:
-    """An exclusive OS file lock on one cell: checking `taken` and then creating a run is not atomic,
-    so two processes could both find a cell free and both train it; holding this lock across the
-    check, the training and the run's end closes that window. The kernel drops the lock when its
-    process ends, however it ends, so a `kill -9` never leaves a stale claim behind.
+    """An exclusive right to train one cell: checking `taken` and then creating a run is not atomic,
+    so two processes could both find a cell free and both train it; holding the claim across the
+    check, the training and the run's end closes that window. Beside a SQLite store it is an OS file
+    lock (`try_lock`), which the OS drops when its process ends, however it ends, so a `kill -9`
+    never leaves a stale claim behind; on a tracking server, `on_release` gives it back.
     """
 
-    def __init__(self, fd: int | None, on_release: Callable[[], None] | None = None):
-        self.fd = fd
+    def __init__(self, lock: BaseFileLock | None = None, on_release: Callable[[], None] | None = None):
+        self.lock = lock
         self.on_release = on_release
 
+    @property
+    def fd(self) -> BaseFileLock | None:
+        """The former name of `lock` (a descriptor before filelock), for tests/store's two checks until
+        they move to the new test tiers; to be removed then."""
+        return self.lock
+
     def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing the descriptor drops the flock
-            self.fd = None
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
         if self.on_release is not None:
             self.on_release()
             self.on_release = None

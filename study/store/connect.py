@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -197,15 +198,22 @@ def check_schema(path: Path, revision: str) -> None:
         )
 
 
+def read_only_mount(folder: Path) -> bool:
+    """Whether `folder` is on a file system mounted read-only (POSIX's statvfs; Windows has none to
+    ask, and there a read-only file is what `check_writable` sees)."""
+    statvfs = getattr(os, "statvfs", None)
+    return statvfs is not None and bool(statvfs(folder).f_flag & os.ST_RDONLY)
+
+
 def check_writable(path: Path) -> None:
     """A store `study run` will write: not read-only, not on a full disk, not locked past LOCK_WAIT_S."""
     import sqlite3
 
-    if not path.stat().st_mode & 0o222 or os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+    if not path.stat().st_mode & 0o222 or read_only_mount(path.parent):
         raise StudyError(f"{path}: the store is read-only; make it writable or copy it somewhere writable")
-    free = os.statvfs(path.parent)
-    if free.f_bavail * free.f_frsize < MIN_FREE_BYTES:
-        raise StudyError(f"{path}: the disk holding the store is full ({free.f_bavail * free.f_frsize} bytes free)")
+    free = shutil.disk_usage(path.parent).free  # statvfs's f_bavail * f_frsize on POSIX
+    if free < MIN_FREE_BYTES:
+        raise StudyError(f"{path}: the disk holding the store is full ({free} bytes free)")
     con = sqlite3.connect(str(path), timeout=LOCK_WAIT_S, isolation_level=None)
     try:
         con.execute("BEGIN IMMEDIATE")  # the write lock, taken and given back: nothing is written

@@ -21,18 +21,38 @@ def reserve_path(uri: str) -> Path | None:
 
 def keep_reserve(uri: str) -> None:
     """Make sure the reserve exists, its blocks allocated; where they cannot be (a full disk, a
-    file-size limit, no fallocate) there is simply no reserve."""
+    file-size limit, a file system without fallocate) there is simply no reserve."""
     path = reserve_path(uri)
-    if path is None or (path.is_file() and path.stat().st_blocks * 512 >= RESERVE_BYTES):
+    if path is None or (path.is_file() and allocated(path) >= RESERVE_BYTES):
         return
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
-            os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            allocate(fd, RESERVE_BYTES)
         finally:
             os.close(fd)
     except OSError:
         path.unlink(missing_ok=True)
+
+
+def allocated(path: Path) -> int:
+    """The bytes of disk a file holds (its blocks where the system counts them, else its size: Windows)."""
+    info = path.stat()
+    blocks = getattr(info, "st_blocks", None)
+    return info.st_size if blocks is None else blocks * 512
+
+
+def allocate(fd: int, size: int) -> None:
+    """Give the file `size` bytes of real blocks: posix_fallocate (Linux, FreeBSD), else zeros written
+    (macOS, Windows: written zeros take blocks where a size alone would leave a sparse file)."""
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is not None:
+        fallocate(fd, 0, size)
+        return
+    chunk = bytes(1 << 16)
+    for _ in range(size // len(chunk)):
+        os.write(fd, chunk)
+    os.fsync(fd)
 
 
 def free_reserve(uri: str) -> bool:

@@ -9,7 +9,6 @@ background thread sends them with `log_batch` while training goes on.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,15 @@ from mlflow.utils.validation import (
 )
 
 from study.plan.grid import Cell, flatten_settings
-from study.store.claims import CLAIMS_DIR, Claim, claim_owner, process_alive, process_tag, server_claim
+from study.store.claims import (
+    CLAIMS_DIR,
+    Claim,
+    claim_owner,
+    process_alive,
+    process_tag,
+    server_claim,
+    try_lock,
+)
 from study.store.connect import (
     artifact_location,
     check_store,
@@ -130,26 +137,18 @@ class Store:
     def claim(self, exp_id: str, config_hash: str, digest: str) -> Claim | None:
         """This process's exclusive right to train a cell now, or None while another process holds it.
 
-        A local SQLite store is claimed with `flock` on a file beside it, a tracking server with a
-        claim experiment in the store (claims.server_claim); elsewhere the claim is empty and `taken` is the only guard.
+        A local SQLite store is claimed with an OS file lock beside it (claims.try_lock), a tracking
+        server with a claim experiment in the store (claims.server_claim); elsewhere the claim is empty
+        and `taken` is the only guard.
         """
-        try:
-            import fcntl
-        except ImportError:  # Windows
-            return Claim(None)
         if self.uri.startswith(("http://", "https://")):
             return retry(server_claim, self.client, exp_id, config_hash, digest, claim_owner())
         if not self.uri.startswith("sqlite:///"):
             return Claim(None)
         folder = Path(self.uri.removeprefix("sqlite:///")).parent / CLAIMS_DIR
         folder.mkdir(exist_ok=True)
-        fd = os.open(folder / f"{exp_id}-{config_hash}-{digest}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # held by another process
-            os.close(fd)
-            return None
-        return Claim(fd)
+        lock = try_lock(folder / f"{exp_id}-{config_hash}-{digest}.lock")
+        return None if lock is None else Claim(lock)
 
     def mark_dead_runs(self, exp_id: str) -> list[str]:
         """Runs left RUNNING by a process that no longer exists become KILLED, with the reason."""

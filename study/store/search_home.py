@@ -28,6 +28,7 @@ from study.store.connect import STORE_DIR, project_root
 OPTUNA_DB = "optuna.db"  # in the search home: every search of the store, one Optuna study each
 SERVER_HOMES = "searches"  # <project>/mlruns/searches/<server>/: the searches of runs on a tracking server
 LOCK_TIMEOUT_S = 60  # SQLite busy timeout of the Optuna storage: workers write trials at once
+SEARCH_LOCK_POLL_S = 0.01  # how often a process waiting for the search's lock tries it again
 
 
 def sqlite_store_dir(tracking_uri: str) -> Path:
@@ -104,15 +105,16 @@ def find_optuna_study(home: Path, name: str):
 def search_lock(home: Path, name: str) -> Iterator[None]:
     """Hold the search's exclusive lock (blocking): one process at a time counts trials and asks for one.
 
-    An OS file lock, as the per-cell claims: the kernel drops it when its holder dies, `kill -9` included.
+    An OS file lock, as the per-cell claims (claims.try_lock): the OS drops it when its holder dies,
+    `kill -9` included.
     """
-    import fcntl
+    from filelock import FileLock
 
     folder = home / CLAIMS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / f"search-{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    lock = FileLock(folder / f"search-{name}.lock", thread_local=False)
+    lock.acquire(poll_interval=SEARCH_LOCK_POLL_S)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)
+        lock.release()
