@@ -1,23 +1,37 @@
-"""Shared fixtures: the real MNIST directory, throwaway MLflow stores (fresh, blank, hand-built), and
-study files in tmp.
+"""The tiers, their rules, and the fixtures every tier uses.
 
-Import-light on purpose: nothing here imports TensorFlow, so tests that never train stay fast. The
-test doubles live in tests/doubles.py (`from tests.doubles import Recorder`), the hand-built store
-in tests/handbuilt.py.
+Three tiers, each a directory that mirrors study/ (tests/<tier>/spec/, .../store/, ...; the API,
+the CLI and the UI at the top of each):
+
+- tests/unit: no TensorFlow, no process, no network; MLflow on a SQLite store in tmp and pandas are
+  fine. Refused there while a test runs (tests/support/guard.py). `pytest -m unit` runs it alone.
+- tests/integration: real training on tiny data in this process, `study run` in subprocesses.
+- tests/system: kill -9 and signals, a tracking server, Ray, the browser, the notebook, fuzzing,
+  load.
+
+Each test gets the marker of its directory (`unit`, `integration`, `system`) and no other tier's.
+`-m unit` (or `integration`, `system`) alone also skips collecting the other tiers' modules, so the
+unit tier imports no TensorFlow. Shared helpers live in tests/support/ (a test module imports no
+other test module); fixtures that tests of several tiers use are here.
+
+Import-light on purpose: nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.support.guard import GUARD
+
 # Hypothesis profiles: `ci` (the default) tries a bounded number of examples; `fuzz` is the larger
-# documented run (docs/reliability.md): STUDY_HYPOTHESIS_PROFILE=fuzz pytest tests/test_fuzz.py.
+# documented run (docs/reliability.md): STUDY_HYPOTHESIS_PROFILE=fuzz pytest tests/system/test_fuzz.py.
 # No example database is written into the repository (database=None).
 settings.register_profile(
     "ci", max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
@@ -33,6 +47,96 @@ REPO = Path(__file__).resolve().parents[1]
 TOOL_CACHES = {".pytest_cache", ".hypothesis", ".ruff_cache", ".mypy_cache", "test-output"}
 REPO_ENTRIES = {p.name for p in REPO.iterdir()}
 
+# --- the tiers -------------------------------------------------------------------------------------
+
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "system")
+
+
+def tier_of(path: Path) -> str | None:
+    """The tier a path under tests/ belongs to: the first directory below tests/."""
+    try:
+        first = Path(path).resolve().relative_to(TESTS).parts[0]
+    except (ValueError, IndexError):
+        return None
+    return first if first in TIERS else None
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With `-m <tier>` alone, do not even import the other tiers' modules (TensorFlow, Ray, ...)."""
+    wanted = (config.getoption("markexpr", "") or "").strip()
+    if wanted in TIERS:
+        tier = tier_of(collection_path)
+        if tier is not None and tier != wanted:
+            return True
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its directory's tier; a test outside the tiers, or marked with another
+    tier than its directory's, stops the run."""
+    wrong = []
+    for item in items:
+        tier = tier_of(item.path)
+        if tier is None:
+            wrong.append(f"{item.nodeid}: not under tests/unit, tests/integration or tests/system")
+            continue
+        others = [t for t in TIERS if t != tier and item.get_closest_marker(t)]
+        if others:
+            wrong.append(f"{item.nodeid}: marked {', '.join(others)} but lives in tests/{tier}")
+        item.add_marker(tier)
+    if wrong:
+        raise pytest.UsageError("every test belongs to exactly one tier:\n  " + "\n  ".join(wrong))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """A module of tests/unit that imports TensorFlow when collected fails to collect."""
+    check = isinstance(collector, pytest.Module) and tier_of(collector.path) == "unit"
+    before = {"tensorflow", "keras"} & set(sys.modules) if check else set()
+    report = yield
+    if check and report.passed:
+        new = ({"tensorflow", "keras"} & set(sys.modules)) - before
+        if new:
+            report.outcome = "failed"
+            report.longrepr = (
+                f"{collector.nodeid}: importing it imported {', '.join(sorted(new))}; a unit test module "
+                "imports no TensorFlow (move the test to tests/integration)"
+            )
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    """Arm the unit tier's guard before any of a unit test's fixtures is set up."""
+    if tier_of(item.path) == "unit":
+        GUARD.arm(item.nodeid)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    try:
+        return (yield)
+    finally:
+        GUARD.disarm()
+
+
+@pytest.fixture(autouse=True)
+def unit_tier_rules(request: pytest.FixtureRequest):
+    """After a unit test: fail it if it started a process, opened a network socket (even where its code
+    swallowed the refusal) or imported TensorFlow. Yields the guard (tests/support/guard.py)."""
+    if tier_of(request.node.path) != "unit":
+        yield None
+        return
+    yield GUARD
+    problems = GUARD.problems()
+    if problems:
+        GUARD.violations.clear()
+        pytest.fail(
+            "this unit test broke its tier's rules (tests/conftest.py):\n- " + "\n- ".join(problems), pytrace=False
+        )
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the session when a test left a file or folder (a store, reports, …) in the repository."""
@@ -41,6 +145,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         print(f"\nerror: the tests wrote {', '.join(made)} into the repository ({REPO})")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
+
+# --- fixtures of every tier ------------------------------------------------------------------------
 
 DATA_DIR_ENV = "STUDY_DATA_DIR"  # where the MNIST IDX files are; tests that need them skip without it
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -104,10 +210,20 @@ def blank_db(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture
+def blank_store(tmp_cwd: Path, blank_db: Path):
+    """The default store of tmp_cwd (./mlruns/mlflow.db, a copy of the blank store), opened as a `Store`."""
+    from study.store.runs import Store
+
+    (tmp_cwd / "mlruns").mkdir()
+    shutil.copy(blank_db, tmp_cwd / "mlruns" / "mlflow.db")
+    return Store()
+
+
 @pytest.fixture(scope="module")
 def hand_store(tmp_path_factory, blank_db) -> dict:
-    """The hand-built store of tests/handbuilt.py (studies toy, bn, reps, empty, broken), one per module."""
-    from tests.handbuilt import build_store
+    """The hand-built store of tests/support/handbuilt.py (studies toy, bn, reps, empty, broken), one per module."""
+    from tests.support.handbuilt import build_store
 
     root = tmp_path_factory.mktemp("store")
     shutil.copy(blank_db, root / "mlflow.db")

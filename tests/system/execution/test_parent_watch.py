@@ -11,13 +11,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from study.store.claims import pid_alive
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[3]
 POLL_S = 0.05
 
 CHILD = """
@@ -52,7 +51,7 @@ def ended_within(pid: int, seconds: float) -> bool:
 def test_the_watch_ends_the_child_when_its_parent_is_killed(route, collect):
     driver = subprocess.Popen(
         [sys.executable, "-c", DRIVER, CHILD, str(POLL_S), route],
-        cwd=ROOT,
+        cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
     )

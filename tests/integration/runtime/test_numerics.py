@@ -1,0 +1,131 @@
+"""Numerics: a cell's histories do not depend on the thread count, the worker pool or the process.
+
+Thread pools are fixed when TensorFlow runs its first op, so each configuration trains in its own
+fresh process (`python -c`), on real tiny MNIST subsets. The study mixes a convolutional cell —
+whose kernels split their arithmetic by thread count on many CPUs — with a dense one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from study.engine.backend import configure
+from tests.support.paths import REPO
+
+STUDY = """\
+study: numerics
+base:
+  data: {name: mnist, dir: DATA, train_size: 600, test_size: 300}
+  optimizer: {name: adam, lr: 0.003}
+  train: {iterations: 40, batch_size: 50, eval_every: 10, diagnostics_every: 0}
+architectures:
+  conv:
+    - {type: conv2d, filters: 12, kernel: 5, padding: 1}
+    - {type: activation, name: relu}
+    - {type: max_pool, pool: 2}
+    - {type: dense, units: 32, activation: relu}
+    - {type: dense, units: 10}
+grid:
+  net:
+    - {label: conv, model.arch: conv}
+    - {label: dense, model.hidden: [64, 32]}
+seeds: [0]
+"""
+
+# Train every cell of the study in this process with the given numerics; print the histories as JSON.
+TRAIN = """
+import json, sys
+from study.engine.backend import configure
+from study.store.contract import numerics_tags
+numerics = configure(sys.argv[2], int(sys.argv[3]))
+from study.spec.studyfile import load_study
+from study.plan.grid import expand
+from study.execution.datasets import cell_data
+from study.engine.training_loop import train_and_evaluate
+from tests.support.doubles import CURVES, Recorder
+
+out = {"tags": numerics_tags(numerics.settings()), "cells": {}}
+for cell in expand(load_study(sys.argv[1])):
+    rec = Recorder()
+    train_and_evaluate(cell.settings, cell.seed, cell_data(cell), [rec])
+    out["cells"][cell.name] = {key: rec.values(key) for key in CURVES}
+print(json.dumps(out))
+"""
+
+
+def train_in_new_process(study_file: Path, mode: str, threads: int) -> dict:
+    """Histories of every cell, trained in a fresh interpreter with `mode` and `threads`."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", TRAIN, str(study_file), mode, str(threads)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def study_file(tmp_path_factory, mnist_dir) -> Path:
+    path = tmp_path_factory.mktemp("numerics") / "numerics.yaml"
+    path.write_text(STUDY.replace("DATA", str(mnist_dir)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def exact(study_file) -> dict[int, dict]:
+    """The study trained in exact mode with a budget of 1 and of 2 threads."""
+    return {threads: train_in_new_process(study_file, "exact", threads) for threads in (1, 2)}
+
+
+def test_exact_histories_do_not_depend_on_the_thread_count(exact):
+    one, two = exact[1], exact[2]
+    assert one["tags"]["study.numerics.intra_op_threads"] == two["tags"]["study.numerics.intra_op_threads"] == "1"
+    assert (one["tags"]["study.numerics.inter_op_threads"], two["tags"]["study.numerics.inter_op_threads"]) == (
+        "1",
+        "2",
+    )
+    assert set(one["cells"]) == {"conv · seed 0", "dense · seed 0"}
+    for name, curves in one["cells"].items():
+        assert len(curves["train_loss"]) == 40 and len(curves["test_acc"]) == 5  # iterations 0, 10, … 40
+        assert curves == two["cells"][name], name  # exact equality, every value of every curve
+
+
+def test_a_worker_pool_writes_the_same_histories(exact, study_file, tmp_cwd):
+    from study.execution.driver import run_study
+    from study.execution.options import RunOptions
+    from study.spec.studyfile import load_study
+    from study.store.runs import Store
+
+    result = run_study(load_study(study_file), RunOptions(workers=2, progress=False))
+    assert [r.status for r in result.results] == ["done", "done"]
+    store = Store(result.tracking_uri)
+    for r in result.results:
+        run = store.client.get_run(r.run_id)
+        assert run.data.tags["study.numerics"] == "exact"
+        assert run.data.tags["study.numerics.intra_op_threads"] == "1"
+        for key in ("train_loss", "test_acc", "test_loss"):
+            logged = [m.value for m in sorted(store.client.get_metric_history(r.run_id, key), key=lambda m: m.step)]
+            assert logged == exact[1]["cells"][r.cell.name][key], (r.cell.name, key)
+
+
+def test_fast_mode_uses_the_threads_and_says_so(study_file):
+    fast = train_in_new_process(study_file, "fast", 2)
+    assert fast["tags"]["study.numerics"] == "fast"
+    assert fast["tags"]["study.numerics.intra_op_threads"] == "2"
+    assert fast["tags"]["study.numerics.op_determinism"] == "true"
+    assert fast["tags"]["study.numerics.onednn"] in ("on", "off")
+
+
+def test_configure_is_idempotent_in_one_process():
+    first = configure("exact")
+    assert configure("exact") is first

@@ -1,0 +1,81 @@
+"""The `study` command as a process: what it imports for answers that need no training, and that a
+run ended early by `end_process` has said and stored everything (study/cli.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import REPO
+
+HEAVY = ("tensorflow", "keras", "mlflow", "sqlalchemy", "pandas", "matplotlib", "seaborn", "scipy", "statsmodels")
+
+PROBE = """
+import json, sys
+from study.cli import main
+try:
+    code = main({argv!r})
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({{"code": code, "heavy": sorted(m for m in {heavy!r} if m in sys.modules)}}), file=sys.stderr)
+"""
+
+
+def env() -> dict[str, str]:
+    """This environment with the repository importable and no MLFLOW_TRACKING_URI (./mlruns of the cwd)."""
+    out = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    out["PYTHONPATH"] = str(REPO) + os.pathsep + out.get("PYTHONPATH", "")
+    return out
+
+
+def probe(argv: list[str], cwd: Path) -> dict:
+    """Run the CLI on `argv` in a fresh interpreter; its exit code and the heavy libraries it imported."""
+    code = PROBE.format(argv=argv, heavy=HEAVY)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env(), capture_output=True, text=True, timeout=120)
+    return json.loads(proc.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["run", "missing.yaml"],
+        ["run", "bad.yaml"],
+        ["run", "bad_value.yaml"],
+        ["run", str(REPO / "configs" / "vanishing_gradient.yaml"), "--dry-run"],
+        ["run", str(REPO / "configs" / "vanishing_gradient.yaml"), "--set", "train.iterations=-3"],
+    ],
+)
+def test_answers_that_need_no_training_import_nothing_heavy(argv, tmp_path):
+    (tmp_path / "bad.yaml").write_text("study: [unclosed\n")
+    (tmp_path / "bad_value.yaml").write_text("study: s\nbase: {model: {activation: sigmoidd}}\n")
+    found = probe(argv, tmp_path)
+    assert found["heavy"] == []
+    assert found["code"] in (0, 2)
+    assert (found["code"] == 0) == (argv[-1] in ("--help", "--dry-run"))
+    assert not (tmp_path / "mlruns").exists()  # and nothing written
+
+
+def test_a_run_that_ends_the_process_early_has_printed_and_stored_everything(mnist_dir, tmp_path):
+    study_file = tmp_path / "smoke.yaml"  # in tmp_path: its project, so its store, is tmp_path
+    study_file.write_text((REPO / "configs" / "smoke.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    cmd = [sys.executable, "-m", "study.cli", "run", str(study_file), "--quiet"]
+    cmd += ["--set", "train.iterations=20", "--set", "data.train_size=300", "--set", "data.test_size=100"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "= 2 runs, 0 failed" in proc.stdout and proc.stdout.rstrip().endswith("study ui smoke")
+    with closing(sqlite3.connect(tmp_path / "mlruns" / "mlflow.db")) as con:
+        statuses = sorted(row[0] for row in con.execute("SELECT status FROM runs"))
+        curves = con.execute("SELECT count(*) FROM metrics WHERE key = 'test_acc'").fetchone()[0]
+    assert statuses == ["FINISHED"] * 3  # the parent and both cells
+    assert curves == 2 * 2  # iterations 0 and 20 of each cell
+    artifacts = sorted(p.name for p in (tmp_path / "mlruns" / "artifacts" / "smoke").rglob("*") if p.is_file())
+    assert artifacts.count("learning_curve.png") == 2 and artifacts.count("config.yaml") == 2

@@ -1,0 +1,183 @@
+"""`search:` studies: a good search and the table of bad search entries (study/plan/space.py), the
+tiny search study run end to end, its Optuna trials, the pruned search, and HARNESS (`study run`
+with one function patched to SIGKILL its own process)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+GOOD = {
+    "study": "searchy",
+    "base": {
+        "data": {"name": "mnist", "train_size": 300, "test_size": 100},
+        "train": {"iterations": 40, "batch_size": 20, "eval_every": 10},
+    },
+    "search": {
+        "trials": 6,
+        "params": {
+            "optimizer.lr": {"loguniform": [0.01, 0.5]},
+            "model.hidden": {"depth": {"int": [1, 3]}, "width": {"choice": [16, 32]}},
+            "model.activation": {"choice": ["relu", "tanh"]},
+        },
+    },
+}
+
+
+def good() -> dict:
+    return copy.deepcopy(GOOD)
+
+
+def params(**entries):
+    def change(doc):
+        doc["search"]["params"] = entries
+
+    return change
+
+
+def search(**fields):
+    def change(doc):
+        doc["search"].update(fields)
+
+    return change
+
+
+def top(**fields):
+    def change(doc):
+        doc.update(fields)
+
+    return change
+
+
+# id -> (change to GOOD, text the one error line must hold)
+BAD_SEARCH = {
+    "grid and search": (top(grid={"model.activation": ["relu"]}), "give either `grid:` or `search:`, not both"),
+    "neither": (lambda d: d.pop("search"), "a study needs a `grid:` (the full grid) or a `search:`"),
+    "unknown search key": (search(budget=5), "search.budget: unknown key 'budget' (valid keys here: params, sampler"),
+    "unknown sampler": (search(sampler="bayes"), "search.sampler: 'bayes' is not valid (valid: tpe, random, grid)"),
+    "unknown pruner": (
+        search(pruner="hyperband"),
+        "'hyperband' is not valid (valid: none, median, successive_halving)",
+    ),
+    "unknown metric": (search(metric="test_acc"), "'test_acc' is not valid (valid: best_test_acc, final_test_acc"),
+    "worst direction": (search(direction="minimize"), "direction: minimize best_test_acc would look for the worst"),
+    "no trials": (lambda d: d["search"].pop("trials"), "trials: required with sampler tpe"),
+    "zero trials": (search(trials=0), "search.trials: 0"),
+    "empty space": (params(), "the search space is empty"),
+    "unknown setting": (
+        params(**{"optimizer.learning_rate": {"uniform": [0.1, 0.2]}}),
+        "unknown setting 'optimizer.learning_rate'",
+    ),
+    "unknown distribution": (params(**{"optimizer.lr": {"normal": [0, 1]}}), "unknown distribution key 'normal'"),
+    "not a distribution": (params(**{"optimizer.lr": [0.1, 0.2]}), "is not a distribution (valid: {choice"),
+    "two distributions": (
+        params(**{"optimizer.lr": {"uniform": [0.1, 0.2], "choice": [0.1]}}),
+        "give exactly one distribution",
+    ),
+    "low above high": (params(**{"optimizer.lr": {"uniform": [0.2, 0.1]}}), "[0.2, 0.1]: low must be below high"),
+    "bounds not numbers": (params(**{"optimizer.lr": {"uniform": ["a", 1]}}), "expected [low, high], two numbers"),
+    "log of zero": (params(**{"optimizer.lr": {"loguniform": [0, 0.1]}}), "a log scale needs low > 0"),
+    "int of floats": (params(**{"train.batch_size": {"int": [10.5, 20]}}), "expected [low, high], two integers"),
+    "int bad step": (params(**{"train.batch_size": {"int": [10, 20], "step": 0}}), "step: 0: must be a positive"),
+    "empty choice": (params(**{"model.activation": {"choice": []}}), "expected a non-empty list of values"),
+    "repeated choice": (params(**{"model.activation": {"choice": ["relu", "relu"]}}), "a value is listed twice"),
+    "bad choice value": (
+        params(**{"model.activation": {"choice": ["relu", "sigmod"]}}),
+        "model.activation: 'sigmod' is not valid (valid: sigmoid",
+    ),
+    "bound out of range": (params(**{"model.dropout": {"uniform": [0.0, 1.5]}}), "model.dropout: 1.5"),
+    "uniform on an int setting": (params(**{"train.iterations": {"uniform": [10, 40]}}), "train.iterations"),
+    "stack without width": (params(**{"model.hidden": {"depth": {"int": [1, 2]}}}), "exactly `depth` and `width`"),
+    "stack of floats": (
+        params(**{"model.hidden": {"depth": {"int": [1, 2]}, "width": {"uniform": [8, 64]}}}),
+        "must be positive integers",
+    ),
+    "searched data": (params(**{"data.train_size": {"int": [100, 300]}}), "a search compares settings on one dataset"),
+    "exclude with a search": (top(exclude=[{"model.activation": "relu"}]), "exclude: applies to a grid"),
+    "grid sampler, continuous": (search(sampler="grid"), "loguniform is continuous; sampler grid needs every"),
+}
+
+
+ITERATIONS = 60
+
+SEARCH = """\
+study: searchy
+base:
+  data: {name: mnist, train_size: 300, test_size: 100}
+  optimizer: {name: sgd}
+  train: {iterations: %d, batch_size: 20, eval_every: 10, steps_per_call: 10}
+search:
+  sampler: random
+  trials: %d
+  params:
+    optimizer.lr: {loguniform: [0.02, 0.5]}
+    model.activation: {choice: [relu, tanh]}
+"""
+
+
+def search_text(trials: int, iterations: int = ITERATIONS, extra: str = "") -> str:
+    return SEARCH % (iterations, trials) + extra
+
+
+def optuna_trials(root: Path) -> list:
+    """Every trial of the store's (one) search, from its optuna.db."""
+    import optuna
+
+    storage = f"sqlite:///{root / 'mlruns' / 'optuna.db'}"
+    (summary,) = optuna.get_all_study_summaries(storage)
+    return optuna.load_study(study_name=summary.study_name, storage=storage).get_trials()
+
+
+def states(trials: list) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in trials:
+        out[t.state.name] = out.get(t.state.name, 0) + 1
+    return out
+
+
+PRUNED = """\
+study: pruning
+base:
+  data: {name: mnist, train_size: 300, test_size: 100}
+  optimizer: {name: sgd}
+  train: {iterations: 100, batch_size: 20, eval_every: 10, steps_per_call: 10}
+search:
+  sampler: random
+  trials: 3
+  pruner: median
+  startup_trials: 2
+  params:
+    optimizer.lr: {loguniform: [1.0e-6, 0.5]}
+"""
+
+# `study run` with one function patched: slow chunks (a long mid-cell to kill from outside), or SIGKILL
+# itself just before Optuna hears that trial 1 is complete (its cell run is FINISHED in the store).
+HARNESS = r"""
+import os, signal, sys, time
+import study.execution.metrics as metrics
+import study.execution.trials as search
+from study import cli
+
+point, argv = sys.argv[1], sys.argv[2:]
+if point == "slow-chunks":
+    metrics.FLUSH_SECONDS, chunk_end = 0.0, metrics.MetricLogger.on_chunk_end
+    def on_chunk_end(self, records):
+        chunk_end(self, records)
+        time.sleep(0.05)
+    metrics.MetricLogger.on_chunk_end = on_chunk_end
+elif point == "before-tell-1":
+    tell = search.tell
+    def before_tell(ostudy, trial, state, value, failure):
+        if getattr(trial, "number", trial) == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return tell(ostudy, trial, state, value, failure)
+    search.tell = before_tell
+sys.exit(cli.main(argv))
+"""
+
+
+def assert_refused(root: Path, code: int, err: str, needle: str) -> None:
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith("error: ") and needle in lines[0], lines[0]
+    assert not (root / "mlruns").exists(), "bad input wrote a store"

@@ -1,0 +1,210 @@
+"""The fault tests against a real MLflow tracking server (`mlflow server` on 127.0.0.1, SQLite backend,
+local artifact root) instead of a local SQLite file: kill -9 and resume, two processes racing for the
+same cells (the claim recorded in the store, study/store/claims.server_claim), four concurrent `study
+run`s of one study. Every cell FINISHED exactly once, no metric lost."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from study.store.connect import SERVER_GONE
+from tests.support.faults import FAULT_CELLS, FAULT_EVAL_EVERY, FAULT_ITERATIONS, FAULT_STUDY, HARNESS, cell_states
+from tests.support.runs import DATA_ENV
+from tests.support.tracking_server import CHILD_TIMEOUT_S, free_port, launch_server, stop_server
+
+
+def start(root: Path, uri: str, mnist_dir: Path, point: str | None, tag: str, study: Path) -> subprocess.Popen:
+    """`study run STUDY --quiet` against the server, through HARNESS when `point` is given."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, DATA_ENV: str(mnist_dir)}
+    args = ["run", str(study), "--quiet"]
+    cmd = [sys.executable, "-c", HARNESS, point, *args] if point else [sys.executable, "-m", "study.cli", *args]
+    with open(root / f"{tag}.out", "wb") as out, open(root / f"{tag}.err", "wb") as err:
+        return subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=err)
+
+
+def finished_once(db: Path, iterations: int) -> list[tuple[str, str, int]]:
+    """Every cell run's (id, status, train_loss points), asserting each cell FINISHED exactly once and whole."""
+    states = cell_states(db)
+    finished = [s for s in states if s[1] == "FINISHED"]
+    assert len(finished) == FAULT_CELLS, states
+    assert all(n == iterations for _, _, n in finished), states  # no train_loss point lost
+    return states
+
+
+def config_hashes_finished(uri: str) -> list[str]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("fault")
+    runs = client.search_runs([exp.experiment_id], "tags.`study.role` = 'cell' and attributes.status = 'FINISHED'")
+    for run in runs:
+        history = client.get_metric_history(run.info.run_id, "test_acc")
+        assert [m.step for m in history] == list(
+            range(0, int(run.data.params["train.iterations"]) + 1, FAULT_EVAL_EVERY)
+        )
+    return sorted(r.data.tags["study.config_hash"] for r in runs)
+
+
+def test_kill_9_mid_cell_then_resume_against_a_tracking_server(server, tmp_path, mnist_dir):
+    uri, db = server
+    study = tmp_path / "fault.yaml"
+    study.write_text(FAULT_STUDY, encoding="utf-8")
+    proc = start(tmp_path, uri, mnist_dir, "slow-chunks", "killed", study)
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    while not any(s == "RUNNING" and 0 < n < FAULT_ITERATIONS for _, s, n in cell_states(db)):
+        assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "killed.err").read_text()[-2000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(CHILD_TIMEOUT_S) == -signal.SIGKILL
+    resumed = start(tmp_path, uri, mnist_dir, None, "resumed", study)
+    assert resumed.wait(CHILD_TIMEOUT_S) == 0, (tmp_path / "resumed.err").read_text()[-2000:]
+    states = finished_once(db, FAULT_ITERATIONS)
+    assert {s for _, s, _ in states} == {"FINISHED", "KILLED"}  # the killed cell's partial run, marked
+    marked = "marked 2 run(s) left RUNNING by a dead process as KILLED"  # the cell and its parent
+    assert marked in (tmp_path / "resumed.err").read_text()
+    assert len(set(config_hashes_finished(uri))) == FAULT_CELLS
+
+
+def test_two_processes_racing_for_the_same_cells_on_a_tracking_server(server, tmp_path, mnist_dir):
+    """Both reach their first cell together and widen the check-to-create gap (HARNESS `race:`): only the
+    claim in the store keeps them from training the same cell twice."""
+    uri, db = server
+    study = tmp_path / "fault.yaml"
+    study.write_text(FAULT_STUDY.replace("iterations: 300", "iterations: 100"), encoding="utf-8")
+    procs = [start(tmp_path, uri, mnist_dir, f"race:{tmp_path / 'barrier'}", f"p{i}", study) for i in (0, 1)]
+    codes = [p.wait(CHILD_TIMEOUT_S) for p in procs]
+    assert codes == [0, 0], [(tmp_path / f"p{i}.err").read_text()[-2000:] for i in (0, 1)]
+    states = finished_once(db, 100)
+    assert {s for _, s, _ in states} == {"FINISHED"}, states  # nothing trained twice, nothing half-written
+    outs = [(tmp_path / f"p{i}.out").read_text() for i in (0, 1)]
+    assert sum(o.count(" done ") for o in outs) == FAULT_CELLS
+    assert len(config_hashes_finished(uri)) == FAULT_CELLS
+
+
+def test_four_concurrent_runs_of_one_study_on_a_tracking_server(server, tmp_path, mnist_dir):
+    uri, db = server
+    study = tmp_path / "fault.yaml"
+    study.write_text(FAULT_STUDY.replace("iterations: 300", "iterations: 60"), encoding="utf-8")
+    procs = [start(tmp_path, uri, mnist_dir, None, f"q{i}", study) for i in range(4)]
+    codes = [p.wait(CHILD_TIMEOUT_S) for p in procs]
+    assert codes == [0] * 4, [(tmp_path / f"q{i}.err").read_text()[-2000:] for i in range(4)]
+    states = finished_once(db, 60)
+    assert {s for _, s, _ in states} == {"FINISHED"}, states
+    assert sum((tmp_path / f"q{i}.out").read_text().count(" done ") for i in range(4)) == FAULT_CELLS
+    assert len(config_hashes_finished(uri)) == FAULT_CELLS
+
+
+# In another process: claim cells h0000… in its own shuffled order, all together (files `ready<me>`,
+# `go`); write the cells it won to won<me>.json, and hold every claim until all four have written theirs.
+CLAIM_HAMMER = """
+import json, random, sys, time
+from pathlib import Path
+from study.store.runs import Store
+uri, exp_id, n, me, folder, procs = sys.argv[1:]
+folder, cells = Path(folder), list(range(int(n)))
+random.Random(int(me)).shuffle(cells)
+store = Store(uri)
+(folder / f"ready{me}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.01)
+won = [c for c in cells if store.claim(exp_id, f"h{c:04d}", "d") is not None]
+(folder / f"won{me}.json").write_text(json.dumps(won))
+while len(list(folder.glob("won*.json"))) < int(procs):
+    time.sleep(0.05)
+"""
+HAMMER_CELLS, HAMMER_PROCS = 200, 4
+
+
+def test_cell_claims_hammered_from_four_processes_on_a_tracking_server(server, tmp_path):
+    """Four processes claim the same 200 cells at once, each in its own order: every cell is claimed by
+    exactly one of them (MLflow's unique experiment names, no timing window). Claims of dead processes
+    are taken over, a released claim can be claimed again, and no claim shows among active experiments."""
+    import json
+
+    from study.store.claims import CLAIM_PREFIX
+    from study.store.runs import Store
+
+    uri, _ = server
+    store = Store(uri)
+    exp_id = store.experiment_id("claims")
+    args = [uri, exp_id, str(HAMMER_CELLS)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", CLAIM_HAMMER, *args, str(i), str(tmp_path), str(HAMMER_PROCS)])
+        for i in range(HAMMER_PROCS)
+    ]
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    while len(list(tmp_path.glob("ready*"))) < HAMMER_PROCS:
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.05)
+    (tmp_path / "go").touch()
+    assert [p.wait(CHILD_TIMEOUT_S) for p in procs] == [0] * HAMMER_PROCS
+    won = [json.loads((tmp_path / f"won{i}.json").read_text()) for i in range(HAMMER_PROCS)]
+    assert sorted(c for w in won for c in w) == list(range(HAMMER_CELLS))  # each cell exactly once
+    assert sum(len(w) > 0 for w in won) >= 2, [len(w) for w in won]  # they did race
+    # all four holders are dead now: each cell's claim is taken over (its next generation)
+    mine = [store.claim(exp_id, f"h{c:04d}", "d") for c in range(HAMMER_CELLS)]
+    assert all(c is not None for c in mine)
+    assert store.claim(exp_id, "h0000", "d") is None  # held by this live process
+    mine[0].release()
+    again = store.claim(exp_id, "h0000", "d")  # released: claimed anew
+    assert again is not None
+    names = {e.name for e in store.client.search_experiments()}
+    assert names == {"Default", "claims"}, sorted(names)[:5]  # the claims are hidden (soft-deleted)
+    first = store.client.get_experiment_by_name(f"{CLAIM_PREFIX}/{exp_id}/h0000/d/0")
+    assert first is not None and first.lifecycle_stage == "deleted"
+    assert store.client.get_experiment_by_name(f"{CLAIM_PREFIX}/{exp_id}/h0000/d/2") is not None
+
+
+def test_a_tracking_server_killed_mid_run_then_restarted(tmp_path, blank_db, mnist_dir):
+    """The server is SIGKILLed while a cell trains (one cell FINISHED before): `study run` ends within
+    the client's retry bound with one line and exit 1; restarted on the same database, the same `study
+    run` marks the interrupted runs KILLED and trains only what is missing."""
+    db = Path(shutil.copy(blank_db, tmp_path / "server.db"))
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    first = launch_server(tmp_path, db, port)
+    try:
+        study = tmp_path / "fault.yaml"
+        study.write_text(FAULT_STUDY, encoding="utf-8")
+        proc = start(tmp_path, uri, mnist_dir, "slow-chunks", "cut", study)
+        deadline = time.monotonic() + CHILD_TIMEOUT_S
+
+        def mid_run() -> bool:
+            states = cell_states(db)
+            finished = sum(s == "FINISHED" for _, s, _ in states)
+            return finished >= 1 and any(s == "RUNNING" and 0 < n < FAULT_ITERATIONS for _, s, n in states)
+
+        while not mid_run():
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "cut.err").read_text()[-2000:]
+            time.sleep(0.05)
+        stop_server(first, (signal.SIGKILL,))
+        killed_at = time.monotonic()
+        assert proc.wait(CHILD_TIMEOUT_S) == 1, (tmp_path / "cut.err").read_text()[-2000:]
+        waited = time.monotonic() - killed_at
+        err = [ln for ln in (tmp_path / "cut.err").read_text().splitlines() if ln.strip()]
+        traceback = [i for i, ln in enumerate(err) if ln.startswith("Traceback")]
+        assert not traceback, "\n".join(err[traceback[0] : traceback[0] + 60]) if traceback else ""
+        assert err[-1] == f"error: {SERVER_GONE}", err[-20:]
+        assert waited < 60, waited  # ~15 s of HTTP retries; MLflow's default ones would take ~4 minutes
+        before = {(r, n) for r, s, n in cell_states(db) if s == "FINISHED"}
+        assert before and {s for _, s, _ in cell_states(db)} <= {"FINISHED", "RUNNING"}
+    finally:
+        stop_server(first)
+    again = launch_server(tmp_path, db, port)
+    try:
+        resumed = start(tmp_path, uri, mnist_dir, None, "resumed", study)
+        assert resumed.wait(CHILD_TIMEOUT_S) == 0, (tmp_path / "resumed.err").read_text()[-2000:]
+        states = finished_once(db, FAULT_ITERATIONS)
+        assert before <= {(r, n) for r, s, n in states if s == "FINISHED"}  # nothing FINISHED was lost or redone
+        assert {s for _, s, _ in states} == {"FINISHED", "KILLED"}, states
+        assert "left RUNNING by a dead process as KILLED" in (tmp_path / "resumed.err").read_text()
+        assert len(set(config_hashes_finished(uri))) == FAULT_CELLS
+        print(f"study run ended {waited:.1f}s after the server was killed")
+    finally:
+        stop_server(again)

@@ -1,0 +1,96 @@
+"""The report's answers on studies whose answer is known: the student's tanh-vs-relu study of issue 19
+(relu wins with the wider net only) and the reps study (activation and initializer both matter and
+interact)."""
+
+from __future__ import annotations
+
+import pytest
+
+from study.analysis.statistics import run_stats, summarize
+from study.reporting.context import build_context
+from study.reporting.findings import findings
+from study.reporting.write import write_report
+from study.store.reader import find_experiment, find_parent, load_study_runs
+from tests.support.student_store import build_student_store
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory, blank_db):
+    root = tmp_path_factory.mktemp("student")
+    uri = build_student_store(root, blank_db)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment = find_experiment(client, "student")
+    study = load_study_runs(client, experiment, find_parent(client, experiment), ("test_acc", "grad_norm/*"))
+    return {"uri": uri, "root": root, "ctx": build_context(study)}
+
+
+def test_relu_wins_only_with_the_wider_net(student):
+    lines = findings(student["ctx"])
+    first = lines[0]
+    assert first.startswith("activation: relu beats tanh only at hidden=[100, 50] (+0.0143, 95 % CI [")
+    assert "but not at hidden=[40, 20] (relu − tanh +0.0031, 95 % CI [-0.0033, +0.0095], within noise)" in first
+    assert "activation averaged over hidden: relu ahead of tanh by +0.0087" in lines[1]
+    assert "not resolved after the Holm correction, adjusted p = " in lines[1]  # its CI excludes 0
+
+
+def test_the_numbers_in_the_sentences_are_scipys(student):
+    from scipy import stats
+
+    from tests.support.student_store import RELU_MINUS_TANH
+
+    wide = stats.ttest_1samp(RELU_MINUS_TANH["[100, 50]"], 0.0).confidence_interval(0.95)
+    narrow = stats.ttest_1samp(RELU_MINUS_TANH["[40, 20]"], 0.0).confidence_interval(0.95)
+    text = " ".join(findings(student["ctx"]))
+    assert f"[{wide.low:+.4f}, {wide.high:+.4f}]" in text and f"[{narrow.low:+.4f}, {narrow.high:+.4f}]" in text
+
+
+def test_gradient_diagnostics_explain(student):
+    text = " ".join(findings(student["ctx"]))
+    assert (
+        "differs most by activation (tanh 0.05, relu 0.5; 10× apart): with tanh the gradient shrinks to 0.05×" in text
+    )
+    assert "Holm-adjusted p < 0.05" in text
+
+
+def test_the_report_opens_with_the_findings(student):
+    report = write_report("student", out_dir=student["root"] / "report", tracking_uri=student["uri"])
+    text = report.read_text(encoding="utf-8")
+    order = [text.index(h) for h in ("<h2>Findings", "<h2>Summary per cell", "<h2>What was run")]
+    assert order == sorted(order)
+    assert "relu beats tanh only at hidden=[100, 50]" in text
+    assert "4 cells × 3 seeds = 12 runs" in text
+
+
+def test_reps_both_axes_matter_and_interact(reps_context):
+    study, per_run, _ = reps_context
+    ctx = build_context(study)
+    text = "\n".join(findings(ctx))
+    # relu beats sigmoid at both initialisers: 0.10 (he) and 0.78 (gauss) apart, seeds paired
+    assert "activation: relu beats sigmoid at initializer=he (+0.1000, 95 % CI [+0.1000, +0.1000])" in text
+    assert "Interaction activation × initializer: p = < 0.0001" in text
+    assert summarize(run_stats(study), study.axes) is not None
+
+
+def test_settings_in_effect_shown_and_inert_ones_folded(student):
+    report = write_report("student", out_dir=student["root"] / "report-settings", tracking_uri=student["uri"])
+    text = report.read_text(encoding="utf-8")
+    shown, folded = text.split("<h2>Settings</h2>", 1)[1].split("<details>", 1)
+    assert "<code>optimizer.name</code></td><td>adam</td>" in shown and "set by the study" in shown
+    assert "<code>model.initializer</code></td><td>he</td>" in shown and "default" in shown
+    assert "2 fixed settings that do nothing in these cells" in folded
+    assert "<code>optimizer.rho</code>" in folded and "<code>model.init_std</code>" in folded
+    assert "optimizer.rho" not in shown and "model.init_std" not in shown
+    assert "Activation of every hidden layer." in shown  # the meaning, from the schema
+
+
+def test_gradients_that_do_not_vanish_are_not_blamed(reps_context):
+    from study.reporting.answers import answers
+
+    study, _, _ = reps_context
+    ctx = build_context(study)
+    ctx.per_run["grad_ratio"] = ctx.per_run["axis.activation"].map({"relu": 1.4, "sigmoid": 4.3})
+    text = " ".join(answers(ctx))
+    assert "differs most by activation (relu 1.4, sigmoid 4.3; 3× apart); no level's gradient vanishes" in text
+    assert "vanishing gradients do not explain the differences" in text
