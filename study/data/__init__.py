@@ -20,35 +20,7 @@ every cell's run, and a cell refuses data whose digest differs from the driver's
 with a file raises `study.errors.DataError` with one line naming the file and what is wrong.
 docs/datasets.md describes every source, its settings and the published formats.
 
-Import each name from the module that defines it (`study.data.loading.load`,
-`study.data.dataset.Dataset`, …): the modules of this package never import from the package itself.
+This file defines and re-exports nothing: import each name from the module that defines it
+(`study.data.loading.load`, `study.data.dataset.Dataset`, `study.data.idx.DATA_DIR_ENV`, …), so that
+no module of the package imports from the package (tests/unit/data/test_package_imports.py).
 """
-
-from __future__ import annotations
-
-# For callers outside the package only (no module of study/data imports from here).
-from study.data.dataset import KERAS_SOURCE, Dataset, DatasetInfo, Raw
-from study.data.idx import DATA_DIR_ENV, FILES, resolve_data_dir
-from study.data.loading import dataset_digest, digest_of, load, load_dataset
-from study.data.shape import DataShape, data_shape
-from study.data.sources import check_name, clear_cache
-from study.spec.data import DATASETS
-
-__all__ = [
-    "DATASETS",
-    "DATA_DIR_ENV",
-    "DataShape",
-    "FILES",
-    "KERAS_SOURCE",
-    "Dataset",
-    "DatasetInfo",
-    "Raw",
-    "check_name",
-    "clear_cache",
-    "data_shape",
-    "dataset_digest",
-    "digest_of",
-    "load",
-    "load_dataset",
-    "resolve_data_dir",
-]

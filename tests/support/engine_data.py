@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from study.data import Dataset
+from study.data.dataset import Dataset
 
 CNN_LAYERS = [
     {"type": "Conv2D", "filters": 4, "kernel_size": 3, "padding": "same"},
@@ -18,7 +18,7 @@ CNN_LAYERS = [
 
 
 def mnist(mnist_dir, train: int = 200, test: int = 100) -> Dataset:
-    from study.data import load_dataset
+    from study.data.loading import load_dataset
 
     return load_dataset("mnist", str(mnist_dir), train, test)
 

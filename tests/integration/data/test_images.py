@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.data import load
+from study.data.loading import load
 from study.errors import DataError
 from tests.support.data_files import folders, images, picture
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.data import Dataset
+from study.data.dataset import Dataset
 from study.engine.backend import keras, tf
 from study.engine.build import build_model, kernel_initializer
 from study.engine.graph import derived_seed

@@ -39,7 +39,7 @@ def forget_engines() -> None:
 
 
 def test_an_engine_built_ahead_gives_the_same_histories(mnist_dir):
-    from study.data import load_dataset
+    from study.data.loading import load_dataset
     from study.engine import training_loop as train
 
     data = load_dataset("mnist", str(mnist_dir), 300, 100)
@@ -65,7 +65,7 @@ def test_an_engine_built_ahead_gives_the_same_histories(mnist_dir):
 
 
 def test_building_ahead_never_drops_the_engine_in_use_and_keeps_the_cache_bounded(mnist_dir):
-    from study.data import load_dataset
+    from study.data.loading import load_dataset
     from study.engine import training_loop as train
     from study.engine.prefetch import prefetch
 

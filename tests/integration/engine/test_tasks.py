@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.data import Dataset
+from study.data.dataset import Dataset
 from study.spec.settings import Settings
 from study.spec.task import task_of
 from tests.support.doubles import Recorder

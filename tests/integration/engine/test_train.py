@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.data import Dataset
+from study.data.dataset import Dataset
 from study.spec.settings import Settings
 from tests.support.doubles import Recorder
 
 
 def train_tiny(mnist_dir, train_size: int, **sections) -> tuple[Recorder, Dataset]:
     """Train a tiny cell on the first `train_size` MNIST images; returns the callback and the data."""
-    from study.data import load_dataset
+    from study.data.loading import load_dataset
     from study.engine.training_loop import train_and_evaluate
 
     settings = Settings.model_validate({"data": {"train_size": train_size, "test_size": 100}, **sections})
@@ -96,7 +96,7 @@ def test_resident_tensors_use_the_datasets_memory_when_aligned():
 def test_epoch_shuffle_chunked_equals_step_by_step(mnist_dir, eval_train):
     """Epoch-shuffled batches, with train_acc on the batch (a training set over 10,000 rows does this by
     default) or on the whole set: the in-graph chunks give exactly the step-by-step reference's values."""
-    from study.data import load_dataset
+    from study.data.loading import load_dataset
     from study.engine.training_loop import train_and_evaluate
 
     settings = Settings.model_validate(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.data import load
+from study.data.loading import load
 from study.spec.data import DataConfig
 from study.spec.settings import Settings
 from study.spec.task import task_of

@@ -27,7 +27,7 @@ def trainer():
 
 
 def test_a_cell_in_the_trainer_equals_the_cell_in_this_process(trainer, mnist_dir):
-    from study.data import load
+    from study.data.loading import load
     from study.engine.training_loop import train_and_evaluate
 
     s = settings(mnist_dir)

@@ -76,7 +76,7 @@ def test_pyfunc_model_reproduces_the_final_test_accuracy_exactly(tracking, mnist
     give the run's final_test_acc to the last bit, for every cell."""
     import mlflow
 
-    from study.data import load_dataset
+    from study.data.loading import load_dataset
 
     data = load_dataset("mnist", mnist_dir, 300, 200)
     for run in tracking.runs:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from study import data
+from study.data.idx import DATA_DIR_ENV
+from study.data.sources import clear_cache
 
 
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch):
-    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
-    data.clear_cache()
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    clear_cache()
     yield
-    data.clear_cache()
+    clear_cache()

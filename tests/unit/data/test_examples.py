@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from examples.make_rings import main as make_rings
-from study.data import load
 from study.data.idx import KNOWN_DIGESTS
+from study.data.loading import load
 from study.plan.grid import expand
 from study.spec.studyfile import load_study
 from tests.support.paths import REPO

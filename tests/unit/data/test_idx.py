@@ -12,21 +12,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study import data
-from study.data import DATASETS, Dataset, dataset_digest, load_dataset, reading, resolve_data_dir
+import study.data.reading as reading
+from study.data.dataset import Dataset
+from study.data.idx import DATA_DIR_ENV, FILES, resolve_data_dir
+from study.data.loading import dataset_digest, load_dataset
+from study.data.sources import clear_cache
 from study.errors import DataError, StudyError
+from study.spec.data import DATASETS
 from tests.support.data_files import N_TEST, N_TRAIN, encode, idx_images, idx_labels, make_arrays, write_dir
 
-FILE_NAMES = [base for _, _, base in data.FILES]
+FILE_NAMES = [base for _, _, base in FILES]
 
 
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch):
     """No ambient STUDY_DATA_DIR and a fresh cache for each test."""
-    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
-    data.clear_cache()
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    clear_cache()
     yield
-    data.clear_cache()
+    clear_cache()
 
 
 @pytest.fixture

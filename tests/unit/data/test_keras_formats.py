@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study.data import load
+from study.data.loading import load
 from study.errors import DataError
 from study.spec.data import DataConfig
 from tests.support.data_files import CIFAR_N_TEST, PER_BATCH, batch, cifar10_files, write_folder

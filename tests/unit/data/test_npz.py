@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study.data import load
+from study.data.loading import load
 from study.errors import DataError
 from study.spec.data import DataConfig
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.data import load
+from study.data.loading import load
 from study.data.split import held_indices
 from study.errors import DataError
 from study.spec.data import DataConfig, HoldoutConfig

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from study.data import Dataset
+from study.data.dataset import Dataset
 from study.store.inputs import dataset_inputs, log_dataset_inputs
 
 
