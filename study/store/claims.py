@@ -107,12 +107,6 @@ class Claim:
         self.lock = lock
         self.on_release = on_release
 
-    @property
-    def fd(self) -> BaseFileLock | None:
-        """The former name of `lock` (a descriptor before filelock), for tests/store's two checks until
-        they move to the new test tiers; to be removed then."""
-        return self.lock
-
     def release(self) -> None:
         if self.lock is not None:
             self.lock.release()

@@ -53,14 +53,14 @@ def test_unknown_or_foreign_processes_are_undecided(tag):
 def test_a_claim_is_exclusive_until_released(blank_store):
     exp_id = blank_store.experiment_id("claims")
     first = blank_store.claim(exp_id, "abc", "d1")
-    assert isinstance(first, Claim) and first.fd is not None
+    assert isinstance(first, Claim) and first.lock is not None
     lock = Path(blank_store.uri.removeprefix("sqlite:///")).parent / CLAIMS_DIR / f"{exp_id}-abc-d1.lock"
     assert lock.is_file()
     assert blank_store.claim(exp_id, "abc", "d1") is None  # a second open file: even this process waits
     other = blank_store.claim(exp_id, "abc", "d2")  # another dataset is another cell
     assert other is not None
     first.release()
-    assert first.fd is None
+    assert first.lock is None
     first.release()  # releasing twice is harmless
     again = blank_store.claim(exp_id, "abc", "d1")
     assert again is not None

@@ -240,6 +240,6 @@ def test_runs_of_dead_processes_are_marked_killed(blank_store, cells):
 def test_the_claim_lock_lives_beside_the_store(blank_store, tmp_cwd):
     exp_id = blank_store.experiment_id("toy")
     claim = blank_store.claim(exp_id, "abc", "d1")
-    assert claim is not None and claim.fd is not None
+    assert claim is not None and claim.lock is not None
     assert os.listdir(tmp_cwd / "mlruns" / "claims") == [f"{exp_id}-abc-d1.lock"]
     claim.release()
