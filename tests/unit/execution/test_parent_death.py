@@ -1,6 +1,6 @@
 """How the training process ties its life to the driver's (study/execution/trainer_main.die_with): the
 kernel's parent-death signal on Linux only, set through ctypes, and a watch thread everywhere; where the
-signal cannot be set it says so and the watch alone remains. The watch itself: tests/system/execution."""
+signal cannot be set it says so and the watch alone remains. The watch itself: tests/system/execution/test_parent_watch.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The OS file locks of the store (study/store/claims.try_lock, search_home.search_lock), in one process:
 taken without waiting while free, refused (None) while held by any other lock on the file, given back
-by `release` from any thread. That the OS drops a dead holder's lock: tests/store/test_claims.py."""
+by `release` from any thread. That the OS drops a dead holder's lock: tests/system/store/test_claims.py."""
 
 from __future__ import annotations
 
