@@ -89,7 +89,7 @@ def instrument(module) -> None:
     m, name = module, module.__name__
     if name == "study.spec.studyfile":
         patch(m, "load_study", "validation (study file, grid)")
-    elif name == "study.grid":
+    elif name == "study.plan.grid":
         patch(m, "expand", "validation (study file, grid)")
     elif name == "study.data.loading":
         patch(m, "load", "data load")
