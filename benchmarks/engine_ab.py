@@ -21,7 +21,7 @@ import sys
 
 CHILD = r"""
 import json, sys, time
-from study.spec.studyfile import load_study
+from study.check.validated_study import load_study
 from study.plan.grid import expand
 from study.execution.cell import cell_data
 from study.engine.training_loop import train_and_evaluate

@@ -87,7 +87,7 @@ def end_to_end_once(overrides: list[str]) -> dict:
 def engine_reference(out: Path, quick: bool) -> tuple[dict, str]:
     """The engine's per-cell medians {new_graph, cached_graph}: from mode 1's JSON when its iterations
     match, else measured now."""
-    from study.spec.studyfile import load_study
+    from study.check.validated_study import load_study
 
     vg = load_study(VG_CONFIG, vg_overrides(quick)).base.train
     if out.exists():
@@ -175,10 +175,10 @@ def rss_mib() -> tuple[float, float]:
 
 def memory(args) -> dict:
     """Mode 3: N cells of the VG study (fewer iterations) in this process, logged; RSS and time per cell."""
+    from study.check.validated_study import load_study
     from study.engine.training_loop import train_and_evaluate
     from study.execution.metrics import MetricLogger
     from study.plan.grid import expand
-    from study.spec.studyfile import load_study
 
     n = args.cells or (QUICK_MEMORY_CELLS if args.quick else MEMORY_CELLS)
     iterations = QUICK_MEMORY_ITERATIONS if args.quick else MEMORY_ITERATIONS

@@ -30,7 +30,7 @@ import json, sys, time
 from study.engine.backend import configure
 from study.store.contract import numerics_tags
 numerics = configure(sys.argv[1], int(sys.argv[2]))
-from study.spec.studyfile import load_study
+from study.check.validated_study import load_study
 from study.plan.grid import expand
 from study.execution.cell import cell_data
 from study.engine.training_loop import train_and_evaluate

@@ -228,8 +228,8 @@ def numpy_child(config: str, overrides: list[str]) -> int:
     import numpy as np
 
     from benchmarks import numpy_course
+    from study.check.validated_study import load_study
     from study.plan.grid import expand
-    from study.spec.studyfile import load_study
 
     data = numpy_course.load_mnist()
     rows = []

@@ -31,7 +31,7 @@ ensure("exact")
 from study.data.loading import load
 from study.engine.training_loop import Engine
 from study.plan.grid import expand
-from study.spec.studyfile import load_study
+from study.check.validated_study import load_study
 cell = expand(load_study(sys.argv[1], []))[0]
 t0 = time.perf_counter(); data = load(cell.settings.data)
 t1 = time.perf_counter(); engine = Engine(cell.settings, data); engine.reset(cell.settings, cell.seed)

@@ -66,9 +66,9 @@ def one_run(study_path: str, variant: dict, work: Path, blank: Path) -> dict:
     from mlflow.tracking import MlflowClient
 
     import study.execution.cell as cell_module
+    from study.check.validated_study import load_study
     from study.execution.driver import run_study
     from study.execution.options import RunOptions
-    from study.spec.studyfile import load_study
     from study.store.inputs import log_dataset_inputs
 
     (work / "mlruns").mkdir(parents=True)
@@ -146,11 +146,11 @@ def part_costs(study_path: str, root: Path, blank: Path, reps: int = 5) -> dict[
     saving the model (training thread), uploading it, logging the dataset inputs (writer thread)."""
     from mlflow.tracking import MlflowClient
 
+    from study.check.validated_study import load_study
     from study.engine.build import save_keras
     from study.engine.training_loop import engine_for
     from study.execution.cell import cell_data
     from study.plan.grid import expand
-    from study.spec.studyfile import load_study
     from study.store.inputs import log_dataset_inputs
     from study.store.models import log_saved, package
 

@@ -54,7 +54,7 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Study:
     >>> s.name, s.spec.seed_list
     ('smoke', [0, 1, 2])
     """
-    from study.spec.studyfile import load_study
+    from study.check.validated_study import load_study
 
     return load_study(Path(path), list(overrides))
 

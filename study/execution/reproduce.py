@@ -82,7 +82,8 @@ class Reproduction:
 
 def original_study(store: Store, parent_id: str):
     """The parent run, its Study (from `study.yaml`) and its manifest; StudyError for anything else."""
-    from study.spec.studyfile import parse_yaml, study_from_dict
+    from study.check.validated_study import study_from_dict
+    from study.spec.studyfile import parse_yaml
 
     try:
         parent = store.client.get_run(parent_id)

@@ -19,11 +19,21 @@ from __future__ import annotations
 import _posixsubprocess
 import multiprocessing.process
 import os
+
+# Libraries that start a process or bind a socket once, the first time they are used, and cache what they
+# learn: do it here, before any test is guarded, so that whichever unit test comes first is not blamed.
+# urllib3 (MLflow imports it through requests) binds ::1 to learn whether IPv6 works; MLflow's telemetry
+# calls platform.platform() at import, which runs `uname -p` once.
+import platform
 import socket
 import subprocess
 import sys
 import threading
 import traceback
+
+import urllib3.util.connection  # noqa: F401
+
+platform.platform()
 
 HEAVY = ("tensorflow", "keras")  # Keras 3 runs on TensorFlow here: importing it imports TensorFlow
 INET = (socket.AF_INET, socket.AF_INET6)

@@ -153,10 +153,10 @@ class SkipStore:
 
 def enqueue(root: Path, points: tuple[dict, ...]) -> None:
     """Queue trials in the search's Optuna study (its name computed as the driver does), before it runs."""
+    from study.check.validated_study import load_study
     from study.execution.datasets import dataset_digest
     from study.execution.trials import SearchJob, first_point, open_search
     from study.plan.space import search_identity, search_space, trial_cells
-    from study.spec.studyfile import load_study
 
     study = load_study(root / "search.yaml")
     params = search_space(study)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from study import cli
-from study.spec.studyfile import load_study
+from study.check.validated_study import load_study
 from tests.support.paths import REPO
 
 COURSE_STUDIES = sorted((REPO / "configs").glob("*.yaml"))

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from study.check.preflight import preflight
+from study.check.validated_study import load_study
 from study.plan.grid import expand
-from study.spec.studyfile import load_study
 from tests.support.paths import REPO
 from tests.support.studies import other
 

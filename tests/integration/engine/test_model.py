@@ -9,11 +9,11 @@ import math
 import numpy as np
 import pytest
 
+from study.check.validated_study import load_study
 from study.engine.backend import keras
 from study.engine.build import build_model
 from study.plan.grid import expand
 from study.spec.model import ModelConfig
-from study.spec.studyfile import load_study
 from tests.support.paths import REPO
 
 CONFIGS = REPO / "configs"

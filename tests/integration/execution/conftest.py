@@ -16,10 +16,10 @@ def trained(tmp_path_factory, mnist_dir) -> Trained:
     test_runner.py adds runs beside the first ones, test_cell.py reads them."""
     from mlflow.tracking import MlflowClient
 
+    from study.check.validated_study import load_study
     from study.execution.driver import run_study
     from study.execution.options import RunOptions
     from study.plan.grid import expand
-    from study.spec.studyfile import load_study
 
     root = tmp_path_factory.mktemp("e2e")
     path = root / "e2e.yaml"

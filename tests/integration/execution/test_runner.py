@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from study import cli
+from study.check.validated_study import load_study
 from study.execution.driver import run_study
 from study.execution.options import RunOptions
-from study.spec.studyfile import load_study
 from tests.support.runs import CURVES, ITERATIONS, STUDY, study_text
 
 # The first cell's learning rate drives relu/he to a NaN loss within a few iterations (at lr 1000 the loss

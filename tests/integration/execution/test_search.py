@@ -106,10 +106,10 @@ def test_pruning_stops_a_clearly_bad_trial_early(project, write_study, capsys):
     """Two good learning rates run first (queued in the search's Optuna study); then lr=1e-6, which
     cannot leave chance level in 100 iterations: the median pruner stops it at its first eval point past
     the start (at iteration 0 every trial has the same weights, so the same accuracy: not worse)."""
+    from study.check.validated_study import load_study
     from study.execution.datasets import dataset_digest
     from study.execution.trials import SearchJob, first_point, open_search
     from study.plan.space import search_identity, search_space, trial_cells
-    from study.spec.studyfile import load_study
 
     path = write_study(PRUNED)
     study = load_study(path)

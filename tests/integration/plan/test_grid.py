@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
+from study.check.validated_study import load_study
 from study.plan.grid import expand
-from study.spec.studyfile import load_study
 from tests.support.studies import TWO_AXES
 
 # --- hashes ------------------------------------------------------------------------------------
@@ -17,7 +17,7 @@ def test_hash_is_stable_across_processes(write_study):
     path = write_study(TWO_AXES)
     here = [c.config_hash for c in expand(load_study(path))]
     code = (
-        "import sys; from study.spec.studyfile import load_study; from study.plan.grid import expand; "
+        "import sys; from study.check.validated_study import load_study; from study.plan.grid import expand; "
         "print(' '.join(c.config_hash for c in expand(load_study(sys.argv[1]))))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -23,9 +23,9 @@ grid:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, blank_db, mnist_dir):
+    from study.check.validated_study import load_study
     from study.execution.driver import run_study
     from study.execution.options import RunOptions
-    from study.spec.studyfile import load_study
 
     root = tmp_path_factory.mktemp("reportmodels")
     (root / "mlruns").mkdir()

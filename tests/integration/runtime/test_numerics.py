@@ -44,7 +44,7 @@ import json, sys
 from study.engine.backend import configure
 from study.store.contract import numerics_tags
 numerics = configure(sys.argv[2], int(sys.argv[3]))
-from study.spec.studyfile import load_study
+from study.check.validated_study import load_study
 from study.plan.grid import expand
 from study.execution.datasets import cell_data
 from study.engine.training_loop import train_and_evaluate
@@ -101,9 +101,9 @@ def test_exact_histories_do_not_depend_on_the_thread_count(exact):
 
 
 def test_a_worker_pool_writes_the_same_histories(exact, study_file, tmp_cwd):
+    from study.check.validated_study import load_study
     from study.execution.driver import run_study
     from study.execution.options import RunOptions
-    from study.spec.studyfile import load_study
     from study.store.runs import Store
 
     result = run_study(load_study(study_file), RunOptions(workers=2, progress=False))

@@ -30,9 +30,9 @@ def run(tmp_path_factory, blank_db, mnist_dir, keep: str, extra: str = "") -> Ra
 
     from mlflow.tracking import MlflowClient
 
+    from study.check.validated_study import load_study
     from study.execution.driver import run_study
     from study.execution.options import RunOptions
-    from study.spec.studyfile import load_study
 
     root = tmp_path_factory.mktemp(f"models-{keep}")
     (root / "mlruns").mkdir()

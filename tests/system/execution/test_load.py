@@ -29,7 +29,7 @@ seeds: 10
 CLAIMER = r"""
 import random, sys, time
 from study.plan.grid import expand
-from study.spec.studyfile import load_study
+from study.check.validated_study import load_study
 from study.store.claims import process_tag
 from study.store.contract import ROLE_CELL, Tag
 from study.store.runs import Store

@@ -26,10 +26,10 @@ from tests.support.paths import REPO
 os.environ.setdefault(LOOPBACK_ENV, "0")  # read once, when ray is imported: keep Ray on 127.0.0.1
 ray = pytest.importorskip("ray")
 
+from study.check.validated_study import load_study
 from study.execution.driver import run_study
 from study.execution.options import RunOptions
 from study.plan.grid import expand  # noqa: E402
-from study.spec.studyfile import load_study
 from study.store.runs import Store
 
 FAST_SMOKE = ["train.iterations=60", "train.eval_every=20"]  # the smoke study in a few seconds

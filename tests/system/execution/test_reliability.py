@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from study.check.validated_study import load_study
 from study.plan.grid import expand
-from study.spec.studyfile import load_study
 from tests.support.faults import (
     CHILD_TIMEOUT_S,
     FAULT_EVAL_EVERY,

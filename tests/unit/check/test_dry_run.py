@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from study import cli
 from study.check.dry_run import non_default_settings
-from study.spec.studyfile import load_study
+from study.check.validated_study import load_study
 from tests.support.paths import REPO
 
 

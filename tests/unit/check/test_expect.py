@@ -45,8 +45,8 @@ def test_bad_expectations_are_refused_before_anything_runs(expect, message, writ
 def test_a_list_valued_axis_can_be_selected(write_study):
     """`model.hidden` values are lists: a selector matches them by label or by the list itself."""
     from study.check.expectations import check_expectations
+    from study.check.validated_study import load_study
     from study.plan.grid import expand
-    from study.spec.studyfile import load_study
 
     text = SMOKE.replace("model.initializer: [gauss, he]", "model.hidden: [[], [16]]")
     study = load_study(write_study(text + "expect:\n  - {cells: {hidden: no hidden}, final_test_acc: [0, 1]}\n"))

@@ -8,9 +8,9 @@ import pytest
 
 from study import cli
 from study.check.preflight import preflight
+from study.check.validated_study import load_study
 from study.errors import ConfigError
 from study.plan.grid import expand
-from study.spec.studyfile import load_study
 from tests.support.studies import other
 
 GOOD = """\

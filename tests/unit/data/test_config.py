@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from study.check.validated_study import load_study
 from study.errors import ConfigError
 from study.plan.grid import config_hash, expand
 from study.spec.data import DataConfig
-from study.spec.studyfile import load_study
 
 
 def study_with(write_study, data: str) -> str:

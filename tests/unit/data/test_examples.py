@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from examples.make_rings import main as make_rings
+from study.check.validated_study import load_study
 from study.data.idx import KNOWN_DIGESTS
 from study.data.loading import load
 from study.plan.grid import expand
-from study.spec.studyfile import load_study
 from tests.support.paths import REPO
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")

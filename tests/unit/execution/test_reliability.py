@@ -14,8 +14,8 @@ import os
 import pytest
 
 from study import cli
+from study.check.validated_study import load_study
 from study.plan.grid import expand
-from study.spec.studyfile import load_study
 from tests.support.bad_input import LABELLED, assert_refused, good_study, write_idx
 from tests.support.runs import cli_run
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from study.check.validated_study import load_study
 from study.plan.grid import NOT_IDENTITY, config_hash, expand
 from study.spec.data import DataConfig
 from study.spec.keys import setting_keys
-from study.spec.studyfile import load_study
 from tests.support.paths import REPO
 from tests.support.studies import TWO_AXES
 
@@ -373,7 +373,7 @@ def test_every_identity_setting_has_a_changed_value():
 
 @pytest.mark.parametrize("key", sorted(CHANGED))
 def test_hash_changes_when_any_setting_changes(key):
-    from study.spec.studyfile import study_from_dict
+    from study.check.validated_study import study_from_dict
 
     doc = {
         "study": "h",

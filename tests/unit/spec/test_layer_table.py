@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from study.check.validated_study import study_from_dict
 from study.errors import ConfigError
 from study.spec.layer_table import keras_layers
-from study.spec.studyfile import study_from_dict
 
 
 def study(layer: dict) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from study import cli
+from study.check.validated_study import load_study
 from study.errors import ConfigError
 from study.plan.grid import expand
 from study.spec.data import DATASETS, DataConfig
@@ -16,7 +17,6 @@ from study.spec.keys import setting_keys
 from study.spec.layers import ACTIVATIONS
 from study.spec.model import ModelConfig
 from study.spec.optimizer import OPTIMIZERS, OptimizerConfig
-from study.spec.studyfile import load_study
 from study.spec.train import TrainConfig
 from tests.support.paths import REPO
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from study.check.validated_study import load_study
 from study.errors import ConfigError
 from study.plan.grid import expand
-from study.spec.studyfile import load_study
 
 GOOD = """\
 study: probe

@@ -12,8 +12,8 @@ from tests.support.store import MODELS_STUDY
 
 
 def test_tracking_settings_change_no_config_hash(tmp_path, mnist_dir):
+    from study.check.validated_study import load_study
     from study.plan.grid import expand
-    from study.spec.studyfile import load_study
 
     path = tmp_path / "s.yaml"
     hashes = []
@@ -28,8 +28,8 @@ def test_tracking_settings_change_no_config_hash(tmp_path, mnist_dir):
 
 
 def test_a_bad_keep_model_is_one_line_naming_the_choices(tmp_path, mnist_dir):
+    from study.check.validated_study import load_study
     from study.errors import ConfigError
-    from study.spec.studyfile import load_study
 
     path = tmp_path / "s.yaml"
     path.write_text(MODELS_STUDY.format(data_dir=json.dumps(str(mnist_dir)), keep="some", extra=""), encoding="utf-8")

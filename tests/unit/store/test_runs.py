@@ -13,8 +13,8 @@ import pytest
 from mlflow.entities import Metric
 from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
 
+from study.check.validated_study import study_from_dict
 from study.plan.grid import expand, flatten_settings
-from study.spec.studyfile import study_from_dict
 from study.store.claims import process_tag
 from study.store.contract import Tag
 from study.store.provenance import common_tags

@@ -1,0 +1,48 @@
+"""A study file read and validated into a `Study`: the document (YAML, `--set`), the schema, and the
+search space checked against the settings, so a `Study` in hand is one every later stage can plan."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from study.plan.space import grid_of, search_space
+from study.spec.document import Study, StudyFile, resolve_arch
+from study.spec.keys import setting_keys
+from study.spec.messages import validated
+from study.spec.settings import Settings
+from study.spec.studyfile import apply_override, check_bundle_axis, check_finite, check_unambiguous_grid, read_yaml
+
+
+def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
+    """Read, override and validate a study file; raises ConfigError with one line on any problem."""
+    path = Path(path)
+    doc = read_yaml(path)
+    for item in overrides:
+        apply_override(doc, item, path)
+    return study_from_dict(doc, str(path))
+
+
+def study_from_dict(doc: dict[str, Any], source: str) -> Study:
+    """Validate a study document; grid values are validated cell by cell in grid.expand."""
+    from study.spec.hints import check_shapes
+
+    check_shapes(doc, source, setting_keys())  # the common shape mistakes, with a hint how to write them
+    check_finite(doc, source, "")
+    spec = validated(StudyFile, doc, source, prefix="")
+    if spec.search is not None and spec.search.sampler == "grid":  # the equivalent grid, run as a grid
+        spec = spec.model_copy(update={"grid": grid_of(spec.search, source), "search": None})
+    base_doc = resolve_arch(spec.base, spec, source, "base")
+    base = validated(Settings, base_doc, source, prefix="base")
+    for key in spec.grid:
+        if key not in setting_keys():
+            check_bundle_axis(key, spec.grid[key], source)
+    check_unambiguous_grid(spec, source)
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    study = Study(spec=spec, base=base, source=source, text=text)
+    if spec.search is not None:
+        search_space(study)  # every distribution checked against the settings, before anything runs
+    return study
