@@ -20,14 +20,7 @@ import pytest
 
 from tests.support.bad_input import LABELLED, N_TRAIN, assert_refused, good_study, write_idx
 from tests.support.doubles import Explode
-from tests.support.faults import (
-    CHILD_TIMEOUT_S,
-    FAULT_CELLS,
-    FAULT_EVAL_EVERY,
-    FAULT_STUDY,
-    assert_whole,
-    start_study,
-)
+from tests.support.faults import CHILD_TIMEOUT_S, FAULT_CELLS, FAULT_EVAL_EVERY, FAULT_STUDY, assert_whole, start_study
 from tests.support.runs import SKIP_STUDY, Runs, SkipStore, cli_run, prepare_store, row_status
 
 # --- skip what is done ------------------------------------------------------------------------

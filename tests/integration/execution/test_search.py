@@ -9,15 +9,7 @@ import json
 
 from study.store.contract import Tag
 from tests.support.runs import Runs, cli_run
-from tests.support.searches import (
-    ITERATIONS,
-    PRUNED,
-    assert_refused,
-    good,
-    optuna_trials,
-    search_text,
-    states,
-)
+from tests.support.searches import ITERATIONS, PRUNED, assert_refused, good, optuna_trials, search_text, states
 
 # --- a search end to end --------------------------------------------------------------------------
 

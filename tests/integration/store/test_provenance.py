@@ -8,10 +8,7 @@ import subprocess
 import pytest
 
 from study.store.contract import Tag
-from study.store.provenance import (
-    git_commit,
-    source_tags,
-)
+from study.store.provenance import git_commit, source_tags
 from tests.support.paths import REPO
 
 

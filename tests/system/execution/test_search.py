@@ -16,12 +16,7 @@ import pytest
 
 from study.store.contract import Tag
 from tests.support.runs import DATA_ENV, Runs, cli_run, prepare_store
-from tests.support.searches import (
-    HARNESS,
-    optuna_trials,
-    search_text,
-    states,
-)
+from tests.support.searches import HARNESS, optuna_trials, search_text, states
 
 CHILD_TIMEOUT_S = 300
 

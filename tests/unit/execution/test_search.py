@@ -8,11 +8,7 @@ import json
 import pytest
 
 from tests.support.runs import cli_run
-from tests.support.searches import (
-    BAD_SEARCH,
-    assert_refused,
-    good,
-)
+from tests.support.searches import BAD_SEARCH, assert_refused, good
 
 # --- bad input: one line, exit 2, nothing written -------------------------------------------------------
 

@@ -10,14 +10,7 @@ from importlib import metadata
 
 import study
 from study.store.contract import Tag
-from study.store.provenance import (
-    LOCK_FILE,
-    PACKAGES,
-    common_tags,
-    environment_digests,
-    requirements_text,
-    versions,
-)
+from study.store.provenance import LOCK_FILE, PACKAGES, common_tags, environment_digests, requirements_text, versions
 from tests.support.paths import REPO
 
 HEX16 = re.compile(r"[0-9a-f]{16}")
