@@ -151,6 +151,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 DATA_DIR_ENV = "STUDY_DATA_DIR"  # where the MNIST IDX files are; tests that need them skip without it
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
+# The README's test command names the data relative to the repository (../shared/data/mnist); tests work in
+# temporary folders, and the `study` processes they start too: resolve it once, where pytest was started.
+if os.environ.get(DATA_DIR_ENV):
+    os.environ[DATA_DIR_ENV] = str(Path(os.environ[DATA_DIR_ENV]).resolve())
+
 
 def find_mnist_dir() -> Path | None:
     """The directory named by STUDY_DATA_DIR when it holds the four IDX files (raw or .gz)."""
