@@ -216,7 +216,7 @@ class Engine:
         and change the fused kernels. A row's output can still depend on its slice's size (the
         kernels' blocking): the slicing is a fixed function of the split's size, so the numbers are
         deterministic, and two slices give the very bits of one pass on the shapes of
-        tests/engine/test_slices.py and on the course's protocol (16 slices changed one test_loss
+        tests/integration/engine/test_slices.py and on the course's protocol (16 slices changed one test_loss
         of 201 by one ulp there: the slice count is part of the engine's numerics).
         """
         bounds = slice_bounds(int(x.shape[0]), EVAL_SLICES)

@@ -6,7 +6,7 @@ GIL and, in `exact` numerics, mostly on one core. So when a cell starts, the eng
 cell with another structure is built, traced and run once (an evaluation, which changes no
 weight) on the other core; `engine_for` then finds it ready and resets it to that cell's seed as
 it does any cached engine. The graph is the one the main thread would have traced, so the
-numbers are the same (tests/engine/test_prefetch.py compares them).
+numbers are the same (tests/integration/engine/test_prefetch.py compares them).
 """
 
 from __future__ import annotations
