@@ -12,6 +12,7 @@ from study.engine.records import Diverged, Summary
 from study.errors import StoreFault
 from study.execution.curve import learning_curve
 from study.execution.datasets import cell_data, data_info  # noqa: F401 - cell_data: benchmarks also run older trees
+from study.execution.faults import fault_point
 from study.execution.metrics import MetricLogger
 from study.execution.trainer import DataSource, Job, Trainer
 from study.plan.grid import Cell
@@ -76,6 +77,7 @@ def run_cell(
     claim = None
     try:
         store = shared_store(job.tracking_uri)
+        fault_point("cell")  # testing only (study/execution/faults.py)
         claim = store.claim(job.experiment_id, cell.config_hash, data.digest)
         if claim is None:
             return CellResult(cell, "skipped", failure="being trained by another process")
@@ -164,6 +166,7 @@ def train_cell(
     """Under the cell's claim: skip it if it finished meanwhile, else train it into a new child run."""
     cell = job.cell
     busy = store.taken(job.experiment_id, cell.config_hash, data.digest, finished=not job.rerun)
+    fault_point("claimed")  # testing only (study/execution/faults.py)
     if busy:
         return CellResult(cell, "skipped", failure=busy)
     numerics = training.numerics(cell.settings.train.numerics)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from study.check.expectations import Outcome
 from study.check.study_plan import Plan
 from study.execution.cell import CellJob, CellResult
+from study.execution.faults import fault_point
 from study.execution.options import RunOptions
 from study.execution.parent import close_parent
 from study.store.runs import Store
@@ -65,6 +66,7 @@ class GridWork:
 
     def execute(self) -> Iterator[CellResult]:
         """The jobs' results as they finish, from the chosen backend."""
+        fault_point("before-cells")  # testing only (study/execution/faults.py)
         o = self.options
         if not self.jobs:
             return iter(())

@@ -10,6 +10,7 @@ from tqdm import tqdm
 from study.engine.callbacks import EngineCallback
 from study.execution.cell import CellJob, CellResult, run_cell, settle
 from study.execution.curve import warm_up_figures
+from study.execution.faults import fault_point
 from study.execution.trials import SearchJob, open_search, trials, used
 from study.store.models import preload as preload_model_saving
 from study.store.writer import BackgroundWriter
@@ -34,6 +35,7 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
                 start = bar.n
                 ahead = jobs[k].cell if k < len(jobs) else None
                 yield run_cell(job, writer, ProgressCallback(bar), trainer=trainer_for(mode), ahead=ahead)
+                fault_point("after-cell", k, flush=writer.flush)  # testing only (study/execution/faults.py)
                 bar.update(start + job.cell.settings.train.iterations - bar.n)
         finally:
             settle(writer)

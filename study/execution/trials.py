@@ -26,6 +26,7 @@ from typing import Any
 from study.engine.callbacks import EngineCallback
 from study.errors import ConfigError
 from study.execution.cell import CellJob, CellResult, run_cell, settle
+from study.execution.faults import fault_point
 from study.plan.grid import Cell
 from study.plan.space import Param, distributions, search_space, space_size, trial_cells
 from study.spec.document import Study
@@ -230,6 +231,7 @@ def tell(ostudy, trial, state: str, value: float | None, failure: str | None) ->
     attr, so it counts as an outcome."""
     from optuna.trial import TrialState
 
+    fault_point("before-tell", getattr(trial, "number", trial))  # testing only (study/execution/faults.py)
     if failure is not None and hasattr(trial, "set_user_attr"):
         trial.set_user_attr(FAILURE_ATTR, failure[:500])
     ostudy.tell(trial, value if state == TRIAL_COMPLETE else None, state=TrialState[state])

@@ -1,7 +1,7 @@
-"""The fault study and its harness: `study run` in a subprocess, optionally through HARNESS (which
-patches one runner function to SIGKILL its own process at an exact point, or to race another process),
-the cell runs' states read straight from SQLite, and what a whole FINISHED cell run holds. Used by the
-reliability, load and tracking-server tests."""
+"""The fault study and its faults: `study run` in a subprocess, optionally with a fault point of the
+library armed (STUDY_FAULTS, study/execution/faults.py: SIGKILL its own process at an exact point, or race
+another process), the cell runs' states read straight from SQLite, and what a whole FINISHED cell run
+holds. Used by the reliability, load and tracking-server tests."""
 
 from __future__ import annotations
 
@@ -40,84 +40,71 @@ grid:
 
 FAULT_ITERATIONS, FAULT_EVAL_EVERY, FAULT_CELLS = 300, 10, 4
 
-# Runs `study` with one runner function patched to SIGKILL its own process at an exact point.
-HARNESS = r"""
-import os, signal, sys, time
-from pathlib import Path
-import study.execution.local as backends
-import study.execution.grid_work as grid_work
-import study.execution.metrics as metrics
-import study.store.runs as runs
-from study import cli
-
-point, argv = sys.argv[1], sys.argv[2:]
-
-def die():
-    os.kill(os.getpid(), signal.SIGKILL)
-
-if point == "before-cells":  # the parent run exists and holds study.yaml; no cell has started
-    grid_work.GridWork.execute = lambda *args, **kwargs: die()
-elif point.startswith("after-cell-"):  # cells 1..k FINISHED and fully written; cell k+1 not started
-    k, train, started = int(point.rsplit("-", 1)[1]), backends.run_cell, []
-    def run_cell(job, writer, *callbacks, **where):
-        if len(started) == k:
-            writer.flush()
-            die()
-        started.append(job)
-        return train(job, writer, *callbacks, **where)
-    backends.run_cell = run_cell
-elif point == "slow-chunks":  # every chunk's metrics sent at once, and chunks 50 ms apart: a long mid-cell
-    metrics.FLUSH_SECONDS, chunk_end = 0.0, metrics.MetricLogger.on_chunk_end
-    def on_chunk_end(self, records):
-        chunk_end(self, records)
-        time.sleep(0.05)
-    metrics.MetricLogger.on_chunk_end = on_chunk_end
-elif point.startswith("race:"):  # both processes start their first cell together; check-to-create gap widened
-    barrier, first, check = Path(point[len("race:"):]), backends.run_cell, runs.Store.taken
-    def run_cell(job, writer, *callbacks, **where):
-        barrier.mkdir(exist_ok=True)
-        (barrier / str(os.getpid())).touch()
-        while len(list(barrier.iterdir())) < 2:
-            time.sleep(0.02)
-        return first(job, writer, *callbacks, **where)
-    def taken(self, *args, **kwargs):
-        found = check(self, *args, **kwargs)
-        time.sleep(0.5)
-        return found
-    backends.run_cell, runs.Store.taken = run_cell, taken
-sys.argv = ["study", *argv]
-cli.main()  # as the `study` command: it ends the process itself
-"""
+# Fault points of the library (study/execution/faults.py), named to `study run` by STUDY_FAULTS.
+FAULTS_ENV = "STUDY_FAULTS"
+BEFORE_CELLS = "before-cells=kill"  # the parent run exists and holds study.yaml; no cell has started
+SLOW_CHUNKS = "chunk=sleep:0.05"  # every chunk's metrics sent at once, and chunks 50 ms apart: a long mid-cell
 
 
-def child_env(mnist_dir: Path, cache: Path | None = None) -> dict[str, str]:
+def after_cell(k: int) -> str:
+    """Cells 1..k FINISHED and fully written; cell k+1 not started."""
+    return f"after-cell:{k}=kill"
+
+
+def race(barrier: Path, processes: int = 2) -> str:
+    """All processes take their first claim together, and the check-to-create gap is widened to 0.5 s."""
+    return f"cell=barrier:{processes}:{barrier},claimed=sleep:0.5"
+
+
+def faults_spec(point: str) -> str:
+    """A STUDY_FAULTS value: `point` itself, or one of the older names (before-cells, after-cell-K,
+    slow-chunks, race:DIR)."""
+    if "=" in point:
+        return point
+    if point == "before-cells":
+        return BEFORE_CELLS
+    if point.startswith("after-cell-"):
+        return after_cell(int(point.rsplit("-", 1)[1]))
+    if point == "slow-chunks":
+        return SLOW_CHUNKS
+    if point.startswith("race:"):
+        return race(Path(point[len("race:") :]))
+    raise ValueError(f"unknown fault point {point!r}")
+
+
+def child_env(mnist_dir: Path, cache: Path | None = None, point: str | None = None) -> dict[str, str]:
     """The study's environment; `cache` replaces the user's cache (XDG_CACHE_HOME), where the template of
-    new stores is kept."""
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    new stores is kept; `point` (faults_spec) sets STUDY_FAULTS."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", FAULTS_ENV)}
     env[DATA_ENV] = str(mnist_dir)
     if cache is not None:
         env["XDG_CACHE_HOME"] = str(cache)
+    if point is not None:
+        env[FAULTS_ENV] = faults_spec(point)
     return env
 
 
 def start_study(
     root: Path, study: Path, mnist_dir: Path, point: str | None = None, tag: str = "run", extra: tuple[str, ...] = ()
 ) -> subprocess.Popen:
-    """`study run STUDY --quiet` in a subprocess (through HARNESS when `point` is given), output to files."""
-    args = ["run", str(study), "--quiet", *extra]
-    cmd = [sys.executable, "-c", HARNESS, point, *args] if point else [sys.executable, "-m", "study.cli", *args]
+    """`study run STUDY --quiet` in a subprocess (with the fault point `point` armed when given, see
+    faults_spec), output to files."""
+    cmd = [sys.executable, "-m", "study.cli", "run", str(study), "--quiet", *extra]
     with open(root / f"{tag}.out", "wb") as out, open(root / f"{tag}.err", "wb") as err:
-        env = child_env(mnist_dir, root / "cache")  # an empty cache: a new store's schema is migrated by this run
+        env = child_env(mnist_dir, root / "cache", point)  # an empty cache: a new store's schema is migrated here
         return subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=err)
 
 
-def cell_states(db: Path) -> list[tuple[str, str, int]]:
-    """(run id, status, train_loss points) of every cell run, straight from SQLite: cheap enough to poll."""
+def cell_states(db: Path, study: str | None = None) -> list[tuple[str, str, int]]:
+    """(run id, status, train_loss points) of every cell run (of the study's experiment, when named),
+    straight from SQLite: cheap enough to poll."""
     if not db.exists():
         return []
+    only = "" if study is None else " join experiments e on e.experiment_id = r.experiment_id and e.name = ?"
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
         return con.execute(
             "select r.run_uuid, r.status, (select count(*) from metrics m where m.run_uuid = r.run_uuid "
             "and m.key = 'train_loss') "
-            "from runs r join tags t on t.run_uuid = r.run_uuid and t.key = 'study.role' and t.value = 'cell'"
+            f"from runs r{only} join tags t on t.run_uuid = r.run_uuid and t.key = 'study.role' and t.value = 'cell'",
+            () if study is None else (study,),
         ).fetchall()

@@ -1,6 +1,6 @@
 """`search:` studies: a good search and the table of bad search entries (study/plan/space.py), the
-tiny search study run end to end, its Optuna trials, the pruned search, and HARNESS (`study run`
-with one function patched to SIGKILL its own process)."""
+tiny search study run end to end, its Optuna trials, the pruned search, and the fault points
+(STUDY_FAULTS) its kill tests arm."""
 
 from __future__ import annotations
 
@@ -150,30 +150,12 @@ search:
     optimizer.lr: {loguniform: [1.0e-6, 0.5]}
 """
 
-# `study run` with one function patched: slow chunks (a long mid-cell to kill from outside), or SIGKILL
-# itself just before Optuna hears that trial 1 is complete (its cell run is FINISHED in the store).
-HARNESS = r"""
-import os, signal, sys, time
-import study.execution.metrics as metrics
-import study.execution.trials as search
-from study import cli
-
-point, argv = sys.argv[1], sys.argv[2:]
-if point == "slow-chunks":
-    metrics.FLUSH_SECONDS, chunk_end = 0.0, metrics.MetricLogger.on_chunk_end
-    def on_chunk_end(self, records):
-        chunk_end(self, records)
-        time.sleep(0.05)
-    metrics.MetricLogger.on_chunk_end = on_chunk_end
-elif point == "before-tell-1":
-    tell = search.tell
-    def before_tell(ostudy, trial, state, value, failure):
-        if getattr(trial, "number", trial) == 1:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return tell(ostudy, trial, state, value, failure)
-    search.tell = before_tell
-sys.exit(cli.main(argv))
-"""
+# Fault points of the library (study/execution/faults.py) for `study run` in a subprocess, as the value of
+# STUDY_FAULTS: slow chunks (a long mid-cell to kill from outside), or SIGKILL just before Optuna hears that
+# trial 1 ended (its cell run is FINISHED in the store).
+FAULTS_ENV = "STUDY_FAULTS"
+SLOW_CHUNKS = "chunk=sleep:0.05"
+BEFORE_TELL_1 = "before-tell:1=kill"
 
 
 def assert_refused(root: Path, code: int, err: str, needle: str) -> None:

@@ -1,14 +1,13 @@
 """The Ray backend: same store as the local backend, and a killed task is marked and then completed.
 
-One local Ray instance (127.0.0.1, 2 CPUs) serves the module's `ray` tests and is shut down at its
-end; the address probe needs no cluster. Every run writes a real SQLite store copied from one blank
+One local Ray instance (127.0.0.1, 2 CPUs) serves the session's `ray` tests (`ray_cluster`,
+tests/system/execution/conftest.py); the address probe needs no cluster. Every run writes a real SQLite store copied from one blank
 store (`blank_db`), on real tiny MNIST subsets (STUDY_DATA_DIR); the tests skip without Ray or
 without the data.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import signal
@@ -33,7 +32,7 @@ from study.plan.grid import expand  # noqa: E402
 from study.store.runs import Store
 
 FAST_SMOKE = ["train.iterations=60", "train.eval_every=20"]  # the smoke study in a few seconds
-RAY_CPUS = 2  # the issue's local cluster: two CPUs, whatever the machine has
+RAY_CPUS = 2  # the session's local cluster (`ray_cluster`, conftest.py): two CPUs, whatever the machine has
 KILL_TIMEOUT_S = 120  # how long the killer waits for the long cell's run to appear on a loaded machine
 
 # One long cell to kill while it trains and one short one that must finish regardless. The long
@@ -51,18 +50,6 @@ grid:
     - {label: short, train.iterations: 40, train.eval_every: 20}
 seeds: [0]
 """
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(mnist_dir):
-    """A local Ray instance on 127.0.0.1 with 2 CPUs for the module; `connect` joins it, never owns it."""
-    ray.init("local", num_cpus=RAY_CPUS, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    try:
-        assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
-        assert ray.cluster_resources()["CPU"] == RAY_CPUS
-        yield
-    finally:
-        ray.shutdown()
 
 
 @pytest.fixture

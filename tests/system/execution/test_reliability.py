@@ -1,8 +1,8 @@
 """Reliability: resume after kill -9 at several points.
 
 Fault injection runs `study run` in a subprocess and SIGKILLs it: from outside while a cell trains, or
-from inside at exact points of the runner (a small harness, tests/support/faults.py, that patches one
-runner function to kill its own process), then resumes and checks the store run by run, on real tiny
+from inside at exact points of the runner (the library's fault points, study/execution/faults.py, armed
+through STUDY_FAULTS by tests/support/faults.py), then resumes and checks the store run by run, on real tiny
 MNIST subsets (STUDY_DATA_DIR) and a real MLflow SQLite store.
 """
 
@@ -20,10 +20,13 @@ import pytest
 from study.check.validated_study import load_study
 from study.plan.grid import expand
 from tests.support.faults import (
+    BEFORE_CELLS,
     CHILD_TIMEOUT_S,
     FAULT_EVAL_EVERY,
     FAULT_ITERATIONS,
     FAULT_STUDY,
+    SLOW_CHUNKS,
+    after_cell,
     assert_whole,
     cell_states,
     start_study,
@@ -76,12 +79,12 @@ def kill_externally(point: str, root: Path, proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGKILL)
 
 
-# id -> (HARNESS point or None for plain `python -m study.cli`, whether the test kills it from outside)
+# id -> (the fault points armed (STUDY_FAULTS) or None, whether the test kills it from outside)
 KILL_POINTS = {
     "store-creation": (None, True),
-    "before-cells": ("before-cells", False),
-    "mid-cell": ("slow-chunks", True),
-    "after-cell-2": ("after-cell-2", False),
+    "before-cells": (BEFORE_CELLS, False),
+    "mid-cell": (SLOW_CHUNKS, True),
+    "after-cell-2": (after_cell(2), False),
 }
 
 
@@ -94,8 +97,8 @@ def test_kill_9_then_resume(point, tmp_path, monkeypatch, mnist_dir, blank_db, c
     study.write_text(FAULT_STUDY, encoding="utf-8")
     db = root / "mlruns" / "mlflow.db"
 
-    harness, from_outside = KILL_POINTS[point]
-    proc = start_study(root, study, mnist_dir, harness, tag="killed")
+    faults, from_outside = KILL_POINTS[point]
+    proc = start_study(root, study, mnist_dir, faults, tag="killed")
     if from_outside:
         kill_externally(point, root, proc)
     assert proc.wait(CHILD_TIMEOUT_S) == -signal.SIGKILL, (root / "killed.err").read_text()[-2000:]

@@ -1,6 +1,6 @@
-"""A search resumed after `kill -9` without a duplicate trial: `study run` runs in a subprocess (through
-HARNESS of tests/support/searches.py, which patches one function) and is SIGKILLed mid-trial or between
-a finished cell and its tell."""
+"""A search resumed after `kill -9` without a duplicate trial: `study run` runs in a subprocess (with a
+fault point of the library armed through STUDY_FAULTS, tests/support/searches.py) and is SIGKILLed
+mid-trial or between a finished cell and its tell."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from study.store.contract import Tag
 from tests.support.runs import DATA_ENV, Runs, cli_run, prepare_store
-from tests.support.searches import HARNESS, optuna_trials, search_text, states
+from tests.support.searches import BEFORE_TELL_1, FAULTS_ENV, SLOW_CHUNKS, optuna_trials, search_text, states
 
 CHILD_TIMEOUT_S = 300
 
@@ -24,10 +24,11 @@ CHILD_TIMEOUT_S = 300
 # --- kill -9 and resume -----------------------------------------------------------------------------
 
 
-def start(root: Path, study: Path, mnist_dir: Path, point: str) -> subprocess.Popen:
+def start(root: Path, study: Path, mnist_dir: Path, faults: str) -> subprocess.Popen:
+    """`study run STUDY --quiet` in a subprocess with the fault points `faults` (STUDY_FAULTS) armed."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env[DATA_ENV] = str(mnist_dir)
-    cmd = [sys.executable, "-c", HARNESS, point, "run", str(study), "--quiet"]
+    env[DATA_ENV], env[FAULTS_ENV] = str(mnist_dir), faults
+    cmd = [sys.executable, "-m", "study.cli", "run", str(study), "--quiet"]
     with open(root / "killed.out", "wb") as out, open(root / "killed.err", "wb") as err:
         return subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=err)
 
@@ -86,7 +87,7 @@ def test_kill_9_mid_trial_then_resume_requeues_it_and_duplicates_nothing(
     study = root / "search.yaml"
     study.write_text(search_text(3, iterations), encoding="utf-8")
     db = root / "mlruns" / "mlflow.db"
-    proc = start(root, study, mnist_dir, "slow-chunks")
+    proc = start(root, study, mnist_dir, SLOW_CHUNKS)
     kill_mid_trial(proc, db, iterations)
     assert proc.wait(CHILD_TIMEOUT_S) == -signal.SIGKILL
     before = optuna_trials(root)
@@ -121,7 +122,7 @@ def test_kill_9_between_a_finished_cell_and_its_tell_recovers_the_trial_without_
     prepare_store(root, blank_db)
     study = root / "search.yaml"
     study.write_text(search_text(3), encoding="utf-8")
-    proc = start(root, study, mnist_dir, "before-tell-1")
+    proc = start(root, study, mnist_dir, BEFORE_TELL_1)
     assert proc.wait(CHILD_TIMEOUT_S) == -signal.SIGKILL, (root / "killed.err").read_text()[-2000:]
     assert [t.state.name for t in optuna_trials(root)] == ["COMPLETE", "RUNNING"]
     finished_before = {r.info.run_id for r in Runs(root, "searchy").all() if r.info.status == "FINISHED"}

@@ -2,13 +2,12 @@
 trials in parallel tasks with the budget met exactly, each trial the cell child run the local backend writes,
 pruning from the worker, and a worker killed mid-trial (SIGKILL) whose trial is queued again and finished.
 
-One local Ray instance (127.0.0.1, 2 CPUs) serves the module, as in tests/system/execution/test_ray_backend.py; every
-search runs on 300 MNIST images into a real SQLite store copied from the blank one.
+One local Ray instance (127.0.0.1, 2 CPUs) serves the session (`ray_cluster`, tests/system/execution/conftest.py);
+every search runs on 300 MNIST images into a real SQLite store of its own, copied from the blank one.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
@@ -26,7 +25,6 @@ from study.store.contract import Tag  # noqa: E402
 from tests.support.runs import DATA_ENV, Runs, cli_run, enqueue, prepare_store  # noqa: E402
 from tests.support.searches import optuna_trials, search_text  # noqa: E402
 
-RAY_CPUS = 2
 KILL_TIMEOUT_S = 180  # how long the killer waits for a trial's run to appear on a loaded machine
 CURVES = ("train_loss", "train_acc", "test_acc", "test_loss")
 COMPARED_TAGS = (Tag.TRIAL, Tag.TRIAL_STATE, Tag.PRUNED_AT, Tag.CONFIG_HASH, "axis.lr", Tag.DATASET_DIGEST)
@@ -49,17 +47,6 @@ search:
     optimizer.lr: {loguniform: [1.0e-6, 0.5]}
 """
 QUEUED = ({"lr": 0.1}, {"lr": 0.2}, {"lr": 1e-6}, {"lr": 2e-6})
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(mnist_dir):
-    """A local Ray instance on 127.0.0.1 with 2 CPUs for the module; `connect` joins it, never owns it."""
-    ray.init("local", num_cpus=RAY_CPUS, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    try:
-        assert ray.cluster_resources()["CPU"] == RAY_CPUS
-        yield
-    finally:
-        ray.shutdown()
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 tests/system/execution/test_tracking_server.py): the trials in the project's `mlruns/searches/<server>/optuna.db`, the
 runs on the server; two worker processes share the budget, `kill -9` before a tell resumes without a
 duplicate, the report finds the search, and the same search from another project is refused in one line.
+
+The server serves the session (`server`, conftest.py): each test runs a search of its own name.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ import pytest
 from study import cli
 from study.store.contract import Tag
 from tests.support.runs import DATA_ENV, cli_run
-from tests.support.searches import HARNESS, search_text
+from tests.support.searches import BEFORE_TELL_1, FAULTS_ENV, search_text
 
 CHILD_TIMEOUT_S = 300
 
@@ -35,34 +38,44 @@ def trials_in(home: Path) -> list:
     return optuna.load_study(study_name=summary.study_name, storage=storage).get_trials()
 
 
-def cell_runs(uri: str) -> list:
+def cell_runs(uri: str, name: str) -> list:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("searchy")
+    exp = client.get_experiment_by_name(name)
     return client.search_runs([exp.experiment_id], "tags.`study.role` = 'cell'") if exp else []
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch, mnist_dir, server):  # noqa: F811
-    """A project folder (a pyproject.toml marks it) with the search's study file; MLFLOW_TRACKING_URI: the server."""
+def project(request, tmp_path, monkeypatch, mnist_dir, server):
+    """A project folder (a pyproject.toml marks it) with the search's study file, the study named after the
+    test (`search_<n>`: its own experiment on the shared server); MLFLOW_TRACKING_URI: the server. Yields
+    (the folder, the server's URI, the study's name)."""
     uri, _ = server
+    name = f"searchy_{zlib.crc32(request.node.name.encode()):08x}"
     root = tmp_path / "proj"
     root.mkdir()
     (root / "pyproject.toml").write_text("", encoding="utf-8")
-    (root / "search.yaml").write_text(search_text(3), encoding="utf-8")
+    (root / "search.yaml").write_text(search_text(3).replace("study: searchy", f"study: {name}"), encoding="utf-8")
     monkeypatch.chdir(root)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv(DATA_ENV, str(mnist_dir))
-    return root, uri
+    return root, uri, name
 
 
 def test_a_search_against_a_tracking_server_resumes_after_kill_9_with_workers_and_reports(project, mnist_dir, capsys):
-    root, uri = project
+    root, uri, name = project
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, DATA_ENV: str(mnist_dir)}
-    cmd = [sys.executable, "-c", HARNESS, "before-tell-1", "run", "search.yaml", "--quiet"]
-    with open(root / "killed.err", "wb") as err:
-        proc = subprocess.run(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=err, timeout=CHILD_TIMEOUT_S)
+    cmd = [sys.executable, "-m", "study.cli", "run", "search.yaml", "--quiet"]
+    with open(root / "killed.err", "wb") as err:  # SIGKILLed by the fault point just before trial 1's tell
+        proc = subprocess.run(
+            cmd,
+            cwd=root,
+            env={**env, FAULTS_ENV: BEFORE_TELL_1},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            timeout=CHILD_TIMEOUT_S,
+        )
     assert proc.returncode == -signal.SIGKILL, (root / "killed.err").read_text()[-2000:]  # just before a tell
     home = home_of(root, uri)
     assert (home / "optuna.db").is_file() and not (root / "mlruns" / "mlflow.db").exists()  # the runs: on the server
@@ -73,7 +86,7 @@ def test_a_search_against_a_tracking_server_resumes_after_kill_9_with_workers_an
     trials = trials_in(home)
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     assert len(complete) == 3 and not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
-    runs = cell_runs(uri)
+    runs = cell_runs(uri, name)
     finished = [r for r in runs if r.info.status == "FINISHED"]
     hashes = [r.data.tags[Tag.CONFIG_HASH] for r in finished]
     assert len(hashes) == len(set(hashes)) == 3, "a configuration was trained to the end twice"
@@ -86,7 +99,7 @@ def test_a_search_against_a_tracking_server_resumes_after_kill_9_with_workers_an
     # the report finds the search from the project (in a process of its own: drawing initialises TensorFlow,
     # which a later in-process training of another test could no longer configure)
     report = subprocess.run(
-        [sys.executable, "-m", "study.cli", "report", "searchy"], cwd=root, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "study.cli", "report", name], cwd=root, env=env, capture_output=True, text=True
     )
     assert report.returncode == 0, report.stderr[-2000:]
     (page,) = (root / "reports").rglob("report.html")
@@ -95,9 +108,9 @@ def test_a_search_against_a_tracking_server_resumes_after_kill_9_with_workers_an
 
 
 def test_the_same_search_from_another_project_is_refused_in_one_line_with_nothing_written(project, tmp_path, capsys):
-    root, uri = project
+    root, uri, name = project
     assert cli_run(root / "search.yaml", "--set", "search.trials=1") == 0
-    before = {r.info.run_id for r in cell_runs(uri)}
+    before = {r.info.run_id for r in cell_runs(uri, name)}
     assert len(before) == 1
     other = tmp_path / "elsewhere"
     other.mkdir()
@@ -108,6 +121,6 @@ def test_the_same_search_from_another_project_is_refused_in_one_line_with_nothin
     assert cli.main(["run", str(other / "search.yaml"), "--quiet", "--set", "search.trials=1"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("store: "), lines  # the announced store, then the refusal
-    assert lines[1].startswith("error: search searchy-") and "started from another project or machine" in lines[1]
+    assert lines[1].startswith(f"error: search {name}-") and "started from another project or machine" in lines[1]
     assert not (other / "mlruns").exists()
-    assert {r.info.run_id for r in cell_runs(uri)} == before
+    assert {r.info.run_id for r in cell_runs(uri, name)} == before

@@ -1,7 +1,11 @@
 """The fault tests against a real MLflow tracking server (`mlflow server` on 127.0.0.1, SQLite backend,
 local artifact root) instead of a local SQLite file: kill -9 and resume, two processes racing for the
 same cells (the claim recorded in the store, study/store/claims.server_claim), four concurrent `study
-run`s of one study. Every cell FINISHED exactly once, no metric lost."""
+run`s of one study. Every cell FINISHED exactly once, no metric lost.
+
+One server serves the session (`server`, conftest.py): each test runs a study of its own name (`fault_study`)
+and reads only that experiment's runs; the test that kills the server starts its own.
+"""
 
 from __future__ import annotations
 
@@ -14,34 +18,54 @@ import time
 from pathlib import Path
 
 from study.store.connect import SERVER_GONE
-from tests.support.faults import FAULT_CELLS, FAULT_EVAL_EVERY, FAULT_ITERATIONS, FAULT_STUDY, HARNESS, cell_states
+from tests.support.faults import (
+    FAULT_CELLS,
+    FAULT_EVAL_EVERY,
+    FAULT_ITERATIONS,
+    FAULT_STUDY,
+    FAULTS_ENV,
+    SLOW_CHUNKS,
+    cell_states,
+    race,
+)
 from tests.support.runs import DATA_ENV
 from tests.support.tracking_server import CHILD_TIMEOUT_S, free_port, launch_server, stop_server
 
 
-def start(root: Path, uri: str, mnist_dir: Path, point: str | None, tag: str, study: Path) -> subprocess.Popen:
-    """`study run STUDY --quiet` against the server, through HARNESS when `point` is given."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, DATA_ENV: str(mnist_dir)}
-    args = ["run", str(study), "--quiet"]
-    cmd = [sys.executable, "-c", HARNESS, point, *args] if point else [sys.executable, "-m", "study.cli", *args]
+def fault_study(root: Path, name: str, iterations: int = FAULT_ITERATIONS) -> Path:
+    """The fault study as study `name` (its experiment on the shared server), `iterations` long."""
+    study = root / "fault.yaml"
+    text = FAULT_STUDY.replace("study: fault", f"study: {name}")
+    study.write_text(text.replace("iterations: 300", f"iterations: {iterations}"), encoding="utf-8")
+    return study
+
+
+def start(root: Path, uri: str, mnist_dir: Path, faults: str | None, tag: str, study: Path) -> subprocess.Popen:
+    """`study run STUDY --quiet` against the server, with the fault points `faults` (STUDY_FAULTS) armed."""
+    env = {k: v for k, v in os.environ.items() if k != FAULTS_ENV}
+    env.update({"MLFLOW_TRACKING_URI": uri, DATA_ENV: str(mnist_dir)})
+    if faults is not None:
+        env[FAULTS_ENV] = faults
+    cmd = [sys.executable, "-m", "study.cli", "run", str(study), "--quiet"]
     with open(root / f"{tag}.out", "wb") as out, open(root / f"{tag}.err", "wb") as err:
         return subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=err)
 
 
-def finished_once(db: Path, iterations: int) -> list[tuple[str, str, int]]:
-    """Every cell run's (id, status, train_loss points), asserting each cell FINISHED exactly once and whole."""
-    states = cell_states(db)
+def finished_once(db: Path, name: str, iterations: int) -> list[tuple[str, str, int]]:
+    """Every cell run's (id, status, train_loss points) of study `name`, asserting each cell FINISHED exactly
+    once and whole."""
+    states = cell_states(db, name)
     finished = [s for s in states if s[1] == "FINISHED"]
     assert len(finished) == FAULT_CELLS, states
     assert all(n == iterations for _, _, n in finished), states  # no train_loss point lost
     return states
 
 
-def config_hashes_finished(uri: str) -> list[str]:
+def config_hashes_finished(uri: str, name: str) -> list[str]:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("fault")
+    exp = client.get_experiment_by_name(name)
     runs = client.search_runs([exp.experiment_id], "tags.`study.role` = 'cell' and attributes.status = 'FINISHED'")
     for run in runs:
         history = client.get_metric_history(run.info.run_id, "test_acc")
@@ -53,51 +77,49 @@ def config_hashes_finished(uri: str) -> list[str]:
 
 def test_kill_9_mid_cell_then_resume_against_a_tracking_server(server, tmp_path, mnist_dir):
     uri, db = server
-    study = tmp_path / "fault.yaml"
-    study.write_text(FAULT_STUDY, encoding="utf-8")
-    proc = start(tmp_path, uri, mnist_dir, "slow-chunks", "killed", study)
+    study = fault_study(tmp_path, "fault-kill")
+    proc = start(tmp_path, uri, mnist_dir, SLOW_CHUNKS, "killed", study)
     deadline = time.monotonic() + CHILD_TIMEOUT_S
-    while not any(s == "RUNNING" and 0 < n < FAULT_ITERATIONS for _, s, n in cell_states(db)):
+    while not any(s == "RUNNING" and 0 < n < FAULT_ITERATIONS for _, s, n in cell_states(db, "fault-kill")):
         assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "killed.err").read_text()[-2000:]
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(CHILD_TIMEOUT_S) == -signal.SIGKILL
     resumed = start(tmp_path, uri, mnist_dir, None, "resumed", study)
     assert resumed.wait(CHILD_TIMEOUT_S) == 0, (tmp_path / "resumed.err").read_text()[-2000:]
-    states = finished_once(db, FAULT_ITERATIONS)
+    states = finished_once(db, "fault-kill", FAULT_ITERATIONS)
     assert {s for _, s, _ in states} == {"FINISHED", "KILLED"}  # the killed cell's partial run, marked
     marked = "marked 2 run(s) left RUNNING by a dead process as KILLED"  # the cell and its parent
     assert marked in (tmp_path / "resumed.err").read_text()
-    assert len(set(config_hashes_finished(uri))) == FAULT_CELLS
+    assert len(set(config_hashes_finished(uri, "fault-kill"))) == FAULT_CELLS
 
 
 def test_two_processes_racing_for_the_same_cells_on_a_tracking_server(server, tmp_path, mnist_dir):
-    """Both reach their first cell together and widen the check-to-create gap (HARNESS `race:`): only the
-    claim in the store keeps them from training the same cell twice."""
+    """Both reach their first cell together and widen the check-to-create gap (the fault points `cell` and
+    `claimed`, tests/support/faults.race): only the claim in the store keeps them from training the same cell
+    twice."""
     uri, db = server
-    study = tmp_path / "fault.yaml"
-    study.write_text(FAULT_STUDY.replace("iterations: 300", "iterations: 100"), encoding="utf-8")
-    procs = [start(tmp_path, uri, mnist_dir, f"race:{tmp_path / 'barrier'}", f"p{i}", study) for i in (0, 1)]
+    study = fault_study(tmp_path, "fault-race", 100)
+    procs = [start(tmp_path, uri, mnist_dir, race(tmp_path / "barrier"), f"p{i}", study) for i in (0, 1)]
     codes = [p.wait(CHILD_TIMEOUT_S) for p in procs]
     assert codes == [0, 0], [(tmp_path / f"p{i}.err").read_text()[-2000:] for i in (0, 1)]
-    states = finished_once(db, 100)
+    states = finished_once(db, "fault-race", 100)
     assert {s for _, s, _ in states} == {"FINISHED"}, states  # nothing trained twice, nothing half-written
     outs = [(tmp_path / f"p{i}.out").read_text() for i in (0, 1)]
     assert sum(o.count(" done ") for o in outs) == FAULT_CELLS
-    assert len(config_hashes_finished(uri)) == FAULT_CELLS
+    assert len(config_hashes_finished(uri, "fault-race")) == FAULT_CELLS
 
 
 def test_four_concurrent_runs_of_one_study_on_a_tracking_server(server, tmp_path, mnist_dir):
     uri, db = server
-    study = tmp_path / "fault.yaml"
-    study.write_text(FAULT_STUDY.replace("iterations: 300", "iterations: 60"), encoding="utf-8")
+    study = fault_study(tmp_path, "fault-four", 60)
     procs = [start(tmp_path, uri, mnist_dir, None, f"q{i}", study) for i in range(4)]
     codes = [p.wait(CHILD_TIMEOUT_S) for p in procs]
     assert codes == [0] * 4, [(tmp_path / f"q{i}.err").read_text()[-2000:] for i in range(4)]
-    states = finished_once(db, 60)
+    states = finished_once(db, "fault-four", 60)
     assert {s for _, s, _ in states} == {"FINISHED"}, states
     assert sum((tmp_path / f"q{i}.out").read_text().count(" done ") for i in range(4)) == FAULT_CELLS
-    assert len(config_hashes_finished(uri)) == FAULT_CELLS
+    assert len(config_hashes_finished(uri, "fault-four")) == FAULT_CELLS
 
 
 # In another process: claim cells h0000… in its own shuffled order, all together (files `ready<me>`,
@@ -118,11 +140,11 @@ won = [c for c in cells if store.claim(exp_id, f"h{c:04d}", "d") is not None]
 while len(list(folder.glob("won*.json"))) < int(procs):
     time.sleep(0.05)
 """
-HAMMER_CELLS, HAMMER_PROCS = 200, 4
+HAMMER_CELLS, HAMMER_PROCS = 60, 4  # 60 cells × 4 processes: they race on every one
 
 
 def test_cell_claims_hammered_from_four_processes_on_a_tracking_server(server, tmp_path):
-    """Four processes claim the same 200 cells at once, each in its own order: every cell is claimed by
+    """Four processes claim the same 60 cells at once, each in its own order: every cell is claimed by
     exactly one of them (MLflow's unique experiment names, no timing window). Claims of dead processes
     are taken over, a released claim can be claimed again, and no claim shows among active experiments."""
     import json
@@ -132,6 +154,7 @@ def test_cell_claims_hammered_from_four_processes_on_a_tracking_server(server, t
 
     uri, _ = server
     store = Store(uri)
+    before = {e.name for e in store.client.search_experiments()}  # the shared server's other tests' studies
     exp_id = store.experiment_id("claims")
     args = [uri, exp_id, str(HAMMER_CELLS)]
     procs = [
@@ -155,7 +178,8 @@ def test_cell_claims_hammered_from_four_processes_on_a_tracking_server(server, t
     again = store.claim(exp_id, "h0000", "d")  # released: claimed anew
     assert again is not None
     names = {e.name for e in store.client.search_experiments()}
-    assert names == {"Default", "claims"}, sorted(names)[:5]  # the claims are hidden (soft-deleted)
+    assert "Default" in names and names - before == {"claims"}, sorted(names - before)[:5]  # claims: hidden
+    assert not [n for n in names if n.startswith(CLAIM_PREFIX)]  # (soft-deleted), this test's and any other's
     first = store.client.get_experiment_by_name(f"{CLAIM_PREFIX}/{exp_id}/h0000/d/0")
     assert first is not None and first.lifecycle_stage == "deleted"
     assert store.client.get_experiment_by_name(f"{CLAIM_PREFIX}/{exp_id}/h0000/d/2") is not None
@@ -164,15 +188,15 @@ def test_cell_claims_hammered_from_four_processes_on_a_tracking_server(server, t
 def test_a_tracking_server_killed_mid_run_then_restarted(tmp_path, blank_db, mnist_dir):
     """The server is SIGKILLed while a cell trains (one cell FINISHED before): `study run` ends within
     the client's retry bound with one line and exit 1; restarted on the same database, the same `study
-    run` marks the interrupted runs KILLED and trains only what is missing."""
+    run` marks the interrupted runs KILLED and trains only what is missing. It kills the server: it starts
+    a server of its own (not the session's)."""
     db = Path(shutil.copy(blank_db, tmp_path / "server.db"))
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     first = launch_server(tmp_path, db, port)
     try:
-        study = tmp_path / "fault.yaml"
-        study.write_text(FAULT_STUDY, encoding="utf-8")
-        proc = start(tmp_path, uri, mnist_dir, "slow-chunks", "cut", study)
+        study = fault_study(tmp_path, "fault")
+        proc = start(tmp_path, uri, mnist_dir, SLOW_CHUNKS, "cut", study)
         deadline = time.monotonic() + CHILD_TIMEOUT_S
 
         def mid_run() -> bool:
@@ -200,11 +224,11 @@ def test_a_tracking_server_killed_mid_run_then_restarted(tmp_path, blank_db, mni
     try:
         resumed = start(tmp_path, uri, mnist_dir, None, "resumed", study)
         assert resumed.wait(CHILD_TIMEOUT_S) == 0, (tmp_path / "resumed.err").read_text()[-2000:]
-        states = finished_once(db, FAULT_ITERATIONS)
+        states = finished_once(db, "fault", FAULT_ITERATIONS)
         assert before <= {(r, n) for r, s, n in states if s == "FINISHED"}  # nothing FINISHED was lost or redone
         assert {s for _, s, _ in states} == {"FINISHED", "KILLED"}, states
         assert "left RUNNING by a dead process as KILLED" in (tmp_path / "resumed.err").read_text()
-        assert len(set(config_hashes_finished(uri))) == FAULT_CELLS
+        assert len(set(config_hashes_finished(uri, "fault"))) == FAULT_CELLS
         print(f"study run ended {waited:.1f}s after the server was killed")
     finally:
         stop_server(again)
