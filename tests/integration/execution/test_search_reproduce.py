@@ -5,7 +5,9 @@ stored value is reported as a difference. A real search of 3 trials on 300 MNIST
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -15,18 +17,31 @@ from tests.support.runs import DATA_ENV, Runs, cli_run, enqueue, prepare_store
 from tests.support.searches import PRUNED, optuna_trials
 
 
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, mnist_dir, blank_db) -> Path:
+    """The search run once for the module (read-only: each test works on a copy of its folder)."""
+    root = tmp_path_factory.mktemp("searched")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.setenv(DATA_ENV, str(mnist_dir))
+        prepare_store(root, blank_db)
+        (root / "search.yaml").write_text(PRUNED, encoding="utf-8")
+        enqueue(root, ({"lr": 0.1}, {"lr": 0.2}, {"lr": 1e-6}))
+        assert cli_run(root / "search.yaml") == 0
+    assert [t.state.name for t in optuna_trials(root)] == ["COMPLETE", "COMPLETE", "PRUNED"]
+    return root
+
+
 @pytest.fixture
-def pruned_search(tmp_path, monkeypatch, mnist_dir, blank_db, write_study):
-    """A finished search: trials lr 0.1 and 0.2 COMPLETE, lr 1e-6 PRUNED at iteration 10; its parent run."""
-    monkeypatch.chdir(tmp_path)
+def pruned_search(searched, tmp_path, monkeypatch, mnist_dir):
+    """A finished search: trials lr 0.1 and 0.2 COMPLETE, lr 1e-6 PRUNED at iteration 10; its parent run.
+    A copy of the module's search in tmp_path (the tests add runs and alter values)."""
+    root = Path(shutil.copytree(searched, tmp_path / "search"))
+    monkeypatch.chdir(root)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv(DATA_ENV, str(mnist_dir))
-    prepare_store(tmp_path, blank_db)
-    write_study(PRUNED, "search.yaml")
-    enqueue(tmp_path, ({"lr": 0.1}, {"lr": 0.2}, {"lr": 1e-6}))
-    assert cli_run(tmp_path / "search.yaml") == 0
-    assert [t.state.name for t in optuna_trials(tmp_path)] == ["COMPLETE", "COMPLETE", "PRUNED"]
-    return tmp_path, Runs(tmp_path, "pruning").latest_parent().info.run_id
+    return root, Runs(root, "pruning").latest_parent().info.run_id
 
 
 def test_reproducing_a_search_retrains_every_trial_from_its_run_and_is_identical(pruned_search, capsys):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from study import cli
 from study.store import connect
 from tests.support.store import BAD_STORE_STUDY, refused
 
@@ -123,7 +124,7 @@ cli.main()  # as the `study` command: it ends the process itself (TensorFlow's t
 """
 
 
-def test_a_disk_that_fills_during_the_run_keeps_what_finished(tmp_cwd, blank_db, mnist_dir):
+def test_a_disk_that_fills_during_the_run_keeps_what_finished(tmp_cwd, blank_db, mnist_dir, capsys):
     """The file-size limit (RLIMIT_FSIZE) makes every write past ~75 kB more fail the way a full disk does
     (the limit is per file, so the store's space reserve cannot be made: the runs are ended without it)."""
     db = tmp_cwd / "mlruns" / "mlflow.db"
@@ -140,7 +141,7 @@ def test_a_disk_that_fills_during_the_run_keeps_what_finished(tmp_cwd, blank_db,
     )
     assert not (db.parent / ".space-reserve").exists()  # 1 MiB is past the limit
     check_after_disk_fault(out, db, "error: the store's disk failed a write (disk I/O error)")
-    check_resume(tmp_cwd, db)
+    check_resume(tmp_cwd, db, capsys)
 
 
 def check_after_disk_fault(out: subprocess.CompletedProcess, db: Path, line: str) -> dict:
@@ -180,18 +181,15 @@ def finished_rows(db: Path) -> dict:
         }
 
 
-def check_resume(cwd: Path, db: Path) -> None:
+def check_resume(cwd: Path, db: Path, capsys) -> None:
     """The next run (with room again) trains only the cells the fault left unfinished; the FINISHED
-    ones are untouched, and every cell is FINISHED exactly once."""
+    ones are untouched, and every cell is FINISHED exactly once. Run in this process (`cwd` is the
+    working directory already): the resume is about the store, not about a process."""
+    assert Path.cwd() == cwd
     before = finished_rows(db)
-    rerun = subprocess.run(
-        [sys.executable, "-m", "study.cli", "run", "s.yaml", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=cwd,
-    )
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    capsys.readouterr()
+    code = cli.main(["run", "s.yaml", "--quiet"])
+    assert code == 0, capsys.readouterr().err[-2000:]
     assert {k: v for k, v in finished_rows(db).items() if k in before} == before
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT name, status FROM runs WHERE name LIKE '% · seed 0'").fetchall()
@@ -205,6 +203,7 @@ mount -t tmpfs -o size=$1k tmpfs mlruns
 cp "$2" mlruns/mlflow.db
 set +e
 "$3" -c 'import sys
+from study import cli
 from study import cli
 from study.store import connect
 connect.MIN_FREE_BYTES = 0  # the small disk is the point: start however little is free
@@ -225,7 +224,7 @@ def unshare_works() -> bool:
 
 
 @pytest.mark.skipif(not unshare_works(), reason="needs `unshare` and unprivileged user namespaces (a real small disk)")
-def test_a_real_disk_that_fills_gives_back_its_reserve_to_end_the_cells(tmp_cwd, blank_db, mnist_dir):
+def test_a_real_disk_that_fills_gives_back_its_reserve_to_end_the_cells(tmp_cwd, blank_db, mnist_dir, capsys):
     """A tmpfs with room for the store, its 1 MiB reserve and ~300 kB more; the models fill it. The reserve
     given back lets the interrupted runs end FAILED with the reason (without it they stayed RUNNING)."""
     (tmp_cwd / "mlruns").mkdir()
@@ -240,5 +239,5 @@ def test_a_real_disk_that_fills_gives_back_its_reserve_to_end_the_cells(tmp_cwd,
     out = subprocess.CompletedProcess([], rc, "", (tmp_cwd / "err.txt").read_text())
     assert not (db.parent / ".space-reserve").exists()  # given back at the fault
     check_after_disk_fault(out, db, "error: the disk holding the store is full")
-    check_resume(tmp_cwd, db)
+    check_resume(tmp_cwd, db, capsys)
     assert (db.parent / ".space-reserve").stat().st_blocks * 512 >= 1 << 20  # kept again, with room
