@@ -17,15 +17,29 @@ from tests.support.paths import REPO
 
 HEAVY = ("tensorflow", "keras", "mlflow", "sqlalchemy", "pandas", "matplotlib", "seaborn", "scipy", "statsmodels")
 
+# Every argv of the test below, one after another in one fresh interpreter (one start-up instead of
+# seven): after each, its exit code and the heavy libraries imported so far. A library that one of them
+# imports shows in its answer and in every later one's, so this is at least as strict as a process each.
 PROBE = """
 import json, sys
 from study.cli import main
-try:
-    code = main({argv!r})
-except SystemExit as exc:
-    code = exc.code
-print(json.dumps({{"code": code, "heavy": sorted(m for m in {heavy!r} if m in sys.modules)}}), file=sys.stderr)
+for argv in json.loads(sys.argv[1]):
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    print(json.dumps({{"code": code, "heavy": sorted(m for m in {heavy!r} if m in sys.modules)}}), file=sys.stderr)
 """
+
+ARGVS = [
+    ["--help"],
+    ["run", "--help"],
+    ["run", "missing.yaml"],
+    ["run", "bad.yaml"],
+    ["run", "bad_value.yaml"],
+    ["run", str(REPO / "configs" / "vanishing_gradient.yaml"), "--dry-run"],
+    ["run", str(REPO / "configs" / "vanishing_gradient.yaml"), "--set", "train.iterations=-3"],
+]
 
 
 def env() -> dict[str, str]:
@@ -35,33 +49,30 @@ def env() -> dict[str, str]:
     return out
 
 
-def probe(argv: list[str], cwd: Path) -> dict:
-    """Run the CLI on `argv` in a fresh interpreter; its exit code and the heavy libraries it imported."""
-    code = PROBE.format(argv=argv, heavy=HEAVY)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env(), capture_output=True, text=True, timeout=120)
-    return json.loads(proc.stderr.strip().splitlines()[-1])
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory) -> tuple[Path, list[dict]]:
+    """Run the CLI on every argv of ARGVS in one fresh interpreter; per argv, its exit code and the heavy
+    libraries imported by then. The working directory holds the bad study files."""
+    cwd = tmp_path_factory.mktemp("probe")
+    (cwd / "bad.yaml").write_text("study: [unclosed\n")
+    (cwd / "bad_value.yaml").write_text("study: s\nbase: {model: {activation: sigmoidd}}\n")
+    code = PROBE.format(heavy=HEAVY)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(ARGVS)], cwd=cwd, env=env(), capture_output=True, text=True, timeout=120
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.startswith('{"code": ')]
+    assert proc.returncode == 0 and len(lines) == len(ARGVS), proc.stderr[-2000:]
+    return cwd, [json.loads(line) for line in lines]
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["--help"],
-        ["run", "--help"],
-        ["run", "missing.yaml"],
-        ["run", "bad.yaml"],
-        ["run", "bad_value.yaml"],
-        ["run", str(REPO / "configs" / "vanishing_gradient.yaml"), "--dry-run"],
-        ["run", str(REPO / "configs" / "vanishing_gradient.yaml"), "--set", "train.iterations=-3"],
-    ],
-)
-def test_answers_that_need_no_training_import_nothing_heavy(argv, tmp_path):
-    (tmp_path / "bad.yaml").write_text("study: [unclosed\n")
-    (tmp_path / "bad_value.yaml").write_text("study: s\nbase: {model: {activation: sigmoidd}}\n")
-    found = probe(argv, tmp_path)
+@pytest.mark.parametrize("argv", ARGVS)
+def test_answers_that_need_no_training_import_nothing_heavy(argv, probed):
+    cwd, found_all = probed
+    found = found_all[ARGVS.index(argv)]
     assert found["heavy"] == []
     assert found["code"] in (0, 2)
     assert (found["code"] == 0) == (argv[-1] in ("--help", "--dry-run"))
-    assert not (tmp_path / "mlruns").exists()  # and nothing written
+    assert not (cwd / "mlruns").exists()  # and nothing written
 
 
 def test_a_run_that_ends_the_process_early_has_printed_and_stored_everything(mnist_dir, tmp_path):

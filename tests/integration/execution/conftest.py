@@ -3,6 +3,7 @@ studies, and a project directory with a blank store."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,10 +42,10 @@ def in_store(trained, monkeypatch) -> Trained:
     return trained
 
 
-@pytest.fixture(scope="module")
-def skip_store(tmp_path_factory, mnist_dir, blank_db) -> SkipStore:
-    """One `study run` of SKIP_STUDY into a store of the module's own; the tests add runs and count the new ones."""
-    root = tmp_path_factory.mktemp("skip")
+@pytest.fixture(scope="session")
+def skip_trained(tmp_path_factory, mnist_dir, blank_db) -> Path:
+    """One `study run` of SKIP_STUDY, once per test process; never written to again (see `skip_store`)."""
+    root = tmp_path_factory.mktemp("skip-trained")
     prepare_store(root, blank_db)
     path = root / "skip.yaml"
     path.write_text(SKIP_STUDY, encoding="utf-8")
@@ -53,10 +54,18 @@ def skip_store(tmp_path_factory, mnist_dir, blank_db) -> SkipStore:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.setenv(DATA_ENV, str(mnist_dir))
         assert cli_run(path) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def skip_store(tmp_path_factory, skip_trained) -> SkipStore:
+    """A copy of the SKIP_STUDY store (`skip_trained`) of the module's own; the tests add runs and count
+    the new ones."""
+    root = Path(shutil.copytree(skip_trained, tmp_path_factory.mktemp("skip") / "project"))
     runs = Runs(root, "skipdone")
     first = sorted(runs.all(), key=lambda r: r.info.run_name)
     assert [r.info.status for r in first] == ["FINISHED", "FINISHED"]
-    return SkipStore(root, path, runs, first)
+    return SkipStore(root, root / "skip.yaml", runs, first)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 The original store is written in one directory, moved (the original directory is deleted, as when
 a store is sent to another machine), and reproduced there; then one stored value is altered and the
-reproduction must find exactly that cell, with its difference.
+reproduction must find exactly that cell, with its difference. The store is written once for the
+module; each test works on its own copy of the moved store.
 """
 
 from __future__ import annotations
@@ -31,32 +32,47 @@ def parent_ids(db: Path) -> list[str]:
         ]
 
 
+@pytest.fixture(scope="module")
+def sent_store(tmp_path_factory, mnist_dir) -> tuple[Path, Path, str]:
+    """The smoke study run once for the module in m/origin, its mlruns/ kept as m/sent and origin deleted
+    (as when a store is sent to another machine): (origin, sent mlruns, parent run id). Read-only."""
+    m = tmp_path_factory.mktemp("reproduce")
+    origin = m / "origin"
+    origin.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.setenv("STUDY_DATA_DIR", str(mnist_dir))
+        mp.chdir(origin)
+        smoke = shutil.copy(REPO / "configs" / "smoke.yaml", origin)  # a study of origin/: its store is origin/mlruns
+        assert main(["run", smoke, "--quiet", *FAST_SMOKE]) == 0
+    (parent,) = parent_ids(origin / "mlruns" / "mlflow.db")
+    shutil.copytree(origin / "mlruns", m / "sent")
+    shutil.rmtree(origin)
+    return origin, m / "sent", parent
+
+
 @pytest.fixture
-def moved_store(tmp_path, monkeypatch, mnist_dir) -> tuple[Path, str]:
-    """The smoke study run in tmp/origin, then its mlruns/ moved to tmp/elsewhere (origin deleted)."""
+def moved_store(sent_store, tmp_path, monkeypatch, mnist_dir) -> tuple[Path, str]:
+    """The module's smoke store, written in an origin directory since deleted, copied to tmp/elsewhere."""
+    origin, sent, parent = sent_store
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("STUDY_DATA_DIR", str(mnist_dir))
-    origin, elsewhere = tmp_path / "origin", tmp_path / "elsewhere"
-    origin.mkdir()
-    monkeypatch.chdir(origin)
-    smoke = shutil.copy(REPO / "configs" / "smoke.yaml", origin)  # a study of origin/: its store is origin/mlruns
-    assert main(["run", smoke, "--quiet", *FAST_SMOKE]) == 0
-    (parent,) = parent_ids(origin / "mlruns" / "mlflow.db")
+    elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    shutil.copytree(origin / "mlruns", elsewhere / "mlruns")
+    shutil.copytree(sent, elsewhere / "mlruns")
     monkeypatch.chdir(elsewhere)
-    shutil.rmtree(origin)
+    assert not origin.exists()
     return elsewhere, parent
 
 
-def test_reproduce_of_a_moved_store_is_identical(moved_store, capsys):
+def test_reproduce_of_a_moved_store_is_identical(moved_store, sent_store, capsys):
     where, parent = moved_store
     capsys.readouterr()
     assert main(["reproduce", parent, "--quiet"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[:2] == ["sigmoid · gauss(0.01) · seed 0: identical", "relu · he · seed 0: identical"]
     assert out[2].startswith(f"identical: 2 of 2 cells identical; original parent {parent}, reproduction ")
-    assert not (where.parent / "origin").exists()  # nothing written at the old location
+    assert not sent_store[0].exists()  # nothing written at the old location
 
     db = where / "mlruns" / "mlflow.db"
     original, new = parent_ids(db)
