@@ -316,13 +316,21 @@ def artifact_location(name: str, uri: str) -> str | None:
     return None
 
 
-def retry(fn: Callable[..., Any], *args, attempts: int = 6, **kwargs) -> Any:
-    """Call an MLflow function, retrying when SQLite reports the database locked or busy."""
+def retry(fn: Callable[..., Any], *args, attempts: int = 6, upsert: bool = False, **kwargs) -> Any:
+    """Call an MLflow function, retrying when SQLite reports the database locked or busy. `upsert=True`
+    marks a write that may be repeated (setting a tag): it is retried too when a concurrent writer inserted
+    the same key first (the store's select-then-insert race), as the second try updates that row."""
     for i in range(attempts):
         try:
             return fn(*args, **kwargs)
-        except Exception as exc:  # MlflowException or sqlalchemy.exc.OperationalError
-            text = str(exc).lower()
-            if i == attempts - 1 or not ("locked" in text or "busy" in text):
+        except Exception as exc:  # MlflowException or sqlalchemy.exc.OperationalError / IntegrityError
+            if i == attempts - 1 or not is_transient(str(exc).lower(), upsert):
                 raise
             time.sleep(0.2 * 2**i)
+
+
+def is_transient(text: str, upsert: bool) -> bool:
+    """Whether an error is worth another try: a busy database, or a lost insert race on a repeatable write."""
+    busy = "locked" in text or "busy" in text
+    lost_race = upsert and ("unique constraint" in text or "integrityerror" in text or "duplicate key" in text)
+    return busy or lost_race

@@ -97,7 +97,7 @@ class Store:
         else:
             exp_id = exp.experiment_id
         if description and (exp is None or exp.tags.get(Tag.NOTE) != description):
-            retry(self.client.set_experiment_tag, exp_id, Tag.NOTE, description)
+            retry(self.client.set_experiment_tag, exp_id, Tag.NOTE, description, upsert=True)
         return exp_id
 
     def runs(self, exp_id: str, filter_string: str) -> list:
@@ -225,7 +225,10 @@ class Store:
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         retry(
-            self.client.log_batch, run_id, tags=[RunTag(k, clip(str(v), MAX_TAG_VAL_LENGTH)) for k, v in tags.items()]
+            self.client.log_batch,
+            run_id,
+            tags=[RunTag(k, clip(str(v), MAX_TAG_VAL_LENGTH)) for k, v in tags.items()],
+            upsert=True,
         )
 
     def log_text(self, run_id: str, text: str, path: str) -> None:

@@ -119,4 +119,4 @@ def share_runs_view(client, exp_id: str, axes: list[str]) -> None:
     """Store the study's runs-table view on its experiment (the UI reads plain JSON there)."""
     from study.store.connect import retry
 
-    retry(client.set_experiment_tag, exp_id, Tag.SHARED_VIEW + VIEW_KEY, json.dumps(runs_view(axes)))
+    retry(client.set_experiment_tag, exp_id, Tag.SHARED_VIEW + VIEW_KEY, json.dumps(runs_view(axes)), upsert=True)

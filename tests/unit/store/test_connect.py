@@ -146,6 +146,26 @@ def test_retry_raises_other_errors_at_once_and_gives_up_in_the_end():
     assert calls.count(2) == 2
 
 
+def test_a_tag_write_that_lost_an_insert_race_is_tried_again_other_writes_are_not():
+    """Four processes sharing a study's runs view on a tracking server: the server's select-then-insert of
+    one experiment tag lets two inserts meet, and the loser sees a unique-key error (seen in CI)."""
+    lost = "(sqlite3.IntegrityError) UNIQUE constraint failed: experiment_tags.key, experiment_tags.experiment_id"
+    calls = []
+
+    def set_tag_losing_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError(lost)
+        return "set"
+
+    assert retry(set_tag_losing_once, upsert=True) == "set"
+    assert len(calls) == 2
+    calls.clear()
+    with pytest.raises(RuntimeError, match="UNIQUE constraint"):
+        retry(set_tag_losing_once)  # creating a run or an experiment twice is not a repeatable write
+    assert len(calls) == 1
+
+
 # --- one store per project, wherever a command runs from --------------------------------------------
 
 
