@@ -72,6 +72,16 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadfile`: by file, shared servers grouped, slow tiers first (tests/support/scheduling.py)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.support.scheduling import FileScheduling
+
+    return FileScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test with its directory's tier; a test outside the tiers, or marked with another
     tier than its directory's, stops the run."""
@@ -87,6 +97,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(tier)
     if wrong:
         raise pytest.UsageError("every test belongs to exactly one tier:\n  " + "\n  ".join(wrong))
+    if hasattr(config, "workerinput"):  # an xdist worker (whose own `dist` option xdist sets to "no")
+        from tests.support.scheduling import slow_tiers_first
+
+        slow_tiers_first(items)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 AUTH_MODE_ENV = "RAY_AUTH_MODE"  # Ray never sends its token to an explicit address unless this says "token"
 PROBE_TIMEOUT_S = 5.0  # how long to wait for the cluster's address to accept a connection
 CANCEL_GRACE_S = 10.0  # after Ctrl-C, how long to wait for the killed tasks to end
+DEATH_WAIT_S = 3.0  # after a task died, how long to wait for its worker process to be gone
 
 _owned = False  # True while this process is connected to a Ray instance it started (and must shut down)
 
@@ -251,10 +253,18 @@ def settle_lost_trials(job: Any) -> bool:
     from study.execution.trials import next_trial_possible, open_search, recover
 
     store = Store(job.tracking_uri)
-    store.mark_dead_runs(job.experiment_id)
+    close_dead_runs(store, job.experiment_id)
     ostudy = open_search(job)
     recover(job, ostudy, store)
     return next_trial_possible(job, ostudy)
+
+
+def close_dead_runs(store: Store, exp_id: str, wait_s: float = DEATH_WAIT_S) -> None:
+    """Mark the runs of dead processes KILLED, waiting a moment for one: Ray can report a worker dead
+    (its connection closed) while the kernel still shows the exiting process running."""
+    deadline = time.monotonic() + wait_s
+    while not store.mark_dead_runs(exp_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 # --- the worker ----------------------------------------------------------------------------

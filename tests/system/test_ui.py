@@ -1,10 +1,11 @@
 """`study ui` seen the way a user sees it: headless Chromium on the MLflow UI of a real smoke study.
 
-The browser test fills a throwaway store with the smoke study (`study run ... --report`), starts
-`study ui` on a free port, and checks in the UI: every cell's run listed by its readable name, its
-final test accuracy on its run page, the parent's Description linking the report, and the
-report's figures loaded inside the UI's artifact viewer. Screenshots land in tmp_path and are
-copied to test-output/browser/ (git-ignored).
+The browser test runs the smoke study (`study run ... --report`, every cell keeping its model) in a fresh
+git checkout, so the Version column has a commit to show; starts `study ui` on a free port; and checks in
+the UI: every cell's run listed by its readable name with its final test accuracy, its run page, the
+parent's Description linking the report and the report's figures loaded in the artifact viewer, the
+Dataset, Source and Version columns filled for every cell, and each kept model on its own page.
+Screenshots land in tmp_path and are copied to test-output/browser/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -41,31 +42,31 @@ def port_open(port: int) -> bool:
 
 @pytest.fixture
 def smoke_store(mnist_dir: Path, tmp_cwd: Path) -> dict:
-    """A store in tmp_path filled by the smoke study with its report; the ids and metrics the UI must show."""
+    """The smoke study with its report, every model kept, run in a git checkout of its own (a study file of
+    this folder: its store is tmp_cwd/mlruns); the ids, metrics and commit the UI must show."""
     from mlflow import MlflowClient
 
     from study.store.connect import tracking_uri
 
-    smoke = shutil.copy(SMOKE, tmp_cwd)  # a study file of this folder: its store is tmp_cwd/mlruns
-    subprocess.run(
-        study_cli("run", str(smoke), "--report", "--quiet", "--set", ITERATIONS),
-        cwd=tmp_cwd,
-        env=run_env(),
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_cwd, check=True, capture_output=True, text=True)  # noqa: E731
+    shutil.copy(SMOKE, tmp_cwd / "smoke.yaml")
+    (tmp_cwd / ".gitignore").write_text("mlruns/\nreports/\n")
+    git("init", "-q")
+    git("add", "smoke.yaml", ".gitignore")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "smoke")
+    commit = git("rev-parse", "HEAD").stdout.strip()
+    args = ("run", "smoke.yaml", "--report", "--quiet", "--set", ITERATIONS, "--set", "tracking.keep_model=all")
+    subprocess.run(study_cli(*args), cwd=tmp_cwd, env=run_env(), check=True, capture_output=True, timeout=300)
     client = MlflowClient(tracking_uri())
     exp = client.get_experiment_by_name("smoke")
     runs = client.search_runs([exp.experiment_id])
     parent = next(r for r in runs if r.data.tags.get("study.role") == "parent")
     cells = {r.info.run_name: r for r in runs if r.data.tags.get("study.role") == "cell"}
-    return {"exp_id": exp.experiment_id, "parent": parent, "cells": cells}
+    return {"exp_id": exp.experiment_id, "parent": parent, "cells": cells, "commit": commit}
 
 
 @pytest.mark.browser
-def test_ui_shows_runs_metrics_and_report(smoke_store: dict, chromium: str, tmp_path: Path) -> None:
+def test_ui_shows_runs_metrics_report_provenance_and_models(smoke_store: dict, chromium: str, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -90,6 +91,9 @@ def test_ui_shows_runs_metrics_and_report(smoke_store: dict, chromium: str, tmp_
                 shots += check_runs_table(page, url, smoke_store, tmp_path)
                 shots += check_run_pages(page, url, smoke_store, tmp_path)
                 shots += check_report(page, url, smoke_store, tmp_path)
+                page.set_viewport_size({"width": 2400, "height": 900})  # the provenance columns, on the right
+                shots += check_columns(page, url, smoke_store, tmp_path)
+                shots += check_model_pages(page, url, smoke_store, tmp_path)
             finally:
                 browser.close()
     finally:
@@ -163,6 +167,42 @@ def check_report(page, url: str, store: dict, out: Path) -> list[Path]:
     page.wait_for_timeout(200)
     shots.append(out / "04-report-artifact.png")
     page.screenshot(path=shots[-1])
+    return shots
+
+
+def check_columns(page, url: str, store: dict, out: Path) -> list[Path]:
+    """Every cell's row: its train and test subsets in Dataset, the program in Source, the commit in Version."""
+    page.goto(url)
+    page.locator(".ag-row").first.wait_for()
+    hide_assistant(page)  # the chat panel would hide the columns on the right
+    for name, run in store["cells"].items():
+        row = f".ag-row[row-id='{run.info.run_id}']"  # the pinned and the scrolling part of one row
+        page.locator(f"{row} [col-id='attributes.`Run Name`']", has_text=name).first.wait_for()
+        datasets = page.locator(f"{row} [col-id='attributes.`Dataset`']").first
+        datasets.get_by_text("mnist train[:2000]").first.wait_for()
+        source = page.locator(f"{row} [col-id='attributes.`Source`']").first.inner_text()
+        assert "cli.py" in source, source
+        version = page.locator(f"{row} [col-id='attributes.`Version`']").first.inner_text()
+        assert version.strip() and store["commit"].startswith(version.strip()), version
+    shot = out / "11-runs-datasets-source-version.png"
+    page.screenshot(path=shot)
+    return [shot]
+
+
+def check_model_pages(page, url: str, store: dict, out: Path) -> list[Path]:
+    """Each cell's logged model opens on its own page, with the Keras flavour's files as artifacts."""
+    base = url.split("#")[0]
+    shots = []
+    for i, run in enumerate(store["cells"].values()):
+        model_id = run.data.tags["study.model"].removeprefix("models:/")
+        page.goto(f"{base}#/experiments/{store['exp_id']}/models/{model_id}/artifacts")
+        page.get_by_text("MLmodel").first.wait_for()
+        page.get_by_text("requirements.txt").first.wait_for()
+        if i == 0:
+            hide_assistant(page)
+            shot = out / "12-logged-model.png"
+            page.screenshot(path=shot)
+            shots.append(shot)
     return shots
 
 

@@ -236,15 +236,6 @@ def test_two_processes_on_one_study_lose_nothing_and_duplicate_nothing(tmp_path,
     assert sum(o.count("being trained by another process") for o in outs) >= 1
 
 
-def test_worker_processes_write_one_store_without_loss(project, write_study):
-    path = write_study(FAULT_STUDY.replace("iterations: 300", "iterations: 60"))
-    assert cli_run(path, "--workers", "2") == 0
-    runs = Runs(project, "fault")
-    assert runs.statuses() == {"FINISHED": FAULT_CELLS}
-    for run in runs.all():
-        assert_whole(runs, run, 60, FAULT_EVAL_EVERY)
-
-
 # --- bad input: one line, exit 2, no store ------------------------------------------------------
 
 

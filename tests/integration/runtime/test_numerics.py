@@ -100,14 +100,22 @@ def test_exact_histories_do_not_depend_on_the_thread_count(exact):
         assert curves == two["cells"][name], name  # exact equality, every value of every curve
 
 
-def test_a_worker_pool_writes_the_same_histories(exact, study_file, tmp_cwd):
+def test_a_worker_pool_writes_the_same_histories_and_the_whole_runs(exact, study_file, tmp_cwd):
+    """Two worker processes, one store: each cell FINISHED once with every point and artifact, and the same
+    values as a cell trained in a process of its own."""
     from study.check.validated_study import load_study
     from study.execution.driver import run_study
     from study.execution.options import RunOptions
     from study.store.runs import Store
+    from tests.support.faults import assert_whole
+    from tests.support.runs import Runs
 
     result = run_study(load_study(study_file), RunOptions(workers=2, progress=False))
     assert [r.status for r in result.results] == ["done", "done"]
+    runs = Runs(tmp_cwd, "numerics")
+    assert runs.statuses() == {"FINISHED": 2}
+    for run in runs.all():
+        assert_whole(runs, run, 40, 10)
     store = Store(result.tracking_uri)
     for r in result.results:
         run = store.client.get_run(r.run_id)

@@ -2,7 +2,8 @@
 by four concurrent processes through the real claim and look-up (study/store/runs.Store.claim/taken) on
 one SQLite store — each cell FINISHED exactly once, no metric lost (every process races for every cell:
 200 show it as a thousand do, in a fifth of the time). No training: the claim protocol is
-what is under load; tests/integration/execution/test_reliability.py and tests/system/execution/test_tracking_server.py run real `study run`s."""
+what is under load; tests/integration/execution/test_reliability.py (two processes on one SQLite store) and
+tests/system/execution/test_tracking_server.py (two and four on a server) run real `study run`s."""
 
 from __future__ import annotations
 
@@ -100,18 +101,3 @@ def test_four_processes_claim_two_hundred_cells_each_finished_once(tmp_path: Pat
     assert len(per_hash) == CLAIMED_CELLS and {n for _, n in per_hash} == {1}  # each cell FINISHED exactly once
     assert metrics == CLAIMED_CELLS  # no metric lost
     assert statuses == {"FINISHED": CLAIMED_CELLS}
-
-
-def test_four_concurrent_study_runs_on_one_sqlite_store(tmp_path: Path, blank_db, mnist_dir):
-    from tests.support.faults import FAULT_CELLS, FAULT_STUDY, cell_states, start_study
-
-    db = prepare_store(tmp_path, blank_db)
-    study = tmp_path / "fault.yaml"
-    study.write_text(FAULT_STUDY.replace("iterations: 300", "iterations: 60"), encoding="utf-8")
-    procs = [start_study(tmp_path, study, mnist_dir, None, tag=f"q{i}") for i in range(4)]
-    codes = [p.wait(900) for p in procs]
-    assert codes == [0] * 4, [(tmp_path / f"q{i}.err").read_text()[-2000:] for i in range(4)]
-    states = cell_states(db)
-    assert [s for _, s, _ in states] == ["FINISHED"] * FAULT_CELLS, states  # each cell once, nothing half-written
-    assert all(n == 60 for _, _, n in states), states  # every train_loss point of every cell
-    assert sum((tmp_path / f"q{i}.out").read_text().count(" done ") for i in range(4)) == FAULT_CELLS

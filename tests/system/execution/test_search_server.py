@@ -1,7 +1,6 @@
 """A search whose runs go to a real MLflow tracking server (`mlflow server` on 127.0.0.1, the fixture of
 tests/system/execution/test_tracking_server.py): the trials in the project's `mlruns/searches/<server>/optuna.db`, the
-runs on the server; two worker processes share the budget, `kill -9` before a tell resumes without a
-duplicate, the report finds the search, and the same search from another project is refused in one line.
+runs on the server; `kill -9` before a tell resumes without a duplicate, the report finds the search, and the same search from another project is refused in one line.
 
 The server serves the session (`server`, conftest.py): each test runs a search of its own name.
 """
@@ -63,7 +62,7 @@ def project(request, tmp_path, monkeypatch, mnist_dir, server):
     return root, uri, name
 
 
-def test_a_search_against_a_tracking_server_resumes_after_kill_9_with_workers_and_reports(project, mnist_dir, capsys):
+def test_a_search_against_a_tracking_server_resumes_after_kill_9_and_reports(project, mnist_dir, capsys):
     root, uri, name = project
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, DATA_ENV: str(mnist_dir)}
     cmd = [sys.executable, "-m", "study.cli", "run", "search.yaml", "--quiet"]
@@ -81,7 +80,7 @@ def test_a_search_against_a_tracking_server_resumes_after_kill_9_with_workers_an
     assert (home / "optuna.db").is_file() and not (root / "mlruns" / "mlflow.db").exists()  # the runs: on the server
 
     capsys.readouterr()
-    assert cli_run(root / "search.yaml", "--workers", "2") == 0
+    assert cli_run(root / "search.yaml") == 0
     assert "1 trial(s) left RUNNING by a dead process finished from their runs" in capsys.readouterr().err
     trials = trials_in(home)
     complete = [t for t in trials if t.state.name == "COMPLETE"]
@@ -94,7 +93,7 @@ def test_a_search_against_a_tracking_server_resumes_after_kill_9_with_workers_an
     for t in complete:
         run = by_id[t.user_attrs["study.runs"]["0"]]
         assert t.value == run.data.metrics["best_test_acc"] and run.data.tags[Tag.TRIAL] == str(t.number)
-    assert len({t.user_attrs["study.process"] for t in trials}) == 2  # the killed run, then a worker process
+    assert len({t.user_attrs["study.process"] for t in trials}) == 2  # the killed run, then this one
 
     # the report finds the search from the project (in a process of its own: drawing initialises TensorFlow,
     # which a later in-process training of another test could no longer configure)
