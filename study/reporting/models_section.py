@@ -109,9 +109,9 @@ def _best_cell(ctx: ReportContext, run: pd.Series, uri: str) -> str:
 
 def predictions(ctx: ReportContext, run: pd.Series, uri: str) -> Predictions:
     """Load the model from the store and predict the run's test subset."""
-    import mlflow.keras
+    import study.runtime.tensorflow_setup  # noqa: F401, I001 - first: TensorFlow quiet, with the package's threads
 
-    import study.runtime.tensorflow_setup  # noqa: F401 - TensorFlow with the package's threads, so this process can still train
+    import mlflow.keras  # imports Keras and TensorFlow: after the quiet import above
 
     data = load_dataset_for(run)
     location = mlflow.MlflowClient(ctx.tracking_uri).get_logged_model(uri.removeprefix("models:/")).artifact_location

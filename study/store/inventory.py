@@ -5,14 +5,21 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
+from study.store.connect import default_tracking_uri, sqlite_path
 from study.store.contract import ROLE_CELL, ROLE_PARENT, Metric, Tag
 from study.store.reader import study_experiments
 from study.store.runs import Store
 
 
 def list_store(store: Store | None = None) -> str:
-    """A text table: one block per study (experiment), one line per parent run, newest first."""
-    store = store or Store()
+    """A text table: one block per study (experiment), one line per parent run, newest first. Reading
+    creates nothing: where the default store's file is missing, it says so."""
+    if store is None:
+        uri = default_tracking_uri()
+        path = sqlite_path(uri)
+        if path is not None and not path.is_file():
+            return f"no studies in {uri} yet (no store there): run `study run configs/smoke.yaml`"
+        store = Store(uri)
     experiments = study_experiments(store.client)
     if not experiments:
         return f"no studies in {store.uri} yet: run `study run configs/smoke.yaml`"

@@ -156,9 +156,10 @@ def log_saved(client, run_id: str, path: str, step: int) -> str:
     return uri
 
 
-def model_id(uri: str | None) -> str | None:
-    """The model id of a `study.model` tag value, None when the tag says no model is kept."""
-    return uri.removeprefix("models:/") if uri and uri.startswith("models:/") else None
+def model_id(uri: object) -> str | None:
+    """The model id of a `study.model` tag value; None when the tag says no model is kept, or is missing
+    (a pruned trial's run has none: NaN in a table of runs)."""
+    return uri.removeprefix("models:/") if isinstance(uri, str) and uri.startswith("models:/") else None
 
 
 def drop(client, run_id: str, uri: str | None, reason: str) -> None:
