@@ -8,6 +8,7 @@ is read from the store here, nothing is drawn or written.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,7 +20,9 @@ from study.spec.task import Task, task_of_columns
 from study.store.reader import FINISHED, Axis, StudyRuns
 
 SPEED_FRACTIONS = {"iters_to_50pct": 0.5, "iters_to_90pct": 0.9}
-"""Learning speed: first eval step where test accuracy reaches this fraction of the run's final."""
+"""Learning speed: the first eval step where test accuracy reaches this fraction of the best cell's mean
+final test accuracy: one bar for every cell (a fraction of a run's own final would time a cell stuck at
+chance as the fastest). NaN where the run never reaches it."""
 
 STAT_COLUMNS = (
     "final_test_acc",
@@ -64,8 +67,9 @@ def run_stats(study: StudyRuns) -> pd.DataFrame:
             out[extra] = runs[extra]
     out["gap"] = (out[train] - out[final]) if task.higher_is_better else (out[final] - out[train])
     if task.score == "acc":
+        bar = speed_bar(out, final)
         for column, fraction in SPEED_FRACTIONS.items():
-            out[column] = _first_step_reaching(test, out[final] * fraction)
+            out[column] = _first_step_reaching(test, pd.Series(bar * fraction, index=out.index))
     out["wall_time_s"] = runs["wall_time_s"]
     out["iterations"] = study.curves.groupby("run_id")["step"].max()
     out["diverged_step"] = _first_nonfinite_step(study.curves[study.curves["metric"].isin(["train_loss", "test_loss"])])
@@ -73,6 +77,13 @@ def run_stats(study: StudyRuns) -> pd.DataFrame:
     if has_metric(study, "grad_norm/"):
         out["grad_ratio"] = grad_ratio(study)
     return out.reset_index()
+
+
+def speed_bar(per_run: pd.DataFrame, final: str = "final_test_acc") -> float:
+    """The accuracy the learning-speed fractions are of: the best cell's mean final test accuracy over its
+    finished seeds (NaN when no run finished)."""
+    finished = per_run[per_run["status"] == FINISHED]
+    return float(finished.groupby("cell")[final].mean().max()) if len(finished) else math.nan
 
 
 def summarize(per_run: pd.DataFrame, axes: Sequence[Axis], confidence: float = CONFIDENCE) -> pd.DataFrame:
@@ -86,6 +97,11 @@ def summarize(per_run: pd.DataFrame, axes: Sequence[Axis], confidence: float = C
         values = finished[column]
         summary[f"{column}_mean"] = values.mean()
         summary[f"{column}_ci"] = ci_halfwidth(values.std(ddof=1), values.count(), confidence)
+        if column in SPEED_FRACTIONS:  # a mean over only the seeds that got there would flatter the cell
+            reached = values.count().reindex(summary.index, fill_value=0)
+            summary[f"{column}_reached"] = reached
+            short = reached < summary["n_seeds"]
+            summary.loc[short, [f"{column}_mean", f"{column}_ci"]] = math.nan
     ascending = not task.higher_is_better
     summary = summary.sort_values(f"{task.primary}_mean", ascending=ascending, na_position="last", kind="stable")
     summary = summary.reset_index()

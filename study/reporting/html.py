@@ -8,6 +8,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from study.analysis.statistics import SPEED_FRACTIONS
 from study.plan.grid import run_count
 from study.reporting.context import ReportContext, ReportFigure
 from study.reporting.findings import findings, mean_ci
@@ -178,12 +179,14 @@ def _summary_table(ctx: ReportContext) -> str:
     rows, classes = [], []
     for _, row in ctx.summary.iterrows():
         seeds = str(row["n_seeds"]) if row["n_seeds"] == row["n_runs"] else f"{row['n_seeds']} of {row['n_runs']}"
-        stats = [mean_ci(row, stat, mean_fmt, ci_fmt) for _, stat, mean_fmt, ci_fmt in columns]
+        stats = [summary_value(row, stat, mean_fmt, ci_fmt) for _, stat, mean_fmt, ci_fmt in columns]
         rows.append([str(row["rank"]), swatch(ctx, row["cell"]), seeds, *map(esc, stats)])
         classes.append("" if row["n_seeds"] else "failed")
     speed = (
-        "Iterations to 50 % / 90 %: first evaluation where the test accuracy reaches that fraction of the run's "
-        "final test accuracy. Sorted by mean final test accuracy."
+        "Iterations to 50 % / 90 %: first evaluation where the test accuracy reaches that fraction of the best "
+        f"cell's mean final test accuracy ({ctx.summary[f'{ctx.task.primary}_mean'].max():.3f}), one bar for "
+        "every cell; <i>never</i>: no seed reached it; <i>k of n seeds</i>: only those did. "
+        "Sorted by mean final test accuracy."
         if ctx.task.score == "acc"
         else f"Sorted by mean final test {ctx.task.score_name}, lowest (best) first; the gap is test − train."
     )
@@ -215,6 +218,14 @@ def _score_columns(ctx: ReportContext) -> tuple:
         ("Test − train gap", "gap", "{:+.3g}", "{:.2g}"),
         ("Wall time (s)", "wall_time_s", "{:,.1f}", "{:,.1f}"),
     )
+
+
+def summary_value(row: pd.Series, stat: str, mean_fmt: str, ci_fmt: str) -> str:
+    """A summary cell: mean ± CI, or for learning speed where some seed never got there, how many did."""
+    if stat in SPEED_FRACTIONS and row["n_seeds"] and pd.isna(row[f"{stat}_mean"]):
+        reached = int(row.get(f"{stat}_reached", 0))
+        return "never" if reached == 0 else f"{reached} of {row['n_seeds']} seeds"
+    return mean_ci(row, stat, mean_fmt, ci_fmt)
 
 
 def _summary_columns(ctx: ReportContext) -> tuple:

@@ -17,7 +17,7 @@ def list_store(store: Store | None = None) -> str:
     if store is None:
         uri = default_tracking_uri()
         path = sqlite_path(uri)
-        if path is not None and not path.is_file():
+        if path is not None and not path.exists():  # a directory or a non-store there is refused by Store
             return f"no studies in {uri} yet (no store there): run `study run configs/smoke.yaml`"
         store = Store(uri)
     experiments = study_experiments(store.client)

@@ -19,7 +19,9 @@ def test_per_run_statistics(toy_summary):
     row = per_run[(per_run["cell"] == "relu · he") & (per_run["seed"] == 2)].iloc[0]
     assert row["final_test_acc"] == pytest.approx(0.88) and row["best_test_acc"] == pytest.approx(0.88)
     assert row["gap"] == pytest.approx(0.05)
-    assert (row["iters_to_50pct"], row["iters_to_90pct"]) == (20, 30)
+    assert (row["iters_to_50pct"], row["iters_to_90pct"]) == (20, 30)  # 0.47 and 0.846: of relu · gauss's 0.94
+    stuck = per_run[(per_run["cell"] == "sigmoid · gauss(0.01)") & (per_run["status"] == FINISHED)]
+    assert stuck["iters_to_50pct"].isna().all()  # at chance: never, not "at once" (a fraction of its own 0.11)
     failed = per_run[per_run["status"] == "FAILED"].iloc[0]
     assert (failed["failure"], failed["failure_step"], failed["diverged_step"]) == ("loss became NaN", 20, 20)
 
@@ -39,7 +41,12 @@ def test_summary_means_cis_and_order(toy_summary):
         mean, ci = expected_mean_ci(values)
         assert relu_he[f"{stat}_mean"] == pytest.approx(mean) and relu_he[f"{stat}_ci"] == pytest.approx(ci, rel=1e-5)
     assert cells.loc["relu · gauss(0.01)", "best_test_acc_mean"] == pytest.approx((0.95 + 0.96 + 0.95) / 3)
+    assert cells.loc["relu · gauss(0.01)", "iters_to_90pct_reached"] == 3
+    slow = cells.loc["sigmoid · he"]  # finals 0.70, 0.72, 0.68: 50 % of the bar at 20, 20, 20; 90 % never
+    assert (slow["iters_to_50pct_mean"], slow["iters_to_50pct_reached"]) == (20, 3)
+    assert np.isnan(slow["iters_to_90pct_mean"]) and slow["iters_to_90pct_reached"] == 0
     stuck = cells.loc["sigmoid · gauss(0.01)"]
+    assert np.isnan(stuck["iters_to_50pct_mean"]) and stuck["iters_to_50pct_reached"] == 0
     mean, ci = expected_mean_ci([0.11, 0.10])  # the FAILED seed does not count
     assert (stuck["n_seeds"], stuck["n_runs"]) == (2, 3)
     assert stuck["final_test_acc_mean"] == pytest.approx(mean)

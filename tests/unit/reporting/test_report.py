@@ -50,6 +50,8 @@ def test_report_files_and_embedded_figures(toy_report):
     assert "<script" not in text and "@media print" in text
     assert "Activation × initializer on a toy task." in text
     assert "0.900 ± 0.050" in text  # relu · he: 0.90 ± 4.302653 · 0.02 / √3
+    assert text.count("<td class=num>never</td>") == 3  # sigmoid · he to 90 %, sigmoid · gauss(0.01) to both
+    assert "of the best cell's mean final test accuracy (0.940), one bar for every cell" in text
     summary_lines = (out / "summary.csv").read_text().splitlines()
     assert len(summary_lines) == 5 and summary_lines[1].startswith("1,relu · gauss(0.01),")
     assert (out / "curves.csv").read_text().startswith("run_id,cell,seed,metric,step,value")
