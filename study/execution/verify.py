@@ -9,19 +9,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import yaml
-
 from study.engine.callbacks import EngineCallback
 from study.errors import StudyError
 from study.plan.grid import config_hash
-from study.spec.messages import validated
 from study.spec.settings import Settings
 from study.store.contract import ROLE_CELL, Artifact, Tag
-from study.store.reader import read_text_artifact
+from study.store.reader import read_text_artifact, settings_from_config
 from study.store.runs import Store
 
 COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")
-IDENTITY_KEYS = ("cell", "seed", "config_hash")  # config.yaml's header lines, not settings
 
 
 @dataclass
@@ -56,11 +52,7 @@ def logged_cell(store: Store, run_id: str) -> tuple[Settings, int, str]:
         text = read_text_artifact(store.client, run_id, Artifact.CELL_CONFIG)
     except Exception as exc:
         raise StudyError(f"study verify: run {run_id} has no readable config.yaml artifact ({exc})") from None
-    doc = yaml.safe_load(text)
-    seed = int(doc["seed"])
-    settings = validated(
-        Settings, {k: v for k, v in doc.items() if k not in IDENTITY_KEYS}, f"run {run_id} config.yaml", ""
-    )
+    settings, seed = settings_from_config(text, run_id)
     return settings, seed, run.data.tags.get(Tag.CONFIG_HASH, "")
 
 

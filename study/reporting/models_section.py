@@ -36,7 +36,7 @@ class Predictions:
 
     probs: np.ndarray
     labels: np.ndarray
-    images: np.ndarray  # N × 28 × 28 (or the input's own image shape)
+    images: np.ndarray | None  # N × side × side for square grey images, else None
 
     @property
     def predicted(self) -> np.ndarray:
@@ -96,9 +96,10 @@ def _best_cell(ctx: ReportContext, run: pd.Series, uri: str) -> str:
         f"{len(pred.labels):,} test images; "
         f"their accuracy {pred.accuracy:.4f} (the run's final_test_acc: {run['final_test_acc']:.4f})."
     )
-    return _figure(
-        "confusion-matrix", f"Confusion matrix of the best cell: {name}", how, confusion_figure(pred)
-    ) + _figure(
+    matrix = _figure("confusion-matrix", f"Confusion matrix of the best cell: {name}", how, confusion_figure(pred))
+    if pred.images is None:
+        return matrix
+    return matrix + _figure(
         "confident-mistakes",
         f"Most confidently wrong test images of the best cell: {name}",
         f"The {MISTAKES} wrong predictions with the highest softmax probability: predicted (probability) / true. "
@@ -108,29 +109,36 @@ def _best_cell(ctx: ReportContext, run: pd.Series, uri: str) -> str:
 
 
 def predictions(ctx: ReportContext, run: pd.Series, uri: str) -> Predictions:
-    """Load the model from the store and predict the run's test subset."""
+    """Load the model from the store and predict the run's test set, loaded as `study run` loaded it."""
     import study.runtime.tensorflow_setup  # noqa: F401, I001 - first: TensorFlow quiet, with the package's threads
 
     import mlflow.keras  # imports Keras and TensorFlow: after the quiet import above
 
-    data = load_dataset_for(run)
-    location = mlflow.MlflowClient(ctx.tracking_uri).get_logged_model(uri.removeprefix("models:/")).artifact_location
+    client = mlflow.MlflowClient(ctx.tracking_uri)
+    data = logged_dataset(client, run["run_id"])
+    location = client.get_logged_model(uri.removeprefix("models:/")).artifact_location
     model = mlflow.keras.load_model(location)  # by its location: no global tracking URI to set
     probs = np.asarray(model.predict(data.x_test, batch_size=1000, verbose=0))
-    side = int(round(np.sqrt(data.x_test[0].size)))
-    return Predictions(probs, data.y_test, data.x_test.reshape(len(data.x_test), side, side))
+    return Predictions(probs, data.y_test, as_images(data.x_test))
 
 
-def load_dataset_for(run: pd.Series):
-    """The run's dataset as `study run` loaded it (its `data.*` params), with a one-image training split."""
-    from study.data.loading import load_dataset
+def logged_dataset(client, run_id: str):
+    """The run's dataset from its own config.yaml (its data source, subsets and splits): a study on its own
+    files is reloaded from them, not looked up by name."""
+    from study.data.loading import load
+    from study.store.reader import logged_settings
 
-    def param(key: str) -> str | None:
-        value = run.get(f"params.data.{key}")
-        return None if value in (None, "None") or value != value else str(value)
+    settings, _ = logged_settings(client, run_id)
+    return load(settings.data)
 
-    size = param("test_size")
-    return load_dataset(param("name") or "mnist", param("dir"), 1, int(size) if size else None)
+
+def as_images(x: np.ndarray) -> np.ndarray | None:
+    """Samples as square grey images (28 × 28, a flattened 8 × 8, …) when they are one; None for a table's
+    rows or colour images, which get no gallery of mistakes."""
+    side = int(round(np.sqrt(x[0].size)))
+    if side * side != x[0].size or side < 8:
+        return None
+    return x.reshape(len(x), side, side)
 
 
 def confusion_figure(pred: Predictions) -> Figure:
@@ -151,8 +159,10 @@ def confusion_figure(pred: Predictions) -> Figure:
 
 
 def mistakes_figure(pred: Predictions) -> Figure:
-    """The most confidently wrong test images, titled predicted (probability) / true."""
+    """The most confidently wrong test images, titled predicted (probability) / true (images only)."""
     from matplotlib.figure import Figure
+
+    assert pred.images is not None, "a table's rows are not drawn as images"
 
     wrong = np.flatnonzero(pred.predicted != pred.labels)
     confidence = pred.probs[wrong, pred.predicted[wrong]]

@@ -1,5 +1,5 @@
-"""The report's "Trained models" section (study/reporting/models_section.py), on a real tiny study whose best
-cell keeps its model."""
+"""The report's "Trained models" section (study/reporting/models_section.py), on real tiny studies whose best
+cell keeps its model: MNIST by name, and a study on its own .npz file, reloaded from the run's config.yaml."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 STUDY = """\
@@ -61,19 +62,77 @@ def test_the_best_cells_model_is_linked_and_evaluated(store, monkeypatch):
     assert text.count('<img src="data:image/png;base64,') == 2
 
 
-def test_without_the_data_the_section_says_why(store, monkeypatch, tmp_path):
+OWN = """\
+study: ownmodels
+base:
+  data: {format: npz, path: blobs.npz}
+  model: {hidden: [16]}
+  optimizer: {name: sgd, lr: 0.1}
+  train: {iterations: 40, batch_size: 50, eval_every: 10}
+grid:
+  model.activation: [sigmoid, relu]
+"""
+
+
+def write_blobs(path) -> None:
+    """Three classes of 8 × 8 grey images: a bright row, column or diagonal, plus noise (uint8)."""
+    rng = np.random.default_rng(0)
+    protos = np.zeros((3, 8, 8))
+    protos[0, 3, :], protos[1, :, 3], protos[2][np.eye(8, dtype=bool)] = 1.0, 1.0, 1.0
+
+    def split(n: int):
+        y = rng.integers(0, 3, n)
+        x = np.clip(protos[y] * 200 + rng.normal(0, 60, (n, 8, 8)), 0, 255).astype(np.uint8)
+        return x.reshape(n, 64), y
+
+    (x_train, y_train), (x_test, y_test) = split(600), split(200)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+
+
+@pytest.fixture(scope="module")
+def own_store(tmp_path_factory, blank_db):
+    from study.check.validated_study import load_study
+    from study.execution.driver import run_study
+    from study.execution.options import RunOptions
+
+    root = tmp_path_factory.mktemp("ownmodels")
+    (root / "mlruns").mkdir()
+    shutil.copy(blank_db, root / "mlruns" / "mlflow.db")
+    write_blobs(root / "blobs.npz")
+    (root / "s.yaml").write_text(OWN, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        result = run_study(load_study(root / "s.yaml"), RunOptions(progress=False))
+    return root, result
+
+
+def test_a_study_on_its_own_file_gets_its_model_evaluated_on_that_file(own_store, monkeypatch):
+    from study.reporting.write import write_report
+
+    root, result = own_store
+    monkeypatch.chdir(root)
+    best = max((r for r in result.results), key=lambda r: r.metrics["final_test_acc"])
+    text = section(write_report("ownmodels", root / "out", log_to_parent=False).read_text(encoding="utf-8"))
+    assert "could not be evaluated" not in text, text[:2000]
+    accuracy = f"{best.metrics['final_test_acc']:.4f}"
+    assert f"on the cell&#x27;s 200 test images; their accuracy {accuracy}" in text  # the same 200 images
+    assert f"Most confidently wrong test images of the best cell: {best.cell.name}" in text  # 8 × 8 images
+
+
+def test_without_the_data_the_section_says_why(own_store, monkeypatch):
     from mlflow.tracking import MlflowClient
 
     from study.reporting.write import write_report
 
-    root, result = store
+    root, result = own_store
     monkeypatch.chdir(root)
     client = MlflowClient(result.tracking_uri)
     best = client.get_run(result.parent_id).data.tags["study.best_model"]
     run = next(r for r in result.results if client.get_run(r.run_id).data.tags.get("study.model") == best)
-    monkeypatch.setattr(
-        "study.reporting.models_section.load_dataset_for",
-        lambda run: (_ for _ in ()).throw(FileNotFoundError("no MNIST here")),
-    )
-    text = section(write_report("reportmodels", tmp_path / "out", log_to_parent=False).read_text(encoding="utf-8"))
-    assert "could not be evaluated here (FileNotFoundError: no MNIST here)" in text and run.run_id in text
+    (root / "blobs.npz").rename(root / "moved.npz")  # the data file is gone since the run
+    try:
+        text = section(write_report("ownmodels", root / "gone", log_to_parent=False).read_text(encoding="utf-8"))
+    finally:
+        (root / "moved.npz").rename(root / "blobs.npz")
+    assert "could not be evaluated here (DataError: " in text and "blobs.npz" in text and run.run_id in text
