@@ -15,9 +15,41 @@ from study.errors import ConfigError
 from study.spec.document import StudyFile
 from study.spec.keys import check_setting_key, setting_keys
 
+MAX_STUDY_FILE_BYTES = 1 << 20  # a study file is a page or two of YAML; 1 MiB leaves room for generated grids
+MAX_YAML_VALUES = 100_000  # values in a document once every alias is expanded (a grid of 1,000 cells: ~10,000)
+
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads `1e-6` as a float (YAML 1.1 insists on `1.0e-6`)."""
+    """SafeLoader that also reads `1e-6` as a float (YAML 1.1 insists on `1.0e-6`), and counts the values of
+    the document with every alias expanded, refusing past MAX_YAML_VALUES: a few hundred bytes of nested
+    aliases (an "alias bomb") would otherwise expand to billions of values in every later walk."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self.values = 0
+        self.sizes: dict[int, int] = {}  # id(node) -> its size expanded, each shared node measured once
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        node = super().compose_node(parent, index)
+        self.values += self.expanded_size(node) if isinstance(event, yaml.AliasEvent) else 1
+        if self.values > MAX_YAML_VALUES:
+            raise yaml.composer.ComposerError(
+                None, None, f"more than {MAX_YAML_VALUES:,} values once its aliases are expanded", event.start_mark
+            )
+        return node
+
+    def expanded_size(self, node: yaml.Node) -> int:
+        """How many values `node` stands for with its aliases expanded (linear: sizes are remembered)."""
+        if id(node) not in self.sizes:
+            if isinstance(node, yaml.SequenceNode):
+                children = node.value
+            elif isinstance(node, yaml.MappingNode):
+                children = [part for pair in node.value for part in pair]
+            else:
+                children = []
+            self.sizes[id(node)] = 1 + sum(self.expanded_size(child) for child in children)
+        return self.sizes[id(node)]
 
 
 _Loader.add_implicit_resolver(
@@ -95,9 +127,15 @@ def parse_yaml(text: str) -> Any:
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a study file as a YAML mapping."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:  # bounded: /dev/zero or a huge file is refused, not read whole
+            data = file.read(MAX_STUDY_FILE_BYTES + 1)
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the study file ({exc.__class__.__name__}: {exc})") from None
+    if len(data) > MAX_STUDY_FILE_BYTES:
+        raise ConfigError(
+            f"{path}: the study file is larger than {MAX_STUDY_FILE_BYTES:,} bytes; a study file is YAML text"
+        )
     try:
         doc = parse_yaml(text)
     except yaml.YAMLError as exc:

@@ -1,0 +1,80 @@
+"""Study files are read with bounds (study/spec/studyfile.py): at most MAX_STUDY_FILE_BYTES, and at most
+MAX_YAML_VALUES values once YAML aliases are expanded, so a few hundred bytes of nested aliases, /dev/zero
+or a huge file is one line and exit 2, in bounded time and memory, with nothing written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from study import cli
+from study.errors import ConfigError
+from study.spec.studyfile import MAX_STUDY_FILE_BYTES, MAX_YAML_VALUES, parse_yaml, read_yaml
+
+STUDY = "study: probe\nbase: {data: {name: mnist}}\ngrid: {model.activation: [sigmoid, relu]}\n"
+
+
+def alias_chain(width: int, depth: int, mapping: bool) -> tuple[str, int]:
+    """Levels l0..l<depth>, each `width` aliases of the one before (a sequence, or a mapping of merge-free
+    keys); the YAML text and the number of values it holds expanded."""
+
+    def body(items: list[str]) -> str:
+        if mapping:
+            return "{" + ", ".join(f"k{i}: {item}" for i, item in enumerate(items)) + "}"
+        return "[" + ", ".join(items) + "]"
+
+    lines = [f"l0: &l0 {body(['x'] * width)}"]
+    per_item = 2 if mapping else 1  # a mapping's key is a value too
+    size = 1 + width * per_item
+    total = 1 + 1 + size  # the root mapping, the key l0, level 0
+    for level in range(1, depth + 1):
+        lines.append(f"l{level}: &l{level} {body([f'*l{level - 1}'] * width)}")
+        size = 1 + width * (size + per_item - 1)
+        total += 1 + size
+    return "\n".join(lines) + "\n", total
+
+
+@given(st.integers(2, 12), st.integers(1, 12), st.booleans())
+def test_nested_aliases_are_read_or_refused_by_their_expanded_size(width, depth, mapping):
+    text, expanded = alias_chain(width, depth, mapping)
+    if expanded <= MAX_YAML_VALUES:
+        doc = parse_yaml(text)
+        assert len(doc) == depth + 1
+    else:
+        with pytest.raises(Exception, match=f"more than {MAX_YAML_VALUES:,} values once its aliases are expanded"):
+            parse_yaml(text)
+
+
+def test_an_alias_bomb_study_file_is_one_line_exit_2_and_nothing_written(tmp_cwd, capsys):
+    text, expanded = alias_chain(9, 9, mapping=False)
+    assert expanded > 10**8 and len(text) < 1000
+    (tmp_cwd / "bomb.yaml").write_text(STUDY + text, encoding="utf-8")
+    assert cli.main(["run", "bomb.yaml", "--dry-run"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: bomb.yaml: not valid YAML at line ") and "aliases are expanded" in line
+    assert not (tmp_cwd / "mlruns").exists()
+
+
+def test_shared_blocks_through_aliases_still_work(tmp_path):
+    path = tmp_path / "shared.yaml"
+    path.write_text(STUDY + "x-net: &net [64, 32]\narchitectures: {}\n", encoding="utf-8")
+    doc = read_yaml(path)
+    assert doc["x-net"] == [64, 32]
+    assert parse_yaml("a: &a {lr: 0.1}\nb: *a\nc: {<<: *a, momentum: 0.9}\n")["c"] == {"lr": 0.1, "momentum": 0.9}
+
+
+def test_a_huge_study_file_is_refused_before_it_is_parsed(tmp_path):
+    path = tmp_path / "huge.yaml"
+    path.write_text(STUDY + "#" * MAX_STUDY_FILE_BYTES + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"larger than {MAX_STUDY_FILE_BYTES:,} bytes"):
+        read_yaml(path)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero on this system")
+def test_dev_zero_as_a_study_file_is_refused_without_reading_it_whole():
+    with pytest.raises(ConfigError, match="larger than"):
+        read_yaml(Path("/dev/zero"))
