@@ -47,7 +47,7 @@ def cell_settings(iterations: int, eval_every: int):
 def counts(settings) -> tuple[int, int]:
     """(steps, evaluations) of a cell, from the engine's own schedule: the evaluation at 0, then one per period."""
     train = settings.train
-    schedule = chunks(train.iterations, train.eval_every, train.steps_per_call)
+    schedule = list(chunks(train.iterations, train.eval_every, train.steps_per_call))
     return sum(n * length for _, n, length in schedule), 1 + sum(n for _, n, _ in schedule)
 
 

@@ -4,7 +4,7 @@ schedule, and the delivery to callbacks (plain NumPy and Python: no TensorFlow h
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,18 +112,18 @@ def exact_ratio(accuracy: float, rows: int) -> float:
     return round(float(accuracy) * rows) / rows
 
 
-def chunks(iterations: int, eval_every: int, steps_per_call: int | None) -> list[tuple[int, int, int]]:
-    """The schedule: (start, periods, period_len) per graph call, covering 1..iterations."""
+def chunks(iterations: int, eval_every: int, steps_per_call: int | None) -> Iterator[tuple[int, int, int]]:
+    """The schedule: (start, periods, period_len) per graph call, covering 1..iterations; generated as the
+    cell trains (a long cell's schedule is never held whole)."""
     per_call = max(1, (steps_per_call or AUTO_STEPS_PER_CALL) // eval_every)
     full, rest = divmod(iterations, eval_every)
-    out, start = [], 0
+    start = 0
     while full > 0:
         n = min(per_call, full)
-        out.append((start, n, eval_every))
+        yield start, n, eval_every
         start, full = start + n * eval_every, full - n
     if rest:
-        out.append((start, 1, rest))
-    return out
+        yield start, 1, rest
 
 
 def evals_of(task: Task, evals: np.ndarray) -> dict[str, np.ndarray]:

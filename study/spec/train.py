@@ -27,9 +27,14 @@ class EarlyStopping(Strict):
     """The smallest change that counts as an improvement."""
 
 
+MAX_ITERATIONS = (
+    100_000_000  # every iteration logs a train_loss point: beyond this the store, not the cell, is the problem
+)
+
+
 class TrainConfig(Strict):
-    iterations: PositiveInt = 2000
-    """Number of training steps (mini-batches)."""
+    iterations: Annotated[int, Field(gt=0, le=MAX_ITERATIONS)] = 2000
+    """Number of training steps (mini-batches); at most 100,000,000 (each one logs a train_loss point)."""
     batch_size: PositiveInt = 100
     """Images per mini-batch."""
     sampling: Literal["with_replacement", "epoch_shuffle"] = "with_replacement"

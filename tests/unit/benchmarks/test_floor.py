@@ -12,7 +12,7 @@ from study.engine.records import chunks
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_counts_match_the_engines_schedule(name):
     train = CELLS[name].train
-    schedule = chunks(train.iterations, train.eval_every, train.steps_per_call)
+    schedule = list(chunks(train.iterations, train.eval_every, train.steps_per_call))
     steps = sum(periods * period_len for _, periods, period_len in schedule)
     evaluations = 1 + sum(periods for _, periods, _ in schedule)  # the one at iteration 0, then each period's end
     assert counts(CELLS[name]) == (steps, evaluations) == (train.iterations, evaluations)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from study import cli
 from study.errors import ConfigError
 from study.spec.studyfile import MAX_STUDY_FILE_BYTES, MAX_YAML_VALUES, parse_yaml, read_yaml
+from study.spec.train import MAX_ITERATIONS
 
 STUDY = "study: probe\nbase: {data: {name: mnist}}\ngrid: {model.activation: [sigmoid, relu]}\n"
 
@@ -78,3 +79,13 @@ def test_a_huge_study_file_is_refused_before_it_is_parsed(tmp_path):
 def test_dev_zero_as_a_study_file_is_refused_without_reading_it_whole():
     with pytest.raises(ConfigError, match="larger than"):
         read_yaml(Path("/dev/zero"))
+
+
+def test_more_iterations_than_a_store_can_log_is_refused_before_anything_runs(tmp_cwd, capsys):
+    (tmp_cwd / "long.yaml").write_text(
+        STUDY.replace("{name: mnist}", "{name: mnist}, train: {iterations: 10000000000}")
+    )
+    assert cli.main(["run", "long.yaml", "--dry-run"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: long.yaml: base.train.iterations: 10000000000: ") and f"{MAX_ITERATIONS}" in line
+    assert not (tmp_cwd / "mlruns").exists()
