@@ -17,7 +17,8 @@ from study.spec.settings import Settings
 from study.spec.strict import PositiveInt, Strict
 from study.spec.tracking import TrackingConfig
 
-STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+STUDY_NAME = re.compile(r"[^\W_][\w.-]*")  # whole name (fullmatch): letters of any script, digits, _ . -
+MAX_STUDY_NAME = 100  # characters: the name is a folder (reports/<name>/…) and part of artifact paths
 
 
 class StudyFile(Strict):
@@ -47,8 +48,11 @@ class StudyFile(Strict):
     @field_validator("study")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not STUDY_NAME.match(v):
-            raise ValueError("must be letters, digits, '_', '-' or '.', starting with a letter or digit")
+        if not STUDY_NAME.fullmatch(v) or len(v) > MAX_STUDY_NAME:
+            raise ValueError(
+                "must be letters (any script), digits, '_', '-' or '.', starting with a letter or digit, "
+                f"at most {MAX_STUDY_NAME} characters"
+            )
         return v
 
     @field_validator("grid")

@@ -251,11 +251,27 @@ def check_unambiguous_grid(spec: StudyFile, source: str) -> None:
             raise ConfigError(f"{source}: seeds: {seed} is listed twice; every seed must differ")
 
 
+AXIS_NAME = re.compile(r"[\w./:-]+(?: [\w./:-]+)*")  # MLflow's key characters, spaces only inside
+MAX_AXIS_NAME = 200  # an axis name is a param key and, after `axis.`, a tag key: MLflow allows 250
+
+
+def check_axis_name(key: str, source: str) -> None:
+    """A bundle axis's name becomes an MLflow param and tag key: refuse before anything is written what
+    MLflow would refuse mid-run (or read back as another name, like `a/../b`)."""
+    parts = key.split("/")
+    if not AXIS_NAME.fullmatch(key) or len(key) > MAX_AXIS_NAME or "" in parts or {".", ".."} & set(parts):
+        raise ConfigError(
+            f"{source}: grid: axis name {key!r}: an axis name is an MLflow param key: letters, digits, '_', '-', "
+            f"'.', ':', '/' between names and single spaces inside, at most {MAX_AXIS_NAME} characters"
+        )
+
+
 def check_bundle_axis(key: str, values: list[Any], source: str) -> None:
     """An axis whose key is not a setting is a *bundle* axis: each value maps settings to values."""
+    if not all(isinstance(value, dict) for value in values):
+        check_setting_key(key, f"grid.{key}", source)  # raises: the key itself is the mistake
+    check_axis_name(key, source)
     for i, value in enumerate(values):
-        if not isinstance(value, dict):
-            check_setting_key(key, f"grid.{key}", source)  # raises: the key itself is the mistake
         for sub in value:
             if sub != "label":
                 check_setting_key(sub, f"grid.{key}[{i}]", source)
