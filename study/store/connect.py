@@ -72,8 +72,19 @@ def tracking_uri(start: str | os.PathLike | None = None) -> str:
     """The default store for writing: `default_tracking_uri()`, creating its mlruns/ folder when that is the one."""
     uri = default_tracking_uri(start)
     if not (_explicit_store or os.environ.get("MLFLOW_TRACKING_URI")):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(exist_ok=True)
+        make_store_folder(Path(uri.removeprefix("sqlite:///")).parent)
     return uri
+
+
+def make_store_folder(folder: Path) -> None:
+    """Create a SQLite store's folder (and its parents); StudyError, one line, where a file stands in its way."""
+    for part in (folder, *folder.parents):
+        if part.exists() and not part.is_dir():
+            raise StudyError(
+                f"{part}: the store's folder is a file, not a directory: move it away, or choose another "
+                "store with --store or MLFLOW_TRACKING_URI"
+            )
+    folder.mkdir(parents=True, exist_ok=True)
 
 
 def store_dir(uri: str) -> Path | None:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from study.store.claims import pid_alive
+from study.store.connect import make_store_folder
 
 
 def create_sqlite_store(uri: str) -> None:
@@ -27,10 +28,10 @@ def create_sqlite_store(uri: str) -> None:
     path = Path(uri.removeprefix("sqlite:///"))
     if not uri.startswith("sqlite:///") or str(path).startswith(":memory:"):
         return
+    make_store_folder(path.parent)
     remove_dead_drafts(path)
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     draft = path.with_name(f"{path.name}.{os.getpid()}.new")
     try:
         template = schema_template()
