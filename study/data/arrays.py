@@ -56,17 +56,22 @@ def class_labels(where: str, y: np.ndarray, role: str) -> np.ndarray:
 
 
 def class_count(train_where: str, y_train: np.ndarray, test_where: str, y_test: np.ndarray | None) -> int:
-    """Classes 0..K-1 from the training labels; every test label must be one of them."""
-    k = int(y_train.max()) + 1
-    if k < 2:
-        raise DataError(f"{train_where}: every training label is 0; a classifier needs at least two classes")
+    """Classes 0..K-1 from the training labels (at least two distinct ones); every test label must be one
+    the training labels hold, or the model is scored on a class it never saw."""
+    present = np.unique(y_train)
+    if present.size < 2:
+        raise DataError(
+            f"{train_where}: every training label is {int(present[0])}; a classifier needs at least two classes"
+        )
+    k = int(present[-1]) + 1
     if y_test is not None:
-        bad = np.flatnonzero(y_test >= k)
+        bad = np.flatnonzero(~np.isin(y_test, present))
         if bad.size:
             i = int(bad[0])
+            held = f"0..{k - 1}" if present.size == k else ", ".join(map(str, present[:12].tolist()))
             raise DataError(
-                f"{test_where}: test label {int(y_test[i])} at index {i} is outside the training labels' "
-                f"0..{k - 1} ({bad.size} such labels)"
+                f"{test_where}: test label {int(y_test[i])} at index {i} is not among the training labels "
+                f"({held}; {bad.size} such labels)"
             )
     return k
 

@@ -117,10 +117,20 @@ BAD = {
     "test label out of range": (
         changed(A, y_test=np.array([0, 1, 2, 3, 0, 1])),
         {},
-        "test label 3 at index 3 is outside the training labels' 0..2",
+        "test label 3 at index 3 is not among the training labels (0..2; 1 such labels)",
+    ),
+    "test label of a class absent from training": (
+        changed(A, y_train=np.arange(12) % 3 * 2, y_test=np.array([0, 2, 4, 1, 0, 2])),
+        {},
+        "test label 1 at index 3 is not among the training labels (0, 2, 4; 1 such labels)",
     ),
     "2-D class labels": (changed(A, y_train=np.zeros((12, 2))), {}, "class labels are one integer per sample"),
     "one class": (changed(A, y_train=np.zeros(12, dtype=int)), {}, "a classifier needs at least two classes"),
+    "one class, not 0": (
+        changed(A, y_train=np.full(12, 3), y_test=np.full(6, 3)),
+        {},
+        "every training label is 3; a classifier needs at least two classes",
+    ),
     "infinite target": (
         changed(A, y_train=np.r_[np.ones(11), np.inf]),
         {"targets": "real"},

@@ -83,7 +83,12 @@ BAD = {
         "line 5, column 'label': 'cat' is not a number (1 such cells); class labels are integers 0, 1, … or names",
     ),
     "negative label": (TRAIN.replace("-1,0,2", "-1,0,-2"), TEST, {}, "label -2 at index 2 is negative"),
-    "test label out of range": (TRAIN, TEST.replace("4,4,0", "4,4,3"), {}, "u.csv: test label 3 at index 1 is outside"),
+    "test label out of range": (
+        TRAIN,
+        TEST.replace("4,4,0", "4,4,3"),
+        {},
+        "u.csv: test label 3 at index 1 is not among the training labels",
+    ),
     "test lacks a column": (TRAIN, "a,label\n1,0\n", {}, "u.csv: lacks column 'b'"),
     "test has another column": (TRAIN, "a,b,c,label\n1,2,3,0\n", {}, "u.csv: has column 'c' that t.csv lacks"),
     "empty file": ("", TEST, {}, "t.csv: empty file"),
