@@ -130,6 +130,20 @@ def parse_idx(path: Path, data: bytes, magic: int, ndim: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
+IDX_SLACK_BYTES = 1 << 20  # read past the declared size, to report a file that is too long as such
+
+
+def idx_size_limit(path: Path, ndim: int) -> int:
+    """The most bytes an IDX file is read to: its header and the body its dimensions declare, plus a MiB so
+    that a somewhat longer file is still read and told apart ("too long"), within the reader's ceiling;
+    just the ceiling without a header."""
+    head = reading.read_head(path, 4 + 4 * ndim)
+    if len(head) < 4 + 4 * ndim:
+        return reading.MAX_FILE_BYTES
+    declared = int(np.prod(struct.unpack(f">{ndim}I", head[4:]), dtype=np.int64))
+    return min(reading.MAX_FILE_BYTES, len(head) + declared + IDX_SLACK_BYTES)
+
+
 def check_images(where: Path | str, images: np.ndarray) -> None:
     """Images must be 28×28."""
     if images.ndim != 3 or images.shape[1:] != (ROWS, COLS):
@@ -159,7 +173,7 @@ def read_directory(name: str, directory: Path, paths: dict[str, Path]) -> Raw:
     arrays: dict[tuple[str, str], np.ndarray] = {}
     for split, kind, base in FILES:
         path = paths[base]
-        data = reading.read_bytes(path)
+        data = reading.read_bytes(path, idx_size_limit(path, 3 if kind == "images" else 1))
         blobs.append(data)
         if kind == "images":
             arr = parse_idx(path, data, IMAGE_MAGIC, 3)

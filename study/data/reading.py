@@ -9,19 +9,41 @@ from pathlib import Path
 
 from study.errors import DataError
 
+MAX_FILE_BYTES = 2 << 30  # 2 GiB: a data file's content, inflated; past this it is refused, not read
 
-def read_bytes(path: Path) -> bytes:
-    """Return the uncompressed content of `path`, inflating it when it ends in .gz."""
+
+def read_bytes(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """Return the uncompressed content of `path`, inflating it when it ends in .gz, never more than `limit`
+    bytes: a larger file, or a gzip that inflates past it (a "gzip bomb"), is refused before it fills memory."""
     try:
-        raw = path.read_bytes()
+        if path.suffix != ".gz":
+            size = path.stat().st_size
+            if size > limit:
+                raise DataError(f"{path}: {size:,} bytes, more than the {limit:,} this file can hold")
+            return path.read_bytes()
+        with gzip.open(path, "rb") as stream:
+            data = stream.read(limit + 1)
     except OSError as exc:
+        if isinstance(exc, (gzip.BadGzipFile, EOFError)) or exc.strerror is None:
+            raise DataError(f"{path}: corrupted gzip: {squeezed_message(exc)}") from exc
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if path.suffix != ".gz":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
+    except (EOFError, zlib.error) as exc:
         raise DataError(f"{path}: corrupted gzip: {squeezed_message(exc)}") from exc
+    if len(data) > limit:
+        raise DataError(f"{path}: inflates to more than {limit:,} bytes, the most this file can hold")
+    return data
+
+
+def read_head(path: Path, n: int) -> bytes:
+    """The first `n` bytes of a file's content (inflated for .gz); fewer when it is shorter or corrupt."""
+    try:
+        if path.suffix != ".gz":
+            with path.open("rb") as stream:
+                return stream.read(n)
+        with gzip.open(path, "rb") as stream:
+            return stream.read(n)
+    except (OSError, EOFError, zlib.error):
+        return b""  # read_bytes then says what is wrong
 
 
 def squeezed_message(exc: BaseException) -> str:

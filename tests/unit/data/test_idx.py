@@ -146,7 +146,7 @@ def test_cache_sees_file_changes(tmp_path, arrays):
 def test_cache_reads_files_once(raw_dir, monkeypatch):
     calls = []
     real = reading.read_bytes
-    monkeypatch.setattr(reading, "read_bytes", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(reading, "read_bytes", lambda p, *limit: calls.append(p) or real(p, *limit))
     for n in (5, 10, 15):
         load_dataset("mnist", raw_dir, n, 5)
     dataset_digest("mnist", raw_dir)
@@ -282,6 +282,40 @@ def test_corrupted_gzip(tmp_path, damage):
         load_dataset("mnist", d, None, None)
     msg = str(exc.value)
     assert name in msg and "\n" not in msg
+
+
+def gzip_of_zeros(path: Path, head: bytes, zeros: int) -> None:
+    """`head` then `zeros` zero bytes, gzipped as a stream (a few hundred KB on disk for 100 MB inflated)."""
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(head)
+        block = bytes(1 << 20)
+        for _ in range(zeros >> 20):
+            out.write(block)
+
+
+def test_a_gzip_bomb_is_refused_at_the_size_its_header_declares(tmp_path):
+    """A valid header for the test images, then 100 MiB of zeros: inflating stops a MiB past the declared
+    N_TEST × 28 × 28 bytes, with one line, instead of reading everything into memory."""
+    base = "t10k-images-idx3-ubyte"
+    d, name = _corrupt(tmp_path, base, b"")
+    (d / base).unlink()
+    gzip_of_zeros(d / f"{base}.gz", struct.pack(">IIII", 0x803, N_TEST, 28, 28), 100 << 20)
+    assert (d / f"{base}.gz").stat().st_size < 1 << 20
+    with pytest.raises(DataError) as exc:
+        load_dataset("mnist", d, None, None)
+    (line,) = str(exc.value).splitlines()
+    limit = 16 + N_TEST * 28 * 28 + (1 << 20)
+    assert line == f"{d / base}.gz: inflates to more than {limit:,} bytes, the most this file can hold"
+
+
+def test_every_read_is_bounded_raw_or_gzipped(tmp_path):
+    raw, packed = tmp_path / "big.bin", tmp_path / "big.bin.gz"
+    raw.write_bytes(bytes(5000))
+    packed.write_bytes(gzip.compress(bytes(5000)))
+    for path in (raw, packed):
+        assert reading.read_bytes(path, 5000) == bytes(5000)
+        with pytest.raises(DataError, match="more than the 4,999 this file can hold|more than 4,999 bytes"):
+            reading.read_bytes(path, 4999)
 
 
 def test_missing_directory(tmp_path):
