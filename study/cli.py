@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import NoReturn
 
-from study.errors import StoreFault, StudyError
+from study.errors import StoreFault, StudyError, Terminated
 
-EXIT_BAD_INPUT = 2
+EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143  # 143 = 128 + SIGTERM
 
 
 # Which store a command uses is printed on stderr as `store: <uri>` once its input is checked, so bad
@@ -22,10 +23,17 @@ ANNOUNCED_WITH_RESULT = ("list", "report", "compare", "rm", "verify")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script (`argv` None: the process's own arguments, and the process
     ends as soon as the command is done); with `argv`, a call that returns the exit code."""
+    if argv is None:
+        signal.signal(signal.SIGTERM, terminate)  # `timeout`, Slurm, systemd, `docker stop`: as Ctrl-C
     code = run_command(argv)
     if argv is None:
         end_process(code)
     return code
+
+
+def terminate(signum: int, frame: object) -> None:
+    """The SIGTERM handler of the `study` process: ends the command as Ctrl-C does (see errors.Terminated)."""
+    raise Terminated()
 
 
 def run_command(argv: list[str] | None) -> int:
@@ -57,9 +65,10 @@ def run_command(argv: list[str] | None) -> int:
             raise
         print(f"error: {fault}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print("terminated (SIGTERM)" if terminated else "interrupted", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     finally:
         if args.store is not None:
             from study.store.connect import use_store
@@ -128,7 +137,7 @@ def parser() -> argparse.ArgumentParser:
         help="train every missing cell of a study into the MLflow store",
         description="Train every missing cell of a study into the MLflow store. Exit codes: 0 every "
         "cell finished and every `expect:` range was met; 1 a cell failed or an "
-        "expectation was not met; 2 bad input (nothing written); 130 interrupted.",
+        "expectation was not met; 2 bad input (nothing written); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).",
     )
     run.add_argument("config", help="the study file, e.g. configs/vanishing_gradient.yaml")
     run.add_argument(

@@ -25,3 +25,8 @@ class StoreFault(Exception):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`timeout`, Slurm, systemd, `docker stop`), raised where Ctrl-C raises KeyboardInterrupt so a
+    run ends the same way: open runs closed KILLED, the training process stopped; exit code 143."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from study.check.expectations import summary as expectation_summary
 from study.check.study_plan import check
-from study.errors import ConfigError, StoreFault
+from study.errors import ConfigError, StoreFault, Terminated
 from study.execution.datasets import dataset_digest
 from study.execution.grid_work import GridWork
 from study.execution.options import RunOptions
@@ -91,13 +91,13 @@ def run_study(study: Study, options: RunOptions | None = None) -> StudyResult:
     store.log_text(parent, requirements_text(), Artifact.REQUIREMENTS)
     work.start(store, exp_id, parent, digest, source)
     results: list[CellResult] = list(work.skipped)
-    status, fault = "FINISHED", None
+    status, fault, terminated = "FINISHED", None, False
     outcomes: list[Outcome] = []
     try:
         for result in work.execute():
             results.append(result)
-    except KeyboardInterrupt:
-        status = "KILLED"
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (errors.Terminated)
+        status, terminated = "KILLED", isinstance(exc, Terminated)
         results.extend(work.interrupted(results))
     except StoreFault as exc:  # the cell that was being written ended FAILED where the store took it
         status, fault = "FAILED", exc
@@ -116,7 +116,7 @@ def run_study(study: Study, options: RunOptions | None = None) -> StudyResult:
                 disconnect()
     if fault is not None:
         raise fault
-    return StudyResult(study.name, parent, store.uri, results, wall, outcomes, work.notes())
+    return StudyResult(study.name, parent, store.uri, results, wall, outcomes, work.notes(), terminated)
 
 
 def refuse_rerun_of_search(study: Study, options: RunOptions) -> None:

@@ -19,7 +19,7 @@ from study.store.reserve import free_reserve
 from study.store.runs import Store
 
 EXPECTATIONS_ARTIFACT = Artifact.EXPECTATIONS
-EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 @dataclass
@@ -31,11 +31,12 @@ class StudyResult:
     wall_time_s: float
     expectations: list[Outcome] = field(default_factory=list)  # the study's `expect:` checks
     notes: list[str] = field(default_factory=list)  # lines for the final table (a search's trials, its best)
+    terminated: bool = False  # ended by SIGTERM rather than Ctrl-C
 
     @property
     def exit_code(self) -> int:
         if any(r.status == "killed" for r in self.results):
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if self.terminated else EXIT_INTERRUPTED
         if any(r.status == "failed" for r in self.results) or not all(o.met for o in self.expectations):
             return EXIT_CELLS_FAILED
         return EXIT_OK

@@ -169,3 +169,43 @@ def expect_at_kill(point: str, runs: Runs, at_kill: dict) -> None:
         assert any(runs.steps(r.info.run_id, "train_loss") for r in running)
     else:
         assert cells == {"FINISHED": 2} and parents == {"RUNNING": 1}
+
+
+# --- SIGTERM: what `timeout`, Slurm, systemd and `docker stop` send ------------------------------------
+
+
+def test_sigterm_mid_cell_ends_like_ctrl_c_and_a_rerun_finishes(tmp_path, monkeypatch, mnist_dir, blank_db, capsys):
+    """SIGTERM while a cell trains: exit 143, no run left RUNNING (the cell and the parent KILLED, with the
+    reason), the training process gone with the driver; the next `study run` trains what is missing."""
+    import psutil
+
+    root = tmp_path
+    prepare_store(root, blank_db)
+    study = root / "fault.yaml"
+    study.write_text(FAULT_STUDY, encoding="utf-8")
+    db = root / "mlruns" / "mlflow.db"
+    proc = start_study(root, study, mnist_dir, SLOW_CHUNKS, tag="termed")
+    wait_for(
+        proc,
+        lambda: any(s == "RUNNING" and 0 < n < FAULT_ITERATIONS for _, s, n in cell_states(db)),
+        "a RUNNING cell with part of its metrics",
+    )
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children, "the training process"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(CHILD_TIMEOUT_S) == 143, (root / "termed.err").read_text()[-2000:]
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"left running after SIGTERM: {alive}"
+    runs = Runs(root, "fault")
+    assert "RUNNING" not in runs.statuses("cell") and runs.statuses("parent") == {"KILLED": 1}
+    killed = [r for r in runs.all("cell") if r.info.status == "KILLED"]
+    assert killed and all(r.data.tags.get("study.failure") for r in killed)
+
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv(DATA_ENV, str(mnist_dir))
+    assert cli_run(study) == 0
+    by_hash = runs.finished_by_hash()
+    assert len(by_hash) == len(expand(load_study(study))) and all(len(v) == 1 for v in by_hash.values())
+    for (only,) in by_hash.values():
+        assert_whole(runs, only, FAULT_ITERATIONS, FAULT_EVAL_EVERY)
