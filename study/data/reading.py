@@ -23,12 +23,10 @@ def read_bytes(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
             return path.read_bytes()
         with gzip.open(path, "rb") as stream:
             data = stream.read(limit + 1)
-    except OSError as exc:
-        if isinstance(exc, (gzip.BadGzipFile, EOFError)) or exc.strerror is None:
-            raise DataError(f"{path}: corrupted gzip: {squeezed_message(exc)}") from exc
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except (EOFError, zlib.error) as exc:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError: caught first
         raise DataError(f"{path}: corrupted gzip: {squeezed_message(exc)}") from exc
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if len(data) > limit:
         raise DataError(f"{path}: inflates to more than {limit:,} bytes, the most this file can hold")
     return data

@@ -110,14 +110,20 @@ def check_runs_table(page, url: str, store: dict, out: Path) -> list[Path]:
     final test accuracy in a column."""
     page.goto(url)
     for name, run in store["cells"].items():
-        row = f".ag-row[row-id='{run.info.run_id}']"
-        page.locator(f"{row} [col-id='attributes.`Run Name`']", has_text=name).first.wait_for()
+        row = cell_row(page, name, run)
         shown = page.locator(f"{row} [col-id='metrics.`final_test_acc`']").first.inner_text()
         assert float(shown) == pytest.approx(run.data.metrics["final_test_acc"], abs=1e-6), name
     hide_assistant(page)
     shot = out / "01-experiment-runs.png"
     page.screenshot(path=shot)
     return [shot]
+
+
+def cell_row(page, name: str, run) -> str:
+    """The runs table's row of a cell (its pinned and its scrolling part), once it shows the cell's name."""
+    row = f".ag-row[row-id='{run.info.run_id}']"
+    page.locator(f"{row} [col-id='attributes.`Run Name`']", has_text=name).first.wait_for()
+    return row
 
 
 def check_run_pages(page, url: str, store: dict, out: Path) -> list[Path]:
@@ -176,8 +182,7 @@ def check_columns(page, url: str, store: dict, out: Path) -> list[Path]:
     page.locator(".ag-row").first.wait_for()
     hide_assistant(page)  # the chat panel would hide the columns on the right
     for name, run in store["cells"].items():
-        row = f".ag-row[row-id='{run.info.run_id}']"  # the pinned and the scrolling part of one row
-        page.locator(f"{row} [col-id='attributes.`Run Name`']", has_text=name).first.wait_for()
+        row = cell_row(page, name, run)
         datasets = page.locator(f"{row} [col-id='attributes.`Dataset`']").first
         datasets.get_by_text("mnist train[:2000]").first.wait_for()
         source = page.locator(f"{row} [col-id='attributes.`Source`']").first.inner_text()
