@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from typing import NoReturn
 
@@ -23,17 +22,14 @@ ANNOUNCED_WITH_RESULT = ("list", "report", "compare", "rm", "verify")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script (`argv` None: the process's own arguments, and the process
     ends as soon as the command is done); with `argv`, a call that returns the exit code."""
-    if argv is None:
-        signal.signal(signal.SIGTERM, terminate)  # `timeout`, Slurm, systemd, `docker stop`: as Ctrl-C
+    if argv is None:  # SIGTERM (`timeout`, Slurm, systemd, `docker stop`) ends a command as Ctrl-C does
+        from study.execution.interrupts import install
+
+        install()
     code = run_command(argv)
     if argv is None:
         end_process(code)
     return code
-
-
-def terminate(signum: int, frame: object) -> None:
-    """The SIGTERM handler of the `study` process: ends the command as Ctrl-C does (see errors.Terminated)."""
-    raise Terminated()
 
 
 def run_command(argv: list[str] | None) -> int:

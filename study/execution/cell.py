@@ -9,10 +9,11 @@ from functools import partial
 
 from study.data.dataset import Dataset, DatasetInfo
 from study.engine.records import Diverged, Summary
-from study.errors import StoreFault
+from study.errors import StoreFault, Terminated
 from study.execution.curve import learning_curve
-from study.execution.datasets import cell_data, data_info  # noqa: F401 - cell_data: benchmarks also run older trees
+from study.execution.datasets import data_info
 from study.execution.faults import fault_point
+from study.execution.interrupts import held
 from study.execution.metrics import MetricLogger
 from study.execution.trainer import DataSource, Job, Trainer
 from study.plan.grid import Cell
@@ -191,6 +192,13 @@ def train_cell(
     writer.submit(start_monitor, monitor)
     try:
         return train_run(job, writer, store, data, run_id, monitor, extra_callbacks, training)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: a run not being closed yet ends KILLED
+        if run_id not in writer.ending:
+            reason = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted by the user"
+            writer.submit(store.set_tags, run_id, {Tag.FAILURE: reason})
+            writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
+            writer.end(run_id, "KILLED")
+        raise
     except Exception as exc:
         if store_fault_text(exc) is not None:  # the store failed: run_cell ends the run and the grid
             writer.after_writes(partial(stop_monitor, monitor))
@@ -216,45 +224,46 @@ def train_run(
     except Diverged as exc:
         return fail(store, writer, logger, monitor, cell, run_id, str(exc), exc.step)
     except KeyboardInterrupt:
-        logger.send()
-        writer.submit(store.set_tags, run_id, {Tag.FAILURE: "interrupted by the user"})
-        writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
-        writer.end(run_id, "KILLED")
+        logger.send()  # the points trained so far are kept; train_cell ends the run
         raise
     except Exception as exc:
         if store_fault_text(exc) is not None:
             raise  # the store itself failed: train_cell and run_cell end the run and the grid
         traceback.print_exc(file=sys.stderr)
         return fail(store, writer, logger, monitor, cell, run_id, error_summary(exc), None)
-    pruned = any(getattr(cb, "stop_training", False) for cb in extra_callbacks)  # stopped early: not a finished cell
-    try:
-        model_path = training.save_model(logger.model, data) if keep and not pruned else None
-    except Exception as exc:
-        traceback.print_exc(file=sys.stderr)
-        return fail(
-            store, writer, logger, monitor, cell, run_id, f"saving the model failed: {error_summary(exc)}", None
-        )
-    try:
-        if summary.stopped_at is not None:
-            writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
-        writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
-        writer.submit(log_curve, store, run_id, logger.history, cell.name, task_of(cell.settings).score)
-        if pruned:
-            pruned_tags = {Tag.TRIAL_STATE: TRIAL_PRUNED, Tag.PRUNED_AT: str(summary.iterations)}
-            writer.submit(store.set_tags, run_id, pruned_tags)
-            writer.after_writes(partial(stop_monitor, monitor))
-            writer.end(run_id, "KILLED")
-            return CellResult(
-                cell, "pruned", run_id, summary.metrics(), failure=f"pruned at iteration {summary.iterations}"
+    with held():  # a signal now waits until the run's closing writes are queued (study.execution.interrupts)
+        fault_point("closing")  # testing only (study/execution/faults.py)
+        pruned = any(
+            getattr(cb, "stop_training", False) for cb in extra_callbacks
+        )  # stopped early: not a finished cell
+        try:
+            model_path = training.save_model(logger.model, data) if keep and not pruned else None
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            return fail(
+                store, writer, logger, monitor, cell, run_id, f"saving the model failed: {error_summary(exc)}", None
             )
-        if model_path is not None:
-            writer.submit(log_saved, store.client, run_id, model_path, summary.iterations)
-    finally:  # the local package goes once its upload ran, was skipped after a failure or was never queued
-        if model_path is not None:
-            writer.clean_up(discard, model_path)
-    writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
-    writer.end(run_id, "FINISHED")  # after the model: a FINISHED run has everything it logs
-    return CellResult(cell, "done", run_id, summary.metrics())
+        try:
+            if summary.stopped_at is not None:
+                writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
+            writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
+            writer.submit(log_curve, store, run_id, logger.history, cell.name, task_of(cell.settings).score)
+            if pruned:
+                pruned_tags = {Tag.TRIAL_STATE: TRIAL_PRUNED, Tag.PRUNED_AT: str(summary.iterations)}
+                writer.submit(store.set_tags, run_id, pruned_tags)
+                writer.after_writes(partial(stop_monitor, monitor))
+                writer.end(run_id, "KILLED")
+                return CellResult(
+                    cell, "pruned", run_id, summary.metrics(), failure=f"pruned at iteration {summary.iterations}"
+                )
+            if model_path is not None:
+                writer.submit(log_saved, store.client, run_id, model_path, summary.iterations)
+        finally:  # the local package goes once its upload ran, was skipped after a failure or was never queued
+            if model_path is not None:
+                writer.clean_up(discard, model_path)
+        writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
+        writer.end(run_id, "FINISHED")  # after the model: a FINISHED run has everything it logs
+        return CellResult(cell, "done", run_id, summary.metrics())
 
 
 def task_tags(cell: Cell) -> dict[str, str]:

@@ -16,6 +16,7 @@ import json
 import sys
 import threading
 import time
+from contextlib import closing
 from typing import TYPE_CHECKING
 
 from study.check.expectations import summary as expectation_summary
@@ -23,6 +24,7 @@ from study.check.study_plan import check
 from study.errors import ConfigError, StoreFault, Terminated
 from study.execution.datasets import dataset_digest
 from study.execution.grid_work import GridWork
+from study.execution.interrupts import deliver
 from study.execution.options import RunOptions
 from study.plan.grid import cells_count
 from study.spec.document import Study
@@ -94,8 +96,11 @@ def run_study(study: Study, options: RunOptions | None = None) -> StudyResult:
     status, fault, terminated = "FINISHED", None, False
     outcomes: list[Outcome] = []
     try:
-        for result in work.execute():
-            results.append(result)
+        with closing(work.execute()) as executed:  # closed here: its writes are flushed before the parent ends
+            for result in executed:
+                results.append(result)
+                deliver()  # a signal that came while this cell's run was being closed
+        deliver()
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (errors.Terminated)
         status, terminated = "KILLED", isinstance(exc, Terminated)
         results.extend(work.interrupted(results))

@@ -3,11 +3,12 @@ point of a run when the environment variable STUDY_FAULTS names that point (docs
 
 STUDY_FAULTS is a comma-separated list of `POINT=ACTION` or `POINT:AT=ACTION` (AT: which occurrence, e.g.
 a cell's position or a trial's number). Actions: `kill` (SIGKILL this process, after flushing the writer
-the point hands over), `sleep:SECONDS`, `barrier:N:DIR` (wait until N processes reached the point: each
-touches a file in DIR). Points: `before-cells` (the parent run exists, no cell started), `after-cell:K`
-(cells 1..K ended and are written, cell K+1 not started; local backend), `cell` (a cell about to take its
-claim), `claimed` (between the check that a cell is free and the creation of its run), `chunk` (after a
-chunk's metrics: they are then sent at once), `before-tell:N` (trial N ended, Optuna not yet told).
+the point hands over), `term` (SIGTERM this process), `sleep:SECONDS`, `barrier:N:DIR` (wait until N
+processes reached the point: each touches a file in DIR). Points: `before-cells` (the parent run exists, no
+cell started), `after-cell:K` (cells 1..K ended and are written, cell K+1 not started; local backend),
+`cell` (a cell about to take its claim), `claimed` (between the check that a cell is free and the creation
+of its run), `chunk` (after a chunk's metrics: they are then sent at once), `closing` (a cell trained, its
+run being closed), `before-tell:N` (trial N ended, Optuna not yet told).
 
 Unset (the normal case), a fault point is one check of an empty dict. Imports nothing beyond the standard
 library.
@@ -52,6 +53,8 @@ def fault_point(name: str, at: object = None, flush: Callable[[], object] | None
         if flush is not None:
             flush()
         os.kill(os.getpid(), signal.SIGKILL)
+    elif kind == "term":
+        os.kill(os.getpid(), signal.SIGTERM)
     elif kind == "sleep":
         time.sleep(float(arg))
     elif kind == "barrier":

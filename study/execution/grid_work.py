@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from study.check.expectations import Outcome
 from study.check.study_plan import Plan
@@ -64,23 +64,25 @@ class GridWork:
             if c.config_hash not in done
         ]
 
-    def execute(self) -> Iterator[CellResult]:
+    def execute(self) -> Generator[CellResult, None, None]:
         """The jobs' results as they finish, from the chosen backend."""
         fault_point("before-cells")  # testing only (study/execution/faults.py)
         o = self.options
         if not self.jobs:
-            return iter(())
+            return
         if o.backend == "ray":
             from study.execution.ray_backend import run_on_ray
 
-            return run_on_ray(self.jobs, o.progress, o.ray_address, o.cpus_per_cell)
+            yield from run_on_ray(self.jobs, o.progress, o.ray_address, o.cpus_per_cell)
+            return
         if o.workers > 1:
             from study.execution.pool import run_in_processes
 
-            return run_in_processes(self.jobs, o.workers, o.progress)
+            yield from run_in_processes(self.jobs, o.workers, o.progress)
+            return
         from study.execution.local import run_here
 
-        return run_here(self.jobs, o.progress)
+        yield from run_here(self.jobs, o.progress)
 
     def interrupted(self, results: list[CellResult]) -> list[CellResult]:
         """After Ctrl-C: the cells that did not run, as killed rows."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -88,21 +88,23 @@ class SearchWork:
         assert self.job is not None
         self.job.parent_id, self.job.source = parent, source
 
-    def execute(self) -> Iterator[CellResult]:
+    def execute(self) -> Generator[CellResult, None, None]:
         """The cells' results of the trials run now, from the chosen backend."""
         o, job = self.options, self.job
         assert job is not None
         if o.backend == "ray":
             from study.execution.ray_backend import run_search_on_ray
 
-            return run_search_on_ray(job, o.workers, o.progress, o.ray_address, o.cpus_per_cell)
+            yield from run_search_on_ray(job, o.workers, o.progress, o.ray_address, o.cpus_per_cell)
+            return
         if o.workers > 1:
             from study.execution.pool import trials_in_processes
 
-            return trials_in_processes(job, o.workers, o.progress)
+            yield from trials_in_processes(job, o.workers, o.progress)
+            return
         from study.execution.local import trials_here
 
-        return trials_here(job, o.progress)
+        yield from trials_here(job, o.progress)
 
     def interrupted(self, results: list[CellResult]) -> list[CellResult]:
         """After Ctrl-C nothing is added: the trials left RUNNING are settled by the next run's `recover`."""

@@ -96,7 +96,8 @@ def main() -> None:
 def serve(conn, mode: str, parent: int, first: tuple[Settings, DataSource] | None, sources=()) -> None:
     """The training process's main loop: the study's datasets loaded and described, TensorFlow with the
     mode's numerics, the first cell's engine, then one request at a time."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the driver, which ends this process
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a process group's Ctrl-C or SIGTERM (Slurm): the driver ends this one
+        signal.signal(sig, signal.SIG_IGN)
     die_with(parent)
     # The data first: a broken file is bad input, refused before TensorFlow. (Not on a thread beside the
     # import: the import holds the GIL, and the load then took three times as long.)

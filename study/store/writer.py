@@ -20,6 +20,7 @@ class BackgroundWriter:
         self.jobs: queue.Queue = queue.Queue()
         self.error: BaseException | None = None
         self.open: dict[str, Any] = {}  # run id -> its Store: runs whose end status is not written yet
+        self.ending: set[str] = set()  # runs whose end status is queued
         self.closed = False  # after `salvage`: every later job is skipped (the store failed)
         self.thread = threading.Thread(target=self._work, name="mlflow-writer", daemon=True)
         self.thread.start()
@@ -45,10 +46,12 @@ class BackgroundWriter:
     def end(self, run_id: str, status: str) -> None:
         """Queue the run's end status, written after everything queued before it."""
         self.submit(self._end, run_id, status)
+        self.ending.add(run_id)
 
     def _end(self, run_id: str, status: str) -> None:
         self.open[run_id].end(run_id, status)
         del self.open[run_id]
+        self.ending.discard(run_id)
 
     def flush(self) -> None:
         """Wait until every queued write is done; re-raise the first failure."""

@@ -22,6 +22,7 @@ from study.plan.grid import expand
 from tests.support.faults import (
     BEFORE_CELLS,
     CHILD_TIMEOUT_S,
+    FAULT_CELLS,
     FAULT_EVAL_EVERY,
     FAULT_ITERATIONS,
     FAULT_STUDY,
@@ -209,3 +210,29 @@ def test_sigterm_mid_cell_ends_like_ctrl_c_and_a_rerun_finishes(tmp_path, monkey
     assert len(by_hash) == len(expand(load_study(study))) and all(len(v) == 1 for v in by_hash.values())
     for (only,) in by_hash.values():
         assert_whole(runs, only, FAULT_ITERATIONS, FAULT_EVAL_EVERY)
+
+
+def test_sigterm_while_a_trained_cell_is_being_closed_keeps_it_finished(
+    tmp_path, monkeypatch, mnist_dir, blank_db, capsys
+):
+    """SIGTERM after a cell's last point, while its run is being closed: that cell still ends FINISHED with
+    everything it logs, the study stops there (exit 143, parent KILLED) and a rerun does not train it again."""
+    root = tmp_path
+    prepare_store(root, blank_db)
+    study = root / "fault.yaml"
+    study.write_text(FAULT_STUDY, encoding="utf-8")
+    proc = start_study(root, study, mnist_dir, "closing=term", tag="closing")
+    assert proc.wait(CHILD_TIMEOUT_S) == 143, (root / "closing.err").read_text()[-2000:]
+    runs = Runs(root, "fault")
+    assert runs.statuses("parent") == {"KILLED": 1} and runs.statuses("cell") == {"FINISHED": 1}
+    (first,) = runs.all("cell")
+    assert_whole(runs, first, FAULT_ITERATIONS, FAULT_EVAL_EVERY)
+    before = snapshot(root / "mlruns" / "mlflow.db", first.info.run_id)
+
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv(DATA_ENV, str(mnist_dir))
+    assert cli_run(study) == 0
+    by_hash = runs.finished_by_hash()
+    assert len(by_hash) == FAULT_CELLS and all(len(v) == 1 for v in by_hash.values())
+    assert snapshot(root / "mlruns" / "mlflow.db", first.info.run_id) == before  # not trained again
