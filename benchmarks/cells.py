@@ -1,5 +1,5 @@
-"""The timed cells of the engine benchmarks: our engine (logged, bare, in a training process), the
-course's NumPy loop and naive Keras, on the course's protocol (benchmarks/bound.py), and the run sizes."""
+"""The timed cells of the per-cell benchmark: our engine (logged, bare, in a training process), the
+course's NumPy loop and naive Keras, all on the course's protocol, and the run sizes."""
 
 from __future__ import annotations
 
@@ -14,15 +14,12 @@ from benchmarks.bound import BATCH, EVAL_EVERY, LAYERS, LEARNING_RATE
 from benchmarks.record import require_data_dir, spread
 
 REPO = Path(__file__).resolve().parent.parent
-VG_CONFIG = REPO / "configs" / "vanishing_gradient.yaml"
-DEFAULT_OUT = REPO / "benchmarks" / "results" / "engine.json"
-DEFAULT_REPS = {"engine": 5, "numpy": 3, "naive": 2, "end_to_end": 2, "matmul": 5}
-QUICK_REPS = {"engine": 2, "numpy": 1, "naive": 1, "end_to_end": 1, "matmul": 3}
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "per_cell.json"
+DEFAULT_REPS = {"engine": 5, "numpy": 3, "naive": 2, "matmul": 5}
+QUICK_REPS = {"engine": 2, "numpy": 1, "naive": 1, "matmul": 3}
 ROUND_MATMUL_REPS = 3  # timings of the matmul rate before each engine round (the first sample takes "matmul")
 QUICK_ITERATIONS = 200  # --quick: a smoke run of the harness, not a measurement
 WARMUP_ITERATIONS = 20  # untimed first engine cell: process-wide TF and MLflow start-up stays out of the medians
-MEMORY_CELLS, MEMORY_ITERATIONS = 30, 200  # --memory: cells in one process, iterations per cell
-QUICK_MEMORY_CELLS, QUICK_MEMORY_ITERATIONS = 9, 50
 SEED = 0
 
 # a cell that builds and traces its model; one that reuses it; one that reuses it in a training process

@@ -1,21 +1,16 @@
-"""Engine benchmark (issues 5 and 18): our engine against the NumPy course loop, naive Keras and the arithmetic bound.
+"""Per cell: our engine against the arithmetic bound, the course's NumPy loop and naive Keras, in one process.
 
-Three modes, each one process run (see benchmarks/README.md for how to read the output):
-
-    python -m benchmarks.engine                 per-cell table: engine, NumPy, naive Keras, bound
-    python -m benchmarks.engine --end-to-end    `study run configs/vanishing_gradient.yaml` as a subprocess
-    python -m benchmarks.engine --memory        30 cells in one process: peak RSS and per-cell time
+    STUDY_DATA_DIR=/path/to/mnist python -m benchmarks.engine [--quick] [--skip-naive]
 
 Protocol (the course's): MNIST 60,000/10,000 from $STUDY_DATA_DIR, dense 784-40-20-10, SGD lr 0.1,
 batches of 100 drawn with replacement, 2,000 iterations, the full test set evaluated every 10
-iterations. Results are printed and merged into a JSON file (one section per mode).
+iterations. Prints the table and writes benchmarks/results/per_cell.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -45,14 +40,13 @@ from benchmarks.cells import (
     measure_numpy,
     protocol_settings,
 )
-from benchmarks.engine_study import end_to_end, memory, print_end_to_end, print_memory
-from benchmarks.record import check, fmt_load, machine, merge_json, print_targets, spread
+from benchmarks.record import check, fmt_load, machine, print_targets, results_header, spread, write_results
 
-# --- mode 1: the per-cell table ------------------------------------------------------------
+# --- the per-cell table ---------------------------------------------------------------------
 
 
 def per_cell(args) -> dict:
-    """Measure everything of mode 1 and return the JSON section."""
+    """Measure every row of the per-cell table and return them with the run sizes."""
     reps = QUICK_REPS if args.quick else DEFAULT_REPS
     reps = {
         **reps,
@@ -94,9 +88,6 @@ def per_cell(args) -> dict:
     return result
 
 
-# a cell that builds and traces its model; one that reuses it; one that reuses it in a training process
-
-
 def ratios_and_targets(r: dict) -> tuple[dict, dict]:
     """Per engine variant: engine/bound, numpy/engine, naive/engine and logging share (medians), and the targets."""
     ratios, targets = {}, {}
@@ -105,7 +96,6 @@ def ratios_and_targets(r: dict) -> tuple[dict, dict]:
         engine = e["seconds"]["median"]
         q = {
             "engine_over_bound": engine / r["bound"]["seconds"],
-            "engine_over_bound_18": engine / r["bound"]["seconds"],
             "engine_over_bound_at_peak": engine / r["bound"]["seconds_at_peak"],
             "numpy_over_engine": r["numpy"]["seconds"]["median"] / engine,
             "logging_share": e["logging_share"]["median"],
@@ -114,7 +104,7 @@ def ratios_and_targets(r: dict) -> tuple[dict, dict]:
         if "naive" in r:
             q["naive_over_engine"] = r["naive"]["seconds"]["median"] / engine
         ratios[variant] = q
-        keys = ["engine_over_bound", "engine_over_bound_18", "numpy_over_engine", "naive_over_engine", "logging_share"]
+        keys = ["engine_over_bound", "numpy_over_engine", "naive_over_engine", "logging_share"]
         targets[variant] = [check(k, q[k]) for k in keys if k in q]
     cold = r["engine"]["new_graph"]["seconds"]["median"]
     ratios["logging_share_by_difference"] = (cold - r["engine"]["no_callbacks_seconds"]["median"]) / cold
@@ -223,16 +213,8 @@ def fmt_ratio(s: dict) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.engine", description=__doc__.splitlines()[0])
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--end-to-end", action="store_true", help="time `study run configs/vanishing_gradient.yaml`")
-    mode.add_argument("--memory", action="store_true", help="RSS and per-cell time over many cells in one process")
     p.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_ITERATIONS} iterations, fewer reps")
-    p.add_argument(
-        "--reps",
-        type=int,
-        default=None,
-        help="engine cells (default 5), or end-to-end runs with --end-to-end (default 2)",
-    )
+    p.add_argument("--reps", type=int, default=None, help="engine cells per variant (default 5)")
     p.add_argument("--numpy-reps", type=int, default=None, help="NumPy cells (default 3)")
     p.add_argument("--naive-reps", type=int, default=None, help="naive Keras cells (default 2)")
     p.add_argument("--skip-naive", action="store_true", help="leave out naive Keras (~30-50 s a cell)")
@@ -246,22 +228,18 @@ def parser() -> argparse.ArgumentParser:
         help="engine's per-layer diagnostics period; 0 (default) = off, as the course's loop",
     )
     p.add_argument("--steps-per-call", type=int, default=None, help="engine chunk length (default: the engine's)")
-    p.add_argument("--cells", type=int, default=None, help="--memory: cells to run (default 30)")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON file (default {DEFAULT_OUT.relative_to(REPO)})")
+    p.add_argument("--out", default=None, help=f"JSON file (default {DEFAULT_OUT.relative_to(REPO)})")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
-    if args.end_to_end:
-        section, result, show = "end_to_end", end_to_end(args), print_end_to_end
-    elif args.memory:
-        section, result, show = "memory", memory(args), print_memory
-    else:
-        section, result, show = "per_cell", per_cell(args), print_per_cell
-    show(result)
-    merge_json(Path(args.out), section, result)
-    print(f"\nwrote section {section!r} of {args.out}")
+    result = per_cell(args)
+    print_per_cell(result)
+    figure = "seconds per cell of the course's protocol: engine, arithmetic bound, NumPy loop, naive Keras"
+    doc = {**results_header(figure, "benchmarks.engine", argv), "per_cell": result}
+    print(f"\nwrote {write_results('per_cell', doc, args.out)}")
     return 0
 
 

@@ -15,9 +15,8 @@ Each repetition runs, one after the other (interleaved, so a change in machine l
 4. the course's NumPy loop (benchmarks/numpy_course.py, float64 as the notebook runs it) for the
    same cells, in a fresh process (the data load is not timed, as in numpy_course).
 
-The instrumented run wraps functions from the outside (this file only); a name that another
-version of the package no longer has is listed as "not instrumented" and its time falls into the
-enclosing phase. Results go to benchmarks/results/phases.json (git-ignored; `--out`).
+The instrumented run wraps the package's functions from the outside (a name it no longer has is listed as
+"not instrumented" and its time falls into the enclosing phase). Results: benchmarks/results/phases.json.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ import time
 from pathlib import Path
 
 from benchmarks.phases_child import HOOK, child, numpy_child
+from benchmarks.record import RESULTS, results_header, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "configs" / "vanishing_gradient.yaml"
@@ -42,10 +42,10 @@ DEFAULT_CONFIG = ROOT / "configs" / "vanishing_gradient.yaml"
 # --- the parent ------------------------------------------------------------------------------
 
 
-def clean_env(tree: str | None = None, **extra: str) -> dict[str, str]:
-    """This environment with `tree` (default this checkout) first on the path and no MLFLOW_TRACKING_URI."""
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment with this checkout first on the path and no MLFLOW_TRACKING_URI."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PYTHONPATH"] = str(Path(tree).resolve() if tree else ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra)
     return env
 
@@ -67,7 +67,7 @@ def parse_table(stdout: str) -> dict:
     }
 
 
-def study_once(config: str, args: list[str], instrumented: bool, tree: str | None = None) -> dict:
+def study_once(config: str, args: list[str], instrumented: bool) -> dict:
     """One `study run` in a fresh temp dir: wall from process start to exit, the table, and (instrumented) events."""
     with tempfile.TemporaryDirectory(prefix="bench-phases-") as tmp:
         out = Path(tmp) / "events.json"
@@ -85,7 +85,7 @@ def study_once(config: str, args: list[str], instrumented: bool, tree: str | Non
         cmd = [local if part == config else part for part in cmd]
         launch = time.time()
         t0 = time.perf_counter()
-        env = clean_env(tree, PHASES_OUT=str(out), PHASES_ROOT=str(ROOT))
+        env = clean_env(PHASES_OUT=str(out), PHASES_ROOT=str(ROOT))
         if instrumented:  # the training process is instrumented through a sitecustomize on its path
             hook = Path(tmp) / "hook"
             hook.mkdir()
@@ -96,7 +96,7 @@ def study_once(config: str, args: list[str], instrumented: bool, tree: str | Non
         exited = time.time()
         if proc.returncode not in (0, 1):
             raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-        result = {"seconds": wall, **parse_table(proc.stdout)}
+        result = {"seconds": wall, "stdout": proc.stdout, **parse_table(proc.stdout)}
         if instrumented:
             doc = json.loads(out.read_text())
             result["phases"] = breakdown(doc, launch, exited)
@@ -190,7 +190,7 @@ def report(r: dict) -> None:
     reps = r["reps"]
     print(
         f"phases benchmark: {r['config']} {' '.join(r['args'])}; {len(reps)} interleaved rep(s); "
-        f"{os.cpu_count()} CPUs; load average {r['load_before']} before, {r['load_after']} after; {r['when']}"
+        f"{r['machine']}; load average {r['load_before']} before, {r['load_after']} after; {r['date']}"
     )
     print("seconds, median [min–max]:")
     tf = [x["tf_import"] for x in reps]
@@ -200,11 +200,6 @@ def report(r: dict) -> None:
     npp = [x["numpy"]["process_seconds"] for x in reps]
     over = [a - b for a, b in zip(e2e, cells)]
     print(f"  TensorFlow import (fresh process)                 {fmt(tf)}")
-    if r.get("baseline"):
-        base = [x["baseline"]["seconds"] for x in reps]
-        base_cells = [sum(x["baseline"]["cell_seconds"]) for x in reps]
-        print(f"  baseline ({r['baseline']}) study run, start to exit {fmt(base)}  (cells {fmt(base_cells)})")
-        print(f"  baseline / this study run                         {fmt([b / e for b, e in zip(base, e2e)])}")
     print(f"  study run, process start to exit                  {fmt(e2e)}")
     print(f"    of which the cells (final table's times, sum)   {fmt(cells)}")
     print(f"    the rest (wall - cells)                         {fmt(over)}")
@@ -258,37 +253,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--skip-numpy", action="store_true")
-    p.add_argument(
-        "--baseline",
-        default=None,
-        metavar="DIR",
-        help="another checkout of the package (e.g. `git archive` of an older commit): its `study run` is "
-        "timed in each rep too, for a before/after in one run",
-    )
     p.add_argument("--report-only", action="store_true", help="print the table of the --out file and exit")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "phases.json"))
+    p.add_argument("--out", default=None, help="JSON file (default benchmarks/results/phases.json)")
     a = p.parse_args(argv)
     if a.report_only:
-        report(json.loads(Path(a.out).read_text()))
+        report(json.loads(Path(a.out or RESULTS / "phases.json").read_text()))
         return 0
     if not os.environ.get("STUDY_DATA_DIR"):
         raise SystemExit("set STUDY_DATA_DIR to the directory holding the MNIST IDX files")
-    a.config = str(Path(a.config).resolve())
+    config = Path(a.config).resolve()
+    a.config = str(config)
     extra = [x for o in a.overrides for x in ("--set", o)]
-    r: dict = {"config": a.config, "args": extra, "load_before": load(), "when": time.strftime("%Y-%m-%d %H:%M")}
-    r["baseline"], r["reps"] = a.baseline, []
+    figure = "a study end to end, process start to exit, in phases, beside the course's NumPy loop"
+    r: dict = {**results_header(figure, "benchmarks.phases", argv), "config": str(config.relative_to(ROOT))}
+    r.update({"args": extra, "load_before": load(), "reps": []})
     no_numpy = {"seconds": float("nan"), "process_seconds": float("nan"), "cells": []}
     for _ in range(a.reps):
         rep: dict = {"tf_import": tf_import_seconds()}
-        if a.baseline:
-            rep["baseline"] = study_once(a.config, extra, instrumented=False, tree=a.baseline)
         rep["study"] = study_once(a.config, extra, instrumented=False)
         rep["instrumented"] = study_once(a.config, extra, instrumented=True)
         rep["numpy"] = no_numpy if a.skip_numpy else numpy_once(a.config, a.overrides)
         r["reps"].append(rep)
         r["load_after"] = load()
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(r, indent=1))  # after every rep: a long run interrupted keeps its reps
+        write_results("phases", r, a.out)  # after every rep: a long run interrupted keeps its reps
     report(r)
     return 0
 

@@ -87,7 +87,7 @@ def timed_submit(submit):
 def instrument(module) -> None:
     """The wrappers for one just-imported module of the package."""
     m, name = module, module.__name__
-    if name == "study.spec.studyfile":
+    if name == "study.check.validated_study":
         patch(m, "load_study", "validation (study file, grid)")
     elif name == "study.plan.grid":
         patch(m, "expand", "validation (study file, grid)")
@@ -107,7 +107,6 @@ def instrument(module) -> None:
         patch(m, "warm", "first engine started (build and trace go on in a thread)")
         patch(m, "describe_all", "data load and description (before TensorFlow)")
     elif name == "study.store.models":
-        patch(m, "save_local", "cell: saving the model")  # up to 5cf1b4c: saved as an MLflow model where trained
         patch(m, "package", "cell: packaging the model (MLflow)")
         patch(m, "preload", "model saving's imports")
     elif name == "study.engine.build":
