@@ -1,6 +1,6 @@
 """study: declarative Keras experiment grids, tracked in MLflow, compared in a report.
 
-The Python API (study/api.py; docs/api.md), the same functions the `study` command calls:
+The Python API, the same functions the `study` command calls:
 
     import study
     result = study.run("configs/smoke.yaml", store="mlruns")   # train; result.cells is a DataFrame
@@ -10,8 +10,7 @@ The Python API (study/api.py; docs/api.md), the same functions the `study` comma
     study.compare(parent_a, parent_b)                           # B − A per shared cell, beyond seed noise?
     study.rm(parent_a)                                          # soft-delete a run's runs (purge=True: for good)
 
-`import study` imports nothing heavy: each name is loaded from study.api when first used.
-"""
+`import study` imports nothing heavy: each name is loaded when first used."""
 
 from __future__ import annotations
 

@@ -1,12 +1,7 @@
 """`study ui`: the MLflow UI on the project's store, and the parent run's description it shows.
 
-The UI is MLflow's own server (`mlflow server`) started as a child process in its own process
-group, bound to localhost, pointed at the store `study run` writes (study.store.tracking.tracking_uri).
-The default store keeps artifacts as local `file://` folders, so the server reads them directly
-(`--no-serve-artifacts`): the UI's artifact viewer shows the study file, the summary table and the
-HTML report of each parent run. Ctrl-C stops the whole process group and exits 0 (where there are no
-process groups, Windows, the server's process tree as psutil finds it).
-"""
+MLflow's own server, started as a child process in its own process group and bound to localhost, so
+Ctrl-C stops all of it and the store is not served beyond this machine."""
 
 from __future__ import annotations
 

@@ -1,11 +1,8 @@
 """Two study runs side by side: the cells they share, how each metric moved from A to B, and whether
 the move is beyond seed noise (Welch's interval on the difference, as in the report's ranking).
 
-A and B are two parent runs of one study, or of two studies with the same axes. Cells are matched
-by their axis values (the `axis.<name>` columns of the read model): the grid point, not the exact
-settings, so a change made outside the grid (`--set train.iterations=500`) is what the comparison
-measures. Pure computation over two `StudyRuns`; reading them is study/store, drawing study/report.
-"""
+Cells are matched by their axis values (the grid point, not the exact settings), so a change made
+outside the grid (`--set train.iterations=500`) is what the comparison measures. Pure computation."""
 
 from __future__ import annotations
 

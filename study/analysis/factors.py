@@ -1,8 +1,5 @@
 """The factor effects of a study run: main effects, two-way interactions and a sequential ANOVA of the
-per-run primary metric over the grid's axes.
-
-Pure computation over the per-run table of study/analysis/statistics.py (`run_stats`).
-"""
+per-run primary metric over the grid's axes. Pure computation over the per-run table."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
 """Per-layer diagnostics of a study run: the `<stat>/<layer>` metrics in depth order, the gradient ratio
 of a run's first and last kernel layers, and which activation each hidden `act_k` layer applies.
-
-Pure computation over the read model of study/store/reader.py (`StudyRuns`).
-"""
+Pure computation over the store's read model."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
 """The statistics of one study run: per-run and per-cell tables, confidence intervals and the
-comparison of the best cells. The per-layer diagnostics are study/analysis/layer_stats.py, the factor
-effects (main effects, interactions, ANOVA) study/analysis/factors.py.
-
-Pure computation over the read model of study/store/reader.py (`StudyRuns`, `Axis`): nothing
-is read from the store here, nothing is drawn or written.
-"""
+comparison of the best cells. Pure computation over the store's read model: nothing read, drawn or written."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""`study run --dry-run`: run the checks a real run makes before it writes anything, then print every
-cell with the settings in which it differs from the schema's defaults (those that take no effect in
-the cell, by study/spec/relevance.py, left out) — so a dry run that passes means the run starts, and shows
-what it will train."""
+"""`study run --dry-run`: the checks a real run makes before it writes anything, then every cell with the
+settings in which it differs from the defaults, so a dry run that passes means the run starts."""
 
 from __future__ import annotations
 

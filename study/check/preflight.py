@@ -1,17 +1,9 @@
 """The whole study checked before its first run is created (and by `study run --dry-run`).
 
-Cheap on purpose — no data loaded, no TensorFlow for the course's layer types:
-- the data: each dataset's sizes read from its IDX headers; `train_size`, `test_size` and
-  `batch_size` checked against them;
-- every distinct network structure built once against the data's shape (study/check/shapes.py, exact
-  formulas; a stack holding other Keras layers is built symbolically with Keras instead, which
-  imports TensorFlow: `Preflight.keras_built` says which);
-- every setting written explicitly (in `base`, by `--set` or in a grid axis) must take effect in
-  at least one cell (study/spec/relevance.py), and no two cells may differ only in settings that have no
-  effect on them (they would train the same numbers twice under two names);
-- every grid value must be in some cell (not excluded everywhere).
-Each problem raises ConfigError (or DataError) with one line; nothing is written.
-"""
+Cheap on purpose — no data loaded, no TensorFlow for the course's layer types: the data's sizes from
+its headers, every network structure built once against the data's shape, every explicit setting
+taking effect in some cell, no two cells differing only in inert settings, every grid value used.
+Each problem raises ConfigError (or DataError) with one line; nothing is written."""
 
 from __future__ import annotations
 

@@ -1,14 +1,7 @@
 """Output shapes of a cell's network, in pure Python, for the course's own layer types.
 
-The same walk as study/engine/model.build_model (a flat input meets a convolution as a square
-one-channel image; a flatten goes in before a dense layer that follows convolutions or pooling; a
-`hidden` net gets its `dense(num_classes)` output layer), with Keras's exact `valid` formulas:
-a convolution of kernel k, stride s and zero padding p maps a side n to (n + 2p - k) // s + 1, a
-pooling window w with stride s maps n to (n - w) // s + 1. Impossible stacks raise ShapeError naming
-the layer, so a study is refused before anything runs and without importing TensorFlow.
-Layer types other than the course's (Keras layers by name) are not handled here: `course_stack`
-says whether this module can decide, and study/check/preflight.py builds the others with Keras.
-"""
+The same walk as the engine's model build, with Keras's exact `valid` formulas, so an impossible stack
+is refused, naming the layer, before anything runs and without importing TensorFlow."""
 
 from __future__ import annotations
 

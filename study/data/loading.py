@@ -1,6 +1,5 @@
-"""Loading a dataset: a data setting's full data read once per process (sources.py caches it), then
-held out, subset and scaled (prepare.py); `load_dataset` / `dataset_digest` do the same for a named
-dataset without a study file (the notebooks, the report's model section, the benchmarks)."""
+"""Loading a dataset: a data setting's full data read once per process, then held out, subset and scaled;
+`load_dataset` / `dataset_digest` do the same for a named dataset without a study file (notebooks, reports)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,7 @@
-"""A dataset's sizes and sample shape for checking a study before anything runs (study/check/preflight.py).
+"""A dataset's sizes and sample shape, for checking a study before anything runs.
 
-MNIST and Fashion-MNIST without hold-outs are sized from their IDX headers alone (a few bytes per
-file, no arrays decoded), or from keras.datasets' published sizes when no directory is set, so a
-`--dry-run` stays quick. Every other source is read as a cell would read it (cached per process):
-sizes after the test and validation hold-outs are what `train_size` / `test_size` are checked against.
-"""
+MNIST and Fashion-MNIST are sized from their IDX headers alone (no arrays decoded), so a `--dry-run`
+stays quick; every other source is read as a cell would read it (cached per process)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
 """TensorFlow and Keras for the engine, with this process's numerics: its threads and op determinism.
 
-The engine's modules import `tf` and `keras` from here. They are imported once, quietly, with the
-default numerics' threads already set, by study/runtime/tensorflow_setup.py (below the data sources that
-decode with TensorFlow too); `configure` and `ensure` then set the mode a process or cell runs in.
-"""
+The engine's modules import `tf` and `keras` from here, so TensorFlow is imported once, quietly, with
+the threads already set; `configure` and `ensure` set the mode a process or cell runs in."""
 
 from __future__ import annotations
 

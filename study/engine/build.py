@@ -12,13 +12,13 @@ channels of a convolution.
 Penalties on every kernel, the output layer's included: L1 adds `l1·Σ|W|`; L2 adds the course's
 `0.5·l2·ΣW²`, i.e. Keras `L2(l2 / 2)`.
 
-Any other `keras.layers` layer (`{type: Conv2D, padding: same, …}`, study/spec/layer_table.py) is built
+Any other `keras.layers` layer (`{type: Conv2D, padding: same, …}`) is built
 with its arguments as written; a layer with a kernel gets the study's initializer (re-drawn at
 each cell's seed by the engine) and penalty. Its other random initial weights, if any (e.g.
 SeparableConv2D's depthwise kernel), are drawn when the engine builds the model, from Keras's
 seeded global generator: the same for every seed of a structure.
 
-The output follows the task (study/spec/task.py): a softmax over the classes for classification,
+The output follows the task: a softmax over the classes for classification,
 linear for regression.
 
 Layer names are stable (`dense_1`, `act_1`, `bn_1`, `conv_1`, …; a Keras layer: its class name in

@@ -11,7 +11,7 @@ parameter `w` with gradient `g` at iteration `t = 1, 2, …`:
             w ← w − lr_t·m / (sqrt(v) + eps)`                              (m, v start at 0)
 
 Keras's Adagrad instead starts h at `initial_accumulator` and divides by `sqrt(h + eps)`, and its
-RMSprop divides by `sqrt(h + eps)`: their first steps differ from these (docs/optimizers.md).
+RMSprop divides by `sqrt(h + eps)`: their first steps differ from these.
 Being a `keras.optimizers.Optimizer`, this one takes Keras's schedules, clipnorm and clipvalue.
 """
 

@@ -1,11 +1,8 @@
 """The engine's graph: one cell's `keras.Sequential`, its optimizer and the resident data, trained in-graph.
 
-The step loop runs inside the graph. One `tf.function` call trains a *chunk* of iterations —
-several eval periods — with the training and test tensors resident, batches sampled in-graph
-from a stateless RNG keyed on (seed, iteration), and the test set evaluated in one large batch
-at each eval point. `step_by_step=True` runs the same step and evaluation functions one iteration
-per call instead: the reference the engine is tested against. study/engine/training_loop.py drives it.
-"""
+One `tf.function` call trains a chunk of iterations, batches sampled in-graph from a stateless RNG keyed
+on (seed, iteration), the test set evaluated in one batch at each eval point. `step_by_step=True` runs
+one iteration per call instead: the reference the engine is tested against."""
 
 from __future__ import annotations
 

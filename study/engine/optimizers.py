@@ -1,10 +1,8 @@
 """The Keras optimizer of a cell's optimizer settings: Keras's rules or the course's, clipping, a schedule.
 
-`optimizer.rule: keras` (the default) builds Keras's own optimisers with the course's
-hyperparameters expressible; `optimizer.rule: course` builds the course notebook's update rules
-(study/engine/course_optimizers.py). Either takes `clipnorm` / `clipvalue` and a learning-rate
-schedule from keras.optimizers.schedules, whose peak is `optimizer.lr`.
-"""
+`optimizer.rule: keras` (the default) builds Keras's own optimisers with the course's hyperparameters;
+`optimizer.rule: course` the course notebook's update rules. Either takes `clipnorm` / `clipvalue` and a
+learning-rate schedule whose peak is `optimizer.lr`."""
 
 from __future__ import annotations
 

@@ -1,12 +1,11 @@
 """Build and trace a later cell's engine in a background thread while the current cell trains.
 
-Tracing a new model structure is Python work (Keras layers, autograph, the gradient), 0.7-1.5 s on
-the development machine, while a cell's training runs in TensorFlow's C++ runtime without the
-GIL and, in `exact` numerics, mostly on one core. So when a cell starts, the engine of the next
-cell with another structure is built, traced and run once (an evaluation, which changes no
-weight) on the other core; `engine_for` then finds it ready and resets it to that cell's seed as
-it does any cached engine. The graph is the one the main thread would have traced, so the
-numbers are the same (tests/integration/engine/test_prefetch.py compares them).
+Tracing a new model structure is Python work (Keras layers, autograph, the gradient), while a cell's
+training runs in TensorFlow's C++ runtime without the GIL and, in `exact` numerics, mostly on one core.
+So when a cell starts, the engine of the next cell with another structure is built, traced and run once
+(an evaluation, which changes no weight) on the other core; `engine_for` then finds it ready and resets
+it to that cell's seed as it does any cached engine. The graph is the one the main thread would have
+traced, so the numbers are the same.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """The training engine: one cell's `keras.Sequential` trained with the course's iteration protocol.
 
-`train_and_evaluate` takes a cached engine of the cell's graph (study/engine/graph.py: the model
-trained chunk by chunk in-graph) or builds one, runs the chunks and hands each chunk's recorded values
+`train_and_evaluate` takes a cached engine of the cell's graph (the model trained chunk by chunk
+in-graph) or builds one, runs the chunks and hands each chunk's recorded values
 to the Keras callbacks (MLflow logging is one of them) once per call.
 
 Protocol (the course's): iteration i = 1..N draws a batch, updates the weights and records the
 batch loss (`train_loss`); at i = 0, eval_every, 2·eval_every, … and at N the task's eval metrics
-(study/spec/task.py: test accuracy and loss and training accuracy for classification; test MAE, loss
+(test accuracy and loss and training accuracy for classification; test MAE, loss
 and MSE and training MAE for regression) are recorded. `train.early_stopping` ends a cell at the
-eval point where its metric stopped improving (study/engine/stopping.py).
+eval point where its metric stopped improving.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A study's datasets as the driver sees them: loaded here, or described by the training process that
-holds them (study/execution/trainer.py). Light on purpose: the runner checks the data with it before it
+holds them. Light on purpose: the runner checks the data with it before it
 imports MLflow, so a file broken past its header is refused at once."""
 
 from __future__ import annotations

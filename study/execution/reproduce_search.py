@@ -6,7 +6,7 @@ rebuilt from the parameters on its run — the sampled values under their short 
 run's config hash — and trained again into a new parent tagged `study.reproduces=<original>`. A pruned
 cell is stopped at the iteration it was pruned at (`study.pruned_at`), where its histories ended, so the
 two compare value for value. Failed trials and trials that never trained are not reproduced. The cells
-are then compared exactly as a grid's (study/execution/reproduce.py `compare_cell`).
+are then compared exactly as a grid's.
 """
 
 from __future__ import annotations

@@ -1,20 +1,19 @@
 """A training process: the cells of a `study run` trained beside the driver, which keeps the store.
 
 TensorFlow's import and MLflow's (with its store) are both Python work, and in one process they take
-turns under one GIL: measured, importing them on two threads took longer than one after the other.
-So the driver starts this process first thing. It loads the data, imports TensorFlow and builds and
-traces the first cell's engine, while the driver imports MLflow, opens the store and creates the
-study's runs on the other core. The trainer then trains the cells the driver sends one after another.
-It sends back every callback call the engine makes (the chunks' records, the eval points, the
-summary), and the driver replays them on the cell's own callbacks (the MetricLogger, the progress
-bar), so what is logged is what the engine in the driver's own process would have handed over.
-The driver also keeps the MLflow writer's Python work off the training process.
+turns under one GIL: importing them on two threads takes longer than one after the other. So the driver
+starts this process first thing. It loads the data, imports TensorFlow and builds and traces the first
+cell's engine, while the driver imports MLflow, opens the store and creates the study's runs on the
+other core. The trainer then trains the cells the driver sends one after another. It sends back every
+callback call the engine makes (the chunks' records, the eval points, the summary), and the driver
+replays them on the cell's own callbacks (the MetricLogger, the progress bar), so what is logged is what
+the engine in the driver's own process would have handed over. The driver also keeps the MLflow writer's
+Python work off the training process.
 
 The trainer writes nothing to the store. It keeps its engines and graphs from one study to the next
 (one per driver process and numerics mode). It dies with the driver (PR_SET_PDEATHSIG on Linux, and
 everywhere a thread watching its parent with psutil, within PARENT_POLL_S) and ignores Ctrl-C, which
-the driver handles. This module is the driver's side; study/execution/trainer_main.py is the
-process's own.
+the driver handles. This module is the driver's side of it.
 """
 
 from __future__ import annotations

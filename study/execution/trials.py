@@ -1,6 +1,6 @@
-"""Run a search: an Optuna study in the store (study/store/search_home.py) whose trials are trained as cells.
+"""Run a search: an Optuna study beside the store whose trials are trained as cells.
 
-How to run what study/plan/space.py says to try. Optuna's ask-and-tell interface, not `Study.optimize`:
+How to run what the search space says to try. Optuna's ask-and-tell interface, not `Study.optimize`:
 - a trial's cells are trained by the same machinery as a grid's (claims, child runs, the background
   writer, failure isolation), and its outcome is told explicitly once its runs are in the store;
 - "count the trials, then ask for one" runs under one file lock, so `--workers N`, Ray tasks and a second

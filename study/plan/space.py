@@ -1,7 +1,7 @@
 """Search spaces: the `search:` section of a study, checked as strictly as a grid, as Optuna distributions,
 and a trial's sampled values turned into cells (one per seed) named and hashed like grid cells.
 
-What to try, not how to run it (that is study/execution/trials.py): pure, and Optuna is imported only where
+What to try, not how to run it: pure, and Optuna is imported only where
 its distribution objects are built. A distribution is one of::
 
     optimizer.lr:     {loguniform: [1.0e-4, 0.3]}        # float, log scale

@@ -1,6 +1,6 @@
 """The study's question answered in sentences: for every axis, which level wins and where it does not
-(the simple and overall effects of study/analysis/effects.py, Holm-corrected), which two-way
-interactions matter (the ANOVA of study/analysis/factors.py), and what the gradient diagnostics say
+(the simple and overall effects, Holm-corrected), which two-way interactions matter (the ANOVA),
+and what the gradient diagnostics say
 about why. Every number in a sentence comes with its 95 % interval and verdict."""
 
 from __future__ import annotations

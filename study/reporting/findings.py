@@ -1,5 +1,5 @@
 """The report's findings: the study's question answered in sentences (which level of each axis wins,
-where it does not, which interactions matter, what the gradients say; study/reporting/answers.py), then
+where it does not, which interactions matter, what the gradients say), then
 plain-text observations read off the statistics (best and worst cell, largest gap, cells at chance
 level, gradient ratios, failures and cells without a run)."""
 

@@ -1,5 +1,5 @@
 """The report's comparison sections: the best cells against the next (Welch), the level effects
-within and across the other axes (study/analysis/effects.py), main effects, two-way interactions
+within and across the other axes, main effects, two-way interactions
 and the ANOVA table."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The report's settings section: the settings that vary (the axes, with their levels), then the fixed
 settings that take effect in these cells — those the study chose first, then those at their defaults —
-and, folded away, the fixed settings that do nothing in any of the cells (study/spec/relevance.py says why),
-each with its one-line meaning from the schema (study/spec/settings_doc.py)."""
+and, folded away, the fixed settings that do nothing in any of the cells,
+each with its one-line meaning from the schema."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """`study report`: one study run as a self-contained HTML page, CSV tables and figure PNGs.
 
 `write_report` reads the run with `study.store.reader`, computes its statistics with
-`study.analysis.statistics` (study/reporting/context.py), draws every applicable figure
-(study/reporting/figures.py) and writes `report.html` (study/reporting/html.py), `summary.csv` (one row
+`study.analysis.statistics`, draws every applicable figure and writes `report.html`, `summary.csv` (one row
 per cell), `runs.csv` (one row per cell × seed), `curves.csv` (every metric point) and
 `figures/*.png`; it then logs the report to the parent run under `report/`.
 

@@ -16,9 +16,9 @@ Two modes, chosen by `train.numerics`:
   depend on the thread count; the run records it so a difference can be explained.
 
 Op determinism is always on and XLA is never used; oneDNN is left at TensorFlow's own default and
-recorded. This module holds the policy; study/runtime/tensorflow_setup.py gives TensorFlow the default mode's
-threads as soon as it is imported, then study/engine/backend.py applies `configure` (each backend, before
-any training) and `ensure` (the engine, for the cell it is about to train).
+recorded. This module holds the policy: TensorFlow gets the default mode's threads as soon as it is
+imported, then `configure` (each backend, before any training) and `ensure` (the engine, for the cell
+it is about to train) apply it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """TensorFlow and Keras, imported once with the process-wide settings this package needs.
 
-Below both the data sources that decode with TensorFlow (study/data/images.py) and the engine
-(study/engine/backend.py, which adds the per-mode numerics): the Keras backend is pinned to
+Below both the data sources that decode with TensorFlow and the engine (which adds the per-mode
+numerics): the Keras backend is pinned to
 TensorFlow, TensorFlow's C++ start-up chatter (oneDNN notices, CUDA probing on machines without a
 GPU), which the absl logger writes before any log level can apply, is kept out of the terminal —
 it is replayed if the import itself fails — and the default numerics' threads are set before any

@@ -12,10 +12,8 @@ A study file has five parts::
     seeds: [0, 1, 2]                   # or a count: `seeds: 3` means [0, 1, 2]
     architectures: {name: [layer, ...]}   # optional named layer stacks for `model.arch`
 
-Every default lives in this package, once: `data.py`, `layers.py` and `model.py`, `optimizer.py`
-(with the learning-rate schedules), `train.py`, `settings.py` (the four sections together),
-`tracking.py`, `expect.py`, `search.py` and `document.py` (the whole file, `StudyFile`, and a loaded
-`Study`); `strict.py` is their shared base. study/spec/studyfile.py reads a file into these models: an
+Every default lives in this package, once, one module per section of the study file, with the whole
+file (`StudyFile`) and a loaded `Study` beside them. A file read into these models with an
 unknown key, a wrong type or an impossible value raises ConfigError with one line naming the file,
 the key, the bad value and the valid choices.
 """

@@ -1,4 +1,4 @@
-"""The `expect:` document key: expected result ranges, checked after a run (study/check/expectations.py)."""
+"""The `expect:` document key: expected result ranges, checked after a run."""
 
 from __future__ import annotations
 

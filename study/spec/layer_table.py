@@ -3,7 +3,7 @@
 A study file is validated before TensorFlow is imported (a bad input is refused in well under a
 second), so the names and arguments of `keras.layers` come from `keras_layers.json`, generated
 from the pinned Keras by `python -m study.spec.layer_table` and committed beside this module;
-tests/integration/spec/test_layer_table.py regenerates it from the installed Keras and fails when they differ.
+an integration test regenerates it from the installed Keras and fails when they differ.
 
 Left out: layers that need several inputs (Add, Concatenate, attention, …), wrap another layer
 or cell (Bidirectional, TimeDistributed, RNN, …), or run foreign code (Lambda, TFSMLayer, …):

@@ -1,12 +1,12 @@
 """Which settings take effect: for one resolved `Settings`, the dotted keys that change nothing, and why.
 
-A study's settings are a flat schema (study/spec/), but many only matter under others:
+A study's settings are a flat schema, but many only matter under others:
 `init_std` only for the `gauss` initializer, `rho` only for RMSprop, the `bn_*` settings only where
 the net has a BatchNormalization layer, `hidden`/`dropout`/`batch_norm` only for a `hidden` net (an
-explicit `layers` stack or an `arch` replaces them). The rules mirror study/engine/build.py and
-study/engine/optimizers.py; a key not named here always takes effect.
+explicit `layers` stack or an `arch` replaces them). The rules mirror how the engine builds the
+model and optimizer; a key not named here always takes effect.
 
-Used to refuse settings written explicitly that take effect in no cell (study/check/preflight.py), to
+Used to refuse settings written explicitly that take effect in no cell, to
 find cells that differ only in inert settings, and to fold inert settings in the report and dry run.
 Pure Python, config-level: imports only study.spec.
 """

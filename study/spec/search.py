@@ -1,4 +1,4 @@
-"""The `search:` document key: sampled trials instead of the full grid (study/plan/space.py reads `params`)."""
+"""The `search:` document key: sampled trials instead of the full grid."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Every setting of a study file, generated from the schema (study/spec/): its type, default, valid
+"""Every setting of a study file, generated from the schema: its type, default, valid
 values and one-line meaning (the field's attribute docstring). The text of `study settings`, the
-Markdown of docs/settings.md (tests keep the two in sync) and the JSON Schema of `study schema`.
+settings reference in Markdown (tests keep the doc in sync) and the JSON Schema of `study schema`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ name). MLflow's SQL stores hold experiment names unique (a database constraint),
 of processes creating the same name exactly one succeeds and the others get RESOURCE_ALREADY_EXISTS:
 the claim is atomic, with no timing window. A claim ends when its owner creates `<name>/released`;
 a generation released, or owned by a process of this host that no longer exists, is taken over by
-creating the next generation (docs/reliability.md says what is and is not guaranteed).
+creating the next generation.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Where the store is and how it is opened: the tracking URI, checks, moved stores, retries on a busy
-database (a new SQLite store is made by study/store/creation.py)."""
+database."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The MLflow store's contract, named once: every tag, artifact and summary metric `study` writes or reads.
 
-docs/store-layout.md describes what each one holds; this module is its code form. Writers and
+This module is the store layout's code form. Writers and
 readers use these names, never the literals, so a rename happens in one place.
 """
 

@@ -1,7 +1,7 @@
 """What a user's words point at in the store: a `store=` argument as a tracking URI, and a study name
 or a parent run id as a study and (optionally) one of its `study run` invocations.
 
-Used by the Python API (study/api.py) and the commands that take "a study or a parent run"
+Used by the Python API and the commands that take "a study or a parent run"
 (`study compare`, `study rm`, `study report`): one resolution, one set of one-line errors.
 """
 

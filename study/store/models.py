@@ -1,6 +1,6 @@
 """A cell's trained model in the store: an MLflow model of Keras's flavour, logged as an MLflow 3 LoggedModel.
 
-Keras saves the model where it trained (study/engine/build.py `save_keras`, on the training thread,
+Keras saves the model where it trained (on the training thread,
 before a cached engine trains the next cell into the same Keras model). Here, without Keras, `package`
 puts that file into the directory `mlflow.keras.save_model` writes (tested equal; ~0.01 s, so a
 failure still fails its cell), and `log_saved` uploads it on the background writer before the run

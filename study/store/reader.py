@@ -1,10 +1,7 @@
 """Read one `study run` back from the MLflow store into tidy DataFrames: the store's read model.
 
-Follows docs/store-layout.md: the cells of a parent run are the runs listed in its
-`cells.json` manifest (or, without one, the runs nested under it); each cell run gives its
-tags, params, summary metrics and metric histories. Pure reading: no statistics, nothing is
-drawn or written (those are study/analysis and study/report, which read through this module).
-"""
+The cells of a parent run are the runs its `cells.json` manifest lists (without one, the runs nested
+under it). Pure reading: no statistics, nothing drawn or written."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The MLflow store: experiment per study, parent run per `study run`, child run per cell.
 
-docs/store-layout.md is the contract this module writes. Everything goes through an explicit
+The store layout is the contract this module writes. Everything goes through an explicit
 `MlflowClient` (no global "active run"), so several processes can write one store. Metrics
 never go one call per value: the `MetricLogger` callback buffers a chunk's values and a
 background thread sends them with `log_batch` while training goes on.
