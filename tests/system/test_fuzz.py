@@ -12,9 +12,6 @@ whose statistics report how many examples were tried and the outcomes (`event`s:
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,12 +22,12 @@ import yaml
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from study import cli
 from study.spec.keys import setting_keys
 from study.spec.layers import ACTIVATIONS, LAYER_TYPES
 from study.spec.model import INITIALIZERS
 from study.spec.optimizer import OPTIMIZERS
 from study.spec.studyfile import DOCUMENT_KEYS
+from tests.support.fuzzing import assert_clean_outcome, assert_nothing_written, study_cli
 
 pytestmark = pytest.mark.usefixtures("mnist_dir")  # the dry run reads the data's headers
 
@@ -120,43 +117,6 @@ def text_of(doc: dict[str, Any], splice: tuple[int, str] | None) -> str:
         at = splice[0] % (len(text) + 1)
         text = text[:at] + splice[1] + text[at:]
     return text
-
-
-def study_cli(argv: list[str], cwd: Path) -> tuple[int, str, str]:
-    """`study ARGV` in-process in `cwd` with a store of its own there: exit code, stdout, stderr.
-
-    Anything other than an exit code (a traceback) escapes and fails the test."""
-    out, err = io.StringIO(), io.StringIO()
-    old, env = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
-    os.chdir(cwd)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                rc = cli.main(argv)
-            except SystemExit as exc:  # argparse
-                rc = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        os.chdir(old)
-        if env is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = env
-    return rc, out.getvalue(), err.getvalue()
-
-
-def assert_clean_outcome(rc: int, err: str) -> None:
-    """Exit 0, or exit 2 with one line that starts with `error:`."""
-    assert rc in (0, 2), (rc, err)
-    if err.startswith("store: "):  # a store command names its store on the line before its error
-        err = err.split("\n", 1)[1]
-    if rc == 2:
-        assert err.count("\n") == 1 and err.startswith("error: "), err
-    event(f"exit {rc}")
-
-
-def assert_nothing_written(cwd: Path) -> None:
-    """A refused command leaves no store: no mlruns/, no database."""
-    assert not (cwd / "mlruns").exists(), list(cwd.iterdir())
-    assert not list(cwd.glob("**/*.db"))
 
 
 @given(doc=study_documents(), splice=st.none() | st.tuples(st.integers(0, 10**4), st.text(min_size=1, max_size=3)))
