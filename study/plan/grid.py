@@ -11,6 +11,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from study.spec.document import Study, resolve_arch
 from study.spec.keys import check_setting_key, setting_keys
 from study.spec.messages import cell_error, describe
 from study.spec.settings import LATER_SETTINGS, Settings
+from study.spec.strict import MAX_RUNS
 
 # Settings that say where things are, not what is computed: left out of a cell's identity.
 # Data settings added later enter only when set (DataConfig.identity), so existing hashes stay.
@@ -50,6 +52,7 @@ def expand(study: Study) -> list[Cell]:
     if spec.search is not None:
         raise ConfigError(f"{study.source}: search: a search study has no grid; its cells are its trials (study run)")
     keys = list(spec.grid)
+    check_run_count(study, [len(spec.grid[k]) for k in keys])
     shorts = short_names(keys)
     cells: list[Cell] = []
     seen: dict[str, str] = {}
@@ -215,6 +218,18 @@ def run_count(n_cells: int, n_seeds: int, n_runs: int | None = None) -> str:
     if n_runs is not None and n_runs != n_cells * n_seeds:
         text += f" ({n_runs} in the store)"
     return text
+
+
+def check_run_count(study: Study, axis_lengths: list[int]) -> None:
+    """Refuse a grid of more than MAX_RUNS runs before building any of them (exclusions only remove)."""
+    seeds = len(study.spec.seed_list)
+    runs = math.prod(axis_lengths) * seeds
+    if runs > MAX_RUNS:
+        sizes = " × ".join(map(str, [*axis_lengths, seeds]))
+        raise ConfigError(
+            f"{study.source}: grid: {sizes} = {runs:,} runs (axes × seeds), more than the {MAX_RUNS:,} one study "
+            "may hold; split it into studies, or use a search"
+        )
 
 
 def cells_count(cells: list[Cell]) -> str:

@@ -28,6 +28,7 @@ from study.plan.grid import Cell, config_hash, identity, label, printable, resol
 from study.spec.document import Study
 from study.spec.keys import check_setting_key, setting_keys
 from study.spec.search import DISTRIBUTION_KINDS, SearchConfig
+from study.spec.strict import MAX_RUNS
 
 STACK_KEY = "model.hidden"  # the one setting with a structured distribution: depth x width
 STACK_PARTS = ("depth", "width")
@@ -78,7 +79,13 @@ class Param:
         if self.kind == "choice":
             return list(self.choices)
         if self.kind == "int":
-            return list(range(int(self.low), int(self.high) + 1, self.step))
+            values = range(int(self.low), int(self.high) + 1, self.step)
+            if len(values) > MAX_RUNS:
+                raise ConfigError(
+                    f"{where}.{self.key}: {len(values):,} values for sampler grid, more than the {MAX_RUNS:,} runs "
+                    "one study may hold; raise its step, or use sampler tpe or random"
+                )
+            return list(values)
         raise ConfigError(
             f"{where}.{self.key}: {self.kind} is continuous; sampler grid needs every parameter discrete "
             "(valid: choice, int)"
@@ -331,6 +338,12 @@ def grid_of(search: SearchConfig, source: str) -> dict[str, list[Any]]:
     where = f"{source}: search.params"
     grid = {p.key: p.grid_values(where) for p in params if p.setting != STACK_KEY or p.key == STACK_KEY}
     stack = [p.grid_values(where) for p in params if p.key.startswith(STACK_KEY + ".")]
+    runs = math.prod(len(values) for values in [*grid.values(), *stack])
+    if runs > MAX_RUNS:
+        raise ConfigError(
+            f"{where}: sampler grid: {runs:,} points, more than the {MAX_RUNS:,} runs one study may hold; "
+            "use sampler tpe or random with a budget of trials"
+        )
     if stack:
         grid[STACK_KEY] = [[w] * d for d, w in itertools.product(*stack)]
     return grid

@@ -14,7 +14,7 @@ from study.spec.expect import Expectation
 from study.spec.layers import Layer
 from study.spec.search import SearchConfig
 from study.spec.settings import Settings
-from study.spec.strict import PositiveInt, Strict
+from study.spec.strict import MAX_RUNS, PositiveInt, Strict
 from study.spec.tracking import TrackingConfig
 
 STUDY_NAME = re.compile(r"[^\W_][\w.-]*")  # whole name (fullmatch): letters of any script, digits, _ . -
@@ -53,6 +53,15 @@ class StudyFile(Strict):
                 "must be letters (any script), digits, '_', '-' or '.', starting with a letter or digit, "
                 f"at most {MAX_STUDY_NAME} characters"
             )
+        return v
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_count(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool) and not 0 < v <= MAX_RUNS:
+            raise ValueError(f"a count of seeds is 1 to {MAX_RUNS:,} (or give a list of seeds)")
+        if isinstance(v, list) and len(v) > MAX_RUNS:
+            raise ValueError(f"{len(v):,} seeds; at most {MAX_RUNS:,}")
         return v
 
     @field_validator("grid")

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
-from study.spec.strict import PositiveInt, Strict
+from study.spec.strict import RunCount, Strict
 
 SamplerName = Literal["tpe", "random", "grid"]  # grid: every combination, exactly as a `grid:` section
 PrunerName = Literal["none", "median", "successive_halving"]
@@ -35,7 +35,7 @@ class SearchConfig(Strict):
     """The space: dotted key -> {choice: [...]} | {uniform: [lo, hi]} | {loguniform: [lo, hi]} | {int: [lo, hi]}."""
     sampler: SamplerName = "tpe"
     """How trials are drawn: random, tpe (Bayesian), or grid (every point, as a `grid:`)."""
-    trials: PositiveInt | None = None
+    trials: RunCount | None = None
     """The budget of trials; required unless the sampler is grid."""
     seed: Annotated[int, Field(ge=0)] = 0
     """The sampler's seed: the same search samples the same trials."""

@@ -10,7 +10,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_RUNS = 100_000  # runs one study may hold (cells × seeds, or trials): past this the store is the problem
+
 PositiveInt = Annotated[int, Field(gt=0)]
+RunCount = Annotated[int, Field(gt=0, le=MAX_RUNS)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, lt=1)]  # a rate in [0, 1)
 OpenUnit = Annotated[float, Field(gt=0, lt=1)]  # a decay in (0, 1)

@@ -17,21 +17,34 @@ from study.spec.keys import check_setting_key, setting_keys
 
 MAX_STUDY_FILE_BYTES = 1 << 20  # a study file is a page or two of YAML; 1 MiB leaves room for generated grids
 MAX_YAML_VALUES = 100_000  # values in a document once every alias is expanded (a grid of 1,000 cells: ~10,000)
+MAX_YAML_DEPTH = 100  # nesting of lists and mappings: a study nests five or six deep; past this the parser recurses
+MAX_NUMBER_CHARS = 100  # characters of a number: beyond any setting's range, and short of Python's 4,300-digit limit
 
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads `1e-6` as a float (YAML 1.1 insists on `1.0e-6`), and counts the values of
     the document with every alias expanded, refusing past MAX_YAML_VALUES: a few hundred bytes of nested
-    aliases (an "alias bomb") would otherwise expand to billions of values in every later walk."""
+    aliases (an "alias bomb") would otherwise expand to billions of values in every later walk. Nesting past
+    MAX_YAML_DEPTH and numbers longer than MAX_NUMBER_CHARS are refused too (the parser's recursion, and
+    Python's limit on converting long digit strings, would otherwise end in a traceback)."""
 
     def __init__(self, stream) -> None:
         super().__init__(stream)
         self.values = 0
+        self.depth = 0
         self.sizes: dict[int, int] = {}  # id(node) -> its size expanded, each shared node measured once
 
     def compose_node(self, parent, index):
         event = self.peek_event()
-        node = super().compose_node(parent, index)
+        if self.depth >= MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MAX_YAML_DEPTH} lists or mappings deep", event.start_mark
+            )
+        self.depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
         self.values += self.expanded_size(node) if isinstance(event, yaml.AliasEvent) else 1
         if self.values > MAX_YAML_VALUES:
             raise yaml.composer.ComposerError(
@@ -115,7 +128,22 @@ def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode)
     return loader.construct_mapping(node, deep=True)
 
 
+def _bounded_number(constructor):
+    """A number constructor that refuses a literal longer than MAX_NUMBER_CHARS first."""
+
+    def construct(loader: _Loader, node: yaml.ScalarNode):
+        if len(node.value) > MAX_NUMBER_CHARS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a number of {len(node.value):,} characters; at most {MAX_NUMBER_CHARS}", node.start_mark
+            )
+        return constructor(loader, node)
+
+    return construct
+
+
 _Loader.add_constructor(AMBIGUOUS_TAG, _refuse_ambiguous)
+for _tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+    _Loader.add_constructor(_tag, _bounded_number(_Loader.yaml_constructors[_tag]))
 _Loader.add_constructor("tag:yaml.org,2002:map", _mapping_without_duplicates)
 
 

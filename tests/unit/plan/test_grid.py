@@ -7,10 +7,12 @@ import json
 
 import pytest
 
-from study.check.validated_study import load_study
-from study.plan.grid import NOT_IDENTITY, config_hash, expand
+from study.check.validated_study import load_study, study_from_dict
+from study.errors import ConfigError
+from study.plan.grid import NOT_IDENTITY, check_run_count, config_hash, expand
 from study.spec.data import DataConfig
 from study.spec.keys import setting_keys
+from study.spec.strict import MAX_RUNS
 from tests.support.paths import REPO
 from tests.support.studies import TWO_AXES
 
@@ -397,3 +399,24 @@ def test_hash_changes_with_the_seed(write_study):
     assert cells[0].settings == cells[1].settings and cells[0].seed != cells[1].seed
     assert cells[0].config_hash != cells[1].config_hash
     assert config_hash(cells[0].settings, 0) == cells[0].config_hash
+
+
+def test_a_grid_of_more_runs_than_a_study_may_hold_is_refused_before_any_cell_is_built():
+    axis = [i / 1000 for i in range(1000)]
+    doc = {"study": "big", "base": {"data": {"name": "mnist"}}, "seeds": 101, "grid": {"model.l2": axis}}
+    with pytest.raises(ConfigError) as refused:
+        expand(study_from_dict(doc, "s.yaml"))
+    assert str(refused.value) == (
+        f"s.yaml: grid: 1000 × 101 = 101,000 runs (axes × seeds), more than the {MAX_RUNS:,} one study may hold; "
+        "split it into studies, or use a search"
+    )
+    check_run_count(study_from_dict(doc | {"seeds": 100}, "s.yaml"), [len(axis)])  # exactly the limit: accepted
+
+
+@pytest.mark.parametrize("seeds", [0, -1, MAX_RUNS + 1, list(range(MAX_RUNS + 1))])
+def test_a_seed_count_or_list_past_the_limit_is_one_line(seeds):
+    doc = {"study": "s", "base": {"data": {"name": "mnist"}}, "seeds": seeds, "grid": {"model.l2": [0.0]}}
+    with pytest.raises(ConfigError) as refused:
+        study_from_dict(doc, "s.yaml")
+    (line,) = str(refused.value).splitlines()
+    assert line.startswith("s.yaml: seeds: ") and f"{MAX_RUNS:,}" in line

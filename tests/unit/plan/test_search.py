@@ -11,6 +11,7 @@ from study.check.validated_study import load_study, study_from_dict
 from study.errors import ConfigError
 from study.plan.grid import config_hash, expand
 from study.plan.space import describe_space, distributions, search_identity, search_space, space_size, trial_cells
+from study.spec.strict import MAX_RUNS
 from tests.support.searches import BAD_SEARCH, good
 
 
@@ -119,3 +120,22 @@ def test_bad_search_entries_are_refused_in_one_line(case):
         study_from_dict(doc, "bad.yaml")
     message = str(info.value)
     assert "\n" not in message and message.startswith("bad.yaml: ") and needle in message, message
+
+
+@pytest.mark.parametrize(
+    ("entries", "needle"),
+    [
+        ({"train.batch_size": {"int": [1, 10**9]}}, "1,000,000,000 values for sampler grid"),
+        (
+            {"train.batch_size": {"int": [1, 1000]}, "model.l2": {"choice": [i / 1000 for i in range(101)]}},
+            "101,000 points",
+        ),
+    ],
+)
+def test_a_sampler_grid_past_the_run_limit_is_refused_before_it_is_listed(entries, needle):
+    doc = good()
+    doc["search"] = {"sampler": "grid", "params": entries}
+    with pytest.raises(ConfigError) as refused:
+        study_from_dict(doc, "s.yaml")
+    (line,) = str(refused.value).splitlines()
+    assert needle in line and f"{MAX_RUNS:,} runs one study may hold" in line

@@ -1,6 +1,7 @@
-"""Study files are read with bounds (study/spec/studyfile.py): at most MAX_STUDY_FILE_BYTES, and at most
-MAX_YAML_VALUES values once YAML aliases are expanded, so a few hundred bytes of nested aliases, /dev/zero
-or a huge file is one line and exit 2, in bounded time and memory, with nothing written."""
+"""Study files are read with bounds: at most MAX_STUDY_FILE_BYTES, at most MAX_YAML_VALUES values once YAML
+aliases are expanded, at most MAX_YAML_DEPTH deep and numbers of at most MAX_NUMBER_CHARS, so a few hundred
+bytes of nested aliases, /dev/zero, a huge file, 60,000 brackets or a 50,000-digit number is one line and
+exit 2, in bounded time and memory, with nothing written."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from hypothesis import strategies as st
 
 from study import cli
 from study.errors import ConfigError
-from study.spec.studyfile import MAX_STUDY_FILE_BYTES, MAX_YAML_VALUES, parse_yaml, read_yaml
+from study.spec.studyfile import (
+    MAX_NUMBER_CHARS,
+    MAX_STUDY_FILE_BYTES,
+    MAX_YAML_DEPTH,
+    MAX_YAML_VALUES,
+    parse_yaml,
+    read_yaml,
+)
 from study.spec.train import MAX_ITERATIONS
 
 STUDY = "study: probe\nbase: {data: {name: mnist}}\ngrid: {model.activation: [sigmoid, relu]}\n"
@@ -88,4 +96,33 @@ def test_more_iterations_than_a_store_can_log_is_refused_before_anything_runs(tm
     assert cli.main(["run", "long.yaml", "--dry-run"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: long.yaml: base.train.iterations: 10000000000: ") and f"{MAX_ITERATIONS}" in line
+    assert not (tmp_cwd / "mlruns").exists()
+
+
+@given(st.integers(1, 3 * MAX_YAML_DEPTH), st.booleans())
+def test_nesting_is_read_or_refused_by_its_depth(depth, mapping):
+    text = "a: " + ("{b: " * depth + "1" + "}" * depth if mapping else "[" * depth + "]" * depth) + "\n"
+    if depth < MAX_YAML_DEPTH:  # the root mapping is one level
+        parse_yaml(text)
+    else:
+        with pytest.raises(Exception, match=f"nested more than {MAX_YAML_DEPTH} lists or mappings deep"):
+            parse_yaml(text)
+
+
+@given(st.integers(1, 3 * MAX_NUMBER_CHARS), st.sampled_from(["", "-", "0.", "1e"]))
+def test_numbers_are_read_or_refused_by_their_length(digits, prefix):
+    literal = prefix + "7" * digits
+    if len(literal) <= MAX_NUMBER_CHARS:
+        assert isinstance(parse_yaml(f"x: {literal}\n")["x"], (int, float))
+    else:
+        with pytest.raises(Exception, match=f"a number of {len(literal):,} characters; at most {MAX_NUMBER_CHARS}"):
+            parse_yaml(f"x: {literal}\n")
+
+
+@pytest.mark.parametrize("text", ["[" * 60000 + "]" * 60000, "9" * 50000])
+def test_deep_nesting_and_long_numbers_are_one_line_exit_2(text, tmp_cwd, capsys):
+    (tmp_cwd / "odd.yaml").write_text(STUDY + "seeds: " + text + "\n", encoding="utf-8")
+    assert cli.main(["run", "odd.yaml", "--dry-run"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: odd.yaml: not valid YAML at line 4")
     assert not (tmp_cwd / "mlruns").exists()
