@@ -15,6 +15,7 @@ the decoded, resized arrays. TensorFlow is imported only by this source.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -85,9 +86,37 @@ def read(path: Path, test_path: Path | None, image_size: tuple[int, int], color_
     )
 
 
+def check_pixels(classes: dict[str, list[Path]]) -> None:
+    """Refuse an image larger than Pillow's decompression-bomb limit (~89 megapixels) from its header
+    alone: each image is decoded whole before it is resized, so a 50 kB PNG can take gigabytes."""
+    from PIL import Image, UnidentifiedImageError
+
+    limit = Image.MAX_IMAGE_PIXELS or 0
+    for files in classes.values():
+        for f in files:
+            try:
+                with warnings.catch_warnings():  # Pillow's warning: our line says it
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    with Image.open(f) as image:
+                        width, height = image.size
+                size = f"{width}×{height} = {width * height:,} pixels"
+            except Image.DecompressionBombError:  # Pillow's own refusal, past twice its limit
+                width = height = limit + 1
+                size = f"more than {2 * limit:,} pixels"
+            except (OSError, UnidentifiedImageError, ValueError):
+                continue  # not read here: decoding it reports the file
+            if width * height > limit:
+                raise DataError(
+                    f"{f}: {size}, more than the {limit:,} an image may have (it is decoded whole before "
+                    "resizing); shrink it first"
+                )
+
+
 def _decode(directory: Path, classes: dict[str, list[Path]], image_size: tuple[int, int], color_mode: str):
     """All images of a directory as float32 N×H×W×C in [0, 1] and int64 labels, in file order."""
     from study.runtime.tensorflow_setup import keras  # TensorFlow set up the project's one way before its first op
+
+    check_pixels(classes)
 
     try:
         ds = keras.utils.image_dataset_from_directory(

@@ -9,6 +9,7 @@ taken as they are. Targets are class integers or real values (``data.targets``).
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 import study.data.arrays as arrays
 from study.data.dataset import Raw
 from study.data.digest import arrays_digest
-from study.data.reading import squeezed_message
+from study.data.reading import MAX_FILE_BYTES, squeezed_message
 from study.errors import DataError
 
 ROLES = ("x_train", "y_train", "x_test", "y_test")
@@ -79,10 +80,32 @@ def load_arrays(path: Path, wanted: dict[str, str]) -> dict[str, np.ndarray]:
         out = {}
         for role, name in wanted.items():
             try:
+                check_declared_size(path, archive.zip, name)
                 out[role] = archive[name]
             except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
                 raise DataError(f"{path}: array {name!r} is unreadable: {_reason(exc)}") from exc
         return out
+
+
+def check_declared_size(path: Path, archive: zipfile.ZipFile | None, name: str) -> None:
+    """Refuse an array whose .npy header declares more bytes than its archive member holds, or than any data
+    file may hold, before NumPy allocates that much (a 700-byte archive can declare 400 GB)."""
+    if archive is None:  # np.load of a path always holds its archive open
+        return
+    info = archive.getinfo(f"{name}.npy")
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(member)
+        if dtype.hasobject:
+            return  # refused when loaded: object arrays are pickles
+        declared = math.prod(shape) * dtype.itemsize
+        held = info.file_size - member.tell()
+    if declared > min(held, MAX_FILE_BYTES):
+        raise DataError(
+            f"{path}: array {name!r}: its header declares {'×'.join(map(str, shape))} {dtype} = {declared:,} bytes, "
+            f"but the archive holds {held:,} (at most {MAX_FILE_BYTES:,})"
+        )
 
 
 def _reason(exc: BaseException) -> str:

@@ -167,3 +167,40 @@ def test_not_an_archive(tmp_path):
         load(npz(junk))
     with pytest.raises(DataError, match="does not exist \\(data.path\\)"):
         load(npz(tmp_path / "nope.npz"))
+
+
+def lying_archive(path: Path, shape: tuple[int, ...], body: int, version: tuple[int, int] = (1, 0)) -> Path:
+    """An archive whose x_train header declares `shape` float32 values over `body` bytes of data."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    write = np.lib.format.write_array_header_1_0 if version == (1, 0) else np.lib.format.write_array_header_2_0
+    write(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x_train.npy", header.getvalue() + bytes(body))
+        for name, value in arrays().items():
+            if name != "x_train":
+                buffer = io.BytesIO()
+                np.save(buffer, value)
+                archive.writestr(f"{name}.npy", buffer.getvalue())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("shape", "body", "version"),
+    [((10**10, 10), 1000, (1, 0)), ((12, 5), 12 * 5 * 4 - 1, (1, 0)), ((2**40,), 64, (2, 0))],
+)
+def test_a_header_that_declares_more_than_the_archive_holds_is_refused_before_allocating(
+    tmp_path, shape, body, version
+):
+    with pytest.raises(DataError) as refused:
+        load(npz(lying_archive(tmp_path / "lie.npz", shape, body, version)))
+    (line,) = str(refused.value).splitlines()
+    declared = int(np.prod(shape, dtype=np.int64)) * 4
+    assert line.startswith(f"{tmp_path / 'lie.npz'}: array 'x_train': its header declares ")
+    assert f"= {declared:,} bytes, but the archive holds {body:,}" in line
+
+
+def test_a_header_that_matches_its_data_is_read(tmp_path):
+    assert load(npz(lying_archive(tmp_path / "true.npz", (12, 5), 12 * 5 * 4))).x_train.shape == (12, 5)
