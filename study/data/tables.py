@@ -22,6 +22,8 @@ from study.data.digest import bytes_digest
 from study.data.reading import read_bytes, squeezed_message
 from study.errors import DataError
 
+MAX_CSV_VALUES = 20_000_000  # cells of one CSV: each is read as text first (~60 bytes in memory), ~1.2 GB at most
+
 
 def read(path: Path, test_path: Path | None, label_column: str, targets: str) -> Raw:
     """Read, check and hash the training table (and the test table, when there is one)."""
@@ -57,10 +59,21 @@ def read(path: Path, test_path: Path | None, label_column: str, targets: str) ->
     )
 
 
+def check_value_count(path: Path, blob: bytes) -> None:
+    """Refuse a table of more than MAX_CSV_VALUES cells (counted by separators, before parsing)."""
+    values = blob.count(b",") + blob.count(b"\n") + 1
+    if values > MAX_CSV_VALUES:
+        raise DataError(
+            f"{path}: about {values:,} values, more than the {MAX_CSV_VALUES:,} a CSV may hold (it is read as text "
+            "first); save a larger table as .npz arrays (data.format: npz)"
+        )
+
+
 def _frame(path: Path, blob: bytes, label_column: str):
     """The table as text cells, with its label column and at least one feature column and row."""
     import pandas as pd
 
+    check_value_count(path, blob)
     try:
         frame = pd.read_csv(io.BytesIO(blob), dtype=str, keep_default_na=False, na_filter=False)
     except pd.errors.EmptyDataError as exc:
@@ -68,7 +81,7 @@ def _frame(path: Path, blob: bytes, label_column: str):
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise DataError(f"{path}: not a readable CSV: {squeezed_message(exc)}") from exc
     columns = [str(c) for c in frame.columns]
-    header = next(csv.reader(blob.decode("utf-8", errors="replace").splitlines()[:1]), [])
+    header = next(csv.reader([blob.split(b"\n", 1)[0].decode("utf-8", errors="replace")]), [])
     dupes = sorted({c for c in header if header.count(c) > 1})
     if dupes:
         raise DataError(f"{path}: column {dupes[0]!r} appears more than once; each column needs its own name")

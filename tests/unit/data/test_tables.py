@@ -121,3 +121,20 @@ def test_test_class_name_not_in_training(tmp_path):
     test = write(tmp_path / "u.csv", "c,x\nemu,1\n")
     with pytest.raises(DataError, match=r"u.csv: line 2, column 'c': class 'emu' is not among the training classes"):
         load(csv(train, test, label_column="c"))
+
+
+def test_a_csv_of_more_values_than_its_limit_is_refused_before_parsing(tmp_path, monkeypatch):
+    """The limit (20,000,000 cells, read as text first) lowered here to the training table's 18 cells."""
+    import study.data.tables as tables
+
+    train, test = write(tmp_path / "t.csv", TRAIN), write(tmp_path / "u.csv", TEST)
+    monkeypatch.setattr(tables, "MAX_CSV_VALUES", 19)  # 3 columns × 6 lines, and one for the end
+    assert load(csv(train, test)).x_train.shape == (5, 2)
+    write(train, TRAIN + "9,9,1\n")
+    with pytest.raises(DataError) as refused:
+        load(csv(train, test))
+    (line,) = str(refused.value).splitlines()
+    assert line == (
+        f"{train}: about 22 values, more than the 19 a CSV may hold (it is read as text first); "
+        "save a larger table as .npz arrays (data.format: npz)"
+    )
