@@ -36,8 +36,13 @@ def stat_columns(task: Task) -> tuple[str, ...]:
     """STAT_COLUMNS with the task's score: final_test_mae, best_test_mae, final_train_mae, gap, … for regression
     (no learning-speed columns: "reaching a fraction of the final value" assumes a score that rises)."""
     if task.score == "acc":
-        return STAT_COLUMNS
+        return (*STAT_COLUMNS, *validation_columns(task))
     return (*task.summary_metrics, "gap", "wall_time_s", "grad_ratio")
+
+
+def validation_columns(task: Task) -> tuple[str, ...]:
+    """The validation scores a run has with `data.validation`: final and best."""
+    return (f"final_val_{task.score}", f"best_val_{task.score}") if task.validation else ()
 
 
 CONFIDENCE = 0.95
@@ -57,9 +62,9 @@ def run_stats(study: StudyRuns) -> pd.DataFrame:
     by_run = test.groupby("run_id")["value"]
     out[best] = runs[best].fillna(by_run.max() if task.higher_is_better else by_run.min())
     out[train] = runs[train].fillna(_last(study.curve(f"train_{task.score}")))
-    if task.score != "acc":
-        for extra in task.summary_metrics[3:]:
-            out[extra] = runs[extra]
+    extras = task.summary_metrics[3:] if task.score != "acc" else validation_columns(task)
+    for extra in extras:
+        out[extra] = runs[extra] if extra in runs else math.nan
     out["gap"] = (out[train] - out[final]) if task.higher_is_better else (out[final] - out[train])
     if task.score == "acc":
         bar = speed_bar(out, final)
@@ -81,8 +86,11 @@ def speed_bar(per_run: pd.DataFrame, final: str = "final_test_acc") -> float:
     return float(finished.groupby("cell")[final].mean().max()) if len(finished) else math.nan
 
 
-def summarize(per_run: pd.DataFrame, axes: Sequence[Axis], confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """One row per cell: mean and CI half-width of each statistic over its finished seeds, best first."""
+def summarize(
+    per_run: pd.DataFrame, axes: Sequence[Axis], confidence: float = CONFIDENCE, rank_by: str | None = None
+) -> pd.DataFrame:
+    """One row per cell: mean and CI half-width of each statistic over its finished seeds, best first by
+    `rank_by` (default: the task's primary metric)."""
     summary = per_run.drop_duplicates("cell").set_index("cell")[[a.column for a in axes]]
     summary["n_runs"] = per_run.groupby("cell").size()
     finished = per_run[per_run["status"] == FINISHED].groupby("cell")
@@ -98,7 +106,8 @@ def summarize(per_run: pd.DataFrame, axes: Sequence[Axis], confidence: float = C
             short = reached < summary["n_seeds"]
             summary.loc[short, [f"{column}_mean", f"{column}_ci"]] = math.nan
     ascending = not task.higher_is_better
-    summary = summary.sort_values(f"{task.primary}_mean", ascending=ascending, na_position="last", kind="stable")
+    rank = f"{rank_by or task.primary}_mean"
+    summary = summary.sort_values(rank, ascending=ascending, na_position="last", kind="stable")
     summary = summary.reset_index()
     summary.insert(0, "rank", range(1, len(summary) + 1))
     return summary
@@ -169,14 +178,21 @@ def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = C
 
 
 def compare_top(
-    per_run: pd.DataFrame, summary: pd.DataFrame, top: int = TOP_CELLS, confidence: float = CONFIDENCE
+    per_run: pd.DataFrame,
+    summary: pd.DataFrame,
+    top: int = TOP_CELLS,
+    confidence: float = CONFIDENCE,
+    column: str | None = None,
 ) -> pd.DataFrame:
-    """The best cell against each of the next ones by mean final test accuracy: Welch CI and verdict.
+    """The best cell against each of the next ones by mean `column` (default: the final test score): Welch CI
+    and verdict.
 
     Verdict: `resolved` when the interval excludes 0, `within noise` when it does not, and
     `needs replicates` when a cell has fewer than two finished seeds.
     """
-    values = finished_finals(per_run).groupby("cell")[primary(per_run)].apply(list)
+    column = column or primary(per_run)
+    finished = per_run[(per_run["status"] == FINISHED) & np.isfinite(per_run[column].astype(float))]
+    values = finished.groupby("cell")[column].apply(list)
     ranked = [cell for cell in summary["cell"] if cell in values.index][:top]
     rows = []
     for other in ranked[1:]:

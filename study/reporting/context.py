@@ -52,9 +52,22 @@ class ReportContext:
         return self.study.task
 
     @property
+    def selects_on_validation(self) -> bool:
+        """Whether the runs hold a validation score: the report then ranks, compares and selects on it, and
+        the test score of the selected cell is the unbiased estimate."""
+        return self.task.validation
+
+    @property
     def metric(self) -> Metric:
-        """The per-run value the effects compare: the task's primary metric and its direction."""
-        return Metric(self.task.primary, self.task.higher_is_better)
+        """The per-run value that ranks cells and the effects compare: the final validation score with
+        `data.validation`, else the task's primary (test) metric; and its direction."""
+        return Metric(ranking_column(self.task), self.task.higher_is_better)
+
+    @property
+    def metric_words(self) -> str:
+        """The ranking metric in words: 'final test accuracy', 'final validation MAE'."""
+        split = "validation" if self.selects_on_validation else "test"
+        return f"final {split} {self.task.score_name}"
 
     def curve(self, metric: str) -> pd.DataFrame:
         """One metric's points from the plotted runs (finished ones; all runs of a cell without any)."""
@@ -79,10 +92,15 @@ def build_context(study: StudyRuns) -> ReportContext:
     return ReportContext(
         study=study,
         per_run=per_run,
-        summary=summarize(per_run, study.axes),
+        summary=summarize(per_run, study.axes, rank_by=ranking_column(study.task)),
         palette=cell_palette(study.cells),
         plotted=frozenset(plotted["run_id"]),
     )
+
+
+def ranking_column(task: Task) -> str:
+    """The summary metric cells are ranked by: the final validation score when there is one."""
+    return f"final_val_{task.score}" if task.validation else task.primary
 
 
 def cell_palette(cells: list[str]) -> dict[str, tuple[float, float, float]]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 
 from study.analysis.statistics import chance_threshold
-from study.reporting.answers import answers
 from study.reporting.context import ReportContext
+from study.reporting.effect_sentences import effect_sentences
 from study.store.reader import FINISHED
 
 
@@ -18,7 +18,7 @@ def findings(ctx: ReportContext) -> list[str]:
     learned = ctx.summary[ctx.summary["n_seeds"] > 0]
     if learned.empty:
         return [*_failures(ctx), *_unrun(ctx)] or ["No run finished."]
-    lines = [*answers(ctx, ctx.metric), f"Best cell: {_cell_result(ctx, learned.iloc[0])}."]
+    lines = [*effect_sentences(ctx, ctx.metric), f"Best cell: {_cell_result(ctx, learned.iloc[0])}."]
     if len(learned) > 1:
         lines.append(f"Worst cell: {_cell_result(ctx, learned.iloc[-1])}.")
         widest = learned.loc[learned["gap_mean"].idxmax()] if learned["gap_mean"].notna().any() else None

@@ -10,6 +10,7 @@ import pandas as pd
 
 from study.analysis.statistics import SPEED_FRACTIONS
 from study.plan.grid import run_count
+from study.reporting.answer import answer
 from study.reporting.context import ReportContext, ReportFigure
 from study.reporting.findings import findings, mean_ci
 from study.reporting.html_effects import effects_section, factor_section, replicates_section
@@ -46,6 +47,7 @@ tr.failed td{color:#a02c2c}code{font-size:.85em}
 .swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.45em}
 figure{margin:1.2rem 0}figure img{max-width:100%;height:auto}
 summary{cursor:pointer;color:#444;margin:.6rem 0}.verdict-resolved{font-weight:600}
+.answer{font-size:1.08rem;max-width:60rem}
 @page{margin:14mm}
 @media print{body{max-width:none;margin:0;padding:0;font-size:9.5pt}h2,h3{break-after:avoid}
  figure,tr{break-inside:avoid}.swatch{print-color-adjust:exact;-webkit-print-color-adjust:exact}}
@@ -59,6 +61,7 @@ def render_html(ctx: ReportContext, figures: list[tuple[ReportFigure, bytes]]) -
     body = "\n".join(
         [
             _header(ctx),
+            _answer(ctx),
             _expectations(ctx),
             _reproduction(ctx),
             ctx.comparison_html,
@@ -91,6 +94,14 @@ def _header(ctx: ReportContext) -> str:
         f"Report generated {datetime.now():%Y-%m-%d %H:%M} by study {__version__}."
     )
     return f'<header><h1>Study: {esc(ctx.study.study)}</h1><p class="meta">{meta}</p></header>'
+
+
+def _answer(ctx: ReportContext) -> str:
+    """The first screen: at most three sentences that answer the study's question, with their evidence."""
+    sentences = answer(ctx)
+    if not sentences:
+        return ""
+    return section("Answer", '<p class="answer">' + " ".join(esc(s) for s in sentences) + "</p>")
 
 
 def _expectations(ctx: ReportContext) -> str:
@@ -186,9 +197,14 @@ def _summary_table(ctx: ReportContext) -> str:
         "Iterations to 50 % / 90 %: first evaluation where the test accuracy reaches that fraction of the best "
         f"cell's mean final test accuracy ({ctx.summary[f'{ctx.task.primary}_mean'].max():.3f}), one bar for "
         "every cell; <i>never</i>: no seed reached it; <i>k of n seeds</i>: only those did. "
-        "Sorted by mean final test accuracy."
+        f"Sorted by mean {ctx.metric_words}."
         if ctx.task.score == "acc"
-        else f"Sorted by mean final test {ctx.task.score_name}, lowest (best) first; the gap is test − train."
+        else f"Sorted by mean {ctx.metric_words}, lowest (best) first; the gap is test − train."
+    ) + (
+        " The cells are ranked on the validation set; the test score of the one selected is the unbiased "
+        "estimate of how it does on new data."
+        if ctx.selects_on_validation
+        else ""
     )
     note = (
         '<p class="note">Mean ± half-width of the 95 % confidence interval over the finished seeds (Student t, '
@@ -207,7 +223,8 @@ def _summary_table(ctx: ReportContext) -> str:
 def _score_columns(ctx: ReportContext) -> tuple:
     """_SUMMARY_COLUMNS for the study's task: a regression study's errors, its gap, no learning speed."""
     if ctx.task.score == "acc":
-        return _SUMMARY_COLUMNS
+        validation = (("Final val acc", "final_val_acc", "{:.3f}", "{:.3f}"),) if ctx.selects_on_validation else ()
+        return (*validation, *_SUMMARY_COLUMNS)
     s, fmt = ctx.task.score_abbrev, "{:.4g}"
     final, best, train, *extra = ctx.task.summary_metrics
     return (

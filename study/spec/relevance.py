@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from study.spec.data import FORMAT_SETTINGS
 from study.spec.settings import Settings
 
 # Optimizer hyperparameter -> the optimizers that read it (study/engine/optimizers.py), for Keras's
@@ -44,8 +45,23 @@ HIDDEN_NET_SETTINGS = ("hidden", "batch_norm", "dropout")  # read only when the 
 def inert_settings(settings: Settings) -> dict[str, str]:
     """Dotted key -> why it has no effect on this cell, for every setting that changes nothing here."""
     inert: dict[str, str] = {}
+    inert.update(inert_data_settings(settings))
     inert.update(inert_model_settings(settings))
     inert.update(inert_optimizer_settings(settings))
+    return inert
+
+
+def inert_data_settings(settings: Settings) -> dict[str, str]:
+    """The data settings of other formats than this cell's (a keras.datasets name reads none of them)."""
+    data = settings.data
+    source = f"data.format is {data.format}" if data.format else f"{data.name} is a keras.datasets name"
+    inert = {
+        f"data.{key}": f"read only with data.format {' or '.join(formats)}; {source}"
+        for key, formats in FORMAT_SETTINGS.items()
+        if data.format not in formats
+    }
+    if data.format not in ("npz", "csv"):
+        inert["data.targets"] = f"read only with data.format npz or csv; {source} (its labels are classes)"
     return inert
 
 

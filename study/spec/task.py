@@ -113,4 +113,5 @@ def task_of(settings: CellSettings | ModelSection) -> Task:
 
 def task_of_columns(columns) -> Task:
     """The task whose primary summary metric is among a table's columns (classification by default)."""
-    return next((task for task in TASKS.values() if task.primary in columns), CLASSIFICATION)
+    task = next((task for task in TASKS.values() if task.primary in columns), CLASSIFICATION)
+    return replace(task, validation=f"final_val_{task.score}" in columns)

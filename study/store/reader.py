@@ -9,7 +9,7 @@ import fnmatch
 import json
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -321,7 +321,9 @@ def _task(children: list[Run]) -> Task:
     kinds = {run.data.tags.get(Tag.TASK, CLASSIFICATION.kind) for run in children}
     if len(kinds) > 1:
         raise StudyError(f"the study's runs mix tasks ({', '.join(sorted(kinds))}): their metrics do not compare")
-    return TASKS.get(kinds.pop(), CLASSIFICATION)
+    task = TASKS.get(kinds.pop(), CLASSIFICATION)
+    validated = any(f"final_val_{task.score}" in run.data.metrics for run in children)
+    return replace(task, validation=validated)
 
 
 def _load_curves(

@@ -90,9 +90,24 @@ def test_a_net_without_hidden_layers_has_no_activation_dropout_or_batch_norm():
     assert "model.hidden" not in inert
 
 
-def test_data_and_train_settings_always_take_effect():
+def test_train_settings_always_take_effect():
     inert = inert_settings(settings(model={"layers": CONV_STACK}, optimizer={"name": "sgd"}))
-    assert not [k for k in inert if k.startswith(("data.", "train."))]
+    assert not [k for k in inert if k.startswith("train.")]
+
+
+@pytest.mark.parametrize(
+    ("data", "inert"),
+    [
+        ({"name": "mnist"}, "arrays label_column image_size color_mode standardize targets"),
+        ({"format": "npz", "path": "a.npz"}, "label_column image_size color_mode"),
+        ({"format": "csv", "path": "a.csv", "test_split": {"size": 1}}, "arrays image_size color_mode"),
+        ({"format": "images", "path": "d", "test_split": {"size": 1}}, "arrays label_column standardize targets"),
+    ],
+)
+def test_data_settings_of_other_formats_take_no_effect(data, inert):
+    """The report's fixed settings and the dry run then leave out what this data never reads."""
+    found = {k for k in inert_settings(settings(data=data)) if k.startswith("data.")}
+    assert found == {f"data.{key}" for key in inert.split()}
 
 
 def test_effective_settings_drop_exactly_the_inert_keys():

@@ -29,7 +29,7 @@ MAX_SCOPES = 4  # scopes (combinations of the other axes) named one by one; more
 METRIC_WORDS = {"final_test_acc": "final test accuracy", "final_test_mae": "final test MAE"}
 
 
-def answers(ctx: ReportContext, metric: Metric = DEFAULT_METRIC) -> list[str]:
+def effect_sentences(ctx: ReportContext, metric: Metric = DEFAULT_METRIC) -> list[str]:
     """One or two sentences per axis, then the interactions and the gradient diagnostics."""
     factors = factor_axes(ctx.study.axes)
     if not factors:

@@ -86,11 +86,11 @@ def test_settings_in_effect_shown_and_inert_ones_folded(student):
 
 
 def test_gradients_that_do_not_vanish_are_not_blamed(reps_context):
-    from study.reporting.answers import answers
+    from study.reporting.effect_sentences import effect_sentences
 
     study, _, _ = reps_context
     ctx = build_context(study)
     ctx.per_run["grad_ratio"] = ctx.per_run["axis.activation"].map({"relu": 1.4, "sigmoid": 4.3})
-    text = " ".join(answers(ctx))
+    text = " ".join(effect_sentences(ctx))
     assert "differs most by activation (relu 1.4, sigmoid 4.3; 3× apart); no level's gradient vanishes" in text
     assert "vanishing gradients do not explain the differences" in text

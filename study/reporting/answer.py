@@ -1,0 +1,169 @@
+"""The report's first lines: at most three sentences in plain words — which cell scores best (and which do
+not learn), which learns fastest, and what the runs cost — each claim with its evidence level."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from study.analysis.statistics import chance_threshold, compare_top, welch_interval
+from study.reporting.context import ReportContext
+
+SPEED_COLUMN, SPEED_FRACTION = "iters_to_90pct", 0.9
+MAX_NAMED = 3  # cells named one by one in a list; more are counted
+
+
+def answer(ctx: ReportContext) -> list[str]:
+    """The score sentence, then the speed sentence (classification) and the cost sentence."""
+    learned = ctx.summary[ctx.summary["n_seeds"] > 0]
+    if learned.empty:
+        return []
+    lines = [score_sentence(ctx, learned)]
+    speed = speed_sentence(ctx, learned)
+    if speed:
+        lines.append(speed)
+    lines.append(cost_sentence(ctx, learned))
+    return lines
+
+
+def score_sentence(ctx: ReportContext, learned: pd.DataFrame) -> str:
+    """'relu · he scores best: final test accuracy 0.955, ahead of relu · xavier (0.951): resolved with 3
+    seeds; sigmoid · gauss(0.01) does not learn (0.114, chance level).'"""
+    metric, words = ctx.metric.column, ctx.metric_words
+    best = learned.iloc[0]
+    text = f"{best['cell']} is best: {words} {value(ctx, best, metric)}"
+    if ctx.selects_on_validation:
+        text += f" (selected on it; its final test {ctx.task.score_name}, {value(ctx, best, ctx.task.primary)}, "
+        text += "is the unbiased estimate)"
+    if len(learned) > 1:
+        runner = learned.iloc[1]
+        text += f", ahead of {runner['cell']} ({value(ctx, runner, metric)}): {evidence_of_lead(ctx, metric)}"
+    else:
+        text += f" ({seeds_text(int(best['n_seeds']))})"
+    stuck = not_learned(ctx, learned)
+    if len(stuck) == 1:
+        text += f"; {stuck_text(ctx, learned.set_index('cell').loc[stuck[0]], stuck[0])}"
+    elif stuck:
+        text += f"; {named(stuck)} do not learn (chance level)"
+    return text + "."
+
+
+def stuck_text(ctx: ReportContext, row: pd.Series, cell: str) -> str:
+    """'sigmoid · gauss(0.01) does not learn: 0.114 after 2,000 iterations, chance level, its first layer
+    getting 0.0045× the output layer's gradient'."""
+    runs = ctx.per_run[(ctx.per_run["cell"] == cell) & (ctx.per_run["status"] == "FINISHED")]
+    text = f"{cell} does not learn: {row['final_test_acc_mean']:.3f} after {runs['iterations'].max():,.0f} iterations"
+    text += ", chance level"
+    ratio = row.get("grad_ratio_mean", math.nan)
+    if pd.notna(ratio) and ratio < 1:
+        text += f" — its first layer gets {ratio:.2g}× the output layer's gradient"
+    return text
+
+
+def evidence_of_lead(ctx: ReportContext, metric: str) -> str:
+    """Whether the best cell's lead over the next one holds beyond seed noise (Welch interval)."""
+    comparison = compare_top(ctx.per_run, ctx.summary, top=2, column=metric)
+    if comparison.empty:
+        return "only one cell finished"
+    row = comparison.iloc[0]
+    if row["verdict"] == "needs replicates":
+        return "one seed per cell, so indicative only"
+    n = f"{min(row['n_best'], row['n_other'])} seeds"
+    if row["verdict"] == "resolved":
+        return f"resolved with {n} (95 % CI of the difference [{row['ci_lo']:+.4f}, {row['ci_hi']:+.4f}])"
+    return f"within seed noise with {n} (95 % CI of the difference [{row['ci_lo']:+.4f}, {row['ci_hi']:+.4f}])"
+
+
+def speed_sentence(ctx: ReportContext, learned: pd.DataFrame) -> str | None:
+    """'Learning speed: relu · he reaches 90 % of the best accuracy first, after 90 iterations; sigmoid ·
+    xavier needs 1,950 and sigmoid · gauss(0.01) never does (one seed per cell: indicative only).'"""
+    column = f"{SPEED_COLUMN}_mean"
+    if column not in learned:
+        return None
+    counts, seeds = learned[f"{SPEED_COLUMN}_reached"], learned["n_seeds"]
+    reached = learned[counts == seeds].sort_values(column, kind="stable")
+    never, partial = list(learned.loc[counts == 0, "cell"]), list(learned.loc[(counts > 0) & (counts < seeds), "cell"])
+    if reached.empty:
+        return None
+    first, bar = reached.iloc[0], f"{SPEED_FRACTION * 100:.0f} % of the best cell's final test accuracy"
+    text = f"Learning speed: {first['cell']} reaches {bar} first, after {iterations(first)}"
+    text += f" ({speed_evidence(ctx, reached)})"
+    if len(reached) > 1:
+        last = reached.iloc[-1]
+        text += f"; the slowest, {last['cell']}, needs {iterations(last)}"
+    if never:
+        text += f"{' and' if len(reached) > 1 else ';'} {named(never)} never {'does' if len(never) == 1 else 'do'}"
+    if partial:
+        text += f"; {named(partial)} only in some seeds"
+    return text + "."
+
+
+def speed_evidence(ctx: ReportContext, reached: pd.DataFrame) -> str:
+    """Whether the fastest cell is faster than the next beyond seed noise; with the evaluation period, which
+    bounds how finely speed is told apart."""
+    runs, key = ctx.study.runs, "params.train.eval_every"
+    period = pd.to_numeric(runs[key], errors="coerce").max() if key in runs else math.nan
+    every = f"evaluated every {period:,.0f} iterations; " if pd.notna(period) else ""
+    if reached["n_seeds"].min() < 2:
+        return f"{every}one seed per cell: indicative only"
+    if len(reached) < 2:
+        return f"{every}{int(reached.iloc[0]['n_seeds'])} seeds"
+    per_run = ctx.per_run.set_index("cell")[SPEED_COLUMN]
+    first, second = (per_run.loc[[cell]].dropna().tolist() for cell in reached["cell"][:2])
+    _, lo, _, _ = welch_interval(second, first)
+    n, other = f"{min(len(first), len(second))} seeds", reached.iloc[1]
+    versus = f"{other['cell']}, {other[f'{SPEED_COLUMN}_mean']:,.0f}"
+    if np.isnan(lo):
+        return f"{every}{n}"
+    beyond = "faster than" if lo > 0 else "within seed noise of"
+    return f"{every}{beyond} {versus}, with {n}"
+
+
+def cost_sentence(ctx: ReportContext, learned: pd.DataFrame) -> str:
+    """'Cost: 1.5 to 2.2 s of training per run, 10.5 s for all 6 runs; the best cell 1.5 s (measured on
+    this machine, one run per seed).'"""
+    times = learned["wall_time_s_mean"].dropna()
+    finished = ctx.per_run[ctx.per_run["status"] == "FINISHED"]["wall_time_s"].dropna()
+    if times.empty:
+        return "Cost: no wall time was recorded."
+    spread = (
+        f"{times.min():,.1f} s"
+        if math.isclose(times.min(), times.max(), rel_tol=0.05)
+        else (f"{times.min():,.1f} to {times.max():,.1f} s")
+    )
+    best = learned.iloc[0]
+    return (
+        f"Cost: {spread} of training per run, {finished.sum():,.1f} s for all {len(finished)} runs; "
+        f"the best cell {best['wall_time_s_mean']:,.1f} s (wall time on this machine)."
+    )
+
+
+def not_learned(ctx: ReportContext, learned: pd.DataFrame) -> list[str]:
+    """The cells whose mean final test accuracy stayed at chance level (classification only)."""
+    if ctx.task.score != "acc":
+        return []
+    threshold = chance_threshold(ctx.study.n_classes)
+    return list(learned.loc[learned["final_test_acc_mean"] <= threshold, "cell"])
+
+
+def value(ctx: ReportContext, row: pd.Series, metric: str) -> str:
+    """A summary mean with its CI half-width when there is one: '0.955', '0.955 ± 0.004'."""
+    fmt = "{:.3f}" if ctx.task.score == "acc" else "{:.4g}"
+    mean, ci = row[f"{metric}_mean"], row.get(f"{metric}_ci", math.nan)
+    return fmt.format(mean) if pd.isna(ci) else f"{fmt.format(mean)} ± {fmt.format(ci)}"
+
+
+def iterations(row: pd.Series) -> str:
+    return f"{row[f'{SPEED_COLUMN}_mean']:,.0f} iterations"
+
+
+def seeds_text(n: int) -> str:
+    return "one seed, so indicative only" if n == 1 else f"{n} seeds"
+
+
+def named(cells: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c', 'a, b, c and 2 more'."""
+    shown = cells[:MAX_NAMED] + ([f"{len(cells) - MAX_NAMED} more"] if len(cells) > MAX_NAMED else [])
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
