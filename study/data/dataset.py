@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from study.data.standardize import Standardization
 
 KERAS_SOURCE = "keras.datasets"
 IDX_NUM_CLASSES = 10
@@ -24,6 +27,7 @@ class DatasetInfo:
     sizes: dict[str, int]  # split -> samples (train, validation when held out, test)
     input_shape: tuple[int, ...]  # one sample
     target_shape: tuple[int, ...]  # one target: () for a class or a single real value
+    standardization: dict[str, Any] | None = None  # data.standardize: the training split's per-feature mean, std
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +47,7 @@ class Dataset:
     x_val: np.ndarray | None = None  # the validation split (data.validation), held out of x_train
     y_val: np.ndarray | None = None
     class_names: tuple[str, ...] = field(default=())
+    standardization: Standardization | None = None  # data.standardize: the statistics every split was scaled by
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -73,6 +78,7 @@ class Dataset:
             sizes,
             self.input_shape,
             tuple(self.y_train.shape[1:]),
+            None if self.standardization is None else self.standardization.record(),
         )
 
 
@@ -96,3 +102,4 @@ class Raw:
     test_where: str
     num_classes: int = 0  # 0: inferred from the labels (or real targets)
     class_names: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()  # the feature columns' names (a CSV's header), where the source has them

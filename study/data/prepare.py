@@ -1,8 +1,10 @@
 """From the full data as read to what a cell trains on: the test and validation hold-outs, the
-first-N subsets, inputs as float32 (uint8 scaled by 1/255) and targets as int32 classes or float32.
+first-N subsets, inputs as float32 (uint8 scaled by 1/255; with data.standardize, feature vectors
+scaled by the training split's statistics) and targets as int32 classes or float32.
 
 Order: the test set is held out of a one-file source first, then the validation set out of what
-training data remains, then ``train_size`` / ``test_size`` take the first N of each part.
+training data remains, then ``train_size`` / ``test_size`` take the first N of each part; the
+standardization statistics come from that final training part alone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 from study.data.dataset import Dataset, Raw
 from study.data.idx import COLS, IDX_DATASETS, ROWS
 from study.data.split import hold_out
+from study.data.standardize import Standardization, fit, standardize
 from study.errors import DataError
 from study.spec.data import DataConfig
 
@@ -37,21 +40,43 @@ def prepare(raw: Raw, d: DataConfig, flatten: bool = True) -> Dataset:
     image = d.format is None and d.name in IDX_DATASETS and not flatten
     flat = d.format is None and d.name in IDX_DATASETS and flatten
     classes = d.targets == "classes"
+    x_train, x_test = inputs(x_train[:n_train], flat, image), inputs(x_test[:n_test], flat, image)
+    x_val = None if x_val is None else inputs(x_val, flat, image)
+    stats = standardized(d, raw, x_train, x_val, x_test)
     return Dataset(
         name=d.name,
-        x_train=inputs(x_train[:n_train], flat, image),
+        x_train=x_train,
         y_train=targets(y_train[:n_train], classes),
-        x_test=inputs(x_test[:n_test], flat, image),
+        x_test=x_test,
         y_test=targets(y_test[:n_test], classes),
         digest=raw.digest,
         source=raw.source,
         kind=raw.kind,
         targets=d.targets,
         num_classes=raw.num_classes if classes else 0,
-        x_val=None if x_val is None else inputs(x_val, flat, image),
+        x_val=x_val,
         y_val=None if y_val is None else targets(y_val, classes),
         class_names=raw.class_names,
+        standardization=stats,
     )
+
+
+def standardized(
+    d: DataConfig, raw: Raw, x_train: np.ndarray, x_val: np.ndarray | None, x_test: np.ndarray
+) -> Standardization | None:
+    """With data.standardize, every split scaled in place by the training split's statistics (returned)."""
+    if not d.standardize:
+        return None
+    if x_train.ndim != 2:
+        raise DataError(
+            f"{raw.train_where}: data.standardize scales feature vectors (samples, features); these inputs are "
+            f"{x_train.shape[1:]} per sample: remove data.standardize (image pixels already share one scale)"
+        )
+    stats = fit(x_train, raw.features)
+    for x in (x_train, x_val, x_test):
+        if x is not None:
+            standardize(x, stats)
+    return stats
 
 
 def check_size(size: int | None, available: int, what: str, where: str, after: str) -> int:

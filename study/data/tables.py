@@ -55,7 +55,18 @@ def read(path: Path, test_path: Path | None, label_column: str, targets: str) ->
         if test is not None:
             y_test = _numbers(test_path or path, test, [label_column], rule)[:, 0]
     return Raw(
-        x_train, y_train, x_test, y_test, bytes_digest(blobs), where, "csv", where, test_where, num_classes, class_names
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        bytes_digest(blobs),
+        where,
+        "csv",
+        where,
+        test_where,
+        num_classes,
+        class_names,
+        tuple(columns),
     )
 
 

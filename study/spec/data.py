@@ -47,6 +47,7 @@ class HoldoutConfig(Strict):
 DATA_FIELDS_V1 = ("name", "dir", "train_size", "test_size")
 # Settings that only one or two formats read.
 FORMAT_SETTINGS = {
+    "standardize": ("npz", "csv"),
     "arrays": ("npz",),
     "label_column": ("csv",),
     "image_size": ("images",),
@@ -93,6 +94,9 @@ class DataConfig(Strict):
     """images: every image is resized to [height, width]."""
     color_mode: ColorMode = "rgb"
     """images: 1, 3 or 4 channels."""
+    standardize: bool = False
+    """npz / csv feature vectors: scale each feature to mean 0, std 1 with the training split's statistics.
+    Not for images or the named datasets: their pixels already share one scale."""
 
     @model_validator(mode="before")
     @classmethod

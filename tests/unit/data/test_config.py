@@ -51,6 +51,18 @@ BAD = {
         "{format: npz, path: a.npz, image_size: [8, 8]}",
         "image_size is read only with data.format: images (this data is npz)",
     ),
+    "standardize for mnist": (
+        "{standardize: true}",
+        "standardize is read only with data.format: npz or data.format: csv (this data is mnist)",
+    ),
+    "standardize for images": (
+        "{format: images, path: p, test_path: q, standardize: true}",
+        "standardize is read only with data.format: npz or data.format: csv (this data is images)",
+    ),
+    "standardize not a bool": (
+        "{format: csv, path: t.csv, test_path: u.csv, standardize: yes please}",
+        "base.data.standardize: 'yes please': Input should be a valid boolean",
+    ),
     "real targets for mnist": ("{targets: real}", "targets: mnist has class labels (valid here: classes)"),
     "real targets for images": (
         "{format: images, path: p, test_split: {size: 2}, targets: real}",
@@ -87,6 +99,15 @@ def test_new_settings_at_their_defaults_leave_the_hash_alone(write_study):
     split = expand(load_study(study_with(write_study, "{name: mnist, train_size: 100, validation: {size: 50}}")))[0]
     assert split.config_hash != cell.config_hash
     assert split.settings.data.identity()["validation"] == {"size": 50, "take": "last", "fraction": None, "seed": 0}
+
+
+@pytest.mark.parametrize("data", ["{format: csv, path: t.csv, test_path: u.csv}", "{format: npz, path: a.npz}"])
+def test_standardize_is_accepted_for_feature_files_and_is_identity_only_when_on(write_study, data):
+    plain = expand(load_study(study_with(write_study, data)))[0]
+    off = expand(load_study(study_with(write_study, data[:-1] + ", standardize: false}")))[0]
+    on = expand(load_study(study_with(write_study, data[:-1] + ", standardize: true}")))[0]
+    assert on.settings.data.standardize and off.config_hash == plain.config_hash != on.config_hash
+    assert "standardize" not in off.settings.data.identity() and on.settings.data.identity()["standardize"] is True
 
 
 def test_locations_are_not_identity(write_study):

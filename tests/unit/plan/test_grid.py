@@ -317,6 +317,7 @@ CHANGED = {
     "data.targets": "real",
     "data.image_size": [32, 32],
     "data.color_mode": "grayscale",
+    "data.standardize": True,
     "model.hidden": [50],
     "model.arch": "small",
     "model.layers": [{"type": "dense", "units": 10}],
@@ -365,6 +366,7 @@ CHANGED_WITH = {  # data settings only some formats read: the context each is ch
     "data.targets": CSV,
     "data.image_size": IMAGES,
     "data.color_mode": IMAGES,
+    "data.standardize": CSV,
 }
 
 
