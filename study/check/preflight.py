@@ -3,15 +3,18 @@
 Cheap on purpose — no data loaded, no TensorFlow for the course's layer types: the data's sizes from
 its headers, every network structure built once against the data's shape, every explicit setting
 taking effect in some cell, no two cells differing only in inert settings, every grid value used.
-Each problem raises ConfigError (or DataError) with one line; nothing is written."""
+Each problem raises ConfigError (or DataError) with one line; nothing is written. Advice that is no
+error (features on very different scales) is a `warning:` line on stderr, and the run goes on."""
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from study.check.scales import scale_warnings
 from study.check.shapes import ShapeError, course_stack, output_shapes, text
 from study.data.shape import DataShape, data_shape
 from study.errors import ConfigError
@@ -30,6 +33,7 @@ class Preflight:
     data: dict[DataConfig, DataShape] = field(default_factory=dict)
     structures: int = 0  # distinct network structures built
     keras_built: list[str] = field(default_factory=list)  # cells whose structure needed Keras (TensorFlow)
+    warnings: list[str] = field(default_factory=list)  # advice printed on stderr, not errors
 
     def lines(self) -> list[str]:
         """A short account for the dry run."""
@@ -49,6 +53,9 @@ def preflight(study: Study, cells: Sequence[Cell]) -> Preflight:
     check_grid_values_used(study, cells)
     check_explicit_settings_take_effect(study, cells)
     check_no_inert_duplicates(study, cells)
+    report.warnings = scale_warnings(study, cells)
+    for line in report.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     return report
 
 
