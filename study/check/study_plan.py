@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from study.check.expectations import check_expectations
+from study.check.metrics import check_metrics
 from study.check.preflight import Preflight, preflight
 from study.plan.grid import Cell, expand
 from study.plan.space import Param, probe_cells, search_space
@@ -44,4 +45,5 @@ def check(study: Study, cells: Sequence[Cell] | None = None) -> Plan:
     else:
         planned = expand(study)
         check_expectations(study, planned)
+    check_metrics(study, planned)
     return Plan(study, planned, params, preflight(study, planned))

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from study.plan.space import grid_of, search_space
+from study.plan.space import check_metric, grid_of, search_space
 from study.spec.document import Study, StudyFile, resolve_arch
 from study.spec.keys import setting_keys
 from study.spec.messages import validated
@@ -33,10 +33,14 @@ def study_from_dict(doc: dict[str, Any], source: str) -> Study:
     check_shapes(doc, source, setting_keys())  # the common shape mistakes, with a hint how to write them
     check_finite(doc, source, "")
     spec = validated(StudyFile, doc, source, prefix="")
-    if spec.search is not None and spec.search.sampler == "grid":  # the equivalent grid, run as a grid
-        spec = spec.model_copy(update={"grid": grid_of(spec.search, source), "search": None})
+    grid_search = spec.search if spec.search is not None and spec.search.sampler == "grid" else None
+    if grid_search is not None:  # the equivalent grid, run as a grid; its model kept by the search's metric
+        tracking = spec.tracking.model_copy(update={"keep_metric": spec.tracking.keep_metric or grid_search.metric})
+        spec = spec.model_copy(update={"grid": grid_of(grid_search, source), "search": None, "tracking": tracking})
     base_doc = resolve_arch(spec.base, spec, source, "base")
     base = validated(Settings, base_doc, source, prefix="base")
+    if grid_search is not None:
+        check_metric(grid_search, source, base)
     for key in spec.grid:
         if key not in setting_keys():
             check_bundle_axis(key, spec.grid[key], source)

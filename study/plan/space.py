@@ -28,6 +28,7 @@ from study.plan.grid import Cell, config_hash, identity, label, printable, resol
 from study.spec.document import Study
 from study.spec.keys import check_setting_key, setting_keys
 from study.spec.search import DISTRIBUTION_KINDS, SearchConfig
+from study.spec.settings import Settings
 from study.spec.strict import MAX_RUNS
 
 STACK_KEY = "model.hidden"  # the one setting with a structured distribution: depth x width
@@ -141,22 +142,19 @@ def parse_params(search: SearchConfig, source: str, study: Study | None) -> list
         elif p.key not in setting_keys() and not (p.kind == "choice" and all(isinstance(v, dict) for v in p.choices)):
             check_setting_key(p.key, f"search.params.{p.key}", source)  # raises: unknown setting
     if study is not None:
-        check_metric(search, study)
+        check_metric(search, study.source, study.base)
         for p in params:
             probe(study, params, p)
     return params
 
 
-def check_metric(search: SearchConfig, study: Study) -> None:
-    """The objective is one of the summary metrics the study's cells record (accuracy or regression)."""
-    from study.spec.task import task_of
+def check_metric(search: SearchConfig, source: str, base: Settings) -> None:
+    """The objective is one of the summary metrics the study's cells record (a val_* one with data.validation)."""
+    from study.spec.summary_metrics import metric_problem
 
-    valid = task_of(study.base).summary_metrics
-    if search.metric not in valid:
-        raise ConfigError(
-            f"{study.source}: search.metric: {search.metric!r} is not a metric of this study's cells "
-            f"(valid: {', '.join(valid)})"
-        )
+    problem = metric_problem(search.metric, base)
+    if problem is not None:
+        raise ConfigError(f"{source}: search.metric: {search.metric!r} {problem}")
 
 
 def parse_one(key: str, name: str, spec: Any, where: str) -> Param:

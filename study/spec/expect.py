@@ -7,21 +7,12 @@ from typing import Annotated, Any
 from pydantic import Field, model_validator
 
 from study.spec.strict import Strict
+from study.spec.summary_metrics import SUMMARY_METRIC_NAMES
 
 Range = Annotated[list[float], Field(min_length=2, max_length=2)]
 
 
-# The summary metrics an `expect:` entry may give a range for: classification's, then regression's.
-EXPECT_METRICS = (
-    "final_test_acc",
-    "best_test_acc",
-    "final_train_acc",
-    "final_test_loss",
-    "final_test_mae",
-    "best_test_mae",
-    "final_train_mae",
-    "final_test_mse",
-)
+EXPECT_METRICS = SUMMARY_METRIC_NAMES  # the summary metrics an `expect:` entry may give a range for
 
 
 class Expectation(Strict):
@@ -37,6 +28,12 @@ class Expectation(Strict):
     """[low, high] of the final training accuracy."""
     final_test_loss: Range | None = None
     """[low, high] of the final test loss."""
+    final_val_acc: Range | None = None
+    """[low, high] of the final accuracy on the validation set (needs data.validation)."""
+    final_val_loss: Range | None = None
+    """[low, high] of the final validation loss (needs data.validation)."""
+    best_val_acc: Range | None = None
+    """[low, high] of the best validation accuracy over the run (needs data.validation)."""
     final_test_mae: Range | None = None
     """Regression: [low, high] of the final test mean absolute error (study/spec/task.py)."""
     best_test_mae: Range | None = None
@@ -45,6 +42,10 @@ class Expectation(Strict):
     """Regression: [low, high] of the final training MAE."""
     final_test_mse: Range | None = None
     """Regression: [low, high] of the final test mean squared error."""
+    final_val_mae: Range | None = None
+    """Regression: [low, high] of the final validation MAE (needs data.validation)."""
+    best_val_mae: Range | None = None
+    """Regression: [low, high] of the lowest validation MAE over the run (needs data.validation)."""
     source: str = ""
     """Where the range comes from (a citation)."""
 

@@ -7,24 +7,12 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import Field, model_validator
 
 from study.spec.strict import RunCount, Strict
+from study.spec.summary_metrics import SummaryMetric, goal
 
 SamplerName = Literal["tpe", "random", "grid"]  # grid: every combination, exactly as a `grid:` section
 PrunerName = Literal["none", "median", "successive_halving"]
-# What a trial is scored by: a cell's summary metric (study/store/contract.py Metric), averaged over seeds.
-ObjectiveMetric = Literal[
-    "best_test_acc",
-    "final_test_acc",
-    "final_train_acc",
-    "final_test_loss",
-    "best_test_mae",
-    "final_test_mae",
-    "final_train_mae",
-    "final_test_mse",
-]
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
 PRUNERS: tuple[str, ...] = get_args(PrunerName)
-OBJECTIVE_METRICS: tuple[str, ...] = get_args(ObjectiveMetric)
-LOWER_IS_BETTER = ("_loss", "_mae", "_mse")  # metric suffixes a search minimizes
 DISTRIBUTION_KINDS = ("choice", "uniform", "loguniform", "int")  # `{kind: ...}` per dotted key
 
 
@@ -39,10 +27,10 @@ class SearchConfig(Strict):
     """The budget of trials; required unless the sampler is grid."""
     seed: Annotated[int, Field(ge=0)] = 0
     """The sampler's seed: the same search samples the same trials."""
-    metric: ObjectiveMetric = "best_test_acc"
-    """The summary metric a trial is scored by (its mean over the trial's seeds)."""
+    metric: SummaryMetric = "best_test_acc"
+    """The summary metric a trial is scored by (its mean over the trial's seeds); a val_* one needs data.validation."""
     direction: Literal["maximize", "minimize"] | None = None
-    """Which way the metric is better; unset: minimize a *_loss or error, maximize the rest."""
+    """Which way the metric is better; unset: minimize a *_loss or error (mae, mse), maximize accuracy."""
     pruner: PrunerName = "none"
     """Stop a hopeless trial at an eval point (on its first seed's curve): median, successive_halving or none."""
     startup_trials: Annotated[int, Field(ge=0)] = 5
@@ -67,7 +55,7 @@ class SearchConfig(Strict):
 
     @property
     def default_direction(self) -> str:
-        return "minimize" if self.metric.endswith(LOWER_IS_BETTER) else "maximize"
+        return goal(self.metric)
 
     @property
     def goal(self) -> str:

@@ -59,7 +59,7 @@ BAD_SEARCH = {
         search(pruner="hyperband"),
         "'hyperband' is not valid (valid: none, median, successive_halving)",
     ),
-    "unknown metric": (search(metric="test_acc"), "'test_acc' is not valid (valid: best_test_acc, final_test_acc"),
+    "unknown metric": (search(metric="test_acc"), "'test_acc' is not valid (valid: final_test_acc, best_test_acc"),
     "worst direction": (search(direction="minimize"), "direction: minimize best_test_acc would look for the worst"),
     "no trials": (lambda d: d["search"].pop("trials"), "trials: required with sampler tpe"),
     "zero trials": (search(trials=0), "search.trials: 0"),
@@ -163,3 +163,10 @@ def assert_refused(root: Path, code: int, err: str, needle: str) -> None:
     assert code == 2 and len(lines) == 1, err
     assert lines[0].startswith("error: ") and needle in lines[0], lines[0]
     assert not (root / "mlruns").exists(), "bad input wrote a store"
+
+
+def validation_search_text(trials: int, extra: str = "") -> str:
+    """SEARCH holding 100 validation images out of the training data, scored on them (`best_val_acc`)."""
+    text = search_text(trials, iterations=40, extra=extra)
+    text = text.replace("test_size: 100}", "test_size: 100, validation: {size: 100}}")
+    return text.replace("  sampler: random\n", "  sampler: random\n  metric: best_val_acc\n")

@@ -29,7 +29,7 @@ from tests.support.studies import SMOKE, with_expect
         ("  - {final_test_acc: [0.5]}", "expect.0.final_test_acc: [0.5]: List should have at least 2 items"),
         (
             "  - {final_test_acc: [0.5, 0.9], finall_test_acc: [0, 1]}",
-            "expect.0.finall_test_acc: unknown key 'finall_test_acc' (valid keys here: cells, final_test_acc, best_test_acc, final_train_acc, final_test_loss, final_test_mae, best_test_mae, final_train_mae, final_test_mse, source)",
+            "expect.0.finall_test_acc: unknown key 'finall_test_acc' (valid keys here: cells, final_test_acc, best_test_acc, final_train_acc, final_test_loss, final_val_acc, final_val_loss, best_val_acc, final_test_mae, best_test_mae, final_train_mae, final_test_mse, final_val_mae, best_val_mae, source)",
         ),
     ],
 )
