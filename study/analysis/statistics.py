@@ -74,6 +74,8 @@ def run_stats(study: StudyRuns) -> pd.DataFrame:
     out["iterations"] = study.curves.groupby("run_id")["step"].max()
     out["diverged_step"] = _first_nonfinite_step(study.curves[study.curves["metric"].isin(["train_loss", "test_loss"])])
     out[["failure", "failure_step"]] = runs[["failure", "failure_step"]]
+    if "stopped_at" in runs:
+        out["stopped_at"] = runs["stopped_at"]  # where train.early_stopping ended the run
     if has_metric(study, "grad_norm/"):
         out["grad_ratio"] = grad_ratio(study)
     return out.reset_index()

@@ -13,6 +13,7 @@ import math
 import re
 import textwrap
 from collections.abc import Callable
+from typing import Literal
 
 import matplotlib
 import pandas as pd
@@ -48,30 +49,52 @@ def score_axis(ctx: ReportContext, ax, label: str) -> None:
 
 
 def learning_curves(ctx: ReportContext) -> list[ReportFigure]:
-    """Train (dashed) and test (solid) accuracy (regression: the error) against iteration, one panel per cell."""
+    """Train (dashed), validation (dotted, with data.validation) and test (solid) accuracy (regression: the
+    error) against iteration, one panel per cell; where early stopping ended a run, a mark on its test curve."""
     score = ctx.task.score
-    test, train = (dict(tuple(curve_band(ctx.curve(m)).groupby("cell"))) for m in (f"test_{score}", f"train_{score}"))
-    cells = [cell for cell in ctx.study.cells if cell in test or cell in train]
+    splits: tuple[tuple[str, Literal["--", ":", "-"]], ...] = (("train", "--"), ("val", ":"), ("test", "-"))
+    bands = {split: dict(tuple(curve_band(ctx.curve(f"{split}_{score}")).groupby("cell"))) for split, _ in splits}
+    cells = [cell for cell in ctx.study.cells if cell in bands["test"] or cell in bands["train"]]
     if not cells:
         return []
     fig, axes = _facet_figure(len(cells), ctx.task.score_name)
+    stops = early_stops(ctx)
     for ax, cell in zip(axes, cells):
-        for bands, style in ((train, "--"), (test, "-")):
-            if cell in bands:
-                _plot_band(ax, bands[cell], ctx.palette[cell], linestyle=style)
+        for split, style in splits:
+            if cell in bands[split]:
+                _plot_band(ax, bands[split][cell], ctx.palette[cell], linestyle=style)
+        if cell in stops.index:
+            ax.plot(stops.loc[[cell], "step"], stops.loc[[cell], "value"], "v", color="0.2", markersize=6)
         ax.set_title(_wrap(ctx.label(cell)), fontsize="medium")
         if score == "acc":
             ax.set_ylim(*ACC_LIMITS)
         else:
             ax.set_yscale("log")
-    handles = [Line2D([], [], color="0.3", label="test"), Line2D([], [], color="0.3", linestyle="--", label="train")]
-    fig.legend(handles=handles, loc="outside upper right", ncols=2, frameon=False)
+    shown = [split for split, _ in splits if bands[split]]
+    handles = [Line2D([], [], color="0.3", linestyle=style, label=split) for split, style in splits if split in shown]
+    if not stops.empty:
+        handles.append(Line2D([], [], color="0.2", marker="v", linestyle="", label="early stop"))
+    fig.legend(handles=handles, loc="outside upper right", ncols=len(handles), frameon=False)
     caption = (
-        f"{ctx.task.score_name[0].upper() + ctx.task.score_name[1:]} on the training data (dashed) and on the "
-        "test set (solid) against training iteration, "
-        "one panel per cell. With several seeds: the mean, and its 95 % confidence band (Student t)."
+        f"{ctx.task.score_name[0].upper() + ctx.task.score_name[1:]} on the training data (dashed), "
+        + ("the validation set (dotted) " if "val" in shown else "")
+        + "and the test set (solid) against training iteration, one panel per cell. With several seeds: the "
+        "mean, and its 95 % confidence band (Student t)."
+        + (" ▼: where early stopping ended a run (its test score there)." if not stops.empty else "")
     )
     return [ReportFigure("learning_curves", "Learning curves", caption, fig)]
+
+
+def early_stops(ctx: ReportContext) -> pd.DataFrame:
+    """Per cell (index): the step where early stopping ended each of its plotted runs and the test score there."""
+    runs = ctx.study.runs
+    if "stopped_at" not in runs or runs["stopped_at"].isna().all():
+        return pd.DataFrame(columns=["step", "value"])
+    stopped = runs[runs["stopped_at"].notna() & runs["run_id"].isin(ctx.plotted)]
+    test = ctx.curve(f"test_{ctx.task.score}")
+    points = test.merge(stopped[["run_id", "stopped_at"]], on="run_id")
+    points = points[points["step"] <= points["stopped_at"]].sort_values("step").groupby("run_id").tail(1)
+    return points.set_index("cell")[["step", "value"]]
 
 
 def test_accuracy_overlay(ctx: ReportContext) -> list[ReportFigure]:

@@ -25,13 +25,14 @@ from study.spec.task import CLASSIFICATION, REGRESSION, TASKS, Task
 from study.store.claims import CLAIM_PREFIX
 from study.store.contract import ROLE_PARENT, Artifact, Tag, tag_is
 
-CURVE_METRICS = ("train_loss", *dict.fromkeys(CLASSIFICATION.eval_metrics + REGRESSION.eval_metrics))
+VALIDATED = (replace(CLASSIFICATION, validation=True), replace(REGRESSION, validation=True))  # val_* metrics too
+CURVE_METRICS = ("train_loss", *dict.fromkeys(m for task in VALIDATED for m in task.eval_metrics))
 """Metric histories read per run; fnmatch patterns such as `grad_norm/*` are allowed."""
 
 # Per-layer diagnostic histories the report reads (study/engine/diagnostics.py); runs without them have none.
 DIAGNOSTIC_CURVES = ("grad_norm/*", "act_saturated/*", "act_dead/*")
 
-SUMMARY_METRICS = (*dict.fromkeys(CLASSIFICATION.summary_metrics + REGRESSION.summary_metrics), "wall_time_s")
+SUMMARY_METRICS = (*dict.fromkeys(m for task in VALIDATED for m in task.summary_metrics), "wall_time_s")
 DEFAULT_N_CLASSES = 10  # a run's dataset without a `study.n_classes` tag
 
 FINISHED = "FINISHED"
@@ -256,7 +257,7 @@ def _levels(values: Iterable[str | None]) -> tuple[str, ...]:
 def _runs_frame(children: list[Run], axes: list[Axis]) -> pd.DataFrame:
     """One row per run: identity, status, axis values, summary metrics, failure, times and params."""
     frame = pd.DataFrame([_run_row(run, axes) for run in children])
-    return frame.astype({"seed": "Int64", "failure_step": "Int64"})
+    return frame.astype({"seed": "Int64", "failure_step": "Int64", "stopped_at": "Int64"})
 
 
 def _run_row(run: Run, axes: list[Axis]) -> dict:
@@ -273,6 +274,7 @@ def _run_row(run: Run, axes: list[Axis]) -> dict:
         **{name: metrics.get(name, np.nan) for name in SUMMARY_METRICS},
         "failure": tags.get(Tag.FAILURE),
         "failure_step": _int_or_none(tags.get(Tag.FAILURE_STEP)),
+        "stopped_at": _int_or_none(tags.get(Tag.STOPPED_AT)),  # where train.early_stopping ended the run
         "config_hash": tags.get(Tag.CONFIG_HASH),
         "dataset": tags.get(Tag.DATASET, ""),
         "dataset_digest": tags.get(Tag.DATASET_DIGEST, ""),
