@@ -150,7 +150,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=("local", "ray"), default="local", help="where cells run (default local)")
     run.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
     run.add_argument("--cpus-per-cell", type=positive_float, default=1.0, help="CPUs a Ray task declares (default 1)")
-    run.add_argument("--report", action="store_true", help="write the comparison report at the end")
+    run.add_argument(
+        "--report",
+        action="store_true",
+        help="write the comparison report at the end (with nothing left to train: only if the run has none)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 
@@ -280,12 +284,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         ray_address=args.address,
         cpus_per_cell=args.cpus_per_cell,
-        report=args.report,
     )
     print(result.table)
-    if result.report_path is not None:
-        print(f"report: {result.report_path}")
+    report = run_report(result, args.report)
+    if report is not None:
+        print(f"report: {report}")
     return result.exit_code
+
+
+def run_report(result, write: bool) -> str | None:
+    """The report of the run's parent: the one it holds already (a study with nothing left to train returns
+    an earlier parent), else, with `write` (--report), written now."""
+    from mlflow import MlflowClient
+
+    from study import api
+    from study.store.finished import stored_report
+
+    if result.parent_run_id is None:
+        return None
+    stored = stored_report(MlflowClient(result.store), result.parent_run_id)
+    if stored is not None or not write:
+        return stored
+    return str(api.report(result.parent_run_id, store=result.store))
 
 
 def cmd_settings(args: argparse.Namespace) -> int:

@@ -4,7 +4,9 @@ Order of work in `run_study`, the same for a grid's cells and a search's trials:
 1. `check` the whole study and load its datasets: any bad input raises StudyError here, before the
    store is touched;
 2. open the experiment, mark runs left RUNNING by dead processes as KILLED and resume what is there
-   (a grid's FINISHED cells are skipped unless `rerun`; a search's Optuna study is reopened);
+   (a grid's FINISHED cells are skipped unless `rerun`; a search's Optuna study is reopened); when nothing
+   is left to train and a parent run already lists every cell, return that: no run is opened, and no
+   training process started (a quick look at the store decides that before anything else);
 3. create the parent run and train the rest — in this process, in `workers` processes or on Ray —
    each cell in its own child run; a cell that diverges or raises ends FAILED and the study goes on;
 4. write the parent's manifest, close it and return what ran (`final_table` prints it).
@@ -19,6 +21,7 @@ import time
 from contextlib import closing
 from typing import TYPE_CHECKING
 
+from study.check.expectations import evaluate
 from study.check.expectations import summary as expectation_summary
 from study.check.study_plan import check
 from study.errors import ConfigError, StoreFault, Terminated
@@ -52,7 +55,8 @@ def run_study(study: Study, options: RunOptions | None = None) -> StudyResult:
     plan = check(study)
     work = work_for(plan, options)
     trainer, imports = None, None
-    if options.in_this_process and not plan.is_search:  # TensorFlow, data, first engine while the store opens
+    if options.in_this_process and not plan.is_search and not may_be_done(plan, options):
+        # TensorFlow, data, first engine while the store opens (a study that may be done starts none)
         from study.execution.trainer import trainer_for
 
         trainer = trainer_for(plan.cells[0].settings.train.numerics, plan.cells)
@@ -78,6 +82,9 @@ def run_study(study: Study, options: RunOptions | None = None) -> StudyResult:
     if killed:  # notices, not progress: printed with --quiet too
         print(f"marked {len(killed)} run(s) left RUNNING by a dead process as KILLED", file=sys.stderr)
     work.resume(store, exp_id, digest)
+    done = None if options.rerun else work.finished_parent(store, exp_id, digest)
+    if done is not None:
+        return nothing_to_train(work, store.uri, done, options, time.perf_counter() - t0)
     source = source_tags()  # resolved here once: a worker process's own program is not the source
     tags = {
         **source,
@@ -131,6 +138,33 @@ def refuse_rerun_of_search(study: Study, options: RunOptions) -> None:
             f"{study.source}: --rerun: a search continues its trials; raise search.trials to run more, "
             "or change search.seed to start another search"
         )
+
+
+def may_be_done(plan: Plan, options: RunOptions) -> bool:
+    """Whether every cell may already be FINISHED in the store (a quick look: then no training process is
+    started before the store has answered)."""
+    from study.store.connect import default_tracking_uri
+    from study.store.finished import may_all_be_finished
+
+    uri = options.tracking_uri or default_tracking_uri()
+    return not options.rerun and may_all_be_finished(uri, plan.study.name, [c.config_hash for c in plan.cells])
+
+
+def nothing_to_train(
+    work: GridWork | SearchWork, uri: str, parent: str, options: RunOptions, wall: float
+) -> StudyResult:
+    """Every cell (or the search's budget) is FINISHED on this data and `parent` lists them: no run is
+    opened, the final table comes from the store."""
+    from study.execution.parent import StudyResult
+
+    if options.backend == "ray":  # the local instance `connect` started
+        from study.execution.ray_backend import disconnect
+
+        disconnect()
+    print(f"nothing to train: {work.done_text(uri, parent)}", file=sys.stderr)
+    results = sorted(work.skipped, key=lambda r: r.cell.index)
+    outcomes = evaluate(work.study, results) if not work.plan.is_search else []
+    return StudyResult(work.study.name, parent, uri, results, wall, outcomes, work.notes())
 
 
 def work_for(plan: Plan, options: RunOptions) -> GridWork | SearchWork:

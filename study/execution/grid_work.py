@@ -11,6 +11,8 @@ from study.execution.cell import CellJob, CellResult
 from study.execution.faults import fault_point
 from study.execution.options import RunOptions
 from study.execution.parent import close_parent
+from study.store.contract import Tag, tag_is
+from study.store.finished import covering_parent
 from study.store.runs import Store
 
 
@@ -46,17 +48,27 @@ class GridWork:
             for c in self.plan.cells
             if c.config_hash in done
         ]
-        if self.skipped:
-            print(
-                f"skipping {len(self.skipped)} cell(s) already FINISHED in the store (use --rerun to train them again)",
-                file=sys.stderr,
-            )
+
+    def finished_parent(self, store: Store, exp_id: str, digest: str) -> str | None:
+        """When every cell is FINISHED on this data: the parent run that lists exactly those runs, if any."""
+        if len(self.skipped) < self.n_cells:
+            return None
+        runs = {r.run_id for r in self.skipped if r.run_id}
+        return covering_parent(store.client, exp_id, runs, tag_is(Tag.DATASET_DIGEST, digest))
+
+    def done_text(self, uri: str, parent: str) -> str:
+        return f"all {self.n_cells} cells are FINISHED in {uri} (parent run {parent}); --rerun trains them again"
 
     def parent_tags(self) -> dict[str, str]:
         return {}
 
     def start(self, store: Store, exp_id: str, parent: str, digest: str, source: dict[str, str]) -> None:
         """One job per cell still to train."""
+        if self.skipped:
+            print(
+                f"skipping {len(self.skipped)} cell(s) already FINISHED in the store (use --rerun to train them again)",
+                file=sys.stderr,
+            )
         done = {r.cell.config_hash for r in self.skipped}
         self.jobs = [
             CellJob(self.study, c, self.axes, exp_id, parent, store.uri, digest, self.options.rerun, source)

@@ -17,6 +17,7 @@ from study.execution.trials import (
     SPEC_ATTR,
     SearchJob,
     earlier_results,
+    next_trial_possible,
     open_search,
     recover,
     search_spec,
@@ -24,6 +25,7 @@ from study.execution.trials import (
 )
 from study.plan.space import axis_keys, search_identity
 from study.store.contract import ROLE_PARENT, Tag, tag_is
+from study.store.finished import covering_parent
 from study.store.runs import Store
 from study.store.search_home import has_study, is_server, search_home
 
@@ -40,7 +42,8 @@ class SearchWork:
         self.home = Path()
         self.job: SearchJob | None = None
         self.ostudy: Any = None  # the Optuna study, opened in `resume`
-        self.skipped: list[CellResult] = []
+        self.skipped: list[CellResult] = []  # a search with nothing left to train: its trials' cells
+        self.recovered = 0  # trials a dead process left RUNNING, settled by `resume`
 
     @property
     def search(self):
@@ -73,12 +76,32 @@ class SearchWork:
         self.ostudy = open_search(self.job)
         self.ostudy.set_user_attr(SPEC_ATTR, search_spec(self.study))  # what the report says the search was
         told, queued = recover(self.job, self.ostudy, store)
+        self.recovered = told + queued
         if told or queued:
             print(
                 f"search: {told} trial(s) left RUNNING by a dead process finished from their runs, "
                 f"{queued} queued again",
                 file=sys.stderr,
             )
+
+    def finished_parent(self, store: Store, exp_id: str, digest: str) -> str | None:
+        """When the budget is used and no trial is running: the parent run that lists every trial's cells."""
+        from optuna.trial import TrialState
+
+        assert self.job is not None
+        running = self.ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if self.recovered or running or next_trial_possible(self.job, self.ostudy):
+            return None
+        self.skipped = earlier_results(self.job, self.ostudy, store, [])
+        runs = {r.run_id for r in self.skipped if r.run_id}
+        return covering_parent(store.client, exp_id, runs, tag_is(Tag.SEARCH, self.job.name))
+
+    def done_text(self, uri: str, parent: str) -> str:
+        assert self.job is not None
+        return (
+            f"search {self.job.name} has used its budget of {self.search.trials} trials in {uri} "
+            f"(parent run {parent}); raise search.trials to run more"
+        )
 
     def parent_tags(self) -> dict[str, str]:
         assert self.job is not None
@@ -121,7 +144,7 @@ class SearchWork:
             results + earlier_results(self.job, self.ostudy, store, results), key=lambda r: r.cell.index
         )
         if status == "FINISHED":
-            settle_models(store, parent, self.study.spec.tracking.keep_model, results)
+            settle_models(store, parent, self.study, results)
         finish_parent(store, parent, everything, wall, status)
         return everything, []
 

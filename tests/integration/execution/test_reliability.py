@@ -42,17 +42,42 @@ def new_cell_runs(s: SkipStore, before: set[str]) -> list:
     return [r for r in s.runs.all() if r.info.run_id not in before]
 
 
-def test_second_run_trains_nothing_and_says_so(in_skip_store, capsys):
+# `study run --report` in a process of its own (this one caches artifact locations by run id, and the
+# skip store is a copy): whether it imported TensorFlow, after its output.
+RUN_REPORTED = """\
+import sys
+from study.cli import run_command
+code = run_command(["run", "skip.yaml", "--quiet", "--report"])
+print("tensorflow imported:", "tensorflow" in sys.modules)
+sys.exit(code)
+"""
+
+
+def run_reported() -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-c", RUN_REPORTED], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_second_run_trains_nothing_opens_no_run_and_writes_the_report_once(in_skip_store):
     s = in_skip_store
-    before = {r.info.run_id for r in s.runs.all()}
-    assert cli_run(s.path) == 0
-    out, err = capsys.readouterr()
-    assert "skipping 2 cell(s) already FINISHED" in err
-    assert [row_status(line)[1] for line in out.splitlines()[1:3]] == ["skipped", "skipped"]
-    assert new_cell_runs(s, before) == []
-    parent = s.runs.latest_parent()
-    assert parent.data.tags["study.cells_skipped"] == "2"
-    assert {m["run_id"] for m in s.runs.manifest(parent.info.run_id)} == before
+    cells, parents = {r.info.run_id for r in s.runs.all()}, {r.info.run_id for r in s.runs.all("parent")}
+    first = run_reported()  # nothing to train, no report yet: it is written
+    assert (
+        "nothing to train: all 2 cells are FINISHED in " in first.stderr and "--rerun trains them again" in first.stderr
+    )
+    parent = first.stderr.split("(parent run ")[1].split(")")[0]
+    assert parent in parents and "skipping" not in first.stderr
+    assert [row_status(line)[1] for line in first.stdout.splitlines()[1:3]] == ["skipped", "skipped"]
+    report = s.root / first.stdout.split("report: ")[1].split()[0]
+    assert report.is_file()
+    written = report.stat().st_mtime_ns
+
+    again = run_reported()
+    assert "tensorflow imported: False" in again.stdout and f"(parent run {parent})" in again.stderr
+    stored = Path(again.stdout.split("report: ")[1].split()[0])  # the copy the parent run holds
+    assert stored.read_bytes() == report.read_bytes() and report.stat().st_mtime_ns == written  # not written again
+    assert {r.info.run_id for r in s.runs.all()} == cells and {r.info.run_id for r in s.runs.all("parent")} == parents
 
 
 def test_rerun_trains_every_cell_again(in_skip_store):

@@ -83,15 +83,28 @@ def test_exactly_one_parent_and_two_children_after_the_first_run(trained):
 # --- running again ----------------------------------------------------------------------------
 
 
-def test_second_run_skips_finished_cells(in_store):
-    before = len(in_store.all_cell_runs())
+PARENTS = "tags.`study.role` = 'parent'"
+
+
+def test_second_run_with_nothing_to_train_opens_no_run_and_starts_no_trainer(in_store, monkeypatch, capsys):
+    import study.execution.trainer as trainer
+
+    def no_trainer(*args, **kwargs):
+        raise AssertionError("a training process was asked for")
+
+    monkeypatch.setattr(trainer, "trainer_for", no_trainer)
+
+    def parents() -> set[str]:
+        return {p.info.run_id for p in in_store.client.search_runs([in_store.experiment_id], PARENTS)}
+
+    before, cells_before = parents(), len(in_store.all_cell_runs())
     again = run_study(load_study(in_store.path), RunOptions(progress=False))
-    assert [r.status for r in again.results] == ["skipped", "skipped"]
-    assert [r.run_id for r in again.results] == [r.info.run_id for r in in_store.children(in_store.result.parent_id)]
-    assert again.exit_code == 0
-    assert len(in_store.all_cell_runs()) == before
-    assert in_store.children(again.parent_id) == []
-    assert in_store.client.get_run(again.parent_id).data.tags["study.cells_skipped"] == "2"
+    assert [r.status for r in again.results] == ["skipped", "skipped"] and again.exit_code == 0
+    assert parents() == before and again.parent_id in before  # the parent run that trained them, no new one
+    assert [r.run_id for r in again.results] == [r.info.run_id for r in in_store.children(again.parent_id)]
+    assert len(in_store.all_cell_runs()) == cells_before
+    err = capsys.readouterr().err
+    assert f"nothing to train: all 2 cells are FINISHED in {again.tracking_uri} (parent run {again.parent_id})" in err
 
 
 def test_rerun_with_the_same_seed_is_bit_identical(in_store):

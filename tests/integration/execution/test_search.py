@@ -40,11 +40,13 @@ def test_a_search_runs_its_budget_as_named_cell_runs_and_a_second_run_trains_not
     assert parent.data.tags[Tag.SEARCH].startswith("searchy-")
     assert [m["run_id"] for m in runs.manifest(parent.info.run_id)] == [cells[str(i)].info.run_id for i in range(3)]
 
-    assert cli_run(path) == 0  # the budget is used: nothing to train, the manifest still lists every trial
+    capsys.readouterr()
+    assert cli_run(path) == 0  # the budget is used: nothing to train, no new parent run
     assert len(runs.all()) == 3 and len(optuna_trials(project)) == 3
-    second = runs.latest_parent()
-    assert second.info.run_id != parent.info.run_id
-    assert [m["status"] for m in runs.manifest(second.info.run_id)] == ["skipped"] * 3
+    assert runs.latest_parent().info.run_id == parent.info.run_id
+    out, err = capsys.readouterr()
+    assert f"has used its budget of 3 trials in sqlite:///{project / 'mlruns' / 'mlflow.db'} (parent run " in err
+    assert f"parent run {parent.info.run_id}" in out and "3 trials (3 complete); budget 3" in out
 
     from study.reporting.write import write_report
 
