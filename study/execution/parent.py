@@ -13,6 +13,7 @@ from study.check.expectations import summary as expectation_summary
 from study.errors import StoreFault
 from study.execution.cell import CellResult
 from study.spec.document import Study
+from study.spec.task import task_of
 from study.store.connect import SERVER_GONE, retry, store_fault_text
 from study.store.contract import Artifact, Tag
 from study.store.reserve import free_reserve
@@ -53,7 +54,7 @@ def close_parent(
             outcomes = evaluate(study, results)
             record_expectations(store, parent, outcomes)
             try:
-                settle_models(store, parent, study.spec.tracking.keep_model, results)
+                settle_models(store, parent, study, results)
             except Exception as exc:  # the models stay (nothing is lost); the parent must still end
                 if store_fault_text(exc) is not None:
                     raise
@@ -92,23 +93,42 @@ def record_expectations(store: Store, parent: str, outcomes: list[Outcome]) -> N
         store.set_tags(parent, {Tag.EXPECT: expectation_summary(outcomes)})
 
 
-def settle_models(store: Store, parent: str, keep: str, results: list[CellResult]) -> None:
-    """`keep_model: best` drops the models of this run's other trained cells (a crash before here
-    leaves them all: nothing is lost); the parent's `study.best_model` names the best cell's model."""
+def settle_models(store: Store, parent: str, study: Study, results: list[CellResult]) -> None:
+    """`keep_model: best` drops the models of this run's other trained cells (a crash before here leaves them
+    all: nothing is lost); the parent's `study.best_model` names the best cell's model, and
+    `study.best_model_metric` the metric that chose it."""
+    keep = study.spec.tracking.keep_model
     if keep == "none":
         return
     from study.store.models import best_run, drop, model_id
 
-    best = best_run([(r.cell.name, r.run_id, r.metrics) for r in results if r.status in ("done", "skipped")])
-    best_name = next((r.cell.name for r in results if r.run_id == best), "")
+    ran = [r for r in results if r.status in ("done", "skipped")]
+    metric = keep_metric(study, [r.metrics or {} for r in ran])
+    best = best_run([(r.cell.group, r.run_id, r.metrics or {}) for r in ran], metric)
+    best_id = best.run_id if best else None
+    best_name = next((r.cell.name for r in results if r.run_id == best_id), "")
     for r in results:
-        if r.status != "done" or r.run_id is None or r.run_id == best or keep != "best":
+        if r.status != "done" or r.run_id is None or r.run_id == best_id or keep != "best":
             continue
         uri = retry(store.client.get_run, r.run_id).data.tags.get(Tag.MODEL)
-        drop(store.client, r.run_id, uri, f"not kept (tracking.keep_model: best; the best cell is {best_name})")
-    uri = retry(store.client.get_run, best).data.tags.get(Tag.MODEL) if best else None
+        why = f"not kept (tracking.keep_model: best; the best cell is {best_name} by {metric})"
+        drop(store.client, r.run_id, uri, why)
+    uri = retry(store.client.get_run, best_id).data.tags.get(Tag.MODEL) if best_id else None
     if uri and model_id(uri):
-        store.set_tags(parent, {Tag.BEST_MODEL: uri})
+        store.set_tags(parent, {Tag.BEST_MODEL: uri, Tag.BEST_MODEL_METRIC: metric})
+
+
+def keep_metric(study: Study, ran: list[dict[str, float]]) -> str:
+    """The summary metric that picks the kept model: `tracking.keep_metric`, else the search's own metric, else
+    the final validation score when every run held a validation set out (the honest choice: the test set then
+    only reports), else the final test score."""
+    search = study.spec.search
+    chosen = study.spec.tracking.keep_metric or (search.metric if search is not None else None)
+    if chosen is not None:
+        return chosen
+    task = task_of(study.base)
+    on_validation = f"final_val_{task.score}"
+    return on_validation if ran and all(on_validation in m for m in ran) else task.primary
 
 
 def finish_parent(store: Store, parent: str, results: list[CellResult], wall: float, status: str) -> None:

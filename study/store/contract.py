@@ -44,6 +44,7 @@ class Tag:
     REPRODUCTION = "study.reproduction"  # the reproduction's verdict
     SEARCH = "study.search"  # a search's Optuna study name (its storage: optuna.db beside the MLflow db)
     BEST_MODEL = "study.best_model"  # models:/<model_id> of the best cell's model (keep_model all / best)
+    BEST_MODEL_METRIC = "study.best_model_metric"  # the summary metric that chose it, e.g. best_val_acc
 
     # cell runs
     CELL = "study.cell"  # the readable cell name without the seed

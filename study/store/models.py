@@ -10,14 +10,16 @@ source run is the cell run, so both `models:/<model_id>` and `runs:/<run_id>/mod
     mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(x)    # softmax probabilities
     mlflow.keras.load_model(f"models:/{model_id}")                   # the keras.Sequential
 
-`tracking.keep_model: best` keeps only the best cell's model of each `study run` (`prune`).
+`tracking.keep_model: best` keeps only the best cell's model of each `study run` (`best_run`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import tempfile
+from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from study.engine.records import KERAS_TEMP_PREFIX, SavedKeras
+from study.spec.summary_metrics import higher_is_better
 from study.store.claims import pid_alive
 from study.store.connect import retry
 from study.store.contract import Artifact, Tag
@@ -176,10 +179,25 @@ def drop(client, run_id: str, uri: str | None, reason: str) -> None:
     retry(client.set_tag, run_id, Tag.MODEL, reason)
 
 
-def best_run(results: list[tuple[str, str | None, dict[str, float]]]) -> str | None:
-    """The run id with the highest final_val_acc (when every cell holds a validation set out, so the
-    test set only reports) or else final_test_acc among (name, run id, metrics); the first on ties."""
-    ran = [m for _, rid, m in results if rid]
-    key = "final_val_acc" if ran and all("final_val_acc" in m for m in ran) else "final_test_acc"
-    scored = [(m[key], -k, rid) for k, (_, rid, m) in enumerate(results) if rid and key in m]
-    return max(scored)[2] if scored else None
+@dataclass(frozen=True)
+class Best:
+    """The run whose model is kept: the best cell by `metric` (its mean over seeds), that cell's best seed."""
+
+    run_id: str
+    metric: str
+    value: float
+
+
+def best_run(results: list[tuple[str, str | None, dict[str, float]]], metric: str) -> Best | None:
+    """Among (cell, run id, summary metrics) rows, the cell whose runs have the best mean `metric` (maximum for
+    accuracy, minimum for a loss or an error), then its run with the best value; the first on ties."""
+    cells: dict[str, list[tuple[float, str]]] = {}
+    for cell, run_id, metrics in results:
+        if run_id and metric in metrics:
+            cells.setdefault(cell, []).append((metrics[metric], run_id))
+    if not cells:
+        return None
+    sign = 1 if higher_is_better(metric) else -1
+    runs = max(cells.values(), key=lambda rows: sign * statistics.fmean(v for v, _ in rows))  # first of equals
+    value, run_id = max(runs, key=lambda row: sign * row[0])
+    return Best(run_id, metric, value)

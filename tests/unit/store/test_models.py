@@ -36,3 +36,30 @@ def test_a_bad_keep_model_is_one_line_naming_the_choices(tmp_path, mnist_dir):
     with pytest.raises(ConfigError) as err:
         load_study(path)
     assert str(err.value) == f"{path}: tracking.keep_model: 'some' is not valid (valid: all, best, none)"
+
+
+def test_the_kept_run_is_the_best_cell_by_its_mean_then_that_cells_best_seed():
+    from study.store.models import Best, best_run
+
+    rows = [
+        ("lucky", "a0", {"best_val_acc": 0.95}),
+        ("lucky", "a1", {"best_val_acc": 0.45}),  # mean 0.70: one lucky seed does not make the best cell
+        ("steady", "b0", {"best_val_acc": 0.78}),
+        ("steady", "b1", {"best_val_acc": 0.80}),
+        ("pruned", None, {"best_val_acc": 0.99}),  # no run: never kept
+    ]
+    assert best_run(rows, "best_val_acc") == Best("b1", "best_val_acc", 0.80)
+    assert best_run(rows, "final_val_acc") is None  # no run records it
+
+
+def test_the_kept_run_minimizes_a_loss_or_an_error_and_keeps_the_first_of_equals():
+    from study.store.models import best_run
+
+    rows = [
+        ("a", "r1", {"final_val_mae": 0.4}),
+        ("b", "r2", {"final_val_mae": 0.2}),
+        ("c", "r3", {"final_val_mae": 0.2}),
+    ]
+    assert best_run(rows, "final_val_mae").run_id == "r2"
+    rows = [("a", "r1", {"final_val_loss": 0.4}), ("b", "r2", {"final_val_loss": 0.9})]
+    assert best_run(rows, "final_val_loss").run_id == "r1"
