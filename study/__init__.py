@@ -9,6 +9,7 @@ The Python API, the same functions the `study` command calls:
     study.report("smoke", store="mlruns")                       # reports/smoke/report.html
     study.compare(parent_a, parent_b)                           # B − A per shared cell, beyond seed noise?
     study.rm(parent_a)                                          # soft-delete a run's runs (purge=True: for good)
+    study.best_model("smoke").model                             # the kept best model, a keras.Model
 
 `import study` imports nothing heavy: each name is loaded when first used."""
 
@@ -19,10 +20,23 @@ from typing import TYPE_CHECKING, Any
 
 from study.version import __version__ as __version__
 
-__all__ = ["load", "cells", "run", "runs", "curves", "report", "compare", "rm", "RunResult", "StudyError"]
+__all__ = [
+    "load",
+    "cells",
+    "run",
+    "runs",
+    "curves",
+    "report",
+    "compare",
+    "rm",
+    "best_model",
+    "RunResult",
+    "BestModel",
+    "StudyError",
+]
 
 if TYPE_CHECKING:
-    from study.api import RunResult, cells, compare, curves, load, report, rm, run, runs
+    from study.api import BestModel, RunResult, best_model, cells, compare, curves, load, report, rm, run, runs
     from study.errors import StudyError
 
 

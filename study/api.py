@@ -9,13 +9,15 @@
     >>> study.report("smoke", store="mlruns")      # reports/smoke/<parent run id>/report.html
     >>> study.compare(old_parent_id, "smoke").table
     >>> study.rm(old_parent_id, store="mlruns")    # soft delete; purge=True removes for good
+    >>> study.best_model("smoke").model            # the kept best model, loaded as a keras.Model
 
 Every function takes `store=`: a store directory (`mlruns`, holding `mlflow.db`), a `.db` file or a
 tracking URI; None means the store the CLI uses (the project's mlruns/, found from the study file or
 the current folder, or $MLFLOW_TRACKING_URI). Where a
 function takes a `target`, it is a study name (meaning its latest `study run`) or a parent run id
-(`study list` shows them). Bad input raises `study.errors.StudyError` with the one line the CLI
-prints. Nothing heavy is imported until a function is called (`import study` stays instant).
+(`study list` shows them); `best_model` also takes the study file's path. Bad input raises
+`study.errors.StudyError` with the one line the CLI prints. Nothing heavy is imported until a function
+is called (`import study` stays instant).
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from typing import TYPE_CHECKING
 from study.errors import StudyError
 
 if TYPE_CHECKING:
+    import keras
     import pandas as pd
     from mlflow import MlflowClient
+    from mlflow.entities import Run
 
     from study.analysis.compare import Comparison
     from study.execution.parent import StudyResult
@@ -237,6 +241,41 @@ def report(
     return _write_report(_uri(store), target, run, out, compare)
 
 
+@dataclass(frozen=True)
+class BestModel:
+    """What `study.best_model` returns: the loaded Keras model, the cell run that trained it, and the summary
+    metric that chose it with that run's value of it."""
+
+    model: keras.Model
+    run: Run  # MLflow's: run.info.run_id, run.data.params, run.data.metrics, run.data.tags
+    metric: str
+    value: float
+
+    @property
+    def uri(self) -> str:
+        """The model's `models:/<model_id>`: `mlflow.keras.load_model(uri)` loads it again."""
+        return self.run.data.tags["study.model"]
+
+
+def best_model(target: str | os.PathLike, metric: str | None = None, *, store: StoreArg = None) -> BestModel:
+    """The best model of a `study run`, loaded (KerasTuner's `get_best_models()`): by default the model the run
+    kept, chosen by its rule (a search's metric; else validation data when the study has some, else the test
+    set); with `metric` (a summary metric, e.g. `"best_val_acc"`), the FINISHED run that kept a model with the
+    best value of it. `target`: a study name, a parent run id or the study file's path. A study that kept no
+    model (`tracking.keep_model: none`) raises StudyError.
+
+    >>> best = study.best_model("configs/smoke.yaml")
+    >>> best.model.predict(x_test), best.metric, best.value, best.run.info.run_id
+    """
+    from study.store.best_model import choose, kept_runs, load_model
+
+    name, near = _study_or_path(target)
+    with _client(_uri(store, near=near)) as client:
+        chosen = _target(client, name)
+        run, picked = choose(chosen, kept_runs(client, chosen), metric)
+        return BestModel(load_model(client, run), run, picked, float(run.data.metrics[picked]))
+
+
 # --- comparing and deleting ----------------------------------------------------------------------------
 
 
@@ -288,6 +327,15 @@ def _study(config: str | os.PathLike | Study, overrides: Sequence[str]) -> Study
             raise StudyError("overrides: give them to study.load (or pass the file's path), not with a loaded study")
         return config
     return load(config, overrides)
+
+
+def _study_or_path(target: str | os.PathLike) -> tuple[str, str | None]:
+    """A target as a study name or parent run id, and the study file it was read from (whose project holds
+    the default store) when it is the path of one."""
+    path = Path(target)
+    if not path.is_file():
+        return os.fspath(target), None
+    return load(path).name, str(path)
 
 
 def _write_report(

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import study
+from study.errors import StudyError
 from study.store.contract import Artifact, Tag
 from tests.support.store import MODELS_STUDY
 
@@ -111,6 +113,9 @@ def test_keep_all_names_the_best_model_on_the_parent(all_kept):
     best = max(all_kept.runs, key=lambda r: r.data.metrics["final_test_acc"])
     assert all(r.data.tags[Tag.MODEL].startswith("models:/") for r in all_kept.runs)
     assert all_kept.parent.data.tags[Tag.BEST_MODEL] == best.data.tags[Tag.MODEL]
+    assert all_kept.parent.data.tags[Tag.BEST_MODEL_METRIC] == "final_test_acc"  # no validation set: the test set's
+    with pytest.raises(StudyError, match=r"^metric: 'best_val_acc': the runs of run \S+ of study 'models' .* held no "):
+        study.best_model("models", metric="best_val_acc", store=all_kept.tracking_uri)
 
 
 def test_keep_best_drops_the_other_models_and_their_files(tmp_path_factory, blank_db, mnist_dir, all_kept):
@@ -136,6 +141,13 @@ def test_keep_none_logs_no_model_and_system_metrics_can_be_switched_off(tmp_path
     assert not [k for r in ran.runs for k in r.data.metrics if k.startswith("system/")]
     assert ran.client.search_logged_models([ran.runs[0].info.experiment_id]) == []
     assert all(Tag.MODEL not in r.data.tags for r in ran.runs) and Tag.BEST_MODEL not in ran.parent.data.tags
+    with pytest.raises(StudyError) as err:
+        study.best_model("models", store=ran.tracking_uri)
+    assert str(err.value) == (
+        f"run {ran.parent.info.run_id} of study 'models' ({ran.parent.info.run_name}) kept no model "
+        "(tracking.keep_model: none, or its models were deleted): set tracking.keep_model: best in the study file "
+        "and train its cells again (`study run FILE --rerun`)"
+    )
     assert not (ran.root / "mlruns" / "artifacts" / "models" / "models").exists()
 
 
