@@ -1,6 +1,11 @@
-"""Simple and overall effects: for every axis, each pair of its levels compared within every
-combination of the other axes (simple effects) and averaged over them (overall), with the difference,
-a 95 % confidence interval, a p-value corrected for multiple comparisons (Holm) and a verdict.
+"""Which level of each axis wins, and where: one statistical story for the whole study.
+
+The factorial ANOVA (study.analysis.factors) decides the two-way interactions. An axis in a resolved
+interaction has its levels compared within each combination of the other axes (simple effects); every
+other axis is compared averaged over them (overall: each combination counts once). These comparisons are
+one family: each gets a confidence interval at the simultaneous level 1 − 0.05 / m (Bonferroni, m the
+number of comparisons), and the verdict is read off that interval — `resolved` when it excludes 0 — so the
+interval printed and the verdict never disagree.
 
 The unit is the per-run value of one metric (default `final_test_acc`; any column of
 `statistics.run_stats`, with `higher_is_better` saying its direction). Two cells are compared
@@ -9,12 +14,7 @@ and the batch order, so the same seed in two cells shares part of its noise and 
 scipy's `ttest_rel`; otherwise by **Welch's t** (`ttest_ind(equal_var=False)`). The overall effect of
 a level pair is the mean over the other axes' combinations of the simple differences: paired, the
 per-seed average difference over the combinations (`ttest_1samp`); unpaired, Welch on the runs of the
-two levels pooled over the combinations. Holm's step-down correction (statsmodels `multipletests`)
-runs over every comparison of one table, so the verdicts hold together at the 5 % level.
-
-Verdict: `resolved` when the Holm-adjusted p is below ALPHA, `within noise` when it is not,
-`needs replicates` when a side has fewer than two finished runs. The intervals are the plain
-(per-comparison) 95 % intervals.
+two levels pooled over the combinations. `needs replicates`: a side has fewer than two finished runs.
 """
 
 from __future__ import annotations
@@ -27,12 +27,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from study.analysis.factors import factor_axes
+from study.analysis.factors import ALPHA, factor_axes, interacting_axes
 from study.analysis.statistics import CONFIDENCE
 from study.store.reader import FINISHED, Axis
 
-ALPHA = 1 - CONFIDENCE
-CORRECTION = "holm"  # statsmodels.stats.multitest.multipletests method
+CORRECTION = "bonferroni"  # simultaneous intervals at 1 − ALPHA / m agree with the adjusted p exactly
 RESOLVED, WITHIN_NOISE, NEEDS_REPLICATES = "resolved", "within noise", "needs replicates"
 OVERALL = "overall"
 COLUMNS = (
@@ -80,32 +79,53 @@ class _Test:
     method: str
 
 
+def decided_effects(per_run: pd.DataFrame, axes: Sequence[Axis], metric: Metric = DEFAULT_METRIC) -> pd.DataFrame:
+    """The study's comparisons: simple effects for the axes in a resolved interaction, overall otherwise."""
+    return level_effects(per_run, axes, metric, interacting_axes(per_run, axes, metric.column))
+
+
 def level_effects(
-    per_run: pd.DataFrame, axes: Sequence[Axis], metric: Metric = DEFAULT_METRIC, confidence: float = CONFIDENCE
+    per_run: pd.DataFrame, axes: Sequence[Axis], metric: Metric = DEFAULT_METRIC, simple: frozenset[str] = frozenset()
 ) -> pd.DataFrame:
-    """Every pair of levels of every factor axis, within each combination of the other axes and overall.
+    """Every pair of levels of every factor axis: within each combination of the other axes for the axes
+    named in `simple` (and for a study of one axis), averaged over them for the others.
 
     One row per comparison, oriented so that `better` is the level with the better mean by the
     metric's direction, and `diff` = better − worse in the metric's units (≥ 0 when higher is
-    better, ≤ 0 when lower is). `within` is `overall` or where it was measured, e.g. `hidden=[100, 50]`.
+    better, ≤ 0 when lower is). `within` is `overall` or where it was measured, e.g. `hidden=100x50`.
+    The intervals are simultaneous over the rows (the level is in `attrs["confidence"]`).
     """
+    first = _comparisons(per_run, axes, metric, simple, CONFIDENCE)
+    tested = sum(1 for row in first if pd.notna(row["p"]))
+    level = 1 - ALPHA / max(tested, 1)
+    rows = _comparisons(per_run, axes, metric, simple, level) if tested > 1 else first
+    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_adj", "verdict")])
+    table = _with_verdicts(table, tested)
+    table.attrs["confidence"] = level
+    return table
+
+
+def _comparisons(
+    per_run: pd.DataFrame, axes: Sequence[Axis], metric: Metric, simple: frozenset[str], confidence: float
+) -> list[dict]:
+    """The rows of `level_effects`, with intervals at `confidence`."""
     data = _finished(per_run, metric.column)
     factors = factor_axes(axes)
     rows = []
     for axis in factors:
         others = [a for a in factors if a is not axis]
         for level_a, level_b in itertools.combinations(axis.levels, 2):
-            for combo in _combinations(data, others):
-                at = _select(data, others, combo)
-                test = _compare(_values(at, axis, level_a, metric), _values(at, axis, level_b, metric), confidence)
-                if test is not None:
-                    rows.append(_row(axis, _within(others, combo), level_a, level_b, test, metric))
-            if others:
-                test = _overall(data, axis, others, level_a, level_b, metric, confidence)
-                if test is not None:
-                    rows.append(_row(axis, OVERALL, level_a, level_b, test, metric))
-    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_adj", "verdict")])
-    return _with_verdicts(table)
+            if axis.short in simple or not others:
+                for combo in _combinations(data, others):
+                    at = _select(data, others, combo)
+                    test = _compare(_values(at, axis, level_a, metric), _values(at, axis, level_b, metric), confidence)
+                    if test is not None:
+                        rows.append(_row(axis, scope(others, combo), level_a, level_b, test, metric))
+                continue
+            test = _overall(data, axis, others, level_a, level_b, metric, confidence)
+            if test is not None:
+                rows.append(_row(axis, OVERALL, level_a, level_b, test, metric))
+    return rows
 
 
 def _finished(per_run: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -135,9 +155,14 @@ def _values(data: pd.DataFrame, axis: Axis, level: str, metric: Metric) -> pd.Se
     return pd.Series(at[metric.column].to_numpy(float), index=at["seed"].to_numpy()).groupby(level=0).mean()
 
 
-def _within(others: Sequence[Axis], combo: tuple[str, ...]) -> str:
+def scope(others: Sequence[Axis], combo: tuple[str, ...]) -> str:
     """'hidden=[100, 50], lr=0.01': where a simple effect is measured."""
-    return ", ".join(f"{a.short}={level}" for a, level in zip(others, combo)) or OVERALL
+    return ", ".join(_at(a, level) for a, level in zip(others, combo)) or OVERALL
+
+
+def _at(axis: Axis, level: str) -> str:
+    """'hidden=100x50'; a level whose label already names its setting (`dropout=0.5`) as it is."""
+    return level if level.startswith(f"{axis.short}=") else f"{axis.short}={level}"
 
 
 def _compare(a: pd.Series, b: pd.Series, confidence: float) -> _Test | None:
@@ -223,15 +248,10 @@ def _row(axis: Axis, within: str, level_a: str, level_b: str, test: _Test, metri
     }
 
 
-def _with_verdicts(table: pd.DataFrame) -> pd.DataFrame:
-    """Holm-adjust the p-values over the whole table and give each comparison its verdict."""
-    from statsmodels.stats.multitest import multipletests
-
+def _with_verdicts(table: pd.DataFrame, tested: int) -> pd.DataFrame:
+    """Bonferroni-adjust the p-values over the `tested` comparisons and give each its verdict."""
     table = table.copy()
-    table["p_adj"] = np.nan
-    tested = table["p"].notna()
-    if tested.any():
-        table.loc[tested, "p_adj"] = multipletests(table.loc[tested, "p"], alpha=ALPHA, method=CORRECTION)[1]
+    table["p_adj"] = (table["p"] * tested).clip(upper=1.0)
     table["verdict"] = [
         NEEDS_REPLICATES if pd.isna(p) else RESOLVED if p < ALPHA else WITHIN_NOISE for p in table["p_adj"]
     ]

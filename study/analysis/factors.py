@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from study.analysis.statistics import finished_finals, primary
-from study.store.reader import Axis
+from study.analysis.statistics import CONFIDENCE, finished_finals, primary
+from study.store.reader import FINISHED, Axis
+
+ALPHA = 1 - CONFIDENCE  # the level every verdict of the report is at
 
 
 def factor_axes(axes: Sequence[Axis]) -> list[Axis]:
@@ -72,7 +74,7 @@ def interaction_table(per_run: pd.DataFrame, axes: Sequence[Axis], rows: Axis, c
     )
 
 
-def anova(per_run: pd.DataFrame, axes: Sequence[Axis]) -> tuple[pd.DataFrame, bool]:
+def anova(per_run: pd.DataFrame, axes: Sequence[Axis], column: str | None = None) -> tuple[pd.DataFrame, bool]:
     """Sums of squares of the per-run final test accuracies by factor and two-way interaction.
 
     Terms enter a least-squares fit one after another (main effects in axis order, then the pairs);
@@ -81,11 +83,13 @@ def anova(per_run: pd.DataFrame, axes: Sequence[Axis]) -> tuple[pd.DataFrame, bo
     otherwise they depend on it (the second value, `balanced`, is then False). What the cells
     explain beyond the pairs is `higher-order interactions`; the spread between seeds of one cell is
     the residual, against which F and p are computed when it has degrees of freedom.
-    Returns (rows term / df / ss / share % / F / p, ending in residual and total; balanced).
+    Returns (rows term / df / ss / share % / F / p, ending in residual and total; balanced). `column`: the
+    per-run value analysed (default: the final test score).
     """
-    data = finished_finals(per_run)
+    column = column or primary(per_run)
+    data = per_run[(per_run["status"] == FINISHED) & np.isfinite(pd.to_numeric(per_run[column], errors="coerce"))]
     factors = factor_axes(axes)
-    y = data[primary(per_run)].to_numpy(float)
+    y = data[column].to_numpy(float)
     design = np.ones((len(y), 1))
     rss, rank = _fit(design, y)
     total_ss = float(((y - y.mean()) ** 2).sum())
@@ -135,3 +139,12 @@ def _balanced(data: pd.DataFrame, factors: Sequence[Axis]) -> bool:
     counts = data.groupby([a.column for a in factors]).size()
     combos = math.prod(len(a.levels) for a in factors)
     return len(counts) == combos and counts.nunique() == 1
+
+
+def interacting_axes(per_run: pd.DataFrame, axes: Sequence[Axis], column: str | None = None) -> frozenset[str]:
+    """The axes (short names) in a two-way interaction the ANOVA resolves (F test, p < 0.05): their levels
+    are compared within each level of the other axes (simple effects), the rest averaged over them."""
+    table, _ = anova(per_run, axes, column)
+    names = {a.short: a for a in factor_axes(axes)}
+    pairs = [term.split(" × ") for term, p in zip(table["term"], table["p"]) if " × " in term and p < ALPHA]
+    return frozenset(name for pair in pairs for name in pair if name in names)

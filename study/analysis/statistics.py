@@ -74,8 +74,9 @@ def run_stats(study: StudyRuns) -> pd.DataFrame:
     out["iterations"] = study.curves.groupby("run_id")["step"].max()
     out["diverged_step"] = _first_nonfinite_step(study.curves[study.curves["metric"].isin(["train_loss", "test_loss"])])
     out[["failure", "failure_step"]] = runs[["failure", "failure_step"]]
-    if "stopped_at" in runs:
-        out["stopped_at"] = runs["stopped_at"]  # where train.early_stopping ended the run
+    for column in ("stopped_at", "model"):  # where early stopping ended the run; the model it kept, or why none
+        if column in runs:
+            out[column] = runs[column]
     if has_metric(study, "grad_norm/"):
         out["grad_ratio"] = grad_ratio(study)
     return out.reset_index()

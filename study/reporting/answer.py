@@ -8,8 +8,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from study.analysis.statistics import chance_threshold, compare_top, welch_interval
+from study.analysis.effects import NEEDS_REPLICATES, OVERALL, RESOLVED, decided_effects, scope
+from study.analysis.factors import factor_axes
+from study.analysis.statistics import chance_threshold, welch_interval
 from study.reporting.context import ReportContext
+from study.store.reader import Axis
 
 SPEED_COLUMN, SPEED_FRACTION = "iters_to_90pct", 0.9
 MAX_NAMED = 3  # cells named one by one in a list; more are counted
@@ -29,8 +32,8 @@ def answer(ctx: ReportContext) -> list[str]:
 
 
 def score_sentence(ctx: ReportContext, learned: pd.DataFrame) -> str:
-    """'relu · he scores best: final test accuracy 0.955, ahead of relu · xavier (0.951): resolved with 3
-    seeds; sigmoid · gauss(0.01) does not learn (0.114, chance level).'"""
+    """'relu · he is best: final test accuracy 0.955, ahead of relu · xavier (0.951); with 3 seeds its activation
+    relu beats tanh beyond seed noise, its hidden 100x50 does not; sigmoid · gauss(0.01) does not learn …'."""
     metric, words = ctx.metric.column, ctx.metric_words
     best = learned.iloc[0]
     text = f"{best['cell']} is best: {words} {value(ctx, best, metric)}"
@@ -39,15 +42,50 @@ def score_sentence(ctx: ReportContext, learned: pd.DataFrame) -> str:
         text += "is the unbiased estimate)"
     if len(learned) > 1:
         runner = learned.iloc[1]
-        text += f", ahead of {runner['cell']} ({value(ctx, runner, metric)}): {evidence_of_lead(ctx, metric)}"
-    else:
-        text += f" ({seeds_text(int(best['n_seeds']))})"
+        text += f", ahead of {runner['cell']} ({value(ctx, runner, metric)})"
+    text += f"; {evidence_for(ctx, best)}"
     stuck = not_learned(ctx, learned)
     if len(stuck) == 1:
         text += f"; {stuck_text(ctx, learned.set_index('cell').loc[stuck[0]], stuck[0])}"
     elif stuck:
         text += f"; {named(stuck)} do not learn (chance level)"
     return text + "."
+
+
+def evidence_for(ctx: ReportContext, best: pd.Series) -> str:
+    """What the study's comparisons (the Findings' own, study.analysis.effects) say of the best cell's level
+    of each axis: whether it beats the others beyond seed noise, with how many seeds."""
+    factors = factor_axes(ctx.study.axes)
+    if int(best["n_seeds"]) < 2 or not factors:
+        return seeds_text(int(best["n_seeds"]))
+    effects = decided_effects(ctx.per_run, ctx.study.axes, ctx.metric)
+    if effects.empty or (effects["verdict"] == NEEDS_REPLICATES).all():
+        return "one seed per cell, so indicative only"
+    claims = [claim for axis in factors if (claim := level_claim(effects, factors, axis, best))]
+    seeds = int(ctx.summary.loc[ctx.summary["n_seeds"] > 0, "n_seeds"].min())
+    return f"with {seeds} seeds, {', '.join(claims)} (simultaneous 95 % intervals, as in the Findings)"
+
+
+def level_claim(effects: pd.DataFrame, factors: list[Axis], axis: Axis, best: pd.Series) -> str | None:
+    """'its activation relu beats tanh beyond seed noise' or 'its hidden 100x50 is within noise of 40x20'."""
+    level = str(best[axis.column])
+    others = [a for a in factors if a is not axis]
+    where = {OVERALL, scope(others, tuple(str(best[a.column]) for a in others))}
+    rows = effects[(effects["axis"] == axis.short) & effects["within"].isin(where)]
+    rows = rows[(rows["better"] == level) | (rows["worse"] == level)]
+    if rows.empty:
+        return None
+    beaten = rows[(rows["better"] == level) & (rows["verdict"] == RESOLVED)]["worse"].tolist()
+    tied = [r.worse if r.better == level else r.better for r in rows.itertuples() if r.verdict != RESOLVED]
+    behind = rows[(rows["worse"] == level) & (rows["verdict"] == RESOLVED)]["better"].tolist()
+    parts = []
+    if beaten:
+        parts.append(f"beats {named(beaten)} beyond seed noise")
+    if tied:
+        parts.append(f"is within noise of {named(tied)}")
+    if behind:
+        parts.append(f"is behind {named(behind)}")
+    return f"its {axis.short} {level} " + " and ".join(parts)
 
 
 def stuck_text(ctx: ReportContext, row: pd.Series, cell: str) -> str:
@@ -60,20 +98,6 @@ def stuck_text(ctx: ReportContext, row: pd.Series, cell: str) -> str:
     if pd.notna(ratio) and ratio < 1:
         text += f" — its first layer gets {ratio:.2g}× the output layer's gradient"
     return text
-
-
-def evidence_of_lead(ctx: ReportContext, metric: str) -> str:
-    """Whether the best cell's lead over the next one holds beyond seed noise (Welch interval)."""
-    comparison = compare_top(ctx.per_run, ctx.summary, top=2, column=metric)
-    if comparison.empty:
-        return "only one cell finished"
-    row = comparison.iloc[0]
-    if row["verdict"] == "needs replicates":
-        return "one seed per cell, so indicative only"
-    n = f"{min(row['n_best'], row['n_other'])} seeds"
-    if row["verdict"] == "resolved":
-        return f"resolved with {n} (95 % CI of the difference [{row['ci_lo']:+.4f}, {row['ci_hi']:+.4f}])"
-    return f"within seed noise with {n} (95 % CI of the difference [{row['ci_lo']:+.4f}, {row['ci_hi']:+.4f}])"
 
 
 def speed_sentence(ctx: ReportContext, learned: pd.DataFrame) -> str | None:
@@ -160,7 +184,7 @@ def iterations(row: pd.Series) -> str:
 
 
 def seeds_text(n: int) -> str:
-    return "one seed, so indicative only" if n == 1 else f"{n} seeds"
+    return "one seed per cell, so indicative only" if n == 1 else f"{n} seeds"
 
 
 def named(cells: list[str]) -> str:

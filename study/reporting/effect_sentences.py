@@ -1,7 +1,7 @@
-"""The study's question answered in sentences: for every axis, which level wins and where it does not
-(the simple and overall effects, Holm-corrected), which two-way interactions matter (the ANOVA),
-and what the gradient diagnostics say
-about why. Every number in a sentence comes with its 95 % interval and verdict."""
+"""The study's question answered in sentences: for every axis, which level wins — within each level of the
+axes it interacts with, where the ANOVA resolves that interaction, else averaged over them — then the
+interactions and what the gradient diagnostics say about why. Every number comes with its simultaneous 95 %
+interval, and the verdict is read off that interval (study.analysis.effects)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,12 @@ import pandas as pd
 
 from study.analysis.effects import (
     ALPHA,
-    CORRECTION,
     DEFAULT_METRIC,
     NEEDS_REPLICATES,
     OVERALL,
     RESOLVED,
-    WITHIN_NOISE,
     Metric,
-    level_effects,
+    decided_effects,
 )
 from study.analysis.factors import anova, factor_axes
 from study.reporting.context import ReportContext
@@ -34,7 +32,7 @@ def effect_sentences(ctx: ReportContext, metric: Metric = DEFAULT_METRIC) -> lis
     factors = factor_axes(ctx.study.axes)
     if not factors:
         return []
-    effects = level_effects(ctx.per_run, ctx.study.axes, metric)
+    effects = decided_effects(ctx.per_run, ctx.study.axes, metric)
     if effects.empty:
         return []
     if (effects["verdict"] == NEEDS_REPLICATES).all():
@@ -43,12 +41,13 @@ def effect_sentences(ctx: ReportContext, metric: Metric = DEFAULT_METRIC) -> lis
             "run several seeds (`seeds: 3`) for an answer."
         ]
     lines = [sentence for axis in factors for sentence in _axis_sentences(axis, effects, factors, metric)]
-    lines.extend(_interactions(ctx, factors))
+    lines.extend(_interactions(ctx, factors, metric))
     lines.extend(_gradient_why(ctx, factors))
     lines.append(
-        f"How these are judged: difference of mean {_metric_words(metric)} with its 95 % CI (paired by seed "
-        f"when both sides share their seeds, else Welch); resolved = {CORRECTION.capitalize()}-adjusted "
-        "p < 0.05 over all the comparisons of the effects table."
+        f"How these are judged: difference of mean {_metric_words(metric)} with its simultaneous 95 % CI over "
+        f"the {_tested(effects)} comparisons (Bonferroni; paired by seed when both sides share their seeds, else "
+        "Welch); resolved = the interval excludes 0. An axis's levels are compared within each level of another "
+        "only where the two-way ANOVA resolves their interaction (F test, p < 0.05), else averaged over it."
     )
     return lines
 
@@ -125,16 +124,17 @@ def _overall_sentence(axis: Axis, overall: pd.DataFrame, others: list[str]) -> s
     best = _best_level(overall)
     rows = overall[overall["better"] == best]
     over = ", ".join(others)
-    parts = ", ".join(f"{r['worse']} by {_numbers(r)}, {_verdict(r)}" for _, r in rows.iterrows())
+    parts = ", ".join(f"{r['worse']} ({_numbers(r)}, {_verdict(r)})" for _, r in rows.iterrows())
     return f"{axis.short} averaged over {over}: {best} ahead of {parts}."
 
 
 def _verdict(row: pd.Series) -> str:
-    """The verdict, saying so when the correction overrules an interval that excludes 0."""
-    excludes_zero = row["ci_lo"] > 0 or row["ci_hi"] < 0
-    if row["verdict"] == WITHIN_NOISE and excludes_zero:
-        return f"not resolved after the {CORRECTION.capitalize()} correction, adjusted p = {_p(row['p_adj'])}"
+    """The verdict (read off the simultaneous interval, so it never contradicts the numbers beside it)."""
     return str(row["verdict"])
+
+
+def _tested(effects: pd.DataFrame) -> int:
+    return int(effects["p"].notna().sum())
 
 
 def _best_level(rows: pd.DataFrame) -> str:
@@ -145,10 +145,10 @@ def _best_level(rows: pd.DataFrame) -> str:
 
 
 def _numbers(row: pd.Series) -> str:
-    """'+0.0143, 95 % CI [+0.0070, +0.0217]' (the CI left out when there is none)."""
+    """'+0.0143, simultaneous 95 % CI [+0.0070, +0.0217]' (the CI left out when there is none)."""
     if pd.isna(row["ci_lo"]):
         return f"{row['diff']:+.4f}, one seed"
-    return f"{row['diff']:+.4f}, 95 % CI [{row['ci_lo']:+.4f}, {row['ci_hi']:+.4f}]"
+    return f"{row['diff']:+.4f}, simultaneous 95 % CI [{row['ci_lo']:+.4f}, {row['ci_hi']:+.4f}]"
 
 
 def _list_scopes(rows: pd.DataFrame, with_levels: bool = False) -> str:
@@ -165,11 +165,11 @@ def _list_scopes(rows: pd.DataFrame, with_levels: bool = False) -> str:
     return " and ".join(named) if len(named) <= 2 else ", ".join(named[:-1]) + " and " + named[-1]
 
 
-def _interactions(ctx: ReportContext, factors: list[Axis]) -> list[str]:
+def _interactions(ctx: ReportContext, factors: list[Axis], metric: Metric) -> list[str]:
     """Each two-way interaction the ANOVA resolves (p < ALPHA), or that none does."""
     if len(factors) < 2:
         return []
-    table, _ = anova(ctx.per_run, ctx.study.axes)
+    table, _ = anova(ctx.per_run, ctx.study.axes, metric.column)
     pairs = {" × ".join((a.short, b.short)) for a, b in itertools.combinations(factors, 2)}
     terms = table[table["term"].isin(pairs)]
     if terms["p"].isna().all():

@@ -16,7 +16,7 @@ from study.reporting.html_parts import esc, fmt, p_value, section, swatch, table
 
 def replicates_section(ctx: ReportContext) -> str:
     """The best cell against the next ones: difference of means, Welch CI, verdict; or why there is none."""
-    comparison = compare_top(ctx.per_run, ctx.summary)
+    comparison = compare_top(ctx.per_run, ctx.summary, column=ctx.metric.column)
     if comparison.empty:
         return "<p>Only one cell finished: nothing to compare.</p>"
     if (comparison["verdict"] == "needs replicates").all():
@@ -116,15 +116,14 @@ def interaction_tables(ctx: ReportContext, factors: list) -> str:
 
 def anova_table(ctx: ReportContext) -> str:
     """How much of the variance of the per-run final test accuracies each axis and pair explains."""
-    terms, balanced = anova(ctx.per_run, ctx.study.axes)
+    terms, balanced = anova(ctx.per_run, ctx.study.axes, ctx.metric.column)
     rows = [
         [
             esc(row.term),
             esc(str(row.df)),
             esc(f"{row.ss:.3g}"),
             esc(fmt(row.share, "{:.1f} %")),
-            esc(fmt(row.f, "{:.1f}")),
-            esc(p_value(row.p)),
+            *([esc(fmt(row.f, "{:.1f}")), esc(p_value(row.p))] if " × " in row.term else ["", ""]),
         ]
         for row in terms.itertuples()
     ]
@@ -133,8 +132,10 @@ def anova_table(ctx: ReportContext) -> str:
         "of "
         "every finished run: the total sum of squares around the overall mean, split into the part each "
         "axis explains, each pair's interaction, and the residual spread between seeds of the same cell. "
-        "Share: percent of the total. F and p test each term against the seed spread (only with "
-        "several seeds per cell)."
+        "Share: percent of the total. F and p test each two-way interaction against the seed spread (only "
+        "with several seeds per cell): where one is resolved, the Findings compare that pair's levels within "
+        "each other (simple effects). Whether a level wins is judged once, in the comparisons above, not "
+        "again here."
     )
     if not balanced:
         note += (
@@ -146,10 +147,10 @@ def anova_table(ctx: ReportContext) -> str:
 
 
 def effects_section(ctx: ReportContext) -> str:
-    """Every pair of levels of every axis, within each combination of the other axes and overall."""
-    from study.analysis.effects import CORRECTION, level_effects
+    """The study's comparisons (study.analysis.effects.decided_effects), as the Findings state them."""
+    from study.analysis.effects import decided_effects
 
-    effects = level_effects(ctx.per_run, ctx.study.axes, ctx.metric)
+    effects = decided_effects(ctx.per_run, ctx.study.axes, ctx.metric)
     if effects.empty:
         return ""
     rows = []
@@ -168,15 +169,17 @@ def effects_section(ctx: ReportContext) -> str:
                 f"<strong>{esc(row.verdict)}</strong>" if row.verdict == "resolved" else esc(row.verdict),
             ]
         )
+    tested = int(effects["p"].notna().sum())
     note = (
-        '<p class="note">Each pair of levels of each axis, compared within every combination of the other axes '
-        "(simple effects) and averaged over them (overall: each combination counts once). Difference of mean "
-        f"final test {ctx.task.score_name}, better − worse, with its {CONFIDENCE:.0%} confidence interval: "
-        "<em>paired</em> by "
-        "seed when both sides ran the same seeds (the seed fixes initial weights and batch order, so pairing "
-        "removes the noise they share), else <em>Welch</em>. p: adjusted for the number of comparisons in "
-        f"this table by {CORRECTION.capitalize()}'s method; <em>resolved</em>: adjusted p &lt; 0.05; "
-        "<em>needs replicates</em>: a side has a single seed.</p>"
+        '<p class="note">Each pair of levels of each axis: within every combination of the other axes (simple '
+        "effects) for an axis whose interaction with another the ANOVA resolves, else averaged over them "
+        f"(overall: each combination counts once). Difference of mean {ctx.metric_words}, better − worse, with "
+        f"its simultaneous {CONFIDENCE:.0%} confidence interval over the {tested} comparisons (Bonferroni: each "
+        f"at {effects.attrs['confidence']:.2%}): <em>paired</em> by seed when both sides ran the same seeds (the "
+        "seed fixes initial weights and batch order, so pairing removes the noise they share), else "
+        "<em>Welch</em>. p: multiplied by the number of comparisons; <em>resolved</em>: the interval excludes 0 "
+        "(adjusted p &lt; 0.05); <em>needs replicates</em>: a side has a single seed.</p>"
     )
-    headers = ["Axis", "Where", "Better − worse", "Difference", f"{CONFIDENCE:.0%} CI", "Runs", "Method", "p (Holm)"]
+    headers = ["Axis", "Where", "Better − worse", "Difference", f"simultaneous {CONFIDENCE:.0%} CI", "Runs", "Method"]
+    headers.append("p (Bonferroni)")
     return section("Which level wins, and where", note + table([*headers, "Verdict"], rows, numeric=range(3, 8)))

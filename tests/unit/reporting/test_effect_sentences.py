@@ -27,23 +27,28 @@ def student(tmp_path_factory, blank_db):
 
 
 def test_relu_wins_only_with_the_wider_net(student):
+    """The ANOVA resolves activation × hidden, so activation is compared within each width (and hidden within
+    each activation): four comparisons, and no averaged sentence beside them."""
     lines = findings(student["ctx"])
     first = lines[0]
-    assert first.startswith("activation: relu beats tanh only at hidden=[100, 50] (+0.0143, 95 % CI [")
-    assert "but not at hidden=[40, 20] (relu − tanh +0.0031, 95 % CI [-0.0033, +0.0095], within noise)" in first
-    assert "activation averaged over hidden: relu ahead of tanh by +0.0087" in lines[1]
-    assert "not resolved after the Holm correction, adjusted p = " in lines[1]  # its CI excludes 0
+    assert first.startswith("activation: relu beats tanh only at hidden=[100, 50] (+0.0143, simultaneous 95 % CI [")
+    assert "but not at hidden=[40, 20] (relu − tanh +0.0031, simultaneous 95 % CI [" in first
+    assert not any(line.startswith("activation averaged over") for line in lines)
+    assert any(line.startswith("Interaction activation × hidden: p = ") for line in lines)
 
 
 def test_the_numbers_in_the_sentences_are_scipys(student):
+    """Paired t intervals at the simultaneous level of the four comparisons (Bonferroni: 1 − 0.05 / 4)."""
     from scipy import stats
 
     from tests.support.student_store import RELU_MINUS_TANH
 
-    wide = stats.ttest_1samp(RELU_MINUS_TANH["[100, 50]"], 0.0).confidence_interval(0.95)
-    narrow = stats.ttest_1samp(RELU_MINUS_TANH["[40, 20]"], 0.0).confidence_interval(0.95)
+    level = 1 - 0.05 / 4
+    wide = stats.ttest_1samp(RELU_MINUS_TANH["[100, 50]"], 0.0).confidence_interval(level)
+    narrow = stats.ttest_1samp(RELU_MINUS_TANH["[40, 20]"], 0.0).confidence_interval(level)
     text = " ".join(findings(student["ctx"]))
     assert f"[{wide.low:+.4f}, {wide.high:+.4f}]" in text and f"[{narrow.low:+.4f}, {narrow.high:+.4f}]" in text
+    assert "the 4 comparisons (Bonferroni" in text
 
 
 def test_gradient_diagnostics_explain(student):
@@ -51,7 +56,7 @@ def test_gradient_diagnostics_explain(student):
     assert (
         "differs most by activation (tanh 0.05, relu 0.5; 10× apart): with tanh the gradient shrinks to 0.05×" in text
     )
-    assert "Holm-adjusted p < 0.05" in text
+    assert "resolved = the interval excludes 0" in text
 
 
 def test_the_report_opens_with_the_findings(student):
@@ -68,7 +73,7 @@ def test_reps_both_axes_matter_and_interact(reps_context):
     ctx = build_context(study)
     text = "\n".join(findings(ctx))
     # relu beats sigmoid at both initialisers: 0.10 (he) and 0.78 (gauss) apart, seeds paired
-    assert "activation: relu beats sigmoid at initializer=he (+0.1000, 95 % CI [+0.1000, +0.1000])" in text
+    assert "activation: relu beats sigmoid at initializer=he (+0.1000, simultaneous 95 % CI [+0.1000, +0.1000])" in text
     assert "Interaction activation × initializer: p = < 0.0001" in text
     assert summarize(run_stats(study), study.axes) is not None
 
