@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -185,6 +186,9 @@ def train_cell(
     writer.opened(run_id, store)
     writer.submit(store.log_cell_params, run_id, cell, job.axes)
     writer.submit(log_dataset_inputs, store.client, run_id, data)
+    statistics = (data.info if isinstance(data, Dataset) else data).standardization
+    if statistics is not None:  # data.standardize: what every split was scaled by, so a user can scale new data
+        writer.submit(store.log_text, run_id, json.dumps(statistics, indent=1), Artifact.STANDARDIZATION)
     tracking = job.study.spec.tracking
     if tracking.keep_model != "none":  # packaging the model's imports (once per process; cached)
         writer.submit(preload_model_saving)

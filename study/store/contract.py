@@ -86,6 +86,7 @@ class Artifact:
     REPORT = REPORT_DIR + "/report.html"  # parent: the comparison report
     CELL_CONFIG = "config.yaml"  # cell: the resolved settings
     LEARNING_CURVE = "learning_curve.png"  # cell
+    STANDARDIZATION = "standardization.json"  # cell with data.standardize: each feature's training mean and std
     REQUIREMENTS = "requirements.txt"  # parent: every installed distribution as name==version
     MODEL = "model"  # cell: the LoggedModel's name; `runs:/<run id>/model` resolves to it (MLflow 3)
 
