@@ -24,7 +24,12 @@ from study.store.reader import Axis
 
 VANISHING = 0.1  # a first/last-layer gradient ratio below this: the gradient vanishes
 MAX_SCOPES = 4  # scopes (combinations of the other axes) named one by one; more are counted
-METRIC_WORDS = {"final_test_acc": "final test accuracy", "final_test_mae": "final test MAE"}
+METRIC_WORDS = {
+    "final_test_acc": "final test accuracy",
+    "final_test_mae": "final test MAE",
+    "final_val_acc": "final validation accuracy",
+    "final_val_mae": "final validation MAE",
+}
 
 
 def effect_sentences(ctx: ReportContext, metric: Metric = DEFAULT_METRIC) -> list[str]:

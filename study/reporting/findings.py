@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from study.analysis.factors import factor_axes
 from study.analysis.statistics import chance_threshold
 from study.reporting.context import ReportContext
 from study.reporting.effect_sentences import effect_sentences
 from study.store.reader import FINISHED
+
+SPEED_RATIO = 1.5  # levels whose mean iterations to 90 % differ by this factor or more are a finding
 
 
 def findings(ctx: ReportContext) -> list[str]:
@@ -18,7 +21,8 @@ def findings(ctx: ReportContext) -> list[str]:
     learned = ctx.summary[ctx.summary["n_seeds"] > 0]
     if learned.empty:
         return [*_failures(ctx), *_unrun(ctx)] or ["No run finished."]
-    lines = [*effect_sentences(ctx, ctx.metric), f"Best cell: {_cell_result(ctx, learned.iloc[0])}."]
+    ranked = f" (ranked by {ctx.metric_words})" if ctx.selects_on_validation else ""
+    lines = [*effect_sentences(ctx, ctx.metric), f"Best cell{ranked}: {_cell_result(ctx, learned.iloc[0])}."]
     if len(learned) > 1:
         lines.append(f"Worst cell: {_cell_result(ctx, learned.iloc[-1])}.")
         widest = learned.loc[learned["gap_mean"].idxmax()] if learned["gap_mean"].notna().any() else None
@@ -29,8 +33,9 @@ def findings(ctx: ReportContext) -> list[str]:
                 else ("test–train", ("{:+.3g}", "{:.2g}"))
             )
             lines.append(f"Largest {gap} gap: {widest['cell']}, {mean_ci(widest, 'gap', *fmts)}.")
-    if ctx.task.score == "acc":  # chance level is a classification notion
+    if ctx.task.score == "acc":  # chance level and learning speed are classification notions
         lines.extend(_not_learned(ctx, learned))
+        lines.extend(_speed_findings(ctx))
     lines.extend(_gradient_findings(learned))
     lines.extend(_failures(ctx))
     lines.extend(_unrun(ctx))
@@ -66,6 +71,32 @@ def _not_learned(ctx: ReportContext, learned: pd.DataFrame) -> list[str]:
     )
     chance = f"final test accuracy ≤ {threshold:.2f}, chance level for {ctx.study.n_classes} classes"
     return [f"Did not learn ({chance}): {cells}."]
+
+
+def _speed_findings(ctx: ReportContext) -> list[str]:
+    """Per axis whose levels learn at clearly different speeds (the slowest mean at least SPEED_RATIO× the
+    fastest): the mean iterations to 90 % of the best cell's accuracy at each level, over the runs that got
+    there, and how many never did."""
+    finished = ctx.per_run[ctx.per_run["status"] == FINISHED]
+    if "iters_to_90pct" not in finished:
+        return []
+    lines = []
+    for axis in factor_axes(ctx.study.axes):
+        by_level = finished.groupby(axis.column)["iters_to_90pct"]
+        means, never = by_level.mean().reindex(list(axis.levels)), by_level.apply(lambda v: int(v.isna().sum()))
+        reached = means.dropna()
+        if len(reached) < 2 or reached.min() <= 0 or reached.max() / reached.min() < SPEED_RATIO:
+            continue
+        parts = ", ".join(f"{level} {means[level]:,.0f}{_never(never[level])}" for level in reached.sort_values().index)
+        lines.append(
+            f"Learning speed by {axis.short}: mean iterations to 90 % of the best cell's final test accuracy — "
+            f"{parts} ({reached.max() / reached.min():.1f}× apart, averaged over the other axes)."
+        )
+    return lines
+
+
+def _never(count: int) -> str:
+    return f" ({count} run{'s' if count > 1 else ''} never)" if count else ""
 
 
 def _gradient_findings(learned: pd.DataFrame) -> list[str]:

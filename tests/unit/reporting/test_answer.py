@@ -58,3 +58,32 @@ def test_a_cell_at_chance_does_not_learn_and_never_reaches_the_speed_bar(toy):
 def test_one_seed_per_cell_is_indicative_only(hand_store):
     score = answer(context(hand_store, "bn"))[0]
     assert "one seed per cell, so indicative only" in score
+
+
+def test_an_axis_whose_levels_learn_at_different_speeds_is_a_finding():
+    """Batch norm after the activation reaching 90 % in 100-150 iterations, off in 400-500 (one run never):
+    the digits study's clearest effect, said in the Findings."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from study.reporting.findings import _speed_findings
+    from study.store.reader import Axis
+
+    axes = [Axis("batch_norm", "model.batch_norm", ("BN off", "BN after")), Axis("act", "model.activation", ("s", "r"))]
+    rows = [
+        ("BN off", "s", 500.0),
+        ("BN off", "s", None),
+        ("BN off", "r", 400.0),
+        ("BN after", "s", 150.0),
+        ("BN after", "s", 100.0),
+        ("BN after", "r", 120.0),
+    ]
+    per_run = pd.DataFrame(
+        [{"status": "FINISHED", "axis.batch_norm": b, "axis.act": a, "iters_to_90pct": v} for b, a, v in rows]
+    )
+    (line,) = _speed_findings(SimpleNamespace(per_run=per_run, study=SimpleNamespace(axes=axes)))
+    assert line == (
+        "Learning speed by batch_norm: mean iterations to 90 % of the best cell's final test accuracy — BN after "
+        "123, BN off 450 (1 run never) (3.6× apart, averaged over the other axes)."
+    )
