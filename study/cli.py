@@ -199,8 +199,11 @@ def parser() -> argparse.ArgumentParser:
     rm.add_argument("--purge", action="store_true", help="remove the deleted runs and their artifacts for good")
     rm.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     rm.set_defaults(func=cmd_rm)
-    ui = sub.add_parser("ui", help="start the MLflow UI on the store and print the study's URL")
+    ui = sub.add_parser("ui", help="start the MLflow UI on the store and print the URL of a study run's cells")
     ui.add_argument("study", nargs="?", default=None, help="the study to open (default: the latest one run)")
+    ui.add_argument(
+        "--run", default=None, help="parent run id: the study run whose cells to show (default: the latest)"
+    )
     ui.add_argument("--port", type=positive_int, default=None, help="port to listen on (default 5000)")
     ui.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1, this machine only)")
     ui.set_defaults(func=cmd_ui)
@@ -370,7 +373,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     from study.ui import DEFAULT_HOST, DEFAULT_PORT, serve
 
-    return serve(args.study, args.host or DEFAULT_HOST, args.port or DEFAULT_PORT)
+    return serve(args.study, args.host or DEFAULT_HOST, args.port or DEFAULT_PORT, args.run)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

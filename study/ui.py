@@ -15,6 +15,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import quote
 
 from study.errors import StudyError
 from study.store.contract import ROLE_PARENT, Tag, tag_is
@@ -30,8 +31,9 @@ LOG_TAIL_LINES = 5  # lines of the server's own output shown when it fails to st
 # --- the server -------------------------------------------------------------------------------
 
 
-def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> int:
-    """Start the MLflow UI, print the study's experiment URL, and block until Ctrl-C or SIGTERM."""
+def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, run: str | None = None) -> int:
+    """Start the MLflow UI, print the URL of one study run's cells (`run`, else the study's latest), and block
+    until Ctrl-C or SIGTERM."""
     from study.store.connect import default_tracking_uri, tracking_uri
 
     if default_tracking_uri().startswith(("http://", "https://")):
@@ -40,8 +42,9 @@ def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_
         )
     check_port_free(host, port)  # before anything is created
     uri = tracking_uri()
-    exp_id = find_experiment_id(uri, study_name)
+    exp_id, parent_id = find_study_run(uri, study_name, run)
     print(f"store: {uri}", file=sys.stderr)  # the input is good: say which store is served
+    view = run_view(uri, parent_id)
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
@@ -56,7 +59,9 @@ def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_
     # a shell started `study ui` in the background with SIGINT ignored
     try:
         wait_ready(proc, base, log)
-        print(f"MLflow UI: {experiment_url(base, exp_id)}", flush=True)
+        print(f"MLflow UI: {experiment_url(base, exp_id, view)}", flush=True)
+        if view != VIEW_KEY:
+            print(f"study run {parent_id}; every run of the study: {experiment_url(base, exp_id)}", file=sys.stderr)
         print("press Ctrl-C to stop", file=sys.stderr, flush=True)
         proc.wait()
         raise StudyError(f"the MLflow server stopped by itself (exit {proc.returncode}): {log_tail(log)}")
@@ -68,12 +73,35 @@ def serve(study_name: str | None, host: str = DEFAULT_HOST, port: int = DEFAULT_
             signal.signal(sig, handler)
 
 
-def experiment_url(base: str, exp_id: str | None) -> str:
-    """The experiment's runs table in the UI's model-training view (3.x opens GenAI pages otherwise),
-    with the study's shared column view."""
+def experiment_url(base: str, exp_id: str | None, view: str = VIEW_KEY) -> str:
+    """The experiment's runs table in the UI's model-training view (3.x opens GenAI pages otherwise), with a
+    shared view: the study's columns over every run, or (a study run's key) over that run's cells."""
     if not exp_id:
         return f"{base}/#/?{WORKFLOW}"
-    return f"{base}/#/experiments/{exp_id}/runs?{WORKFLOW}&viewStateShareKey={VIEW_KEY}"
+    return f"{base}/#/experiments/{exp_id}/runs?{WORKFLOW}&viewStateShareKey={quote(view)}"
+
+
+def run_view(uri: str, parent_id: str | None) -> str:
+    """The share key of the study run's view, stored now; the study's own view where there is no run or
+    the store takes no write (read-only)."""
+    from mlflow.tracking import MlflowClient
+
+    from study.store.connect import store_fault_text
+    from study.store.views import share_study_run_view
+
+    if parent_id is None:
+        return VIEW_KEY
+    try:
+        return share_study_run_view(MlflowClient(uri), parent_id)
+    except Exception as exc:
+        fault = store_fault_text(exc)
+        if fault is None:
+            raise
+        print(
+            f"showing every run of the study: the view of run {parent_id} could not be stored ({fault})",
+            file=sys.stderr,
+        )
+        return VIEW_KEY
 
 
 def raise_interrupt(signum, frame) -> None:
@@ -111,27 +139,52 @@ def server_env() -> dict[str, str]:
     return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
-def find_experiment_id(uri: str, study_name: str | None) -> str | None:
-    """The named study's experiment id, else the one of the most recent `study run`; None on an empty store."""
+def find_study_run(uri: str, study_name: str | None, run: str | None) -> tuple[str | None, str | None]:
+    """(experiment id, parent run id) to open: `run` (of the named study, when one is named), else the named
+    study's latest run, else the latest `study run` in the store; (None, None) on an empty store."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    if study_name:
-        exp = client.get_experiment_by_name(study_name)
-        if exp is None:
-            names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
-            raise StudyError(
-                f"study {study_name!r} is not in the store {uri}; studies there: "
-                f"{', '.join(names) or 'none (run `study run` first)'}"
-            )
-        return exp.experiment_id
-    exps = [e.experiment_id for e in client.search_experiments()]
-    latest = (
-        client.search_runs(exps, tag_is(Tag.ROLE, ROLE_PARENT), max_results=1, order_by=["attributes.start_time DESC"])
-        if exps
-        else []
+    exp_id = find_experiment_id(client, uri, study_name) if study_name else None
+    if run is not None:
+        return parent_experiment(client, run, exp_id), run
+    latest = client.search_runs(
+        [exp_id] if exp_id else [e.experiment_id for e in client.search_experiments()],
+        tag_is(Tag.ROLE, ROLE_PARENT),
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
     )
-    return latest[0].info.experiment_id if latest else None
+    if not latest:
+        return exp_id, None
+    return latest[0].info.experiment_id, latest[0].info.run_id
+
+
+def find_experiment_id(client, uri: str, study_name: str) -> str:
+    """The named study's experiment id; StudyError naming the studies in the store when it is not there."""
+    exp = client.get_experiment_by_name(study_name)
+    if exp is None:
+        names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+        raise StudyError(
+            f"study {study_name!r} is not in the store {uri}; studies there: "
+            f"{', '.join(names) or 'none (run `study run` first)'}"
+        )
+    return exp.experiment_id
+
+
+def parent_experiment(client, run: str, exp_id: str | None) -> str:
+    """The experiment of the parent run `run`; StudyError when no `study run` (of experiment `exp_id`, when
+    given) has that id."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = client.get_run(run)
+    except MlflowException:
+        found = None
+    if found is None or found.data.tags.get(Tag.ROLE) != ROLE_PARENT:
+        raise StudyError(f"--run: no `study run` with id {run!r} in the store (study list shows them)")
+    if exp_id is not None and found.info.experiment_id != exp_id:
+        raise StudyError(f"--run: {run!r} is a run of another study (study list shows each study's runs)")
+    return found.info.experiment_id
 
 
 MAX_PORT = 65535

@@ -1,7 +1,8 @@
-"""What the MLflow UI shows of a study beyond runs: the parent run's Description and the runs-table view.
+"""What the MLflow UI shows of a study beyond runs: the parent run's Description and the runs-table views.
 
-Both are written into the store (a run's `mlflow.note.content` tag, an experiment's shared view
-tag), by `study run` and `study report`; `study ui` only serves them.
+All are written into the store (a run's `mlflow.note.content` tag, an experiment's shared view tags): the
+Description and the study's view by `study run` and `study report`, the view of one study run's cells by
+`study ui` as it opens it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 from urllib.parse import quote
 
 from study.spec.task import task_of_columns
-from study.store.contract import Artifact, Tag
+from study.store.contract import Artifact, Tag, tag_is
 
 WORKFLOW = "workflowType=machine_learning"  # the UI's query parameter for its "Model training" view
 
@@ -120,3 +121,42 @@ def share_runs_view(client, exp_id: str, axes: list[str]) -> None:
     from study.store.connect import retry
 
     retry(client.set_experiment_tag, exp_id, Tag.SHARED_VIEW + VIEW_KEY, json.dumps(runs_view(axes)), upsert=True)
+
+
+def study_run_view_key(parent_id: str) -> str:
+    """The share key of one study run's view (`viewStateShareKey=` in the UI's URL)."""
+    return f"{VIEW_KEY}-run-{parent_id}"
+
+
+def study_run_filter(parent_id: str, run_ids: list[str]) -> str:
+    """The runs-table search that lists one study run's cells: the runs its manifest lists (cells it skipped,
+    trained by an earlier run, included), else (still running: no manifest yet) the runs it trained."""
+    if not run_ids:
+        return tag_is(Tag.PARENT_RUN, parent_id)
+    listed = ", ".join(f"'{r}'" for r in run_ids)
+    return f"attributes.run_id IN ({listed})"
+
+
+def study_run_view(axes: list[str], parent_id: str, run_ids: list[str]) -> dict:
+    """The study's runs-table view narrowed to one study run's cells; the UI takes the search from the view
+    (a search in the URL would make it ignore the view, columns and all)."""
+    from mlflow.utils.validation import MAX_EXPERIMENT_TAG_VAL_LENGTH
+
+    view = {**runs_view(axes), "searchFilter": study_run_filter(parent_id, run_ids)}
+    if len(json.dumps(view)) > MAX_EXPERIMENT_TAG_VAL_LENGTH:  # hundreds of runs: the ones it trained
+        view["searchFilter"] = study_run_filter(parent_id, [])
+    return view
+
+
+def share_study_run_view(client, parent_id: str) -> str:
+    """Store the view of one study run's cells on its experiment; returns its share key."""
+    from study.store.connect import retry
+    from study.store.reader import read_manifest
+
+    parent = retry(client.get_run, parent_id)
+    axes = json.loads(parent.data.tags.get(Tag.AXES, "[]"))
+    run_ids = [e["run_id"] for e in retry(read_manifest, client, parent_id) or [] if e.get("run_id")]
+    key = study_run_view_key(parent_id)
+    text = json.dumps(study_run_view(axes, parent_id, run_ids))
+    retry(client.set_experiment_tag, parent.info.experiment_id, Tag.SHARED_VIEW + key, text, upsert=True)
+    return key

@@ -202,7 +202,7 @@ def monkeypatch_session():
     original = ui.serve
     checked = []
 
-    def serve(study_name, host, port):
+    def serve(study_name, host, port, run=None):
         ui.check_port_free(host, port)
         checked.append((host, port))
         return 0

@@ -1,8 +1,9 @@
 """`study ui` seen the way a user sees it: headless Chromium on the MLflow UI of a real smoke study.
 
 The browser test runs the smoke study (`study run ... --report`, every cell keeping its model) in a fresh
-git checkout, so the Version column has a commit to show; starts `study ui` on a free port; and checks in
-the UI: every cell's run listed by its readable name with its final test accuracy, its run page, the
+git checkout, so the Version column has a commit to show, after an earlier run of it; starts `study ui` on a
+free port; and checks in the UI: the view it opens lists every cell's run of the latest study run by its
+readable name with its final test accuracy, and not the earlier run's cell; its run page, the
 parent's Description linking the report and the report's figures loaded in the artifact viewer, the
 Dataset, Source and Version columns filled for every cell, and each kept model on its own page.
 Screenshots land in tmp_path and are copied to test-output/browser/ (git-ignored).
@@ -40,14 +41,35 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def earlier_study_run() -> str:
+    """A `study run` of smoke before the one the test trains, written by hand into the default store: its one
+    cell (the best score of all, first in a table sorted by it) must not be in the view `study ui` opens."""
+    from mlflow.entities import Metric
+
+    from study.store.contract import ROLE_CELL, Tag
+    from study.store.runs import Store
+
+    store = Store()
+    exp_id = store.experiment_id("smoke")
+    parent = store.start_parent(exp_id, "smoke", {})
+    tags = {Tag.PARENT_RUN: parent, Tag.ROLE: ROLE_CELL}
+    cell = store.client.create_run(exp_id, run_name="earlier · seed 0", tags=tags).info.run_id
+    store.log_metrics(cell, [Metric("final_test_acc", 0.99, 0, 0)])
+    store.end(cell)
+    store.end(parent)
+    return cell
+
+
 @pytest.fixture
-def smoke_store(mnist_dir: Path, tmp_cwd: Path) -> dict:
+def smoke_store(mnist_dir: Path, tmp_cwd: Path, blank_store) -> dict:
     """The smoke study with its report, every model kept, run in a git checkout of its own (a study file of
-    this folder: its store is tmp_cwd/mlruns); the ids, metrics and commit the UI must show."""
+    this folder: its store is tmp_cwd/mlruns) after an earlier run of it; the ids, metrics and commit the UI
+    must show, and the earlier run's cell it must not."""
     from mlflow import MlflowClient
 
     from study.store.connect import tracking_uri
 
+    earlier = earlier_study_run()
     git = lambda *a: subprocess.run(["git", *a], cwd=tmp_cwd, check=True, capture_output=True, text=True)  # noqa: E731
     shutil.copy(SMOKE, tmp_cwd / "smoke.yaml")
     (tmp_cwd / ".gitignore").write_text("mlruns/\nreports/\n")
@@ -60,9 +82,13 @@ def smoke_store(mnist_dir: Path, tmp_cwd: Path) -> dict:
     client = MlflowClient(tracking_uri())
     exp = client.get_experiment_by_name("smoke")
     runs = client.search_runs([exp.experiment_id])
-    parent = next(r for r in runs if r.data.tags.get("study.role") == "parent")
-    cells = {r.info.run_name: r for r in runs if r.data.tags.get("study.role") == "cell"}
-    return {"exp_id": exp.experiment_id, "parent": parent, "cells": cells, "commit": commit}
+    parent = max((r for r in runs if r.data.tags.get("study.role") == "parent"), key=lambda r: r.info.start_time)
+    cells = {
+        r.info.run_name: r
+        for r in runs
+        if r.data.tags.get("study.role") == "cell" and r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+    }
+    return {"exp_id": exp.experiment_id, "parent": parent, "cells": cells, "commit": commit, "earlier": earlier}
 
 
 @pytest.mark.browser
@@ -106,13 +132,15 @@ def test_ui_shows_runs_metrics_report_provenance_and_models(smoke_store: dict, c
 
 
 def check_runs_table(page, url: str, store: dict, out: Path) -> list[Path]:
-    """The experiment's runs table (the study's shared view): every cell by its readable name, with its
-    final test accuracy in a column."""
+    """The experiment's runs table in the view of the latest study run: every cell of that run by its readable
+    name, with its final test accuracy in a column, and no cell of the earlier run."""
     page.goto(url)
     for name, run in store["cells"].items():
         row = cell_row(page, name, run)
         shown = page.locator(f"{row} [col-id='metrics.`final_test_acc`']").first.inner_text()
         assert float(shown) == pytest.approx(run.data.metrics["final_test_acc"], abs=1e-6), name
+    assert page.locator(f".ag-row[row-id='{store['earlier']}']").count() == 0, "a cell of the earlier run is listed"
+    assert page.locator(f".ag-row[row-id='{store['parent'].info.run_id}']").count() == 0  # cells only, flat
     hide_assistant(page)
     shot = out / "01-experiment-runs.png"
     page.screenshot(path=shot)
