@@ -70,11 +70,12 @@ def _links(ctx: ReportContext, kept: pd.DataFrame) -> str:
         href = f"{UI_BASE}/#/experiments/{exp}/models/{found}"
         rows.append(
             f"<tr><td>{html.escape(run['cell'])} · seed {run['seed']}</td>"
-            f"<td class=num>{run['final_test_acc']:.4f}</td>"
+            f"<td class=num>{run[ctx.task.primary]:.4f}</td>"
             f'<td><a href="{href}"><code>{html.escape(run["model"])}</code></a></td>'
             f"<td><code>runs:/{run['run_id']}/{Artifact.MODEL}</code></td></tr>"
         )
-    head = "<tr><th>cell</th><th class=num>final test acc</th><th>model (MLflow UI)</th><th>also loads as</th></tr>"
+    score = f"final test {ctx.task.score_abbrev}"
+    head = f"<tr><th>cell</th><th class=num>{score}</th><th>model (MLflow UI)</th><th>also loads as</th></tr>"
     note = (
         "<p>Load one with <code>mlflow.pyfunc.load_model(uri)</code> (predict gives the softmax "
         "probabilities) or <code>mlflow.keras.load_model(uri)</code>; the links open "
@@ -85,6 +86,8 @@ def _links(ctx: ReportContext, kept: pd.DataFrame) -> str:
 
 def _best_cell(ctx: ReportContext, run: pd.Series, uri: str) -> str:
     """The best cell's confusion matrix and most confidently wrong images, or why they are missing."""
+    if ctx.task.kind != "classification":  # a regression model has no classes to confuse
+        return f"<p>The best cell's model: {html.escape(uri)} (regression: no confusion matrix).</p>"
     try:
         pred = predictions(ctx, run, uri)
     except Exception as exc:  # a deleted model, data not on this machine: the report still comes out

@@ -74,6 +74,7 @@ def test_a_regression_study_is_tracked_and_reported_by_its_error(tmp_path, blank
     report = tmp_path / "reports" / "reg" / "latest"
     html = (report / "report.html").read_text(encoding="utf-8")
     assert "final test MAE" in html and "Final test MAE" in html and "Final test acc" not in html
+    assert "<th class=num>final test MAE</th>" in html and "(regression: no confusion matrix)" in html  # kept model
     with open(report / "summary.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     maes = [float(row["final_test_mae_mean"]) for row in rows]
