@@ -153,8 +153,19 @@ def run(
     result = run_study(spec, replace(options, tracking_uri=uri))
     outcome = _run_result(result, uri)
     if report and result.parent_id is not None:
-        outcome.report_path = _write_report(uri, result.parent_id)
+        outcome.report_path = _report_of(outcome) or _write_report(uri, result.parent_id)
     return outcome
+
+
+def _report_of(outcome: RunResult) -> Path | None:
+    """The report the run's parent holds already (with nothing left to train, `run` returns an earlier
+    parent, as `study run --report` does), else None: a local store's path only."""
+    from mlflow import MlflowClient
+
+    from study.store.finished import stored_report
+
+    found = stored_report(MlflowClient(outcome.store), outcome.parent_run_id or "")
+    return Path(found) if found is not None and "://" not in found else None
 
 
 def _run_result(result: StudyResult, uri: str) -> RunResult:

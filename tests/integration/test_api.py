@@ -96,6 +96,10 @@ def test_running_again_trains_nothing_and_the_report_reads_the_run_that_trained(
     assert again.parent_run_id == first.parent_run_id  # nothing to train: no new parent run
     assert again.report_path == Path("reports") / "apitiny" / first.parent_run_id / "report.html"
     assert again.report_path.is_file()
+    written = again.report_path.stat().st_mtime_ns
+    third = study.run(root / "tiny.yaml", store=root / "store", progress=False, report=True)
+    assert third.report_path is not None and third.report_path.read_bytes() == again.report_path.read_bytes()
+    assert again.report_path.stat().st_mtime_ns == written  # the report the parent holds, not written again
 
 
 def test_the_run_result_shows_itself_in_a_notebook(trained):
