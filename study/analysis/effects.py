@@ -157,12 +157,13 @@ def _values(data: pd.DataFrame, axis: Axis, level: str, metric: Metric) -> pd.Se
 
 def scope(others: Sequence[Axis], combo: tuple[str, ...]) -> str:
     """'hidden=[100, 50], lr=0.01': where a simple effect is measured."""
-    return ", ".join(_at(a, level) for a, level in zip(others, combo)) or OVERALL
+    return ", ".join(level_name(a, level) for a, level in zip(others, combo)) or OVERALL
 
 
-def _at(axis: Axis, level: str) -> str:
-    """'hidden=100x50'; a level whose label already names its setting (`dropout=0.5`) as it is."""
-    return level if level.startswith(f"{axis.short}=") else f"{axis.short}={level}"
+def level_name(axis: Axis, level: str, sep: str = "=") -> str:
+    """'hidden=100x50' (sep ' ': 'hidden 100x50'); a level whose label already names its setting
+    (`dropout=0.5`) as it is."""
+    return level if level.startswith(f"{axis.short}=") else f"{axis.short}{sep}{level}"
 
 
 def _compare(a: pd.Series, b: pd.Series, confidence: float) -> _Test | None:

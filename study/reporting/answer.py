@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from study.analysis.effects import NEEDS_REPLICATES, OVERALL, RESOLVED, decided_effects, scope
+from study.analysis.effects import NEEDS_REPLICATES, OVERALL, RESOLVED, decided_effects, level_name, scope
 from study.analysis.factors import factor_axes
 from study.analysis.statistics import chance_threshold, welch_interval
 from study.reporting.context import ReportContext
@@ -85,7 +85,7 @@ def level_claim(effects: pd.DataFrame, factors: list[Axis], axis: Axis, best: pd
         parts.append(f"is within noise of {named(tied)}")
     if behind:
         parts.append(f"is behind {named(behind)}")
-    return f"its {axis.short} {level} " + " and ".join(parts)
+    return f"its {level_name(axis, level, ' ')} " + " and ".join(parts)
 
 
 def stuck_text(ctx: ReportContext, row: pd.Series, cell: str) -> str:

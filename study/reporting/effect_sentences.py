@@ -128,9 +128,9 @@ def _overall_sentence(axis: Axis, overall: pd.DataFrame, others: list[str]) -> s
     """The average over the other axes: the best level and whether each comparison with it is resolved."""
     best = _best_level(overall)
     rows = overall[overall["better"] == best]
-    over = ", ".join(others)
+    where = f"{axis.short} averaged over {', '.join(others)}" if others else axis.short
     parts = ", ".join(f"{r['worse']} ({_numbers(r)}, {_verdict(r)})" for _, r in rows.iterrows())
-    return f"{axis.short} averaged over {over}: {best} ahead of {parts}."
+    return f"{where}: {best} ahead of {parts}."
 
 
 def _verdict(row: pd.Series) -> str:

@@ -8,6 +8,7 @@ import pytest
 
 from study.analysis.statistics import run_stats, summarize
 from study.reporting.context import build_context
+from study.reporting.effect_sentences import effect_sentences
 from study.reporting.findings import findings
 from study.reporting.write import write_report
 from study.store.reader import find_experiment, find_parent, load_study_runs
@@ -99,3 +100,27 @@ def test_gradients_that_do_not_vanish_are_not_blamed(reps_context):
     text = " ".join(effect_sentences(ctx))
     assert "differs most by activation (relu 1.4, sigmoid 4.3; 3× apart); no level's gradient vanishes" in text
     assert "vanishing gradients do not explain the differences" in text
+
+
+def test_a_study_of_one_axis_says_its_comparison_once_and_names_each_level_once():
+    """`data.standardize: [false, true]`: levels labelled `standardize=True` are not named twice, and there is
+    nothing to average over."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from study.analysis.effects import Metric
+    from study.store.reader import Axis
+
+    axis = Axis("standardize", "data.standardize", ("standardize=False", "standardize=True"))
+    finals = {"standardize=False": [0.90, 0.86, 0.93], "standardize=True": [0.97, 0.975, 0.972]}
+    per_run = pd.DataFrame(
+        [
+            {"cell": level, "seed": seed, "status": "FINISHED", "axis.standardize": level, "final_val_acc": value}
+            for level, values in finals.items()
+            for seed, value in enumerate(values)
+        ]
+    )
+    ctx = SimpleNamespace(per_run=per_run, study=SimpleNamespace(axes=[axis]))
+    first = effect_sentences(ctx, Metric("final_val_acc"))[0]
+    assert first.startswith("standardize: standardize=True ahead of standardize=False (+0.0757, simultaneous 95 % CI [")

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pandas as pd
 
 from study.reporting.models_section import models_section
+from study.spec.task import CLASSIFICATION
 from study.store.models import model_id
 
 
@@ -29,5 +30,5 @@ def test_the_section_lists_the_kept_models_beside_runs_without_a_model_tag():
         }
     )
     parent = SimpleNamespace(info=SimpleNamespace(experiment_id="7"), data=SimpleNamespace(tags={}))
-    html = models_section(SimpleNamespace(study=SimpleNamespace(runs=runs, parent=parent)))
+    html = models_section(SimpleNamespace(study=SimpleNamespace(runs=runs, parent=parent), task=CLASSIFICATION))
     assert html.count("<tr><td>") == 1 and "models:/m-0" in html and "/#/experiments/7/models/m-0" in html
