@@ -42,6 +42,17 @@ def eval_train_mode(settings: Settings, train_rows: int) -> str:
     return mode
 
 
+def eval_rows(settings: Settings, data: Dataset) -> dict[str, int]:
+    """The rows each split's accuracy counts over: the test set, the validation set, and the training
+    subset (`eval_train: full`) or one batch."""
+    train_rows = int(data.x_train.shape[0])
+    full = eval_train_mode(settings, train_rows) == "full"
+    rows = {"test": len(data.y_test), "train": train_rows if full else settings.train.batch_size}
+    if data.y_val is not None:
+        rows["val"] = len(data.y_val)
+    return rows
+
+
 def resident(data: Dataset) -> tuple:
     """The dataset as constant tensors, created once per Dataset object (engines share them)."""
     key = id(data)

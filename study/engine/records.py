@@ -126,9 +126,18 @@ def chunks(iterations: int, eval_every: int, steps_per_call: int | None) -> Iter
         yield start, 1, rest
 
 
-def evals_of(task: Task, evals: np.ndarray) -> dict[str, np.ndarray]:
-    """A chunk's eval matrix (eval points × metrics) as {metric name: values}."""
-    return {name: evals[:, j] for j, name in enumerate(task.eval_metrics)}
+def evals_of(task: Task, evals: np.ndarray, rows: dict[str, int]) -> dict[str, np.ndarray]:
+    """A chunk's eval matrix (eval points × metrics) as {metric name: values}; accuracies as exact count
+    ratios over their split's `rows` (the MLflow UI then shows test_acc 0.9542, not 0.95419997)."""
+    return {
+        name: exact_ratios(evals[:, j], rows[name.split("_")[0]]) if name.endswith("_acc") else evals[:, j]
+        for j, name in enumerate(task.eval_metrics)
+    }
+
+
+def exact_ratios(values: np.ndarray, rows: int) -> np.ndarray:
+    """`exact_ratio` of every value: float32 accuracies as correct / rows, exactly."""
+    return np.round(np.asarray(values, np.float64) * rows) / rows
 
 
 def summary_values(task: Task, history: dict[str, list[float]], rows: dict[str, int]) -> dict[str, float]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from study.data.dataset import Dataset
 from study.engine.backend import deterministic_ops, ensure, keras
-from study.engine.graph import ENGINE_CACHE_SIZE, Engine
+from study.engine.graph import ENGINE_CACHE_SIZE, Engine, eval_rows
 from study.engine.records import (
     ChunkRecords,
     Diverged,
@@ -128,8 +128,11 @@ def train_and_evaluate(
         cb.on_train_begin()
     stopper = EarlyStopper.of(settings, task)
     history: dict[str, list[float]] = {name: [] for name in task.eval_metrics}
+    rows = eval_rows(settings, data)
     first = shortest(engine.initial_eval(step_by_step))
-    records = ChunkRecords(np.zeros(0, np.int64), np.zeros(0, np.float32), np.array([0]), evals_of(task, first[None]))
+    records = ChunkRecords(
+        np.zeros(0, np.int64), np.zeros(0, np.float32), np.array([0]), evals_of(task, first[None], rows)
+    )
     stopped_at = deliver(callbacks, records, history)
     if stopped_at is None and stopper:
         stopped_at = stopper.check(records)
@@ -143,7 +146,7 @@ def train_and_evaluate(
         losses, evals, diags = (shortest(a) for a in engine.chunk(start, periods, period_len, step_by_step))
         steps = np.arange(start + 1, start + periods * period_len + 1)
         eval_steps = steps[period_len - 1 :: period_len]
-        records = ChunkRecords(steps, losses, eval_steps, evals_of(task, evals))
+        records = ChunkRecords(steps, losses, eval_steps, evals_of(task, evals, rows))
         if engine.diagnose:
             due = diagnostics_due(eval_steps, settings)
             records.extra_steps = eval_steps[due]
@@ -160,9 +163,6 @@ def train_and_evaluate(
         stopped_at = asked if asked is not None else stopped_at
         if stopped_at is not None:
             break
-    rows = {"test": len(data.y_test), "train": engine.train_rows if engine.full_train_eval else engine.batch_size}
-    if data.y_val is not None:
-        rows["val"] = len(data.y_val)
     summary = Summary(
         summary_values(task, history, rows),
         iterations=stopped_at if stopped_at is not None else settings.train.iterations,
