@@ -47,7 +47,7 @@ tr.failed td{color:#a02c2c}code{font-size:.85em}
 .swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.45em}
 figure{margin:1.2rem 0}figure img{max-width:100%;height:auto}
 summary{cursor:pointer;color:#444;margin:.6rem 0}.verdict-resolved{font-weight:600}
-.answer{font-size:1.08rem;max-width:60rem}
+.answer{font-size:1.08rem;max-width:60rem;margin:.45rem 0}
 @page{margin:14mm}
 @media print{body{max-width:none;margin:0;padding:0;font-size:9.5pt}h2,h3{break-after:avoid}
  figure,tr{break-inside:avoid}.swatch{print-color-adjust:exact;-webkit-print-color-adjust:exact}}
@@ -101,7 +101,7 @@ def _answer(ctx: ReportContext) -> str:
     sentences = answer(ctx)
     if not sentences:
         return ""
-    return section("Answer", '<p class="answer">' + " ".join(esc(s) for s in sentences) + "</p>")
+    return section("Answer", "".join(f'<p class="answer">{esc(s)}</p>' for s in sentences))
 
 
 def _expectations(ctx: ReportContext) -> str:
