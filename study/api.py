@@ -25,20 +25,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from study.errors import StudyError
+from study.results import BestModel, RunResult, run_result, stored_report
 
 if TYPE_CHECKING:
-    import keras
     import pandas as pd
     from mlflow import MlflowClient
-    from mlflow.entities import Run
 
     from study.analysis.compare import Comparison
-    from study.execution.parent import StudyResult
     from study.spec.document import Study
     from study.store.delete import DeletionPlan
     from study.store.lookup import Target
@@ -88,40 +86,6 @@ def cells(config: str | os.PathLike | Study, overrides: Sequence[str] = ()) -> p
     return pd.DataFrame(rows)
 
 
-@dataclass
-class RunResult:
-    """What `study.run` did: the parent run, one row per cell in `cells`, the `expect:` checks."""
-
-    study: str
-    parent_run_id: str | None
-    store: str  # the tracking URI written to
-    cells: pd.DataFrame  # cell, seed, axis.*, status (done/skipped/failed/killed), run_id, metrics, failure
-    expectations: pd.DataFrame  # expectation, cell, metric, low, high, value, source, met
-    wall_time_s: float
-    exit_code: int  # the CLI's: 0 all done and expectations met, 1 a cell failed or an expectation not met
-    table: str  # the final table `study run` prints
-    report_path: Path | None = None  # report.html, when run with report=True
-
-    @property
-    def ok(self) -> bool:
-        """Every cell finished (or was already) and every expectation was met."""
-        return self.exit_code == 0
-
-    @property
-    def failed(self) -> list[str]:
-        """Names of the cells that failed, with seeds (`relu · he · seed 0`)."""
-        rows = self.cells[self.cells["status"] == "failed"]
-        return [f"{c} · seed {s}" for c, s in zip(rows["cell"], rows["seed"])]
-
-    def __str__(self) -> str:
-        return self.table
-
-    def _repr_html_(self) -> str:  # how a notebook shows it
-        head = f"<p>study <b>{self.study}</b>, parent run <code>{self.parent_run_id}</code>: "
-        head += f"{'ok' if self.ok else 'NOT ok'}, {len(self.cells)} cells, {self.wall_time_s:.1f} s</p>"
-        return head + self.cells.to_html(index=False, na_rep="")
-
-
 def run(
     config: str | os.PathLike | Study,
     overrides: Sequence[str] = (),
@@ -151,55 +115,12 @@ def run(
     options = RunOptions(rerun, workers, backend, progress, ray_address, cpus_per_cell)  # refused before the store
     uri = _uri(store, create=True, near=spec.source)  # None: the store of the study file's project
     result = run_study(spec, replace(options, tracking_uri=uri))
-    outcome = _run_result(result, uri)
+    outcome = run_result(result, uri)
     if report and result.parent_id is not None:
-        outcome.report_path = _report_of(outcome) or _write_report(uri, result.parent_id)
+        stored = stored_report(outcome)
+        local = Path(stored) if stored is not None and "://" not in stored else None
+        outcome.report_path = local or _write_report(uri, result.parent_id)
     return outcome
-
-
-def _report_of(outcome: RunResult) -> Path | None:
-    """The report the run's parent holds already (with nothing left to train, `run` returns an earlier
-    parent, as `study run --report` does), else None: a local store's path only."""
-    from mlflow import MlflowClient
-
-    from study.store.finished import stored_report
-
-    found = stored_report(MlflowClient(outcome.store), outcome.parent_run_id or "")
-    return Path(found) if found is not None and "://" not in found else None
-
-
-def _run_result(result: StudyResult, uri: str) -> RunResult:
-    """The runner's result as a RunResult with DataFrames."""
-    import pandas as pd
-
-    from study.check.expectations import as_records
-    from study.execution.driver import final_table
-    from study.store.reader import SUMMARY_METRICS
-
-    rows = [
-        {
-            "cell": r.cell.group,
-            "seed": r.cell.seed,
-            **{f"axis.{k}": v for k, v in r.cell.labels.items()},
-            "status": r.status,
-            "run_id": r.run_id,
-            **{m: (r.metrics or {}).get(m, float("nan")) for m in SUMMARY_METRICS},
-            "failure": r.failure,
-            "config_hash": r.cell.config_hash,
-        }
-        for r in result.results
-    ]
-    columns = ["expectation", "cell", "metric", "low", "high", "value", "source", "met"]
-    return RunResult(
-        study=result.study,
-        parent_run_id=result.parent_id,
-        store=uri,
-        cells=pd.DataFrame(rows),
-        expectations=pd.DataFrame(as_records(result.expectations), columns=columns),
-        wall_time_s=result.wall_time_s,
-        exit_code=result.exit_code,
-        table=final_table(result),
-    )
 
 
 # --- reading the store ---------------------------------------------------------------------------------
@@ -250,22 +171,6 @@ def report(
     >>> study.report("smoke", compare=earlier_parent_id)
     """
     return _write_report(_uri(store), target, run, out, compare)
-
-
-@dataclass(frozen=True)
-class BestModel:
-    """What `study.best_model` returns: the loaded Keras model, the cell run that trained it, and the summary
-    metric that chose it with that run's value of it."""
-
-    model: keras.Model
-    run: Run  # MLflow's: run.info.run_id, run.data.params, run.data.metrics, run.data.tags
-    metric: str
-    value: float
-
-    @property
-    def uri(self) -> str:
-        """The model's `models:/<model_id>`: `mlflow.keras.load_model(uri)` loads it again."""
-        return self.run.data.tags["study.model"]
 
 
 def best_model(target: str | os.PathLike, metric: str | None = None, *, store: StoreArg = None) -> BestModel:

@@ -266,6 +266,7 @@ def positive_float(text: str) -> float:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from study import api
+    from study.results import stored_report
 
     study = api.load(args.config, args.overrides)
     if args.dry_run:
@@ -287,28 +288,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         ray_address=args.address,
         cpus_per_cell=args.cpus_per_cell,
+        report=args.report,  # the report the parent holds already, else written now
     )
     print(result.table)
-    report = run_report(result, args.report)
+    report = result.report_path or stored_report(result)  # without --report: one an earlier run wrote
     if report is not None:
         print(f"report: {report}")
     return result.exit_code
-
-
-def run_report(result, write: bool) -> str | None:
-    """The report of the run's parent: the one it holds already (a study with nothing left to train returns
-    an earlier parent), else, with `write` (--report), written now."""
-    from mlflow import MlflowClient
-
-    from study import api
-    from study.store.finished import stored_report
-
-    if result.parent_run_id is None:
-        return None
-    stored = stored_report(MlflowClient(result.store), result.parent_run_id)
-    if stored is not None or not write:
-        return stored
-    return str(api.report(result.parent_run_id, store=result.store))
 
 
 def cmd_settings(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ STAGES = [
     {"analysis"},
     {"reporting"},
     {"ui"},
-    {"api"},
+    {"results", "api"},
     {"cli"},
     {""},  # study/__init__.py: the lazy API names
 ]

@@ -15,8 +15,8 @@ study: validated
 base:
   data: {format: npz, path: blobs.npz, validation: {size: 200}}
   model: {hidden: [64]}
-  optimizer: {name: sgd, lr: 0.1}
-  train: {iterations: 1000, batch_size: 32, eval_every: 20, early_stopping: {metric: val_loss, patience: 3}}
+  optimizer: {name: sgd, lr: 0.2}
+  train: {iterations: 500, batch_size: 32, eval_every: 20, early_stopping: {metric: val_loss, patience: 2}}
 grid:
   model.activation: [relu, sigmoid]
 seeds: 2
@@ -73,5 +73,5 @@ def test_validation_curves_and_early_stops_are_reported(report):
     assert {"val_acc", "val_loss", "test_acc", "train_acc"} <= set(curves["metric"])
     runs = pd.read_csv(out / "runs.csv")
     stopped = runs["stopped_at"].dropna()
-    assert len(stopped) == len(runs) and (stopped < 1000).all()  # patience 3 on val_loss ends every run early
+    assert len(stopped) == len(runs) and (stopped < 500).all()  # patience 2 on val_loss ends every run early
     assert "the validation set (dotted)" in html and "▼: where early stopping ended a run" in html
