@@ -58,7 +58,7 @@ class StudyFile(Strict):
     @field_validator("seeds", mode="before")
     @classmethod
     def _seed_count(cls, v: Any) -> Any:
-        if isinstance(v, int) and not isinstance(v, bool) and not 0 < v <= MAX_RUNS:
+        if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool) and not 0 < v <= MAX_RUNS):
             raise ValueError(f"a count of seeds is 1 to {MAX_RUNS:,} (or give a list of seeds)")
         if isinstance(v, list) and len(v) > MAX_RUNS:
             raise ValueError(f"{len(v):,} seeds; at most {MAX_RUNS:,}")

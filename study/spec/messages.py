@@ -55,7 +55,7 @@ def describe(err: dict[str, Any], model: type[BaseModel], source: str, prefix: s
     if kind == "missing":
         return f"{source}: {key}: required key is missing"
     if kind == "literal_error":
-        return f"{source}: {key}: {value!r} is not valid (valid: {literal_choices(err)})"
+        return f"{source}: {key}: {shown(value)} is not valid (valid: {literal_choices(err)})"
     if kind == "union_tag_invalid":
         return f"{source}: {key}: unknown layer type {err['ctx']['tag']!r} (valid: {', '.join(LAYER_TYPES)})"
     if kind == "union_tag_not_found":
@@ -64,10 +64,20 @@ def describe(err: dict[str, Any], model: type[BaseModel], source: str, prefix: s
     if kind == "value_error" and not loc:
         return f"{source}: {msg}"
     return (
-        f"{source}: {key}: {value!r}: {msg}"
+        f"{source}: {key}: {shown(value)}: {msg}"
         if value is not None and not isinstance(value, dict)
         else f"{source}: {key}: {msg}"
     )
+
+
+MAX_SHOWN = 80  # characters of a bad value echoed in a message; a longer one is cut, with its length
+
+
+def shown(value: Any) -> str:
+    """A bad value as the message repeats it: its repr, cut to MAX_SHOWN characters with its length said (a
+    6,000-digit `--set seeds=…` stays one readable line)."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 20]}… ({len(text):,} characters)"
 
 
 def literal_choices(err: dict[str, Any]) -> str:

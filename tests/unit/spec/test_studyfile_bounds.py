@@ -126,3 +126,15 @@ def test_deep_nesting_and_long_numbers_are_one_line_exit_2(text, tmp_cwd, capsys
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: odd.yaml: not valid YAML at line 4")
     assert not (tmp_cwd / "mlruns").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("seeds=" + "9" * 6000, "seeds: "), ("model.initializer=" + "x" * 5000, "base.model.initializer")],
+)
+def test_a_long_bad_value_is_echoed_cut_with_its_length(override, key, tmp_cwd, capsys):
+    """One readable line: the value's start and how long it is, not thousands of characters."""
+    (tmp_cwd / "s.yaml").write_text(STUDY, encoding="utf-8")
+    assert cli.main(["run", "s.yaml", "--dry-run", "--set", override]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: s.yaml: {key}") and "characters)" in line and len(line) < 400, line
