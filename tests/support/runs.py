@@ -75,6 +75,22 @@ def prepare_store(root: Path, blank_db: Path) -> Path:
     return Path(shutil.copy(blank_db, root / "mlruns" / "mlflow.db"))
 
 
+def train_in_own_store(root: Path, blank_db: Path, study_file: Path):
+    """Train a study file into a store of its own under `root` (root/mlruns), in this process with `root`
+    as the working folder: the runner's StudyResult."""
+    import pytest
+
+    from study.check.validated_study import load_study
+    from study.execution.driver import run_study
+    from study.execution.options import RunOptions
+
+    prepare_store(root, blank_db)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        return run_study(load_study(study_file), RunOptions(progress=False))
+
+
 def cli_run(path: Path, *args: str) -> int:
     """`study run PATH --quiet ARGS` in this process."""
     return cli.main(["run", str(path), "--quiet", *args])

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import numpy as np
 import pytest
+
+from tests.support.runs import train_in_own_store
 
 STUDY = """\
 study: reportmodels
@@ -24,20 +25,10 @@ grid:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, blank_db, mnist_dir):
-    from study.check.validated_study import load_study
-    from study.execution.driver import run_study
-    from study.execution.options import RunOptions
-
     root = tmp_path_factory.mktemp("reportmodels")
-    (root / "mlruns").mkdir()
-    shutil.copy(blank_db, root / "mlruns" / "mlflow.db")
     path = root / "s.yaml"
     path.write_text(STUDY.format(data_dir=json.dumps(str(mnist_dir))), encoding="utf-8")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        result = run_study(load_study(path), RunOptions(progress=False))
-    return root, result
+    return root, train_in_own_store(root, blank_db, path)
 
 
 def section(html: str) -> str:
@@ -91,20 +82,10 @@ def write_blobs(path) -> None:
 
 @pytest.fixture(scope="module")
 def own_store(tmp_path_factory, blank_db):
-    from study.check.validated_study import load_study
-    from study.execution.driver import run_study
-    from study.execution.options import RunOptions
-
     root = tmp_path_factory.mktemp("ownmodels")
-    (root / "mlruns").mkdir()
-    shutil.copy(blank_db, root / "mlruns" / "mlflow.db")
     write_blobs(root / "blobs.npz")
     (root / "s.yaml").write_text(OWN, encoding="utf-8")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        result = run_study(load_study(root / "s.yaml"), RunOptions(progress=False))
-    return root, result
+    return root, train_in_own_store(root, blank_db, root / "s.yaml")
 
 
 def test_a_study_on_its_own_file_gets_its_model_evaluated_on_that_file(own_store, monkeypatch):

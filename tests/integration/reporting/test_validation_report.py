@@ -4,11 +4,11 @@ curves reach curves.csv and the learning-curve figure, and each early stop is ma
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.support.runs import train_in_own_store
 
 STUDY = """\
 study: validated
@@ -38,20 +38,14 @@ def write_blobs(path) -> None:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, blank_db):
-    from study.check.validated_study import load_study
-    from study.execution.driver import run_study
-    from study.execution.options import RunOptions
     from study.reporting.write import write_report
 
     root = tmp_path_factory.mktemp("validated")
-    (root / "mlruns").mkdir()
-    shutil.copy(blank_db, root / "mlruns" / "mlflow.db")
     write_blobs(root / "blobs.npz")
     (root / "s.yaml").write_text(STUDY, encoding="utf-8")
+    train_in_own_store(root, blank_db, root / "s.yaml")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        run_study(load_study(root / "s.yaml"), RunOptions(progress=False))
         html = write_report("validated", root / "out", log_to_parent=False).read_text(encoding="utf-8")
     return root / "out", html
 
