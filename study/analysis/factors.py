@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from study.analysis.statistics import CONFIDENCE, finished_finals, primary
-from study.store.reader import FINISHED, Axis
+from study.store.reader import Axis
 
 ALPHA = 1 - CONFIDENCE  # the level every verdict of the report is at
 
@@ -87,7 +87,7 @@ def anova(per_run: pd.DataFrame, axes: Sequence[Axis], column: str | None = None
     per-run value analysed (default: the final test score).
     """
     column = column or primary(per_run)
-    data = per_run[(per_run["status"] == FINISHED) & np.isfinite(pd.to_numeric(per_run[column], errors="coerce"))]
+    data = finished_finals(per_run, column)
     factors = factor_axes(axes)
     y = data[column].to_numpy(float)
     design = np.ones((len(y), 1))
@@ -142,9 +142,13 @@ def _balanced(data: pd.DataFrame, factors: Sequence[Axis]) -> bool:
 
 
 def interacting_axes(per_run: pd.DataFrame, axes: Sequence[Axis], column: str | None = None) -> frozenset[str]:
-    """The axes (short names) in a two-way interaction the ANOVA resolves (F test, p < 0.05): their levels
-    are compared within each level of the other axes (simple effects), the rest averaged over them."""
-    table, _ = anova(per_run, axes, column)
-    names = {a.short: a for a in factor_axes(axes)}
+    """The axes (short names) in a two-way interaction the ANOVA of `column` resolves: see `interacting_in`."""
+    return interacting_in(anova(per_run, axes, column)[0], axes)
+
+
+def interacting_in(table: pd.DataFrame, axes: Sequence[Axis]) -> frozenset[str]:
+    """The axes (short names) in a two-way interaction an `anova` table resolves (F test, p < 0.05): their
+    levels are compared within each level of the other axes (simple effects), the rest averaged over them."""
+    names = {a.short for a in factor_axes(axes)}
     pairs = [term.split(" × ") for term, p in zip(table["term"], table["p"]) if " × " in term and p < ALPHA]
     return frozenset(name for pair in pairs for name in pair if name in names)

@@ -194,8 +194,7 @@ def compare_top(
     `needs replicates` when a cell has fewer than two finished seeds.
     """
     column = column or primary(per_run)
-    finished = per_run[(per_run["status"] == FINISHED) & np.isfinite(per_run[column].astype(float))]
-    values = finished.groupby("cell")[column].apply(list)
+    values = finished_finals(per_run, column).groupby("cell")[column].apply(list)
     ranked = [cell for cell in summary["cell"] if cell in values.index][:top]
     rows = []
     for other in ranked[1:]:
@@ -223,6 +222,7 @@ def primary(per_run: pd.DataFrame) -> str:
     return task_of_columns(per_run.columns).primary
 
 
-def finished_finals(per_run: pd.DataFrame) -> pd.DataFrame:
-    """The finished runs that have a finite final test score."""
-    return per_run[(per_run["status"] == FINISHED) & np.isfinite(per_run[primary(per_run)].astype(float))]
+def finished_finals(per_run: pd.DataFrame, column: str | None = None) -> pd.DataFrame:
+    """The finished runs that have a finite value of `column` (default: the final test score)."""
+    values = pd.to_numeric(per_run[column or primary(per_run)], errors="coerce")
+    return per_run[(per_run["status"] == FINISHED) & np.isfinite(values)]

@@ -8,11 +8,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from study.analysis.effects import NEEDS_REPLICATES, OVERALL, RESOLVED, decided_effects, level_name, scope
+from study.analysis.effects import NEEDS_REPLICATES, OVERALL, RESOLVED, level_name, scope
 from study.analysis.factors import factor_axes
-from study.analysis.statistics import chance_threshold, welch_interval
+from study.analysis.statistics import welch_interval
 from study.reporting.context import ReportContext
-from study.store.reader import Axis
+from study.reporting.findings import mean_ci, stuck_cells
+from study.store.reader import FINISHED, Axis
 
 SPEED_COLUMN, SPEED_FRACTION = "iters_to_90pct", 0.9
 MAX_NAMED = 3  # cells named one by one in a list; more are counted
@@ -44,11 +45,11 @@ def score_sentence(ctx: ReportContext, learned: pd.DataFrame) -> str:
         runner = learned.iloc[1]
         text += f", ahead of {runner['cell']} ({value(ctx, runner, metric)})"
     text += f"; {evidence_for(ctx, best)}"
-    stuck = not_learned(ctx, learned)
+    stuck = stuck_cells(ctx, learned)
     if len(stuck) == 1:
-        text += f"; {stuck_text(ctx, learned.set_index('cell').loc[stuck[0]], stuck[0])}"
-    elif stuck:
-        text += f"; {named(stuck)} do not learn (chance level)"
+        text += f"; {stuck_text(stuck.iloc[0])}"
+    elif len(stuck):
+        text += f"; {named(list(stuck['cell']))} do not learn (chance level)"
     return text + "."
 
 
@@ -58,7 +59,7 @@ def evidence_for(ctx: ReportContext, best: pd.Series) -> str:
     factors = factor_axes(ctx.study.axes)
     if int(best["n_seeds"]) < 2 or not factors:
         return seeds_text(int(best["n_seeds"]))
-    effects = decided_effects(ctx.per_run, ctx.study.axes, ctx.metric)
+    effects = ctx.effects
     if effects.empty or (effects["verdict"] == NEEDS_REPLICATES).all():
         return "one seed per cell, so indicative only"
     claims = [claim for axis in factors if (claim := level_claim(effects, factors, axis, best))]
@@ -88,12 +89,11 @@ def level_claim(effects: pd.DataFrame, factors: list[Axis], axis: Axis, best: pd
     return f"its {level_name(axis, level, ' ')} " + " and ".join(parts)
 
 
-def stuck_text(ctx: ReportContext, row: pd.Series, cell: str) -> str:
-    """'sigmoid · gauss(0.01) does not learn: 0.114 after 2,000 iterations, chance level, its first layer
-    getting 0.0045× the output layer's gradient'."""
-    runs = ctx.per_run[(ctx.per_run["cell"] == cell) & (ctx.per_run["status"] == "FINISHED")]
-    text = f"{cell} does not learn: {row['final_test_acc_mean']:.3f} after {runs['iterations'].max():,.0f} iterations"
-    text += ", chance level"
+def stuck_text(row: pd.Series) -> str:
+    """'sigmoid · gauss(0.01) does not learn: 0.114 after 2,000 iterations, chance level — its first layer
+    gets 0.0045× the output layer's gradient'."""
+    text = f"{row['cell']} does not learn: {row['final_test_acc_mean']:.3f} after {row['iterations']:,.0f} "
+    text += "iterations, chance level"
     ratio = row.get("grad_ratio_mean", math.nan)
     if pd.notna(ratio) and ratio < 1:
         text += f" — its first layer gets {ratio:.2g}× the output layer's gradient"
@@ -149,7 +149,7 @@ def cost_sentence(ctx: ReportContext, learned: pd.DataFrame) -> str:
     """'Cost: 1.5 to 2.2 s of training per run, 10.5 s for all 6 runs; the best cell 1.5 s (measured on
     this machine, one run per seed).'"""
     times = learned["wall_time_s_mean"].dropna()
-    finished = ctx.per_run[ctx.per_run["status"] == "FINISHED"]["wall_time_s"].dropna()
+    finished = ctx.per_run[ctx.per_run["status"] == FINISHED]["wall_time_s"].dropna()
     if times.empty:
         return "Cost: no wall time was recorded."
     spread = (
@@ -164,19 +164,10 @@ def cost_sentence(ctx: ReportContext, learned: pd.DataFrame) -> str:
     )
 
 
-def not_learned(ctx: ReportContext, learned: pd.DataFrame) -> list[str]:
-    """The cells whose mean final test accuracy stayed at chance level (classification only)."""
-    if ctx.task.score != "acc":
-        return []
-    threshold = chance_threshold(ctx.study.n_classes)
-    return list(learned.loc[learned["final_test_acc_mean"] <= threshold, "cell"])
-
-
 def value(ctx: ReportContext, row: pd.Series, metric: str) -> str:
     """A summary mean with its CI half-width when there is one: '0.955', '0.955 ± 0.004'."""
     fmt = "{:.3f}" if ctx.task.score == "acc" else "{:.4g}"
-    mean, ci = row[f"{metric}_mean"], row.get(f"{metric}_ci", math.nan)
-    return fmt.format(mean) if pd.isna(ci) else f"{fmt.format(mean)} ± {fmt.format(ci)}"
+    return mean_ci(row, metric, fmt, fmt)
 
 
 def iterations(row: pd.Series) -> str:

@@ -4,13 +4,15 @@ cell, and the figure type that the figure builders return and the HTML embeds.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import seaborn as sns
 from matplotlib.colors import to_hex
 
-from study.analysis.effects import Metric
+from study.analysis.effects import Metric, level_effects
+from study.analysis.factors import anova, interacting_in
 from study.analysis.statistics import run_stats, summarize
 from study.spec.task import Task
 from study.store.reader import FINISHED, StudyRuns
@@ -68,6 +70,18 @@ class ReportContext:
         """The ranking metric in words: 'final test accuracy', 'final validation MAE'."""
         split = "validation" if self.selects_on_validation else "test"
         return f"final {split} {self.task.score_name}"
+
+    @cached_property
+    def anova(self) -> tuple[pd.DataFrame, bool]:
+        """The ANOVA of the ranking metric (study.analysis.factors), once for the Findings, the effects and
+        the table."""
+        return anova(self.per_run, self.study.axes, self.metric.column)
+
+    @cached_property
+    def effects(self) -> pd.DataFrame:
+        """The study's comparisons (study.analysis.effects), decided by that ANOVA's interactions: once for
+        the Answer, the Findings and the effects table."""
+        return level_effects(self.per_run, self.study.axes, self.metric, interacting_in(self.anova[0], self.study.axes))
 
     def curve(self, metric: str) -> pd.DataFrame:
         """One metric's points from the plotted runs (finished ones; all runs of a cell without any)."""

@@ -11,14 +11,12 @@ import pandas as pd
 
 from study.analysis.effects import (
     ALPHA,
-    DEFAULT_METRIC,
     NEEDS_REPLICATES,
     OVERALL,
     RESOLVED,
     Metric,
-    decided_effects,
 )
-from study.analysis.factors import anova, factor_axes
+from study.analysis.factors import factor_axes
 from study.reporting.context import ReportContext
 from study.store.reader import Axis
 
@@ -32,12 +30,12 @@ METRIC_WORDS = {
 }
 
 
-def effect_sentences(ctx: ReportContext, metric: Metric = DEFAULT_METRIC) -> list[str]:
+def effect_sentences(ctx: ReportContext) -> list[str]:
     """One or two sentences per axis, then the interactions and the gradient diagnostics."""
     factors = factor_axes(ctx.study.axes)
     if not factors:
         return []
-    effects = decided_effects(ctx.per_run, ctx.study.axes, metric)
+    effects, metric = ctx.effects, ctx.metric
     if effects.empty:
         return []
     if (effects["verdict"] == NEEDS_REPLICATES).all():
@@ -46,7 +44,7 @@ def effect_sentences(ctx: ReportContext, metric: Metric = DEFAULT_METRIC) -> lis
             "run several seeds (`seeds: 3`) for an answer."
         ]
     lines = [sentence for axis in factors for sentence in _axis_sentences(axis, effects, factors, metric)]
-    lines.extend(_interactions(ctx, factors, metric))
+    lines.extend(_interactions(ctx, factors))
     lines.extend(_gradient_why(ctx, factors))
     lines.append(
         f"How these are judged: difference of mean {_metric_words(metric)} with its simultaneous 95 % CI over "
@@ -170,11 +168,11 @@ def _list_scopes(rows: pd.DataFrame, with_levels: bool = False) -> str:
     return " and ".join(named) if len(named) <= 2 else ", ".join(named[:-1]) + " and " + named[-1]
 
 
-def _interactions(ctx: ReportContext, factors: list[Axis], metric: Metric) -> list[str]:
+def _interactions(ctx: ReportContext, factors: list[Axis]) -> list[str]:
     """Each two-way interaction the ANOVA resolves (p < ALPHA), or that none does."""
     if len(factors) < 2:
         return []
-    table, _ = anova(ctx.per_run, ctx.study.axes, metric.column)
+    table, _ = ctx.anova
     pairs = {" × ".join((a.short, b.short)) for a, b in itertools.combinations(factors, 2)}
     terms = table[table["term"].isin(pairs)]
     if terms["p"].isna().all():

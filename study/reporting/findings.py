@@ -22,7 +22,7 @@ def findings(ctx: ReportContext) -> list[str]:
     if learned.empty:
         return [*_failures(ctx), *_unrun(ctx)] or ["No run finished."]
     ranked = f" (ranked by {ctx.metric_words})" if ctx.selects_on_validation else ""
-    lines = [*effect_sentences(ctx, ctx.metric), f"Best cell{ranked}: {_cell_result(ctx, learned.iloc[0])}."]
+    lines = [*effect_sentences(ctx), f"Best cell{ranked}: {_cell_result(ctx, learned.iloc[0])}."]
     if len(learned) > 1:
         lines.append(f"Worst cell: {_cell_result(ctx, learned.iloc[-1])}.")
         widest = learned.loc[learned["gap_mean"].idxmax()] if learned["gap_mean"].notna().any() else None
@@ -60,17 +60,25 @@ def _cell_result(ctx: ReportContext, row: pd.Series) -> str:
 
 def _not_learned(ctx: ReportContext, learned: pd.DataFrame) -> list[str]:
     """One line listing the cells whose mean final test accuracy stayed at chance level."""
-    threshold = chance_threshold(ctx.study.n_classes)
-    stuck = learned[learned["final_test_acc_mean"] <= threshold]
+    stuck = stuck_cells(ctx, learned)
     if stuck.empty:
         return []
-    iterations = ctx.per_run[ctx.per_run["status"] == FINISHED].groupby("cell")["iterations"].max()
     cells = "; ".join(
-        f"{row.cell} ({row.final_test_acc_mean:.3f} after {iterations[row.cell]:,.0f} iterations)"
+        f"{row.cell} ({row.final_test_acc_mean:.3f} after {row.iterations:,.0f} iterations)"
         for row in stuck.itertuples()
     )
-    chance = f"final test accuracy ≤ {threshold:.2f}, chance level for {ctx.study.n_classes} classes"
-    return [f"Did not learn ({chance}): {cells}."]
+    chance = f"final test accuracy ≤ {chance_threshold(ctx.study.n_classes):.2f}, chance level for "
+    return [f"Did not learn ({chance}{ctx.study.n_classes} classes): {cells}."]
+
+
+def stuck_cells(ctx: ReportContext, learned: pd.DataFrame) -> pd.DataFrame:
+    """The summary rows of the cells whose mean final test accuracy stayed at chance level (classification
+    only), with the most iterations any of their finished runs trained (`iterations`)."""
+    if ctx.task.score != "acc":
+        return learned.iloc[0:0]
+    stuck = learned[learned["final_test_acc_mean"] <= chance_threshold(ctx.study.n_classes)]
+    iterations = ctx.per_run[ctx.per_run["status"] == FINISHED].groupby("cell")["iterations"].max()
+    return stuck.assign(iterations=stuck["cell"].map(iterations))
 
 
 def _speed_findings(ctx: ReportContext) -> list[str]:

@@ -8,7 +8,7 @@ import itertools
 
 import pandas as pd
 
-from study.analysis.factors import anova, factor_axes, interaction_table, main_effects
+from study.analysis.factors import factor_axes, interaction_table, main_effects
 from study.analysis.statistics import CONFIDENCE, TOP_CELLS, compare_top
 from study.reporting.context import ReportContext
 from study.reporting.html_parts import esc, fmt, p_value, section, swatch, table
@@ -116,7 +116,7 @@ def interaction_tables(ctx: ReportContext, factors: list) -> str:
 
 def anova_table(ctx: ReportContext) -> str:
     """How much of the variance of the per-run final test accuracies each axis and pair explains."""
-    terms, balanced = anova(ctx.per_run, ctx.study.axes, ctx.metric.column)
+    terms, balanced = ctx.anova
     rows = [
         [
             esc(row.term),
@@ -148,9 +148,7 @@ def anova_table(ctx: ReportContext) -> str:
 
 def effects_section(ctx: ReportContext) -> str:
     """The study's comparisons (study.analysis.effects.decided_effects), as the Findings state them."""
-    from study.analysis.effects import decided_effects
-
-    effects = decided_effects(ctx.per_run, ctx.study.axes, ctx.metric)
+    effects = ctx.effects
     if effects.empty:
         return ""
     rows = []

@@ -109,7 +109,7 @@ def test_a_study_of_one_axis_says_its_comparison_once_and_names_each_level_once(
 
     import pandas as pd
 
-    from study.analysis.effects import Metric
+    from study.analysis.effects import Metric, level_effects
     from study.store.reader import Axis
 
     axis = Axis("standardize", "data.standardize", ("standardize=False", "standardize=True"))
@@ -121,6 +121,8 @@ def test_a_study_of_one_axis_says_its_comparison_once_and_names_each_level_once(
             for seed, value in enumerate(values)
         ]
     )
-    ctx = SimpleNamespace(per_run=per_run, study=SimpleNamespace(axes=[axis]))
-    first = effect_sentences(ctx, Metric("final_val_acc"))[0]
+    metric = Metric("final_val_acc")
+    effects = level_effects(per_run, [axis], metric)
+    ctx = SimpleNamespace(per_run=per_run, study=SimpleNamespace(axes=[axis]), metric=metric, effects=effects)
+    first = effect_sentences(ctx)[0]
     assert first.startswith("standardize: standardize=True ahead of standardize=False (+0.0757, simultaneous 95 % CI [")
