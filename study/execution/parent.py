@@ -13,6 +13,7 @@ from study.check.expectations import summary as expectation_summary
 from study.errors import StoreFault
 from study.execution.cell import CellResult
 from study.spec.document import Study
+from study.spec.summary_metrics import grid_keep_metric
 from study.spec.task import task_of
 from study.store.connect import SERVER_GONE, retry, store_fault_text
 from study.store.contract import Artifact, Tag
@@ -120,15 +121,12 @@ def settle_models(store: Store, parent: str, study: Study, results: list[CellRes
 
 def keep_metric(study: Study, ran: list[dict[str, float]]) -> str:
     """The summary metric that picks the kept model: `tracking.keep_metric`, else the search's own metric, else
-    the final validation score when every run held a validation set out (the honest choice: the test set then
-    only reports), else the final test score."""
+    the grid's rule (`grid_keep_metric`)."""
     search = study.spec.search
     chosen = study.spec.tracking.keep_metric or (search.metric if search is not None else None)
     if chosen is not None:
         return chosen
-    task = task_of(study.base)
-    on_validation = f"final_val_{task.score}"
-    return on_validation if ran and all(on_validation in m for m in ran) else task.primary
+    return grid_keep_metric(task_of(study.base), ran)
 
 
 def finish_parent(store: Store, parent: str, results: list[CellResult], wall: float, status: str) -> None:

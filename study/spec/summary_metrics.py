@@ -3,13 +3,17 @@ task's, validation ones included, which way each is better, and why a cell does 
 
 from __future__ import annotations
 
+from collections.abc import Container, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
-from study.spec.task import CLASSIFICATION, REGRESSION, CellSettings, task_of
+from study.spec.task import CLASSIFICATION, REGRESSION, CellSettings, Task, task_of
+
+VALIDATED_TASKS = (replace(CLASSIFICATION, validation=True), replace(REGRESSION, validation=True))
+"""Each task with a validation set held out: every metric a cell of that task may record."""
 
 SUMMARY_METRIC_NAMES: tuple[str, ...] = tuple(
-    dict.fromkeys(m for task in (CLASSIFICATION, REGRESSION) for m in replace(task, validation=True).summary_metrics)
+    dict.fromkeys(m for task in VALIDATED_TASKS for m in task.summary_metrics)
 )
 """Classification's (final_test_acc, …, best_val_acc), then regression's (final_test_mae, …, best_val_mae)."""
 
@@ -40,3 +44,10 @@ def metric_problem(metric: str, settings: CellSettings) -> str | None:
     if metric in replace(task, validation=True).summary_metrics:
         return f"needs data.validation, a validation set held out of the training data ({VALIDATION_HINT})"
     return f"is not a metric of this study's cells (valid: {', '.join(task.summary_metrics)})"
+
+
+def grid_keep_metric(task: Task, recorded: Sequence[Container[str]]) -> str:
+    """The metric a grid's kept model is chosen by: the final validation score when every run recorded one
+    (the honest choice: the test set then only reports), else the final test score."""
+    on_validation = f"final_val_{task.score}"
+    return on_validation if recorded and all(on_validation in metrics for metrics in recorded) else task.primary

@@ -6,18 +6,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from study.errors import StudyError
-from study.spec.summary_metrics import SUMMARY_METRIC_NAMES, VALIDATION_HINT
+from study.spec.summary_metrics import SUMMARY_METRIC_NAMES, VALIDATION_HINT, grid_keep_metric
 from study.spec.task import CLASSIFICATION, TASKS
 from study.store.contract import Tag
 from study.store.models import best_run, model_id
+from study.store.reader import FINISHED
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
     from study.store.lookup import Target
-
-FINISHED = "FINISHED"
 
 
 def kept_runs(client: MlflowClient, target: Target) -> list[Run]:
@@ -53,11 +52,9 @@ def choose(target: Target, runs: list[Run], metric: str | None) -> tuple[Run, st
 
 
 def default_metric(runs: list[Run]) -> str:
-    """The kept-model rule of a grid, for a parent that did not record its metric: the final validation score
-    when every run has one, else the final test score."""
+    """The kept-model rule of a grid (`grid_keep_metric`), for a parent that did not record its metric."""
     task = TASKS.get(runs[0].data.tags.get(Tag.TASK, CLASSIFICATION.kind), CLASSIFICATION)
-    on_validation = f"final_val_{task.score}"
-    return on_validation if all(on_validation in r.data.metrics for r in runs) else task.primary
+    return grid_keep_metric(task, [r.data.metrics for r in runs])
 
 
 def check_metric(target: Target, runs: list[Run], metric: str) -> None:

@@ -21,18 +21,18 @@ from mlflow.entities import Experiment, Run
 from study.errors import StudyError
 from study.spec.messages import validated
 from study.spec.settings import Settings
-from study.spec.task import CLASSIFICATION, REGRESSION, TASKS, Task
+from study.spec.summary_metrics import SUMMARY_METRIC_NAMES, VALIDATED_TASKS
+from study.spec.task import CLASSIFICATION, TASKS, Task
 from study.store.claims import CLAIM_PREFIX
 from study.store.contract import ROLE_PARENT, Artifact, Tag, tag_is
 
-VALIDATED = (replace(CLASSIFICATION, validation=True), replace(REGRESSION, validation=True))  # val_* metrics too
-CURVE_METRICS = ("train_loss", *dict.fromkeys(m for task in VALIDATED for m in task.eval_metrics))
+CURVE_METRICS = ("train_loss", *dict.fromkeys(m for task in VALIDATED_TASKS for m in task.eval_metrics))
 """Metric histories read per run; fnmatch patterns such as `grad_norm/*` are allowed."""
 
 # Per-layer diagnostic histories the report reads (study/engine/diagnostics.py); runs without them have none.
 DIAGNOSTIC_CURVES = ("grad_norm/*", "act_saturated/*", "act_dead/*")
 
-SUMMARY_METRICS = (*dict.fromkeys(m for task in VALIDATED for m in task.summary_metrics), "wall_time_s")
+SUMMARY_METRICS = (*SUMMARY_METRIC_NAMES, "wall_time_s")
 DEFAULT_N_CLASSES = 10  # a run's dataset without a `study.n_classes` tag
 
 FINISHED = "FINISHED"
