@@ -21,7 +21,7 @@ from study.errors import ConfigError
 from study.plan.grid import NOT_IDENTITY, Cell, bundle_items
 from study.spec.data import DataConfig
 from study.spec.document import Study
-from study.spec.keys import setting_keys
+from study.spec.keys import is_setting_key, setting_of
 from study.spec.model import ModelConfig
 from study.spec.relevance import effective_settings, inert_settings
 
@@ -33,6 +33,7 @@ class Preflight:
     data: dict[DataConfig, DataShape] = field(default_factory=dict)
     structures: int = 0  # distinct network structures built
     keras_built: list[str] = field(default_factory=list)  # cells whose structure needed Keras (TensorFlow)
+    parameters: dict[str, int] = field(default_factory=dict)  # a Keras-built structure's first cell -> its parameters
     warnings: list[str] = field(default_factory=list)  # advice printed on stderr, not errors
 
     def lines(self) -> list[str]:
@@ -40,6 +41,7 @@ class Preflight:
         out = [f"data: {d.name} {s.train} train / {s.test} test samples from {s.source}" for d, s in self.data.items()]
         how = "pure-Python shapes" if not self.keras_built else f"{len(self.keras_built)} built with Keras (TensorFlow)"
         out.append(f"{self.structures} network structure(s) checked against the data's shape ({how})")
+        out.extend(f"  {cell}: {count:,} parameters" for cell, count in self.parameters.items())
         return out
 
 
@@ -119,6 +121,8 @@ def check_targets(study: Study, cells: Sequence[Cell]) -> None:
 def structure_key(model: ModelConfig, shape: DataShape) -> str:
     """What decides the layer shapes: the stack (or hidden sizes) and the input."""
     stack = [layer.model_dump(mode="json") for layer in model.layers] if model.layers is not None else None
+    if model.builder is not None:  # the builder's code and arguments decide its structure
+        return json.dumps([model.builder, model.args, model.loss, shape.input_shape, shape.num_outputs], default=str)
     return json.dumps([stack, model.hidden if stack is None else None, shape.input_shape, shape.num_outputs])
 
 
@@ -133,25 +137,54 @@ def check_structures(study: Study, cells: Sequence[Cell], report: Preflight) -> 
         seen.add(key)
         report.structures += 1
         try:
-            if course_stack(model):
+            if model.builder is not None:
+                report.keras_built.append(cell.group)
+                report.parameters[cell.group] = own_build(study, cell, shape, len(set(keys)) > 1)
+            elif course_stack(model):
                 output_shapes(model, shape.input_shape, shape.num_outputs)
             else:
                 report.keras_built.append(cell.group)
-                keras_build(model, shape)
+                report.parameters[cell.group] = keras_build(model, shape)
         except ShapeError as exc:
             where = in_cell(cell) if len(set(keys)) > 1 else ""
             raise ConfigError(f"{study.source}: {stack_name(model)}: {exc}{where}") from None
 
 
-def keras_build(model: ModelConfig, shape: DataShape) -> None:
-    """Build a stack with Keras layers beyond the course's symbolically (imports TensorFlow)."""
+def keras_build(model: ModelConfig, shape: DataShape) -> int:
+    """Build a stack with Keras layers beyond the course's symbolically (imports TensorFlow); its parameters."""
     from study.engine.build import build_model
+    from study.engine.own_model import parameter_count
 
     try:
-        build_model(model, shape.input_shape, shape.num_outputs)
+        return parameter_count(build_model(model, shape.input_shape, shape.num_outputs))
     except Exception as exc:  # Keras raises ValueError, TypeError, ...: any of them means the stack cannot work
         message = " ".join(str(exc).split())
         raise ShapeError(f"Keras cannot build the stack on a {text(shape.input_shape)} input: {message}") from None
+
+
+def own_build(study: Study, cell: Cell, shape: DataShape, several: bool) -> int:
+    """Import, call and check the cell's `model.builder` once (imports TensorFlow); its parameter count. Any
+    problem is one ConfigError naming the study file, the key and the builder."""
+    from study.engine.own_model import build_own, parameter_count
+    from study.spec.builder import BuilderError
+
+    model = cell.settings.model
+    try:
+        return parameter_count(build_own(model, shape.input_shape, shape.num_outputs))
+    except BuilderError as exc:
+        where = in_cell(cell) if several else ""
+        raise ConfigError(f"{study.source}: model.builder: {shown_ref(model.builder)}: {exc}{where}") from None
+
+
+def shown_ref(ref: str | None) -> str:
+    """A builder reference as the user reads it: a path relative to the current folder where it is below it."""
+    import os
+
+    module, _, function = str(ref).rpartition(":")
+    if module.endswith(".py") and os.path.isabs(module):
+        relative = os.path.relpath(module)
+        module = relative if not relative.startswith("..") else module
+    return f"{module}:{function}"
 
 
 def stack_name(model: ModelConfig) -> str:
@@ -197,7 +230,7 @@ def explicit_settings(study: Study) -> list[tuple[str, str, Any]]:
         if isinstance(fields, dict):
             out.extend((f"{section}.{name}", f"base.{section}.{name}", None) for name in fields)
     for axis, values in study.spec.grid.items():
-        if axis in setting_keys():
+        if is_setting_key(axis):
             out.append((axis, f"grid.{axis}", None))
             continue
         for i, value in enumerate(values):
@@ -210,9 +243,12 @@ def check_explicit_settings_take_effect(study: Study, cells: Sequence[Cell]) -> 
     inert = [inert_settings(cell.settings) for cell in cells]
     for key, where, which in explicit_settings(study):
         mine = [i for i, cell in enumerate(cells) if which is None or cell.axes[which[0]] == which[1]]
-        if mine and all(key in inert[i] for i in mine):
+        setting = setting_of(key)
+        if mine and all(setting in inert[i] for i in mine):
             scope = "in any cell" if which is None else "in the cells of this grid value"
-            raise ConfigError(f"{study.source}: {where}: {key} has no effect {scope}: {inert[mine[0]][key]}; remove it")
+            raise ConfigError(
+                f"{study.source}: {where}: {key} has no effect {scope}: {inert[mine[0]][setting]}; remove it"
+            )
 
 
 def effective_identity(cell: Cell) -> str:

@@ -9,9 +9,11 @@ from typing import Any
 
 import yaml
 
+from study.errors import ConfigError
 from study.plan.space import check_metric, grid_of, search_space
+from study.spec.builder import BuilderError, anchored
 from study.spec.document import Study, StudyFile, resolve_arch
-from study.spec.keys import setting_keys
+from study.spec.keys import is_setting_key, setting_keys
 from study.spec.messages import validated
 from study.spec.settings import Settings
 from study.spec.studyfile import apply_override, check_bundle_axis, check_finite, check_unambiguous_grid, read_yaml
@@ -32,6 +34,7 @@ def study_from_dict(doc: dict[str, Any], source: str) -> Study:
 
     check_shapes(doc, source, setting_keys())  # the common shape mistakes, with a hint how to write them
     check_finite(doc, source, "")
+    anchor_builders(doc, source)
     spec = validated(StudyFile, doc, source, prefix="")
     grid_search = spec.search if spec.search is not None and spec.search.sampler == "grid" else None
     if grid_search is not None:  # the equivalent grid, run as a grid; its model kept by the search's metric
@@ -42,7 +45,7 @@ def study_from_dict(doc: dict[str, Any], source: str) -> Study:
     if grid_search is not None:
         check_metric(grid_search, source, base)
     for key in spec.grid:
-        if key not in setting_keys():
+        if not is_setting_key(key):
             check_bundle_axis(key, spec.grid[key], source)
     check_unambiguous_grid(spec, source)
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
@@ -50,3 +53,38 @@ def study_from_dict(doc: dict[str, Any], source: str) -> Study:
     if spec.search is not None:
         search_space(study)  # every distribution checked against the settings, before anything runs
     return study
+
+
+BUILDER_KEY = "model.builder"
+
+
+def anchor_builders(doc: dict[str, Any], source: str) -> None:
+    """Every `model.builder` path in the document made absolute against the study file's folder (so the study
+    as logged names the very file, and worker processes find it); a missing module is refused here."""
+    folder = Path(source).parent
+
+    def anchor(value: Any, where: str) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return anchored(value, folder)
+        except BuilderError as exc:
+            raise ConfigError(f"{source}: {where}: {value!r}: {exc}") from None
+
+    def in_bundle(value: Any, where: str) -> Any:
+        if isinstance(value, dict) and BUILDER_KEY in value:
+            return {**value, BUILDER_KEY: anchor(value[BUILDER_KEY], f"{where}.{BUILDER_KEY}")}
+        return value
+
+    model = (doc.get("base") or {}).get("model") if isinstance(doc.get("base"), dict) else None
+    if isinstance(model, dict) and "builder" in model:
+        model["builder"] = anchor(model["builder"], "base.model.builder")
+    for key, values in (doc.get("grid") or {}).items() if isinstance(doc.get("grid"), dict) else ():
+        if isinstance(values, list):
+            fix = anchor if key == BUILDER_KEY else in_bundle
+            doc["grid"][key] = [fix(v, f"grid.{key}[{i}]") for i, v in enumerate(values)]
+    params = (doc.get("search") or {}).get("params") if isinstance(doc.get("search"), dict) else None
+    for key, dist in (params or {}).items() if isinstance(params, dict) else ():
+        if isinstance(dist, dict) and isinstance(dist.get("choice"), list):
+            fix = anchor if key == BUILDER_KEY else in_bundle
+            dist["choice"] = [fix(v, f"search.params.{key}.choice[{i}]") for i, v in enumerate(dist["choice"])]

@@ -91,15 +91,21 @@ class Namer:
         return f"{kind}_{self.counts[kind]}"
 
 
-def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> keras.Sequential:
+def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int, seed: int = 0) -> keras.Model:
     """The cell's network, built, not compiled: a softmax over `outputs` classes, or `outputs` linear
-    regression targets (by the task of `model.loss`).
+    regression targets (by the task of `model.loss`); a `model.builder`'s own model, drawn at `seed`
+    (study/engine/own_model.py), or else a Sequential of the study's layer settings (whose kernels the
+    engine draws at each cell's seed).
 
     With `model.hidden` the output layer `dense(outputs)` is added; an explicit `model.layers`
     stack is taken as written up to the logits (it ends in its own `dense` of `outputs` units).
     A flat input meets a convolution (a course `conv2d` or a Keras `…2D` layer) as a square
     one-channel image; a flatten is inserted before a course `dense` layer whose input is not flat.
     """
+    if cfg.builder is not None:
+        from study.engine.own_model import build_own
+
+        return build_own(cfg, input_shape, outputs, seed)
     name = Namer()
     explicit = cfg.layers is not None
     stack = list(cfg.layers) if cfg.layers is not None else dense_stack(cfg)

@@ -24,17 +24,75 @@ SATURATION_MARGIN = 0.02  # "within 0.02 of an asymptote"
 BOUNDED = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 
 
-def kernel_layers(model: keras.Sequential) -> list[keras.layers.Layer]:
-    """Layers whose kernel is trained (dense and conv), in depth order."""
-    return [layer for layer in model.layers if getattr(layer, "kernel", None) is not None]
+def kernel_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Layers whose kernel is trained (dense and conv, nested ones too), in the order they were added."""
+    return [layer for layer in all_layers(model) if trainable_kernel(layer)]
 
 
-def activation_layers(model: keras.Sequential) -> list[keras.layers.Layer]:
-    """Hidden activation layers (named act_k), in depth order; the output softmax is not one."""
-    return [layer for layer in model.layers if layer.name.startswith("act_")]
+def all_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """Every layer inside `layer` (the sublayers of blocks and nested models too), depth first in the order
+    each was added; a layer shared by several blocks once."""
+    out: list[keras.layers.Layer] = []
+    seen: set[int] = set()
+
+    def walk(parent: keras.layers.Layer) -> None:
+        for sub in parent._flatten_layers(include_self=False, recursive=False):  # Keras's own tracked sublayers
+            if id(sub) not in seen:
+                seen.add(id(sub))
+                out.append(sub)
+                walk(sub)
+
+    walk(layer)
+    return out
 
 
-def layer_activations(model: keras.Sequential) -> dict[str, str]:
+def trainable_kernel(layer: keras.layers.Layer) -> bool:
+    """Whether the layer has a kernel that training updates."""
+    kernel = getattr(layer, "kernel", None)
+    return kernel is not None and layer.trainable and bool(getattr(kernel, "trainable", False))
+
+
+def activation_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Hidden activation layers (`keras.layers.Activation`; the study's are named act_k) of a Sequential or
+    Functional model, in depth order; the output layer (the softmax) is not one. A subclassed model's layers
+    have no outputs to read: none."""
+    if not has_layer_graph(model) or not model.layers:
+        return []
+    found = [layer for layer in model.layers[:-1] if isinstance(layer, keras.layers.Activation)]
+    return found if isinstance(model, keras.Sequential) else [layer for layer in found if has_one_output(layer)]
+
+
+def has_one_output(layer: keras.layers.Layer) -> bool:
+    """Whether a Functional model's layer has one output tensor to read (a layer called twice has two)."""
+    try:
+        return layer.output is not None
+    except (AttributeError, ValueError):
+        return False
+
+
+def has_layer_graph(model: keras.Model) -> bool:
+    """Sequential or Functional: a graph of layers whose outputs can be read, unlike a subclassed model's call."""
+    from keras.src.models.functional import Functional
+
+    return isinstance(model, (keras.Sequential, Functional))
+
+
+def kernel_names(model: keras.Model) -> list[str]:
+    """The names the kernel layers' statistics carry: the layer's name, numbered where two layers share one."""
+    return unique([layer.name for layer in kernel_layers(model)])
+
+
+def unique(names: list[str]) -> list[str]:
+    """Names made unique by appending `_2`, `_3` … to repeats, in order."""
+    counts: dict[str, int] = {}
+    out = []
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+        out.append(name if counts[name] == 1 else f"{name}_{counts[name]}")
+    return out
+
+
+def layer_activations(model: keras.Model) -> dict[str, str]:
     """Each hidden activation layer's name -> its function's name, e.g. {"act_1": "sigmoid"}."""
     return {layer.name: activation_name(layer) for layer in activation_layers(model)}
 
@@ -44,16 +102,11 @@ def activation_name(layer: keras.layers.Layer) -> str:
     return getattr(layer.activation, "__name__", str(layer.activation))
 
 
-def stat_names(model: keras.Sequential) -> list[str]:
+def stat_names(model: keras.Model) -> list[str]:
     """Metric names in the order `layer_stats` returns them."""
     names = []
-    for layer in kernel_layers(model):
-        names += [
-            f"grad_norm/{layer.name}",
-            f"grad_norm_bias/{layer.name}",
-            f"weight_norm/{layer.name}",
-            f"update_ratio/{layer.name}",
-        ]
+    for name in kernel_names(model):
+        names += [f"grad_norm/{name}", f"grad_norm_bias/{name}", f"weight_norm/{name}", f"update_ratio/{name}"]
     for layer in activation_layers(model):
         names += [
             f"act_mean/{layer.name}",
@@ -83,7 +136,7 @@ def dead_fraction(y: tf.Tensor, fn: str) -> tf.Tensor:
 
 
 def layer_stats(
-    model: keras.Sequential, grads: dict[str, tf.Tensor], before: dict[str, tf.Tensor], acts: dict[str, tf.Tensor]
+    model: keras.Model, grads: dict[str, tf.Tensor], before: dict[str, tf.Tensor], acts: dict[str, tf.Tensor]
 ) -> tf.Tensor:
     """One vector of every statistic (see `stat_names`) for the step just taken.
 

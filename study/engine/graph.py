@@ -14,6 +14,7 @@ from study.engine.backend import keras, tf
 from study.engine.build import build_model, kernel_initializer
 from study.engine.diagnostics import (
     activation_layers,
+    all_layers,
     kernel_layers,
     layer_stats,
     stat_names,
@@ -92,7 +93,9 @@ class Engine:
         self.settings = settings
         self.task = task_of(settings)
         self.batch_size = settings.train.batch_size
-        self.model = build_model(settings.model, data.input_shape, outputs_of(self.task, data))
+        self.shape = (tuple(data.input_shape), outputs_of(self.task, data))
+        self.own = settings.model.builder is not None  # the user's own model (study/engine/own_model.py)
+        self.model = build_model(settings.model, *self.shape)
         self.optimizer = build_optimizer(settings.optimizer)
         self.variables = self.model.trainable_variables
         self.optimizer.build(self.variables)
@@ -113,6 +116,7 @@ class Engine:
         self.kernels = [layer.kernel for layer in kernel_layers(self.model)]
         self.act_names = {layer.name for layer in activation_layers(self.model)}
         self.kernel_layers = kernel_layers(self.model)
+        self.tap = activation_tap(self.model) if self.own and self.diagnose else None
         # Everything but the kernels restarts from its built value: biases, BN statistics and
         # affine parameters, optimizer slots and iteration counter.
         self.initial = [(v, v.numpy()) for v in self.model.weights + self.optimizer.variables]
@@ -127,10 +131,15 @@ class Engine:
         self.settings = settings
         for var, value in self.initial:
             var.assign(value)
-        for i, layer in enumerate(self.kernel_layers):
+        if self.own:  # the builder's own initial weights, drawn at this seed
+            from study.engine.own_model import initial_weights
+
+            for var, value in zip(self.model.weights, initial_weights(settings.model, *self.shape, seed), strict=True):
+                var.assign(value)
+        for i, layer in enumerate(self.kernel_layers if not self.own else ()):
             init = kernel_initializer(settings.model, seed=derived_seed(seed, i))
             layer.kernel.assign(init(layer.kernel.shape, dtype=layer.kernel.dtype))
-        for i, layer in enumerate(self.model.layers):
+        for i, layer in enumerate(all_layers(self.model) if self.own else self.model.layers):
             generator = getattr(layer, "seed_generator", None)
             if generator is not None:  # dropout masks: a stream per layer, keyed on the cell's seed
                 generator.state.assign(tf.constant([derived_seed(seed, 1000 + i), 0], tf.int64))
@@ -174,7 +183,13 @@ class Engine:
         return tf.reduce_mean(self._losses(y, out))
 
     def _forward(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        """The model's output, layer by layer (as Sequential does), keeping the hidden activations."""
+        """The model's output, layer by layer (as Sequential does), keeping the hidden activations; a builder's
+        Functional model through its activation tap, a subclassed one by its own call (no activations)."""
+        if self.own and not isinstance(self.model, keras.Sequential):
+            if self.tap is None:
+                return self.model(x, training=training), {}
+            out, *hidden = self.tap(x, training=training)
+            return out, {layer.name: y for layer, y in zip(activation_layers(self.model), hidden)}
         acts = {}
         for layer in self.model.layers:
             x = layer(x, training=training)
@@ -307,6 +322,15 @@ class Engine:
             np.array(evals, np.float32),
             np.array(diags, np.float32).reshape(periods, len(self.stat_names)),
         )
+
+
+def activation_tap(model: keras.Model) -> keras.Model | None:
+    """A Functional model that returns the model's output and its hidden activations (same layers, same
+    weights); None for a Sequential (read layer by layer) or a model without activation layers."""
+    acts = activation_layers(model)
+    if isinstance(model, keras.Sequential) or not acts:
+        return None
+    return keras.Model(model.inputs, [model.outputs[0], *[layer.output for layer in acts]])
 
 
 def outputs_of(task: Task, data: Dataset) -> int:

@@ -18,8 +18,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from study.errors import ConfigError
+from study.spec.builder import BuilderError, code_digest, parse
 from study.spec.document import Study, resolve_arch
-from study.spec.keys import check_setting_key, setting_keys
+from study.spec.keys import ARGS_KEY, check_setting_key, is_builder_arg, is_setting_key
 from study.spec.messages import cell_error, describe
 from study.spec.settings import LATER_SETTINGS, Settings
 from study.spec.strict import MAX_RUNS
@@ -67,7 +68,7 @@ def expand(study: Study) -> list[Cell]:
         labels = {shorts[k]: printable(label(k, v, settings)) for k, v in axes.items()}
         group = " · ".join(labels.values())
         for seed in spec.seed_list:
-            h = config_hash(settings, seed)
+            h = cell_hash(study, settings, seed)
             if h in seen:
                 raise ConfigError(
                     f"{study.source}: grid: cells {seen[h]!r} and {f'{group} (seed {seed})'!r} resolve to the "
@@ -89,9 +90,12 @@ def resolve(study: Study, axes: dict[str, Any], context: str | None = None) -> S
     doc = study.base.model_dump(mode="python", exclude_none=False)
     for key, value in axes.items():
         for sub, sub_value in bundle_items(key, value):
-            section, field = sub.split(".", 1)
-            doc[section][field] = copy.deepcopy(sub_value)
+            set_setting(doc, sub, copy.deepcopy(sub_value))
     subs = {sub for k, v in axes.items() for sub, _ in bundle_items(k, v)}
+    if doc["model"].get("builder") is not None and "model.builder" in subs:
+        doc["model"]["arch"] = doc["model"]["layers"] = None  # a builder replaces the base's layer stack
+    elif subs & {"model.arch", "model.layers", "model.hidden"}:
+        doc["model"]["builder"] = None  # a layer stack (or hidden net) on an axis replaces the base's builder
     if "model.arch" in subs:
         doc["model"]["layers"] = None  # the base's stack came from its own `arch`: re-resolve
         doc = resolve_arch(doc, study.spec, study.source, "grid")
@@ -108,9 +112,19 @@ def resolve(study: Study, axes: dict[str, Any], context: str | None = None) -> S
         raise ConfigError(cell_error(exc, study.source, owners, axes)) from None
 
 
+def set_setting(doc: dict[str, Any], key: str, value: Any) -> None:
+    """Set a dotted setting in a settings document; `model.args.<name>` sets one of the builder's arguments."""
+    if is_builder_arg(key):
+        args = doc["model"].get("args")
+        doc["model"]["args"] = {**(args if isinstance(args, dict) else {}), key[len(ARGS_KEY) + 1 :]: value}
+        return
+    section, field = key.split(".", 1)
+    doc[section][field] = value
+
+
 def bundle_items(key: str, value: Any) -> list[tuple[str, Any]]:
     """A plain axis sets one setting; a bundle axis sets several (its `label` is only a name)."""
-    if key in setting_keys():
+    if is_setting_key(key):
         return [(key, value)]
     return [(k, v) for k, v in value.items() if k != "label"]
 
@@ -144,9 +158,11 @@ def no_match(study: Study, i: int) -> str:
 
 def matches(study: Study, i: int, key: str, want: Any, axes: dict[str, Any], flat: dict[str, Any]) -> bool:
     """Whether one `exclude` condition holds: a bundle axis matches by label, a setting by value."""
-    if key in axes and key not in setting_keys():
+    if key in axes and not is_setting_key(key):
         return axes[key].get("label") == want
     check_setting_key(key, f"exclude[{i}]", study.source)
+    if is_builder_arg(key):
+        return flat[ARGS_KEY].get(key[len(ARGS_KEY) + 1 :]) == want
     return flat[key] == want
 
 
@@ -167,6 +183,8 @@ def label(key: str, value: Any, settings: Settings) -> str:
         return "x".join(str(v) for v in value) if value else "no hidden"
     if field == "batch_norm":
         return f"BN {value}"
+    if field == "builder" and isinstance(value, str):
+        return parse(value).function
     if field in ("activation", "initializer", "name", "arch", "sampling", "loss", "rule"):
         return str(value)
     if isinstance(value, float):
@@ -197,6 +215,9 @@ def identity(settings: Settings, seed: int) -> dict[str, Any]:
     for (section, field), default in LATER_SETTINGS.items():  # newer settings at their default: same cell
         if doc[section].get(field, default) == default:
             doc[section].pop(field, None)
+    if settings.model.builder is not None:  # the code's digest, not where it lives: a moved project keeps its cells
+        doc["model"]["builder"] = parse(settings.model.builder).short
+        doc["model"]["code"] = code_digest(settings.model.builder)
     doc["seed"] = seed
     return doc
 
@@ -205,6 +226,14 @@ def config_hash(settings: Settings, seed: int) -> str:
     """sha256 of the canonical JSON of the cell's identity, first 16 hex digits."""
     text = json.dumps(identity(settings, seed), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cell_hash(study: Study, settings: Settings, seed: int) -> str:
+    """config_hash, with a builder whose code cannot be read refused in one line naming the study file."""
+    try:
+        return config_hash(settings, seed)
+    except BuilderError as exc:
+        raise ConfigError(f"{study.source}: model.builder: {settings.model.builder!r}: {exc}") from None
 
 
 def run_count(n_cells: int, n_seeds: int, n_runs: int | None = None) -> str:

@@ -20,9 +20,28 @@ def setting_keys() -> list[str]:
     ]
 
 
+ARGS_KEY = "model.args"  # the builder's own arguments: `model.args.<name>` sets one of them
+
+
+def is_setting_key(key: str) -> bool:
+    """A dotted setting key, or one argument of the model's builder (`model.args.depth`)."""
+    return key in setting_keys() or is_builder_arg(key)
+
+
+def is_builder_arg(key: str) -> bool:
+    """Whether `key` names one of the builder's own arguments, `model.args.<name>`."""
+    return key.startswith(ARGS_KEY + ".") and len(key) > len(ARGS_KEY) + 1
+
+
+def setting_of(key: str) -> str:
+    """The setting a key sets: `model.args` for `model.args.depth`, else the key itself."""
+    return ARGS_KEY if is_builder_arg(key) else key
+
+
 def check_setting_key(key: str, where: str, path: Path | str) -> None:
-    """Raise ConfigError unless `key` is a dotted setting key; the message lists the valid ones."""
-    if key in setting_keys():
+    """Raise ConfigError unless `key` is a dotted setting key (or `model.args.<name>`); the message lists
+    the valid ones."""
+    if is_setting_key(key):
         return
     section = key.split(".", 1)[0]
     if section in Settings.model_fields:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
+from study.spec.builder import BuilderError, parse
 from study.spec.layers import Activation, Layer
 from study.spec.strict import Fraction, OpenUnit, PositiveFloat, PositiveInt, Strict
 
@@ -67,3 +68,26 @@ class ModelConfig(Strict):
     """L2 penalty at the course's scale: adds 0.5 * l2 * sum W^2 (= Keras L2(l2 / 2))."""
     loss: LossName = "cross_entropy"
     """cross_entropy: softmax output, classification; mse / mae / mape / msle: linear output, regression."""
+    builder: str | None = None
+    """Your own model: `package.module:function` or `path/to/models.py:function` (relative to the study
+    file), called as `function(args, input_shape, outputs)`; it returns a keras.Model and replaces the
+    stack settings above (docs/own_models.md)."""
+    args: dict[str, Any] = {}
+    """The builder's own arguments, any keys (passed as `args`); a grid varies one as `model.args.<key>`."""
+
+    @field_validator("builder")
+    @classmethod
+    def _builder(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                parse(v)
+            except BuilderError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_net(self) -> ModelConfig:
+        if self.builder is not None and self.layers is not None:
+            stack = f"architecture {self.arch!r}" if self.arch else "model.layers"
+            raise ValueError(f"give either model.builder or a layer stack ({stack}), not both")
+        return self

@@ -40,6 +40,20 @@ COURSE_OPTIMIZER_USES: dict[str, tuple[str, ...]] = {
 }
 BN_SETTINGS = ("bn_momentum", "bn_epsilon", "bn_train_affine")
 HIDDEN_NET_SETTINGS = ("hidden", "batch_norm", "dropout")  # read only when the net is built from `hidden`
+# What the engine builds a layer stack from: a `model.builder` builds the net itself from `model.args` instead.
+STACK_SETTINGS = (
+    "hidden",
+    "activation",
+    "initializer",
+    "init_std",
+    "batch_norm",
+    "bn_momentum",
+    "bn_epsilon",
+    "bn_train_affine",
+    "dropout",
+    "l1",
+    "l2",
+)
 
 
 def inert_settings(settings: Settings) -> dict[str, str]:
@@ -97,7 +111,10 @@ def inert_optimizer_settings(settings: Settings) -> dict[str, str]:
 def inert_model_settings(settings: Settings) -> dict[str, str]:
     """The model settings the net's structure does not read."""
     m = settings.model
-    out: dict[str, str] = {}
+    if m.builder is not None:
+        why = "model.builder builds the net (it reads model.args only)"
+        return {f"model.{key}": why for key in STACK_SETTINGS}
+    out: dict[str, str] = {"model.args": "only a model.builder reads it (this net is built from its settings)"}
     if m.initializer != "gauss":
         out["model.init_std"] = f"only the gauss initializer uses it (model.initializer is {m.initializer})"
     if m.layers is not None:

@@ -23,6 +23,8 @@ LATER_SETTINGS: dict[tuple[str, str], Any] = {
     ("optimizer", "clipvalue"): None,
     ("optimizer", "schedule"): None,
     ("train", "early_stopping"): None,
+    ("model", "builder"): None,
+    ("model", "args"): {},
 }
 
 

@@ -13,7 +13,7 @@ import yaml
 
 from study.errors import ConfigError
 from study.spec.document import StudyFile
-from study.spec.keys import check_setting_key, setting_keys
+from study.spec.keys import check_setting_key, is_setting_key
 
 MAX_STUDY_FILE_BYTES = 1 << 20  # a study file is a page or two of YAML; 1 MiB leaves room for generated grids
 MAX_YAML_VALUES = 100_000  # values in a document once every alias is expanded (a grid of 1,000 cells: ~10,000)
@@ -263,9 +263,7 @@ def check_unambiguous_grid(spec: StudyFile, source: str) -> None:
         for i, name in enumerate(labels):
             if name in labels[:i]:
                 raise ConfigError(f"{source}: grid.{axis}: two entries share the label {name!r}; labels name cells")
-        sets = (
-            {axis} if axis in setting_keys() else {k for v in values if isinstance(v, dict) for k in v if k != "label"}
-        )
+        sets = {axis} if is_setting_key(axis) else {k for v in values if isinstance(v, dict) for k in v if k != "label"}
         for key in sorted(sets):
             same = "model.layers" if key == "model.arch" else key  # an `arch` fills `layers`
             if owner.setdefault(same, axis) != axis:

@@ -215,6 +215,8 @@ LATER_DEFAULTS = [
     ("optimizer", "clipvalue", None),
     ("optimizer", "schedule", None),
     ("train", "early_stopping", None),
+    ("model", "builder", None),
+    ("model", "args", {}),
 ]
 # cells tracked before those settings existed (commit be66fdf): their hashes must not move
 KNOWN_HASHES = {
@@ -332,6 +334,8 @@ CHANGED = {
     "model.l1": 1e-4,
     "model.l2": 1e-4,
     "model.loss": "mse",
+    "model.builder": str(REPO / "examples" / "models.py") + ":residual_mlp",
+    "model.args": {"depth": 3},
     "optimizer.name": "adam",
     "optimizer.rule": "course",
     "optimizer.weight_decay": 0.01,
