@@ -253,7 +253,10 @@ def activation_fn(name: str):
 def save_keras(model: keras.Model, x_test: np.ndarray, num_outputs: int) -> SavedKeras:
     """The trained model saved by Keras itself into a new temporary folder, on the training thread (a
     cached engine trains the next cell into the same model), with its first test rows as input example."""
+    from study.engine.own_model import model_code
+
     path = os.path.join(tempfile.mkdtemp(prefix=f"{KERAS_TEMP_PREFIX}{os.getpid()}-"), KERAS_FILE)
     model.save(path)
     example = np.ascontiguousarray(x_test[:EXAMPLE_ROWS], np.float32)
-    return SavedKeras(path, keras.__version__, keras.backend.backend(), example, num_outputs)
+    code, modules = model_code(model)  # a builder's model: its code goes with it
+    return SavedKeras(path, keras.__version__, keras.backend.backend(), example, num_outputs, code, modules)

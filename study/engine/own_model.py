@@ -17,10 +17,11 @@ from contextlib import contextmanager
 import numpy as np
 
 from study.engine.backend import keras
-from study.spec.builder import BuilderError, exception_text, load
+from study.spec.builder import BuilderError, code_files, exception_text, load, module_name, parse
 from study.spec.model import ModelConfig
 from study.spec.task import task_of
 
+BUILDER_ATTRIBUTE = "study_builder"  # set on a builder's model: the reference that built it (its code is kept)
 PROBE_ROWS = 2  # rows of a probe batch: the output's shape and, for classification, that rows sum to one
 PROBABILITY_TOLERANCE = 1e-3
 
@@ -68,6 +69,7 @@ def build_own(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int, seed
     if not isinstance(model, keras.Model):
         raise BuilderError(f"it returned a {type(model).__name__}, not a keras.Model")
     check_output(model, cfg, input_shape, outputs)
+    setattr(model, BUILDER_ATTRIBUTE, cfg.builder)
     return model
 
 
@@ -101,6 +103,18 @@ def is_probabilities(values: np.ndarray) -> bool:
 def initial_weights(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int, seed: int) -> list[np.ndarray]:
     """Every weight of the builder's model as it starts at `seed` (a fresh build's), in `model.weights` order."""
     return build_own(cfg, input_shape, outputs, seed).get_weights()
+
+
+def model_code(model: keras.Model) -> tuple[dict[str, str], tuple[str, ...]]:
+    """A builder's model's code files ({name relative to its root: file}) and the module to import before
+    loading it; nothing for the study's own stacks (or a function object handed to study.run)."""
+    ref = getattr(model, BUILDER_ATTRIBUTE, None)
+    if ref is None:
+        return {}, ()
+    files = code_files(ref)
+    if not files:
+        return {}, ()
+    return {name: str(path) for name, path in files.items()}, (module_name(parse(ref)),)
 
 
 def parameter_count(model: keras.Model) -> int:

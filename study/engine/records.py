@@ -41,6 +41,8 @@ class SavedKeras:
     keras_backend: str
     example: np.ndarray  # the first test rows, float32: the model's input example
     num_outputs: int  # the classes, or the regression targets
+    code: dict[str, str] = field(default_factory=dict)  # a builder's code: name relative to its root -> file
+    modules: tuple[str, ...] = ()  # what to import before loading it (its custom layers registered with Keras)
 
 
 @dataclass

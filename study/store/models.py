@@ -32,6 +32,24 @@ from study.store.claims import pid_alive
 from study.store.connect import retry
 from study.store.contract import Artifact, Tag
 
+CODE_DIR = "code"  # a builder's model: its code, on Python's path when MLflow's pyfunc loads it
+CODE_LOADER = "study_model_loader"  # the pyfunc loader written beside that code (imports it, then loads)
+LOADER_TEXT = """\
+\"\"\"Loads this Keras model for mlflow.pyfunc: the modules that define its custom layers (beside this file)
+are imported first, so their classes are registered with Keras, then mlflow.keras loads it.\"\"\"
+
+import importlib
+
+MODULES = {modules!r}
+
+
+def _load_pyfunc(path):
+    for name in MODULES:
+        importlib.import_module(name)
+    from mlflow.keras.load import _load_pyfunc as load
+
+    return load(path)
+"""
 MODEL_PACKAGES = ("keras", "tensorflow", "numpy")  # what loading the model needs, pinned as installed
 KERAS_DATA = "data"  # the flavour's folder: the `.keras` file and the name of the module that loads it
 
@@ -103,7 +121,7 @@ def write_package(saved: SavedKeras, path: str) -> None:
     )
     pyfunc.save_model(
         path,
-        loader_module="mlflow.keras",
+        loader_module="mlflow.keras" if not saved.code else CODE_LOADER,
         mlflow_model=flavour,
         signature=signature(tuple(saved.example.shape[1:]), saved.num_outputs),
         input_example=saved.example,
@@ -113,9 +131,23 @@ def write_package(saved: SavedKeras, path: str) -> None:
     data.mkdir()
     shutil.move(saved.path, data / Path(saved.path).name)
     (data / "keras_module.txt").write_text("keras", encoding="utf-8")  # as mlflow.keras writes it
+    if saved.code:
+        write_code(saved, Path(path, CODE_DIR))
+        flavour.flavors["python_function"]["code"] = CODE_DIR
     files = [f for f in Path(path).rglob("*") if f.is_file() and f.name != "MLmodel"]
     flavour.model_size_bytes = sum(f.stat().st_size for f in files)  # (pyfunc filled in the rest of it)
     flavour.save(os.path.join(path, "MLmodel"))
+
+
+def write_code(saved: SavedKeras, folder: Path) -> None:
+    """A builder's code files under `folder` as they lie under their root, and the pyfunc loader that imports
+    them: the model loads in a process that has never seen the study (mlflow.keras.load_model: import the
+    module first, as Keras asks for any custom layer)."""
+    for name, source in saved.code.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    (folder / f"{CODE_LOADER}.py").write_text(LOADER_TEXT.format(modules=list(saved.modules)), encoding="utf-8")
 
 
 def discard(path: str) -> None:
