@@ -20,7 +20,7 @@ from typing import Any
 from study.engine.callbacks import EngineCallback
 from study.execution.cell import CellJob, CellResult, run_cell
 from study.plan.grid import Cell
-from study.plan.space import Param, axis_keys, search_space, trial_cells
+from study.plan.space import NOT_SAMPLED, Param, axis_keys, search_space, trial_cells
 from study.spec.document import Study
 from study.store.contract import TRIAL_COMPLETE, TRIAL_PRUNED, Artifact, Tag
 from study.store.runs import Store, param_text, shared_store
@@ -50,12 +50,15 @@ def reproducible(run: Any) -> tuple[bool, int | None]:
 
 
 def sampled_values(params: list[Param], run: Any) -> dict[str, Any] | str:
-    """A trial's Optuna values from the run's params (short names), or why they cannot be read back."""
+    """A trial's Optuna values from the run's params (short names), or why they cannot be read back; a
+    parameter the trial did not sample (`n/a`: it took no effect there) is left out, as it was."""
     values: dict[str, Any] = {}
     for p in params:
         raw = run.data.params.get(p.name)
         if raw is None:
             return f"its run has no param {p.name!r}"
+        if raw == NOT_SAMPLED:
+            continue
         if p.kind == "int":
             values[p.name] = int(raw)
         elif p.kind != "choice":

@@ -16,6 +16,7 @@ Seeds: a trial runs one cell per seed, its value is their mean; the pruner watch
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 import time
 from collections.abc import Iterator
@@ -27,8 +28,9 @@ from study.engine.callbacks import EngineCallback
 from study.errors import ConfigError
 from study.execution.cell import CellJob, CellResult, run_cell, settle
 from study.execution.faults import fault_point
+from study.plan.conditions import Space, derive
 from study.plan.grid import Cell
-from study.plan.space import Param, distributions, search_space, space_size, trial_cells
+from study.plan.space import Param, conditional, distributions, search_space, space_size, trial_cells
 from study.spec.document import Study
 from study.spec.search import SearchConfig
 from study.store.claims import process_alive, process_tag
@@ -43,6 +45,7 @@ RETRY_ATTR = "study.retry_of"  # a re-queued trial: the number of the one its pr
 RUNS_ATTR = "study.runs"  # {seed: MLflow run id} of the trial's cells
 SPEC_ATTR = "study.search"  # Optuna study user attr: the `search:` section it runs (the report reads it)
 REPEAT_ATTR = "study.repeat"  # a point already trained: told its earlier value, not counted in the budget
+SAME_AS_ATTR = "study.same_as"  # a repeated point: the trial whose runs it reused
 MAX_ASKS = 10  # a search asks at most this many times its budget (a sampler that only repeats itself ends)
 WAIT_S = 2.0  # how often to look again at a cell another process is training
 
@@ -139,9 +142,9 @@ class TrialPruner(EngineCallback):
 
 def trials(job: SearchJob, writer: BackgroundWriter) -> Iterator[tuple[int, list[CellResult]]]:
     """Ask for trials and train them until the search's budget is used: (trial number, its cells' results)."""
-    ostudy, params, store = open_search(job), search_space(job.study), Store(job.tracking_uri)
-    while (trial := next_trial(job, ostudy, params)) is not None:
-        yield trial.number, run_trial(job, ostudy, store, params, trial, writer)
+    ostudy, space, store = open_search(job), space_of(job), Store(job.tracking_uri)
+    while (trial := next_trial(job, ostudy, space)) is not None:
+        yield trial.number, run_trial(job, ostudy, store, space.params, trial, writer)
 
 
 def trials_in_worker(job: SearchJob) -> list[CellResult]:
@@ -158,28 +161,63 @@ def used(ostudy) -> int:
     return sum(counts_toward_budget(t) for t in ostudy.get_trials(deepcopy=False))
 
 
-def next_trial(job: SearchJob, ostudy, params: list[Param]):
-    """A new trial, or None once the budget is used; counting and asking happen under the search's lock."""
+def space_of(job: SearchJob) -> Space:
+    """The search's space with its conditions (study/plan/conditions.py)."""
+    return derive(job.study, search_space(job.study))
+
+
+def next_trial(job: SearchJob, ostudy, space: Space):
+    """A new trial, or None once the budget is used; counting and asking happen under the search's lock.
+
+    A conditional space is sampled define-by-run, deciders first: a parameter that takes no effect at the
+    values sampled before it is not sampled at all."""
     with search_lock(job.home, job.name):
         existing = ostudy.get_trials(deepcopy=False)
-        if not budget_left(job, existing, params):
+        if not budget_left(job, existing, space):
             return None
         ostudy.sampler = sampler_for(job.search, len(existing))
-        trial = ostudy.ask(distributions(params))
+        if samples_conditionally(job, space):
+            trial = ostudy.ask()
+            space.sampled(lambda p: suggest(trial, p))
+        else:
+            trial = ostudy.ask(distributions(space.params))
         trial.set_user_attr(PROCESS_ATTR, process_tag())
         return trial
 
 
-def budget_left(job: SearchJob, existing: list, params: list[Param]) -> bool:
+def samples_conditionally(job: SearchJob, space: Space) -> bool:
+    return conditional(job.study) and space.conditional
+
+
+def suggest(trial, p: Param) -> Any:
+    """Optuna's define-by-run suggestion for one parameter."""
+    if p.kind == "choice":
+        return trial.suggest_categorical(p.name, p.labels)
+    if p.kind == "int":
+        return trial.suggest_int(p.name, int(p.low), int(p.high), step=p.step, log=p.log)
+    return trial.suggest_float(p.name, p.low, p.high, log=p.log)
+
+
+def budget_left(job: SearchJob, existing: list, space: Space) -> bool:
     """Whether the search may ask for another trial: budget unused, space not exhausted, asks not used up."""
     budget = job.search.trials or 0
     spent = sum(counts_toward_budget(t) for t in existing)
-    return spent < min(budget, space_size(params) or budget) and len(existing) < MAX_ASKS * budget
+    return spent < min(budget, points(job, space, budget) or budget) and len(existing) < MAX_ASKS * budget
+
+
+def points(job: SearchJob, space: Space, budget: int) -> int | None:
+    """How many distinct points the space has (counted up to `budget` + 1), None when it is continuous; a
+    conditional space's points leave out what takes no effect."""
+    if not samples_conditionally(job, space):
+        return space_size(space.params)
+    if any(p.kind not in ("choice", "int") for p in space.params):
+        return None
+    return sum(1 for _ in space.points(budget + 1))
 
 
 def next_trial_possible(job: SearchJob, ostudy) -> bool:
     """Whether a new worker would find a trial to run now (a replacement for one that died)."""
-    return budget_left(job, ostudy.get_trials(deepcopy=False), search_space(job.study))
+    return budget_left(job, ostudy.get_trials(deepcopy=False), space_of(job))
 
 
 def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, writer) -> list[CellResult]:
@@ -208,6 +246,9 @@ def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, 
     state, value, failure = outcome(job.search, results)
     if state == TRIAL_COMPLETE and all(r.status == "skipped" for r in results):
         trial.set_user_attr(REPEAT_ATTR, True)  # the sampler proposed a trained point again: no budget used
+        earlier = store.client.get_run(str(results[0].run_id)).data.tags.get(Tag.TRIAL)
+        if earlier is not None and earlier != str(trial.number):
+            trial.set_user_attr(SAME_AS_ATTR, int(earlier))
     for r in results:
         if r.run_id and r.status != "skipped":
             writer.submit(store.set_tags, r.run_id, {Tag.TRIAL_STATE: state})
@@ -253,7 +294,7 @@ def train_or_reuse(job: SearchJob, store: Store, cell: Cell, number: int, writer
             job.tracking_uri,
             job.dataset_digest,
             source=job.source,
-            tags={Tag.TRIAL: str(number)},
+            tags={Tag.TRIAL: str(number), Tag.EFFECTIVE_HASH: effective_hash(cell)},
         )
         result = run_cell(cell_job, writer, *callbacks)
         if result.status != "skipped":
@@ -262,11 +303,25 @@ def train_or_reuse(job: SearchJob, store: Store, cell: Cell, number: int, writer
 
 
 def finished_run(store: Store, job: SearchJob, cell: Cell):
-    """The latest FINISHED run of this cell on this dataset, or None."""
-    query = f"{tag_is(Tag.CONFIG_HASH, cell.config_hash)} and attributes.status = 'FINISHED'"
+    """The latest FINISHED run of this cell on this dataset, or None; sampling conditionally, also a run
+    whose settings that take effect are the same (the effective hash): it would compute the same numbers."""
+    tags = [(Tag.CONFIG_HASH, cell.config_hash)]
+    if conditional(job.study):
+        tags.append((Tag.EFFECTIVE_HASH, effective_hash(cell)))
     digests = job.dataset_digest.split(",")
-    runs = [r for r in store.runs(job.experiment_id, query) if r.data.tags.get(Tag.DATASET_DIGEST) in digests]
-    return max(runs, key=lambda r: r.info.start_time) if runs else None
+    for tag, value in tags:
+        query = f"{tag_is(tag, value)} and attributes.status = 'FINISHED'"
+        runs = [r for r in store.runs(job.experiment_id, query) if r.data.tags.get(Tag.DATASET_DIGEST) in digests]
+        if runs:
+            return max(runs, key=lambda r: r.info.start_time)
+    return None
+
+
+def effective_hash(cell: Cell) -> str:
+    """The cell's identity without its inert settings, hashed: equal for cells that compute the same numbers."""
+    from study.check.preflight import effective_identity
+
+    return hashlib.sha256(effective_identity(cell).encode()).hexdigest()[:16]
 
 
 # --- resuming ------------------------------------------------------------------------------------

@@ -35,7 +35,9 @@ STACK_KEY = "model.hidden"  # the one setting with a structured distribution: de
 STACK_PARTS = ("depth", "width")
 INT_OPTIONS = {"step", "log"}  # besides the bounds, what an `int` distribution may say
 HOW_TO_RUN = {"trials", "pruner", "startup_trials", "warmup_iterations"}  # not part of a search's identity
+NOT_DUMPED = HOW_TO_RUN | {"conditional"}  # conditional sampling enters a search's identity as its conditions
 FIXED_PREFIXES = ("data.", "train.numerics")  # one dataset and one numerics mode per search
+NOT_SAMPLED = "n/a"  # a parameter's value and label in a trial where it takes no effect
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Param:
     high: float = 0.0
     step: int = 1
     log: bool = False
+    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()  # `when:` (key, Optuna values): sampled only there
 
     @property
     def setting(self) -> str:
@@ -116,7 +119,10 @@ def search_space(study: Study) -> list[Param]:
 
 def parse_params(search: SearchConfig, source: str, study: Study | None) -> list[Param]:
     """Parse `search.params` into Params; with a study, also check every value against the settings."""
+    from study.plan.conditions import check_when, derive, split_when
+
     keys: list[str] = []
+    when: dict[str, Any] = {}
     where = f"{source}: search.params"
     raw: list[tuple[str, Any]] = []
     for key, spec in search.params.items():
@@ -125,6 +131,7 @@ def parse_params(search: SearchConfig, source: str, study: Study | None) -> list
                 f"{where}.{key}: a search compares settings on one dataset with one numerics mode; "
                 "set data.* and train.numerics under base (or vary them in a grid)"
             )
+        spec, when[key] = split_when(spec)
         if key == STACK_KEY and isinstance(spec, dict) and set(spec) & set(STACK_PARTS):
             if set(spec) != set(STACK_PARTS):
                 raise ConfigError(
@@ -135,7 +142,7 @@ def parse_params(search: SearchConfig, source: str, study: Study | None) -> list
             raw.append((key, spec))
         keys.extend(k for k, _ in raw[len(keys) :])
     names = short_names(keys)
-    params = [parse_one(key, names[key], spec, where) for key, spec in raw]
+    params = check_when([parse_one(key, names[key], spec, where) for key, spec in raw], when, where)
     for p in params:
         if p.key.startswith(STACK_KEY + "."):
             check_stack_part(p, where)
@@ -145,6 +152,7 @@ def parse_params(search: SearchConfig, source: str, study: Study | None) -> list
         check_metric(search, study.source, study.base)
         for p in params:
             probe(study, params, p)
+        derive(study, params)  # a parameter that takes effect at no point of the space is refused
     return params
 
 
@@ -239,27 +247,30 @@ def extremes(p: Param) -> list[Any]:
 
 
 def setting_axes(study: Study, params: list[Param], values: dict[str, Any], context: str):
-    """The settings of one point of the space (`values`: setting values by Optuna name); ConfigError names it."""
+    """The settings of one point of the space (`values`: setting values by Optuna name; a parameter the point
+    does not sample keeps the base's value); ConfigError names it."""
     axes: dict[str, Any] = {}
     for p in params:
-        if p.setting == STACK_KEY and p.key != STACK_KEY:
+        if (p.setting == STACK_KEY and p.key != STACK_KEY) or p.name not in values:
             continue
         axes[p.key] = values[p.name]
     stack = [p for p in params if p.key.startswith(STACK_KEY + ".")]
-    if stack:
+    if stack and all(p.name in values for p in stack):
         depth, width = (values[p.name] for p in stack)
         axes[STACK_KEY] = [width] * depth
-    shown = ", ".join(f"{p.key}={values[p.name]!r}" for p in params)
+    shown = ", ".join(f"{p.key}={values[p.name]!r}" for p in params if p.name in values)
     return resolve(study, axes, context=f"{context}, at {shown}")
 
 
 def trial_cells(study: Study, params: list[Param], number: int, sampled: dict[str, Any]) -> list[Cell]:
-    """The cells of trial `number` (one per seed) from Optuna's sampled values; ConfigError if they do not resolve."""
-    values = {p.name: p.value(sampled[p.name]) for p in params}
+    """The cells of trial `number` (one per seed) from Optuna's sampled values; ConfigError if they do not resolve.
+
+    A parameter the trial did not sample (it takes no effect there) keeps the base's value and reads `n/a`."""
+    values = {p.name: p.value(sampled[p.name]) for p in params if p.name in sampled}
     settings = setting_axes(study, params, values, f"in trial {number}")
-    labels = {p.name: p.text(values[p.name], study) for p in params}
-    group = " · ".join([f"trial {number}", *labels.values()])
-    axes = {p.key: values[p.name] for p in params}
+    labels = {p.name: p.text(values[p.name], study) if p.name in values else NOT_SAMPLED for p in params}
+    group = " · ".join([f"trial {number}", *(labels[p.name] for p in params if p.name in values)])
+    axes = {p.key: values.get(p.name, NOT_SAMPLED) for p in params}
     seeds = study.spec.seed_list
     return [
         Cell(number * len(seeds) + k, group, seed, axes, labels, settings, config_hash(settings, seed))
@@ -271,16 +282,24 @@ def probe_cells(study: Study, params: list[Param]) -> list[Cell]:
     """Cells at the corners of the space (every first value, then each dimension's other extremes), for the
     checks before a search runs: the dataset, shapes and sizes (study/check/preflight.py)."""
 
-    def corners(p: Param) -> list[Any]:
-        return list(p.labels) if p.kind == "choice" else extremes(p)
+    from study.plan.conditions import corner_values, derive
+    from study.spec.relevance import effective_settings
 
-    first = {p.name: corners(p)[0] for p in params}
-    points = [first] + [{**first, p.name: v} for p in params for v in corners(p)[1:]]
+    space = derive(study, params)
+    first = {p.name: corner_values(p)[0] for p in params}
+    points = [first] + [{**first, p.name: v} for p in params for v in corner_values(p)[1:]]
     cells: dict[str, Cell] = {}
     for point in points:
+        if conditional(study):  # a parameter that takes no effect at this corner is not sampled there
+            point = space.sampled(lambda p, point=point: point[p.name])
         cell = trial_cells(study, params, 0, point)[0]
-        cells.setdefault(cell.config_hash, cell)
+        cells.setdefault(json.dumps(effective_settings(cell.settings), sort_keys=True), cell)  # one per effect
     return list(cells.values())
+
+
+def conditional(study: Study) -> bool:
+    """Whether the study's trials sample only the parameters that take effect (`search.conditional`)."""
+    return study.spec.search is not None and study.spec.search.conditional
 
 
 def axis_keys(params: list[Param]) -> list[str]:
@@ -312,17 +331,23 @@ def space_size(params: list[Param]) -> int | None:
 def search_identity(study: Study, digest: str) -> str:
     """What makes two runs the same search (everything but the budget): 12 hex digits, part of its Optuna name.
 
-    Raising `trials` or changing the pruner continues a search; changing the space, the objective, the
-    sampler, its seed or the base starts another.
+    Raising `trials` or changing the pruner continues a search; changing the space (its conditions
+    included), the objective, the sampler, its seed or the base starts another.
     """
     search = study.spec.search
     assert search is not None
     doc = {
-        "search": search.model_dump(mode="json", exclude=HOW_TO_RUN),
+        "search": search.model_dump(mode="json", exclude=NOT_DUMPED),
         "base": identity(study.base, 0),
         "seeds": study.spec.seed_list,
         "dataset": digest,
     }
+    if conditional(study):  # sampling only what takes effect is another search over a conditional space
+        from study.plan.conditions import derive
+
+        conditions = derive(study, search_space(study)).conditions()
+        if conditions:
+            doc["conditions"] = conditions
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -345,21 +370,3 @@ def grid_of(search: SearchConfig, source: str) -> dict[str, list[Any]]:
     if stack:
         grid[STACK_KEY] = [[w] * d for d, w in itertools.product(*stack)]
     return grid
-
-
-def describe_space(study: Study) -> str:
-    """What `study run --dry-run` prints for a search: the budget, the objective and each dimension."""
-    search = study.spec.search
-    assert search is not None
-    params = search_space(study)
-    size = space_size(params)
-    lines = [
-        f"search: {search.trials} trials x {len(study.spec.seed_list)} seed(s), sampler {search.sampler} "
-        f"(seed {search.seed}), {search.goal} {search.metric}, pruner {search.pruner}",
-        f"space: {size} points" if size else "space: continuous",
-    ]
-    for p in params:
-        what = ", ".join(map(str, p.labels)) if p.kind == "choice" else f"[{p.low:g}, {p.high:g}]"
-        step = f" step {p.step}" if p.kind == "int" and p.step > 1 else ""
-        lines.append(f"  {p.name:<12} {p.kind:<10} {what}{step}")
-    return "\n".join(lines)

@@ -14,6 +14,7 @@ PrunerName = Literal["none", "median", "successive_halving"]
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
 PRUNERS: tuple[str, ...] = get_args(PrunerName)
 DISTRIBUTION_KINDS = ("choice", "uniform", "loguniform", "int")  # `{kind: ...}` per dotted key
+WHEN = "when"  # a distribution's condition: `when: {other.key: [values]}`, sampled only there
 
 
 class SearchConfig(Strict):
@@ -37,6 +38,8 @@ class SearchConfig(Strict):
     """Trials run to the end before the median pruner may stop one."""
     warmup_iterations: Annotated[int, Field(ge=0)] = 0
     """Iterations of a trial before it may be stopped."""
+    conditional: bool = True
+    """Sample a parameter only in trials where its setting takes effect (the relevance rules and `when:`)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:

@@ -45,6 +45,7 @@ class Tag:
     SEARCH = "study.search"  # a search's Optuna study name (its storage: optuna.db beside the MLflow db)
     BEST_MODEL = "study.best_model"  # models:/<model_id> of the best cell's model (keep_model all / best)
     BEST_MODEL_METRIC = "study.best_model_metric"  # the summary metric that chose it, e.g. best_val_acc
+    ROUNDS = "study.rounds"  # adaptive seeds: 'N rounds, stopped: <the last decision's reason>'
 
     # cell runs
     CELL = "study.cell"  # the readable cell name without the seed
@@ -64,6 +65,7 @@ class Tag:
     TRIAL = "study.trial"  # a search's cell: its Optuna trial number
     TRIAL_STATE = "study.trial_state"  # COMPLETE, PRUNED or FAIL once the trial is told (TRIAL_STATES)
     PRUNED_AT = "study.pruned_at"  # the iteration a pruned trial's training was stopped at
+    EFFECTIVE_HASH = "study.effective_hash"  # a search's cell: the hash of its settings that take effect
 
 
 TRIAL_COMPLETE, TRIAL_PRUNED, TRIAL_FAIL = "COMPLETE", "PRUNED", "FAIL"  # Optuna's own state names
@@ -82,6 +84,7 @@ class Artifact:
     SUMMARY = "summary.md"  # parent: final / best test accuracy per cell
     EXPECTATIONS = "expectations.json"  # parent: the `expect:` checks
     REPRODUCTION = "reproduction.json"  # parent of a reproduction: the per-cell verdicts
+    ROUNDS = "rounds.json"  # parent with adaptive seeds: each round's comparisons, seeds given and why
     REPORT_DIR = "report"  # parent: the report's folder (report.html, summary.csv)
     REPORT = REPORT_DIR + "/report.html"  # parent: the comparison report
     CELL_CONFIG = "config.yaml"  # cell: the resolved settings

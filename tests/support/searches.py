@@ -95,6 +95,32 @@ BAD_SEARCH = {
     "searched data": (params(**{"data.train_size": {"int": [100, 300]}}), "a search compares settings on one dataset"),
     "exclude with a search": (top(exclude=[{"model.activation": "relu"}]), "exclude: applies to a grid"),
     "grid sampler, continuous": (search(sampler="grid"), "loguniform is continuous; sampler grid needs every"),
+    "when of an unknown key": (
+        params(**{"optimizer.lr": {"loguniform": [0.01, 0.5], "when": {"model.batch_norm": ["before"]}}}),
+        "search.params.optimizer.lr.when.model.batch_norm: not another parameter of this search (valid: none)",
+    ),
+    "when of a value not sampled": (
+        params(
+            **{
+                "model.activation": {"choice": ["relu", "tanh"]},
+                "optimizer.lr": {"loguniform": [0.01, 0.5], "when": {"model.activation": ["sigmoid"]}},
+            }
+        ),
+        "when.model.activation: 'sigmoid' is not a value of model.activation (valid: relu, tanh)",
+    ),
+    "when of a continuous parameter": (
+        params(
+            **{
+                "optimizer.lr": {"loguniform": [0.01, 0.5]},
+                "model.dropout": {"uniform": [0.0, 0.5], "when": {"optimizer.lr": [0.1]}},
+            }
+        ),
+        "when.optimizer.lr: loguniform is continuous; a condition needs a choice or int parameter",
+    ),
+    "sampled setting inert everywhere": (
+        params(**{"optimizer.momentum": {"uniform": [0.5, 0.99]}}),
+        "search.params.optimizer.momentum: takes effect in no trial of this space (only momentum / nesterov",
+    ),
 }
 
 
