@@ -173,6 +173,10 @@ def work_for(plan: Plan, options: RunOptions) -> GridWork | SearchWork:
         from study.execution.search_work import SearchWork
 
         return SearchWork(plan, options)
+    if plan.study.spec.adaptive is not None:
+        from study.execution.rounds import RoundsWork
+
+        return RoundsWork(plan, options)
     return GridWork(plan, options)
 
 

@@ -114,7 +114,7 @@ def build_context(study: StudyRuns) -> ReportContext:
 
 def ranking_column(task: Task) -> str:
     """The summary metric cells are ranked by: the final validation score when there is one."""
-    return f"final_val_{task.score}" if task.validation else task.primary
+    return task.ranking
 
 
 def cell_palette(cells: list[str]) -> dict[str, tuple[float, float, float]]:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from study.errors import ConfigError
+from study.spec.adaptive import MAX_ADAPTIVE_SEEDS, AdaptiveSeeds
 from study.spec.expect import Expectation
 from study.spec.layers import Layer
 from study.spec.search import SearchConfig
@@ -36,8 +37,9 @@ class StudyFile(Strict):
     """Sampled trials instead of the full grid (study/plan/space.py, docs/search.md)."""
     exclude: list[dict[str, Any]] = []
     """Combinations to drop from the grid: each a mapping axis -> value."""
-    seeds: list[Annotated[int, Field(ge=0)]] | PositiveInt = [0]
-    """Replicates of every cell: a list of seeds, or a count N meaning seeds 0..N-1."""
+    seeds: list[Annotated[int, Field(ge=0)]] | PositiveInt | AdaptiveSeeds = [0]
+    """Replicates of every cell: a list of seeds, a count N meaning seeds 0..N-1, or {min, max, until: resolved}
+    to add seeds in rounds until every comparison is resolved (docs/adaptive_seeds.md)."""
     architectures: dict[str, list[Layer]] = {}
     """Named layer stacks, used by `model.arch`."""
     expect: list[Expectation] = []
@@ -58,6 +60,8 @@ class StudyFile(Strict):
     @field_validator("seeds", mode="before")
     @classmethod
     def _seed_count(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return adaptive_seeds(v)
         if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool) and not 0 < v <= MAX_RUNS):
             raise ValueError(f"a count of seeds is 1 to {MAX_RUNS:,} (or give a list of seeds)")
         if isinstance(v, list) and len(v) > MAX_RUNS:
@@ -80,6 +84,8 @@ class StudyFile(Strict):
             raise ValueError("a study needs a `grid:` (the full grid) or a `search:` (sampled trials) section")
         if self.search is not None and self.grid:
             raise ValueError("give either `grid:` or `search:`, not both")
+        if self.search is not None and isinstance(self.seeds, AdaptiveSeeds):
+            raise ValueError("seeds: {min, max, until: resolved} adapts a grid's seeds; a search takes a count or list")
         if self.search is not None and self.search.sampler != "grid":
             for key in ("exclude", "expect"):
                 if getattr(self, key):
@@ -91,7 +97,43 @@ class StudyFile(Strict):
 
     @property
     def seed_list(self) -> list[int]:
+        """The seeds every cell gets (with adaptive seeds: the first round's, 0..min-1)."""
+        if isinstance(self.seeds, AdaptiveSeeds):
+            return list(range(self.seeds.min))
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    @property
+    def most_seeds(self) -> int:
+        """The most seeds a cell may get: the list's or count's, or an adaptive design's max."""
+        return self.seeds.max if isinstance(self.seeds, AdaptiveSeeds) else len(self.seed_list)
+
+    @property
+    def adaptive(self) -> AdaptiveSeeds | None:
+        """The adaptive seed design, when `seeds:` is one."""
+        return self.seeds if isinstance(self.seeds, AdaptiveSeeds) else None
+
+
+ADAPTIVE_RANGES = {
+    "min": f"2 to {MAX_ADAPTIVE_SEEDS:,} seeds",
+    "max": f"2 to {MAX_ADAPTIVE_SEEDS:,} seeds",
+    "budget": f"1 to {MAX_RUNS:,} runs",
+}
+
+
+def adaptive_seeds(v: dict[str, Any]) -> AdaptiveSeeds:
+    """`seeds: {min, max, …}` validated, its first error as one line under `seeds.<key>`."""
+    from pydantic import ValidationError
+
+    from study.spec.messages import describe
+
+    try:
+        return AdaptiveSeeds.model_validate(v)
+    except ValidationError as exc:
+        err: dict[str, Any] = dict(exc.errors()[0])
+        key = ".".join(str(p) for p in err["loc"])
+        if str(err["type"]).startswith(("greater_than", "less_than")) and key in ADAPTIVE_RANGES:
+            raise ValueError(f"{key}: {err['input']!r} is not valid (valid: {ADAPTIVE_RANGES[key]})") from None
+        raise ValueError(describe(err, AdaptiveSeeds, "", "").removeprefix(": ")) from None
 
 
 class Study(BaseModel):

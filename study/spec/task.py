@@ -65,6 +65,11 @@ class Task:
         return f"final_test_{self.score}"
 
     @property
+    def ranking(self) -> str:
+        """The summary metric cells are ranked and compared by: the final validation score when there is one."""
+        return f"final_val_{self.score}" if self.validation else self.primary
+
+    @property
     def best(self) -> str:
         """The best value of the test score over the eval points (max for accuracy, min for an error)."""
         return f"best_test_{self.score}"
