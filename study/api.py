@@ -98,20 +98,23 @@ def run(
     report: bool = False,
     ray_address: str | None = None,
     cpus_per_cell: float = 1.0,
+    builder: str | Callable | None = None,
 ) -> RunResult:
     """Train every missing cell of a study (a file, or what `load` returned) into the store: `study run`.
 
     Cells already FINISHED in the store are skipped unless `rerun`; `report=True` writes the report
-    of the run too (reports/<study>/<parent run id>/). Bad input raises StudyError before anything is
-    written.
+    of the run too (reports/<study>/<parent run id>/). `builder`: the cells' `model.builder`, a reference
+    or the function itself (one defined in the notebook trains in this process: one local worker). Bad
+    input raises StudyError before anything is written.
 
     >>> result = study.run("configs/smoke.yaml", store="mlruns", progress=False)
     >>> result.cells[["cell", "status", "final_test_acc"]]
+    >>> study.run("own.yaml", builder=build)       # def build(args, input_shape, outputs) -> keras.Model
     """
     from study.execution.driver import run_study
     from study.execution.options import RunOptions
 
-    spec = _study(config, overrides)
+    spec = _study(config, [*overrides, *_builder_override(builder, workers, backend)])
     options = RunOptions(rerun, workers, backend, progress, ray_address, cpus_per_cell)  # refused before the store
     uri = _uri(store, create=True, near=spec.source)  # None: the store of the study file's project
     result = run_study(spec, replace(options, tracking_uri=uri))
@@ -243,6 +246,24 @@ def _study(config: str | os.PathLike | Study, overrides: Sequence[str]) -> Study
             raise StudyError("overrides: give them to study.load (or pass the file's path), not with a loaded study")
         return config
     return load(config, overrides)
+
+
+def _builder_override(builder: str | Callable | None, workers: int, backend: str) -> list[str]:
+    """`model.builder=<reference>` for run(builder=…); a function without a module file only in this process."""
+    if builder is None:
+        return []
+    from study.spec.builder import IN_MEMORY, BuilderError, register
+
+    try:
+        ref = builder if isinstance(builder, str) else register(builder)
+    except BuilderError as exc:
+        raise StudyError(f"builder: {exc}") from None
+    if ref.startswith(IN_MEMORY) and (workers > 1 or backend != "local"):
+        raise StudyError(
+            f"builder: {getattr(builder, '__name__', ref)} is defined in this Python process (a notebook), which "
+            "--workers and Ray cannot import: put it in a .py file and pass that function (or 'file.py:name')"
+        )
+    return [f"model.builder={ref}"]
 
 
 def _study_or_path(target: str | os.PathLike) -> tuple[str, str | None]:

@@ -60,10 +60,16 @@ class GridWork:
         return f"all {self.n_cells} cells are FINISHED in {uri} (parent run {parent}); --rerun trains them again"
 
     def parent_tags(self) -> dict[str, str]:
-        return {}
+        """The digest of each model.builder's code (study/execution/code_identity.py)."""
+        from study.execution.code_identity import code_tags
+
+        return code_tags(self.plan.cells)
 
     def start(self, store: Store, exp_id: str, parent: str, digest: str, source: dict[str, str]) -> None:
-        """One job per cell still to train."""
+        """One job per cell still to train; the model code the cells use, on the parent."""
+        from study.execution.code_identity import log_code
+
+        log_code(store, parent, self.plan.cells)
         if self.skipped:
             print(
                 f"skipping {len(self.skipped)} cell(s) already FINISHED in the store (use --rerun to train them again)",

@@ -58,6 +58,7 @@ class Reproduction:
     new_parent: str | None
     study: str
     cells: list[CellVerdict]
+    code: str | None = None  # `model code differs: …` when a builder's code is not the code the original ran
 
     @property
     def identical(self) -> bool:
@@ -66,11 +67,12 @@ class Reproduction:
     def summary(self) -> str:
         same = sum(c.identical for c in self.cells)
         word = "identical" if self.identical else "differs"
-        return f"{word}: {same} of {len(self.cells)} cells identical"
+        return f"{word}: {same} of {len(self.cells)} cells identical" + (f" ({self.code})" if self.code else "")
 
     def text(self) -> str:
-        """The per-cell table, the environment differences, and the summary line."""
-        lines = [c.line() for c in self.cells]
+        """The code difference, the per-cell table, the environment differences, and the summary line."""
+        lines = [self.code] if self.code else []
+        lines += [c.line() for c in self.cells]
         env: dict[str, list[str | None]] = {}
         for c in self.cells:
             env.update(c.environment)
@@ -170,11 +172,13 @@ def reproduce_study(
     parent_id: str, store: Store | None = None, progress: bool = True, workers: int = 1
 ) -> Reproduction:
     """Re-run the study of `parent_id` into a new parent run, compare every cell, store and return the verdicts."""
+    from study.execution.code_identity import code_difference, study_builder_refs
     from study.execution.driver import run_study
     from study.execution.options import RunOptions
 
     store = store or Store()
     original, study, manifest = original_study(store, parent_id)
+    code = code_difference(original.data.tags.get(Tag.CODE_DIGEST), study_builder_refs(study))
     if study.spec.search is not None:  # sampled trials: each re-trained from its run (reproduce_search.py)
         from study.execution.reproduce_search import rerun_trials
 
@@ -199,13 +203,16 @@ def reproduce_study(
         result = run_study(study, options)
         new_parent = result.parent_id
         new_runs = {r.cell.config_hash: r.run_id for r in result.results}
+        if code:  # other code, other hashes: each cell is compared with the cell of its name
+            by_name = {r.cell.name: r.run_id for r in result.results}
+            new_runs.update({e["config_hash"]: by_name.get(e["name"]) for e in manifest})
         cells = [
             compare_cell(
                 store, entry["name"], entry["config_hash"], entry.get("run_id"), new_runs.get(entry["config_hash"])
             )
             for entry in manifest
         ]
-    reproduction = Reproduction(parent_id, new_parent, study.name, cells)
+    reproduction = Reproduction(parent_id, new_parent, study.name, cells, code)
     if new_parent:
         store.log_text(
             new_parent, json.dumps(asdict(reproduction), indent=1, ensure_ascii=False), REPRODUCTION_ARTIFACT

@@ -104,11 +104,16 @@ class SearchWork:
         )
 
     def parent_tags(self) -> dict[str, str]:
+        from study.execution.code_identity import code_tags
+
         assert self.job is not None
-        return {Tag.SEARCH: self.job.name}
+        return {Tag.SEARCH: self.job.name, **code_tags(self.plan.cells)}
 
     def start(self, store: Store, exp_id: str, parent: str, digest: str, source: dict[str, str]) -> None:
+        from study.execution.code_identity import log_code
+
         assert self.job is not None
+        log_code(store, parent, self.plan.cells)
         self.job.parent_id, self.job.source = parent, source
 
     def execute(self) -> Generator[CellResult, None, None]:

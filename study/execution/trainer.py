@@ -232,13 +232,20 @@ _trainer: Trainer | None = None
 _lock = threading.Lock()
 
 
+def in_memory_builders() -> bool:
+    """Whether a model.builder function without a module file was handed to study.run in this process."""
+    from study.spec.builder import has_registered
+
+    return has_registered()
+
+
 def trainer_for(mode: str, cells: Sequence[Cell] = ()) -> Trainer | None:
     """This process's trainer for a numerics mode: the running one when it is alive and in that mode,
     else a new one. `cells`: a study's cells, whose datasets it loads and describes at once and whose
     first engine it builds. None where a socket cannot be handed to a child process (Windows): the
     cells then train in this process."""
     global _trainer
-    if os.name != "posix":
+    if os.name != "posix" or in_memory_builders():  # a notebook's own function: only this process can call it
         return None
     ahead = (cells[0].settings, DataSource.of(cells[0].settings.data)) if cells else None
     sources = tuple(dict.fromkeys(DataSource.of(c.settings.data) for c in cells))

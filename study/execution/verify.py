@@ -78,6 +78,17 @@ def compare(store: Store, run_id: str, recorder: Recorder, rows: dict[str, int])
     return Verdict(True, f"identical: {count:,} values of {', '.join(COMPARED)}")
 
 
+def code_change(store: Store, run_id: str, settings: Settings) -> str | None:
+    """`model code differs: …` when the cell's builder code is not what its study run recorded, else None."""
+    from study.execution.code_identity import code_difference
+
+    if settings.model.builder is None:
+        return None
+    parent = store.client.get_run(run_id).data.tags.get(Tag.PARENT_RUN)
+    recorded = store.client.get_run(parent).data.tags.get(Tag.CODE_DIGEST) if parent else None
+    return code_difference(recorded, [settings.model.builder])
+
+
 def verify_run(run_id: str, store: Store | None = None) -> Verdict:
     """Re-run the cell of `run_id`, compare, tag the original run with the verdict, return it."""
     from study.data.loading import load
@@ -86,7 +97,10 @@ def verify_run(run_id: str, store: Store | None = None) -> Verdict:
 
     store = store or Store()
     settings, seed, logged_hash = logged_cell(store, run_id)
-    if logged_hash and config_hash(settings, seed) != logged_hash:
+    code = code_change(store, run_id, settings) if logged_hash and config_hash(settings, seed) != logged_hash else None
+    if code is not None:
+        verdict = Verdict(False, f"differs: {code}")
+    elif logged_hash and config_hash(settings, seed) != logged_hash:
         verdict = Verdict(
             False,
             f"differs: the logged config hashes to {config_hash(settings, seed)}, "

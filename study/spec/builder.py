@@ -193,6 +193,11 @@ def register(fn: Callable[..., Any]) -> str:
     return ref
 
 
+def has_registered() -> bool:
+    """Whether this process holds a function object that only it can call (its cells train in it)."""
+    return bool(_functions)
+
+
 def registered(text: str) -> Callable[..., Any]:
     """A function object registered in this process (study.run(builder=fn))."""
     if text not in _functions:

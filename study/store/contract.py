@@ -45,6 +45,7 @@ class Tag:
     SEARCH = "study.search"  # a search's Optuna study name (its storage: optuna.db beside the MLflow db)
     BEST_MODEL = "study.best_model"  # models:/<model_id> of the best cell's model (keep_model all / best)
     BEST_MODEL_METRIC = "study.best_model_metric"  # the summary metric that chose it, e.g. best_val_acc
+    CODE_DIGEST = "study.code_digest"  # JSON {file:function: digest} of each model.builder's code (builder.py)
     ROUNDS = "study.rounds"  # adaptive seeds: 'N rounds, stopped: <the last decision's reason>'
 
     # cell runs
@@ -92,6 +93,7 @@ class Artifact:
     STANDARDIZATION = "standardization.json"  # cell with data.standardize: each feature's training mean and std
     REQUIREMENTS = "requirements.txt"  # parent: every installed distribution as name==version
     MODEL = "model"  # cell: the LoggedModel's name; `runs:/<run id>/model` resolves to it (MLflow 3)
+    CODE = "code"  # parent: each model.builder's code files (its module and local imports), as they lie
 
 
 class Metric:

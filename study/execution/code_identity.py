@@ -1,0 +1,69 @@
+"""The model code a study run used, on its parent run: each `model.builder`'s digest as the tag
+`study.code_digest`, its files as artifacts under `code/`, and what `study reproduce` / `study verify` say
+when the code on disk is no longer that code ("model code differs")."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from study.plan.grid import Cell, expand
+from study.spec.builder import BuilderError, code_digest, code_files, parse
+from study.spec.document import Study
+from study.store.contract import Artifact, Tag
+
+
+def builder_refs(cells: Iterable[Cell]) -> list[str]:
+    """The distinct builder references of these cells, in order of first use."""
+    return list(dict.fromkeys(c.settings.model.builder for c in cells if c.settings.model.builder is not None))
+
+
+def study_builder_refs(study: Study) -> list[str]:
+    """The builder references a study's cells use (a search's: those of its space's corners)."""
+    if study.spec.search is None:
+        return builder_refs(expand(study))
+    from study.plan.space import probe_cells, search_space
+
+    return builder_refs(probe_cells(study, search_space(study)))
+
+
+def code_digests(refs: Iterable[str]) -> dict[str, str]:
+    """{file:function: digest of its code now}; a builder whose code cannot be read any more: `missing`."""
+    out = {}
+    for ref in refs:
+        try:
+            out[parse(ref).short] = code_digest(ref)
+        except BuilderError:
+            out[parse(ref).short] = "missing"
+    return out
+
+
+def code_tags(cells: Iterable[Cell]) -> dict[str, str]:
+    """The parent's `study.code_digest` tag (JSON), or nothing for a study without a builder."""
+    digests = code_digests(builder_refs(cells))
+    return {Tag.CODE_DIGEST: json.dumps(digests, sort_keys=True)} if digests else {}
+
+
+def log_code(store, parent: str, cells: Iterable[Cell]) -> None:
+    """Each builder's code files on the parent run, under `code/` as they lie under their root folder."""
+    logged: set[str] = set()
+    for ref in builder_refs(cells):
+        for name, path in code_files(ref).items():
+            if name not in logged:  # two builders of one folder share their files
+                logged.add(name)
+                store.log_text(parent, path.read_text(encoding="utf-8"), f"{Artifact.CODE}/{name}")
+
+
+def code_difference(recorded: str | None, refs: Iterable[str]) -> str | None:
+    """`model code differs: models.py:residual_mlp (digest 1a2b… when run, 3c4d… now)`, or None when the
+    code of every builder recorded in the tag `recorded` is unchanged (or nothing was recorded)."""
+    if not recorded:
+        return None
+    try:
+        was = json.loads(recorded)
+    except ValueError:
+        return None
+    now = code_digests(refs)
+    changed = [f"{ref} (digest {digest} when run, {now.get(ref, 'not used now')} now)" for ref, digest in was.items()]
+    changed = [line for line, (ref, digest) in zip(changed, was.items()) if now.get(ref) != digest]
+    return f"model code differs: {'; '.join(changed)}" if changed else None
