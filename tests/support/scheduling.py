@@ -16,6 +16,7 @@ SYSTEM = "tests/system/execution/"
 SHARED = {  # test file -> the unit it runs in (the resource its tests share)
     f"{SYSTEM}test_tracking_server.py": "mlflow server",
     f"{SYSTEM}test_search_server.py": "mlflow server",
+    f"{SYSTEM}test_ray_cluster.py": "mlflow server",  # its own two-node cluster, the session's server
     f"{SYSTEM}test_ray_backend.py": "ray",
     f"{SYSTEM}test_search_ray.py": "ray",
 }
