@@ -13,16 +13,8 @@ from study.errors import StudyError
 from study.execution.cell import CellResult
 from study.execution.options import RunOptions
 from study.execution.parent import finish_parent, settle_models
-from study.execution.trials import (
-    SPEC_ATTR,
-    SearchJob,
-    earlier_results,
-    next_trial_possible,
-    open_search,
-    recover,
-    search_spec,
-    trial_summary,
-)
+from study.execution.search_results import earlier_results, keep_front_models, tag_front, trial_summary
+from study.execution.trials import SPEC_ATTR, SearchJob, next_trial_possible, open_search, recover, search_spec
 from study.plan.space import axis_keys, search_identity
 from study.store.contract import ROLE_PARENT, Tag, tag_is
 from study.store.finished import covering_parent
@@ -148,7 +140,11 @@ class SearchWork:
         everything = sorted(
             results + earlier_results(self.job, self.ostudy, store, results), key=lambda r: r.cell.index
         )
-        if status == "FINISHED":
+        if status == "FINISHED" and self.search.several:  # several objectives: the Pareto front is the answer
+            keep_front_models(
+                store, parent, self.study, everything, tag_front(store, self.job.experiment_id, self.ostudy)
+            )
+        elif status == "FINISHED":
             settle_models(store, parent, self.study, results)
         finish_parent(store, parent, everything, wall, status)
         return everything, []

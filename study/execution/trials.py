@@ -48,6 +48,7 @@ REPEAT_ATTR = "study.repeat"  # a point already trained: told its earlier value,
 SAME_AS_ATTR = "study.same_as"  # a repeated point: the trial whose runs it reused
 MAX_ASKS = 10  # a search asks at most this many times its budget (a sampler that only repeats itself ends)
 WAIT_S = 2.0  # how often to look again at a cell another process is training
+Value = float | list[float] | None  # what Optuna is told: one objective's value, several, or none
 
 
 @dataclass
@@ -102,7 +103,8 @@ def pruner_for(search: SearchConfig):
 
 
 def open_search(job: SearchJob):
-    return open_study(job.home, job.name, job.search.goal, sampler_for(job.search, 0), pruner_for(job.search))
+    directions = [way for _, way in job.search.objectives]
+    return open_study(job.home, job.name, directions, sampler_for(job.search, 0), pruner_for(job.search))
 
 
 def counts_toward_budget(trial) -> bool:
@@ -257,17 +259,23 @@ def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, 
     return results
 
 
-def outcome(search: SearchConfig, results: list[CellResult]) -> tuple[str, float | None, str | None]:
-    """(state, value, failure) of a trial from its cells: the mean of the metric over its seeds."""
+def outcome(search: SearchConfig, results: list[CellResult]) -> tuple[str, Value, str | None]:
+    """(state, value, failure) of a trial from its cells: the mean of each objective over its seeds."""
     last = results[-1]
     if last.status == "pruned":
         return TRIAL_PRUNED, None, None
     if last.status in ("failed", "killed"):
         return TRIAL_FAIL, None, last.failure or last.status
-    return TRIAL_COMPLETE, statistics.fmean(r.metrics[search.metric] for r in results), None
+    return TRIAL_COMPLETE, objective_values(search, [r.metrics for r in results]), None
 
 
-def tell(ostudy, trial, state: str, value: float | None, failure: str | None) -> None:
+def objective_values(search: SearchConfig, metrics: list[dict[str, float]]) -> float | list[float]:
+    """What Optuna is told of a complete trial: each objective's mean over the seeds' runs (one: a number)."""
+    values = [statistics.fmean(m[name] for m in metrics) for name, _ in search.objectives]
+    return values if search.several else values[0]
+
+
+def tell(ostudy, trial, state: str, value: Value, failure: str | None) -> None:
     """Tell Optuna a trial's end (`trial`: a live Trial or a number); a failure's reason is kept as its user
     attr, so it counts as an outcome."""
     from optuna.trial import TrialState
@@ -345,7 +353,7 @@ def recover(job: SearchJob, ostudy, store: Store) -> tuple[int, int]:
                 continue
             runs = [finished_run(store, job, c) for c in cells]
             if all(runs):
-                value = statistics.fmean(r.data.metrics[job.search.metric] for r in runs)
+                value = objective_values(job.search, [r.data.metrics for r in runs])
                 for r in runs:
                     store.set_tags(r.info.run_id, {Tag.TRIAL_STATE: TRIAL_COMPLETE})
                 tell(ostudy, t.number, TRIAL_COMPLETE, value, None)
@@ -355,43 +363,6 @@ def recover(job: SearchJob, ostudy, store: Store) -> tuple[int, int]:
                 ostudy.enqueue_trial(t.params, user_attrs={RETRY_ATTR: t.number})
                 queued += 1
     return told, queued
-
-
-def trial_summary(job: SearchJob, ostudy) -> list[str]:
-    """Lines for the final table: the trials by state and the best one."""
-    from optuna.trial import TrialState
-
-    trials = ostudy.get_trials(deepcopy=False)
-    by_state = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
-    shown = ", ".join(f"{n} {s}" for s, n in by_state.items() if n)
-    repeats = sum(REPEAT_ATTR in t.user_attrs for t in trials)
-    again = f"; {repeats} repeated an earlier point (not trained, not counted)" if repeats else ""
-    lines = [f"search {job.name}: {len(trials)} trials ({shown}); budget {job.search.trials}{again}"]
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    if complete:
-        best = ostudy.best_trial
-        values = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
-        lines.append(f"best trial {best.number}: {job.search.metric} {best.value:.4f} ({values})")
-    return lines
-
-
-def earlier_results(job: SearchJob, ostudy, store: Store, mine: list[CellResult]) -> list[CellResult]:
-    """The cells of the search's trials that this invocation did not run (from earlier ones), as `skipped`
-    or `pruned` rows with their runs, so the parent's manifest lists the whole search."""
-    from optuna.trial import TrialState
-
-    params, seen = search_space(job.study), {r.cell.index for r in mine}
-    out = []
-    for t in ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        runs = t.user_attrs.get(RUNS_ATTR, {})
-        for cell in trial_cells(job.study, params, t.number, t.params):
-            run_id = runs.get(str(cell.seed))
-            if cell.index in seen or not run_id:
-                continue
-            run = store.client.get_run(run_id)
-            status = "pruned" if t.state == TrialState.PRUNED else "skipped"
-            out.append(CellResult(cell, status, run_id, dict(run.data.metrics)))
-    return out
 
 
 def search_spec(study: Study) -> dict[str, Any]:

@@ -157,12 +157,14 @@ def parse_params(search: SearchConfig, source: str, study: Study | None) -> list
 
 
 def check_metric(search: SearchConfig, source: str, base: Settings) -> None:
-    """The objective is one of the summary metrics the study's cells record (a val_* one with data.validation)."""
+    """Each objective is a metric the study's cells record (a val_* one with data.validation)."""
     from study.spec.summary_metrics import metric_problem
 
-    problem = metric_problem(search.metric, base)
-    if problem is not None:
-        raise ConfigError(f"{source}: search.metric: {search.metric!r} {problem}")
+    key = "metrics" if search.several else "metric"
+    for metric, _ in search.objectives:
+        problem = None if metric == "wall_time_s" else metric_problem(metric, base)
+        if problem is not None:
+            raise ConfigError(f"{source}: search.{key}: {metric!r} {problem}")
 
 
 def parse_one(key: str, name: str, spec: Any, where: str) -> Param:
@@ -337,7 +339,7 @@ def search_identity(study: Study, digest: str) -> str:
     search = study.spec.search
     assert search is not None
     doc = {
-        "search": search.model_dump(mode="json", exclude=NOT_DUMPED),
+        "search": search.model_dump(mode="json", exclude=NOT_DUMPED | ({"metrics"} if not search.several else set())),
         "base": identity(study.base, 0),
         "seeds": study.spec.seed_list,
         "dataset": digest,

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from study.reporting.context import ReportContext, ReportFigure
+from study.reporting.pareto_section import front_table, objectives_line, pareto_figure
 from study.store.contract import Tag
 
 WITHIN = 0.005  # "within half a point" of the best value, on a 0-1 accuracy scale
@@ -30,11 +31,20 @@ class SearchReport:
 
     name: str
     spec: dict[str, Any]  # the `search:` section (sampler, trials, metric, pruner, ...)
-    maximize: bool
-    trials: pd.DataFrame  # number, state, value, best_so_far, params..., run_ids, retry_of
+    objectives: list[tuple[str, bool]]  # (metric, maximize) per objective; one unless `search.metrics`
+    trials: pd.DataFrame  # number, state, value (the first objective's), best_so_far, params..., run_ids, retry_of
     importances: dict[str, float] | None
     importance_note: str
     figures: list[tuple[ReportFigure, bytes]] = field(default_factory=list)
+
+    @property
+    def maximize(self) -> bool:
+        return self.objectives[0][1]
+
+    @property
+    def several(self) -> bool:
+        """Several objectives: the answer is a Pareto front, not one best trial."""
+        return len(self.objectives) > 1
 
     @property
     def complete(self) -> pd.DataFrame:
@@ -43,7 +53,7 @@ class SearchReport:
     @property
     def best(self) -> pd.Series | None:
         done = self.complete
-        if done.empty:
+        if done.empty or self.several:
             return None
         return done.loc[done["value"].idxmax() if self.maximize else done["value"].idxmin()]
 
@@ -61,10 +71,11 @@ def read_search(tracking_uri: str, parent, ctx: ReportContext) -> SearchReport |
     ostudy = find_optuna_study(search_home(tracking_uri), name) if name else None
     if ostudy is None:
         return None
+    spec = ostudy.user_attrs.get(SPEC_ATTR, {})
     report = SearchReport(
         name=name,
-        spec=ostudy.user_attrs.get(SPEC_ATTR, {}),
-        maximize=ostudy.direction.name == "MAXIMIZE",
+        spec=spec,
+        objectives=objectives(ostudy, spec),
         trials=trials_frame(ostudy),
         importances=None,
         importance_note="",
@@ -74,12 +85,22 @@ def read_search(tracking_uri: str, parent, ctx: ReportContext) -> SearchReport |
     return report
 
 
+def objectives(ostudy, spec: dict[str, Any]) -> list[tuple[str, bool]]:
+    """(metric, maximize) per objective of the search, from its `search:` section and Optuna's directions."""
+    names = [next(iter(entry)) for entry in spec.get("metrics") or []] or [spec.get("metric", "objective")]
+    return [(name, d.name == "MAXIMIZE") for name, d in zip(names, ostudy.directions)]
+
+
 def trials_frame(ostudy) -> pd.DataFrame:
-    """One row per trial: number, state, value (a pruned trial's: its last reported), params, runs."""
+    """One row per trial: number, state, value (a pruned trial's: its last reported; several objectives: the
+    first's, each under `value.<i>`, and whether it is on the Pareto front), params, runs."""
+    several = len(ostudy.directions) > 1
+    front = {t.number for t in ostudy.best_trials} if several else set()
     rows = []
     for t in ostudy.get_trials(deepcopy=False):
         last = max(t.intermediate_values) if t.intermediate_values else None
-        value = t.value if t.value is not None or last is None else t.intermediate_values[last]
+        values = t.values or []
+        value = values[0] if values else None if last is None else t.intermediate_values[last]
         rows.append(
             {
                 "number": t.number,
@@ -90,6 +111,8 @@ def trials_frame(ostudy) -> pd.DataFrame:
                 "retry_of": t.user_attrs.get(RETRY_ATTR),
                 "repeat": REPEAT_ATTR in t.user_attrs,
                 "run_ids": list(t.user_attrs.get(RUNS_ATTR, {}).values()),
+                **({f"value.{i}": v for i, v in enumerate(values)} if several else {}),
+                **({"front": t.number in front} if several else {}),
                 **{f"param.{k}": v for k, v in t.params.items()},
             }
         )
@@ -97,20 +120,25 @@ def trials_frame(ostudy) -> pd.DataFrame:
     if frame.empty:
         return frame
     done = frame["value"].where(frame["state"] == "COMPLETE")
-    maximize = ostudy.direction.name == "MAXIMIZE"
+    maximize = ostudy.directions[0].name == "MAXIMIZE"
     frame["best_so_far"] = done.cummax() if maximize else done.cummin()
     return frame
 
 
 def importances(ostudy) -> tuple[dict[str, float] | None, str]:
-    """Optuna's parameter importances (fANOVA over the complete trials), or why there are none."""
+    """Optuna's parameter importances over the complete trials (PED-ANOVA, which weighs a conditional
+    parameter over the trials that sampled it; several objectives: the first's), or why there are none."""
     import optuna
 
     complete = [t for t in ostudy.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if len(complete) < 2:
         return None, "parameter importances need at least two complete trials"
+    first = ostudy.directions[0].name == "MAXIMIZE"
+    target = None if len(ostudy.directions) == 1 else (lambda t: -t.values[0]) if first else (lambda t: t.values[0])
     try:
-        return dict(optuna.importance.get_param_importances(ostudy)), ""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PED-ANOVA's note that a target is minimised: it is, negated if need be
+            return dict(optuna.importance.get_param_importances(ostudy, target=target)), ""
     except (RuntimeError, ValueError) as exc:  # e.g. every complete trial has the same parameters
         return None, f"no parameter importances: {exc}"
 
@@ -121,8 +149,10 @@ def importances(ostudy) -> tuple[dict[str, float] | None, str]:
 def draw(report: SearchReport, ostudy, ctx: ReportContext) -> list[tuple[ReportFigure, bytes]]:
     """The section's figures as (figure, PNG) pairs."""
     figures = [history_figure(report)]
+    if report.several and len(report.complete) >= 1:
+        figures.append(pareto_figure(report))
     if len(report.complete) >= 2:
-        figures.append(parallel_figure(ostudy))
+        figures.append(parallel_figure(ostudy, report.objectives[0][0] if report.several else None))
     if report.importances:
         figures.append(importance_figure(report.importances))
     best = best_curves_figure(report, ctx)
@@ -154,21 +184,28 @@ def history_figure(report: SearchReport) -> ReportFigure:
     return ReportFigure("search-history", "Objective over trials", caption, fig)
 
 
-def parallel_figure(ostudy) -> ReportFigure:
-    """Optuna's parallel-coordinates plot of the complete trials (one line per trial, coloured by value)."""
+def parallel_figure(ostudy, first: str | None) -> ReportFigure:
+    """Optuna's parallel-coordinates plot of the complete trials (one line per trial, coloured by value; several
+    objectives: by the `first`'s). A parameter a trial did not sample sits on its axis' `None` tick."""
     import optuna.visualization.matplotlib as vm
     from matplotlib import pyplot as plt
     from matplotlib.figure import Figure
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-        ax = vm.plot_parallel_coordinate(ostudy)
+        if first is None:
+            ax = vm.plot_parallel_coordinate(ostudy)
+        else:
+            ax = vm.plot_parallel_coordinate(ostudy, target=lambda t: t.values[0], target_name=first)
     fig = ax.get_figure(root=True)
     assert isinstance(fig, Figure)
     fig.set_size_inches(7.5, 3.8)
     fig.tight_layout()  # room for the rotated axis names
     plt.close(fig)  # Optuna draws through pyplot: keep its state from growing
-    caption = "Optuna's parallel coordinates: one line per complete trial through its parameter values."
+    caption = (
+        "Optuna's parallel coordinates: one line per complete trial through its parameter values; a parameter "
+        "a trial did not sample (it takes no effect there) is on its axis' None tick."
+    )
     return ReportFigure("search-parallel", "Parameters of the trials", caption, fig)
 
 
@@ -180,11 +217,12 @@ def importance_figure(values: dict[str, float]) -> ReportFigure:
     ax = fig.subplots()
     names = list(values)[::-1]
     ax.barh(names, [values[n] for n in names], color="tab:blue")
-    ax.set_xlabel("importance (fANOVA, sums to 1)")
+    ax.set_xlabel("importance (PED-ANOVA, sums to 1)")
     fig.tight_layout()
     caption = (
-        "Optuna's parameter importances: the share of the objective's variance over the complete trials that "
-        "each parameter explains (fANOVA on a random forest fitted to the trials; a guide, not a test)."
+        "Optuna's parameter importances over the complete trials (PED-ANOVA: how differently the best trials' "
+        "values of a parameter are spread from all trials'; a parameter sampled only where it takes effect is "
+        "judged on the trials that sampled it; with several objectives, for the first; a guide, not a test)."
     )
     return ReportFigure("search-importance", "Parameter importances", caption, fig)
 
@@ -232,8 +270,7 @@ def search_section(ctx: ReportContext) -> str:
     lines = [
         f"Optuna study <code>{e(report.name)}</code>: {len(t)} trials ({counts}); budget {spec.get('trials', '?')}; "
         f"sampler {e(spec.get('sampler', '?'))} (seed {spec.get('seed', '?')}); pruner {e(spec.get('pruner', '?'))}.",
-        f"Objective: {'maximize' if report.maximize else 'minimize'} {e(spec.get('metric', '?'))}, "
-        "the mean over a trial's seeds.",
+        objectives_line(report),
     ]
     seeds = len(spec.get("seeds") or [0])
     if seeds > 1:
@@ -263,7 +300,8 @@ def search_section(ctx: ReportContext) -> str:
         lines.append(e(report.importance_note))
     figures = "\n".join(figure_html(f, data) for f, data in report.figures)
     items = "".join(f"<li>{line}</li>" for line in lines)
-    return f"<section><h2>Search</h2><ul>{items}</ul>{trials_table(report)}{figures}</section>"
+    front = front_table(report, fmt) if report.several else ""
+    return f"<section><h2>Search</h2><ul>{items}</ul>{front}{trials_table(report)}{figures}</section>"
 
 
 def trials_table(report: SearchReport) -> str:

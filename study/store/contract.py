@@ -67,6 +67,7 @@ class Tag:
     TRIAL_STATE = "study.trial_state"  # COMPLETE, PRUNED or FAIL once the trial is told (TRIAL_STATES)
     PRUNED_AT = "study.pruned_at"  # the iteration a pruned trial's training was stopped at
     EFFECTIVE_HASH = "study.effective_hash"  # a search's cell: the hash of its settings that take effect
+    PARETO_FRONT = "study.pareto_front"  # a search with several metrics: "true" on the Pareto front's runs
 
 
 TRIAL_COMPLETE, TRIAL_PRUNED, TRIAL_FAIL = "COMPLETE", "PRUNED", "FAIL"  # Optuna's own state names

@@ -69,15 +69,16 @@ def storage(home: Path):
     return optuna.storages.RDBStorage(optuna_url(home), engine_kwargs={"connect_args": {"timeout": LOCK_TIMEOUT_S}})
 
 
-def open_study(home: Path, name: str, direction: str, sampler: Any = None, pruner: Any = None):
-    """The search's Optuna study, created on first use (samplers and pruners are not stored: pass them)."""
+def open_study(home: Path, name: str, directions: list[str], sampler: Any = None, pruner: Any = None):
+    """The search's Optuna study, created on first use (samplers and pruners are not stored: pass them);
+    `directions`: "maximize" or "minimize" per objective (SearchConfig.objectives)."""
     import optuna
 
     home.mkdir(parents=True, exist_ok=True)  # a server's search home is made by the first run that writes
     return optuna.create_study(
         storage=storage(home),
         study_name=name,
-        direction=direction,  # type: ignore[arg-type]  # "maximize" or "minimize" (SearchConfig.goal)
+        directions=directions,  # type: ignore[arg-type]  # "maximize" or "minimize" each
         sampler=sampler,
         pruner=pruner,
         load_if_exists=True,

@@ -117,6 +117,27 @@ BAD_SEARCH = {
         ),
         "when.optimizer.lr: loguniform is continuous; a condition needs a choice or int parameter",
     ),
+    "metrics and metric": (
+        search(metric="best_test_acc", metrics=[{"best_test_acc": "max"}, {"wall_time_s": "min"}]),
+        "search: metrics: replaces metric; give one or the other",
+    ),
+    "metrics with a pruner": (
+        search(pruner="median", metrics=[{"best_test_acc": "max"}, {"wall_time_s": "min"}]),
+        "pruner: median cannot stop a trial of a search with several metrics",
+    ),
+    "metrics the wrong way": (
+        search(metrics=[{"best_test_acc": "max"}, {"wall_time_s": "max"}]),
+        "metrics: wall_time_s: max would look for the worst trials (valid: min)",
+    ),
+    "metrics of one": (search(metrics=[{"best_test_acc": "max"}]), "metrics: give two or more"),
+    "metrics of an unknown metric": (
+        search(metrics=[{"best_test_acc": "max"}, {"params": "min"}]),
+        "metrics: 'params' is not a metric of a cell (valid: final_test_acc",
+    ),
+    "metrics of validation without it": (
+        search(metrics=[{"best_val_acc": "max"}, {"wall_time_s": "min"}]),
+        "search.metrics: 'best_val_acc' needs data.validation",
+    ),
     "sampled setting inert everywhere": (
         params(**{"optimizer.momentum": {"uniform": [0.5, 0.99]}}),
         "search.params.optimizer.momentum: takes effect in no trial of this space (only momentum / nesterov",
