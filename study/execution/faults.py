@@ -8,7 +8,8 @@ processes reached the point: each touches a file in DIR). Points: `before-cells`
 cell started), `after-cell:K` (cells 1..K ended and are written, cell K+1 not started; local backend),
 `cell` (a cell about to take its claim), `claimed` (between the check that a cell is free and the creation
 of its run), `chunk` (after a chunk's metrics: they are then sent at once), `closing` (a cell trained, its
-run being closed), `before-tell:N` (trial N ended, Optuna not yet told).
+run being closed), `before-tell:N` (trial N ended, Optuna not yet told), `round:N` (adaptive seeds:
+round N decided and recorded, the next round not started).
 
 Unset (the normal case), a fault point is one check of an empty dict. Imports nothing beyond the standard
 library.

@@ -13,6 +13,7 @@ from study.analysis.factors import factor_axes
 from study.analysis.statistics import welch_interval
 from study.reporting.context import ReportContext
 from study.reporting.findings import mean_ci, stuck_cells
+from study.reporting.rounds_section import adaptive_evidence
 from study.store.reader import FINISHED, Axis
 
 SPEED_COLUMN, SPEED_FRACTION = "iters_to_90pct", 0.9
@@ -56,6 +57,9 @@ def score_sentence(ctx: ReportContext, learned: pd.DataFrame) -> str:
 def evidence_for(ctx: ReportContext, best: pd.Series) -> str:
     """What the study's comparisons (the Findings' own, study.analysis.effects) say of the best cell's level
     of each axis: whether it beats the others beyond seed noise, with how many seeds."""
+    adaptive = adaptive_evidence(ctx, best)
+    if adaptive is not None:  # seeds added in rounds: the anytime-valid verdicts are the evidence
+        return adaptive
     factors = factor_axes(ctx.study.axes)
     if int(best["n_seeds"]) < 2 or not factors:
         return seeds_text(int(best["n_seeds"]))

@@ -42,6 +42,7 @@ class ReportContext:
     plotted: frozenset[str]
     expectations: list[dict] | None = None  # the parent's expectations.json (the study's `expect:` checks)
     reproduction: dict | None = None  # the parent's reproduction.json, when it reproduces another run
+    rounds: list[dict] | None = None  # the parent's rounds.json, when its seeds were added in rounds
     search: Any = (
         None  # a search's trials and figures (study/reporting/search_section.py SearchReport); None for a grid
     )

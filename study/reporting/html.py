@@ -16,6 +16,7 @@ from study.reporting.findings import findings, mean_ci
 from study.reporting.html_effects import effects_section, factor_section, replicates_section
 from study.reporting.html_parts import bullet_list, duration, esc, fmt, section, swatch, table, timestamp
 from study.reporting.models_section import models_section
+from study.reporting.rounds_section import rounds_section
 from study.reporting.search_section import search_section
 from study.reporting.settings_section import settings_section
 from study.store.contract import Tag
@@ -66,6 +67,7 @@ def render_html(ctx: ReportContext, figures: list[tuple[ReportFigure, bytes]]) -
             _reproduction(ctx),
             ctx.comparison_html,
             search_section(ctx),  # a search's trials (study/reporting/search_section.py); empty for a grid
+            rounds_section(ctx),  # adaptive seeds (study/reporting/rounds_section.py); empty otherwise
             section("Findings", bullet_list(findings(ctx))),
             section("Summary per cell", _summary_table(ctx)),
             section("What was run", _what_was_run(ctx)),

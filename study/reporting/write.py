@@ -58,6 +58,7 @@ def write_report(
         ctx = build_context(load_study_runs(client, experiment, parent, (*CURVE_METRICS, *DIAGNOSTIC_CURVES)))
         ctx.expectations = read_json_artifact(client, parent.info.run_id, Artifact.EXPECTATIONS)
         ctx.reproduction = read_json_artifact(client, parent.info.run_id, Artifact.REPRODUCTION)
+        ctx.rounds = read_json_artifact(client, parent.info.run_id, Artifact.ROUNDS)
         ctx.search = read_search(uri, parent, ctx)
         ctx.comparison_html = comparison_html
         ctx.tracking_uri = uri
