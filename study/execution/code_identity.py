@@ -67,3 +67,17 @@ def code_difference(recorded: str | None, refs: Iterable[str]) -> str | None:
     changed = [f"{ref} (digest {digest} when run, {now.get(ref, 'not used now')} now)" for ref, digest in was.items()]
     changed = [line for line, (ref, digest) in zip(changed, was.items()) if now.get(ref) != digest]
     return f"model code differs: {'; '.join(changed)}" if changed else None
+
+
+def ray_runtime_env(refs: Iterable[str]) -> dict:
+    """Ray task options that ship each builder's code to the workers (`runtime_env` `py_modules`: its module
+    files, or a package's top folder), so a node without the driver's files imports the shipped copy."""
+    shipped: dict[str, None] = {}
+    for ref in refs:
+        for name, path in code_files(ref).items():
+            top = name.split("/", 1)[0]
+            root = path
+            for _ in name.split("/"):
+                root = root.parent
+            shipped[str(root / top)] = None
+    return {"runtime_env": {"py_modules": list(shipped)}} if shipped else {}

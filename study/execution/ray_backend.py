@@ -32,6 +32,7 @@ from tqdm import tqdm
 from study.data.idx import DATA_DIR_ENV
 from study.errors import StudyError
 from study.execution.cell import CellJob, CellResult, error_summary
+from study.execution.code_identity import builder_refs, ray_runtime_env, study_builder_refs
 from study.execution.pool import init_worker, run_cell_in_worker
 from study.store.contract import Tag, tag_is
 from study.store.runs import Store
@@ -126,8 +127,11 @@ def run_on_ray(jobs: list[CellJob], progress: bool, address: str | None, cpus_pe
     connect(address, cpus_per_cell)
     task = ray.remote(train_cell)
     threads, driver = max(1, int(cpus_per_cell)), driver_context()
+    code = ray_runtime_env(builder_refs(job.cell for job in jobs))  # each model.builder's code, shipped
     pending = {
-        task.options(num_cpus=cpus_per_cell, max_retries=0, name=job.cell.name).remote(job, threads, driver): job
+        task.options(num_cpus=cpus_per_cell, max_retries=0, name=job.cell.name, **code).remote(
+            job, threads, driver
+        ): job
         for job in jobs
     }
     store = Store(jobs[0].tracking_uri)  # execute() never calls with no jobs
@@ -217,12 +221,13 @@ def run_search_on_ray(
     n = max(1, min(workers if workers > 1 else room, job.search.trials or 1))
     task = ray.remote(search_trials)
     threads, driver = max(1, int(cpus_per_cell)), driver_context()
+    code = ray_runtime_env(study_builder_refs(job.study))  # each model.builder's code, shipped
     started = 0
 
     def launch() -> Any:
         nonlocal started
         started += 1
-        return task.options(num_cpus=cpus_per_cell, max_retries=0, name=f"search {started}").remote(
+        return task.options(num_cpus=cpus_per_cell, max_retries=0, name=f"search {started}", **code).remote(
             job, threads, driver
         )
 

@@ -80,10 +80,19 @@ def anchored(text: str, folder: Path) -> str:
     return f"{path}:{ref.function}"
 
 
+def shipped(ref: Ref) -> Ref:
+    """A path reference whose file is not on this machine (a Ray worker on another node) as the module of that
+    name, which the runtime environment's shipped copy of the code provides."""
+    if ref.is_path and not Path(ref.module).is_file():
+        return Ref(Path(ref.module).stem, ref.function)
+    return ref
+
+
 def module_file(ref: Ref) -> Path | None:
     """The source file of the reference's module (None for a function registered in this process)."""
     if ref.module.startswith(IN_MEMORY):
         return None
+    ref = shipped(ref)
     if ref.is_path:
         return Path(ref.module)
     try:
@@ -100,7 +109,7 @@ def module_file(ref: Ref) -> Path | None:
 
 def code_files(text: str) -> dict[str, Path]:
     """The builder's module and the local modules it imports: {name relative to its root: file}."""
-    ref = parse(text)
+    ref = shipped(parse(text))
     main = module_file(ref)
     if main is None:
         return {}
@@ -207,10 +216,10 @@ def registered(text: str) -> Callable[..., Any]:
 
 def load(text: str) -> Callable[..., Any]:
     """The builder function: its module imported (again, when its code changed since), the attribute read."""
-    ref = parse(text)
+    ref = shipped(parse(text))
     if ref.module.startswith(IN_MEMORY):
         return registered(text)
-    module = import_path(Path(ref.module)) if ref.is_path else import_dotted(ref.module, text)
+    module = import_path(Path(ref.module)) if ref.is_path else import_dotted(ref.module, f"{ref.module}:{ref.function}")
     fn = getattr(module, ref.function, None)
     if fn is None:
         raise BuilderError(f"{module_name(ref)} has no {ref.function!r}")

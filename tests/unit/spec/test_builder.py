@@ -209,3 +209,21 @@ def test_a_function_object_gets_a_reference():
     ref = builder.register(local)
     assert load(ref)(None, None, None) == "built"
     assert code_digest(ref) == code_digest(builder.register(local))
+
+
+def test_a_file_missing_on_this_machine_is_taken_from_the_shipped_copy(tmp_path, monkeypatch):
+    """A Ray worker on another node has no file at the driver's path: it imports the copy Ray's runtime
+    environment put on its path, and that copy's digest is the driver's (the same engine graph key)."""
+    driver, worker = tmp_path / "driver", tmp_path / "worker"
+    for folder in (driver, worker):
+        folder.mkdir()
+        (folder / "shipped_nets.py").write_text("def build(args, input_shape, outputs):\n    return 'here'\n")
+    ref = f"{driver / 'shipped_nets.py'}:build"
+    first = code_digest(ref)
+    (driver / "shipped_nets.py").unlink()
+    monkeypatch.syspath_prepend(str(worker))
+    try:
+        assert load(ref)(None, None, None) == "here"
+        assert code_digest(ref) == first
+    finally:
+        sys.modules.pop("shipped_nets", None)
