@@ -227,3 +227,14 @@ def test_a_file_missing_on_this_machine_is_taken_from_the_shipped_copy(tmp_path,
         assert code_digest(ref) == first
     finally:
         sys.modules.pop("shipped_nets", None)
+
+
+def test_a_search_samples_the_builders_args(project):
+    from study.plan.space import probe_cells, search_space
+
+    text = STUDY.replace(
+        "grid:\n  model.args.depth: [1, 2]", "search:\n  trials: 4\n  params:\n    model.args.depth: {int: [1, 3]}"
+    )
+    study = load_study(_write(project, text))
+    depths = {c.settings.model.args["depth"] for c in probe_cells(study, search_space(study))}
+    assert depths == {1, 3}
