@@ -50,7 +50,12 @@ class DryRun:
         """The closing line (stderr) of a grid's dry run: the counts and that the checks passed."""
         if self.plan.is_search:
             return None
-        return f"{cells_count(self.cells)}; every check of `study run` passed, nothing written"
+        adaptive = self.plan.study.spec.adaptive
+        rounds = ""
+        if adaptive is not None:  # the first round; more seeds only where a comparison stays open
+            most = len({c.group for c in self.cells}) * adaptive.max
+            rounds = f" in the first round, then seeds in rounds up to {adaptive.max} per cell ({most} runs at most)"
+        return f"{cells_count(self.cells)}{rounds}; every check of `study run` passed, nothing written"
 
 
 def dry_run(study: Study) -> DryRun:

@@ -83,3 +83,13 @@ def test_a_budget_below_the_first_round_and_a_search_are_refused(write_study):
     doc["seeds"] = {"min": 2}
     with pytest.raises(ConfigError, match="adapts a grid's seeds; a search takes a count or list"):
         study_from_dict(doc, "s.yaml")
+
+
+def test_the_dry_run_says_the_first_round_and_the_most_runs(write_study):
+    from study.check.dry_run import dry_run
+
+    study = load_study(write_study(GOOD + "seeds: {min: 2, max: 6}\n"))
+    assert dry_run(study).summary() == (
+        "2 cells × 2 seeds = 4 runs in the first round, then seeds in rounds up to 6 per cell (12 runs at most); "
+        "every check of `study run` passed, nothing written"
+    )
