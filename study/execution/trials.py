@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from study.engine.callbacks import EngineCallback
 from study.errors import ConfigError
 from study.execution.cell import CellJob, CellResult, run_cell, settle
 from study.execution.faults import fault_point
+from study.execution.trial_pruning import pruner_for, pruners
 from study.plan.conditions import Space, derive
 from study.plan.grid import Cell
 from study.plan.space import Param, conditional, distributions, search_space, space_size, trial_cells
@@ -46,6 +46,7 @@ RUNS_ATTR = "study.runs"  # {seed: MLflow run id} of the trial's cells
 SPEC_ATTR = "study.search"  # Optuna study user attr: the `search:` section it runs (the report reads it)
 REPEAT_ATTR = "study.repeat"  # a point already trained: told its earlier value, not counted in the budget
 SAME_AS_ATTR = "study.same_as"  # a repeated point: the trial whose runs it reused
+SPREAD_ATTR = "study.spread"  # {objective: standard deviation over the trial's seeds}, with several seeds
 MAX_ASKS = 10  # a search asks at most this many times its budget (a sampler that only repeats itself ends)
 WAIT_S = 2.0  # how often to look again at a cell another process is training
 Value = float | list[float] | None  # what Optuna is told: one objective's value, several, or none
@@ -89,19 +90,6 @@ def sampler_for(search: SearchConfig, number: int):
     return optuna.samplers.TPESampler(seed=seed)
 
 
-def pruner_for(search: SearchConfig):
-    """Optuna's pruner for `search.pruner`; iterations are Optuna's steps."""
-    import optuna
-
-    if search.pruner == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=search.startup_trials, n_warmup_steps=search.warmup_iterations
-        )
-    if search.pruner == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=search.warmup_iterations or "auto")
-    return optuna.pruners.NopPruner()
-
-
 def open_search(job: SearchJob):
     directions = [way for _, way in job.search.objectives]
     return open_study(job.home, job.name, directions, sampler_for(job.search, 0), pruner_for(job.search))
@@ -117,26 +105,6 @@ def counts_toward_budget(trial) -> bool:
     if trial.state in (TrialState.PRUNED, TrialState.RUNNING):
         return True
     return trial.state == TrialState.FAIL and FAILURE_ATTR in trial.user_attrs
-
-
-class TrialPruner(EngineCallback):
-    """Reports the objective's curve to the trial at each eval point and stops training when Optuna prunes it.
-
-    `best_test_acc` is reported as the best test accuracy so far, `final_<split>_<score>` as that curve.
-    """
-
-    def __init__(self, trial, metric: str, goal: str, iterations: int):
-        kind, self.curve = metric.split("_", 1)
-        self.running = (max if goal == "maximize" else min) if kind == "best" else None
-        self.trial, self.iterations = trial, iterations
-        self.value: float | None = None
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        value = float(logs[self.curve])
-        self.value = value if self.running is None or self.value is None else self.running(self.value, value)
-        self.trial.report(self.value, logs["step"])
-        if logs["step"] < self.iterations and self.trial.should_prune():  # at the end there is nothing to save
-            self.stop_training = True
 
 
 # --- trials --------------------------------------------------------------------------------------
@@ -232,9 +200,7 @@ def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, 
     results: list[CellResult] = []
     try:
         for k, cell in enumerate(cells):
-            prune = k == 0 and job.search.pruner != "none"
-            pruner = TrialPruner(trial, job.search.metric, job.search.goal, cell.settings.train.iterations)
-            callbacks = [pruner] if prune else []
+            callbacks = [] if k < len(cells) - 1 else pruners(job, store, trial, cell, results, writer)
             result = train_or_reuse(job, store, cell, trial.number, writer, callbacks)
             results.append(result)
             trial.set_user_attr(RUNS_ATTR, {str(r.cell.seed): r.run_id for r in results})
@@ -246,6 +212,8 @@ def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, 
         ostudy.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
         raise
     state, value, failure = outcome(job.search, results)
+    if state == TRIAL_COMPLETE and len(results) > 1:  # how far the trial's value moves with the seed
+        trial.set_user_attr(SPREAD_ATTR, spread(job.search, results))
     if state == TRIAL_COMPLETE and all(r.status == "skipped" for r in results):
         trial.set_user_attr(REPEAT_ATTR, True)  # the sampler proposed a trained point again: no budget used
         earlier = store.client.get_run(str(results[0].run_id)).data.tags.get(Tag.TRIAL)
@@ -257,6 +225,11 @@ def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, 
     settle(writer)  # the runs' ends are in the store before Optuna hears of them
     tell(ostudy, trial, state, value, failure)
     return results
+
+
+def spread(search: SearchConfig, results: list[CellResult]) -> dict[str, float]:
+    """Each objective's standard deviation over the trial's seeds."""
+    return {name: statistics.stdev(r.metrics[name] for r in results) for name, _ in search.objectives}
 
 
 def outcome(search: SearchConfig, results: list[CellResult]) -> tuple[str, Value, str | None]:
