@@ -67,3 +67,9 @@ def test_kill_9_mid_round_then_rerun_continues_the_same_decisions(tmp_path, monk
     assert replayed[-1]["added"] == {} and "reached max 3 seeds" in replayed[-1]["reason"]
     assert parent.data.tags["study.rounds"].startswith("2 rounds, stopped")
     assert len(runs.manifest(parent.info.run_id)) == ALL_RUNS
+
+    from study.reporting.write import write_report  # the report reads the rounds back from the parent
+
+    html = write_report("adaptive_kill", root / "report", log_to_parent=False).read_text(encoding="utf-8")
+    assert "Seeds decided by the study" in html and "2 rounds, 6 runs, where a fixed seeds: 3 takes 6" in html
+    assert "<td>lr</td><td>overall</td>" in html and "within noise" in html
