@@ -64,6 +64,10 @@ def dry_run(study: Study) -> DryRun:
     plan = check(study)
     if plan.is_search:
         return DryRun(plan, {}, [])
+    if study.spec.adaptive is not None:  # its limits against the grid's size, as `study run` checks them
+        from study.plan.seed_rounds import seed_plan
+
+        seed_plan(study, study.spec.adaptive)
     cells = plan.cells
     changed = [non_default_settings(cell.settings) for cell in cells]
     shared = {k: v for k, v in changed[0].items() if all(k in c and c[k] == v for c in changed[1:])}

@@ -93,3 +93,10 @@ def test_the_dry_run_says_the_first_round_and_the_most_runs(write_study):
         "2 cells × 2 seeds = 4 runs in the first round, then seeds in rounds up to 6 per cell (12 runs at most); "
         "every check of `study run` passed, nothing written"
     )
+
+
+def test_the_dry_run_refuses_a_budget_below_the_first_round(write_study):
+    from study.check.dry_run import dry_run
+
+    with pytest.raises(ConfigError, match="seeds.budget: 3 runs cannot hold the first round"):
+        dry_run(load_study(write_study(GOOD + "seeds: {budget: 3}\n")))
