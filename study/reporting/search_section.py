@@ -22,6 +22,7 @@ from study.store.contract import Tag
 
 WITHIN = 0.005  # "within half a point" of the best value, on a 0-1 accuracy scale
 RUNS_ATTR, RETRY_ATTR, REPEAT_ATTR = "study.runs", "study.retry_of", "study.repeat"  # study/execution/trials.py
+SPREAD_ATTR = "study.spread"  # a trial over several seeds: each objective's standard deviation over them
 SPEC_ATTR = "study.search"  # Optuna study user attr: the `search:` section it runs
 
 
@@ -110,6 +111,7 @@ def trials_frame(ostudy) -> pd.DataFrame:
                 "duration_s": t.duration.total_seconds() if t.duration else None,
                 "retry_of": t.user_attrs.get(RETRY_ATTR),
                 "repeat": REPEAT_ATTR in t.user_attrs,
+                "spread": next(iter(t.user_attrs.get(SPREAD_ATTR, {}).values()), None),  # the first objective's
                 "run_ids": list(t.user_attrs.get(RUNS_ATTR, {}).values()),
                 **({f"value.{i}": v for i, v in enumerate(values)} if several else {}),
                 **({"front": t.number in front} if several else {}),
@@ -305,20 +307,23 @@ def search_section(ctx: ReportContext) -> str:
 
 
 def trials_table(report: SearchReport) -> str:
-    """Every trial: number, state, value, pruned-at iteration and parameters."""
+    """Every trial: number, state, value (with its sd over seeds when it has several), pruned-at iteration and
+    parameters (n/a where the trial did not sample one: it takes no effect there)."""
     t = report.trials
     if t.empty:
         return ""
     params = [c for c in t.columns if c.startswith("param.")]
-    head = ["trial", "state", "value", "pruned at", *(c[6:] for c in params)]
+    spread = "spread" in t and t["spread"].notna().any()
+    head = ["trial", "state", "value", *(["sd over seeds"] if spread else []), "pruned at", *(c[6:] for c in params)]
     rows = []
     for _, r in t.iterrows():
         cells = [
             str(r["number"]),
             r["state"].lower(),
             fmt(r["value"]),
+            *([fmt(r["spread"])] if spread else []),
             fmt(r["pruned_at"]),
-            *(fmt(r[c]) for c in params),
+            *(fmt(r[c]) if r[c] == r[c] else "n/a" for c in params),  # NaN: not sampled in this trial
         ]
         rows.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
     header = "<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"

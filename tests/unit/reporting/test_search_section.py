@@ -32,7 +32,10 @@ def in_memory(directions: list[str], spec: dict) -> optuna.Study:
     ostudy = optuna.create_study(directions=directions)
     for params, values in TRIALS:
         trial = optuna.trial.create_trial(
-            params=params, distributions={k: DISTS[k] for k in params}, values=values[: len(directions)]
+            params=params,
+            distributions={k: DISTS[k] for k in params},
+            values=values[: len(directions)],
+            user_attrs={"study.spread": {"best_test_acc": 0.0125}},
         )
         ostudy.add_trial(trial)
     ostudy.set_user_attr("study.search", spec)
@@ -57,6 +60,10 @@ def test_a_parameter_sampled_only_where_it_takes_effect_has_an_importance_and_an
     report = report_of(in_memory(["maximize"], {"metric": "best_test_acc", "trials": 5}))
     assert report.importances is not None and set(report.importances) == {"name", "momentum", "lr"}
     assert [f.slug for f, _ in report.figures][:2] == ["search-history", "search-parallel"]
+    table = search_section(Context(report)).split("<summary>All trials</summary>")[1]  # type: ignore[arg-type]
+    assert "<th>sd over seeds</th>" in table and "<td>0.0125</td>" in table
+    assert "<tr><td>0</td><td>complete</td><td>0.7</td><td>0.0125</td><td>–</td><td>sgd</td><td>0.02</td>" in table
+    assert table.count("<td>n/a</td>") == 2  # the sgd trials sampled no momentum
 
 
 def test_two_objectives_show_the_pareto_front_with_each_points_settings():
