@@ -23,8 +23,10 @@ from study.spec.messages import validated
 from study.spec.settings import Settings
 from study.spec.summary_metrics import SUMMARY_METRIC_NAMES, VALIDATED_TASKS
 from study.spec.task import CLASSIFICATION, TASKS, Task
+from study.store.bulk_runs import runs_by_id
 from study.store.claims import CLAIM_PREFIX
 from study.store.contract import ROLE_PARENT, Artifact, Tag, tag_is
+from study.store.histories import metric_histories
 
 CURVE_METRICS = ("train_loss", *dict.fromkeys(m for task in VALIDATED_TASKS for m in task.eval_metrics))
 """Metric histories read per run; fnmatch patterns such as `grad_norm/*` are allowed."""
@@ -213,11 +215,19 @@ def _nested_runs(client: MlflowClient, experiment: Experiment, parent: Run) -> l
 def _manifest_runs(client: MlflowClient, experiment: Experiment, manifest: list[dict]) -> tuple[list[Run], list[dict]]:
     """The manifest's runs in manifest (grid) order, and its entries that have no readable run."""
     ids = list(dict.fromkeys(entry["run_id"] for entry in manifest if entry.get("run_id")))
+    found = runs_by_id(client, experiment.experiment_id, ids)  # a SQLite store, in bulk
+    if found is None:
+        found = _searched_runs(client, experiment, ids)
+    return [found[i] for i in ids if i in found], [e for e in manifest if e.get("run_id") not in found]
+
+
+def _searched_runs(client: MlflowClient, experiment: Experiment, ids: list[str]) -> dict[str, Run]:
+    """The runs with these ids, by id, through MLflow's search (any store)."""
     found: dict[str, Run] = {}
     for start in range(0, len(ids), _IDS_PER_SEARCH):
         chunk = ", ".join(f"'{_quote(i)}'" for i in ids[start : start + _IDS_PER_SEARCH])
         found |= {r.info.run_id: r for r in _search_all(client, experiment, f"attributes.run_id IN ({chunk})")}
-    return [found[i] for i in ids if i in found], [e for e in manifest if e.get("run_id") not in found]
+    return found
 
 
 def _search_all(client: MlflowClient, experiment: Experiment, filter_string: str, order_by=None) -> list[Run]:
@@ -331,13 +341,9 @@ def _task(children: list[Run]) -> Task:
 def _load_curves(
     client: MlflowClient, children: list[Run], runs: pd.DataFrame, patterns: Sequence[str]
 ) -> pd.DataFrame:
-    """Long-format histories (run_id, cell, seed, metric, step, value) of the metrics matching the patterns."""
-    frames = [
-        _history_frame(run.info.run_id, key, client.get_metric_history(run.info.run_id, key))
-        for run in children
-        for key in _matching(run.data.metrics, patterns)
-    ]
-    curves = pd.concat(frames or [_history_frame("", "", [])], ignore_index=True)
+    """Long-format histories (run_id, cell, seed, metric, step, value) of the metrics matching the patterns,
+    read in bulk (study/store/histories.py)."""
+    curves = metric_histories(client, {run.info.run_id: _matching(run.data.metrics, patterns) for run in children})
     curves = curves.sort_values(["run_id", "metric", "step", "timestamp"], kind="stable")
     curves = curves.drop_duplicates(["run_id", "metric", "step"], keep="last")
     curves = curves.merge(runs[["run_id", "cell", "seed"]], on="run_id")
@@ -347,16 +353,3 @@ def _load_curves(
 def _matching(keys: Iterable[str], patterns: Sequence[str]) -> list[str]:
     """The metric names matching any pattern, in pattern order."""
     return list(dict.fromkeys(k for p in patterns for k in sorted(keys) if fnmatch.fnmatchcase(k, p)))
-
-
-def _history_frame(run_id: str, key: str, points: Sequence) -> pd.DataFrame:
-    """One metric's history for one run as rows (run_id, metric, step, value, timestamp)."""
-    return pd.DataFrame(
-        {
-            "run_id": run_id,
-            "metric": key,
-            "step": np.array([p.step for p in points], dtype=np.int64),
-            "value": np.array([p.value for p in points], dtype=float),
-            "timestamp": np.array([p.timestamp for p in points], dtype=np.int64),
-        }
-    )
