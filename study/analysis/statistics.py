@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from study.analysis.layer_stats import grad_ratio, has_metric
+from study.spec.adaptive import ERROR_RATE
 from study.spec.task import Task, task_of_columns
 from study.store.reader import FINISHED, Axis, StudyRuns
 
@@ -45,7 +46,7 @@ def validation_columns(task: Task) -> tuple[str, ...]:
     return (f"final_val_{task.score}", f"best_val_{task.score}") if task.validation else ()
 
 
-CONFIDENCE = 0.95
+CONFIDENCE = 1 - ERROR_RATE
 TOP_CELLS = 3  # the pairwise comparison: the best cell against each of the next TOP_CELLS − 1
 CHANCE_FACTOR = 1.5
 """A run 'did not learn' when its final test accuracy is at most CHANCE_FACTOR / n_classes."""

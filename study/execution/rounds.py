@@ -1,7 +1,7 @@
 """A grid with adaptive seeds (`seeds: {min, max, until: resolved}`): it trains in rounds, each just more cells.
 
 Round 1 is every cell at seeds 0..min-1. After each round the comparisons are read with anytime-valid
-confidence sequences (study.analysis.sequential) and only the cells of the comparisons not yet resolved get
+confidence sequences (study.plan.sequential) and only the cells of the comparisons not yet resolved get
 their next seed. The sequence of decisions is a pure function of the stored results: a rerun (after kill -9
 mid-round, or of a finished study) replays the decisions from the FINISHED cells and trains only what the
 current round still lacks, so no finished cell is trained twice. Every round's decision is written to the
@@ -14,7 +14,6 @@ import json
 import sys
 from collections.abc import Generator
 
-from study.analysis.sequential import Decision, decide, family, start_seeds
 from study.check.expectations import Outcome
 from study.check.study_plan import Plan
 from study.execution.cell import CellJob, CellResult
@@ -22,6 +21,7 @@ from study.execution.faults import fault_point
 from study.execution.grid_work import GridWork
 from study.execution.options import RunOptions
 from study.plan.seed_rounds import decision_record, seed_plan, values_of
+from study.plan.sequential import Decision, decide, family, start_seeds
 from study.store.contract import Artifact, Tag
 from study.store.runs import Store
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from study.analysis.sequential import Decision, Design
 from study.errors import ConfigError
 from study.plan.grid import Cell, expand
+from study.plan.sequential import Decision, Design
 from study.spec.adaptive import AdaptiveSeeds
 from study.spec.document import Study
 from study.spec.strict import MAX_RUNS

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from study.analysis.sequential import RESOLVED
+from study.plan.sequential import RESOLVED
 from study.reporting.context import ReportContext
 from study.reporting.html_parts import esc, section, table
 

@@ -8,6 +8,9 @@ from pydantic import Field, model_validator
 
 from study.spec.strict import RunCount, Strict
 
+ERROR_RATE = 0.05
+"""The family-wise error rate of the study's verdicts: the report's comparisons (study.analysis.statistics
+CONFIDENCE = 1 − it) and the adaptive design's confidence sequences."""
 MAX_ADAPTIVE_SEEDS = 1_000  # seeds one cell may reach: past this a study is measuring noise, not comparing
 COMPARE_SCOPES = ("overall", "within")
 

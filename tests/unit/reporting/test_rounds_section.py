@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from study.analysis.effects import Metric
-from study.analysis.sequential import Design, decide, family, start_seeds
 from study.plan.seed_rounds import decision_record
+from study.plan.sequential import Design, decide, family, start_seeds
 from study.reporting.answer import evidence_for
 from study.reporting.rounds_section import rounds_section
 from study.store.reader import Axis

@@ -1,4 +1,4 @@
-"""study.analysis.sequential: the t-mixture e-value against its closed form and its confidence sequence, the
+"""study.plan.sequential: the t-mixture e-value against its closed form and its confidence sequence, the
 family, the round decisions, and simulations of whole adaptive studies on synthetic scores (no training):
 under no true difference the false-resolution rate stays at or below α, where peeking with the fixed-sample
 t-test does not; under a true difference it resolves with high power and fewer seeds than a fixed design."""
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from study.analysis.sequential import (
+from study.plan.sequential import (
     PRIOR_PRECISION,
     RESOLVED,
     WITHIN_NOISE,
@@ -179,3 +179,16 @@ def pair_values(effect: float, studies: int = STUDIES) -> np.ndarray:
     """Two cells over 10 seeds, the second better by `effect` standard deviations of their per-seed difference."""
     rng = np.random.default_rng(4)
     return rng.normal(0, np.sqrt(0.5), (studies, 2, 10)) + np.array([0.0, effect])[:, None]
+
+
+def test_the_verdicts_speak_the_reports_words_at_its_level():
+    from study.analysis import effects
+    from study.analysis.statistics import CONFIDENCE
+    from study.plan import sequential
+
+    assert (sequential.RESOLVED, sequential.WITHIN_NOISE, sequential.NEEDS_REPLICATES) == (
+        effects.RESOLVED,
+        effects.WITHIN_NOISE,
+        effects.NEEDS_REPLICATES,
+    )
+    assert Design(2, 10).alpha == pytest.approx(1 - CONFIDENCE, abs=1e-15)
