@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from study.data.dataset import Dataset, DatasetInfo
-from study.engine.records import Diverged, Summary
+from study.engine.records import Diverged, SavedKeras, Summary
 from study.errors import StoreFault, Terminated
-from study.execution.curve import learning_curve
+from study.execution.curve import redrawn_curve
 from study.execution.datasets import data_info
 from study.execution.faults import fault_point
 from study.execution.interrupts import held
@@ -23,10 +23,11 @@ from study.spec.task import task_of
 from study.store.connect import SERVER_GONE, store_fault_text
 from study.store.contract import TRIAL_PRUNED, Artifact, Tag, numerics_tags
 from study.store.inputs import log_dataset_inputs
-from study.store.models import discard, log_saved, package
+from study.store.models import PARKED_REASON, discard, log_saved, package
 from study.store.models import preload as preload_model_saving
+from study.store.parked import park, parking
 from study.store.reserve import free_reserve
-from study.store.runs import Store, shared_store
+from study.store.runs import Store, cell_params, shared_store
 from study.store.system import CellMonitor, new_monitor, start_monitor, stop_monitor
 from study.store.writer import BackgroundWriter
 
@@ -143,18 +144,15 @@ class Training:
         job = Job(cell.settings, cell.seed, DataSource.of(cell.settings.data), ahead)
         return self.trainer.train(job, callbacks)
 
-    def save_model(self, model, data: Dataset | DatasetInfo) -> str:
+    def save_keras(self, model, data: Dataset | DatasetInfo) -> SavedKeras:
         """The trained model saved by Keras where it trained (before a cached engine trains the next cell
-        into the same Keras model), packaged here as an MLflow model; returns its directory, which the
-        writer uploads."""
+        into the same Keras model)."""
         if self.trainer is not None:
-            saved = self.trainer.save_model()
-        else:
-            from study.engine.build import save_keras
+            return self.trainer.save_model()
+        from study.engine.build import save_keras
 
-            assert isinstance(data, Dataset)  # noqa: S101 - in this process the cell has its arrays
-            saved = save_keras(model, data.x_test, data.num_outputs)  # classes, or regression targets
-        return package(saved)
+        assert isinstance(data, Dataset)  # noqa: S101 - in this process the cell has its arrays
+        return save_keras(model, data.x_test, data.num_outputs)  # classes, or regression targets
 
 
 def train_cell(
@@ -181,10 +179,9 @@ def train_cell(
         data.name,
         data.digest,
         data.num_classes,
-        {**numerics_tags(numerics), **task_tags(cell), **job.source, **job.tags},
+        {**numerics_tags(numerics), **task_tags(cell), **model_tags(job, store), **job.source, **job.tags},
     )
     writer.opened(run_id, store)
-    writer.submit(store.log_cell_params, run_id, cell, job.axes)
     writer.submit(log_dataset_inputs, store.client, run_id, data)
     statistics = (data.info if isinstance(data, Dataset) else data).standardization
     if statistics is not None:  # data.standardize: what every split was scaled by, so a user can scale new data
@@ -221,9 +218,9 @@ def train_run(
 ) -> CellResult:
     """Train the cell into its run and queue what the run keeps; a divergence or an error ends it FAILED."""
     cell = job.cell
-    logger = MetricLogger(store, run_id, writer)
+    logger = MetricLogger(store, run_id, writer, cell_params(cell, job.axes))
     try:
-        keep = job.study.spec.tracking.keep_model != "none"
+        keep = job.study.spec.tracking.keep_model
         summary = training.train(cell, data, [logger, *extra_callbacks])
     except Diverged as exc:
         return fail(store, writer, logger, monitor, cell, run_id, str(exc), exc.step)
@@ -240,8 +237,12 @@ def train_run(
         pruned = any(
             getattr(cb, "stop_training", False) for cb in extra_callbacks
         )  # stopped early: not a finished cell
+        parks = parks_models(job, store)  # the study's end packages the best one only
         try:
-            model_path = training.save_model(logger.model, data) if keep and not pruned else None
+            saved = training.save_keras(logger.model, data) if keep != "none" and not pruned else None
+            if saved is not None and parks:
+                park(store.uri, run_id, saved, summary.iterations)
+            model_path = package(saved) if saved is not None and not parks else None
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)
             return fail(
@@ -268,6 +269,18 @@ def train_run(
         writer.after_writes(partial(stop_monitor, monitor))  # also after a failed write
         writer.end(run_id, "FINISHED")  # after the model: a FINISHED run has everything it logs
         return CellResult(cell, "done", run_id, summary.metrics())
+
+
+def parks_models(job: CellJob, store: Store) -> bool:
+    """Whether the cell's model is parked beside the store (study/store/parked.py) rather than uploaded:
+    `keep_model: best` on a SQLite store."""
+    return job.study.spec.tracking.keep_model == "best" and parking(store.uri) is not None
+
+
+def model_tags(job: CellJob, store: Store) -> dict[str, str]:
+    """`study.model` of a run whose model will be parked: not kept, unless the study's end finds it the best
+    and replaces the tag with its `models:/` URI."""
+    return {Tag.MODEL: PARKED_REASON} if parks_models(job, store) else {}
 
 
 def task_tags(cell: Cell) -> dict[str, str]:
@@ -300,7 +313,7 @@ def fail(
 
 def log_curve(store: Store, run_id: str, history: dict, title: str, score: str) -> None:
     """Draw and store the cell's learning curve (runs on the writer thread)."""
-    store.log_figure(run_id, learning_curve(history, title, score), Artifact.LEARNING_CURVE)
+    store.log_figure(run_id, redrawn_curve(history, title, score), Artifact.LEARNING_CURVE)
 
 
 def cell_yaml(cell: Cell) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Param
 
 from study.engine.callbacks import EngineCallback, ModelDescription
 from study.execution.faults import fault_point
@@ -23,9 +23,11 @@ class MetricLogger(EngineCallback):
     TensorFlow import here; `on_chunk_end` receives whole chunks from the engine.
     """
 
-    def __init__(self, store: Store, run_id: str, writer: BackgroundWriter):
+    def __init__(self, store: Store, run_id: str, writer: BackgroundWriter, params: list[Param] | None = None):
         self.store, self.run_id, self.writer = store, run_id, writer
         self.pending: list[Metric] = []
+        self.params = list(params or [])  # the run's params and the model's tag ride in its first metrics batch
+        self.tags: dict[str, str] = {}
         self.last_send = time.monotonic()
         self.history: dict[str, list[tuple[int, float]]] = {}  # eval metric -> (iteration, value), in order
         self.seconds = 0.0  # time this callback spent on the training thread
@@ -40,9 +42,7 @@ class MetricLogger(EngineCallback):
             from study.engine.diagnostics import layer_activations
 
             activations = layer_activations(model)
-        self.writer.submit(
-            self.store.set_tags, self.run_id, {Tag.LAYER_ACTIVATIONS: json.dumps(activations, separators=(",", ":"))}
-        )
+        self.tags[Tag.LAYER_ACTIVATIONS] = json.dumps(activations, separators=(",", ":"))
 
     def on_chunk_end(self, records) -> None:
         t0 = time.perf_counter()
@@ -71,8 +71,9 @@ class MetricLogger(EngineCallback):
         self.seconds += time.perf_counter() - t0
 
     def send(self) -> None:
-        """Queue the pending metrics for the background writer."""
-        if self.pending:
-            self.writer.submit(self.store.log_metrics, self.run_id, self.pending)
-            self.pending = []
+        """Queue the pending metrics (and params and tags not sent yet) for the background writer: one
+        transaction for a small cell."""
+        if self.pending or self.params or self.tags:
+            self.writer.submit(self.store.log_batch, self.run_id, self.pending, self.params, self.tags)
+            self.pending, self.params, self.tags = [], [], {}
         self.last_send = time.monotonic()

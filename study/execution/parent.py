@@ -95,26 +95,35 @@ def record_expectations(store: Store, parent: str, outcomes: list[Outcome]) -> N
 
 
 def settle_models(store: Store, parent: str, study: Study, results: list[CellResult]) -> None:
-    """`keep_model: best` drops the models of this run's other trained cells (a crash before here leaves them
-    all: nothing is lost); the parent's `study.best_model` names the best cell's model, and
-    `study.best_model_metric` the metric that chose it."""
+    """`keep_model: best` keeps only the best cell's model: its save parked beside a SQLite store is packaged
+    and uploaded now and the other parked saves removed; models uploaded per cell (a tracking server) of
+    this run's other trained cells are dropped (a crash before here leaves them all: nothing is lost). The
+    parent's `study.best_model` names the best cell's model, and `study.best_model_metric` the metric that
+    chose it."""
     keep = study.spec.tracking.keep_model
     if keep == "none":
         return
     from study.store.models import best_run, drop, model_id
+    from study.store.parked import discard_parked, log_parked, parking, sweep_parked
 
     ran = [r for r in results if r.status in ("done", "skipped")]
     metric = keep_metric(study, [r.metrics or {} for r in ran])
     best = best_run([(r.cell.group, r.run_id, r.metrics or {}) for r in ran], metric)
     best_id = best.run_id if best else None
     best_name = next((r.cell.name for r in results if r.run_id == best_id), "")
-    for r in results:
-        if r.status != "done" or r.run_id is None or r.run_id == best_id or keep != "best":
-            continue
-        uri = retry(store.client.get_run, r.run_id).data.tags.get(Tag.MODEL)
-        why = f"not kept (tracking.keep_model: best; the best cell is {best_name} by {metric})"
-        drop(store.client, r.run_id, uri, why)
-    uri = retry(store.client.get_run, best_id).data.tags.get(Tag.MODEL) if best_id else None
+    uri = log_parked(store.client, store.uri, best_id) if best_id and keep == "best" else None
+    if keep == "best" and parking(store.uri) is not None:
+        discard_parked(store.uri, [r.run_id for r in ran if r.run_id and r.run_id != best_id])
+        sweep_parked(store.client, store.uri)
+    elif keep == "best":
+        for r in results:
+            if r.status != "done" or r.run_id is None or r.run_id == best_id:
+                continue
+            dropped = retry(store.client.get_run, r.run_id).data.tags.get(Tag.MODEL)
+            why = f"not kept (tracking.keep_model: best; the best cell is {best_name} by {metric})"
+            drop(store.client, r.run_id, dropped, why)
+    if uri is None and best_id:
+        uri = retry(store.client.get_run, best_id).data.tags.get(Tag.MODEL)
     if uri and model_id(uri):
         store.set_tags(parent, {Tag.BEST_MODEL: uri, Tag.BEST_MODEL_METRIC: metric})
 

@@ -15,10 +15,13 @@ source run is the cell run, so both `models:/<model_id>` and `runs:/<run_id>/mod
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import statistics
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -50,6 +53,7 @@ def _load_pyfunc(path):
 
     return load(path)
 """
+PYFUNC_LOGGER = "mlflow.pyfunc"  # says at INFO that it validates the input example, per model saved
 MODEL_PACKAGES = ("keras", "tensorflow", "numpy")  # what loading the model needs, pinned as installed
 KERAS_DATA = "data"  # the flavour's folder: the `.keras` file and the name of the module that loads it
 
@@ -88,6 +92,9 @@ def preload() -> None:
 
 
 MODEL_TEMP_PREFIX = "study-model-"  # + pid: see remove_orphans
+# `study.model` of a cell run whose save waits beside the store (study/store/parked.py): the best one's is replaced
+# by its `models:/` URI at the study's end
+PARKED_REASON = "not kept (tracking.keep_model: best; the parent run's study.best_model names the model kept)"
 
 
 def package(saved: SavedKeras) -> str:
@@ -106,6 +113,18 @@ def package(saved: SavedKeras) -> str:
     return path
 
 
+@contextmanager
+def quiet(name: str) -> Iterator[None]:
+    """A logger's INFO lines left out while the block runs."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def write_package(saved: SavedKeras, path: str) -> None:
     """Write `package`'s files into `path`, which does not exist yet."""
     from mlflow import pyfunc
@@ -119,14 +138,15 @@ def write_package(saved: SavedKeras, path: str) -> None:
         keras_backend=saved.keras_backend,
         save_exported_model=False,
     )
-    pyfunc.save_model(
-        path,
-        loader_module="mlflow.keras" if not saved.code else CODE_LOADER,
-        mlflow_model=flavour,
-        signature=signature(tuple(saved.example.shape[1:]), saved.num_outputs),
-        input_example=saved.example,
-        pip_requirements=pip_requirements(),
-    )
+    with quiet(PYFUNC_LOGGER):  # "Validating input example against model signature", once per model
+        pyfunc.save_model(
+            path,
+            loader_module="mlflow.keras" if not saved.code else CODE_LOADER,
+            mlflow_model=flavour,
+            signature=signature(tuple(saved.example.shape[1:]), saved.num_outputs),
+            input_example=saved.example,
+            pip_requirements=pip_requirements(),
+        )
     data = Path(path, KERAS_DATA)
     data.mkdir()
     shutil.move(saved.path, data / Path(saved.path).name)

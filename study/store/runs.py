@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import (
-    MAX_METRICS_PER_BATCH,
+    MAX_ENTITIES_PER_BATCH,
     MAX_PARAM_VAL_LENGTH,
+    MAX_PARAMS_TAGS_PER_BATCH,
     MAX_TAG_VAL_LENGTH,
 )
 
@@ -203,25 +205,30 @@ class Store:
         return retry(self.client.create_run, exp_id, run_name=cell.name, tags=tags).info.run_id
 
     def log_cell_params(self, run_id: str, cell: Cell, axes: list[str]) -> None:
-        """A cell run's params: every resolved setting, the axes under their short names, the seed
-        (sent by the background writer: the cell trains meanwhile, and FINISHED comes after them)."""
-        params = {k: param_text(v) for k, v in flatten_settings(cell.settings).items()}
-        # the axes under their short names; a bundle axis by its label (its JSON is unreadable as a column)
-        params.update(
-            {
-                short: cell.labels[short] if isinstance(cell.axes[key], dict) else param_text(cell.axes[key])
-                for key, short in zip(axes, cell.labels)
-            }
-        )
-        params["seed"] = str(cell.seed)
-        items = [Param(k, clip(v, MAX_PARAM_VAL_LENGTH)) for k, v in params.items()]
-        for i in range(0, len(items), 100):
-            retry(self.client.log_batch, run_id, params=items[i : i + 100])
+        """A cell run's params (`cell_params`) on their own; `study run` sends them in the run's first
+        metrics batch instead (study/execution/metrics.py)."""
+        self.log_batch(run_id, params=cell_params(cell, axes))
 
     def log_metrics(self, run_id: str, metrics: list[Metric]) -> None:
         """Send metrics in batches of MLflow's maximum size."""
-        for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-            retry(self.client.log_batch, run_id, metrics=metrics[i : i + MAX_METRICS_PER_BATCH])
+        self.log_batch(run_id, metrics=metrics)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Metrics, params and tags of one run in as few `log_batch` calls (one transaction each) as MLflow's
+        limits allow: 100 params and 100 tags, 1,000 values in all, per call."""
+        metrics, params = list(metrics), list(params)
+        run_tags = [RunTag(k, clip(str(v), MAX_TAG_VAL_LENGTH)) for k, v in (tags or {}).items()]
+        while metrics or params or run_tags:
+            p, t = params[:MAX_PARAMS_TAGS_PER_BATCH], run_tags[:MAX_PARAMS_TAGS_PER_BATCH]
+            m = metrics[: MAX_ENTITIES_PER_BATCH - len(p) - len(t)]
+            params, run_tags, metrics = params[len(p) :], run_tags[len(t) :], metrics[len(m) :]
+            retry(self.client.log_batch, run_id, metrics=m, params=p, tags=t, upsert=not m)  # see `retry`
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         retry(
@@ -255,6 +262,20 @@ def shared_store(uri: str) -> Store:
     store = Store(uri)  # creates a missing SQLite store
     _shared[uri] = (store, path.stat().st_ino if path is not None else None)
     return store
+
+
+def cell_params(cell: Cell, axes: list[str]) -> list[Param]:
+    """A cell run's params: every resolved setting, the axes under their short names (a bundle axis by its
+    label: its JSON is unreadable as a column), the seed."""
+    params = {k: param_text(v) for k, v in flatten_settings(cell.settings).items()}
+    params.update(
+        {
+            short: cell.labels[short] if isinstance(cell.axes[key], dict) else param_text(cell.axes[key])
+            for key, short in zip(axes, cell.labels)
+        }
+    )
+    params["seed"] = str(cell.seed)
+    return [Param(k, clip(v, MAX_PARAM_VAL_LENGTH)) for k, v in params.items()]
 
 
 def param_text(value: Any) -> str:

@@ -196,7 +196,8 @@ def test_a_model_that_cannot_be_packaged_fails_only_its_cell_and_leaves_no_files
             raise RuntimeError("injected packaging failure")
 
     monkeypatch.setattr(study.store.models, "write_package", breaks_once)
-    assert cli_run(write_study(SKIP_STUDY.replace("skipdone", "unpackaged"))) == 1
+    keep_all = "tracking: {keep_model: all}\n"  # every cell packages its model (keep_model: best parks them)
+    assert cli_run(write_study(SKIP_STUDY.replace("skipdone", "unpackaged") + keep_all)) == 1
     assert "saving the model failed: RuntimeError: injected packaging failure" in capsys.readouterr().out
     runs = Runs(project, "unpackaged")
     by_activation = {r.data.params["model.activation"]: r for r in runs.all()}
@@ -228,7 +229,8 @@ def test_a_model_whose_upload_is_skipped_after_a_store_fault_leaves_no_files(
         raise RuntimeError("(sqlite3.OperationalError) database or disk is full")
 
     monkeypatch.setattr(study.execution.cell, "log_curve", disk_full)
-    assert cli_run(write_study(SKIP_STUDY.replace("skipdone", "fullstore"))) != 0
+    keep_all = "tracking: {keep_model: all}\n"  # every cell packages its model (keep_model: best parks them)
+    assert cli_run(write_study(SKIP_STUDY.replace("skipdone", "fullstore") + keep_all)) != 0
     runs = Runs(project, "fullstore")
     first = next(r for r in runs.all() if r.data.params.get("model.activation") == "sigmoid")
     assert first.info.status == "FAILED" and "study.model" not in first.data.tags  # the upload was skipped

@@ -14,6 +14,8 @@ import pytest
 import study
 from study.errors import StudyError
 from study.store.contract import Artifact, Tag
+from study.store.models import PARKED_REASON
+from study.store.parked import PARKED_DIR
 from tests.support.store import MODELS_STUDY
 
 
@@ -130,7 +132,8 @@ def test_keep_best_drops_the_other_models_and_their_files(tmp_path_factory, blan
     ]
     for r in ran.runs:
         if r.info.run_id != best.info.run_id:
-            assert r.data.tags[Tag.MODEL].startswith("not kept (tracking.keep_model: best; the best cell is ")
+            assert r.data.tags[Tag.MODEL] == PARKED_REASON  # parked, never uploaded: the best one's was
+    assert not list((ran.root / "mlruns" / PARKED_DIR).iterdir())  # every parked save was used or removed
     models_dir = ran.root / "mlruns" / "artifacts" / "models" / "models"
     with_files = {p.relative_to(models_dir).parts[0] for p in models_dir.rglob("*") if p.is_file()}
     assert with_files == {best.data.tags[Tag.MODEL][len("models:/") :]}

@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Param
 from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
 
 from study.check.validated_study import study_from_dict
@@ -243,3 +243,21 @@ def test_the_claim_lock_lives_beside_the_store(blank_store, tmp_cwd):
     assert claim is not None and claim.lock is not None
     assert os.listdir(tmp_cwd / "mlruns" / "claims") == [f"{exp_id}-abc-d1.lock"]
     claim.release()
+
+
+def test_one_batch_carries_metrics_params_and_tags_within_mlflows_limits(blank_store, monkeypatch):
+    exp_id = blank_store.experiment_id("toy")
+    run_id = blank_store.start_parent(exp_id, "toy", {})
+    calls = []
+    log_batch = blank_store.client.log_batch
+    monkeypatch.setattr(blank_store.client, "log_batch", lambda *a, **k: calls.append(k) or log_batch(*a, **k))
+    blank_store.log_batch(run_id, [Metric("train_loss", 0.5, 0, 1)], [Param("a", "1")], {"study.x": "y"})
+    assert len(calls) == 1  # a small cell's metrics, params and tags: one transaction
+    params = [Param(f"p{i}", str(i)) for i in range(150)]
+    metrics = [Metric("train_loss", 1.0 / step, 0, step) for step in range(1, 1901)]
+    blank_store.log_batch(run_id, metrics, params, {f"t{i}": str(i) for i in range(120)})
+    sizes = [(len(k["metrics"]), len(k["params"]), len(k["tags"])) for k in calls[1:]]
+    assert sizes == [(800, 100, 100), (930, 50, 20), (170, 0, 0)]  # ≤ 1,000 entities, ≤ 100 params and tags each
+    run = blank_store.client.get_run(run_id)
+    assert len(run.data.params) == 151 and run.data.tags["t119"] == "119"
+    assert len(blank_store.client.get_metric_history(run_id, "train_loss")) == 1901
