@@ -250,7 +250,8 @@ def describe_space(study: Study) -> str:
         size_text = f"space: {size} points" if size else "space: continuous"
     lines = [
         f"search: {search.trials} trials x {len(study.spec.seed_list)} seed(s), sampler {search.sampler} "
-        f"(seed {search.seed}), {search.goal} {search.metric}, pruner {search.pruner}",
+        f"(seed {search.seed}), {', '.join(f'{way} {name}' for name, way in search.objectives)}, "
+        f"pruner {search.pruner}",
         size_text,
     ]
     for p in space.order if conditions else params:

@@ -4,7 +4,7 @@ first; a parameter that takes no effect is not sampled, keeps the base's value a
 from __future__ import annotations
 
 from study.check.validated_study import study_from_dict
-from study.plan.conditions import derive
+from study.plan.conditions import derive, describe_space
 from study.plan.space import NOT_SAMPLED, probe_cells, search_identity, search_space, space_size, trial_cells
 from tests.support.searches import good
 
@@ -77,3 +77,13 @@ def test_a_search_without_conditions_keeps_its_name_and_a_conditional_one_gets_a
     doc["search"]["conditional"] = False
     assert search_identity(flat, "d") == search_identity(study_from_dict(doc, "s.yaml"), "d")
     assert search_identity(conditional_study(), "d") != search_identity(conditional_study(conditional=False), "d")
+
+
+def test_the_dry_run_shows_the_conditions_and_the_size_in_effect():
+    text = describe_space(conditional_study(metrics=[{"best_test_acc": "max"}, {"wall_time_s": "min"}]))
+    assert "maximize best_test_acc, minimize wall_time_s" in text
+    assert "space: 40 points that differ in effect (72 flat)" in text
+    lines = text.splitlines()
+    name = next(i for i, line in enumerate(lines) if line.split()[0] == "name")
+    momentum = next(i for i, line in enumerate(lines) if line.split()[0] == "momentum")
+    assert name < momentum and lines[momentum].endswith("(sampled where it takes effect: on name)")
