@@ -54,10 +54,13 @@ def seeded(seed: int) -> Iterator[None]:
         np.random.set_state(np_state)
 
 
-def build_own(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int, seed: int = 0) -> keras.Model:
+def build_own(
+    cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int, seed: int = 0, check: bool = True
+) -> keras.Model:
     """The builder's model for these args, its weights drawn at `seed`, called once on a probe batch (which
     builds a subclassed model) and checked to fit the task; BuilderError says in words what is wrong (it
-    raised, returned no model, the output does not fit)."""
+    raised, returned no model, the output does not fit). `check=False`: a model already built (with its
+    Input) is not called, for its weights alone."""
     if cfg.builder is None:
         raise BuilderError("model.builder is not set")
     builder = load(cfg.builder)
@@ -68,7 +71,8 @@ def build_own(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int, seed
             raise BuilderError(f"calling it raised {exception_text(exc)}") from None
     if not isinstance(model, keras.Model):
         raise BuilderError(f"it returned a {type(model).__name__}, not a keras.Model")
-    check_output(model, cfg, input_shape, outputs)
+    if check or not model.built:
+        check_output(model, cfg, input_shape, outputs)
     setattr(model, BUILDER_ATTRIBUTE, cfg.builder)
     return model
 
@@ -102,7 +106,7 @@ def is_probabilities(values: np.ndarray) -> bool:
 
 def initial_weights(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int, seed: int) -> list[np.ndarray]:
     """Every weight of the builder's model as it starts at `seed` (a fresh build's), in `model.weights` order."""
-    return build_own(cfg, input_shape, outputs, seed).get_weights()
+    return build_own(cfg, input_shape, outputs, seed, check=False).get_weights()
 
 
 def model_code(model: keras.Model) -> tuple[dict[str, str], tuple[str, ...]]:

@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import os
 import re
 import sys
 import sysconfig
@@ -33,6 +34,7 @@ LIBRARY_FOLDERS = tuple(str(Path(p).resolve()) + "/" for p in {sysconfig.get_pat
 
 _functions: dict[str, Callable[..., Any]] = {}  # reference -> a function object registered in this process
 _loaded: dict[str, str] = {}  # module name -> the digest of its code when this process executed it
+_digests: dict[str, tuple[tuple[tuple[str, int, int], ...], str]] = {}  # reference -> (its files' stats, digest)
 
 
 class BuilderError(ValueError):
@@ -167,13 +169,31 @@ def code_digest(text: str) -> str:
     if ref.module.startswith(IN_MEMORY):
         h.update(function_source(registered(text)).encode())
         return h.hexdigest()[:16]
-    for name, file in code_files(text).items():
+    known = _digests.get(text)
+    if known is not None and known[0] == file_stats(known[0]):
+        return known[1]  # no file of it changed since (a cell's graph key asks for it at every cell)
+    files = code_files(text)
+    for name, file in files.items():
         try:
             data = file.read_bytes()
         except OSError as exc:
             raise BuilderError(f"cannot read {file} ({exc.strerror})") from None
         h.update(f"{name}\0{hashlib.sha256(data).hexdigest()}\n".encode())
-    return h.hexdigest()[:16]
+    stats = file_stats(tuple((str(f), 0, 0) for f in [module_file(shipped(ref)), *files.values()]))
+    _digests[text] = (stats, h.hexdigest()[:16])
+    return _digests[text][1]
+
+
+def file_stats(files: tuple[tuple[str, int, int], ...]) -> tuple[tuple[str, int, int], ...]:
+    """(path, modification time in ns, size) of each file now; a file gone reads (path, -1, -1)."""
+    out = []
+    for path, _, _ in files:
+        try:
+            st = os.stat(path)
+            out.append((path, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((path, -1, -1))
+    return tuple(out)
 
 
 def function_source(fn: Callable[..., Any]) -> str:
