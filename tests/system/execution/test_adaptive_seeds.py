@@ -67,6 +67,8 @@ def test_kill_9_mid_round_then_rerun_continues_the_same_decisions(tmp_path, monk
     assert replayed[-1]["added"] == {} and "reached max 3 seeds" in replayed[-1]["reason"]
     assert parent.data.tags["study.rounds"].startswith("2 rounds, stopped")
     assert len(runs.manifest(parent.info.run_id)) == ALL_RUNS
+    assert cli_run(study) == 0  # a third run replays every decision: nothing to train, no new parent
+    assert {p.info.run_id for p in runs.all("parent")} == {killed_parent.info.run_id, parent.info.run_id}
 
     from study.reporting.write import write_report  # the report reads the rounds back from the parent
 
