@@ -111,14 +111,16 @@ class RoundsWork(GridWork):
             self.jobs = [] if self.finished else self.jobs_for_round()
 
     def record(self) -> None:
-        """rounds.json and `study.rounds` on the parent: every decision so far."""
+        """rounds.json and `study.rounds` on the parent: every decision so far; `study.n_cells`: the runs they
+        call for."""
         if self.store is None or self.parent is None or not self.records:
             return
         text = json.dumps(self.records, indent=1, ensure_ascii=False)
         self.store.log_text(self.parent, text, Artifact.ROUNDS)
         last = self.records[-1]
         state = "stopped" if self.finished else "running"
-        self.store.set_tags(self.parent, {Tag.ROUNDS: f"{len(self.records)} rounds, {state}: {last['reason']}"})
+        rounds = f"{len(self.records)} rounds, {state}: {last['reason']}"
+        self.store.set_tags(self.parent, {Tag.ROUNDS: rounds, Tag.N_CELLS: str(self.n_cells)})
 
     def close(
         self, store: Store, parent: str, results: list[CellResult], wall: float, status: str

@@ -66,6 +66,7 @@ def test_kill_9_mid_round_then_rerun_continues_the_same_decisions(tmp_path, monk
     assert [r["seeds"] for r in replayed] == [{"lr=0.1": 2, "lr=0.1001": 2}, {"lr=0.1": 3, "lr=0.1001": 3}]
     assert replayed[-1]["added"] == {} and "reached max 3 seeds" in replayed[-1]["reason"]
     assert parent.data.tags["study.rounds"].startswith("2 rounds, stopped")
+    assert parent.data.tags["study.n_cells"] == str(ALL_RUNS)
     assert len(runs.manifest(parent.info.run_id)) == ALL_RUNS
     assert cli_run(study) == 0  # a third run replays every decision: nothing to train, no new parent
     assert {p.info.run_id for p in runs.all("parent")} == {killed_parent.info.run_id, parent.info.run_id}
