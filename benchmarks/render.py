@@ -157,12 +157,20 @@ def startup(root: Path = RESULTS) -> str:
     return "\n".join(lines) + "\n"
 
 
+def search_conditional(root: Path = RESULTS) -> str:
+    """docs/search.md: a search over a flat and a derived conditional space (benchmarks/search_conditional.py)."""
+    from benchmarks.search_conditional import rendered
+
+    return rendered(root)
+
+
 RENDERERS: dict[str, Callable[..., str]] = {
     "speed": speed,
     "vg-output": vg_output,
     "per-cell": per_cell,
     "phases": phases,
     "startup": startup,
+    "search-conditional": search_conditional,
 }
 
 
