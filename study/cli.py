@@ -272,7 +272,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from study.check.dry_run import dry_run
 
-        planned = dry_run(study)  # the real run's checks, then each cell's non-default settings
+        planned = dry_run(study, args.workers)  # the real run's checks, then each cell's non-default settings
         announce_store(args.config)  # the store the run would use (the run itself says so once checked)
         print(planned.text())
         for line in planned.checked.lines():  # what the pre-run checks found

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from study.check.estimate import Estimate, estimate
 from study.check.study_plan import Plan, check
 from study.plan.conditions import describe_space
 from study.plan.grid import Cell, cells_count, flatten_settings
@@ -25,6 +26,7 @@ class DryRun:
     plan: Plan
     shared: dict[str, Any]  # non-default settings every cell has (a grid's)
     own: list[dict[str, Any]]  # per cell: its other non-default settings and its axes (a grid's)
+    workers: int = 1  # the processes `study run --workers` would train in
 
     @property
     def cells(self) -> list[Cell]:
@@ -46,24 +48,38 @@ class DryRun:
                 lines.append(f"        {_settings(own)}")
         return "\n".join(lines)
 
+    def estimate(self) -> Estimate:
+        """The run's wall time and store growth from the plan (a search: its budget of trials over the
+        space's corners; adaptive seeds: the first round)."""
+        from study.runtime.rate import machine_rate
+
+        cells = self.cells
+        search = self.plan.study.spec.search
+        if search is not None and search.trials and cells:
+            cells = [cells[k % len(cells)] for k in range(search.trials)]
+        kept = self.plan.study.spec.tracking.keep_model != "none"
+        return estimate(cells, self.checked.data, machine_rate(), self.workers, kept)
+
     def summary(self) -> str | None:
-        """The closing line (stderr) of a grid's dry run: the counts and that the checks passed."""
+        """The closing lines (stderr) of a dry run: the counts and that the checks passed (a grid's), and
+        the estimate."""
         if self.plan.is_search:
-            return None
+            return self.estimate().line()
         adaptive = self.plan.study.spec.adaptive
         rounds = ""
         if adaptive is not None:  # the first round; more seeds only where a comparison stays open
             most = len({c.group for c in self.cells}) * adaptive.max
             rounds = f" in the first round, then seeds in rounds up to {adaptive.max} per cell ({most} runs at most)"
-        return f"{cells_count(self.cells)}{rounds}; every check of `study run` passed, nothing written"
+        counts = f"{cells_count(self.cells)}{rounds}; every check of `study run` passed, nothing written"
+        return f"{counts}\n{self.estimate().line()}"
 
 
-def dry_run(study: Study) -> DryRun:
+def dry_run(study: Study, workers: int = 1) -> DryRun:
     """Run the real run's checks (`check`: expectations, numerics, every dataset from its headers, shapes)
-    and work out each grid cell's non-default settings."""
+    and work out each grid cell's non-default settings; `workers`: the estimate's processes."""
     plan = check(study)
     if plan.is_search:
-        return DryRun(plan, {}, [])
+        return DryRun(plan, {}, [], workers)
     if study.spec.adaptive is not None:  # its limits against the grid's size, as `study run` checks them
         from study.plan.seed_rounds import seed_plan
 
@@ -80,7 +96,7 @@ def dry_run(study: Study) -> DryRun:
             if key in flat and key not in mine:
                 mine[key] = flat[key]
         own.append(mine)
-    return DryRun(plan, shared, own)
+    return DryRun(plan, shared, own, workers)
 
 
 def _axis_settings(cell: Cell, axis_keys: list[str]) -> list[str]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 
 from tqdm import tqdm
 
+from study.check.estimate import duration, remaining
 from study.engine.callbacks import EngineCallback
 from study.execution.cell import CellJob, CellResult, run_cell, settle
 from study.execution.curve import warm_up_figures
@@ -23,6 +25,8 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
 
     total = sum(j.cell.settings.train.iterations for j in jobs)
     mode = jobs[0].cell.settings.train.numerics  # one mode per study (the pre-run check)
+    predicted = predicted_seconds(jobs) if progress else []
+    since = 0.0  # when the first cell ended (it waited for the training process to start, too)
     with tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
         writer = BackgroundWriter()
         writer.submit(warm_up_figures)  # while the trainer still imports TensorFlow, not during the first cell
@@ -30,15 +34,39 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
             writer.submit(preload_model_saving)  # likewise: what packaging the models needs
         try:
             for k, job in enumerate(jobs, 1):
-                bar.set_description(f"cell {k}/{len(jobs)}")
+                bar.set_description(f"cell {k}/{len(jobs)}{time_left(predicted, k - 1, since)}")
                 bar.set_postfix_str(job.cell.name)
                 start = bar.n
                 ahead = jobs[k].cell if k < len(jobs) else None
                 yield run_cell(job, writer, ProgressCallback(bar), trainer=trainer_for(mode), ahead=ahead)
                 fault_point("after-cell", k, flush=writer.flush)  # testing only (study/execution/faults.py)
+                since = since or time.perf_counter()
                 bar.update(start + job.cell.settings.train.iterations - bar.n)
         finally:
             settle(writer)
+
+
+def predicted_seconds(jobs: list[CellJob]) -> list[float]:
+    """Each cell's time as the dry run estimates it (study/check/estimate.py), for the progress bar's ETA;
+    none when the estimate cannot be made (its data's headers unreadable: the cell will say so)."""
+    from study.check.estimate import cell_seconds
+    from study.data.shape import data_shape
+    from study.runtime.rate import machine_rate
+
+    try:
+        shapes = {d: data_shape(d) for d in {j.cell.settings.data for j in jobs}}
+        return cell_seconds([j.cell for j in jobs], shapes, machine_rate())
+    except Exception:  # noqa: BLE001 - an ETA only: the run itself meets any real problem
+        return []
+
+
+def time_left(predicted: list[float], done: int, since: float) -> str:
+    """', ~3 min 20 s left' for the progress bar: the estimate, scaled by how the cells after the first (which
+    also waited for the training process to start, ended at `since`) ran against it."""
+    if not predicted:
+        return ""
+    left = remaining(predicted[1:], done - 1, time.perf_counter() - since) if since else sum(predicted[done:])
+    return f", ~{duration(left)} left"
 
 
 class ProgressCallback(EngineCallback):

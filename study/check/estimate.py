@@ -1,0 +1,213 @@
+"""How long `study run` will take and how much it will store, from the plan alone (`--dry-run`).
+
+A cell's time is its arithmetic — FLOPs from the net's structure and the schedule, over this machine's
+measured matrix-multiply rate (study/runtime/rate.py) — plus what the arithmetic does not show: each
+training step's and each evaluation's fixed cost in TensorFlow's runtime, a new structure's build and
+trace (the engine keeps a few; `ENGINE_CACHE`), and the cell's bookkeeping in the store. The constants
+are measured on the project's 2-core reference machine (benchmarks/README.md, `python -m benchmarks.scale`)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from study.check.shapes import course_stack, kind, output_shapes
+from study.data.shape import DataShape
+from study.plan.grid import Cell
+from study.spec.layers import Conv2DLayer
+from study.spec.model import ModelConfig
+from study.spec.settings import Settings
+
+# The engine's own numbers, restated without importing TensorFlow (a unit test holds them equal to
+# study/engine/graph.py's FULL_TRAIN_EVAL_LIMIT and ENGINE_CACHE_SIZE):
+FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
+ENGINE_CACHE = 4  # engines a training process keeps (a structure seen again within them is not rebuilt)
+ENGINE_EFFICIENCY = 0.7  # the engine's arithmetic runs at ~1/1.4 of the matmul rate (benchmarks: 1.35 × the bound)
+STEP_S = 2.0e-4  # a training step's fixed cost in the runtime (a tiny net's step is nothing else)
+EVAL_S = 1.0e-3  # an evaluation's fixed cost (its forward passes and the records it hands back)
+BUILD_S = 0.6  # a new structure: the Keras model, its optimizer and the trace of its chunk graph
+CELL_S = 0.1  # a cell's bookkeeping: its run, params, tags, inputs, curve and model in the store
+START_S = 8.0  # TensorFlow's import, the data load and the store's opening, before the first cell
+WORKER_START_S = 6.0  # each further worker process imports TensorFlow and loads the data itself
+METRIC_ROW_BYTES = 120  # one metric value in MLflow's SQLite store (its history row and index entries)
+CELL_BYTES = 40_000  # a cell run's params, tags, inputs, config.yaml and learning_curve.png
+MODEL_BYTES = 30_000  # a kept model's files besides its weights (MLmodel, environment, input example)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The whole run's predicted wall time and store growth, with the parts they are made of."""
+
+    seconds: float
+    arithmetic_s: float  # the cells' FLOPs over the engine's rate
+    overhead_s: float  # steps, evaluations, builds and bookkeeping
+    start_s: float
+    store_bytes: int
+    flops: float
+    cells: int
+    builds: int
+    rate: float  # FLOP/s the matmul benchmark measured
+
+    def line(self) -> str:
+        """One line for the dry run."""
+        return (
+            f"estimate: about {duration(self.seconds)} ({self.cells} runs: {duration(self.arithmetic_s)} of "
+            f"arithmetic, {self.flops / 1e9:,.0f} GFLOP at {self.rate / 1e9:,.0f} GFLOP/s measured here; "
+            f"{duration(self.overhead_s)} of per-step, per-cell and {self.builds} graph-build costs; "
+            f"{duration(self.start_s)} to start), {size(self.store_bytes)} more in the store"
+        )
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '3 min 20 s', '2 h 05 min'."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def size(n: float) -> str:
+    """'820 kB', '14 MB', '1.2 GB'."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}" if n < 10 * scale else f"{n / scale:.0f} {unit}"
+    return f"{n / 1e3:.0f} kB"
+
+
+def forward_macs(model: ModelConfig, input_shape: tuple[int, ...], num_outputs: int) -> int:
+    """Multiply-adds of one sample's forward pass through the dense and convolution layers (the rest is
+    element-wise and not counted); 0 for a stack beyond the course's layer types."""
+    if model.builder is not None or not course_stack(model):
+        return 0
+    shapes = output_shapes(model, input_shape, num_outputs)
+    specs = list(model.layers) if model.layers is not None else [None] * len(model.hidden) + [None]
+    macs, shape = 0, tuple(input_shape)
+    for spec, (_, out) in zip(specs, shapes):
+        if spec is None or kind(spec) == "dense":
+            macs += math.prod(shape) * out[0]
+        elif isinstance(spec, Conv2DLayer):
+            channels = shape[2] if len(shape) == 3 else 1
+            macs += math.prod(out) * spec.kernel * spec.kernel * channels
+        shape = out
+    return macs
+
+
+def evaluations(settings: Settings) -> int:
+    """Evaluation points: iteration 0, every `eval_every`, and the last."""
+    t = settings.train
+    return 1 + t.iterations // t.eval_every + (t.iterations % t.eval_every != 0)
+
+
+def eval_rows(settings: Settings, shape: DataShape) -> int:
+    """Rows one evaluation runs forward: the test (sub)set, the training rows it measures, a validation set."""
+    d, t = settings.data, settings.train
+    train = min(d.train_size or shape.train, shape.train)
+    test = min(d.test_size or shape.test, shape.test)
+    full = t.eval_train == "full" or (t.eval_train == "auto" and train <= FULL_TRAIN_EVAL_LIMIT)
+    held = d.validation
+    validation = (
+        0 if held is None else held.size or round((held.fraction or 0) * shape.train / (1 - (held.fraction or 0)))
+    )
+    return test + (train if full else t.batch_size) + validation
+
+
+def cell_flops(settings: Settings, shape: DataShape) -> float:
+    """FLOPs of one cell: a training step is three forward passes of its batch (forward, and the backward
+    pass's two products), an evaluation one forward pass of its rows; 2 FLOPs a multiply-add."""
+    macs = forward_macs(settings.model, shape.input_shape, shape.num_outputs)
+    t = settings.train
+    return 2.0 * macs * (3 * t.batch_size * t.iterations + evaluations(settings) * eval_rows(settings, shape))
+
+
+def structure(settings: Settings) -> str:
+    """What a cell's engine is built for: its settings without those a cached engine takes as they are
+    (initialiser, learning rate, schedule lengths)."""
+    doc = settings.model_dump(mode="json")
+    for section, names in (("model", ("initializer", "init_std")), ("optimizer", ("lr",))):
+        for name in names:
+            doc[section].pop(name, None)
+    for name in ("iterations", "eval_every", "steps_per_call", "diagnostics_every", "early_stopping"):
+        doc["train"].pop(name, None)
+    return json.dumps(doc, sort_keys=True)
+
+
+def builds(cells: Sequence[Cell], workers: int = 1) -> int:
+    """Engines built when the cells run in order: each worker keeps the last ENGINE_CACHE structures."""
+    total = 0
+    for k in range(workers):
+        cache: OrderedDict[str, None] = OrderedDict()
+        for cell in cells[k::workers]:
+            key = structure(cell.settings)
+            if key in cache:
+                cache.move_to_end(key)
+                continue
+            total += 1
+            cache[key] = None
+            if len(cache) > ENGINE_CACHE:
+                cache.popitem(last=False)
+    return total
+
+
+def store_bytes(cells: Sequence[Cell], shape_of, kept_model: bool) -> int:
+    """The store's growth: each cell's metric rows and run files, and the kept model."""
+    total = 0
+    for cell in cells:
+        t = cell.settings.train
+        rows = t.iterations + 4 * evaluations(cell.settings)  # train_loss; accuracy and loss on the splits
+        total += rows * METRIC_ROW_BYTES + CELL_BYTES
+    if kept_model and cells:
+        macs = forward_macs(cells[0].settings.model, *shape_of(cells[0]))
+        total += MODEL_BYTES + 4 * macs  # float32 weights: about one per multiply-add of a dense net
+    return total
+
+
+def cell_seconds(cells: Sequence[Cell], shapes: dict, rate: float) -> list[float]:
+    """Each cell's predicted seconds in one process, in order (its build where the engine cache misses)."""
+    cache: OrderedDict[str, None] = OrderedDict()
+    out = []
+    for cell in cells:
+        s = cell.settings
+        key = structure(s)
+        built = key not in cache
+        cache[key] = None
+        cache.move_to_end(key)
+        if len(cache) > ENGINE_CACHE:
+            cache.popitem(last=False)
+        arithmetic = cell_flops(s, shapes[s.data]) / (rate * ENGINE_EFFICIENCY)
+        fixed = s.train.iterations * STEP_S + evaluations(s) * EVAL_S + CELL_S + (BUILD_S if built else 0.0)
+        out.append(arithmetic + fixed)
+    return out
+
+
+def remaining(predicted: Sequence[float], done: int, elapsed: float) -> float:
+    """Seconds left after `done` cells took `elapsed`: the rest of the prediction, scaled by how far the
+    cells so far ran over or under theirs (the progress bar's ETA, from the first cell on)."""
+    ahead = sum(predicted[done:])
+    behind = sum(predicted[:done])
+    return ahead * (elapsed / behind) if done and behind > 0 else ahead
+
+
+def estimate(cells: Sequence[Cell], shapes: dict, rate: float, workers: int = 1, kept_model: bool = True) -> Estimate:
+    """The run's wall time: start-up, then the cells' arithmetic and overheads shared among `workers`."""
+    workers = max(1, min(workers, len(cells)))
+
+    def shape_of(cell: Cell) -> tuple[tuple[int, ...], int]:
+        s = shapes[cell.settings.data]
+        return s.input_shape, s.num_outputs
+
+    flops = sum(cell_flops(c.settings, shapes[c.settings.data]) for c in cells)
+    arithmetic = flops / (rate * ENGINE_EFFICIENCY)
+    steps = sum(c.settings.train.iterations for c in cells)
+    evals = sum(evaluations(c.settings) for c in cells)
+    built = builds(cells, workers)
+    overhead = steps * STEP_S + evals * EVAL_S + built * BUILD_S + len(cells) * CELL_S
+    start = START_S + (workers - 1) * WORKER_START_S / workers
+    seconds = start + (arithmetic + overhead) / workers
+    return Estimate(
+        seconds, arithmetic, overhead, start, store_bytes(cells, shape_of, kept_model), flops, len(cells), built, rate
+    )

@@ -1,0 +1,29 @@
+"""This machine's matmul rate (study/runtime/rate.py): measured once, then read from the cache file; measured
+again for another machine or an unreadable file."""
+
+from __future__ import annotations
+
+import json
+
+from study.runtime import rate
+
+
+def test_the_rate_is_measured_once_and_then_read_from_the_cache(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(rate, "measure_rate", lambda: calls.append(1) or 5e10)
+    assert rate.machine_rate(tmp_path) == 5e10
+    assert rate.machine_rate(tmp_path) == 5e10 and len(calls) == 1
+    doc = json.loads((tmp_path / rate.CACHE_FILE).read_text())
+    assert doc["machine"] == rate.machine_key() and doc["flops_per_s"] == 5e10
+
+
+def test_another_machine_or_a_broken_file_is_measured_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(rate, "measure_rate", lambda: 7e10)
+    (tmp_path / rate.CACHE_FILE).write_text(json.dumps({"machine": "elsewhere", "flops_per_s": 1.0}))
+    assert rate.machine_rate(tmp_path) == 7e10
+    (tmp_path / rate.CACHE_FILE).write_text("{not json")
+    assert rate.machine_rate(tmp_path) == 7e10
+
+
+def test_a_measured_rate_is_a_plausible_number_of_flops():
+    assert 1e8 < rate.measure_rate() < 1e14
