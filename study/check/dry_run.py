@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from study.check.estimate import Estimate, estimate
 from study.check.study_plan import Plan, check
-from study.plan.conditions import describe_space
 from study.plan.grid import Cell, cells_count, flatten_settings
+from study.plan.space import describe_space
 from study.spec.document import Study
 from study.spec.relevance import inert_settings
 from study.spec.settings import Settings

@@ -7,7 +7,6 @@ them each parameter's *deciders* are found by probing the space (which other par
 change whether it takes effect). A trial samples the deciders first and skips a parameter that is inert
 at their values, so two trials never differ only in a value that does nothing. `when: {key: [values]}`
 on a parameter adds a condition the rules cannot know (e.g. a setting worth tuning only with one loss).
-The dry run's account of a search space, its conditions included, is here too.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from study.errors import ConfigError
-from study.plan.space import STACK_KEY, Param, conditional, extremes, search_space, setting_axes, space_size
+from study.plan.param import STACK_KEY, Param, extremes, setting_axes
 from study.spec.document import Study
 from study.spec.relevance import inert_settings
 from study.spec.search import WHEN
@@ -231,32 +230,3 @@ def sampling_order(params: list[Param], deciders: dict[str, tuple[str, ...]]) ->
         order.append(nxt)
         placed.add(nxt.name)
     return order
-
-
-# --- the dry run's account ------------------------------------------------------------------------
-
-
-def describe_space(study: Study) -> str:
-    """What `study run --dry-run` prints for a search: the budget, the objective and each dimension."""
-    search = study.spec.search
-    assert search is not None
-    params = search_space(study)
-    space = derive(study, params)
-    size = space_size(params)
-    conditions = space.conditions() if conditional(study) else {}
-    if size and conditions:
-        size_text = f"space: {sum(1 for _ in space.points(size))} points that differ in effect ({size} flat)"
-    else:
-        size_text = f"space: {size} points" if size else "space: continuous"
-    lines = [
-        f"search: {search.trials} trials x {len(study.spec.seed_list)} seed(s), sampler {search.sampler} "
-        f"(seed {search.seed}), {', '.join(f'{way} {name}' for name, way in search.objectives)}, "
-        f"pruner {search.pruner}",
-        size_text,
-    ]
-    for p in space.order if conditions else params:
-        what = ", ".join(map(str, p.labels)) if p.kind == "choice" else f"[{p.low:g}, {p.high:g}]"
-        step = f" step {p.step}" if p.kind == "int" and p.step > 1 else ""
-        only = f"  (sampled where it takes effect: on {', '.join(conditions[p.name])})" if p.name in conditions else ""
-        lines.append(f"  {p.name:<12} {p.kind:<10} {what}{step}{only}")
-    return "\n".join(lines)

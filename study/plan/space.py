@@ -20,91 +20,32 @@ import hashlib
 import itertools
 import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from study.errors import ConfigError
-from study.plan.grid import Cell, config_hash, identity, label, printable, resolve, short_names
+from study.plan.conditions import check_when, corner_values, derive, split_when
+from study.plan.grid import Cell, config_hash, identity, short_names
+from study.plan.param import (
+    NOT_SAMPLED,
+    STACK_KEY,
+    STACK_PARTS,
+    Param,
+    choice_text,
+    conditional,
+    extremes,
+    is_scalar,
+    setting_axes,
+)
 from study.spec.document import Study
 from study.spec.keys import check_setting_key, setting_keys
 from study.spec.search import DISTRIBUTION_KINDS, SearchConfig
 from study.spec.settings import Settings
 from study.spec.strict import MAX_RUNS
 
-STACK_KEY = "model.hidden"  # the one setting with a structured distribution: depth x width
-STACK_PARTS = ("depth", "width")
 INT_OPTIONS = {"step", "log"}  # besides the bounds, what an `int` distribution may say
 HOW_TO_RUN = {"trials", "pruner", "startup_trials", "warmup_iterations"}  # not part of a search's identity
 NOT_DUMPED = HOW_TO_RUN | {"conditional"}  # conditional sampling enters a search's identity as its conditions
 FIXED_PREFIXES = ("data.", "train.numerics")  # one dataset and one numerics mode per search
-NOT_SAMPLED = "n/a"  # a parameter's value and label in a trial where it takes no effect
-
-
-@dataclass(frozen=True)
-class Param:
-    """One sampled dimension: its axis key (dotted), its Optuna name (short) and its distribution."""
-
-    key: str  # e.g. "optimizer.lr", or "model.hidden.depth" for a part of the stack
-    name: str  # the Optuna parameter name and the run's axis name, e.g. "lr"
-    kind: str  # one of DISTRIBUTION_KINDS
-    choices: tuple[Any, ...] = ()  # choice: the values as written
-    low: float = 0.0
-    high: float = 0.0
-    step: int = 1
-    log: bool = False
-    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()  # `when:` (key, Optuna values): sampled only there
-
-    @property
-    def setting(self) -> str:
-        """The setting (or bundle axis) this dimension sets."""
-        return STACK_KEY if self.key.startswith(STACK_KEY + ".") else self.key
-
-    @property
-    def labels(self) -> tuple[Any, ...]:
-        """The categorical choices Optuna sees: scalars as they are, lists and bundles by their text."""
-        return tuple(v if is_scalar(v) else choice_text(self.key, v) for v in self.choices)
-
-    def value(self, sampled: Any) -> Any:
-        """The setting value of a sampled Optuna value (a choice's text maps back to the value)."""
-        if self.kind != "choice" or is_scalar(self.choices[0]):
-            return sampled
-        return self.choices[self.labels.index(sampled)]
-
-    def text(self, value: Any, study: Study) -> str:
-        """A readable value for names and tables: `lr=0.00312`, `depth=3`, `relu`, `BN before`."""
-        if self.kind in ("uniform", "loguniform"):
-            return f"{self.name}={value:.3g}"
-        if self.kind == "int":
-            return f"{self.name}={value}"
-        return printable(label(self.key, value, study.base))
-
-    def grid_values(self, where: str) -> list[Any]:
-        """Every value, for `sampler: grid`; ConfigError for a continuous distribution."""
-        if self.kind == "choice":
-            return list(self.choices)
-        if self.kind == "int":
-            values = range(int(self.low), int(self.high) + 1, self.step)
-            if len(values) > MAX_RUNS:
-                raise ConfigError(
-                    f"{where}.{self.key}: {len(values):,} values for sampler grid, more than the {MAX_RUNS:,} runs "
-                    "one study may hold; raise its step, or use sampler tpe or random"
-                )
-            return list(values)
-        raise ConfigError(
-            f"{where}.{self.key}: {self.kind} is continuous; sampler grid needs every parameter discrete "
-            "(valid: choice, int)"
-        )
-
-
-def is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, (bool, int, float, str))
-
-
-def choice_text(key: str, value: Any) -> str:
-    """A list or bundle choice as one categorical text (bundles by their label)."""
-    if isinstance(value, dict) and value.get("label"):
-        return str(value["label"])
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 # --- reading the space -------------------------------------------------------------------------
@@ -119,8 +60,6 @@ def search_space(study: Study) -> list[Param]:
 
 def parse_params(search: SearchConfig, source: str, study: Study | None) -> list[Param]:
     """Parse `search.params` into Params; with a study, also check every value against the settings."""
-    from study.plan.conditions import check_when, derive, split_when
-
     keys: list[str] = []
     when: dict[str, Any] = {}
     where = f"{source}: search.params"
@@ -236,32 +175,7 @@ def probe(study: Study, params: list[Param], p: Param) -> None:
         setting_axes(study, params, {**first, p.name: value}, f"in search.params.{p.key}")
 
 
-def extremes(p: Param) -> list[Any]:
-    """The values that bound a dimension: every choice, or both bounds."""
-    if p.kind == "choice":
-        return list(p.choices)
-    if p.kind == "int":
-        return [int(p.low), int(p.high)]
-    return [float(p.low), float(p.high)]  # sampled as floats: an integer setting refuses them
-
-
 # --- trials -> cells ---------------------------------------------------------------------------
-
-
-def setting_axes(study: Study, params: list[Param], values: dict[str, Any], context: str):
-    """The settings of one point of the space (`values`: setting values by Optuna name; a parameter the point
-    does not sample keeps the base's value); ConfigError names it."""
-    axes: dict[str, Any] = {}
-    for p in params:
-        if (p.setting == STACK_KEY and p.key != STACK_KEY) or p.name not in values:
-            continue
-        axes[p.key] = values[p.name]
-    stack = [p for p in params if p.key.startswith(STACK_KEY + ".")]
-    if stack and all(p.name in values for p in stack):
-        depth, width = (values[p.name] for p in stack)
-        axes[STACK_KEY] = [width] * depth
-    shown = ", ".join(f"{p.key}={values[p.name]!r}" for p in params if p.name in values)
-    return resolve(study, axes, context=f"{context}, at {shown}")
 
 
 def trial_cells(study: Study, params: list[Param], number: int, sampled: dict[str, Any]) -> list[Cell]:
@@ -284,7 +198,6 @@ def probe_cells(study: Study, params: list[Param]) -> list[Cell]:
     """Cells at the corners of the space (every first value, then each dimension's other extremes), for the
     checks before a search runs: the dataset, shapes and sizes (study/check/preflight.py)."""
 
-    from study.plan.conditions import corner_values, derive
     from study.spec.relevance import effective_settings
 
     space = derive(study, params)
@@ -297,11 +210,6 @@ def probe_cells(study: Study, params: list[Param]) -> list[Cell]:
         cell = trial_cells(study, params, 0, point)[0]
         cells.setdefault(json.dumps(effective_settings(cell.settings), sort_keys=True), cell)  # one per effect
     return list(cells.values())
-
-
-def conditional(study: Study) -> bool:
-    """Whether the study's trials sample only the parameters that take effect (`search.conditional`)."""
-    return study.spec.search is not None and study.spec.search.conditional
 
 
 def axis_keys(params: list[Param]) -> list[str]:
@@ -345,8 +253,6 @@ def search_identity(study: Study, digest: str) -> str:
         "dataset": digest,
     }
     if conditional(study):  # sampling only what takes effect is another search over a conditional space
-        from study.plan.conditions import derive
-
         conditions = derive(study, search_space(study)).conditions()
         if conditions:
             doc["conditions"] = conditions
@@ -372,3 +278,29 @@ def grid_of(search: SearchConfig, source: str) -> dict[str, list[Any]]:
     if stack:
         grid[STACK_KEY] = [[w] * d for d, w in itertools.product(*stack)]
     return grid
+
+
+def describe_space(study: Study) -> str:
+    """What `study run --dry-run` prints for a search: the budget, the objective and each dimension."""
+    search = study.spec.search
+    assert search is not None
+    params = search_space(study)
+    space = derive(study, params)
+    size = space_size(params)
+    conditions = space.conditions() if conditional(study) else {}
+    if size and conditions:
+        size_text = f"space: {sum(1 for _ in space.points(size))} points that differ in effect ({size} flat)"
+    else:
+        size_text = f"space: {size} points" if size else "space: continuous"
+    lines = [
+        f"search: {search.trials} trials x {len(study.spec.seed_list)} seed(s), sampler {search.sampler} "
+        f"(seed {search.seed}), {', '.join(f'{way} {name}' for name, way in search.objectives)}, "
+        f"pruner {search.pruner}",
+        size_text,
+    ]
+    for p in space.order if conditions else params:
+        what = ", ".join(map(str, p.labels)) if p.kind == "choice" else f"[{p.low:g}, {p.high:g}]"
+        step = f" step {p.step}" if p.kind == "int" and p.step > 1 else ""
+        only = f"  (sampled where it takes effect: on {', '.join(conditions[p.name])})" if p.name in conditions else ""
+        lines.append(f"  {p.name:<12} {p.kind:<10} {what}{step}{only}")
+    return "\n".join(lines)

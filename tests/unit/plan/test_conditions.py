@@ -4,8 +4,16 @@ first; a parameter that takes no effect is not sampled, keeps the base's value a
 from __future__ import annotations
 
 from study.check.validated_study import study_from_dict
-from study.plan.conditions import derive, describe_space
-from study.plan.space import NOT_SAMPLED, probe_cells, search_identity, search_space, space_size, trial_cells
+from study.plan.conditions import derive
+from study.plan.space import (
+    NOT_SAMPLED,
+    describe_space,
+    probe_cells,
+    search_identity,
+    search_space,
+    space_size,
+    trial_cells,
+)
 from tests.support.searches import good
 
 SPACE = {

@@ -9,9 +9,8 @@ import pytest
 
 from study.check.validated_study import load_study, study_from_dict
 from study.errors import ConfigError
-from study.plan.conditions import describe_space
 from study.plan.grid import config_hash, expand
-from study.plan.space import distributions, search_identity, search_space, space_size, trial_cells
+from study.plan.space import describe_space, distributions, search_identity, search_space, space_size, trial_cells
 from study.spec.strict import MAX_RUNS
 from tests.support.searches import BAD_SEARCH, good
 
