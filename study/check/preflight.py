@@ -52,6 +52,7 @@ def preflight(study: Study, cells: Sequence[Cell]) -> Preflight:
     check_data(study, cells, report)
     check_targets(study, cells)
     check_structures(study, cells, report)
+    check_callbacks(study, cells)
     check_grid_values_used(study, cells)
     check_explicit_settings_take_effect(study, cells)
     check_no_inert_duplicates(study, cells)
@@ -174,6 +175,21 @@ def own_build(study: Study, cell: Cell, shape: DataShape, several: bool) -> int:
     except BuilderError as exc:
         where = in_cell(cell) if several else ""
         raise ConfigError(f"{study.source}: model.builder: {shown_ref(model.builder)}: {exc}{where}") from None
+
+
+def check_callbacks(study: Study, cells: Sequence[Cell]) -> None:
+    """Each `train.callbacks` reference imported and made once (imports TensorFlow); a problem is one line."""
+    refs = list(dict.fromkeys(ref for cell in cells for ref in cell.settings.train.callbacks))
+    if not refs:
+        return
+    from study.engine.own_model import own_callbacks
+    from study.spec.builder import BuilderError
+
+    for ref in refs:
+        try:
+            own_callbacks([ref])
+        except BuilderError as exc:
+            raise ConfigError(f"{study.source}: train.callbacks: {shown_ref(ref)}: {exc}") from None
 
 
 def shown_ref(ref: str | None) -> str:

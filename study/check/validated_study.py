@@ -55,15 +55,17 @@ def study_from_dict(doc: dict[str, Any], source: str) -> Study:
     return study
 
 
-BUILDER_KEY = "model.builder"
+CODE_KEYS = ("model.builder", "train.callbacks")  # settings that name your own code: one reference, or a list
 
 
 def anchor_builders(doc: dict[str, Any], source: str) -> None:
-    """Every `model.builder` path in the document made absolute against the study file's folder (so the study
-    as logged names the very file, and worker processes find it); a missing module is refused here."""
+    """Every path in `model.builder` and `train.callbacks` made absolute against the study file's folder (so
+    the study as logged names the very file, and worker processes find it); a missing module is refused here."""
     folder = Path(source).parent
 
     def anchor(value: Any, where: str) -> Any:
+        if isinstance(value, list):
+            return [anchor(v, f"{where}[{i}]") for i, v in enumerate(value)]
         if not isinstance(value, str):
             return value
         try:
@@ -71,20 +73,25 @@ def anchor_builders(doc: dict[str, Any], source: str) -> None:
         except BuilderError as exc:
             raise ConfigError(f"{source}: {where}: {value!r}: {exc}") from None
 
-    def in_bundle(value: Any, where: str) -> Any:
-        if isinstance(value, dict) and BUILDER_KEY in value:
-            return {**value, BUILDER_KEY: anchor(value[BUILDER_KEY], f"{where}.{BUILDER_KEY}")}
+    def setting(key: str, value: Any, where: str) -> Any:
+        """An axis or choice value of `key`: the setting itself, or a bundle that may set one."""
+        if key in CODE_KEYS:
+            return anchor(value, where)
+        if isinstance(value, dict):
+            return {k: anchor(v, f"{where}.{k}") if k in CODE_KEYS else v for k, v in value.items()}
         return value
 
-    model = (doc.get("base") or {}).get("model") if isinstance(doc.get("base"), dict) else None
-    if isinstance(model, dict) and "builder" in model:
-        model["builder"] = anchor(model["builder"], "base.model.builder")
+    base = doc["base"] if isinstance(doc.get("base"), dict) else {}
+    for key in CODE_KEYS:
+        section, field = key.split(".")
+        part = base.get(section)
+        if isinstance(part, dict) and field in part:
+            part[field] = anchor(part[field], f"base.{key}")
     for key, values in (doc.get("grid") or {}).items() if isinstance(doc.get("grid"), dict) else ():
         if isinstance(values, list):
-            fix = anchor if key == BUILDER_KEY else in_bundle
-            doc["grid"][key] = [fix(v, f"grid.{key}[{i}]") for i, v in enumerate(values)]
+            doc["grid"][key] = [setting(key, v, f"grid.{key}[{i}]") for i, v in enumerate(values)]
     params = (doc.get("search") or {}).get("params") if isinstance(doc.get("search"), dict) else None
     for key, dist in (params or {}).items() if isinstance(params, dict) else ():
         if isinstance(dist, dict) and isinstance(dist.get("choice"), list):
-            fix = anchor if key == BUILDER_KEY else in_bundle
-            dist["choice"] = [fix(v, f"search.params.{key}.choice[{i}]") for i, v in enumerate(dist["choice"])]
+            where = f"search.params.{key}.choice"
+            dist["choice"] = [setting(key, v, f"{where}[{i}]") for i, v in enumerate(dist["choice"])]

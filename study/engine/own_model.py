@@ -109,6 +109,22 @@ def initial_weights(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int
     return build_own(cfg, input_shape, outputs, seed, check=False).get_weights()
 
 
+def own_callbacks(refs: list[str]) -> list[keras.callbacks.Callback]:
+    """The user's Keras callbacks (`train.callbacks`), each made with no arguments; BuilderError says why one
+    cannot be."""
+    out = []
+    for ref in refs:
+        factory = load(ref)
+        try:
+            callback = factory()
+        except Exception as exc:  # the user's code may raise anything
+            raise BuilderError(f"making it raised {exception_text(exc)}") from None
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise BuilderError(f"it made a {type(callback).__name__}, not a keras.callbacks.Callback")
+        out.append(callback)
+    return out
+
+
 def model_code(model: keras.Model) -> tuple[dict[str, str], tuple[str, ...]]:
     """A builder's model's code files ({name relative to its root: file}) and the module to import before
     loading it; nothing for the study's own stacks (or a function object handed to study.run)."""

@@ -171,9 +171,12 @@ def diagnostics_due(eval_steps: np.ndarray, settings: Settings) -> np.ndarray:
     return (eval_steps % every == 0) | (eval_steps == t.iterations)
 
 
-def deliver(callbacks: Sequence[Any], records: ChunkRecords, history: dict[str, list[float]]) -> int | None:
+def deliver(
+    callbacks: Sequence[Any], records: ChunkRecords, history: dict[str, list[float]], model: Any = None
+) -> int | None:
     """Hand one chunk's records to the callbacks: per eval point, then the whole chunk. A callback that
-    sets `stop_training` at an eval point (a pruned trial) cuts the chunk there; returns that iteration."""
+    sets `stop_training` at an eval point (a pruned trial), or sets it on the `model` as Keras callbacks do,
+    cuts the chunk there; returns that iteration."""
     for k, step in enumerate(records.eval_steps):
         epoch = len(next(iter(history.values())))
         logs: dict[str, float] = {"step": int(step)}
@@ -182,7 +185,7 @@ def deliver(callbacks: Sequence[Any], records: ChunkRecords, history: dict[str, 
             history[name].append(logs[name])
         for cb in callbacks:
             cb.on_epoch_end(epoch, logs)
-        if any(getattr(cb, "stop_training", False) for cb in callbacks):
+        if any(getattr(cb, "stop_training", False) for cb in callbacks) or getattr(model, "stop_training", False):
             cut = records.until(int(step), diagnostics=True)
             for cb in callbacks:
                 if hasattr(cb, "on_chunk_end"):

@@ -56,7 +56,7 @@ def set_seed(seed: int) -> None:
 RUNTIME_SETTINGS = {
     "model": ("initializer", "init_std"),
     "optimizer": ("lr",),
-    "train": ("iterations", "eval_every", "steps_per_call", "diagnostics_every", "early_stopping"),
+    "train": ("iterations", "eval_every", "steps_per_call", "diagnostics_every", "early_stopping", "callbacks"),
     "data": ("dir",),
 }
 
@@ -127,6 +127,11 @@ def train_and_evaluate(
     ensure(settings.train.numerics)  # threads and op determinism, before the first op
     engine = engine_for(settings, seed, data)
     task = engine.task
+    if settings.train.callbacks:  # the user's own (train.callbacks), made here, where the cell trains
+        from study.engine.own_model import own_callbacks
+
+        callbacks = [*callbacks, *own_callbacks(settings.train.callbacks)]
+    engine.model.stop_training = False  # a Keras callback's stop, read at each eval point (`deliver`)
     for cb in callbacks:
         cb.set_model(engine.model)
         cb.on_train_begin()
@@ -137,7 +142,7 @@ def train_and_evaluate(
     records = ChunkRecords(
         np.zeros(0, np.int64), np.zeros(0, np.float32), np.array([0]), evals_of(task, first[None], rows)
     )
-    stopped_at = deliver(callbacks, records, history)
+    stopped_at = deliver(callbacks, records, history, engine.model)
     if stopped_at is None and stopper:
         stopped_at = stopper.check(records)
     for start, periods, period_len in (
@@ -158,12 +163,12 @@ def train_and_evaluate(
         bad = ~np.isfinite(losses)
         if bad.any():
             k = int(np.argmax(bad))
-            deliver(callbacks, records.until(int(steps[k]), diagnostics=False), history)
+            deliver(callbacks, records.until(int(steps[k]), diagnostics=False), history, engine.model)
             raise Diverged(int(steps[k]), float(losses[k]))
         stopped_at = stopper.check(records) if stopper else None
         if stopped_at is not None:  # the rest of this chunk was computed but is not the cell's
             records = records.until(stopped_at, diagnostics=True)
-        asked = deliver(callbacks, records, history)  # a callback's stop comes first: the records end there
+        asked = deliver(callbacks, records, history, engine.model)  # a callback's stop comes first: records end there
         stopped_at = asked if asked is not None else stopped_at
         if stopped_at is not None:
             break

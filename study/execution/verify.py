@@ -82,11 +82,12 @@ def code_change(store: Store, run_id: str, settings: Settings) -> str | None:
     """`model code differs: …` when the cell's builder code is not what its study run recorded, else None."""
     from study.execution.code_identity import code_difference
 
-    if settings.model.builder is None:
+    refs = [*([settings.model.builder] if settings.model.builder else []), *settings.train.callbacks]
+    if not refs:
         return None
     parent = store.client.get_run(run_id).data.tags.get(Tag.PARENT_RUN)
     recorded = store.client.get_run(parent).data.tags.get(Tag.CODE_DIGEST) if parent else None
-    return code_difference(recorded, [settings.model.builder])
+    return code_difference(recorded, refs)
 
 
 def verify_run(run_id: str, store: Store | None = None) -> Verdict:

@@ -218,6 +218,8 @@ def identity(settings: Settings, seed: int) -> dict[str, Any]:
     if settings.model.builder is not None:  # the code's digest, not where it lives: a moved project keeps its cells
         doc["model"]["builder"] = parse(settings.model.builder).short
         doc["model"]["code"] = code_digest(settings.model.builder)
+    if settings.train.callbacks:  # likewise each callback's code
+        doc["train"]["callbacks"] = [[parse(ref).short, code_digest(ref)] for ref in settings.train.callbacks]
     doc["seed"] = seed
     return doc
 
@@ -233,7 +235,8 @@ def cell_hash(study: Study, settings: Settings, seed: int) -> str:
     try:
         return config_hash(settings, seed)
     except BuilderError as exc:
-        raise ConfigError(f"{study.source}: model.builder: {settings.model.builder!r}: {exc}") from None
+        refs = ", ".join(map(repr, [settings.model.builder, *settings.train.callbacks]))
+        raise ConfigError(f"{study.source}: model.builder / train.callbacks: {refs}: {exc}") from None
 
 
 def run_count(n_cells: int, n_seeds: int, n_runs: int | None = None) -> str:

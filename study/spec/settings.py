@@ -25,6 +25,7 @@ LATER_SETTINGS: dict[tuple[str, str], Any] = {
     ("train", "early_stopping"): None,
     ("model", "builder"): None,
     ("model", "args"): {},
+    ("train", "callbacks"): [],
 }
 
 

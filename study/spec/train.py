@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from study.spec.builder import BuilderError, parse
 from study.spec.strict import PositiveInt, Strict
 
 # How a cell's floats are computed (study/runtime/numerics.py): `exact` = independent of threads,
@@ -54,3 +55,16 @@ class TrainConfig(Strict):
     split across threads and results may depend on the thread count (docs/reproducibility.md)."""
     early_stopping: EarlyStopping | None = None
     """Stop a cell early on a metric; unset (the course's protocol): always train `iterations`."""
+    callbacks: list[str] = []
+    """Your own Keras callbacks, `module:Class` or `path/cb.py:Class` (relative to the study file), each made
+    with no arguments; they get the engine's eval-point logs and may stop a cell (docs/own_models.md)."""
+
+    @field_validator("callbacks")
+    @classmethod
+    def _callbacks(cls, v: list[str]) -> list[str]:
+        for ref in v:
+            try:
+                parse(ref)
+            except BuilderError as exc:
+                raise ValueError(f"{ref!r}: {exc}") from None
+        return v

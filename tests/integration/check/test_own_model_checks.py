@@ -38,6 +38,15 @@ def images_only(args, input_shape, outputs):
     return keras.Model(inputs, keras.layers.Dense(outputs, activation="softmax")(x))
 
 
+class NotACallback:
+    pass
+
+
+class Fussy(keras.callbacks.Callback):
+    def __init__(self, patience):
+        super().__init__()
+
+
 def two_outputs(args, input_shape, outputs):
     inputs = keras.Input(input_shape)
     probs = keras.layers.Dense(outputs, activation="softmax")(inputs)
@@ -103,3 +112,30 @@ def test_the_dry_run_prints_each_structures_parameter_count(mnist_dir, tmp_path,
     # 784·16+16 stem, 2·(16·16+16) per block, 16·10+10 head
     assert "  depth=1: 13,274 parameters" in err and "  depth=2: 13,818 parameters" in err, err
     assert "2 network structure(s) checked against the data's shape (2 built with Keras" in err
+
+
+@pytest.mark.parametrize(
+    ("callback", "why"),
+    [
+        ("NotACallback", r"it made a NotACallback, not a keras\.callbacks\.Callback"),
+        ("Fussy", r"making it raised TypeError: .*missing 1 required positional argument: 'patience'"),
+    ],
+)
+def test_a_bad_callback_is_refused_in_one_line(bad_models, mnist_dir, capsys, monkeypatch, callback, why):
+    monkeypatch.chdir(bad_models)
+    study = bad_models / f"{callback}.yaml"
+    study.write_text(
+        f"""study: bad_callback
+base:
+  data: {{name: mnist, train_size: 100, test_size: 50}}
+  train: {{iterations: 10, batch_size: 10, eval_every: 5, callbacks: ["bad_models.py:{callback}"]}}
+grid:
+  optimizer.lr: [0.1]
+""",
+        encoding="utf-8",
+    )
+    assert cli.main(["run", str(study)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {study}: train.callbacks: bad_models.py:{callback}: "), err
+    assert re.search(why, err[0]), err[0]
+    assert not (bad_models / "mlruns").exists()

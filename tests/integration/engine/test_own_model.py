@@ -56,6 +56,17 @@ def subclassed(args, input_shape, outputs):
     return TinyNet(args["width"], outputs)
 
 
+class StopAtStep(keras.callbacks.Callback):
+    """Stops the cell at iteration 3; keeps every log it was handed (a class attribute: the engine makes it)."""
+
+    seen = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        StopAtStep.seen.append(dict(logs))
+        if logs["step"] >= 3:
+            self.model.stop_training = True
+
+
 def sequential(args, input_shape, outputs):
     return keras.Sequential([
         keras.layers.Dense(args["width"], kernel_initializer="glorot_uniform"),
@@ -188,3 +199,19 @@ def test_the_kept_model_reloads_in_a_fresh_process(nets, tmp_path):
     np.testing.assert_array_equal(reloaded[1], expected)
     assert (Path(folder) / "code" / "tiny_nets.py").read_text() == NETS
     discard(folder)
+
+
+def test_a_keras_callback_by_reference_gets_the_logs_and_stops_the_cell(nets):
+    data = tiny_data()
+    cfg = settings(refs(nets)["sequential"], width=8)
+    cfg = cfg.model_copy(
+        update={"train": cfg.train.model_copy(update={"callbacks": [f"{nets}/tiny_nets.py:StopAtStep"]})}
+    )
+    summary = train_and_evaluate(cfg, 0, data)
+    import tiny_nets
+
+    assert [log["step"] for log in tiny_nets.StopAtStep.seen] == [0, 3]
+    assert {"train_acc", "test_acc", "test_loss"} <= set(tiny_nets.StopAtStep.seen[0])
+    assert summary.stopped_at == 3 and summary.iterations == 3
+    again = train_and_evaluate(settings(refs(nets)["sequential"], width=8), 0, data)  # the same engine, no callback
+    assert again.stopped_at is None and again.iterations == 6

@@ -217,6 +217,7 @@ LATER_DEFAULTS = [
     ("train", "early_stopping", None),
     ("model", "builder", None),
     ("model", "args", {}),
+    ("train", "callbacks", []),
 ]
 # cells tracked before those settings existed (commit be66fdf): their hashes must not move
 KNOWN_HASHES = {
@@ -357,6 +358,7 @@ CHANGED = {
     "train.diagnostics_every": 10,
     "train.numerics": "fast",
     "train.early_stopping": {"metric": "test_loss", "patience": 3},
+    "train.callbacks": [str(REPO / "examples" / "callbacks.py") + ":StopAtAccuracy"],
 }
 
 

@@ -238,3 +238,17 @@ def test_a_search_samples_the_builders_args(project):
     study = load_study(_write(project, text))
     depths = {c.settings.model.args["depth"] for c in probe_cells(study, search_space(study))}
     assert depths == {1, 3}
+
+
+def test_callbacks_are_anchored_and_their_code_is_part_of_the_cell(project):
+    nets = project.parent / "nets"
+    (nets / "cbs.py").write_text("class Stop:\n    pass\n", encoding="utf-8")
+    study = load_study(project, ['train.callbacks=["nets/cbs.py:Stop"]'])
+    assert study.base.train.callbacks == [f"{nets / 'cbs.py'}:Stop"]
+    before = [c.config_hash for c in expand(study)]
+    (nets / "cbs.py").write_text("class Stop:\n    patience = 2\n", encoding="utf-8")
+    assert not set(before) & {
+        c.config_hash for c in expand(load_study(project, ['train.callbacks=["nets/cbs.py:Stop"]']))
+    }
+    with pytest.raises(ConfigError, match=r"base\.train\.callbacks\[0\]: 'nets/gone\.py:Stop': no file "):
+        load_study(project, ['train.callbacks=["nets/gone.py:Stop"]'])
