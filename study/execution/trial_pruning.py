@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from study.engine.callbacks import EngineCallback
 from study.execution.cell import CellResult, settle
 from study.plan.grid import Cell
 from study.spec.search import SearchConfig
 from study.store.runs import Store
-
-if TYPE_CHECKING:
-    from study.execution.trials import SearchJob
 
 
 def pruner_for(search: SearchConfig):
@@ -75,14 +71,14 @@ def at(curve: dict[int, float], step: int) -> float | None:
     return curve[max(before)] if before else None
 
 
-def pruners(job: SearchJob, store: Store, trial, cell: Cell, earlier: list[CellResult], writer) -> list:
+def pruners(search: SearchConfig, store: Store, trial, cell: Cell, earlier: list[CellResult], writer) -> list:
     """The pruner of a trial's last seed (the seeds before it run to the end): it reports the mean over every
     seed's curve at each eval point, so the pruner decides on the trial's value, not on one seed's."""
-    if job.search.pruner == "none":
+    if search.pruner == "none":
         return []
-    curve = job.search.metric.split("_", 1)[1]
+    curve = search.metric.split("_", 1)[1]
     settle(writer)  # the earlier seeds' histories are in the store
     curves = [
         {m.step: m.value for m in store.client.get_metric_history(str(r.run_id), curve)} for r in earlier if r.run_id
     ]
-    return [TrialPruner(trial, job.search.metric, job.search.goal, cell.settings.train.iterations, curves)]
+    return [TrialPruner(trial, search.metric, search.goal, cell.settings.train.iterations, curves)]

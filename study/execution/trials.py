@@ -200,7 +200,7 @@ def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, 
     results: list[CellResult] = []
     try:
         for k, cell in enumerate(cells):
-            callbacks = [] if k < len(cells) - 1 else pruners(job, store, trial, cell, results, writer)
+            callbacks = [] if k < len(cells) - 1 else pruners(job.search, store, trial, cell, results, writer)
             result = train_or_reuse(job, store, cell, trial.number, writer, callbacks)
             results.append(result)
             trial.set_user_attr(RUNS_ATTR, {str(r.cell.seed): r.run_id for r in results})
