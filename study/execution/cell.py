@@ -11,6 +11,7 @@ from functools import partial
 from study.data.dataset import Dataset, DatasetInfo
 from study.engine.records import Diverged, SavedKeras, Summary
 from study.errors import StoreFault, Terminated
+from study.execution.contenders import Contenders
 from study.execution.curve import redrawn_curve
 from study.execution.datasets import data_info
 from study.execution.faults import fault_point
@@ -66,12 +67,18 @@ def error_summary(exc: BaseException) -> str:
 
 
 def run_cell(
-    job: CellJob, writer: BackgroundWriter, *extra_callbacks, trainer: Trainer | None = None, ahead: Cell | None = None
+    job: CellJob,
+    writer: BackgroundWriter,
+    *extra_callbacks,
+    trainer: Trainer | None = None,
+    ahead: Cell | None = None,
+    contenders: Contenders | None = None,
 ) -> CellResult:
     """Train one cell into its own child run unless another process has it; failures end the run FAILED.
 
     It trains in this process, or in `trainer` (study/execution/trainer.py), which then builds the engine of
-    `ahead`, the next cell, while this one trains."""
+    `ahead`, the next cell, while this one trains. `contenders`: the grid's runs so far, so that a run that
+    cannot be the kept model skips saving it."""
     cell = job.cell
     data = data_info(cell, trainer)
     if data.digest not in job.dataset_digest.split(","):
@@ -84,7 +91,7 @@ def run_cell(
         claim = store.claim(job.experiment_id, cell.config_hash, data.digest)
         if claim is None:
             return CellResult(cell, "skipped", failure="being trained by another process")
-        return train_cell(job, writer, store, data, extra_callbacks, Training(trainer, ahead))
+        return train_cell(job, writer, store, data, extra_callbacks, Training(trainer, ahead, contenders))
     except Exception as exc:
         raise_store_fault(writer, exc)
         raise
@@ -123,6 +130,11 @@ class Training:
 
     trainer: Trainer | None = None
     ahead: Cell | None = None
+    contenders: Contenders | None = None
+
+    def may_be_kept(self, cell: Cell, metrics: dict[str, float]) -> bool:
+        """Whether the cell's model may be the one `keep_model: best` keeps (always, without contenders)."""
+        return self.contenders is None or self.contenders.may_be_kept(cell.group, metrics)
 
     def numerics(self, mode: str) -> dict[str, str]:
         """The numerics the cell will train with (settled before its run exists, and recorded on it)."""
@@ -239,7 +251,8 @@ def train_run(
         )  # stopped early: not a finished cell
         parks = parks_models(job, store)  # the study's end packages the best one only
         try:
-            saved = training.save_keras(logger.model, data) if keep != "none" and not pruned else None
+            saves = keep != "none" and not pruned and (not parks or training.may_be_kept(cell, summary.metrics()))
+            saved = training.save_keras(logger.model, data) if saves else None
             if saved is not None and parks:
                 park(store.uri, run_id, saved, summary.iterations)
             model_path = package(saved) if saved is not None and not parks else None

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from study.check.estimate import duration, remaining
 from study.engine.callbacks import EngineCallback
 from study.execution.cell import CellJob, CellResult, run_cell, settle
+from study.execution.contenders import Contenders
 from study.execution.curve import warm_up_figures
 from study.execution.faults import fault_point
 from study.execution.trials import SearchJob, open_search, trials, used
@@ -27,6 +28,7 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
     mode = jobs[0].cell.settings.train.numerics  # one mode per study (the pre-run check)
     predicted = predicted_seconds(jobs) if progress else []
     since = 0.0  # when the first cell ended (it waited for the training process to start, too)
+    contenders = Contenders.of(jobs)  # which runs may hold the kept model: the others skip saving it
     with tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
         writer = BackgroundWriter()
         writer.submit(warm_up_figures)  # while the trainer still imports TensorFlow, not during the first cell
@@ -38,7 +40,8 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
                 bar.set_postfix_str(job.cell.name)
                 start = bar.n
                 ahead = jobs[k].cell if k < len(jobs) else None
-                yield run_cell(job, writer, ProgressCallback(bar), trainer=trainer_for(mode), ahead=ahead)
+                trainer = trainer_for(mode)
+                yield run_cell(job, writer, ProgressCallback(bar), trainer=trainer, ahead=ahead, contenders=contenders)
                 fault_point("after-cell", k, flush=writer.flush)  # testing only (study/execution/faults.py)
                 since = since or time.perf_counter()
                 bar.update(start + job.cell.settings.train.iterations - bar.n)
