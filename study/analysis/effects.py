@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,7 +69,8 @@ DEFAULT_METRIC = Metric()
 
 @dataclass(frozen=True)
 class _Test:
-    """One comparison's raw result: difference (a − b), interval, p, sizes and method."""
+    """One comparison's raw result: difference (a − b), p, sizes and method; its interval is scipy's result's at
+    the family's level, or the fixed `lo`, `hi` where there is no result (an exact difference, too few runs)."""
 
     diff: float
     lo: float
@@ -77,6 +79,14 @@ class _Test:
     n_a: int
     n_b: int
     method: str
+    result: Any = None
+
+    def interval(self, confidence: float) -> tuple[float, float]:
+        """The confidence interval of the difference at `confidence`."""
+        if self.result is None:
+            return self.lo, self.hi
+        ci = self.result.confidence_interval(confidence)
+        return float(ci.low), float(ci.high)
 
 
 def decided_effects(per_run: pd.DataFrame, axes: Sequence[Axis], metric: Metric = DEFAULT_METRIC) -> pd.DataFrame:
@@ -95,10 +105,11 @@ def level_effects(
     better, ≤ 0 when lower is). `within` is `overall` or where it was measured, e.g. `hidden=100x50`.
     The intervals are simultaneous over the rows (the level is in `attrs["confidence"]`).
     """
-    first = _comparisons(per_run, axes, metric, simple, CONFIDENCE)
-    tested = sum(1 for row in first if pd.notna(row["p"]))
+    tests = _comparisons(per_run, axes, metric, simple)
+    tested = sum(1 for *_, test in tests if pd.notna(test.p))
     level = 1 - ALPHA / max(tested, 1)
-    rows = _comparisons(per_run, axes, metric, simple, level) if tested > 1 else first
+    confidence = level if tested > 1 else CONFIDENCE
+    rows = [_row(axis, within, a, b, test, metric, confidence) for axis, within, a, b, test in tests]
     table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_adj", "verdict")])
     table = _with_verdicts(table, tested)
     table.attrs["confidence"] = level
@@ -106,26 +117,27 @@ def level_effects(
 
 
 def _comparisons(
-    per_run: pd.DataFrame, axes: Sequence[Axis], metric: Metric, simple: frozenset[str], confidence: float
-) -> list[dict]:
-    """The rows of `level_effects`, with intervals at `confidence`."""
+    per_run: pd.DataFrame, axes: Sequence[Axis], metric: Metric, simple: frozenset[str]
+) -> list[tuple[Axis, str, str, str, _Test]]:
+    """The tests of `level_effects`: (axis, within, level a, level b, test)."""
     data = _finished(per_run, metric.column)
     factors = factor_axes(axes)
-    rows = []
+    tests = []
     for axis in factors:
         others = [a for a in factors if a is not axis]
+        values = _level_values(data, axis, others, metric)
+        combos = _combinations(data, others)
         for level_a, level_b in itertools.combinations(axis.levels, 2):
             if axis.short in simple or not others:
-                for combo in _combinations(data, others):
-                    at = _select(data, others, combo)
-                    test = _compare(_values(at, axis, level_a, metric), _values(at, axis, level_b, metric), confidence)
+                for combo in combos:
+                    test = _compare(values.get((*combo, level_a), EMPTY), values.get((*combo, level_b), EMPTY))
                     if test is not None:
-                        rows.append(_row(axis, scope(others, combo), level_a, level_b, test, metric))
+                        tests.append((axis, scope(others, combo), level_a, level_b, test))
                 continue
-            test = _overall(data, axis, others, level_a, level_b, metric, confidence)
+            test = _overall(values, combos, level_a, level_b)
             if test is not None:
-                rows.append(_row(axis, OVERALL, level_a, level_b, test, metric))
-    return rows
+                tests.append((axis, OVERALL, level_a, level_b, test))
+    return tests
 
 
 def _finished(per_run: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -141,18 +153,20 @@ def _combinations(data: pd.DataFrame, others: Sequence[Axis]) -> list[tuple[str,
     return list(itertools.product(*(a.levels for a in others)))
 
 
-def _select(data: pd.DataFrame, others: Sequence[Axis], combo: tuple[str, ...]) -> pd.DataFrame:
-    """The runs at one combination of the other axes."""
-    mask = np.ones(len(data), dtype=bool)
-    for axis, level in zip(others, combo):
-        mask &= (data[axis.column] == level).to_numpy()
-    return data[mask]
+EMPTY = pd.Series(dtype=float)
 
 
-def _values(data: pd.DataFrame, axis: Axis, level: str, metric: Metric) -> pd.Series:
-    """The metric per seed of the runs at one level (index: seed)."""
-    at = data[data[axis.column] == level]
-    return pd.Series(at[metric.column].to_numpy(float), index=at["seed"].to_numpy()).groupby(level=0).mean()
+def _level_values(
+    data: pd.DataFrame, axis: Axis, others: Sequence[Axis], metric: Metric
+) -> dict[tuple[str, ...], pd.Series]:
+    """Per (combination of the other axes' levels, level of the axis): the metric per seed of its runs (index:
+    seed; a seed's runs averaged), read in one pass over the runs rather than once per comparison."""
+    columns = [*(a.column for a in others), axis.column]
+    narrow = data[[*columns, "seed", metric.column]]
+    return {
+        tuple(key): pd.Series(at[metric.column].to_numpy(float), index=at["seed"].to_numpy()).groupby(level=0).mean()
+        for key, at in narrow.groupby(columns, sort=False)
+    }
 
 
 def scope(others: Sequence[Axis], combo: tuple[str, ...]) -> str:
@@ -166,7 +180,7 @@ def level_name(axis: Axis, level: str, sep: str = "=") -> str:
     return level if level.startswith(f"{axis.short}=") else f"{axis.short}{sep}{level}"
 
 
-def _compare(a: pd.Series, b: pd.Series, confidence: float) -> _Test | None:
+def _compare(a: pd.Series, b: pd.Series) -> _Test | None:
     """a − b: paired by seed when both have the same ≥ 2 seeds, else Welch; None when a side is empty."""
     if a.empty or b.empty:
         return None
@@ -174,25 +188,18 @@ def _compare(a: pd.Series, b: pd.Series, confidence: float) -> _Test | None:
     if len(a) < 2 or len(b) < 2:
         return _Test(diff, np.nan, np.nan, np.nan, len(a), len(b), "–")
     if set(a.index) == set(b.index):
-        return _one_sample(a - b.reindex(a.index), len(a), len(b), confidence)
+        return _one_sample(a - b.reindex(a.index), len(a), len(b))
     result = stats.ttest_ind(a.to_numpy(), b.to_numpy(), equal_var=False)
-    return _from_result(diff, result, confidence, len(a), len(b), "Welch")
+    return _from_result(diff, result, len(a), len(b), "Welch")
 
 
 def _overall(
-    data: pd.DataFrame,
-    axis: Axis,
-    others: Sequence[Axis],
-    level_a: str,
-    level_b: str,
-    metric: Metric,
-    confidence: float,
+    values: dict[tuple[str, ...], pd.Series], combos: list[tuple[str, ...]], level_a: str, level_b: str
 ) -> _Test | None:
     """a − b averaged over the other axes' combinations (each combination counts once)."""
     pairs = []
-    for combo in _combinations(data, others):
-        at = _select(data, others, combo)
-        a, b = _values(at, axis, level_a, metric), _values(at, axis, level_b, metric)
+    for combo in combos:
+        a, b = values.get((*combo, level_a), EMPTY), values.get((*combo, level_b), EMPTY)
         if not a.empty and not b.empty:
             pairs.append((a, b))
     if not pairs:
@@ -204,14 +211,14 @@ def _overall(
     seeds = set(pairs[0][0].index)
     if len(seeds) >= 2 and all(set(a.index) == seeds == set(b.index) for a, b in pairs):
         per_seed = sum((a - b.reindex(a.index)) for a, b in pairs) / len(pairs)
-        return _one_sample(per_seed, n_a, n_b, confidence)
+        return _one_sample(per_seed, n_a, n_b)
     pooled_a = pd.concat([a for a, _ in pairs]).to_numpy()
     pooled_b = pd.concat([b for _, b in pairs]).to_numpy()
     result = stats.ttest_ind(pooled_a, pooled_b, equal_var=False)
-    return _from_result(diff, result, confidence, n_a, n_b, "Welch")
+    return _from_result(diff, result, n_a, n_b, "Welch")
 
 
-def _one_sample(differences: pd.Series, n_a: int, n_b: int, confidence: float) -> _Test:
+def _one_sample(differences: pd.Series, n_a: int, n_b: int) -> _Test:
     """The paired test: a one-sample t on the per-seed differences (= scipy's ttest_rel)."""
     d = differences.to_numpy(float)
     diff = float(d.mean())
@@ -219,20 +226,20 @@ def _one_sample(differences: pd.Series, n_a: int, n_b: int, confidence: float) -
         p = 1.0 if diff == 0 else 0.0
         return _Test(diff, diff, diff, p, n_a, n_b, "paired")
     result = stats.ttest_1samp(d, 0.0)
-    return _from_result(diff, result, confidence, n_a, n_b, "paired")
+    return _from_result(diff, result, n_a, n_b, "paired")
 
 
-def _from_result(diff: float, result, confidence: float, n_a: int, n_b: int, method: str) -> _Test:
-    """A scipy t-test result as a _Test (the interval from the result's own confidence_interval)."""
-    ci = result.confidence_interval(confidence)
-    return _Test(diff, float(ci.low), float(ci.high), float(result.pvalue), n_a, n_b, method)
+def _from_result(diff: float, result, n_a: int, n_b: int, method: str) -> _Test:
+    """A scipy t-test result as a _Test (its interval taken from the result at the family's level)."""
+    return _Test(diff, np.nan, np.nan, float(result.pvalue), n_a, n_b, method, result)
 
 
-def _row(axis: Axis, within: str, level_a: str, level_b: str, test: _Test, metric: Metric) -> dict:
-    """One output row, oriented better − worse by the metric's direction."""
+def _row(axis: Axis, within: str, level_a: str, level_b: str, test: _Test, metric: Metric, confidence: float) -> dict:
+    """One output row, its interval at `confidence`, oriented better − worse by the metric's direction."""
     flip = test.diff * metric.sign() < 0
     better, worse = (level_b, level_a) if flip else (level_a, level_b)
-    diff, lo, hi = (-test.diff, -test.hi, -test.lo) if flip else (test.diff, test.lo, test.hi)
+    low, high = test.interval(confidence)
+    diff, lo, hi = (-test.diff, -high, -low) if flip else (test.diff, low, high)
     n_better, n_worse = (test.n_b, test.n_a) if flip else (test.n_a, test.n_b)
     return {
         "axis": axis.short,

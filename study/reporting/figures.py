@@ -18,12 +18,14 @@ from typing import Literal
 import matplotlib
 import pandas as pd
 import seaborn as sns
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from study.analysis.layer_stats import DEAD_UNITS, SATURATING, layer_activations, layer_curves
 from study.analysis.statistics import axis_pivot, chance_threshold, curve_band
 from study.reporting.context import ReportContext, ReportFigure
+from study.reporting.many_cells import level_curves, panel_cells, selection_note, shown_cells
 
 DPI = 100
 PANEL_SIZE = (3.4, 2.5)  # inches per learning-curve panel
@@ -54,7 +56,8 @@ def learning_curves(ctx: ReportContext) -> list[ReportFigure]:
     score = ctx.task.score
     splits: tuple[tuple[str, Literal["--", ":", "-"]], ...] = (("train", "--"), ("val", ":"), ("test", "-"))
     bands = {split: dict(tuple(curve_band(ctx.curve(f"{split}_{score}")).groupby("cell"))) for split, _ in splits}
-    cells = [cell for cell in ctx.study.cells if cell in bands["test"] or cell in bands["train"]]
+    candidates = [cell for cell in ctx.study.cells if cell in bands["test"] or cell in bands["train"]]
+    cells = panel_cells(ctx, candidates)
     if not cells:
         return []
     fig, axes = _facet_figure(len(cells), ctx.task.score_name)
@@ -81,6 +84,7 @@ def learning_curves(ctx: ReportContext) -> list[ReportFigure]:
         + "and the test set (solid) against training iteration, one panel per cell. With several seeds: the "
         "mean, and its 95 % confidence band (Student t)."
         + (" ▼: where early stopping ended a run (its test score there)." if not stops.empty else "")
+        + selection_note(ctx, len(cells), len(candidates))
     )
     return [ReportFigure("learning_curves", "Learning curves", caption, fig)]
 
@@ -100,7 +104,8 @@ def early_stops(ctx: ReportContext) -> pd.DataFrame:
 def test_accuracy_overlay(ctx: ReportContext) -> list[ReportFigure]:
     """Every cell's test accuracy (regression: error) in one plot, legend ranked best first."""
     bands = dict(tuple(curve_band(ctx.curve(f"test_{ctx.task.score}")).groupby("cell")))
-    ranked = [cell for cell in ctx.summary["cell"] if cell in bands]
+    every = [cell for cell in ctx.summary["cell"] if cell in bands]
+    ranked = shown_cells(every, every)
     if not ranked:
         return []
     outside = len(ranked) > INLINE_LEGEND_MAX
@@ -108,6 +113,7 @@ def test_accuracy_overlay(ctx: ReportContext) -> list[ReportFigure]:
     width = 7.5 + (2.8 * legend_columns if outside else 0)
     fig = Figure(figsize=(width, max(4.5, 0.19 * min(len(ranked), 25) + 0.6)), layout="constrained")
     ax = fig.add_subplot()
+    _plot_others(ax, [bands[cell] for cell in every if cell not in set(ranked)])
     for cell in ranked:
         _plot_band(ax, bands[cell], ctx.palette[cell], label=_wrap(ctx.label(cell)))
     ax.set(xlabel="iteration")
@@ -118,6 +124,10 @@ def test_accuracy_overlay(ctx: ReportContext) -> list[ReportFigure]:
         ax.legend(loc="lower right" if ctx.task.score == "acc" else "upper right", fontsize="small")
     name = ctx.task.score_name
     caption = f"Test {name} of every cell (mean over seeds with its 95 % band); legend ranked by final test {name}."
+    if len(ranked) < len(every):
+        caption += f" Grey: the mean of each of the other {len(every) - len(ranked):,} cells." + selection_note(
+            ctx, len(ranked), len(every)
+        )
     overlay = ReportFigure("test_accuracy_all_cells", f"Test {name}, all cells", caption, fig)
     return [overlay, *(_final_stretch(ctx, bands, ranked) if ctx.task.score == "acc" else [])]
 
@@ -187,7 +197,8 @@ def batch_norm_comparison(ctx: ReportContext) -> list[ReportFigure]:
     figures = []
     for axis in bn_axes:
         level_of = ctx.summary.set_index("cell")[axis.column]
-        groups = {lv: [c for c in ctx.study.cells if c in bands and level_of.get(c) == lv] for lv in axis.levels}
+        drawn = panel_cells(ctx, [c for c in ctx.study.cells if c in bands])
+        groups = {lv: [c for c in drawn if level_of.get(c) == lv] for lv in axis.levels}
         tallest = max(len(cells) for cells in groups.values())
         fig = Figure(figsize=(4.6 * len(groups), 3.4 + 0.17 * tallest), layout="constrained")
         panels = fig.subplots(1, len(groups), sharex=True, sharey=True, squeeze=False)[0]
@@ -202,7 +213,7 @@ def batch_norm_comparison(ctx: ReportContext) -> list[ReportFigure]:
         caption = (
             f"Test {ctx.task.score_name} of the cells at each level of {axis.short}, side by side; mean over seeds, "
             "95 % band."
-        )
+        ) + selection_note(ctx, len(drawn), len([c for c in ctx.study.cells if c in bands]))
         figures.append(ReportFigure(_slug(f"{axis.short}_comparison"), f"With and without {axis.short}", caption, fig))
     return figures
 
@@ -224,7 +235,7 @@ def gradient_flow(ctx: ReportContext) -> list[ReportFigure]:
         "first layer (dark, next to the input) to the output layer (light). Lines far apart mean gradients "
         "shrink on their way back to the input: a first layer orders of magnitude below the last is the "
         "vanishing gradient. Under each panel's title: the final first/last ratio (mean over seeds)."
-    )
+    ) + selection_note(ctx, len(panels), grads["cell"].nunique())
     return [ReportFigure("gradient_flow", "Gradient flow by layer", caption, fig)]
 
 
@@ -233,13 +244,13 @@ def activation_saturation(ctx: ReportContext) -> list[ReportFigure]:
     saturated = _plotted_layers(ctx, "act_saturated", SATURATING)
     if saturated.empty:
         return []
-    fig, _ = _layer_panels(ctx, saturated, "saturated fraction", ylim=ACC_LIMITS)
+    fig, panels = _layer_panels(ctx, saturated, "saturated fraction", ylim=ACC_LIMITS)
     caption = (
         "Share of a hidden layer's outputs within 0.02 of an asymptote of sigmoid (below 0.02 or above 0.98) "
         "or tanh (|y| > 0.98), on the training batch, against iteration; mean over seeds. Only layers with a "
         "bounded activation. There the derivative is below about 0.02 (sigmoid) or 0.04 (tanh): saturated "
         "units pass almost no gradient back."
-    )
+    ) + selection_note(ctx, len(panels), saturated["cell"].nunique())
     return [ReportFigure("activation_saturation", "Saturated units (sigmoid, tanh)", caption, fig)]
 
 
@@ -248,17 +259,18 @@ def dead_units(ctx: ReportContext) -> list[ReportFigure]:
     dead = _plotted_layers(ctx, "act_dead", DEAD_UNITS)
     if dead.empty:
         return []
-    fig, _ = _layer_panels(ctx, dead, "dead fraction", ylim=ACC_LIMITS)
+    fig, panels = _layer_panels(ctx, dead, "dead fraction", ylim=ACC_LIMITS)
     caption = (
         "Share of a ReLU layer's units that output exactly 0 for every example of the training batch (no "
         "gradient reaches their weights from that batch), against iteration; mean over seeds. Only ReLU layers."
-    )
+    ) + selection_note(ctx, len(panels), dead["cell"].nunique())
     return [ReportFigure("dead_units", "Dead ReLU units", caption, fig)]
 
 
 FIGURE_BUILDERS: tuple[FigureBuilder, ...] = (
     learning_curves,
     test_accuracy_overlay,
+    level_curves,
     final_accuracy_heatmaps,
     batch_norm_comparison,
     gradient_flow,
@@ -299,7 +311,7 @@ def _layer_panels(
     low, high = DEPTH_COLOR_RANGE
     colors = {layer: cmap(low + (high - low) * i / max(1, len(layers) - 1)) for i, layer in enumerate(layers)}
     by_cell = dict(tuple(means.groupby("cell", observed=True)))
-    cells = [cell for cell in ctx.study.cells if cell in by_cell]
+    cells = panel_cells(ctx, [cell for cell in ctx.study.cells if cell in by_cell])
     fig, axes = _facet_figure(len(cells), ylabel)
     for ax, cell in zip(axes, cells):
         for layer, points in by_cell[cell].groupby("layer", observed=True):
@@ -335,6 +347,14 @@ def _plot_band(ax, band: pd.DataFrame, color, linestyle: str = "-", label: str |
     ax.plot(band["step"], band["mean"], color=color, linestyle=linestyle, linewidth=1.4, label=label)
     if (band["hi"] > band["lo"]).any():
         ax.fill_between(band["step"], band["lo"], band["hi"], color=color, alpha=0.2, linewidth=0)
+
+
+def _plot_others(ax, bands: list[pd.DataFrame]) -> None:
+    """The cells not drawn one by one, as thin grey mean lines in one collection (fast for thousands)."""
+    if bands:
+        lines = [list(zip(band["step"], band["mean"])) for band in bands]
+        ax.add_collection(LineCollection(lines, colors="0.75", linewidths=0.5, zorder=0))
+        ax.autoscale_view()
 
 
 def _png(fig: Figure) -> bytes:

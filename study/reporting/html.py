@@ -15,6 +15,7 @@ from study.reporting.context import ReportContext, ReportFigure
 from study.reporting.findings import findings, mean_ci
 from study.reporting.html_effects import effects_section, factor_section, replicates_section
 from study.reporting.html_parts import bullet_list, duration, esc, fmt, section, swatch, table, timestamp
+from study.reporting.many_cells import truncated
 from study.reporting.models_section import models_section
 from study.reporting.rounds_section import rounds_section
 from study.reporting.search_section import search_section
@@ -190,7 +191,8 @@ def _summary_table(ctx: ReportContext) -> str:
     columns = _summary_columns(ctx)
     headers = ["#", "Cell", "Seeds", *(header for header, *_ in columns)]
     rows, classes = [], []
-    for _, row in ctx.summary.iterrows():
+    summary, cut = truncated(ctx.summary, "summary.csv", which="the best cells")
+    for _, row in summary.iterrows():
         seeds = str(row["n_seeds"]) if row["n_seeds"] == row["n_runs"] else f"{row['n_seeds']} of {row['n_runs']}"
         stats = [summary_value(row, stat, mean_fmt, ci_fmt) for _, stat, mean_fmt, ci_fmt in columns]
         rows.append([str(row["rank"]), swatch(ctx, row["cell"]), seeds, *map(esc, stats)])
@@ -219,7 +221,7 @@ def _summary_table(ctx: ReportContext) -> str:
         )
         + "</p>"
     )
-    return note + table(headers, rows, numeric=range(2, len(headers)), row_classes=classes)
+    return note + table(headers, rows, numeric=range(2, len(headers)), row_classes=classes) + cut
 
 
 def _score_columns(ctx: ReportContext) -> tuple:
@@ -268,7 +270,8 @@ def _runs_table(ctx: ReportContext) -> str:
         "MLflow run",
     ]
     rows, classes = [], []
-    for row in ctx.per_run.itertuples():
+    per_run, cut = truncated(ctx.per_run, "runs.csv", ctx.per_run["status"] != FINISHED, "unfinished runs first")
+    for row in per_run.itertuples():
         failure = "" if pd.isna(row.failure) else row.failure
         if pd.notna(row.failure_step):
             failure += f" (iteration {row.failure_step:,})"
@@ -283,7 +286,7 @@ def _runs_table(ctx: ReportContext) -> str:
         ]
         rows.append([swatch(ctx, row.cell), *(esc(str(v)) for v in values), f"<code>{esc(row.run_id)}</code>"])
         classes.append("" if row.status == FINISHED else "failed")
-    return table(headers, rows, numeric=range(3, 8), row_classes=classes)
+    return table(headers, rows, numeric=range(3, 8), row_classes=classes) + cut
 
 
 def _figure(figure: ReportFigure, png: bytes) -> str:

@@ -12,6 +12,7 @@ from study.analysis.factors import factor_axes, interaction_table, main_effects
 from study.analysis.statistics import CONFIDENCE, TOP_CELLS, compare_top
 from study.reporting.context import ReportContext
 from study.reporting.html_parts import esc, fmt, p_value, section, swatch, table
+from study.reporting.many_cells import truncated
 
 
 def replicates_section(ctx: ReportContext) -> str:
@@ -152,7 +153,8 @@ def effects_section(ctx: ReportContext) -> str:
     if effects.empty:
         return ""
     rows = []
-    for row in effects.itertuples():
+    shown, cut = truncated(effects, "effects.csv", effects["verdict"] == "resolved", "resolved ones first")
+    for row in shown.itertuples():
         ci = "–" if pd.isna(row.ci_lo) else f"[{row.ci_lo:+.4f}, {row.ci_hi:+.4f}]"
         rows.append(
             [
@@ -180,4 +182,4 @@ def effects_section(ctx: ReportContext) -> str:
     )
     headers = ["Axis", "Where", "Better − worse", "Difference", f"simultaneous {CONFIDENCE:.0%} CI", "Runs", "Method"]
     headers.append("p (Bonferroni)")
-    return section("Which level wins, and where", note + table([*headers, "Verdict"], rows, numeric=range(3, 8)))
+    return section("Which level wins, and where", note + table([*headers, "Verdict"], rows, numeric=range(3, 8)) + cut)

@@ -2,8 +2,8 @@
 
 `write_report` reads the run with `study.store.reader`, computes its statistics with
 `study.analysis.statistics`, draws every applicable figure and writes `report.html`, `summary.csv` (one row
-per cell), `runs.csv` (one row per cell × seed), `curves.csv` (every metric point) and
-`figures/*.png`; it then logs the report to the parent run under `report/`.
+per cell), `runs.csv` (one row per cell × seed), `curves.csv` (every metric point),
+`effects.csv` (every comparison) and `figures/*.png`; it then logs the report to the parent run under `report/`.
 
 Every parent run gets its own folder, `reports/<study>/<parent run id>/`, so a new run of a study never
 overwrites the report of an earlier one; `reports/<study>/latest` points at the report of the study's
@@ -115,6 +115,7 @@ def _write_files(ctx: ReportContext, out: Path) -> Path:
             (figure_dir / f"{figure.slug}.png").write_bytes(png)
         ctx.summary.to_csv(out / "summary.csv", index=False)
         ctx.per_run.to_csv(out / "runs.csv", index=False)
+        ctx.effects.to_csv(out / "effects.csv", index=False)  # the HTML shows at most MAX_TABLE_ROWS of them
         ctx.study.curves.to_csv(out / "curves.csv", index=False)
         report.write_text(render_html(ctx, figures), encoding="utf-8")
     except OSError as exc:

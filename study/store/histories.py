@@ -10,7 +10,7 @@ within a run and key), a NaN logged as NaN.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ HISTORY_QUERY = """
 """
 
 
-def metric_histories(client: MlflowClient, keys_by_run: dict[str, Sequence[str]]) -> pd.DataFrame:
+def metric_histories(client: MlflowClient, keys_by_run: Mapping[str, Sequence[str]]) -> pd.DataFrame:
     """Every point of the given metrics of the given runs: columns run_id, metric, step, value, timestamp."""
     wanted = {run_id: list(keys) for run_id, keys in keys_by_run.items() if keys}
     if not wanted:

@@ -147,14 +147,23 @@ def load_study_runs(
         children, unrun = _manifest_runs(client, experiment, manifest)
     if not any(run.info.status == FINISHED for run in children):
         raise StudyError(f"run {parent.info.run_id} of study {experiment.name!r} has no finished cells yet")
+    wanted = {run.info.run_id: _matching(run.data.metrics, curve_metrics) for run in children}
+    description = experiment.tags.get(Tag.NOTE, "")
+    return study_runs(experiment.name, description, parent, children, unrun, metric_histories(client, wanted))
+
+
+def study_runs(
+    study: str, description: str, parent: Run, children: list[Run], unrun: list[dict], histories: pd.DataFrame
+) -> StudyRuns:
+    """The StudyRuns of cell runs already read and their metric histories (study/store/histories.py columns)."""
     axes = _axes(children)
     runs = _runs_frame(children, axes)
     return StudyRuns(
-        study=experiment.name,
-        description=experiment.tags.get(Tag.NOTE, ""),
+        study=study,
+        description=description,
         parent=parent,
         runs=runs,
-        curves=_load_curves(client, children, runs, curve_metrics),
+        curves=_curves(histories, runs),
         axes=axes,
         fixed=_fixed_settings(children, axes),
         cells=list(dict.fromkeys(runs["cell"])),
@@ -338,13 +347,9 @@ def _task(children: list[Run]) -> Task:
     return replace(task, validation=validated)
 
 
-def _load_curves(
-    client: MlflowClient, children: list[Run], runs: pd.DataFrame, patterns: Sequence[str]
-) -> pd.DataFrame:
-    """Long-format histories (run_id, cell, seed, metric, step, value) of the metrics matching the patterns,
-    read in bulk (study/store/histories.py)."""
-    curves = metric_histories(client, {run.info.run_id: _matching(run.data.metrics, patterns) for run in children})
-    curves = curves.sort_values(["run_id", "metric", "step", "timestamp"], kind="stable")
+def _curves(histories: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Long-format histories (run_id, cell, seed, metric, step, value), a step logged twice by its last value."""
+    curves = histories.sort_values(["run_id", "metric", "step", "timestamp"], kind="stable")
     curves = curves.drop_duplicates(["run_id", "metric", "step"], keep="last")
     curves = curves.merge(runs[["run_id", "cell", "seed"]], on="run_id")
     return curves[["run_id", "cell", "seed", "metric", "step", "value"]].reset_index(drop=True)
