@@ -30,3 +30,8 @@ def test_a_two_objective_search_tags_its_pareto_front_and_keeps_only_the_fronts_
     assert front and {r for r, run in runs.items() if run.data.tags.get(Tag.PARETO_FRONT) == "true"} == front
     kept = {r for r, run in runs.items() if run.data.tags.get(Tag.MODEL, "").startswith("models:/")}
     assert kept == front
+    best = max(front, key=lambda r: values[r][0])  # the front's best by the first objective names the kept model
+    parent = Runs(project, "searchy").latest_parent().data.tags
+    assert (
+        parent[Tag.BEST_MODEL] == runs[best].data.tags[Tag.MODEL] and parent[Tag.BEST_MODEL_METRIC] == "best_test_acc"
+    )
