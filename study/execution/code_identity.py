@@ -77,8 +77,8 @@ def code_difference(recorded: str | None, refs: Iterable[str]) -> str | None:
 
 
 def ray_runtime_env(refs: Iterable[str]) -> dict:
-    """Ray task options that ship each builder's code to the workers (`runtime_env` `py_modules`: its module
-    files, or a package's top folder), so a node without the driver's files imports the shipped copy."""
+    """The Ray `runtime_env` that ships each builder's code to the workers (`py_modules`: its module files, or
+    a package's top folder), so a node without the driver's files imports the shipped copy; {} for none."""
     shipped: dict[str, None] = {}
     for ref in refs:
         for name, path in code_files(ref).items():
@@ -87,4 +87,4 @@ def ray_runtime_env(refs: Iterable[str]) -> dict:
             for _ in name.split("/"):
                 root = root.parent
             shipped[str(root / top)] = None
-    return {"runtime_env": {"py_modules": list(shipped)}} if shipped else {}
+    return {"py_modules": list(shipped)} if shipped else {}

@@ -71,9 +71,10 @@ def run_study(study: Study, options: RunOptions | None = None) -> StudyResult:
 
     work.check_home(options.tracking_uri)
     if options.backend == "ray":  # an unreachable cluster is bad input too: fail before the store is touched
+        from study.execution.code_identity import builder_refs, ray_runtime_env
         from study.execution.ray_backend import connect
 
-        connect(options.ray_address, options.cpus_per_cell)
+        connect(options.ray_address, options.cpus_per_cell, ray_runtime_env(builder_refs(plan.cells)))
     store = open_for_run(options.tracking_uri)  # the input is valid: check the store, say where the runs go
     exp_id = store.experiment_id(study.name, study.spec.description)
     work.before_writing(store, exp_id, digest)

@@ -32,7 +32,6 @@ from tqdm import tqdm
 from study.data.idx import DATA_DIR_ENV
 from study.errors import StudyError
 from study.execution.cell import CellJob, CellResult, error_summary
-from study.execution.code_identity import builder_refs, ray_runtime_env, study_builder_refs
 from study.execution.pool import init_worker, run_cell_in_worker
 from study.store.contract import Tag, tag_is
 from study.store.runs import Store
@@ -51,8 +50,10 @@ _owned = False  # True while this process is connected to a Ray instance it star
 # --- the driver ----------------------------------------------------------------------------
 
 
-def connect(address: str | None, cpus_per_cell: float) -> None:
-    """Join the cluster at `address`, or start a local instance; StudyError when no cell could run."""
+def connect(address: str | None, cpus_per_cell: float, runtime_env: dict | None = None) -> None:
+    """Join the cluster at `address`, or start a local instance; StudyError when no cell could run.
+    `runtime_env`: what the study's tasks need shipped (a model.builder's code, code_identity.py); Ray takes
+    local modules at the job level only, so it is given when this process first connects."""
     global _owned
     if not cpus_per_cell > 0:
         raise StudyError(f"--cpus-per-cell: {cpus_per_cell:g} is not a positive number of CPUs")
@@ -66,7 +67,13 @@ def connect(address: str | None, cpus_per_cell: float) -> None:
         if address:
             probe(address)
         try:
-            ray.init(address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+            ray.init(
+                address or "local",
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                runtime_env=runtime_env or None,
+            )
         except Exception as exc:  # ConnectionError, ValueError, RuntimeError, depending on what is wrong
             where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
             hint = (
@@ -127,11 +134,8 @@ def run_on_ray(jobs: list[CellJob], progress: bool, address: str | None, cpus_pe
     connect(address, cpus_per_cell)
     task = ray.remote(train_cell)
     threads, driver = max(1, int(cpus_per_cell)), driver_context()
-    code = ray_runtime_env(builder_refs(job.cell for job in jobs))  # each model.builder's code, shipped
     pending = {
-        task.options(num_cpus=cpus_per_cell, max_retries=0, name=job.cell.name, **code).remote(
-            job, threads, driver
-        ): job
+        task.options(num_cpus=cpus_per_cell, max_retries=0, name=job.cell.name).remote(job, threads, driver): job
         for job in jobs
     }
     store = Store(jobs[0].tracking_uri)  # execute() never calls with no jobs
@@ -221,13 +225,12 @@ def run_search_on_ray(
     n = max(1, min(workers if workers > 1 else room, job.search.trials or 1))
     task = ray.remote(search_trials)
     threads, driver = max(1, int(cpus_per_cell)), driver_context()
-    code = ray_runtime_env(study_builder_refs(job.study))  # each model.builder's code, shipped
     started = 0
 
     def launch() -> Any:
         nonlocal started
         started += 1
-        return task.options(num_cpus=cpus_per_cell, max_retries=0, name=f"search {started}", **code).remote(
+        return task.options(num_cpus=cpus_per_cell, max_retries=0, name=f"search {started}").remote(
             job, threads, driver
         )
 

@@ -9,7 +9,7 @@ from study.errors import StudyError
 from study.spec.summary_metrics import SUMMARY_METRIC_NAMES, VALIDATION_HINT, grid_keep_metric
 from study.spec.task import CLASSIFICATION, TASKS
 from study.store.contract import Tag
-from study.store.models import best_run, model_id
+from study.store.models import best_run, import_model_code, model_id
 from study.store.reader import FINISHED
 
 if TYPE_CHECKING:
@@ -78,8 +78,11 @@ def load_model(client: MlflowClient, run: Run) -> Any:
     """The run's kept model as a Keras model, loaded from the store (TensorFlow quiet)."""
     import study.runtime.tensorflow_setup  # noqa: F401, I001 - first: TensorFlow quiet, with the package's threads
 
+    import mlflow.artifacts
     import mlflow.keras  # imports Keras and TensorFlow: after the quiet import above
 
     found = model_id(run.data.tags.get(Tag.MODEL))
     assert found is not None
-    return mlflow.keras.load_model(client.get_logged_model(found).artifact_location)
+    local = mlflow.artifacts.download_artifacts(client.get_logged_model(found).artifact_location)
+    import_model_code(local)  # a builder's model: the modules of its custom layers, from its own copy
+    return mlflow.keras.load_model(local)

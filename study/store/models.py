@@ -170,6 +170,25 @@ def write_code(saved: SavedKeras, folder: Path) -> None:
     (folder / f"{CODE_LOADER}.py").write_text(LOADER_TEXT.format(modules=list(saved.modules)), encoding="utf-8")
 
 
+def import_model_code(folder: str | Path) -> list[str]:
+    """Import the code a builder's model carries (its `code/` folder, put first on Python's path), so Keras
+    finds its custom layers when the model is loaded here; returns the modules imported (none for a stack's)."""
+    import importlib
+    import runpy
+    import sys
+
+    code = Path(folder, CODE_DIR)
+    loader = code / f"{CODE_LOADER}.py"
+    if not loader.is_file():
+        return []
+    if str(code) not in sys.path:
+        sys.path.insert(0, str(code))
+    modules = list(runpy.run_path(str(loader))["MODULES"])  # this model's list (another's loader may be imported)
+    for name in modules:
+        importlib.import_module(name)
+    return modules
+
+
 def discard(path: str) -> None:
     """Remove a packaged model's temporary folder (uploaded, or failed half-way)."""
     shutil.rmtree(os.path.dirname(path), ignore_errors=True)

@@ -51,5 +51,5 @@ def test_a_changed_local_import_is_a_code_difference(tmp_path):
 def test_ray_ships_the_module_file_and_the_packages_top_folder(tmp_path):
     cells = project(tmp_path)
     env = ray_runtime_env([cells[0].settings.model.builder])
-    assert env == {"runtime_env": {"py_modules": [str(tmp_path / "models.py"), str(tmp_path / "nets")]}}
+    assert env == {"py_modules": [str(tmp_path / "models.py"), str(tmp_path / "nets")]}
     assert ray_runtime_env([]) == {}

@@ -63,3 +63,27 @@ def test_the_kept_run_minimizes_a_loss_or_an_error_and_keeps_the_first_of_equals
     assert best_run(rows, "final_val_mae").run_id == "r2"
     rows = [("a", "r1", {"final_val_loss": 0.4}), ("b", "r2", {"final_val_loss": 0.9})]
     assert best_run(rows, "final_val_loss").run_id == "r1"
+
+
+def test_a_builders_model_brings_its_code_to_the_loading_process(tmp_path, monkeypatch):
+    """`study.best_model` imports the modules a kept builder model carries (under code/, with the pyfunc
+    loader that lists them) before Keras loads it: its custom layers are then registered."""
+    import sys
+
+    from study.engine.records import SavedKeras
+    from study.store.models import CODE_DIR, import_model_code, write_code
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "carried_nets.py").write_text("LOADED = True\n", encoding="utf-8")
+    saved = SavedKeras(
+        "", "3", "tensorflow", None, 10, {"carried_nets.py": str(source / "carried_nets.py")}, ("carried_nets",)
+    )
+    write_code(saved, tmp_path / "model" / CODE_DIR)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        assert import_model_code(tmp_path / "model") == ["carried_nets"]
+        assert sys.modules["carried_nets"].__file__ == str(tmp_path / "model" / CODE_DIR / "carried_nets.py")
+    finally:
+        sys.modules.pop("carried_nets", None)
+    assert import_model_code(tmp_path / "nothing") == []  # a layer stack's model carries no code
