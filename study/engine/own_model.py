@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import random
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +23,7 @@ from study.spec.model import ModelConfig
 from study.spec.task import task_of
 
 BUILDER_ATTRIBUTE = "study_builder"  # set on a builder's model: the reference that built it (its code is kept)
+_building = threading.Lock()  # one build at a time: the seeded generators and Keras's name counters are global
 PROBE_ROWS = 2  # rows of a probe batch: the output's shape and, for classification, that rows sum to one
 PROBABILITY_TOLERANCE = 1e-3
 
@@ -64,7 +66,7 @@ def build_own(
     if cfg.builder is None:
         raise BuilderError("model.builder is not set")
     builder = load(cfg.builder)
-    with seeded(seed), fresh_names():
+    with _building, seeded(seed), fresh_names():  # an engine built ahead on another thread waits its turn
         try:
             model = builder(dict(cfg.args), tuple(input_shape), outputs)
         except Exception as exc:  # the user's code may raise anything: said in one line, with where
