@@ -12,6 +12,7 @@ from study.execution.cell import CellResult
 from study.execution.trials import REPEAT_ATTR, RUNS_ATTR, SearchJob
 from study.plan.space import search_space, trial_cells
 from study.spec.document import Study
+from study.spec.search import GAP
 from study.store.connect import retry
 from study.store.contract import Tag, tag_is
 from study.store.runs import Store
@@ -87,7 +88,7 @@ def tag_front(store: Store, experiment_id: str, ostudy) -> set[str]:
 def keep_front_models(store: Store, parent: str, study: Study, results: list[CellResult], front: set[str]) -> None:
     """`keep_model: best` with several objectives keeps the front's models (a save parked beside a SQLite store
     is packaged now) and not the others'; the parent's `study.best_model` names the front's best by the
-    first objective. A trial off the front never returns to it (trials are only added), so nothing dropped
+    first objective a run records (not the gap). A trial off the front never returns to it (trials are only added), so nothing dropped
     is needed later."""
     keep = study.spec.tracking.keep_model
     if keep == "none":
@@ -97,7 +98,7 @@ def keep_front_models(store: Store, parent: str, study: Study, results: list[Cel
 
     search = study.spec.search
     assert search is not None
-    first = search.objectives[0][0]
+    first = next(name for name, _ in search.objectives if name != GAP)  # one a run records
     ran = [r for r in results if r.status in ("done", "skipped") and r.run_id]
     if keep == "best":
         for r in ran:

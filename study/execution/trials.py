@@ -32,7 +32,7 @@ from study.plan.conditions import Space, derive
 from study.plan.grid import Cell
 from study.plan.space import Param, conditional, distributions, search_space, space_size, trial_cells
 from study.spec.document import Study
-from study.spec.search import SearchConfig
+from study.spec.search import SearchConfig, objective_value
 from study.store.claims import process_alive, process_tag
 from study.store.contract import TRIAL_COMPLETE, TRIAL_FAIL, TRIAL_PRUNED, Tag, tag_is
 from study.store.runs import Store
@@ -229,7 +229,7 @@ def run_trial(job: SearchJob, ostudy, store: Store, params: list[Param], trial, 
 
 def spread(search: SearchConfig, results: list[CellResult]) -> dict[str, float]:
     """Each objective's standard deviation over the trial's seeds."""
-    return {name: statistics.stdev(r.metrics[name] for r in results) for name, _ in search.objectives}
+    return {name: statistics.stdev(objective_value(name, r.metrics) for r in results) for name, _ in search.objectives}
 
 
 def outcome(search: SearchConfig, results: list[CellResult]) -> tuple[str, Value, str | None]:
@@ -244,7 +244,7 @@ def outcome(search: SearchConfig, results: list[CellResult]) -> tuple[str, Value
 
 def objective_values(search: SearchConfig, metrics: list[dict[str, float]]) -> float | list[float]:
     """What Optuna is told of a complete trial: each objective's mean over the seeds' runs (one: a number)."""
-    values = [statistics.fmean(m[name] for m in metrics) for name, _ in search.objectives]
+    values = [statistics.fmean(objective_value(name, m) for m in metrics) for name, _ in search.objectives]
     return values if search.several else values[0]
 
 

@@ -38,7 +38,7 @@ from study.plan.param import (
 )
 from study.spec.document import Study
 from study.spec.keys import check_setting_key, setting_keys
-from study.spec.search import DISTRIBUTION_KINDS, SearchConfig
+from study.spec.search import DISTRIBUTION_KINDS, GAP, SearchConfig
 from study.spec.settings import Settings
 from study.spec.strict import MAX_RUNS
 
@@ -101,7 +101,7 @@ def check_metric(search: SearchConfig, source: str, base: Settings) -> None:
 
     key = "metrics" if search.several else "metric"
     for metric, _ in search.objectives:
-        problem = None if metric == "wall_time_s" else metric_problem(metric, base)
+        problem = None if metric in ("wall_time_s", GAP) else metric_problem(metric, base)
         if problem is not None:
             raise ConfigError(f"{source}: search.{key}: {metric!r} {problem}")
 

@@ -14,7 +14,8 @@ PrunerName = Literal["none", "median", "successive_halving"]
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
 PRUNERS: tuple[str, ...] = get_args(PrunerName)
 DISTRIBUTION_KINDS = ("choice", "uniform", "loguniform", "int")  # `{kind: ...}` per dotted key
-OBJECTIVE_METRICS = (*SUMMARY_METRIC_NAMES, "wall_time_s")  # what `search.metrics` may name (time: minimized)
+GAP = "train_test_gap"  # how much better the final training score is than the final test score: overfitting
+OBJECTIVE_METRICS = (*SUMMARY_METRIC_NAMES, "wall_time_s", GAP)  # what `search.metrics` may name
 DIRECTIONS = {"max": "maximize", "min": "minimize"}  # `{metric: max}` in `search.metrics`
 WHEN = "when"  # a distribution's condition: `when: {other.key: [values]}`, sampled only there
 
@@ -117,5 +118,15 @@ class SearchConfig(Strict):
 
 
 def objective_goal(metric: str) -> str:
-    """Which way an objective is better: wall time down, else as the summary metric."""
-    return "minimize" if metric == "wall_time_s" else goal(metric)
+    """Which way an objective is better: wall time and the gap down, else as the summary metric."""
+    return "minimize" if metric in ("wall_time_s", GAP) else goal(metric)
+
+
+def objective_value(metric: str, metrics: dict[str, float]) -> float:
+    """An objective's value from a cell's summary metrics; the gap is final train minus final test accuracy
+    (for an error, test minus train: positive when the net fits its training data better either way)."""
+    if metric != GAP:
+        return metrics[metric]
+    if "final_train_acc" in metrics:
+        return metrics["final_train_acc"] - metrics["final_test_acc"]
+    return metrics["final_test_mae"] - metrics["final_train_mae"]

@@ -139,3 +139,16 @@ def test_a_sampler_grid_past_the_run_limit_is_refused_before_it_is_listed(entrie
         study_from_dict(doc, "s.yaml")
     (line,) = str(refused.value).splitlines()
     assert needle in line and f"{MAX_RUNS:,} runs one study may hold" in line
+
+
+def test_the_train_test_gap_is_an_objective_to_minimise_computed_from_a_cells_metrics():
+    from study.spec.search import objective_value
+
+    doc = good()
+    doc["search"]["metrics"] = [{"best_test_acc": "max"}, {"train_test_gap": "min"}]
+    assert study_from_dict(doc, "s.yaml").spec.search.objectives[1] == ("train_test_gap", "minimize")
+    doc["search"]["metrics"][1] = {"train_test_gap": "max"}
+    with pytest.raises(ConfigError, match="train_test_gap: max would look for the worst trials"):
+        study_from_dict(doc, "s.yaml")
+    assert objective_value("train_test_gap", {"final_train_acc": 0.75, "final_test_acc": 0.5}) == 0.25
+    assert objective_value("train_test_gap", {"final_train_mae": 1.0, "final_test_mae": 1.5}) == 0.5
