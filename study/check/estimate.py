@@ -26,14 +26,15 @@ from study.spec.settings import Settings
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
 ENGINE_CACHE = 4  # engines a training process keeps (a structure seen again within them is not rebuilt)
 ENGINE_EFFICIENCY = 0.7  # the engine's arithmetic runs at ~1/1.4 of the matmul rate (benchmarks: 1.35 × the bound)
-STEP_S = 2.0e-4  # a training step's fixed cost in the runtime (a tiny net's step is nothing else)
-EVAL_S = 1.0e-3  # an evaluation's fixed cost (its forward passes and the records it hands back)
-BUILD_S = 0.6  # a new structure: the Keras model, its optimizer and the trace of its chunk graph
+STEP_S = 5.0e-5  # a training step's fixed cost in the runtime (a tiny net's step is nothing else)
+EVAL_S = 2.0e-4  # an evaluation's fixed cost (its forward passes and the records it hands back)
+BUILD_S = 1.0  # a new structure: the Keras model, its optimizer, the trace of its chunk graph, its first call
 CELL_S = 0.1  # a cell's bookkeeping: its run, params, tags, inputs, curve and model in the store
-START_S = 8.0  # TensorFlow's import, the data load and the store's opening, before the first cell
+START_S = 7.0  # TensorFlow's import, the data load, the store's opening and the study's end
 WORKER_START_S = 6.0  # each further worker process imports TensorFlow and loads the data itself
-METRIC_ROW_BYTES = 120  # one metric value in MLflow's SQLite store (its history row and index entries)
-CELL_BYTES = 40_000  # a cell run's params, tags, inputs, config.yaml and learning_curve.png
+METRIC_ROW_BYTES = 250  # one metric value in MLflow's SQLite store (its history row and index entries)
+CELL_BYTES = 75_000  # a cell run's params, tags, dataset inputs, system metrics, config.yaml and learning_curve.png
+DIAGNOSTICS_PER_LAYER = 8  # per-layer diagnostics (gradient, weight and update norms; activation statistics)
 MODEL_BYTES = 30_000  # a kept model's files besides its weights (MLmodel, environment, input example)
 
 
@@ -153,12 +154,24 @@ def builds(cells: Sequence[Cell], workers: int = 1) -> int:
     return total
 
 
+def weighted_layers(model: ModelConfig) -> int:
+    """The layers with weights: each hidden layer and the output of a dense stack, or the dense and
+    convolution layers written (a builder's model: counted as one)."""
+    if model.layers is None:
+        return len(model.hidden) + 1
+    return max(1, sum(kind(spec) in ("dense", "conv2d") for spec in model.layers))
+
+
 def store_bytes(cells: Sequence[Cell], shape_of, kept_model: bool) -> int:
     """The store's growth: each cell's metric rows and run files, and the kept model."""
     total = 0
     for cell in cells:
         t = cell.settings.train
         rows = t.iterations + 4 * evaluations(cell.settings)  # train_loss; accuracy and loss on the splits
+        if t.diagnostics_every:
+            rows += (
+                (t.iterations // t.diagnostics_every + 1) * DIAGNOSTICS_PER_LAYER * weighted_layers(cell.settings.model)
+            )
         total += rows * METRIC_ROW_BYTES + CELL_BYTES
     if kept_model and cells:
         macs = forward_macs(cells[0].settings.model, *shape_of(cells[0]))
