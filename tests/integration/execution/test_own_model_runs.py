@@ -12,7 +12,6 @@ import mlflow
 import pytest
 
 import study
-from study.cli import main
 from study.execution.reproduce import reproduce_study
 from study.execution.verify import verify_run
 from study.store.contract import Artifact, Tag
@@ -25,7 +24,7 @@ STUDY = """\
 study: own
 base:
   data: {name: mnist, train_size: 100, test_size: 50}
-  model: {builder: "nets/models.py:residual_mlp", args: {width: 8}}
+  model: {builder: "nets/own_nets.py:residual_mlp", args: {width: 8}}
   optimizer: {name: adam, lr: 0.01}
   train: {iterations: 10, batch_size: 10, eval_every: 5}
 grid:
@@ -35,16 +34,16 @@ grid:
 
 @pytest.fixture
 def project(tmp_path, monkeypatch, mnist_dir, blank_db):
-    """A project folder: the study, nets/models.py (a copy of examples/models.py) and a blank store."""
+    """A project folder: the study, nets/own_nets.py (a copy of examples/models.py) and a blank store."""
     (tmp_path / "nets").mkdir()
-    shutil.copy(REPO / "examples" / "models.py", tmp_path / "nets" / "models.py")
+    shutil.copy(REPO / "examples" / "models.py", tmp_path / "nets" / "own_nets.py")  # a name no other test imports
     (tmp_path / "own.yaml").write_text(STUDY, encoding="utf-8")
     prepare_store(tmp_path, blank_db)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv(DATA_ENV, str(mnist_dir))
     yield tmp_path
-    sys.modules.pop("models", None)
+    sys.modules.pop("own_nets", None)
 
 
 def cell_runs(client, parent: str) -> list:
@@ -62,14 +61,14 @@ def test_editing_the_model_trains_the_cells_again_and_reproduce_says_the_code_di
         if r.data.tags.get(Tag.ROLE) == "parent"
     ]
     recorded = json.loads(client.get_run(first).data.tags[Tag.CODE_DIGEST])
-    assert list(recorded) == ["models.py:residual_mlp"]
-    logged = read_text_artifact(client, first, f"{Artifact.CODE}/models.py")
-    assert logged == (project / "nets" / "models.py").read_text()
+    assert list(recorded) == ["own_nets.py:residual_mlp"]
+    logged = read_text_artifact(client, first, f"{Artifact.CODE}/own_nets.py")
+    assert logged == (project / "nets" / "own_nets.py").read_text()
 
     assert cli_run(project / "own.yaml") == 0  # the same code: nothing to train
     assert "nothing to train" in capsys.readouterr().err
 
-    models = project / "nets" / "models.py"
+    models = project / "nets" / "own_nets.py"
     text = models.read_text().replace(
         'x = keras.layers.Activation("relu", name="act_out")(x)',
         'x = keras.layers.Dense(width)(x)\n    x = keras.layers.Activation("relu", name="act_out")(x)',
@@ -83,10 +82,12 @@ def test_editing_the_model_trains_the_cells_again_and_reproduce_says_the_code_di
 
     verdict = verify_run(old_cell, Store())
     assert not verdict.identical
-    assert verdict.text.startswith("differs: model code differs: models.py:residual_mlp (digest ")
+    assert verdict.text.startswith("differs: model code differs: own_nets.py:residual_mlp (digest ")
 
     reproduction = reproduce_study(first, Store(), progress=False)
-    assert reproduction.code is not None and reproduction.code.startswith("model code differs: models.py:residual_mlp")
+    assert reproduction.code is not None and reproduction.code.startswith(
+        "model code differs: own_nets.py:residual_mlp"
+    )
     assert [c.new_run is not None for c in reproduction.cells] == [True]  # compared cell by cell
     assert not reproduction.identical
     assert reproduction.text().splitlines()[0] == reproduction.code
@@ -98,7 +99,7 @@ def test_study_run_takes_the_builder_as_a_function_object(project):
     def tiny(args, input_shape, outputs):  # defined here, as in a notebook: no module file to import
         return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(outputs, activation="softmax")])
 
-    text = STUDY.replace('  model: {builder: "nets/models.py:residual_mlp", args: {width: 8}}\n', "")
+    text = STUDY.replace('  model: {builder: "nets/own_nets.py:residual_mlp", args: {width: 8}}\n', "")
     (project / "plain.yaml").write_text(text.replace("model.args.depth: [1]", "optimizer.lr: [0.01]"))
     with pytest.raises(study.errors.StudyError, match="builder: tiny is defined in this Python process"):
         study.run(project / "plain.yaml", builder=tiny, workers=2, progress=False)
@@ -109,4 +110,3 @@ def test_study_run_takes_the_builder_as_a_function_object(project):
     assert result.ok and list(result.cells.status) == ["done"]
     run = mlflow.MlflowClient(Store().uri).get_run(result.cells.run_id[0])
     assert run.data.params["model.builder"].endswith(":tiny")
-    assert main(["run", str(project / "plain.yaml"), "--quiet"]) == 0  # the YAML's own net: another cell

@@ -165,37 +165,37 @@ def test_a_layer_stack_on_an_axis_replaces_the_bases_builder(project):
 @pytest.mark.parametrize(
     ("source", "function", "message"),
     [
-        ("def build(:\n", "build", r"importing models\.py raised SyntaxError: .* \(models\.py, line 1\)"),
+        ("def build(:\n", "build", r"importing unit_nets\.py raised SyntaxError: .* \(unit_nets\.py, line 1\)"),
         (
             "raise RuntimeError('no GPU here')\n",
             "build",
-            r"importing models\.py raised RuntimeError: no GPU here \(models\.py, line 1\)",
+            r"importing unit_nets\.py raised RuntimeError: no GPU here \(unit_nets\.py, line 1\)",
         ),
         ("import not_installed_xyz\n", "build", r"raised ModuleNotFoundError: No module named 'not_installed_xyz'"),
-        ("def other(a, b, c):\n    pass\n", "build", r"models has no 'build'"),
-        ("build = 3\n", "build", r"models\.build is a int, not a function"),
+        ("def other(a, b, c):\n    pass\n", "build", r"unit_nets has no 'build'"),
+        ("build = 3\n", "build", r"unit_nets\.build is a int, not a function"),
     ],
 )
 def test_a_module_that_cannot_give_a_builder_says_why(tmp_path, source, function, message):
-    path = tmp_path / "models.py"
+    path = tmp_path / "unit_nets.py"
     path.write_text(source, encoding="utf-8")
     try:
         with pytest.raises(BuilderError, match=message):
             load(f"{path}:{function}")
     finally:
-        sys.modules.pop("models", None)
+        sys.modules.pop("unit_nets", None)
         sys.path.remove(str(tmp_path))
 
 
 def test_an_edited_module_is_imported_again(tmp_path):
-    path = tmp_path / "models.py"
+    path = tmp_path / "unit_nets.py"
     path.write_text("def build(args, input_shape, outputs):\n    return 1\n", encoding="utf-8")
     try:
         assert load(f"{path}:build")(None, None, None) == 1
         path.write_text("def build(args, input_shape, outputs):\n    return 2\n", encoding="utf-8")
         assert load(f"{path}:build")(None, None, None) == 2
     finally:
-        sys.modules.pop("models", None)
+        sys.modules.pop("unit_nets", None)
         sys.path.remove(str(tmp_path))
 
 
