@@ -99,7 +99,7 @@ def anova(per_run: pd.DataFrame, axes: Sequence[Axis], column: str | None = None
         new_rss, new_rank = _fit(design, y)
         rows.append({"term": " × ".join(a.short for a in term), "df": new_rank - rank, "ss": max(rss - new_rss, 0.0)})
         rss, rank = new_rss, new_rank
-    cell_rss, cell_rank = _fit(pd.get_dummies(data["cell"]).to_numpy(float), y)
+    cell_rss, cell_rank = _cell_fit(data["cell"], y)
     if cell_rank > rank:
         rows.append({"term": "higher-order interactions", "df": cell_rank - rank, "ss": max(rss - cell_rss, 0.0)})
     residual_df, residual_ss = len(y) - cell_rank, cell_rss
@@ -117,9 +117,17 @@ def anova(per_run: pd.DataFrame, axes: Sequence[Axis], column: str | None = None
 
 def _fit(design: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     """Residual sum of squares and rank of the least-squares fit of y on the design's columns."""
-    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    beta, _, rank, _ = np.linalg.lstsq(design, y, rcond=None)  # its rank: matrix_rank's, without a second SVD
     residual = y - design @ beta
-    return float(residual @ residual), int(np.linalg.matrix_rank(design))
+    return float(residual @ residual), int(rank)
+
+
+def _cell_fit(cells: pd.Series, y: np.ndarray) -> tuple[float, int]:
+    """`_fit` on one indicator column per cell, in closed form: the fit is each cell's mean. (The design
+    itself, runs × cells, is 400 MB for 10,000 runs of 5,000 cells and its least squares take minutes.)"""
+    means = pd.Series(y, index=cells.index).groupby(cells.to_numpy()).transform("mean").to_numpy()
+    residual = y - means
+    return float(residual @ residual), int(cells.nunique())
 
 
 def _term_columns(data: pd.DataFrame, term: tuple[Axis, ...]) -> np.ndarray:

@@ -20,9 +20,10 @@ from study.store.connect import sqlite_path
 
 COLUMNS = ["run_id", "metric", "step", "value", "timestamp"]
 CHUNK = 500  # run ids per query, well under SQLite's limit on bound parameters
+# `+key`: look the runs up by their index; on a large store SQLite would otherwise scan every point of the keys
 HISTORY_QUERY = """
     SELECT run_uuid AS run_id, key AS metric, step, value, is_nan, timestamp FROM metrics
-    WHERE run_uuid IN ({runs}) AND key IN ({keys})
+    WHERE run_uuid IN ({runs}) AND +key IN ({keys})
     ORDER BY run_uuid, key, timestamp, step, value
 """
 

@@ -6,6 +6,7 @@ under it). Pure reading: no statistics, nothing drawn or written."""
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -276,14 +277,16 @@ def _levels(values: Iterable[str | None]) -> tuple[str, ...]:
 def _runs_frame(children: list[Run], axes: list[Axis]) -> pd.DataFrame:
     """One row per run: identity, status, axis values, summary metrics, failure, times and params."""
     frame = pd.DataFrame([_run_row(run, axes) for run in children])
+    frame["start_time"] = pd.to_datetime(frame["start_time"], unit="ms")  # at once: per run it took 1 ms
+    frame["end_time"] = pd.to_datetime(frame["end_time"], unit="ms")
+    untimed = frame["wall_time_s"].isna() & frame["end_time"].notna()
+    frame.loc[untimed, "wall_time_s"] = (frame["end_time"] - frame["start_time"])[untimed].dt.total_seconds()
     return frame.astype({"seed": "Int64", "failure_step": "Int64", "stopped_at": "Int64"})
 
 
 def _run_row(run: Run, axes: list[Axis]) -> dict:
-    """The runs-frame row of one run (params under `params.<name>`)."""
+    """The runs-frame row of one run (params under `params.<name>`; times in ms since the epoch)."""
     tags, metrics, info = run.data.tags, run.data.metrics, run.info
-    start = pd.to_datetime(info.start_time, unit="ms")
-    end = pd.to_datetime(info.end_time, unit="ms") if info.end_time else pd.NaT
     row = {
         "run_id": info.run_id,
         "cell": tags.get(Tag.CELL, info.run_name),
@@ -299,12 +302,10 @@ def _run_row(run: Run, axes: list[Axis]) -> dict:
         "dataset_digest": tags.get(Tag.DATASET_DIGEST, ""),
         "layer_activations": tags.get(Tag.LAYER_ACTIVATIONS),  # JSON, recorded from the built model
         "model": tags.get(Tag.MODEL),  # models:/<id> of the kept model, or why none is kept
-        "start_time": start,
-        "end_time": end,
+        "start_time": info.start_time,
+        "end_time": info.end_time or None,
         **{f"params.{k}": v for k, v in sorted(run.data.params.items())},
     }
-    if np.isnan(row["wall_time_s"]) and pd.notna(end):
-        row["wall_time_s"] = (end - start).total_seconds()
     return row
 
 
@@ -357,4 +358,10 @@ def _curves(histories: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 def _matching(keys: Iterable[str], patterns: Sequence[str]) -> list[str]:
     """The metric names matching any pattern, in pattern order."""
+    return _matching_set(frozenset(keys), tuple(patterns))
+
+
+@functools.lru_cache(maxsize=64)
+def _matching_set(keys: frozenset[str], patterns: tuple[str, ...]) -> list[str]:
+    """`_matching`, once per set of keys: the runs of a study mostly share one."""
     return list(dict.fromkeys(k for p in patterns for k in sorted(keys) if fnmatch.fnmatchcase(k, p)))
