@@ -20,6 +20,7 @@ two levels pooled over the combinations. `needs replicates`: a side has fewer th
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ from study.store.reader import FINISHED, Axis
 CORRECTION = "bonferroni"  # simultaneous intervals at 1 − ALPHA / m agree with the adjusted p exactly
 RESOLVED, WITHIN_NOISE, NEEDS_REPLICATES = "resolved", "within noise", "needs replicates"
 OVERALL = "overall"
+MAX_SIMPLE_EFFECTS = 2_000  # past this many within-combination comparisons, an axis is compared overall
 COLUMNS = (
     "axis",
     "within",
@@ -105,7 +107,8 @@ def level_effects(
     better, ≤ 0 when lower is). `within` is `overall` or where it was measured, e.g. `hidden=100x50`.
     The intervals are simultaneous over the rows (the level is in `attrs["confidence"]`).
     """
-    tests = _comparisons(per_run, axes, metric, simple)
+    averaged = too_many_simple_effects(axes, simple)
+    tests = _comparisons(per_run, axes, metric, simple - averaged)
     tested = sum(1 for *_, test in tests if pd.notna(test.p))
     level = 1 - ALPHA / max(tested, 1)
     confidence = level if tested > 1 else CONFIDENCE
@@ -113,7 +116,19 @@ def level_effects(
     table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_adj", "verdict")])
     table = _with_verdicts(table, tested)
     table.attrs["confidence"] = level
+    table.attrs["averaged"] = sorted(averaged)  # in a resolved interaction, compared overall all the same
     return table
+
+
+def too_many_simple_effects(axes: Sequence[Axis], simple: frozenset[str]) -> frozenset[str]:
+    """The axes of `simple` whose simple effects would number more than MAX_SIMPLE_EFFECTS (pairs of levels ×
+    combinations of the other axes): they are compared overall, as a table of tens of thousands of rows,
+    each at a Bonferroni level over all of them, would resolve little and say less."""
+    factors = factor_axes(axes)
+    count = {
+        a.short: math.comb(len(a.levels), 2) * math.prod(len(o.levels) for o in factors if o is not a) for a in factors
+    }
+    return frozenset(short for short in simple if count.get(short, 0) > MAX_SIMPLE_EFFECTS)
 
 
 def _comparisons(

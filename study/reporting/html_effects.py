@@ -8,6 +8,7 @@ import itertools
 
 import pandas as pd
 
+from study.analysis.effects import MAX_SIMPLE_EFFECTS
 from study.analysis.factors import factor_axes, interaction_table, main_effects
 from study.analysis.statistics import CONFIDENCE, TOP_CELLS, compare_top
 from study.reporting.context import ReportContext
@@ -180,6 +181,12 @@ def effects_section(ctx: ReportContext) -> str:
         "<em>Welch</em>. p: multiplied by the number of comparisons; <em>resolved</em>: the interval excludes 0 "
         "(adjusted p &lt; 0.05); <em>needs replicates</em>: a side has a single seed.</p>"
     )
+    if effects.attrs.get("averaged"):
+        note += (
+            f'<p class="note">{esc(", ".join(effects.attrs["averaged"]))}: compared overall although in a resolved '
+            f"interaction, as within every combination of the other axes it would take more than "
+            f"{MAX_SIMPLE_EFFECTS:,} comparisons.</p>"
+        )
     headers = ["Axis", "Where", "Better − worse", "Difference", f"simultaneous {CONFIDENCE:.0%} CI", "Runs", "Method"]
     headers.append("p (Bonferroni)")
     return section("Which level wins, and where", note + table([*headers, "Verdict"], rows, numeric=range(3, 8)) + cut)
