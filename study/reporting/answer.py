@@ -12,12 +12,11 @@ from study.analysis.effects import NEEDS_REPLICATES, OVERALL, RESOLVED, level_na
 from study.analysis.factors import factor_axes
 from study.analysis.statistics import welch_interval
 from study.reporting.context import ReportContext
-from study.reporting.findings import mean_ci, stuck_cells
+from study.reporting.findings import mean_ci, named, stuck_cells
 from study.reporting.rounds_section import adaptive_evidence
 from study.store.reader import FINISHED, Axis
 
 SPEED_COLUMN, SPEED_FRACTION = "iters_to_90pct", 0.9
-MAX_NAMED = 3  # cells named one by one in a list; more are counted
 
 
 def answer(ctx: ReportContext) -> list[str]:
@@ -180,9 +179,3 @@ def iterations(row: pd.Series) -> str:
 
 def seeds_text(n: int) -> str:
     return "one seed per cell, so indicative only" if n == 1 else f"{n} seeds"
-
-
-def named(cells: list[str]) -> str:
-    """'a', 'a and b', 'a, b and c', 'a, b, c and 2 more'."""
-    shown = cells[:MAX_NAMED] + ([f"{len(cells) - MAX_NAMED} more"] if len(cells) > MAX_NAMED else [])
-    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]

@@ -13,6 +13,7 @@ from study.reporting.context import ReportContext
 from study.reporting.effect_sentences import effect_sentences
 from study.store.reader import FINISHED
 
+MAX_NAMED = 3  # cells named one by one in a list; more are counted
 SPEED_RATIO = 1.5  # levels whose mean iterations to 90 % differ by this factor or more are a finding
 
 
@@ -140,3 +141,9 @@ def mean_ci(row: pd.Series, stat: str, mean_fmt: str, ci_fmt: str) -> str:
     if pd.isna(mean):
         return "–"
     return mean_fmt.format(mean) if pd.isna(ci) else f"{mean_fmt.format(mean)} ± {ci_fmt.format(ci)}"
+
+
+def named(cells: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c', 'a, b, c and 2 more'."""
+    shown = cells[:MAX_NAMED] + ([f"{len(cells) - MAX_NAMED} more"] if len(cells) > MAX_NAMED else [])
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]

@@ -8,6 +8,7 @@ import pandas as pd
 
 from study.plan.sequential import RESOLVED
 from study.reporting.context import ReportContext
+from study.reporting.findings import named
 from study.reporting.html_parts import esc, section, table
 
 
@@ -117,8 +118,6 @@ def adaptive_evidence(ctx: ReportContext, best: pd.Series) -> str | None:
 
 def level_claim(ctx: ReportContext, axis: str, level: str, rows: list[dict]) -> str:
     """'its lr=0.1 beats lr=0.01 and lr=0.03 beyond seed noise and is within noise of …'."""
-    from study.reporting.answer import named
-
     beaten: list[str] = []
     tied: list[str] = []
     behind: list[str] = []
