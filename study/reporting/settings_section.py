@@ -5,7 +5,9 @@ each with its one-line meaning from the schema."""
 
 from __future__ import annotations
 
-from functools import cache
+import copy
+from collections.abc import Mapping
+from functools import cache, lru_cache
 
 import pandas as pd
 from pydantic import ValidationError
@@ -33,25 +35,40 @@ def meanings() -> dict[str, str]:
     return {e.key: e.meaning for e in entries()}
 
 
-def settings_of_run(run: pd.Series) -> Settings | None:
-    """A run's Settings rebuilt from its recorded params; None when they do not validate (older runs)."""
+def settings_of_run(run: Mapping) -> Settings | None:
+    """A run's Settings rebuilt from its recorded params (`params.<key>`); None when they do not validate
+    (older runs)."""
     doc: dict[str, dict] = {}
     for key in setting_keys():
         text = run.get(f"params.{key}")
         if not isinstance(text, str):
             continue
         section_name, name = key.split(".", 1)
-        doc.setdefault(section_name, {})[name] = None if text == "None" else parse_yaml(text)
+        doc.setdefault(section_name, {})[name] = None if text == "None" else _parsed(text)
     try:
         return Settings.model_validate(doc)
     except (ValidationError, ValueError, TypeError):
         return None
 
 
+@lru_cache(maxsize=4096)
+def _parsed_once(text: str):
+    """A param's YAML value: a study's runs repeat a few texts thousands of times."""
+    return parse_yaml(text)
+
+
+def _parsed(text: str):
+    """`_parsed_once`, a list or mapping copied so that no caller shares it."""
+    value = _parsed_once(text)
+    return copy.deepcopy(value) if isinstance(value, (list, dict)) else value
+
+
 def inert_everywhere(runs: pd.DataFrame) -> dict[str, str]:
-    """The settings inert in every run (key -> the reason in the first run); {} when a run cannot be rebuilt."""
+    """The settings inert in every run (key -> the reason in the first run); {} when a run cannot be rebuilt.
+    Runs with the same settings (seeds of a cell) are looked at once."""
+    columns = [column for column in (f"params.{key}" for key in setting_keys()) if column in runs]
     common: dict[str, str] | None = None
-    for _, run in runs.iterrows():
+    for run in runs[columns].drop_duplicates().to_dict("records"):
         settings = settings_of_run(run)
         if settings is None:
             return {}
