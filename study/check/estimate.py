@@ -25,8 +25,10 @@ from study.spec.settings import Settings
 # study/engine/graph.py's FULL_TRAIN_EVAL_LIMIT and ENGINE_CACHE_SIZE):
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
 ENGINE_CACHE = 4  # engines a training process keeps (a structure seen again within them is not rebuilt)
-ENGINE_EFFICIENCY = 0.7  # the engine's arithmetic runs at ~1/1.4 of the matmul rate (benchmarks: 1.35 × the bound)
-STEP_S = 5.0e-5  # a training step's fixed cost in the runtime (a tiny net's step is nothing else)
+# the engine's share of the rate.py benchmark's rate: a 170-GFLOP cell trains in 1.86 s (per_cell.json) where the
+# benchmark measures 190-225 GFLOP/s
+ENGINE_EFFICIENCY = 0.45
+STEP_S = 1.0e-4  # a training step's fixed cost per layer with weights (a batch-normalised one counts twice)
 EVAL_S = 2.0e-4  # an evaluation's fixed cost (its forward passes and the records it hands back)
 BUILD_S = 1.0  # a new structure: the Keras model, its optimizer, the trace of its chunk graph, its first call
 CELL_S = 0.1  # a cell's bookkeeping: its run, params, tags, inputs, curve and model in the store
@@ -162,6 +164,11 @@ def weighted_layers(model: ModelConfig) -> int:
     return max(1, sum(kind(spec) in ("dense", "conv2d") for spec in model.layers))
 
 
+def step_layers(model: ModelConfig) -> int:
+    """What a training step's fixed cost is counted in: the layers with weights, twice with batch norm."""
+    return weighted_layers(model) * (2 if model.batch_norm != "off" else 1)
+
+
 def store_bytes(cells: Sequence[Cell], shape_of, kept_model: bool) -> int:
     """The store's growth: each cell's metric rows and run files, and the kept model."""
     total = 0
@@ -192,7 +199,8 @@ def cell_seconds(cells: Sequence[Cell], shapes: dict, rate: float) -> list[float
         if len(cache) > ENGINE_CACHE:
             cache.popitem(last=False)
         arithmetic = cell_flops(s, shapes[s.data]) / (rate * ENGINE_EFFICIENCY)
-        fixed = s.train.iterations * STEP_S + evaluations(s) * EVAL_S + CELL_S + (BUILD_S if built else 0.0)
+        fixed = s.train.iterations * step_layers(s.model) * STEP_S + evaluations(s) * EVAL_S + CELL_S
+        fixed += BUILD_S if built else 0.0
         out.append(arithmetic + fixed)
     return out
 
@@ -215,7 +223,7 @@ def estimate(cells: Sequence[Cell], shapes: dict, rate: float, workers: int = 1,
 
     flops = sum(cell_flops(c.settings, shapes[c.settings.data]) for c in cells)
     arithmetic = flops / (rate * ENGINE_EFFICIENCY)
-    steps = sum(c.settings.train.iterations for c in cells)
+    steps = sum(c.settings.train.iterations * step_layers(c.settings.model) for c in cells)
     evals = sum(evaluations(c.settings) for c in cells)
     built = builds(cells, workers)
     overhead = steps * STEP_S + evals * EVAL_S + built * BUILD_S + len(cells) * CELL_S

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 SHAPE = (4096, 784, 64)  # (rows, inputs, units): a dense layer's forward pass over a batch of MNIST images
-REPEATS = 15  # the best of these calls (~0.1 s in all): the rate the machine reaches, not a moment of load
+REPEATS = 40  # the best of these calls (~0.2 s in all): the rate the machine reaches, not a moment of load
 CACHE_FILE = "machine_rate.json"
 
 

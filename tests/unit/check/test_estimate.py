@@ -89,7 +89,7 @@ def test_the_wall_time_is_the_start_then_the_cells_shared_among_workers():
     one = est.estimate(cells, {cells[0].settings.data: MNIST}, rate)
     flops = 2 * est.cell_flops(cells[0].settings, MNIST)
     assert one.flops == flops and one.builds == 2
-    overhead = 2 * (2000 * est.STEP_S + 201 * est.EVAL_S + est.BUILD_S + est.CELL_S)
+    overhead = 2 * (2000 * 3 * est.STEP_S + 201 * est.EVAL_S + est.BUILD_S + est.CELL_S)  # 3 layers with weights
     assert one.arithmetic_s == pytest.approx(flops / (rate * est.ENGINE_EFFICIENCY))
     assert one.overhead_s == pytest.approx(overhead)
     assert one.seconds == pytest.approx(est.START_S + one.arithmetic_s + overhead)
@@ -141,3 +141,10 @@ def test_the_engines_numbers_restated_here_are_the_engines():
         and node.targets[0].id in ("FULL_TRAIN_EVAL_LIMIT", "ENGINE_CACHE_SIZE")
     }
     assert values == {"FULL_TRAIN_EVAL_LIMIT": est.FULL_TRAIN_EVAL_LIMIT, "ENGINE_CACHE_SIZE": est.ENGINE_CACHE}
+
+
+def test_a_steps_fixed_cost_counts_layers_and_batch_norm_twice():
+    (cell, _) = cells_of(COURSE)
+    assert est.step_layers(cell.settings.model) == 3
+    deep = {**COURSE, "base": {"model": {"hidden": [40] * 5, "batch_norm": "before"}}}
+    assert est.step_layers(cells_of(deep)[0].settings.model) == 12
