@@ -13,7 +13,7 @@ from study.analysis.statistics import curve_band
 from study.reporting.context import ReportContext, ReportFigure
 
 MAX_PANEL_CELLS = 24  # up to this many cells, every figure draws every cell
-TOP_CELLS, BOTTOM_CELLS = 8, 4  # beyond it, the best and the worst cells by the ranking metric
+TOP_CELLS, BOTTOM_CELLS = 6, 3  # beyond it, the best and the worst cells by the ranking metric
 MAX_TABLE_ROWS = 100  # rows of a per-cell or per-run table in the HTML; the CSV files hold them all
 LEVEL_PANEL_SIZE = (4.2, 3.0)  # inches per axis panel
 
