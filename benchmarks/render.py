@@ -164,6 +164,30 @@ def search_conditional(root: Path = RESULTS) -> str:
     return rendered(root)
 
 
+def report_scale(root: Path = RESULTS) -> str:
+    """benchmarks/README.md: `study report` by the number of runs, the earlier code beside this one."""
+    doc = results("report_scale", root)
+    lines = [
+        "| runs | metric points | code | wall s | CPU s | peak RSS MB | HTML MB | figures |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for size in doc["sizes"]:
+        measured = [(size["baseline"]["label"], size["baseline"])] if "baseline" in size else []
+        measured += [("this checkout", rep) for rep in size["reps"]]
+        for code, r in measured:
+            wall = f"> {r['seconds']:.0f} (stopped)" if "stopped" in r else f"{r['seconds']:.1f}"
+            html = "–" if "stopped" in r else f"{r['html_bytes'] / 1e6:.2f}"
+            figures = "–" if "stopped" in r else str(r["figures"])
+            lines.append(
+                f"| {size['runs']:,} | {size['metric_rows']:,} | {code} | {wall} | {r['cpu_s']:.1f} | "
+                f"{r['peak_rss_mb']:.0f} | {html} | {figures} |"
+            )
+    lines.append("")
+    load = [float(v) for v in doc["load_before"].split()]
+    lines.append(f"{source(doc, load)}.")
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[..., str]] = {
     "speed": speed,
     "vg-output": vg_output,
@@ -171,6 +195,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "phases": phases,
     "startup": startup,
     "search-conditional": search_conditional,
+    "report-scale": report_scale,
 }
 
 

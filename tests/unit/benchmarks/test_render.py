@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.render import RENDERERS, RESULTS, marked_blocks, rewritten
 
-NAMES = ("per_cell", "phases", "startup", "search_conditional")
+NAMES = ("per_cell", "phases", "startup", "search_conditional", "report_scale")
 
 
 @pytest.fixture
