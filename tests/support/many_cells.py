@@ -41,7 +41,7 @@ def _run(index: int, axes: dict[str, str], seed: int, rng: np.random.Generator) 
     """One FINISHED cell run and its history points."""
     run_id = f"{index:032x}"
     cell = " · ".join(axes.values())
-    final = 0.1 + 0.85 * np.exp(-(np.log10(float(axes["lr"])) + 1) ** 2) * (1 - np.exp(-int(axes["width"]) / 24))
+    final = 0.1 + 0.85 * np.exp(-((np.log10(float(axes["lr"])) + 1) ** 2)) * (1 - np.exp(-int(axes["width"]) / 24))
     final = float(np.clip(final + rng.normal(0, 0.01), 0.05, 0.99))
     test = [round(0.1 + (final - 0.1) * (1 - np.exp(-s / 15)), 3) for s in EVAL_STEPS]
     history = [(run_id, "test_acc", s, v, 0) for s, v in zip(EVAL_STEPS, test)]
