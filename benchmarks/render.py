@@ -159,9 +159,54 @@ def startup(root: Path = RESULTS) -> str:
 
 def search_conditional(root: Path = RESULTS) -> str:
     """docs/search.md: a search over a flat and a derived conditional space (benchmarks/search_conditional.py)."""
-    from benchmarks.search_conditional import rendered
+    from benchmarks.search_conditional import MODES, table
 
-    return rendered(root)
+    doc = results("search_conditional", root)
+    totals = {m: [r for r in doc["runs"] if r["mode"] == m] for m in MODES}
+    summary = "; ".join(
+        f"{m}: {sum(r['distinct_in_effect'] for r in rs)} distinct in effect of {sum(r['cells_trained'] for r in rs)} "
+        f"cells trained"
+        for m, rs in totals.items()
+    )
+    load = doc["load_average"]["before"]
+    note = "`first at trial`: Optuna's number of the first trial with that value, repeated points included"
+    return f"{table(doc['runs'])}\n\nIn all, {summary}. {note}. {doc['trials']} trials a search; {source(doc, load)}.\n"
+
+
+def scale(root: Path = RESULTS) -> str:
+    """benchmarks/README.md: the 200 tiny cells on a quiet machine, then under load with the dry run's estimates."""
+    return scale_table(results("scale_quiet", root)) + "\n" + scale_table(results("scale", root))
+
+
+def scale_table(doc: dict) -> str:
+    """Per-cell fixed cost before and after, and estimates against actual, of one results file."""
+    lines = [
+        "| 200 tiny cells, `study run` | run s (its final table) | cells' training s | fixed cost per cell s | load |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for tree, reps in doc["runs"].items():
+        for r in reps:
+            lines.append(
+                f"| {tree} | {r['run_seconds']:.1f} | {r['training_seconds']:.1f} | {r['fixed_per_cell']:.3f} "
+                f"| {r['load_before']:.1f} |"
+            )
+    if doc.get("estimates"):
+        lines += [
+            "",
+            "| study | estimate s | actual s | error | estimate MB | actual MB | load |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for e in doc["estimates"]:
+            lines.append(
+                f"| `{e['config']}` | {e['estimate_seconds']:.0f} | {e['seconds']:.0f} | {100 * e['error']:+.0f} % "
+                f"| {e['estimate_store_bytes'] / 1e6:.1f} | {e['store_bytes'] / 1e6:.1f} | {e['load_before']:.1f} |"
+            )
+    lines += ["", f"{scale_source(doc)}"]
+    return "\n".join(lines) + "\n"
+
+
+def scale_source(doc: dict) -> str:
+    return f"`{doc['command']}` on {doc['machine']}; load = 1-minute load average before each run."
 
 
 def report_scale(root: Path = RESULTS) -> str:
@@ -196,6 +241,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "startup": startup,
     "search-conditional": search_conditional,
     "report-scale": report_scale,
+    "scale": scale,
 }
 
 

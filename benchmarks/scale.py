@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.record import RESULTS, require_data_dir, results_header, write_results
+from benchmarks.record import require_data_dir, results_header, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = "benchmarks/scale_200.yaml"
@@ -104,40 +104,6 @@ def beside_estimate(config: str, tree: Path, run: dict | None = None) -> dict:
         "load_before": run["load_before"],
         "load_after": run["load_after"],
     }
-
-
-def rendered(root: Path = RESULTS) -> str:
-    """The benchmarks README's block: per-cell fixed cost before and after, and estimates against actual."""
-    import json
-
-    doc = json.loads((root / "scale.json").read_text())
-    lines = [
-        "| 200 tiny cells, `study run` | run s (its final table) | cells' training s | fixed cost per cell s | load |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for tree, reps in doc["runs"].items():
-        for r in reps:
-            lines.append(
-                f"| {tree} | {r['run_seconds']:.1f} | {r['training_seconds']:.1f} | {r['fixed_per_cell']:.3f} "
-                f"| {r['load_before']:.1f} |"
-            )
-    if doc.get("estimates"):
-        lines += [
-            "",
-            "| study | estimate s | actual s | error | estimate MB | actual MB | load |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for e in doc["estimates"]:
-            lines.append(
-                f"| `{e['config']}` | {e['estimate_seconds']:.0f} | {e['seconds']:.0f} | {100 * e['error']:+.0f} % "
-                f"| {e['estimate_store_bytes'] / 1e6:.1f} | {e['store_bytes'] / 1e6:.1f} | {e['load_before']:.1f} |"
-            )
-    lines += ["", f"{source_line(doc)}"]
-    return "\n".join(lines) + "\n"
-
-
-def source_line(doc: dict) -> str:
-    return f"`{doc['command']}` on {doc['machine']}, {doc['date']}; load = 1-minute load average before each run."
 
 
 def main(argv: list[str] | None = None) -> int:

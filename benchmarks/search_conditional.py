@@ -98,22 +98,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def rendered(root: Path | None = None) -> str:
-    """docs/search.md's block (benchmarks/render.py): the table and how it was measured."""
-    from benchmarks.render import RESULTS, results, source
-
-    doc = results("search_conditional", root or RESULTS)
-    totals = {m: [r for r in doc["runs"] if r["mode"] == m] for m in MODES}
-    summary = "; ".join(
-        f"{m}: {sum(r['distinct_in_effect'] for r in rs)} distinct in effect of {sum(r['cells_trained'] for r in rs)} "
-        f"cells trained"
-        for m, rs in totals.items()
-    )
-    load = doc["load_average"]["before"]
-    note = "`first at trial`: Optuna's number of the first trial with that value, repeated points included"
-    return f"{table(doc['runs'])}\n\nIn all, {summary}. {note}. {doc['trials']} trials a search; {source(doc, load)}.\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=30, help="the budget of each search")

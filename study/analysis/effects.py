@@ -31,10 +31,10 @@ from scipy import stats
 
 from study.analysis.factors import ALPHA, factor_axes, interacting_axes
 from study.analysis.statistics import CONFIDENCE
+from study.plan.sequential import NEEDS_REPLICATES, RESOLVED, WITHIN_NOISE
 from study.store.reader import FINISHED, Axis
 
 CORRECTION = "bonferroni"  # simultaneous intervals at 1 − ALPHA / m agree with the adjusted p exactly
-RESOLVED, WITHIN_NOISE, NEEDS_REPLICATES = "resolved", "within noise", "needs replicates"
 OVERALL = "overall"
 MAX_SIMPLE_EFFECTS = 2_000  # past this many within-combination comparisons, an axis is compared overall
 COLUMNS = (

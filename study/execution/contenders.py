@@ -14,13 +14,11 @@ import math
 import statistics
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from study.plan.grid import Cell
+from study.spec.document import Study
 from study.spec.summary_metrics import grid_keep_metric, higher_is_better
 from study.spec.task import task_of
-
-if TYPE_CHECKING:
-    from study.execution.cell import CellJob
 
 
 class Contenders:
@@ -34,18 +32,18 @@ class Contenders:
         self.values: dict[str, list[float]] = {}
 
     @classmethod
-    def of(cls, jobs: Sequence[CellJob]) -> Contenders | None:
-        """For a grid's jobs with `keep_model: best` and a fixed list of seeds; None otherwise (keep all)."""
-        if not jobs:
+    def of(cls, study: Study, cells: Sequence[Cell]) -> Contenders | None:
+        """For a grid's cells to train here, with `keep_model: best` and a fixed list of seeds; None otherwise
+        (keep all)."""
+        if not cells:
             return None
-        study = jobs[0].study
         spec = study.spec
         if spec.tracking.keep_model != "best" or spec.search is not None or not isinstance(spec.seeds, (int, list)):
             return None
         seeds = spec.seeds if isinstance(spec.seeds, int) else len(spec.seeds)
-        recorded = [task_of(job.cell.settings).summary_metrics for job in jobs]
+        recorded = [task_of(cell.settings).summary_metrics for cell in cells]
         metric = spec.tracking.keep_metric or grid_keep_metric(task_of(study.base), recorded)
-        return cls(metric, seeds, Counter(job.cell.group for job in jobs))
+        return cls(metric, seeds, Counter(cell.group for cell in cells))
 
     def may_be_kept(self, cell: str, metrics: dict[str, float]) -> bool:
         """Record a finished run of `cell`; False only when no run still to come can make it the kept one."""

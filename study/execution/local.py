@@ -28,7 +28,9 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
     mode = jobs[0].cell.settings.train.numerics  # one mode per study (the pre-run check)
     predicted = predicted_seconds(jobs) if progress else []
     since = 0.0  # when the first cell ended (it waited for the training process to start, too)
-    contenders = Contenders.of(jobs)  # which runs may hold the kept model: the others skip saving it
+    contenders = (
+        Contenders.of(jobs[0].study, [job.cell for job in jobs]) if jobs else None
+    )  # which runs may hold the kept model: the others skip saving it
     with tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
         writer = BackgroundWriter()
         writer.submit(warm_up_figures)  # while the trainer still imports TensorFlow, not during the first cell

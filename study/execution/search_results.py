@@ -88,8 +88,8 @@ def tag_front(store: Store, experiment_id: str, ostudy) -> set[str]:
 def keep_front_models(store: Store, parent: str, study: Study, results: list[CellResult], front: set[str]) -> None:
     """`keep_model: best` with several objectives keeps the front's models (a save parked beside a SQLite store
     is packaged now) and not the others'; the parent's `study.best_model` names the front's best by the
-    first objective a run records (not the gap). A trial off the front never returns to it (trials are only added), so nothing dropped
-    is needed later."""
+    first objective a run records (not the gap). A trial off the front never returns to it (trials are only
+    added), so nothing dropped is needed later."""
     keep = study.spec.tracking.keep_model
     if keep == "none":
         return

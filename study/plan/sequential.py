@@ -31,7 +31,7 @@ resolves large effects with fewer seeds (the most a prefix of n equal difference
 ((n + c)/c)^((n−1)/2)) at some cost for effects near one seed sd; in simulation (docs/adaptive_seeds.md) c = 0.1
 resolves an effect of 8 sd at 3.3 seeds on average and one of 2 sd with 96 % power by 10 seeds."""
 
-RESOLVED, WITHIN_NOISE, NEEDS_REPLICATES = "resolved", "within noise", "needs replicates"  # the report's words
+RESOLVED, WITHIN_NOISE, NEEDS_REPLICATES = "resolved", "within noise", "needs replicates"  # verdicts, in every report
 OVERALL = "overall"
 
 

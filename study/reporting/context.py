@@ -43,9 +43,7 @@ class ReportContext:
     expectations: list[dict] | None = None  # the parent's expectations.json (the study's `expect:` checks)
     reproduction: dict | None = None  # the parent's reproduction.json, when it reproduces another run
     rounds: list[dict] | None = None  # the parent's rounds.json, when its seeds were added in rounds
-    search: Any = (
-        None  # a search's trials and figures (study/reporting/search_section.py SearchReport); None for a grid
-    )
+    search: Any = None  # a search's trials and figures (study/reporting/search_report.py SearchReport); None for a grid
     tracking_uri: str | None = None  # the store, for loading logged models (study/reporting/models_section.py)
     comparison_html: str = ""  # `study report --compare OTHER`: the section of study/reporting/comparison_section.py
 

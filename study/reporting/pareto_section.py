@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from study.reporting.context import ReportFigure
-
-if TYPE_CHECKING:
-    from study.reporting.search_section import SearchReport
+from study.reporting.search_report import SearchReport
 
 
 def objectives_line(report: SearchReport) -> str:

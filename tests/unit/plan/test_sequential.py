@@ -181,14 +181,7 @@ def pair_values(effect: float, studies: int = STUDIES) -> np.ndarray:
     return rng.normal(0, np.sqrt(0.5), (studies, 2, 10)) + np.array([0.0, effect])[:, None]
 
 
-def test_the_verdicts_speak_the_reports_words_at_its_level():
-    from study.analysis import effects
+def test_the_sequential_error_rate_is_the_reports_confidence_level():
     from study.analysis.statistics import CONFIDENCE
-    from study.plan import sequential
 
-    assert (sequential.RESOLVED, sequential.WITHIN_NOISE, sequential.NEEDS_REPLICATES) == (
-        effects.RESOLVED,
-        effects.WITHIN_NOISE,
-        effects.NEEDS_REPLICATES,
-    )
     assert Design(2, 10).alpha == pytest.approx(1 - CONFIDENCE, abs=1e-15)

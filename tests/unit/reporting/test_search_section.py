@@ -10,7 +10,8 @@ import optuna
 import pandas as pd
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from study.reporting.search_section import SearchReport, draw, importances, objectives, search_section, trials_frame
+from study.reporting.search_report import SearchReport
+from study.reporting.search_section import draw, importances, objectives, search_section, trials_frame
 
 DISTS = {
     "name": CategoricalDistribution(("sgd", "momentum")),
