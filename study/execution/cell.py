@@ -257,6 +257,8 @@ def train_run(
                 park(store.uri, run_id, saved, summary.iterations)
             model_path = package(saved) if saved is not None and not parks else None
         except Exception as exc:
+            if store_fault_text(exc) is not None:
+                raise  # a full disk or an unusable store: the run and the grid end as for any store fault
             traceback.print_exc(file=sys.stderr)
             return fail(
                 store, writer, logger, monitor, cell, run_id, f"saving the model failed: {error_summary(exc)}", None
