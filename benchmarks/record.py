@@ -10,6 +10,8 @@ import statistics
 import time
 from pathlib import Path
 
+from study.runtime.rate import cpu_model
+
 # The engine's targets: (key, label, limit, "<=" or ">=").
 TARGETS = {
     "engine_over_bound": ("engine / arithmetic bound", 1.5, "<="),
@@ -44,17 +46,6 @@ def machine() -> dict:
         "python": platform.python_version(),
         "versions": versions(),
     }
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def describe_machine() -> str:
