@@ -37,7 +37,7 @@ def stat_columns(task: Task) -> tuple[str, ...]:
     """STAT_COLUMNS with the task's score: final_test_mae, best_test_mae, final_train_mae, gap, … for regression
     (no learning-speed columns: "reaching a fraction of the final value" assumes a score that rises)."""
     if task.score == "acc":
-        return (*STAT_COLUMNS, *validation_columns(task))
+        return (*STAT_COLUMNS, *validation_columns(task), *task.own_summary_metrics)
     return (*task.summary_metrics, "gap", "wall_time_s", "grad_ratio")
 
 
@@ -63,7 +63,7 @@ def run_stats(study: StudyRuns) -> pd.DataFrame:
     by_run = test.groupby("run_id")["value"]
     out[best] = runs[best].fillna(by_run.max() if task.higher_is_better else by_run.min())
     out[train] = runs[train].fillna(_last(study.curve(f"train_{task.score}")))
-    extras = task.summary_metrics[3:] if task.score != "acc" else validation_columns(task)
+    extras = task.summary_metrics[3:] if task.score != "acc" else (*validation_columns(task), *task.own_summary_metrics)
     for extra in extras:
         out[extra] = runs[extra] if extra in runs else math.nan
     out["gap"] = (out[train] - out[final]) if task.higher_is_better else (out[final] - out[train])

@@ -24,6 +24,7 @@ from study.spec.document import Study
 from study.spec.keys import is_setting_key, setting_of
 from study.spec.model import ModelConfig
 from study.spec.relevance import effective_settings, inert_settings
+from study.spec.task import builtin_task_kind, task_of
 
 
 @dataclass
@@ -53,6 +54,7 @@ def preflight(study: Study, cells: Sequence[Cell]) -> Preflight:
     check_targets(study, cells)
     check_structures(study, cells, report)
     check_callbacks(study, cells)
+    check_own_functions(study, cells, report)
     check_grid_values_used(study, cells)
     check_explicit_settings_take_effect(study, cells)
     check_no_inert_duplicates(study, cells)
@@ -100,11 +102,18 @@ def check_data(study: Study, cells: Sequence[Cell], report: Preflight) -> None:
 
 
 def check_targets(study: Study, cells: Sequence[Cell]) -> None:
-    """Cross-entropy needs class labels, a regression loss real targets (`data.targets`)."""
+    """Classification needs class labels, a regression loss real targets (`data.targets`)."""
     for cell in cells:
         loss, d = cell.settings.model.loss, cell.settings.data
-        if (loss == "cross_entropy") == (d.targets == "classes"):
+        if (task_of(cell.settings).kind == "classification") == (d.targets == "classes"):
             continue
+        if builtin_task_kind(loss) is None:
+            raise ConfigError(
+                f"{study.source}: model.task: {cell.settings.model.task} needs "
+                f"{'class labels' if d.targets == 'real' else 'real targets'} and {d.name} has "
+                f"{'real targets' if d.targets == 'real' else 'class labels'} (data.targets: {d.targets}) in cell "
+                f"{cell.group!r} (valid: classification, regression)"
+            )
         if d.targets == "real":
             raise ConfigError(
                 f"{study.source}: model.loss: cross_entropy needs class labels and {d.name} has real targets "
@@ -190,6 +199,28 @@ def check_callbacks(study: Study, cells: Sequence[Cell]) -> None:
             own_callbacks([ref])
         except BuilderError as exc:
             raise ConfigError(f"{study.source}: train.callbacks: {shown_ref(ref)}: {exc}") from None
+
+
+def check_own_functions(study: Study, cells: Sequence[Cell], report: Preflight) -> None:
+    """Your own `model.loss` and `train.metrics` imported and called once on a probe batch of each task and
+    output width they meet (imports TensorFlow); a problem is one line."""
+    probes: dict[tuple[str, str, str, int, bool], None] = {}
+    for cell in cells:
+        settings, outputs = cell.settings, report.data[cell.settings.data].num_outputs
+        kind = task_of(settings).kind
+        if builtin_task_kind(settings.model.loss) is None:
+            probes[("model.loss", settings.model.loss, kind, outputs, True)] = None
+        probes.update(dict.fromkeys(("train.metrics", ref, kind, outputs, False) for ref in settings.train.metrics))
+    if not probes:
+        return
+    from study.engine.own_functions import check_own_function
+    from study.spec.builder import BuilderError
+
+    for key, ref, kind, outputs, is_loss in probes:
+        try:
+            check_own_function(ref, kind, outputs, is_loss)
+        except BuilderError as exc:
+            raise ConfigError(f"{study.source}: {key}: {shown_ref(ref)}: {exc}") from None
 
 
 def shown_ref(ref: str | None) -> str:

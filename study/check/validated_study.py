@@ -11,7 +11,7 @@ import yaml
 
 from study.errors import ConfigError
 from study.plan.space import check_metric, grid_of, search_space
-from study.spec.builder import BuilderError, anchored
+from study.spec.builder import BuilderError, anchored, is_reference
 from study.spec.document import Study, StudyFile, resolve_arch
 from study.spec.keys import is_setting_key, setting_keys
 from study.spec.messages import validated
@@ -55,18 +55,20 @@ def study_from_dict(doc: dict[str, Any], source: str) -> Study:
     return study
 
 
-CODE_KEYS = ("model.builder", "train.callbacks")  # settings that name your own code: one reference, or a list
+# Settings that name your own code: one reference, or a list (model.loss: a reference, or a loss of the study's).
+CODE_KEYS = ("model.builder", "model.loss", "train.metrics", "train.callbacks")
 
 
 def anchor_builders(doc: dict[str, Any], source: str) -> None:
-    """Every path in `model.builder` and `train.callbacks` made absolute against the study file's folder (so
-    the study as logged names the very file, and worker processes find it); a missing module is refused here."""
+    """Every path in the settings that name your own code (CODE_KEYS) made absolute against the study file's
+    folder (so the study as logged names the very file, and worker processes find it); a missing module is
+    refused here."""
     folder = Path(source).parent
 
     def anchor(value: Any, where: str) -> Any:
         if isinstance(value, list):
             return [anchor(v, f"{where}[{i}]") for i, v in enumerate(value)]
-        if not isinstance(value, str):
+        if not is_reference(value):  # a loss of the study's (a malformed reference: the schema says why)
             return value
         try:
             return anchored(value, folder)

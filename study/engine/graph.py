@@ -20,8 +20,9 @@ from study.engine.diagnostics import (
     stat_names,
 )
 from study.engine.optimizers import build_optimizer
+from study.engine.own_functions import own_functions, per_example
 from study.spec.settings import Settings
-from study.spec.task import Task, task_of
+from study.spec.task import Task, builtin_task_kind, task_of
 
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
 EVAL_BATCH = 10_000  # rows per forward pass when evaluating a whole split
@@ -95,6 +96,8 @@ class Engine:
         self.batch_size = settings.train.batch_size
         self.shape = (tuple(data.input_shape), outputs_of(self.task, data))
         self.own = settings.model.builder is not None  # the user's own model (study/engine/own_model.py)
+        self.own_loss = own_functions([self.task.loss])[0] if builtin_task_kind(self.task.loss) is None else None
+        self.own_metrics = own_functions(settings.train.metrics)  # study/engine/own_functions.py
         self.model = build_model(settings.model, *self.shape)
         self.optimizer = build_optimizer(settings.optimizer)
         self.variables = self.model.trainable_variables
@@ -172,8 +175,10 @@ class Engine:
         is not capped: the course's `-log(p + 1e-7)` can never exceed 16.1 per example, ours can —
         which is what lets a diverging run reach inf/NaN and be stopped. Regression: Keras's
         mean_squared_error / mean_absolute_error / …_percentage_error / …_logarithmic_error,
-        averaged over the targets.
+        averaged over the targets. Your own loss: its per-example values.
         """
+        if self.own_loss is not None:
+            return per_example(self.own_loss, y, out)
         if self.task.kind == "classification":
             return keras.losses.sparse_categorical_crossentropy(y, out)
         return keras.losses.get(self.task.loss)(y, out)
@@ -219,15 +224,16 @@ class Engine:
         return loss, idx, stats
 
     def _example_values(self, x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
-        """Per-example [score, loss, extras…] of the model on rows `x`: 1/0 for a correct
+        """Per-example [score, loss, extras…, your own metrics…] of the model on rows `x`: 1/0 for a correct
         prediction, or the absolute / squared error averaged over the targets."""
         out = self.model(x, training=False)
         losses = self._losses(y, out)
+        own = [per_example(fn, y, out) for fn in self.own_metrics]
         if self.task.kind == "classification":
             pred = tf.argmax(out, axis=-1, output_type=tf.int32)
-            return [tf.cast(tf.equal(pred, y), tf.float32), losses]
+            return [tf.cast(tf.equal(pred, y), tf.float32), losses, *own]
         err = out - tf.cast(y, out.dtype)
-        return [tf.reduce_mean(tf.abs(err), axis=-1), losses, tf.reduce_mean(tf.square(err), axis=-1)]
+        return [tf.reduce_mean(tf.abs(err), axis=-1), losses, tf.reduce_mean(tf.square(err), axis=-1), *own]
 
     def _sums(self, x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
         """Sums of [score, loss, extras…] over one batch of rows.
@@ -260,16 +266,17 @@ class Engine:
         return [t / rows for t in totals or []]
 
     def _evaluate(self, batch_idx: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        """The task's eval metrics with the current weights, in `Task.eval_metrics` order
-        (train score, test score, test loss, test extras, then validation score and loss)."""
+        """The task's eval metrics with the current weights, in `Task.eval_metrics` order (train score, test
+        score, test loss, test extras, validation score and loss, then your own metrics split by split)."""
         if self.full_train_eval:
             train = self._split_metrics(self.x_train, self.y_train)
         else:
             batch_idx = tf.ensure_shape(batch_idx, [self.batch_size])  # epoch_shuffle's slice has no static length
             train = self._split_metrics(tf.gather(self.x_train, batch_idx), tf.gather(self.y_train, batch_idx))
         test = self._split_metrics(self.x_test, self.y_test)
-        val = self._split_metrics(self.x_val, self.y_val)[:2] if self.task.validation else []
-        return (train[0], test[0], test[1], *test[2:], *val)
+        val = self._split_metrics(self.x_val, self.y_val) if self.task.validation else []
+        own = 2 + len(self.task.extra)  # where your own metrics start in a split's values
+        return (train[0], test[0], test[1], *test[2:own], *val[:2], *train[own:], *test[own:], *val[own:])
 
     def _chunk(self, start: tf.Tensor, periods: tf.Tensor, period_len: tf.Tensor):
         """`periods` eval periods of `period_len` iterations after iteration `start`, in one graph."""

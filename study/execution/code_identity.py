@@ -1,7 +1,7 @@
-"""The model code a study run used, on its parent run: the digest of each `model.builder` and `train.callbacks`
-reference as the tag `study.code_digest`, its files as artifacts under `code/`, what `study reproduce` and
-`study verify` say when the code on disk is no longer that code ("model code differs"), and the Ray runtime
-environment that ships it to the workers."""
+"""The model code a study run used, on its parent run: the digest of each reference to your own code
+(`model.builder`, `model.loss`, `train.metrics`, `train.callbacks`) as the tag `study.code_digest`, its files
+as artifacts under `code/`, what `study reproduce` and `study verify` say when the code on disk is no longer
+that code ("model code differs"), and the Ray runtime environment that ships it to the workers."""
 
 from __future__ import annotations
 
@@ -15,13 +15,11 @@ from study.store.contract import Artifact, Tag
 
 
 def builder_refs(cells: Iterable[Cell]) -> list[str]:
-    """The distinct references to the user's code of these cells (`model.builder`, `train.callbacks`), in order
-    of first use."""
+    """The distinct references to the user's code of these cells (`model.builder`, `model.loss`,
+    `train.metrics`, `train.callbacks`), in order of first use."""
     refs: dict[str, None] = {}
     for c in cells:
-        if c.settings.model.builder is not None:
-            refs[c.settings.model.builder] = None
-        refs.update(dict.fromkeys(c.settings.train.callbacks))
+        refs.update(dict.fromkeys(c.settings.code_refs))
     return list(refs)
 
 

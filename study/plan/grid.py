@@ -24,6 +24,7 @@ from study.spec.keys import ARGS_KEY, check_setting_key, is_builder_arg, is_sett
 from study.spec.messages import cell_error, describe
 from study.spec.settings import LATER_SETTINGS, Settings
 from study.spec.strict import MAX_RUNS
+from study.spec.task import builtin_task_kind
 
 # Settings that say where things are, not what is computed: left out of a cell's identity.
 # Data settings added later enter only when set (DataConfig.identity), so existing hashes stay.
@@ -218,8 +219,11 @@ def identity(settings: Settings, seed: int) -> dict[str, Any]:
     if settings.model.builder is not None:  # the code's digest, not where it lives: a moved project keeps its cells
         doc["model"]["builder"] = parse(settings.model.builder).short
         doc["model"]["code"] = code_digest(settings.model.builder)
-    if settings.train.callbacks:  # likewise each callback's code
-        doc["train"]["callbacks"] = [[parse(ref).short, code_digest(ref)] for ref in settings.train.callbacks]
+    if builtin_task_kind(settings.model.loss) is None:  # likewise your own loss's, metrics' and callbacks' code
+        doc["model"]["loss"] = [parse(settings.model.loss).short, code_digest(settings.model.loss)]
+    for field in ("metrics", "callbacks"):
+        if doc["train"].get(field):
+            doc["train"][field] = [[parse(ref).short, code_digest(ref)] for ref in getattr(settings.train, field)]
     doc["seed"] = seed
     return doc
 
@@ -235,8 +239,8 @@ def cell_hash(study: Study, settings: Settings, seed: int) -> str:
     try:
         return config_hash(settings, seed)
     except BuilderError as exc:
-        refs = ", ".join(map(repr, [settings.model.builder, *settings.train.callbacks]))
-        raise ConfigError(f"{study.source}: model.builder / train.callbacks: {refs}: {exc}") from None
+        refs = ", ".join(map(repr, settings.code_refs))
+        raise ConfigError(f"{study.source}: your own code: {refs}: {exc}") from None
 
 
 def run_count(n_cells: int, n_seeds: int, n_runs: int | None = None) -> str:

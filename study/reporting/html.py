@@ -228,7 +228,11 @@ def _score_columns(ctx: ReportContext) -> tuple:
     """_SUMMARY_COLUMNS for the study's task: a regression study's errors, its gap, no learning speed."""
     if ctx.task.score == "acc":
         validation = (("Final val acc", "final_val_acc", "{:.3f}", "{:.3f}"),) if ctx.selects_on_validation else ()
-        return (*validation, *_SUMMARY_COLUMNS)
+        own = (
+            (f"Final {m.removeprefix('final_').replace('_', ' ')}", m, "{:.4g}", "{:.2g}")
+            for m in ctx.task.own_summary_metrics
+        )
+        return (*validation, *_SUMMARY_COLUMNS, *own)
     s, fmt = ctx.task.score_abbrev, "{:.4g}"
     final, best, train, *extra = ctx.task.summary_metrics
     return (

@@ -58,6 +58,12 @@ class Ref:
         return f"{Path(self.module).name if self.is_path else self.module}:{self.function}"
 
 
+def is_reference(text: object) -> bool:
+    """Whether a setting's value names your own code (`module:function`) rather than one of the study's own
+    choices (`model.loss: mse`): a string with a colon."""
+    return isinstance(text, str) and ":" in text
+
+
 def parse(text: str) -> Ref:
     """`module:function` split and checked (the module a dotted name or a path ending in `.py`)."""
     module, sep, function = str(text).rpartition(":")

@@ -6,9 +6,10 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
-from study.spec.builder import BuilderError, parse
+from study.spec.builder import REF_FORM, BuilderError, is_reference, parse
 from study.spec.layers import Activation, Layer
 from study.spec.strict import Fraction, OpenUnit, PositiveFloat, PositiveInt, Strict
+from study.spec.task import TASK_KINDS, TaskKind, builtin_task_kind
 
 # The course's own initialisers (exact, untruncated normals) first, then Keras's by name.
 CourseInitializer = Literal["gauss", "xavier", "he"]
@@ -28,8 +29,8 @@ KerasInitializer = Literal[
 ]
 Initializer = Literal[CourseInitializer, KerasInitializer]
 
-# The loss a cell minimises; it decides the task (study/spec/task.py): cross-entropy over a softmax is
-# classification, the others are regression with a linear output.
+# The study's own losses; each decides the task (study/spec/task.py): cross-entropy over a softmax is
+# classification, the others are regression with a linear output. Your own loss is a reference instead.
 LossName = Literal["cross_entropy", "mse", "mae", "mape", "msle"]
 
 COURSE_INITIALIZERS: tuple[str, ...] = get_args(CourseInitializer)
@@ -66,8 +67,12 @@ class ModelConfig(Strict):
     """L1 penalty: adds l1 * sum|W| over every kernel, the output layer's included."""
     l2: Annotated[float, Field(ge=0)] = 0.0
     """L2 penalty at the course's scale: adds 0.5 * l2 * sum W^2 (= Keras L2(l2 / 2))."""
-    loss: LossName = "cross_entropy"
-    """cross_entropy: softmax output, classification; mse / mae / mape / msle: linear output, regression."""
+    loss: LossName | str = "cross_entropy"
+    """cross_entropy: softmax output, classification; mse / mae / mape / msle: linear output, regression; or
+    your own `module:function` / `path/losses.py:function` returning per-example losses (set model.task)."""
+    task: TaskKind | None = None
+    """The task of your own model.loss: classification (softmax output, class labels, acc) or regression
+    (linear output, mae); unset with the study's losses, which decide it."""
     builder: str | None = None
     """Your own model: `package.module:function` or `path/to/models.py:function` (relative to the study
     file), called as `function(args, input_shape, outputs)`; it returns a keras.Model and replaces the
@@ -84,6 +89,33 @@ class ModelConfig(Strict):
             except BuilderError as exc:
                 raise ValueError(str(exc)) from None
         return v
+
+    @field_validator("loss")
+    @classmethod
+    def _loss(cls, v: str) -> str:
+        if v in LOSSES:
+            return v
+        if not is_reference(v):
+            raise ValueError(f"{v!r} is not a loss (valid: {', '.join(LOSSES)}, or your own {REF_FORM})")
+        try:
+            parse(v)
+        except BuilderError as exc:
+            raise ValueError(f"{v!r}: {exc}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _task_of_loss(self) -> ModelConfig:
+        builtin = builtin_task_kind(self.loss)
+        if builtin is None and self.task is None:
+            raise ValueError(
+                f"model.task: your own model.loss {self.loss!r} needs model.task (valid: {', '.join(TASK_KINDS)})"
+            )
+        if builtin is not None and self.task not in (None, builtin):
+            raise ValueError(
+                f"model.task: {self.task} contradicts model.loss {self.loss}, a {builtin} loss; model.task is for "
+                "your own loss: remove it"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_net(self) -> ModelConfig:

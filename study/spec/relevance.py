@@ -17,6 +17,7 @@ from typing import Any
 
 from study.spec.data import FORMAT_SETTINGS
 from study.spec.settings import Settings
+from study.spec.task import builtin_task_kind
 
 # Optimizer hyperparameter -> the optimizers that read it (study/engine/optimizers.py), for Keras's
 # rules and for the course notebook's own (study/engine/course_optimizers.py; its AdaGrad starts h at
@@ -61,6 +62,8 @@ def inert_settings(settings: Settings) -> dict[str, str]:
     inert: dict[str, str] = {}
     inert.update(inert_data_settings(settings))
     inert.update(inert_model_settings(settings))
+    if builtin_task_kind(settings.model.loss) is not None:
+        inert["model.task"] = f"model.loss {settings.model.loss} decides the task (model.task is for your own loss)"
     inert.update(inert_optimizer_settings(settings))
     return inert
 

@@ -10,7 +10,7 @@ from study.spec.data import DataConfig
 from study.spec.model import ModelConfig
 from study.spec.optimizer import OptimizerConfig
 from study.spec.strict import Strict
-from study.spec.task import task_of
+from study.spec.task import builtin_task_kind, task_of
 from study.spec.train import TrainConfig
 
 # Settings added after cells were first tracked: left out of a cell's identity (study/plan/grid.py) while
@@ -26,6 +26,8 @@ LATER_SETTINGS: dict[tuple[str, str], Any] = {
     ("model", "builder"): None,
     ("model", "args"): {},
     ("train", "callbacks"): [],
+    ("model", "task"): None,
+    ("train", "metrics"): [],
 }
 
 
@@ -41,13 +43,22 @@ class Settings(Strict):
     train: TrainConfig = TrainConfig()
     """The training loop: iterations, batches, evaluation, diagnostics, numerics."""
 
+    @property
+    def code_refs(self) -> list[str]:
+        """The references to your own code this cell runs (model.builder, model.loss, train.metrics,
+        train.callbacks): each one's code is part of the cell's identity."""
+        model = self.model
+        refs = [model.builder] if model.builder is not None else []
+        refs += [model.loss] if builtin_task_kind(model.loss) is None else []
+        return [*refs, *self.train.metrics, *self.train.callbacks]
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         t = self.train
         if t.eval_every > t.iterations:
             raise ValueError(f"train.eval_every ({t.eval_every}) is larger than train.iterations ({t.iterations})")
         if t.early_stopping is not None:
-            metrics = task_of(self).eval_metrics
+            metrics = task_of(self).builtin_eval_metrics  # your own metrics say no direction to improve in
             if t.early_stopping.metric not in metrics:
                 raise ValueError(
                     f"train.early_stopping.metric: {t.early_stopping.metric!r} is not recorded at eval points "

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from study.spec.builder import BuilderError, parse
 from study.spec.strict import PositiveInt, Strict
+from study.spec.task import RESERVED_METRIC_NAMES, metric_name
 
 # How a cell's floats are computed (study/runtime/numerics.py): `exact` = independent of threads,
 # workers and backend; `fast` = every op may split across threads.
@@ -58,6 +59,30 @@ class TrainConfig(Strict):
     callbacks: list[str] = []
     """Your own Keras callbacks, `module:Class` or `path/cb.py:Class` (relative to the study file), each made
     with no arguments; they get the engine's eval-point logs and may stop a cell (docs/own_models.md)."""
+
+    metrics: list[str] = []
+    """Your own metrics, `module:function` or `path/metrics.py:function` (relative to the study file), each
+    `function(y_true, y_pred)` returning per-example values; recorded as train_/test_/val_<function>."""
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, v: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for ref in v:
+            try:
+                parse(ref)
+            except BuilderError as exc:
+                raise ValueError(f"{ref!r}: {exc}") from None
+            name = metric_name(ref)
+            if name in RESERVED_METRIC_NAMES or name.endswith("_acc"):
+                raise ValueError(
+                    f"{ref!r}: a metric named {name!r} would read as the task's own "
+                    f"({', '.join(RESERVED_METRIC_NAMES)}, *_acc); rename the function"
+                )
+            if name in seen:
+                raise ValueError(f"{ref!r}: two metrics named {name!r}; each is recorded by its function's name")
+            seen.add(name)
+        return v
 
     @field_validator("callbacks")
     @classmethod

@@ -23,7 +23,7 @@ from study.errors import StudyError
 from study.spec.messages import validated
 from study.spec.settings import Settings
 from study.spec.summary_metrics import SUMMARY_METRIC_NAMES, VALIDATED_TASKS
-from study.spec.task import CLASSIFICATION, TASKS, Task
+from study.spec.task import CLASSIFICATION, TASKS, Task, own_metrics_of
 from study.store.bulk_runs import runs_by_id
 from study.store.claims import CLAIM_PREFIX
 from study.store.contract import ROLE_PARENT, Artifact, Tag, tag_is
@@ -158,7 +158,7 @@ def study_runs(
 ) -> StudyRuns:
     """The StudyRuns of cell runs already read and their metric histories (study/store/histories.py columns)."""
     axes = _axes(children)
-    runs = _runs_frame(children, axes)
+    runs = _runs_frame(children, axes, _task(children).own_summary_metrics)
     return StudyRuns(
         study=study,
         description=description,
@@ -274,9 +274,10 @@ def _levels(values: Iterable[str | None]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for v in values if v is not None))
 
 
-def _runs_frame(children: list[Run], axes: list[Axis]) -> pd.DataFrame:
-    """One row per run: identity, status, axis values, summary metrics, failure, times and params."""
-    frame = pd.DataFrame([_run_row(run, axes) for run in children])
+def _runs_frame(children: list[Run], axes: list[Axis], own: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per run: identity, status, axis values, summary metrics (`own`: your own metrics' too),
+    failure, times and params."""
+    frame = pd.DataFrame([_run_row(run, axes, own) for run in children])
     frame["start_time"] = pd.to_datetime(frame["start_time"], unit="ms")  # at once: per run it took 1 ms
     frame["end_time"] = pd.to_datetime(frame["end_time"], unit="ms")
     untimed = frame["wall_time_s"].isna() & frame["end_time"].notna()
@@ -284,7 +285,7 @@ def _runs_frame(children: list[Run], axes: list[Axis]) -> pd.DataFrame:
     return frame.astype({"seed": "Int64", "failure_step": "Int64", "stopped_at": "Int64"})
 
 
-def _run_row(run: Run, axes: list[Axis]) -> dict:
+def _run_row(run: Run, axes: list[Axis], own: tuple[str, ...] = ()) -> dict:
     """The runs-frame row of one run (params under `params.<name>`; times in ms since the epoch)."""
     tags, metrics, info = run.data.tags, run.data.metrics, run.info
     row = {
@@ -293,7 +294,7 @@ def _run_row(run: Run, axes: list[Axis]) -> dict:
         "seed": _int_or_none(tags.get(Tag.SEED)),
         "status": info.status,
         **{axis.column: axis.value_of(run) for axis in axes},
-        **{name: metrics.get(name, np.nan) for name in SUMMARY_METRICS},
+        **{name: metrics.get(name, np.nan) for name in (*SUMMARY_METRICS, *own)},
         "failure": tags.get(Tag.FAILURE),
         "failure_step": _int_or_none(tags.get(Tag.FAILURE_STEP)),
         "stopped_at": _int_or_none(tags.get(Tag.STOPPED_AT)),  # where train.early_stopping ended the run
@@ -339,13 +340,15 @@ def _n_classes(children: list[Run]) -> int:
 
 
 def _task(children: list[Run]) -> Task:
-    """The runs' task (tag `study.task`; runs without it are classification)."""
+    """The runs' task (tag `study.task`; runs without it are classification), with your own metrics they
+    recorded (train.metrics: each `final_test_<name>`)."""
     kinds = {run.data.tags.get(Tag.TASK, CLASSIFICATION.kind) for run in children}
     if len(kinds) > 1:
         raise StudyError(f"the study's runs mix tasks ({', '.join(sorted(kinds))}): their metrics do not compare")
     task = TASKS.get(kinds.pop(), CLASSIFICATION)
     validated = any(f"final_val_{task.score}" in run.data.metrics for run in children)
-    return replace(task, validation=validated)
+    own = own_metrics_of({name for run in children for name in run.data.metrics if name.startswith("final_test_")})
+    return replace(task, validation=validated, metrics=own)
 
 
 def _curves(histories: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:

@@ -218,6 +218,8 @@ LATER_DEFAULTS = [
     ("model", "builder", None),
     ("model", "args", {}),
     ("train", "callbacks", []),
+    ("model", "task", None),
+    ("train", "metrics", []),
 ]
 # cells tracked before those settings existed (commit be66fdf): their hashes must not move
 KNOWN_HASHES = {
@@ -359,7 +361,11 @@ CHANGED = {
     "train.numerics": "fast",
     "train.early_stopping": {"metric": "test_loss", "patience": 3},
     "train.callbacks": [str(REPO / "examples" / "callbacks.py") + ":StopAtAccuracy"],
+    "train.metrics": [str(REPO / "examples" / "losses.py") + ":top2_accuracy"],
+    "model.task": "regression",
 }
+MODEL_CONTEXT = {"model.task": {"loss": str(REPO / "examples" / "losses.py") + ":focal_loss", "task": "classification"}}
+"""Model settings that only act beside others: the context each is changed in."""
 
 
 CSV = {"format": "csv", "path": "t.csv", "test_split": {"fraction": 0.2}}
@@ -395,6 +401,7 @@ def test_hash_changes_when_any_setting_changes(key):
         doc["grid"] = {"train.eval_every": [10]}
     section, field = key.split(".")
     doc["base"]["data"] = CHANGED_WITH.get(key, {})  # the format a data setting belongs to, before and after
+    doc["base"]["model"].update(MODEL_CONTEXT.get(key, {}))
     changed = json.loads(json.dumps(doc))
     changed["base"].setdefault(section, {})[field] = CHANGED[key]
     before = expand(study_from_dict(doc, "h.yaml"))[0]
