@@ -2,7 +2,8 @@
 
 Thread pools are fixed when TensorFlow runs its first op, so each configuration trains in its own
 fresh process (`python -c`), on real tiny MNIST subsets. The study mixes a convolutional cell —
-whose kernels split their arithmetic by thread count on many CPUs — with a dense one.
+whose kernels split their arithmetic by thread count on many CPUs — with a dense one, and a model of the
+user's own code (`model.builder`, a custom `model.loss`, and a `train.metrics` every cell records).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ study: numerics
 base:
   data: {name: mnist, dir: DATA, train_size: 600, test_size: 300}
   optimizer: {name: adam, lr: 0.003}
-  train: {iterations: 40, batch_size: 50, eval_every: 10, diagnostics_every: 0}
+  train: {iterations: 40, batch_size: 50, eval_every: 10, diagnostics_every: 0, metrics: ["numerics_own.py:top3"]}
 architectures:
   conv:
     - {type: conv2d, filters: 12, kernel: 5, padding: 1}
@@ -35,8 +36,30 @@ grid:
   net:
     - {label: conv, model.arch: conv}
     - {label: dense, model.hidden: [64, 32]}
+    - {label: own, model.builder: "numerics_own.py:net", model.args: {width: 32},
+       model.loss: "numerics_own.py:cross_entropy", model.task: classification}
 seeds: [0]
 """
+
+# The user's own code beside the study file (a module name no other test imports: worker processes import it).
+OWN_CODE = """\
+import keras
+
+
+def net(args, input_shape, outputs):
+    inputs = keras.Input(input_shape)
+    hidden = keras.layers.Dense(args["width"], activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(outputs, activation="softmax")(hidden))
+
+
+def cross_entropy(y_true, y_pred):
+    return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+
+
+def top3(y_true, y_pred):
+    return keras.metrics.sparse_top_k_categorical_accuracy(y_true, y_pred, k=3)
+"""
+OWN_CURVES = ("train_top3", "test_top3")
 
 # Train every cell of the study in this process with the given numerics; print the histories as JSON.
 TRAIN = """
@@ -49,6 +72,7 @@ from study.plan.grid import expand
 from study.execution.datasets import cell_data
 from study.engine.training_loop import train_and_evaluate
 from tests.support.doubles import CURVES, Recorder
+CURVES = (*CURVES, "train_top3", "test_top3")
 
 out = {"tags": numerics_tags(numerics.settings()), "cells": {}}
 for cell in expand(load_study(sys.argv[1])):
@@ -78,6 +102,7 @@ def train_in_new_process(study_file: Path, mode: str, threads: int) -> dict:
 def study_file(tmp_path_factory, mnist_dir) -> Path:
     path = tmp_path_factory.mktemp("numerics") / "numerics.yaml"
     path.write_text(STUDY.replace("DATA", str(mnist_dir)), encoding="utf-8")
+    (path.parent / "numerics_own.py").write_text(OWN_CODE, encoding="utf-8")
     return path
 
 
@@ -94,9 +119,9 @@ def test_exact_histories_do_not_depend_on_the_thread_count(exact):
         "1",
         "2",
     )
-    assert set(one["cells"]) == {"conv · seed 0", "dense · seed 0"}
+    assert set(one["cells"]) == {"conv · seed 0", "dense · seed 0", "own · seed 0"}
     for name, curves in one["cells"].items():
-        assert len(curves["train_loss"]) == 40 and len(curves["test_acc"]) == 5  # iterations 0, 10, … 40
+        assert len(curves["train_loss"]) == 40 and len(curves["test_acc"]) == len(curves["test_top3"]) == 5
         assert curves == two["cells"][name], name  # exact equality, every value of every curve
 
 
@@ -111,9 +136,9 @@ def test_a_worker_pool_writes_the_same_histories_and_the_whole_runs(exact, study
     from tests.support.runs import Runs
 
     result = run_study(load_study(study_file), RunOptions(workers=2, progress=False))
-    assert [r.status for r in result.results] == ["done", "done"]
+    assert [r.status for r in result.results] == ["done", "done", "done"]
     runs = Runs(tmp_cwd, "numerics")
-    assert runs.statuses() == {"FINISHED": 2}
+    assert runs.statuses() == {"FINISHED": 3}
     for run in runs.all():
         assert_whole(runs, run, 40, 10)
     store = Store(result.tracking_uri)
@@ -121,7 +146,7 @@ def test_a_worker_pool_writes_the_same_histories_and_the_whole_runs(exact, study
         run = store.client.get_run(r.run_id)
         assert run.data.tags["study.numerics"] == "exact"
         assert run.data.tags["study.numerics.intra_op_threads"] == "1"
-        for key in ("train_loss", "test_acc", "test_loss"):
+        for key in ("train_loss", "test_acc", "test_loss", *OWN_CURVES):
             logged = [m.value for m in sorted(store.client.get_metric_history(r.run_id, key), key=lambda m: m.step)]
             assert logged == exact[1]["cells"][r.cell.name][key], (r.cell.name, key)
 

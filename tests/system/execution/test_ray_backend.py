@@ -32,6 +32,39 @@ from study.plan.grid import expand  # noqa: E402
 from study.store.runs import Store
 
 FAST_SMOKE = ["train.iterations=60", "train.eval_every=20"]  # the smoke study in a few seconds
+# The smoke study with its second cell a model of the user's own code (model.builder and a custom model.loss)
+# and a custom metric on both cells: Ray ships the module to its workers and trains the very same numbers.
+OWN_SMOKE = """\
+study: ray_own
+base:
+  data: {name: mnist, train_size: 2000, test_size: 500}
+  model: {hidden: [40, 20]}
+  optimizer: {name: sgd, lr: 0.1}
+  train: {iterations: 60, batch_size: 50, eval_every: 20, metrics: ["ray_own_code.py:top3"]}
+grid:
+  net:
+    - {label: sigmoid · gauss(0.01), model.activation: sigmoid, model.initializer: gauss}
+    - {label: own, model.builder: "ray_own_code.py:net", model.loss: "ray_own_code.py:cross_entropy",
+       model.task: classification}
+seeds: [0]
+"""
+OWN_CODE = """\
+import keras
+
+
+def net(args, input_shape, outputs):
+    inputs = keras.Input(input_shape)
+    hidden = keras.layers.Dense(40, activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(outputs, activation="softmax")(hidden))
+
+
+def cross_entropy(y_true, y_pred):
+    return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+
+
+def top3(y_true, y_pred):
+    return keras.metrics.sparse_top_k_categorical_accuracy(y_true, y_pred, k=3)
+"""
 RAY_CPUS = 2  # the session's local cluster (`ray_cluster`, conftest.py): two CPUs, whatever the machine has
 KILL_TIMEOUT_S = 120  # how long the killer waits for the long cell's run to appear on a loaded machine
 
@@ -88,8 +121,9 @@ def cell_runs(uri: str, study_name: str) -> list:
 
 
 @pytest.mark.ray
-def test_ray_backend_writes_what_the_local_backend_writes(project, ray_cluster):
-    study = load_study(REPO / "configs" / "smoke.yaml", FAST_SMOKE)
+def test_ray_backend_writes_what_the_local_backend_writes(project, ray_cluster, write_study):
+    write_study(OWN_CODE, "ray_own_code.py")
+    study = load_study(write_study(OWN_SMOKE))
     project("ray")
     on_ray = run_study(study, RunOptions(backend="ray", progress=False))
     project("local")
@@ -108,7 +142,7 @@ def test_ray_backend_writes_what_the_local_backend_writes(project, ray_cluster):
         assert run.info.status == twin.info.status == "FINISHED"
         assert run.data.tags["study.config_hash"] == twin.data.tags["study.config_hash"]
         assert int(run.data.tags["study.process"].split(":")[1]) != os.getpid()  # trained in a Ray worker
-        for key in ("train_loss", "test_acc"):
+        for key in ("train_loss", "test_acc", "test_loss", "test_top3"):
             ours, theirs = history(ray_store, run.info.run_id, key), history(local_store, twin.info.run_id, key)
             assert len(ours) >= 3 and ours[-1][0] == 60
             assert ours == theirs, f"{name}: {key} differs between Ray and local"
