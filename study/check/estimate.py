@@ -24,7 +24,7 @@ from study.spec.settings import Settings
 # The engine's own numbers, restated without importing TensorFlow (a unit test holds them equal to
 # study/engine/graph.py's FULL_TRAIN_EVAL_LIMIT and ENGINE_CACHE_SIZE):
 FULL_TRAIN_EVAL_LIMIT = 10_000  # `eval_train: auto` evaluates the whole training set up to this size
-ENGINE_CACHE = 4  # engines a training process keeps (a structure seen again within them is not rebuilt)
+ENGINE_CACHE = 16  # engines a training process keeps (a structure seen again within them is not rebuilt)
 # the engine's share of the rate.py benchmark's rate: a 170-GFLOP cell trains in 1.86 s (per_cell.json) where the
 # benchmark measures 190-225 GFLOP/s
 ENGINE_EFFICIENCY = 0.45

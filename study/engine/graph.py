@@ -29,9 +29,11 @@ EVAL_BATCH = 10_000  # rows per forward pass when evaluating a whole split
 EVAL_SLICES = 2  # independent row slices per forward pass, so TensorFlow's inter-op threads share it
 SLICE_MIN_ROWS = 1024  # a batch smaller than this is evaluated whole: splitting it costs more than it saves
 SLICE_ROW_MULTIPLE = 16  # slice boundaries on a multiple of 16 rows: 64-byte aligned, so slicing copies nothing
-ENGINE_CACHE_SIZE = (
-    4  # engines (graphs, models) and datasets as tensors kept per process (study/engine/training_loop.py)
-)
+# Engines (graphs, models) kept per process (study/engine/training_loop.py): enough that a grid cycling
+# through a few structures per value of an outer axis builds each once (a tiny engine holds ~9 MB).
+ENGINE_CACHE_SIZE = 16
+ENGINE_CACHE_BYTES = 256 * 2**20  # fewer engines once their variables and initial values pass this (the newest may)
+RESIDENT_DATASETS = 4  # datasets as tensors kept per process; the cached engines hold no more than these
 
 _resident: dict[int, tuple] = {}
 
@@ -59,7 +61,7 @@ def resident(data: Dataset) -> tuple:
     """The dataset as constant tensors, created once per Dataset object (engines share them)."""
     key = id(data)
     if key not in _resident or _resident[key][0] is not data:
-        if len(_resident) >= ENGINE_CACHE_SIZE:
+        if len(_resident) >= RESIDENT_DATASETS:
             _resident.pop(next(iter(_resident)))
         _resident[key] = (
             data,
@@ -71,6 +73,11 @@ def resident(data: Dataset) -> tuple:
             None if data.y_val is None else tensor_of(data.y_val),
         )
     return _resident[key][1:]
+
+
+def data_key(data: Dataset) -> tuple:
+    """Which dataset an engine holds as tensors: two Dataset objects of the same data are one."""
+    return (data.name, data.digest, len(data.y_train), len(data.y_test))
 
 
 def tensor_of(array: np.ndarray) -> tf.Tensor:
@@ -123,6 +130,8 @@ class Engine:
         # Everything but the kernels restarts from its built value: biases, BN statistics and
         # affine parameters, optimizer slots and iteration counter.
         self.initial = [(v, v.numpy()) for v in self.model.weights + self.optimizer.variables]
+        self.nbytes = 2 * sum(value.nbytes for _, value in self.initial)  # the variables and their initial values
+        self.data_key = data_key(data)
         # Written with explicit tf.while_loop / tf.cond, so no autograph: converting the engine's and
         # Keras's Python to graph code was most of a structure's trace time.
         self.run_chunk = tf.function(self._chunk, autograph=False)

@@ -24,7 +24,7 @@ def prefetch(settings: Settings, data: Dataset) -> None:
     key = train.graph_key(settings, data)
     if key in train._engines or key in train._building:
         return
-    train.evict(train.ENGINE_CACHE_SIZE - 1)
+    train.evict(train.ENGINE_CACHE_SIZE - 1, data)
     thread = threading.Thread(target=build, args=(key, settings, data), name="engine-prefetch", daemon=True)
     train._building[key] = thread
     thread.start()

@@ -24,7 +24,7 @@ import numpy as np
 
 from study.data.dataset import Dataset
 from study.engine.backend import deterministic_ops, ensure, keras
-from study.engine.graph import ENGINE_CACHE_SIZE, Engine, eval_rows
+from study.engine.graph import ENGINE_CACHE_BYTES, ENGINE_CACHE_SIZE, RESIDENT_DATASETS, Engine, data_key, eval_rows
 from study.engine.records import (
     ChunkRecords,
     Diverged,
@@ -88,23 +88,35 @@ def engine_for(settings: Settings, seed: int, data: Dataset) -> Engine:
         _building[key].join()
     engine = _engines.pop(key, None)
     if engine is None:
-        evict(ENGINE_CACHE_SIZE - 1)
+        evict(ENGINE_CACHE_SIZE - 1, data)
         engine = Engine(settings, data)
     _engines[key] = engine
     engine.reset(settings, seed)
     return engine
 
 
-def evict(keep: int) -> None:
-    """Drop the least recently used engines until `keep` are left, once no engine is being built ahead."""
-    if len(_engines) <= keep:
+def evict(keep: int, data: Dataset | None = None) -> None:
+    """Drop the least recently used engines, once no engine is being built ahead, until `keep` are left, their
+    variables fit ENGINE_CACHE_BYTES and, with an engine of `data` to come, they hold RESIDENT_DATASETS datasets."""
+    if not over_budget(keep, data):
         return
     for thread in list(_building.values()):
         thread.join()  # clear_session must not run under a build
-    while len(_engines) > keep:
+    while over_budget(keep, data):
         _engines.popitem(last=False)
         keras.backend.clear_session()  # let the evicted model's graphs go: flat memory over a grid
         gc.collect()
+
+
+def over_budget(keep: int, data: Dataset | None) -> bool:
+    """Whether the cached engines are more than `keep` or, past the most recently used one (perhaps training
+    now), hold too many bytes or datasets (see `evict`)."""
+    engines = list(_engines.values())
+    if len(engines) > keep:
+        return True
+    datasets = {engine.data_key for engine in engines} | ({data_key(data)} if data is not None else set())
+    too_big = sum(engine.nbytes for engine in engines) > ENGINE_CACHE_BYTES
+    return len(engines) > 1 and (too_big or len(datasets) > RESIDENT_DATASETS)
 
 
 def train_and_evaluate(

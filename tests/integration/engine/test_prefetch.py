@@ -64,13 +64,14 @@ def test_an_engine_built_ahead_gives_the_same_histories(mnist_dir):
         assert all((built_ahead.initial[k] == built_then.initial[k]).all() for k in built_then.initial)
 
 
-def test_building_ahead_never_drops_the_engine_in_use_and_keeps_the_cache_bounded(mnist_dir):
+def test_building_ahead_never_drops_the_engine_in_use_and_keeps_the_cache_bounded(mnist_dir, monkeypatch):
     from study.data.loading import load_dataset
     from study.engine import training_loop as train
     from study.engine.prefetch import prefetch
 
     data = load_dataset("mnist", str(mnist_dir), 300, 100)
     forget_engines()
+    monkeypatch.setattr(train, "ENGINE_CACHE_SIZE", 4)  # fewer than the 6 structures, so the bound is reached
     sizes = [(16,), (16, 8), (12,), (12, 6), (10,), (10, 5)]
     for k, hidden in enumerate(sizes):
         settings = cell("relu", "he", hidden)

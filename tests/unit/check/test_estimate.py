@@ -76,11 +76,12 @@ def test_a_small_training_set_is_evaluated_whole():
 
 
 def test_structures_beyond_the_engine_cache_are_built_again_each_time():
-    widths = {**COURSE, "grid": {"optimizer.lr": [0.1, 0.3], "model.hidden": [[8], [16], [32], [64], [128]]}}
-    cells = cells_of(widths)  # lr outer, width inner: five structures cycling through a cache of four
-    assert est.builds(cells) == 10
-    assert est.builds([c for c in cells if c.settings.model.hidden != [128]]) == 4  # four fit: built once
-    assert est.builds(cells, workers=2) == 10  # each worker sees its share, in order
+    n = est.ENGINE_CACHE + 1
+    widths = {**COURSE, "grid": {"optimizer.lr": [0.1, 0.3], "model.hidden": [[8 + k] for k in range(n)]}}
+    cells = cells_of(widths)  # lr outer, width inner: one structure more than the cache cycling through it
+    assert est.builds(cells) == 2 * n
+    assert est.builds([c for c in cells if c.settings.model.hidden != [8 + n - 1]]) == n - 1  # they fit: built once
+    assert est.builds(cells, workers=2) == 2 * n  # each worker sees its share, in order
 
 
 def test_the_wall_time_is_the_start_then_the_cells_shared_among_workers():
