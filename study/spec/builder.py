@@ -119,8 +119,8 @@ def code_files(text: str) -> dict[str, Path]:
     """The builder's module and the local modules it imports: {name relative to its root: file}."""
     ref = shipped(parse(text))
     main = module_file(ref)
-    if main is None:
-        return {}
+    if main is None or not is_user_code(str(main)):
+        return {}  # an installed package's function (keras.metrics:…): its version is recorded, not its files
     root = main.parent if ref.is_path else package_root(main, ref.module)
     found: dict[Path, None] = {}
     todo = [main.resolve()]
