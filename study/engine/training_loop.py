@@ -69,10 +69,10 @@ def graph_key(settings: Settings, data: Dataset) -> str:
             if not (name == "lr" and settings.optimizer.schedule is not None):  # a schedule's rates are traced
                 doc[section].pop(name)
     doc["diagnose"] = settings.train.diagnostics_every > 0
-    if settings.code_refs:  # edited model code (builder, loss, metrics) is another graph, even in a long-lived trainer
+    if settings.graph_code_refs:  # edited model code (builder, loss, metrics) is another graph, even in a trainer
         from study.spec.builder import code_digest
 
-        doc["code"] = [code_digest(ref) for ref in settings.code_refs]
+        doc["code"] = [code_digest(ref) for ref in settings.graph_code_refs]
     doc["data_identity"] = [data.name, data.digest, len(data.y_train), len(data.y_test), list(data.x_train.shape[1:])]
     return json.dumps(doc, sort_keys=True)
 

@@ -44,13 +44,19 @@ class Settings(Strict):
     """The training loop: iterations, batches, evaluation, diagnostics, numerics."""
 
     @property
-    def code_refs(self) -> list[str]:
-        """The references to your own code this cell runs (model.builder, model.loss, train.metrics,
-        train.callbacks): each one's code is part of the cell's identity."""
+    def graph_code_refs(self) -> list[str]:
+        """The references to your own code the engine's graph computes (model.builder, model.loss,
+        train.metrics)."""
         model = self.model
         refs = [model.builder] if model.builder is not None else []
         refs += [model.loss] if builtin_task_kind(model.loss) is None else []
-        return [*refs, *self.train.metrics, *self.train.callbacks]
+        return [*refs, *self.train.metrics]
+
+    @property
+    def code_refs(self) -> list[str]:
+        """The references to your own code this cell runs (the graph's, and train.callbacks): each one's code
+        is part of the cell's identity."""
+        return [*self.graph_code_refs, *self.train.callbacks]
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

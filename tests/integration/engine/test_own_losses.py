@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from study.data.dataset import Dataset
-from study.engine.training_loop import train_and_evaluate
+from study.engine.training_loop import graph_key, train_and_evaluate
 from study.spec.settings import Settings
 from tests.support.doubles import Recorder
+from tests.support.paths import REPO
 
 ROWS, VAL_ROWS, TEST_ROWS, FEATURES, CLASSES = 40, 20, 30, 16, 4
 
@@ -112,3 +113,11 @@ def test_a_loss_written_as_mse_trains_the_numbers_of_the_built_in_one_and_the_en
     doubled = trained({"loss": f"{own}:doubled", "task": "regression"}, data)
     assert doubled.values("train_loss")[0] == 2 * built_in.values("train_loss")[0]  # the first batch, same weights
     assert doubled.values("test_mae") != built_in.values("test_mae")  # twice the gradient: other weights
+
+
+def test_a_cached_engine_serves_cells_with_and_without_callbacks_but_not_other_metrics(own):
+    def key(**train) -> str:
+        return graph_key(Settings.model_validate({"train": {"iterations": 6, "eval_every": 3, **train}}), tiny_data())
+
+    assert key(callbacks=[f"{REPO}/examples/callbacks.py:StopAtAccuracy"]) == key()
+    assert key(metrics=[f"{own}:hits"]) != key()
