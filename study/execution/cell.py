@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import traceback
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 from study.data.dataset import Dataset, DatasetInfo
 from study.engine.records import Diverged, SavedKeras, Summary
@@ -266,8 +268,8 @@ def train_run(
         try:
             if summary.stopped_at is not None:
                 writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
-            writer.submit(store.log_text, run_id, cell_yaml(cell), Artifact.CELL_CONFIG)
-            writer.submit(log_curve, store, run_id, logger.history, cell.name, task_of(cell.settings).score)
+            score = task_of(cell.settings).score
+            writer.submit(log_cell_files, store, run_id, cell_yaml(cell), logger.history, cell.name, score)
             if pruned:
                 pruned_tags = {Tag.TRIAL_STATE: TRIAL_PRUNED, Tag.PRUNED_AT: str(summary.iterations)}
                 writer.submit(store.set_tags, run_id, pruned_tags)
@@ -326,9 +328,13 @@ def fail(
     return CellResult(cell, "failed", run_id, failure=reason + (f" (iteration {step})" if step is not None else ""))
 
 
-def log_curve(store: Store, run_id: str, history: dict, title: str, score: str) -> None:
-    """Draw and store the cell's learning curve (runs on the writer thread)."""
-    store.log_figure(run_id, redrawn_curve(history, title, score), Artifact.LEARNING_CURVE)
+def log_cell_files(store: Store, run_id: str, config: str, history: dict, title: str, score: str) -> None:
+    """Store the cell's config.yaml and its learning curve, drawn here (on the writer thread), in one upload:
+    each upload costs a temporary folder and a look-up of the run's artifact store (~0.01 s)."""
+    with tempfile.TemporaryDirectory(prefix="study-cell-") as folder:
+        Path(folder, Artifact.CELL_CONFIG).write_text(config, encoding="utf-8")
+        redrawn_curve(history, title, score).savefig(Path(folder, Artifact.LEARNING_CURVE))
+        store.log_files(run_id, folder)
 
 
 def cell_yaml(cell: Cell) -> str:

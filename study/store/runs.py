@@ -241,8 +241,9 @@ class Store:
     def log_text(self, run_id: str, text: str, path: str) -> None:
         retry(self.client.log_text, run_id, text, path)
 
-    def log_figure(self, run_id: str, figure, path: str) -> None:
-        retry(self.client.log_figure, run_id, figure, path)
+    def log_files(self, run_id: str, folder: str) -> None:
+        """Every file of a local folder as the run's artifacts, in one upload."""
+        retry(self.client.log_artifacts, run_id, folder)
 
     def end(self, run_id: str, status: str = "FINISHED") -> None:
         retry(self.client.set_terminated, run_id, status)

@@ -228,7 +228,7 @@ def test_a_model_whose_upload_is_skipped_after_a_store_fault_leaves_no_files(
     def disk_full(*args):
         raise RuntimeError("(sqlite3.OperationalError) database or disk is full")
 
-    monkeypatch.setattr(study.execution.cell, "log_curve", disk_full)
+    monkeypatch.setattr(study.execution.cell, "log_cell_files", disk_full)
     keep_all = "tracking: {keep_model: all}\n"  # every cell packages its model (keep_model: best parks them)
     assert cli_run(write_study(SKIP_STUDY.replace("skipdone", "fullstore") + keep_all)) != 0
     runs = Runs(project, "fullstore")
