@@ -157,8 +157,8 @@ def study_runs(
     study: str, description: str, parent: Run, children: list[Run], unrun: list[dict], histories: pd.DataFrame
 ) -> StudyRuns:
     """The StudyRuns of cell runs already read and their metric histories (study/store/histories.py columns)."""
-    axes = _axes(children)
-    runs = _runs_frame(children, axes, _task(children).own_summary_metrics)
+    axes, task = _axes(children), _task(children)
+    runs = _runs_frame(children, axes, task.own_summary_metrics)
     return StudyRuns(
         study=study,
         description=description,
@@ -172,7 +172,7 @@ def study_runs(
         datasets=list(dict.fromkeys(zip(runs["dataset"], runs["dataset_digest"]))),
         versions=_versions(parent, children),
         n_classes=_n_classes(children),
-        task=_task(children),
+        task=task,
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from study.check.validated_study import load_study
 from study.errors import ConfigError
-from study.execution.code_identity import code_tags, ray_runtime_env
+from study.execution.code_identity import builder_refs, code_difference, code_tags, ray_runtime_env
 from study.plan.grid import expand
 from study.spec.builder import code_digest, code_files
 from study.spec.relevance import inert_settings
@@ -143,3 +143,11 @@ def test_a_function_of_an_installed_package_brings_no_files_into_the_cell():
     assert code_files("yaml:safe_dump") == {}
     assert code_files("json:dumps") == {}
     assert code_digest("yaml:safe_dump") == code_digest("json:dumps")
+
+
+def test_reproduce_and_verify_say_when_the_loss_code_changed(project):
+    cells = expand(load_study(project))
+    recorded = code_tags(cells)[Tag.CODE_DIGEST]
+    assert code_difference(recorded, builder_refs(cells)) is None
+    (project.parent / "losses.py").write_text("def focal(y_true, y_pred):\n    return -y_pred\n", encoding="utf-8")
+    assert code_difference(recorded, builder_refs(cells)).startswith("model code differs: losses.py:focal (digest ")
