@@ -233,6 +233,28 @@ def report_scale(root: Path = RESULTS) -> str:
     return "\n".join(lines) + "\n"
 
 
+def scale_cluster(root: Path = RESULTS) -> str:
+    """benchmarks/README.md: the 200 tiny cells across the two-node loopback Ray cluster and a tracking server."""
+    doc = results("scale_cluster", root)
+    r = doc["run"]
+    lines = [
+        "| 200 tiny cells, `--backend ray` on a loopback cluster | value |",
+        "|---|---:|",
+        f"| nodes (one CPU each) | {r['nodes']} |",
+        f"| cells FINISHED / in the store | {r['finished']} / {r['cells']} |",
+        f"| cells FINISHED twice | {r['finished_twice']} |",
+        f"| cells per node (Ray's logs) | {' / '.join(str(n) for n in r['cells_per_node'])} |",
+        f"| files in the driver's folder | {len(r['driver_files'])} (the study file) |",
+        f"| run s (its final table) | {r['run_seconds']:.1f} |",
+        f"| cells' training s (their `wall_time_s`) | {r['training_seconds']:.1f} |",
+        f"| fixed cost per cell, node-seconds | {r['fixed_per_cell']:.3f} |",
+        f"| load before | {r['load_before']:.1f} |",
+        "",
+        f"`{doc['command']}` on {doc['machine']}; load = 1-minute load average before the run.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[..., str]] = {
     "speed": speed,
     "vg-output": vg_output,
@@ -242,6 +264,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "search-conditional": search_conditional,
     "report-scale": report_scale,
     "scale": scale,
+    "scale-cluster": scale_cluster,
 }
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.render import RENDERERS, RESULTS, marked_blocks, rewritten
 
-NAMES = ("per_cell", "phases", "startup", "search_conditional", "report_scale", "scale")
+NAMES = ("per_cell", "phases", "startup", "search_conditional", "report_scale", "scale", "scale_cluster")
 ALSO = ("scale_quiet",)  # the scale benchmark again, on a quiet machine
 
 
@@ -44,6 +44,12 @@ def test_the_speed_table_follows_its_results_files(results):
     after = RENDERERS["speed"](results)
     assert "123.5 s" in after and "123.5 s" not in before
     assert "`python -m benchmarks.startup --reps 7`" in after
+
+
+def test_the_cluster_table_follows_its_results_file(results):
+    alter(results, "scale_cluster", lambda d: d["run"].update(finished_twice=3, fixed_per_cell=0.123))
+    table = RENDERERS["scale-cluster"](results)
+    assert "| cells FINISHED twice | 3 |" in table and "| 0.123 |" in table
 
 
 def test_the_sample_output_is_the_studys_own_printout(results):
