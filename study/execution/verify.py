@@ -14,11 +14,12 @@ from study.engine.records import exact_ratio
 from study.errors import StudyError
 from study.plan.grid import config_hash
 from study.spec.settings import Settings
+from study.spec.task import task_of
 from study.store.contract import ROLE_CELL, Artifact, Tag
 from study.store.reader import read_text_artifact, settings_from_config
 from study.store.runs import Store
 
-COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")
+COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")  # and your own metrics (train.metrics)
 
 
 @dataclass
@@ -30,12 +31,12 @@ class Verdict:
 class Recorder(EngineCallback):
     """Callback that keeps every recorded (metric, step, value) of a re-run."""
 
-    def __init__(self) -> None:
-        self.values: dict[str, dict[int, float]] = {k: {} for k in COMPARED}
+    def __init__(self, compared: tuple[str, ...] = COMPARED) -> None:
+        self.values: dict[str, dict[int, float]] = {k: {} for k in compared}
 
     def on_chunk_end(self, records) -> None:
         self.values["train_loss"].update(zip(records.steps.tolist(), records.train_loss.tolist()))
-        for key in COMPARED[1:]:
+        for key in list(self.values)[1:]:
             self.values[key].update(zip(records.eval_steps.tolist(), getattr(records, key).tolist()))
 
 
@@ -62,7 +63,7 @@ def compare(store: Store, run_id: str, recorder: Recorder, rows: dict[str, int])
     is compared as the count it stands for (`rows` per split): runs logged before accuracies were logged
     as exact ratios hold the float32 quotient (0.95419997), which is the same count (0.9542)."""
     count = 0
-    for key in COMPARED:
+    for key in recorder.values:
         logged = {m.step: m.value for m in store.client.get_metric_history(run_id, key)}
         if key.endswith("_acc"):
             logged = {step: exact_ratio(value, rows[key.split("_")[0]]) for step, value in logged.items()}
@@ -75,14 +76,15 @@ def compare(store: Store, run_id: str, recorder: Recorder, rows: dict[str, int])
                     False, f"differs: {key} at iteration {step}: logged {logged[step]!r}, re-run {again[step]!r}"
                 )
         count += len(logged)
-    return Verdict(True, f"identical: {count:,} values of {', '.join(COMPARED)}")
+    return Verdict(True, f"identical: {count:,} values of {', '.join(recorder.values)}")
 
 
 def code_change(store: Store, run_id: str, settings: Settings) -> str | None:
-    """`model code differs: …` when the cell's builder code is not what its study run recorded, else None."""
+    """`model code differs: …` when the cell's own code (builder, loss, metrics, callbacks) is not what its
+    study run recorded, else None."""
     from study.execution.code_identity import code_difference
 
-    refs = [*([settings.model.builder] if settings.model.builder else []), *settings.train.callbacks]
+    refs = settings.code_refs
     if not refs:
         return None
     parent = store.client.get_run(run_id).data.tags.get(Tag.PARENT_RUN)
@@ -112,7 +114,7 @@ def verify_run(run_id: str, store: Store | None = None) -> Verdict:
         digest = store.client.get_run(run_id).data.tags.get(Tag.DATASET_DIGEST)
         if digest and digest != data.digest:
             raise StudyError(f"study verify: the dataset's digest is {data.digest}, the run used {digest}")
-        recorder = Recorder()
+        recorder = Recorder((*COMPARED, *task_of(settings).own_eval_metrics))
         try:
             train_and_evaluate(settings, seed, data, [recorder])
         except Diverged:

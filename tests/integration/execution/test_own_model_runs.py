@@ -1,6 +1,7 @@
-"""A study of a `model.builder` end to end: its code on the parent run (digest tag, files), editing one line
-of the model module trains the cells again, and `study reproduce` / `study verify` of the earlier runs say
-"model code differs"; study.run takes the builder as a function object too."""
+"""A study of a `model.builder` (and a metric of its own) end to end: its code on the parent run (digest tag,
+files), `study verify` re-runs a cell and its metric exactly, editing one line of the model module trains the
+cells again, and `study reproduce` / `study verify` of the earlier runs say "model code differs"; study.run
+takes the builder as a function object too."""
 
 from __future__ import annotations
 
@@ -26,9 +27,16 @@ base:
   data: {name: mnist, train_size: 100, test_size: 50}
   model: {builder: "nets/own_nets.py:residual_mlp", args: {width: 8}}
   optimizer: {name: adam, lr: 0.01}
-  train: {iterations: 10, batch_size: 10, eval_every: 5}
+  train: {iterations: 10, batch_size: 10, eval_every: 5, metrics: ["nets/own_scores.py:top2"]}
 grid:
   model.args.depth: [1]
+"""
+SCORES = """\
+import keras
+
+
+def top2(y_true, y_pred):
+    return keras.metrics.sparse_top_k_categorical_accuracy(y_true, y_pred, k=2)
 """
 
 
@@ -37,6 +45,7 @@ def project(tmp_path, monkeypatch, mnist_dir, blank_db):
     """A project folder: the study, nets/own_nets.py (a copy of examples/models.py) and a blank store."""
     (tmp_path / "nets").mkdir()
     shutil.copy(REPO / "examples" / "models.py", tmp_path / "nets" / "own_nets.py")  # a name no other test imports
+    (tmp_path / "nets" / "own_scores.py").write_text(SCORES, encoding="utf-8")
     (tmp_path / "own.yaml").write_text(STUDY, encoding="utf-8")
     prepare_store(tmp_path, blank_db)
     monkeypatch.chdir(tmp_path)
@@ -44,6 +53,7 @@ def project(tmp_path, monkeypatch, mnist_dir, blank_db):
     monkeypatch.setenv(DATA_ENV, str(mnist_dir))
     yield tmp_path
     sys.modules.pop("own_nets", None)
+    sys.modules.pop("own_scores", None)
 
 
 def cell_runs(client, parent: str) -> list:
@@ -61,12 +71,14 @@ def test_editing_the_model_trains_the_cells_again_and_reproduce_says_the_code_di
         if r.data.tags.get(Tag.ROLE) == "parent"
     ]
     recorded = json.loads(client.get_run(first).data.tags[Tag.CODE_DIGEST])
-    assert list(recorded) == ["own_nets.py:residual_mlp"]
+    assert list(recorded) == ["own_nets.py:residual_mlp", "own_scores.py:top2"]
     logged = read_text_artifact(client, first, f"{Artifact.CODE}/own_nets.py")
     assert logged == (project / "nets" / "own_nets.py").read_text()
 
     assert cli_run(project / "own.yaml") == 0  # the same code: nothing to train
     assert "nothing to train" in capsys.readouterr().err
+    same = verify_run(cell_runs(client, first)[0].info.run_id, Store())
+    assert same.identical and same.text.startswith("identical: ") and "train_top2, test_top2" in same.text
 
     models = project / "nets" / "own_nets.py"
     text = models.read_text().replace(
@@ -75,6 +87,8 @@ def test_editing_the_model_trains_the_cells_again_and_reproduce_says_the_code_di
     )
     assert text != models.read_text()
     models.write_text(text)  # one line more: another structure, which a long-lived trainer must not take from its cache
+    scores = project / "nets" / "own_scores.py"
+    scores.write_text(scores.read_text().replace("k=2", "k=2,"))  # the metric's code too, not its numbers
     assert cli_run(project / "own.yaml") == 0
     err = capsys.readouterr().err
     assert "nothing to train" not in err and "skipping" not in err  # every cell trained again
@@ -83,6 +97,7 @@ def test_editing_the_model_trains_the_cells_again_and_reproduce_says_the_code_di
     verdict = verify_run(old_cell, Store())
     assert not verdict.identical
     assert verdict.text.startswith("differs: model code differs: own_nets.py:residual_mlp (digest ")
+    assert "; own_scores.py:top2 (digest " in verdict.text
 
     reproduction = reproduce_study(first, Store(), progress=False)
     assert reproduction.code is not None and reproduction.code.startswith(
