@@ -18,11 +18,13 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from study.errors import StudyError
+from study.spec.task import own_metrics_of
 from study.store.contract import ROLE_PARENT, Artifact, Tag
 from study.store.reader import read_text_artifact
 from study.store.runs import Store
 
-COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")
+COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")  # and your own metrics' (`compared`)
+SPLITS = ("train", "test", "val")
 ENVIRONMENT_PREFIXES = (Tag.VERSIONS, Tag.NUMERICS, Tag.DATASET_DIGEST, Tag.LOCK_DIGEST, Tag.ENV_DIGEST)
 REPRODUCTION_ARTIFACT = Artifact.REPRODUCTION
 
@@ -116,9 +118,15 @@ def read_artifact(store: Store, run_id: str, path: str) -> str:
         ) from None
 
 
-def histories(store: Store, run_id: str) -> dict[str, dict[int, float]]:
+def compared(metrics: dict[str, float]) -> tuple[str, ...]:
+    """The histories compared for a run of these (latest) metrics: COMPARED and your own metrics' on each split."""
+    own = set(own_metrics_of(metrics))
+    return (*COMPARED, *sorted(k for k in metrics if k.partition("_")[2] in own and k.partition("_")[0] in SPLITS))
+
+
+def histories(store: Store, run_id: str, keys: tuple[str, ...] = COMPARED) -> dict[str, dict[int, float]]:
     """metric -> {step: value} for the compared metrics of one run."""
-    return {key: {m.step: m.value for m in store.client.get_metric_history(run_id, key)} for key in COMPARED}
+    return {key: {m.step: m.value for m in store.client.get_metric_history(run_id, key)} for key in keys}
 
 
 def environment(tags: dict[str, str]) -> dict[str, str]:
@@ -139,9 +147,10 @@ def compare_cell(
     old_run, new = store.client.get_run(original_run), store.client.get_run(new_run)
     if old_run.info.status != new.info.status:
         verdict.problem = f"the original ended {old_run.info.status}, the reproduction {new.info.status}"
-    old_h, new_h = histories(store, original_run), histories(store, new_run)
+    keys = compared(old_run.data.metrics)
+    old_h, new_h = histories(store, original_run, keys), histories(store, new_run, keys)
     same = True
-    for key in COMPARED:
+    for key in keys:
         a, b = old_h[key], new_h[key]
         if set(a) != set(b):
             same = False

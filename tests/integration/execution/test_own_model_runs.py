@@ -104,6 +104,7 @@ def test_editing_the_model_trains_the_cells_again_and_reproduce_says_the_code_di
         "model code differs: own_nets.py:residual_mlp"
     )
     assert [c.new_run is not None for c in reproduction.cells] == [True]  # compared cell by cell
+    assert {"train_top2", "test_top2"} <= set(reproduction.cells[0].max_abs_diff)  # its own metric's histories too
     assert not reproduction.identical
     assert reproduction.text().splitlines()[0] == reproduction.code
 
