@@ -14,7 +14,7 @@ from study.data.dataset import Dataset, DatasetInfo
 from study.engine.records import Diverged, SavedKeras, Summary
 from study.errors import StoreFault, Terminated
 from study.execution.contenders import Contenders
-from study.execution.curve import curve_png
+from study.execution.curve import redrawn_curve
 from study.execution.datasets import data_info
 from study.execution.faults import fault_point
 from study.execution.interrupts import held
@@ -158,16 +158,6 @@ class Training:
         job = Job(cell.settings, cell.seed, DataSource.of(cell.settings.data), ahead)
         return self.trainer.train(job, callbacks)
 
-    def curve_png(self, history: dict, title: str, score: str) -> bytes | None:
-        """The cell's learning curve drawn by the training process, whose core is idle between cells while this
-        process's threads share one; None without a trainer, or if it could not: the writer draws it then."""
-        if self.trainer is None:
-            return None
-        try:
-            return self.trainer.curve_png(history, title, score)
-        except Exception:  # noqa: BLE001 - drawn on the writer instead, which meets any real error there
-            return None
-
     def save_keras(self, model, data: Dataset | DatasetInfo) -> SavedKeras:
         """The trained model saved by Keras where it trained (before a cached engine trains the next cell
         into the same Keras model)."""
@@ -279,8 +269,7 @@ def train_run(
             if summary.stopped_at is not None:
                 writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
             score = task_of(cell.settings).score
-            png = training.curve_png(logger.history, cell.name, score)
-            writer.submit(log_cell_files, store, run_id, cell_yaml(cell), logger.history, cell.name, score, png)
+            writer.submit(log_cell_files, store, run_id, cell_yaml(cell), logger.history, cell.name, score)
             if pruned:
                 pruned_tags = {Tag.TRIAL_STATE: TRIAL_PRUNED, Tag.PRUNED_AT: str(summary.iterations)}
                 writer.submit(store.set_tags, run_id, pruned_tags)
@@ -339,14 +328,12 @@ def fail(
     return CellResult(cell, "failed", run_id, failure=reason + (f" (iteration {step})" if step is not None else ""))
 
 
-def log_cell_files(
-    store: Store, run_id: str, config: str, history: dict, title: str, score: str, png: bytes | None = None
-) -> None:
-    """Store the cell's config.yaml and its learning curve (`png`, or drawn here, on the writer thread) in one
-    upload: each upload costs a temporary folder and a look-up of the run's artifact store (~0.01 s)."""
+def log_cell_files(store: Store, run_id: str, config: str, history: dict, title: str, score: str) -> None:
+    """Store the cell's config.yaml and its learning curve, drawn here (on the writer thread), in one upload:
+    each upload costs a temporary folder and a look-up of the run's artifact store (~0.01 s)."""
     with tempfile.TemporaryDirectory(prefix="study-cell-") as folder:
         Path(folder, Artifact.CELL_CONFIG).write_text(config, encoding="utf-8")
-        Path(folder, Artifact.LEARNING_CURVE).write_bytes(png if png is not None else curve_png(history, title, score))
+        redrawn_curve(history, title, score).savefig(Path(folder, Artifact.LEARNING_CURVE))
         store.log_files(run_id, folder)
 
 

@@ -52,15 +52,6 @@ def redrawn_curve(history: dict[str, list[tuple[int, float]]], title: str, score
     return fig
 
 
-def curve_png(history: dict[str, list[tuple[int, float]]], title: str, score: str = "acc") -> bytes:
-    """The cell's learning curve as PNG bytes (`redrawn_curve`, saved as MLflow's log_figure saved it)."""
-    import io
-
-    out = io.BytesIO()
-    redrawn_curve(history, title, score).savefig(out, format="png")
-    return out.getvalue()
-
-
 def warm_up_figures() -> None:
     """Import matplotlib and draw one throwaway figure: the first figure of a process costs ~0.4 s of CPU
     (matplotlib's imports, its font set-up, the Agg canvas), better spent before the cells train."""

@@ -175,14 +175,6 @@ class Trainer:
             raise rebuilt(*payload)
         return payload
 
-    def curve_png(self, history: dict, title: str, score: str) -> bytes:
-        """A learning curve drawn in the trainer (study/execution/curve.py `curve_png`), as PNG bytes."""
-        self.conn.send(("curve", history, title, score))
-        kind, payload = self._next()
-        if kind == "error":
-            raise rebuilt(*payload)
-        return payload
-
     def _replay(self, callbacks, eval_metrics) -> Summary:
         history: dict[str, list[float]] = {name: [] for name in eval_metrics}
         while True:

@@ -1,7 +1,7 @@
 """The training process itself (started by study/execution/trainer.py, which holds the driver's side): the
 study's datasets loaded and described, TensorFlow with the study's numerics, the first engine, then
 one request of the driver at a time: build an engine ahead, describe a dataset, train a cell
-(every callback call the engine makes is sent back), save the model just trained, draw its curve. It writes
+(every callback call the engine makes is sent back), save the model just trained. It writes
 nothing to the store, ignores Ctrl-C and ends with its driver."""
 
 from __future__ import annotations
@@ -129,8 +129,6 @@ def serve(conn, mode: str, parent: int, first: tuple[Settings, DataSource] | Non
             model = train(conn, request[1])
         elif kind == "save":
             conn.send(save(model))
-        elif kind == "curve":
-            conn.send(curve(*request[1:]))
         # a `cancel` that came after its cell ended is dropped here
 
 
@@ -182,16 +180,6 @@ def save(trained) -> tuple[str, object]:
 
         model, data = trained
         return ("saved", save_keras(model, data.x_test, data.num_outputs))
-    except Exception as exc:
-        return ("error", sendable(exc))
-
-
-def curve(history: dict, title: str, score: str) -> tuple[str, object]:
-    """`("curve", PNG bytes)` of a cell's learning curve drawn here, or `("error", exc)`."""
-    try:
-        from study.execution.curve import curve_png
-
-        return ("curve", curve_png(history, title, score))
     except Exception as exc:
         return ("error", sendable(exc))
 

@@ -70,14 +70,6 @@ def test_a_failing_callback_here_stops_only_its_cell(trainer, mnist_dir):
     assert time.perf_counter() - t0 < 120
 
 
-def test_the_trainer_draws_a_cells_curve_as_this_process_draws_it(trainer):
-    from study.execution.curve import curve_png
-
-    history = {"train_acc": [(0, 0.1), (10, 0.7)], "test_acc": [(0, 0.1), (10, 0.6)]}
-    assert trainer.curve_png(history, "relu · seed 0", "acc") == curve_png(history, "relu · seed 0", "acc")
-    assert trainer.curve_png({"train_mae": [(0, 2.0), (10, 0.5)]}, "reg", "mae")[:4] == b"\x89PNG"
-
-
 def test_a_script_without_a_main_guard_runs_a_study(tmp_path, mnist_dir):
     """A new interpreter, not multiprocessing's spawn: the user's script is not run again in the trainer;
     the driver itself trains nothing and never imports TensorFlow."""
