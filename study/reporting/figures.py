@@ -7,6 +7,7 @@ adding a figure means writing one function and listing it in FIGURE_BUILDERS.
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import re
@@ -25,8 +26,8 @@ from study.analysis.layer_stats import DEAD_UNITS, SATURATING, layer_activations
 from study.analysis.statistics import axis_pivot, chance_threshold, curve_band
 from study.reporting.context import ReportContext, ReportFigure
 from study.reporting.many_cells import level_curves, panel_cells, selection_note, shown_cells
-from study.reporting.png import rendered
 
+DPI = 100
 PANEL_SIZE = (3.4, 2.5)  # inches per learning-curve panel
 MAX_FACET_COLUMNS = 5
 MAX_HEATMAPS = 3
@@ -279,10 +280,9 @@ FIGURE_BUILDERS: tuple[FigureBuilder, ...] = (
 
 
 def render_figures(ctx: ReportContext) -> list[tuple[ReportFigure, bytes]]:
-    """Run every figure builder under the report style and render its figures to PNG bytes (study/reporting/png.py)."""
+    """Run every figure builder under the report style and render its figures to PNG bytes."""
     with matplotlib.rc_context(_STYLE):
-        figures = [figure for builder in FIGURE_BUILDERS for figure in builder(ctx)]
-        return list(zip(figures, rendered([figure.figure for figure in figures]), strict=True))
+        return [(figure, _png(figure.figure)) for builder in FIGURE_BUILDERS for figure in builder(ctx)]
 
 
 def _plotted_layers(ctx: ReportContext, stat: str, functions: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -355,6 +355,13 @@ def _plot_others(ax, bands: list[pd.DataFrame]) -> None:
         lines = [list(zip(band["step"], band["mean"])) for band in bands]
         ax.add_collection(LineCollection(lines, colors="0.75", linewidths=0.5, zorder=0))
         ax.autoscale_view()
+
+
+def _png(fig: Figure) -> bytes:
+    """The figure as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
 
 
 def _wrap(text: str, width: int = 34) -> str:
