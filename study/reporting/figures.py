@@ -50,31 +50,24 @@ def score_axis(ctx: ReportContext, ax, label: str) -> None:
     ax.set_ylabel(label)
 
 
+_SPLIT_STYLES: tuple[tuple[str, Literal["--", ":", "-"]], ...] = (("train", "--"), ("val", ":"), ("test", "-"))
+
+
 def learning_curves(ctx: ReportContext) -> list[ReportFigure]:
     """Train (dashed), validation (dotted, with data.validation) and test (solid) accuracy (regression: the
     error) against iteration, one panel per cell; where early stopping ended a run, a mark on its test curve."""
-    score = ctx.task.score
-    splits: tuple[tuple[str, Literal["--", ":", "-"]], ...] = (("train", "--"), ("val", ":"), ("test", "-"))
-    bands = {split: dict(tuple(curve_band(ctx.curve(f"{split}_{score}")).groupby("cell"))) for split, _ in splits}
-    candidates = [cell for cell in ctx.study.cells if cell in bands["test"] or cell in bands["train"]]
-    cells = panel_cells(ctx, candidates)
-    if not cells:
+    drawn = _split_panels(ctx, ctx.task.score, ctx.task.score_name)
+    if drawn is None:
         return []
-    fig, axes = _facet_figure(len(cells), ctx.task.score_name)
+    fig, panels, shown, handles, note = drawn
     stops = early_stops(ctx)
-    for ax, cell in zip(axes, cells):
-        for split, style in splits:
-            if cell in bands[split]:
-                _plot_band(ax, bands[split][cell], ctx.palette[cell], linestyle=style)
+    for cell, ax in panels.items():
         if cell in stops.index:
             ax.plot(stops.loc[[cell], "step"], stops.loc[[cell], "value"], "v", color="0.2", markersize=6)
-        ax.set_title(_wrap(ctx.label(cell)), fontsize="medium")
-        if score == "acc":
+        if ctx.task.score == "acc":
             ax.set_ylim(*ACC_LIMITS)
         else:
             ax.set_yscale("log")
-    shown = [split for split, _ in splits if bands[split]]
-    handles = [Line2D([], [], color="0.3", linestyle=style, label=split) for split, style in splits if split in shown]
     if not stops.empty:
         handles.append(Line2D([], [], color="0.2", marker="v", linestyle="", label="early stop"))
     fig.legend(handles=handles, loc="outside upper right", ncols=len(handles), frameon=False)
@@ -84,9 +77,51 @@ def learning_curves(ctx: ReportContext) -> list[ReportFigure]:
         + "and the test set (solid) against training iteration, one panel per cell. With several seeds: the "
         "mean, and its 95 % confidence band (Student t)."
         + (" ▼: where early stopping ended a run (its test score there)." if not stops.empty else "")
-        + selection_note(ctx, len(cells), len(candidates))
+        + note
     )
     return [ReportFigure("learning_curves", "Learning curves", caption, fig)]
+
+
+def own_metric_curves(ctx: ReportContext) -> list[ReportFigure]:
+    """Each of your own train.metrics against iteration as the learning curves show the score: train
+    (dashed), validation (dotted) and test (solid), one panel per cell; one figure per metric."""
+    figures = []
+    for name in ctx.task.metrics:
+        drawn = _split_panels(ctx, name, name)
+        if drawn is None:
+            continue
+        fig, _, shown, handles, note = drawn
+        fig.legend(handles=handles, loc="outside upper right", ncols=len(handles), frameon=False)
+        caption = (
+            f"Your own metric {name} (train.metrics: the mean of {name}(y_true, y_pred) over the split at each "
+            "evaluation) on the training data (dashed), "
+            + ("the validation set (dotted) " if "val" in shown else "")
+            + "and the test set (solid) against training iteration, one panel per cell. With several seeds: the "
+            "mean, and its 95 % confidence band (Student t)." + note
+        )
+        figures.append(ReportFigure(_slug(f"own_metric_{name}"), f"Your own metric: {name}", caption, fig))
+    return figures
+
+
+def _split_panels(ctx: ReportContext, name: str, ylabel: str) -> tuple[Figure, dict, list[str], list, str] | None:
+    """One panel per drawn cell with the metric `name` on each split it was evaluated on: the figure, each
+    cell's Axes, the splits drawn, their legend handles and the caption's selection note; None without curves."""
+    bands = {split: dict(tuple(curve_band(ctx.curve(f"{split}_{name}")).groupby("cell"))) for split, _ in _SPLIT_STYLES}
+    candidates = [cell for cell in ctx.study.cells if cell in bands["test"] or cell in bands["train"]]
+    cells = panel_cells(ctx, candidates)
+    if not cells:
+        return None
+    fig, axes = _facet_figure(len(cells), ylabel)
+    for ax, cell in zip(axes, cells):
+        for split, style in _SPLIT_STYLES:
+            if cell in bands[split]:
+                _plot_band(ax, bands[split][cell], ctx.palette[cell], linestyle=style)
+        ax.set_title(_wrap(ctx.label(cell)), fontsize="medium")
+    shown = [split for split, _ in _SPLIT_STYLES if bands[split]]
+    handles = [
+        Line2D([], [], color="0.3", linestyle=style, label=split) for split, style in _SPLIT_STYLES if split in shown
+    ]
+    return fig, dict(zip(cells, axes)), shown, handles, selection_note(ctx, len(cells), len(candidates))
 
 
 def early_stops(ctx: ReportContext) -> pd.DataFrame:
@@ -269,6 +304,7 @@ def dead_units(ctx: ReportContext) -> list[ReportFigure]:
 
 FIGURE_BUILDERS: tuple[FigureBuilder, ...] = (
     learning_curves,
+    own_metric_curves,
     test_accuracy_overlay,
     level_curves,
     final_accuracy_heatmaps,

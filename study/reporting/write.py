@@ -55,7 +55,9 @@ def write_report(
         newest = find_parent(client, experiment).info.run_id == parent.info.run_id
         out = Path(out_dir) if out_dir is not None else report_dir(study_name, parent.info.run_id)
         repoint_moved_store(uri)
-        ctx = build_context(load_study_runs(client, experiment, parent, (*CURVE_METRICS, *DIAGNOSTIC_CURVES)))
+        ctx = build_context(
+            load_study_runs(client, experiment, parent, (*CURVE_METRICS, *DIAGNOSTIC_CURVES), own_curves=True)
+        )
         ctx.expectations = read_json_artifact(client, parent.info.run_id, Artifact.EXPECTATIONS)
         ctx.reproduction = read_json_artifact(client, parent.info.run_id, Artifact.REPRODUCTION)
         ctx.rounds = read_json_artifact(client, parent.info.run_id, Artifact.ROUNDS)

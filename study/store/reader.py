@@ -137,9 +137,14 @@ def find_parent(client: MlflowClient, experiment: Experiment, parent_run_id: str
 
 
 def load_study_runs(
-    client: MlflowClient, experiment: Experiment, parent: Run, curve_metrics: Sequence[str] = CURVE_METRICS
+    client: MlflowClient,
+    experiment: Experiment,
+    parent: Run,
+    curve_metrics: Sequence[str] = CURVE_METRICS,
+    own_curves: bool = False,
 ) -> StudyRuns:
-    """Read a parent run's cell runs, their settings and metric histories; StudyError without a finished cell."""
+    """Read a parent run's cell runs, their settings and metric histories (`own_curves`: your own
+    train.metrics' histories too); StudyError without a finished cell."""
     manifest = read_manifest(client, parent.info.run_id)
     unrun: list[dict] = []
     if manifest is None:
@@ -148,7 +153,8 @@ def load_study_runs(
         children, unrun = _manifest_runs(client, experiment, manifest)
     if not any(run.info.status == FINISHED for run in children):
         raise StudyError(f"run {parent.info.run_id} of study {experiment.name!r} has no finished cells yet")
-    wanted = {run.info.run_id: _matching(run.data.metrics, curve_metrics) for run in children}
+    patterns = (*curve_metrics, *_own_eval_metrics(children)) if own_curves else curve_metrics
+    wanted = {run.info.run_id: _matching(run.data.metrics, patterns) for run in children}
     description = experiment.tags.get(Tag.NOTE, "")
     return study_runs(experiment.name, description, parent, children, unrun, metric_histories(client, wanted))
 
@@ -349,6 +355,13 @@ def _task(children: list[Run]) -> Task:
     validated = any(f"final_val_{task.score}" in run.data.metrics for run in children)
     own = own_metrics_of({name for run in children for name in run.data.metrics if name.startswith("final_test_")})
     return replace(task, validation=validated, metrics=own)
+
+
+def _own_eval_metrics(children: list[Run]) -> tuple[str, ...]:
+    """The names of your own metrics' histories on every split (train_/test_/val_<name>), for the metrics
+    the runs recorded."""
+    own = own_metrics_of({name for run in children for name in run.data.metrics if name.startswith("final_test_")})
+    return replace(CLASSIFICATION, validation=True, metrics=own).own_eval_metrics
 
 
 def _curves(histories: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
