@@ -1,5 +1,5 @@
-"""How `-n 3 --dist loadfile` hands test files to the xdist workers: a file at a time, as xdist does,
-with two changes that shorten the run on a small machine.
+"""How `-n 2 --dist loadfile` hands test files to the xdist workers: a file at a time, as xdist does,
+with two changes that shorten the run on two cores.
 
 - Files that share a session resource go to one worker as one unit, so the session starts it once:
   one `mlflow server` for the tracking-server tests, one local Ray instance for the Ray tests.

@@ -1,4 +1,4 @@
-"""How `-n 3 --dist loadfile` hands out the test files (tests/support/scheduling.py), on fake xdist
+"""How `-n 2 --dist loadfile` hands out the test files (tests/support/scheduling.py), on fake xdist
 workers that collected the same reordered tests: shared-server files as one unit, the system tier first,
 a file's own order kept, each worker given indices into its own collection."""
 
