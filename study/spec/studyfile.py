@@ -36,7 +36,8 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent, index):
         event = self.peek_event()
-        if self.depth >= MAX_YAML_DEPTH:
+        opens = isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent))
+        if opens and self.depth >= MAX_YAML_DEPTH:  # a scalar inside the deepest list or mapping is no deeper nesting
             raise yaml.composer.ComposerError(
                 None, None, f"nested more than {MAX_YAML_DEPTH} lists or mappings deep", event.start_mark
             )

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from study import cli
@@ -100,6 +100,10 @@ def test_more_iterations_than_a_store_can_log_is_refused_before_anything_runs(tm
 
 
 @given(st.integers(1, 3 * MAX_YAML_DEPTH), st.booleans())
+@example(MAX_YAML_DEPTH - 1, True).via("the deepest mapping allowed, holding a scalar (was refused)")
+@example(MAX_YAML_DEPTH - 1, False)
+@example(MAX_YAML_DEPTH, True)
+@example(MAX_YAML_DEPTH, False)
 def test_nesting_is_read_or_refused_by_its_depth(depth, mapping):
     text = "a: " + ("{b: " * depth + "1" + "}" * depth if mapping else "[" * depth + "]" * depth) + "\n"
     if depth < MAX_YAML_DEPTH:  # the root mapping is one level
