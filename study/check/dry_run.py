@@ -58,7 +58,7 @@ class DryRun:
         if search is not None and search.trials and cells:
             cells = [cells[k % len(cells)] for k in range(search.trials)]
         kept = self.plan.study.spec.tracking.keep_model != "none"
-        return estimate(cells, self.checked.data, machine_rate(), self.workers, kept)
+        return estimate(cells, self.checked.data, machine_rate(remeasure=True), self.workers, kept)
 
     def summary(self) -> str | None:
         """The closing lines (stderr) of a dry run: the counts and that the checks passed (a grid's), and
