@@ -1,5 +1,5 @@
-"""The training process killed with SIGKILL (study/execution/trainer.py): a trainer killed mid-cell is
-replaced, a trainer ends with its driver, a study whose trainer dies fails that cell and trains the next."""
+"""The training process killed with SIGKILL (study/execution/trainer.py): a trainer ends with its driver; a
+trainer killed mid-cell of a study fails that cell, and a new trainer replaces it and trains the next."""
 
 from __future__ import annotations
 
@@ -10,28 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from study.execution.trainer import TrainingProcessDied, trainer_for
 from tests.support.trainer import Described, job, settings
-
-
-def test_a_trainer_killed_mid_cell_is_replaced(mnist_dir):
-    first = trainer_for("exact")
-    slow = settings(mnist_dir, iterations=20_000)
-
-    class KillAtFirstChunk(Described):
-        def on_chunk_end(self, records) -> None:
-            super().on_chunk_end(records)
-            if len(records.steps):
-                os.kill(first.process.pid, signal.SIGKILL)
-
-    with pytest.raises(TrainingProcessDied, match="exit code -9"):
-        first.train(job(slow), [KillAtFirstChunk()])
-    second = trainer_for("exact")
-    assert second is not first and second.train(job(settings(mnist_dir)), [Described()]).iterations == 60
-    second.close(kill=True)  # the next trainer_for starts a new one
-
 
 DRIVER = """
 import sys, time
@@ -66,11 +46,19 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_a_study_whose_trainer_dies_fails_that_cell_and_trains_the_next(
+# The killed cell is long (the kill lands mid-cell, with its trainer still training); the next one is short.
+KILLED_LONG = """net:
+    - {label: sigmoid, model.activation: sigmoid, train.iterations: 4000}
+    - {label: relu, model.activation: relu}"""
+
+
+def test_a_trainer_killed_mid_cell_fails_that_cell_and_a_new_one_trains_the_next(
     tmp_path, monkeypatch, mnist_dir, blank_db, write_study, capsys
 ):
-    """In `study run`: the trainer SIGKILLed mid-cell ends that cell's run FAILED with the reason, keeps what
-    it logged, and the next cell trains in a new trainer."""
+    """In `study run`: the trainer SIGKILLed mid-cell raises TrainingProcessDied (exit code -9), which ends
+    that cell's run FAILED with the reason, keeping what it logged; the next cell trains in a new trainer,
+    which stays this process's trainer and trains on. (One killed trainer for both levels: each trainer
+    started imports TensorFlow.)"""
     import study.execution.cell
     from tests.support.runs import DATA_ENV, SKIP_STUDY, Runs, cli_run, prepare_store
 
@@ -79,6 +67,7 @@ def test_a_study_whose_trainer_dies_fails_that_cell_and_trains_the_next(
     monkeypatch.setenv(DATA_ENV, str(mnist_dir))
     prepare_store(tmp_path, blank_db)
     train = study.execution.cell.Training.train
+    seen: dict[str, object] = {}  # each cell's trainer by activation; "raised": what the killed one raised
 
     class KillTrainer(Described):
         def __init__(self, pid: int):
@@ -90,12 +79,18 @@ def test_a_study_whose_trainer_dies_fails_that_cell_and_trains_the_next(
                 os.kill(self.pid, signal.SIGKILL)
 
     def killing_for_sigmoid(self, cell, data, callbacks):
+        seen[cell.settings.model.activation] = self.trainer
         extra = [KillTrainer(self.trainer.process.pid)] if cell.settings.model.activation == "sigmoid" else []
-        return train(self, cell, data, [*callbacks, *extra])
+        try:
+            return train(self, cell, data, [*callbacks, *extra])
+        except TrainingProcessDied as exc:
+            seen["raised"] = exc
+            raise
 
     monkeypatch.setattr(study.execution.cell.Training, "train", killing_for_sigmoid)
-    text = SKIP_STUDY.replace("skipdone", "trainerdies").replace("iterations: 40", "iterations: 4000")
+    text = SKIP_STUDY.replace("skipdone", "trainerdies").replace("model.activation: [sigmoid, relu]", KILLED_LONG)
     assert cli_run(write_study(text)) == 1
+    assert isinstance(seen["raised"], TrainingProcessDied) and "exit code -9" in str(seen["raised"])
     runs = Runs(tmp_path, "trainerdies")
     by_activation = {r.data.params["model.activation"]: r for r in runs.all()}
     died, fine = by_activation["sigmoid"], by_activation["relu"]
@@ -105,3 +100,6 @@ def test_a_study_whose_trainer_dies_fails_that_cell_and_trains_the_next(
     )
     assert runs.steps(died.info.run_id, "train_loss")[:100] == list(range(1, 101))  # its first chunk is kept
     assert fine.info.status == "FINISHED"
+    first, second = seen["sigmoid"], seen["relu"]
+    assert second is not first and trainer_for("exact") is second  # the replacement stays this process's trainer
+    assert second.train(job(settings(mnist_dir)), [Described()]).iterations == 60
