@@ -277,8 +277,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(planned.text())
         for line in planned.checked.lines():  # what the pre-run checks found
             print(line, file=sys.stderr)
-        if planned.summary():
-            print(planned.summary(), file=sys.stderr)
+        closing = planned.summary()  # once: its estimate measures the machine's rate
+        if closing:
+            print(closing, file=sys.stderr)
         return 0
     result = api.run(
         study,

@@ -58,15 +58,19 @@ def measure_rate() -> float:
     return 2.0 * rows * inputs * units / max(best, 1e-9)
 
 
+_REMEASURED: set[Path] = set()  # at most one new measurement a process: the dry run's, not each caller's
+
+
 def machine_rate(folder: Path | None = None, remeasure: bool = False) -> float:
     """The rate this machine reaches: the cached best, measured (~0.1 s) and written on first use. With
-    `remeasure` (the dry run) it is measured again and the cache keeps the higher of the two, so a first
+    `remeasure` (the dry run) it is measured again, once a process, and the cache keeps the higher, so a first
     measurement taken while other work loaded the cores (a third of the rate, seen on 2 cores) does not
     stay the machine's rate. An unwritable cache only means measuring again next time."""
     path = (folder or cache_dir()) / CACHE_FILE
     known = _cached_rate(path)
-    if known is not None and not remeasure:
+    if known is not None and (not remeasure or path in _REMEASURED):
         return known
+    _REMEASURED.add(path)
     rate = measure_rate()
     if known is not None and known >= rate:
         return known
