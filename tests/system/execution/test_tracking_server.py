@@ -4,11 +4,14 @@ same cells (the claim recorded in the store, study/store/claims.server_claim), f
 run`s of one study. Every cell FINISHED exactly once, no metric lost.
 
 One server serves the session (`server`, conftest.py): each test runs a study of its own name (`fault_study`)
-and reads only that experiment's runs; the test that kills the server starts its own.
+and reads only that experiment's runs; the test that kills the server starts its own. Each `study run`
+subprocess starts a trainer that imports TensorFlow (~10 CPU-seconds together): a resume, which is about
+what the store holds and not about processes, runs in this process (`resume`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,6 +19,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from study.store.connect import SERVER_GONE
 from tests.support.faults import (
@@ -26,9 +31,8 @@ from tests.support.faults import (
     FAULTS_ENV,
     SLOW_CHUNKS,
     cell_states,
-    race,
 )
-from tests.support.runs import DATA_ENV
+from tests.support.runs import DATA_ENV, cli_run
 from tests.support.tracking_server import CHILD_TIMEOUT_S, free_port, launch_server, stop_server
 
 
@@ -49,6 +53,18 @@ def start(root: Path, uri: str, mnist_dir: Path, faults: str | None, tag: str, s
     cmd = [sys.executable, "-m", "study.cli", "run", str(study), "--quiet"]
     with open(root / f"{tag}.out", "wb") as out, open(root / f"{tag}.err", "wb") as err:
         return subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=err)
+
+
+def resume(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, uri: str, mnist_dir: Path, study: Path):
+    """`study run STUDY --quiet` against the server in this process, from the study's folder, as `start`
+    would run it without faults: (its exit code, its stderr)."""
+    with monkeypatch.context() as m:
+        m.chdir(study.parent)
+        m.setenv("MLFLOW_TRACKING_URI", uri)
+        m.setenv(DATA_ENV, str(mnist_dir))
+        capsys.readouterr()
+        code = cli_run(study)
+        return code, capsys.readouterr().err
 
 
 def finished_once(db: Path, name: str, iterations: int) -> list[tuple[str, str, int]]:
@@ -75,7 +91,7 @@ def config_hashes_finished(uri: str, name: str) -> list[str]:
     return sorted(r.data.tags["study.config_hash"] for r in runs)
 
 
-def test_kill_9_mid_cell_then_resume_against_a_tracking_server(server, tmp_path, mnist_dir):
+def test_kill_9_mid_cell_then_resume_against_a_tracking_server(server, tmp_path, mnist_dir, monkeypatch, capsys):
     uri, db = server
     study = fault_study(tmp_path, "fault-kill")
     proc = start(tmp_path, uri, mnist_dir, SLOW_CHUNKS, "killed", study)
@@ -85,40 +101,38 @@ def test_kill_9_mid_cell_then_resume_against_a_tracking_server(server, tmp_path,
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(CHILD_TIMEOUT_S) == -signal.SIGKILL
-    resumed = start(tmp_path, uri, mnist_dir, None, "resumed", study)
-    assert resumed.wait(CHILD_TIMEOUT_S) == 0, (tmp_path / "resumed.err").read_text()[-2000:]
+    code, err = resume(monkeypatch, capsys, uri, mnist_dir, study)
+    assert code == 0, err[-2000:]
     states = finished_once(db, "fault-kill", FAULT_ITERATIONS)
     assert {s for _, s, _ in states} == {"FINISHED", "KILLED"}  # the killed cell's partial run, marked
     marked = "marked 2 run(s) left RUNNING by a dead process as KILLED"  # the cell and its parent
-    assert marked in (tmp_path / "resumed.err").read_text()
+    assert marked in err
     assert len(set(config_hashes_finished(uri, "fault-kill"))) == FAULT_CELLS
 
 
-def test_two_processes_racing_for_the_same_cells_on_a_tracking_server(server, tmp_path, mnist_dir):
-    """Both reach their first cell together and widen the check-to-create gap (the fault points `cell` and
-    `claimed`, tests/support/faults.race): only the claim in the store keeps them from training the same cell
-    twice."""
-    uri, db = server
-    study = fault_study(tmp_path, "fault-race", 100)
-    procs = [start(tmp_path, uri, mnist_dir, race(tmp_path / "barrier"), f"p{i}", study) for i in (0, 1)]
-    codes = [p.wait(CHILD_TIMEOUT_S) for p in procs]
-    assert codes == [0, 0], [(tmp_path / f"p{i}.err").read_text()[-2000:] for i in (0, 1)]
-    states = finished_once(db, "fault-race", 100)
-    assert {s for _, s, _ in states} == {"FINISHED"}, states  # nothing trained twice, nothing half-written
-    outs = [(tmp_path / f"p{i}.out").read_text() for i in (0, 1)]
-    assert sum(o.count(" done ") for o in outs) == FAULT_CELLS
-    assert len(config_hashes_finished(uri, "fault-race")) == FAULT_CELLS
+def four_racing(barrier: Path, racer: bool) -> str:
+    """The four processes take their first claim together (fault point `cell`); a racer also widens the
+    check-to-create gap to 0.5 s (`claimed`), as tests/support/faults.race does for two."""
+    together = f"cell=barrier:4:{barrier}"
+    return f"{together},claimed=sleep:0.5" if racer else together
 
 
-def test_four_concurrent_runs_of_one_study_on_a_tracking_server(server, tmp_path, mnist_dir):
+def test_four_concurrent_runs_of_one_study_two_racing_for_the_same_cells_on_a_tracking_server(
+    server, tmp_path, mnist_dir
+):
+    """Four `study run`s of one study at once, all reaching their first cell together; two of them (p0, p1)
+    also widen the check-to-create gap: only the claim in the store keeps any two from training the same
+    cell twice. One test for the four concurrent runs and the two racing ones: each process costs a
+    TensorFlow import, and the four-way race holds the two-way one."""
     uri, db = server
     study = fault_study(tmp_path, "fault-four", 60)
-    procs = [start(tmp_path, uri, mnist_dir, None, f"q{i}", study) for i in range(4)]
+    tags = ["p0", "p1", "q2", "q3"]
+    procs = [start(tmp_path, uri, mnist_dir, four_racing(tmp_path / "barrier", t[0] == "p"), t, study) for t in tags]
     codes = [p.wait(CHILD_TIMEOUT_S) for p in procs]
-    assert codes == [0] * 4, [(tmp_path / f"q{i}.err").read_text()[-2000:] for i in range(4)]
+    assert codes == [0] * 4, [(tmp_path / f"{t}.err").read_text()[-2000:] for t in tags]
     states = finished_once(db, "fault-four", 60)
-    assert {s for _, s, _ in states} == {"FINISHED"}, states
-    assert sum((tmp_path / f"q{i}.out").read_text().count(" done ") for i in range(4)) == FAULT_CELLS
+    assert {s for _, s, _ in states} == {"FINISHED"}, states  # nothing trained twice, nothing half-written
+    assert sum((tmp_path / f"{t}.out").read_text().count(" done ") for t in tags) == FAULT_CELLS
     assert len(config_hashes_finished(uri, "fault-four")) == FAULT_CELLS
 
 
@@ -140,15 +154,13 @@ won = [c for c in cells if store.claim(exp_id, f"h{c:04d}", "d") is not None]
 while len(list(folder.glob("won*.json"))) < int(procs):
     time.sleep(0.05)
 """
-HAMMER_CELLS, HAMMER_PROCS = 60, 4  # 60 cells × 4 processes: they race on every one
+HAMMER_CELLS, HAMMER_PROCS = 30, 4  # 30 cells × 4 processes: they race on every one
 
 
 def test_cell_claims_hammered_from_four_processes_on_a_tracking_server(server, tmp_path):
-    """Four processes claim the same 60 cells at once, each in its own order: every cell is claimed by
+    """Four processes claim the same 30 cells at once, each in its own order: every cell is claimed by
     exactly one of them (MLflow's unique experiment names, no timing window). Claims of dead processes
     are taken over, a released claim can be claimed again, and no claim shows among active experiments."""
-    import json
-
     from study.store.claims import CLAIM_PREFIX
     from study.store.runs import Store
 
@@ -185,18 +197,44 @@ def test_cell_claims_hammered_from_four_processes_on_a_tracking_server(server, t
     assert store.client.get_experiment_by_name(f"{CLAIM_PREFIX}/{exp_id}/h0000/d/2") is not None
 
 
-def test_a_tracking_server_killed_mid_run_then_restarted(tmp_path, blank_db, mnist_dir):
+# MLflow's HTTP retries as study/store/connect.py sets them where the user set none: 4 retries, 0+2+4+8 s
+# apart with up to 1 s of jitter each (~15 s in all), 30 s for an answer. MLflow's own: 7 retries, ~4 minutes.
+STUDY_RETRIES = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+# The killed server's `study run` keeps study's 4 retries without their backoff (~15 s of waiting).
+QUICK_RETRIES = {"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0", "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.2"}
+
+
+def retry_settings_of_a_study_process() -> dict[str, str]:
+    """The MLflow HTTP retry settings a process running study has when its user set none."""
+    code = "import os, json, study.store.connect; print(json.dumps({k: os.environ.get(k) for k in %r}))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP_REQUEST_")}
+    done = subprocess.run([sys.executable, "-c", code % sorted(STUDY_RETRIES)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def test_a_tracking_server_killed_mid_run_then_restarted(tmp_path, blank_db, mnist_dir, monkeypatch, capsys):
     """The server is SIGKILLed while a cell trains (one cell FINISHED before): `study run` ends within
-    the client's retry bound with one line and exit 1; restarted on the same database, the same `study
-    run` marks the interrupted runs KILLED and trains only what is missing. It kills the server: it starts
-    a server of its own (not the session's)."""
+    the client's retry bound with one line and exit 1 (study's bound, STUDY_RETRIES, with the backoff left
+    out: QUICK_RETRIES); restarted on the same database, the same `study run` marks the interrupted runs
+    KILLED and trains only what is missing. It kills the server: it starts a server of its own (not the
+    session's)."""
+    assert retry_settings_of_a_study_process() == STUDY_RETRIES
+
     db = Path(shutil.copy(blank_db, tmp_path / "server.db"))
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     first = launch_server(tmp_path, db, port)
     try:
         study = fault_study(tmp_path, "fault")
-        proc = start(tmp_path, uri, mnist_dir, SLOW_CHUNKS, "cut", study)
+        with monkeypatch.context() as m:
+            for key, value in QUICK_RETRIES.items():
+                m.setenv(key, value)
+            proc = start(tmp_path, uri, mnist_dir, SLOW_CHUNKS, "cut", study)
         deadline = time.monotonic() + CHILD_TIMEOUT_S
 
         def mid_run() -> bool:
@@ -215,19 +253,19 @@ def test_a_tracking_server_killed_mid_run_then_restarted(tmp_path, blank_db, mni
         traceback = [i for i, ln in enumerate(err) if ln.startswith("Traceback")]
         assert not traceback, "\n".join(err[traceback[0] : traceback[0] + 60]) if traceback else ""
         assert err[-1] == f"error: {SERVER_GONE}", err[-20:]
-        assert waited < 60, waited  # ~15 s of HTTP retries; MLflow's default ones would take ~4 minutes
+        assert waited < 60, waited  # 4 quick HTTP retries; study's ones take ~15 s, MLflow's default ones ~4 minutes
         before = {(r, n) for r, s, n in cell_states(db) if s == "FINISHED"}
         assert before and {s for _, s, _ in cell_states(db)} <= {"FINISHED", "RUNNING"}
     finally:
         stop_server(first)
     again = launch_server(tmp_path, db, port)
     try:
-        resumed = start(tmp_path, uri, mnist_dir, None, "resumed", study)
-        assert resumed.wait(CHILD_TIMEOUT_S) == 0, (tmp_path / "resumed.err").read_text()[-2000:]
+        code, said = resume(monkeypatch, capsys, uri, mnist_dir, study)
+        assert code == 0, said[-2000:]
         states = finished_once(db, "fault", FAULT_ITERATIONS)
         assert before <= {(r, n) for r, s, n in states if s == "FINISHED"}  # nothing FINISHED was lost or redone
         assert {s for _, s, _ in states} == {"FINISHED", "KILLED"}, states
-        assert "left RUNNING by a dead process as KILLED" in (tmp_path / "resumed.err").read_text()
+        assert "left RUNNING by a dead process as KILLED" in said
         assert len(set(config_hashes_finished(uri, "fault"))) == FAULT_CELLS
         print(f"study run ended {waited:.1f}s after the server was killed")
     finally:
