@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from study.errors import StudyError
+from study.store.schema import check_schema
 
 STORE_DIR = "mlruns"  # the default local store: a folder of the project
 PROJECT_MARKERS = ("pyproject.toml", ".git")  # a folder holding one of these is a project's root
@@ -184,29 +185,6 @@ def check_server(uri: str) -> None:
         raise StudyError(f"MLFLOW_TRACKING_URI: cannot reach the tracking server {uri} ({reason})") from None
     if body.strip() != b"OK":
         raise StudyError(f"MLFLOW_TRACKING_URI: {uri} answers /health with {body[:40]!r}, not as an MLflow server")
-
-
-def check_schema(path: Path, revision: str) -> None:
-    """The store's schema must be one this MLflow knows, and current (MLflow upgrades nothing by itself)."""
-    import mlflow
-    import mlflow.store
-    from alembic.script import ScriptDirectory
-    from alembic.util.exc import CommandError
-
-    scripts = ScriptDirectory(str(Path(mlflow.store.__file__).parent / "db_migrations"))
-    try:
-        scripts.get_revision(revision)
-    except CommandError:
-        raise StudyError(
-            f"{path}: written by a newer MLflow (schema revision {revision}, unknown to MLflow {mlflow.__version__}); "
-            "upgrade mlflow to open it"
-        ) from None
-    head = scripts.get_current_head()
-    if revision != head:
-        raise StudyError(
-            f"{path}: an older MLflow schema ({revision}; MLflow {mlflow.__version__} uses {head}); back the file "
-            f"up, then run `mlflow db upgrade sqlite:///{path}`"
-        )
 
 
 def read_only_mount(folder: Path) -> bool:
