@@ -22,6 +22,9 @@ from tests.support.runs import DATA_ENV, cli_run
 from tests.support.searches import BEFORE_TELL_1, FAULTS_ENV, search_text
 
 CHILD_TIMEOUT_S = 300
+# No trained model is kept: the report of the search then loads none into TensorFlow (~18 CPU-seconds
+# in its subprocess); what these tests check is the search, its trials and runs, not the models.
+NO_MODEL = "tracking: {keep_model: none}\n"
 
 
 def home_of(root: Path, uri: str) -> Path:
@@ -47,7 +50,7 @@ def cell_runs(uri: str, name: str) -> list:
 
 @pytest.fixture
 def project(request, tmp_path, monkeypatch, mnist_dir, server):
-    """A project folder (a pyproject.toml marks it) with the search's study file, the study named after the
+    """A project folder (a pyproject.toml marks it) with the search's study file (NO_MODEL), the study named after the
     test (`search_<n>`: its own experiment on the shared server); MLFLOW_TRACKING_URI: the server. Yields
     (the folder, the server's URI, the study's name)."""
     uri, _ = server
@@ -55,7 +58,8 @@ def project(request, tmp_path, monkeypatch, mnist_dir, server):
     root = tmp_path / "proj"
     root.mkdir()
     (root / "pyproject.toml").write_text("", encoding="utf-8")
-    (root / "search.yaml").write_text(search_text(3).replace("study: searchy", f"study: {name}"), encoding="utf-8")
+    text = search_text(3, extra=NO_MODEL).replace("study: searchy", f"study: {name}")
+    (root / "search.yaml").write_text(text, encoding="utf-8")
     monkeypatch.chdir(root)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv(DATA_ENV, str(mnist_dir))
