@@ -19,27 +19,20 @@ import pytest
 
 from study.check.validated_study import load_study
 from study.plan.grid import expand
-from tests.support.faults import BEFORE_CELLS, CHILD_TIMEOUT_S, after_cell, assert_whole, cell_states, start_study
+from tests.support.faults import (
+    BEFORE_CELLS,
+    CHILD_TIMEOUT_S,
+    FAULT_CELLS,
+    FAULT_EVAL_EVERY,
+    FAULT_ITERATIONS,
+    FAULT_STUDY,
+    SLOW_CHUNKS,
+    after_cell,
+    assert_whole,
+    cell_states,
+    start_study,
+)
 from tests.support.runs import DATA_ENV, Runs, cli_run, prepare_store
-
-# The study every test here kills and resumes: three cells, the fewest that leave one to train after
-# `after-cell:2`, of 100 iterations (each cell trained, logged and plotted costs CPU, twice: killed, resumed).
-# The best cell (relu) comes last: the study's end tags the best cell's run with its model (keep_model:
-# best), so a cell FINISHED at the kill stays untouched by the resume only while it is not the best.
-FAULT_STUDY = """\
-study: fault
-base:
-  data: {name: mnist, train_size: 300, test_size: 100}
-  optimizer: {name: sgd, lr: 0.1}
-  train: {iterations: 100, batch_size: 20, eval_every: 10, steps_per_call: 10}
-grid:
-  net:
-    - {label: sigmoid he, model.activation: sigmoid, model.initializer: he}
-    - {label: sigmoid xavier, model.activation: sigmoid, model.initializer: xavier}
-    - {label: relu he, model.activation: relu, model.initializer: he}
-"""
-FAULT_ITERATIONS, FAULT_EVAL_EVERY, FAULT_CELLS = 100, 10, 3
-SLOW_CHUNKS = "chunk=sleep:0.15"  # 10 chunks 150 ms apart: a cell RUNNING with part of its metrics for >= 1.5 s
 
 # --- shared helpers -----------------------------------------------------------------------------
 
