@@ -1,6 +1,7 @@
 """A search resumed after `kill -9` without a duplicate trial: `study run` runs in a subprocess (with a
 fault point of the library armed through STUDY_FAULTS, tests/support/searches.py) and is SIGKILLed
-mid-trial or between a finished cell and its tell."""
+mid-trial or between a finished cell and its tell. Both subprocesses start together, once for the module
+(each in a folder of its own): the second one's TensorFlow import and trials overlap the first test."""
 
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ import pytest
 
 from study.store.contract import Tag
 from tests.support.runs import DATA_ENV, Runs, cli_run, prepare_store
-from tests.support.searches import BEFORE_TELL_1, FAULTS_ENV, SLOW_CHUNKS, optuna_trials, search_text, states
+from tests.support.searches import (
+    BEFORE_TELL_1,
+    FAULTS_ENV,
+    ITERATIONS,
+    SLOW_CHUNKS,
+    optuna_trials,
+    search_text,
+    states,
+)
 
 CHILD_TIMEOUT_S = 300
 
@@ -31,6 +40,24 @@ def start(root: Path, study: Path, mnist_dir: Path, faults: str) -> subprocess.P
     cmd = [sys.executable, "-m", "study.cli", "run", str(study), "--quiet"]
     with open(root / "killed.out", "wb") as out, open(root / "killed.err", "wb") as err:
         return subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=err)
+
+
+@pytest.fixture(scope="module")
+def started(tmp_path_factory, mnist_dir, blank_db) -> dict[str, tuple[Path, Path, subprocess.Popen]]:
+    """Both tests' `study run` subprocesses, started at once: per fault point, (root, study file, process).
+    `slow` (300 iterations a trial, slow chunks) is killed from outside; `tell` kills itself before trial 1's tell."""
+    procs = {}
+    for key, iterations, faults in (("slow", 300, SLOW_CHUNKS), ("tell", ITERATIONS, BEFORE_TELL_1)):
+        root = tmp_path_factory.mktemp(key)
+        prepare_store(root, blank_db)
+        study = root / "search.yaml"
+        study.write_text(search_text(3, iterations), encoding="utf-8")
+        procs[key] = (root, study, start(root, study, mnist_dir, faults))
+    yield procs
+    for _, _, proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def cell_runs(db: Path) -> list[tuple[str, str, int]]:
@@ -79,15 +106,9 @@ def assert_whole_search(root: Path, budget: int) -> list:
     return trials
 
 
-def test_kill_9_mid_trial_then_resume_requeues_it_and_duplicates_nothing(
-    tmp_path, monkeypatch, mnist_dir, blank_db, capsys
-):
-    root, iterations = tmp_path, 300
-    prepare_store(root, blank_db)
-    study = root / "search.yaml"
-    study.write_text(search_text(3, iterations), encoding="utf-8")
+def test_kill_9_mid_trial_then_resume_requeues_it_and_duplicates_nothing(started, monkeypatch, mnist_dir, capsys):
+    (root, study, proc), iterations = started["slow"], 300
     db = root / "mlruns" / "mlflow.db"
-    proc = start(root, study, mnist_dir, SLOW_CHUNKS)
     kill_mid_trial(proc, db, iterations)
     assert proc.wait(CHILD_TIMEOUT_S) == -signal.SIGKILL
     before = optuna_trials(root)
@@ -116,13 +137,9 @@ def test_kill_9_mid_trial_then_resume_requeues_it_and_duplicates_nothing(
 
 
 def test_kill_9_between_a_finished_cell_and_its_tell_recovers_the_trial_without_training_it_again(
-    tmp_path, monkeypatch, mnist_dir, blank_db, capsys
+    started, monkeypatch, mnist_dir, capsys
 ):
-    root = tmp_path
-    prepare_store(root, blank_db)
-    study = root / "search.yaml"
-    study.write_text(search_text(3), encoding="utf-8")
-    proc = start(root, study, mnist_dir, BEFORE_TELL_1)
+    root, study, proc = started["tell"]
     assert proc.wait(CHILD_TIMEOUT_S) == -signal.SIGKILL, (root / "killed.err").read_text()[-2000:]
     assert [t.state.name for t in optuna_trials(root)] == ["COMPLETE", "RUNNING"]
     finished_before = {r.info.run_id for r in Runs(root, "searchy").all() if r.info.status == "FINISHED"}
