@@ -14,7 +14,7 @@ from study.data.dataset import Dataset, DatasetInfo
 from study.engine.records import Diverged, SavedKeras, Summary
 from study.errors import StoreFault, Terminated
 from study.execution.contenders import Contenders
-from study.execution.curve import redrawn_curve
+from study.execution.curve_process import CurveDrawer, Drawing
 from study.execution.datasets import data_info
 from study.execution.faults import fault_point
 from study.execution.interrupts import held
@@ -75,12 +75,13 @@ def run_cell(
     trainer: Trainer | None = None,
     ahead: Cell | None = None,
     contenders: Contenders | None = None,
+    curves: CurveDrawer | None = None,
 ) -> CellResult:
     """Train one cell into its own child run unless another process has it; failures end the run FAILED.
 
     It trains in this process, or in `trainer` (study/execution/trainer.py), which then builds the engine of
     `ahead`, the next cell, while this one trains. `contenders`: the grid's runs so far, so that a run that
-    cannot be the kept model skips saving it."""
+    cannot be the kept model skips saving it. `curves`: the process that draws the learning curves."""
     cell = job.cell
     data = data_info(cell, trainer)
     if data.digest not in job.dataset_digest.split(","):
@@ -93,7 +94,7 @@ def run_cell(
         claim = store.claim(job.experiment_id, cell.config_hash, data.digest)
         if claim is None:
             return CellResult(cell, "skipped", failure="being trained by another process")
-        return train_cell(job, writer, store, data, extra_callbacks, Training(trainer, ahead, contenders))
+        return train_cell(job, writer, store, data, extra_callbacks, Training(trainer, ahead, contenders, curves))
     except Exception as exc:
         raise_store_fault(writer, exc)
         raise
@@ -128,11 +129,16 @@ def settle(writer: BackgroundWriter) -> None:
 @dataclass
 class Training:
     """Where a cell trains: in this process, or in a training process (`trainer`), which builds the engine of
-    `ahead` meanwhile."""
+    `ahead` meanwhile; where its learning curve is drawn (`curves`, a drawing process, or the writer's thread)."""
 
     trainer: Trainer | None = None
     ahead: Cell | None = None
     contenders: Contenders | None = None
+    curves: CurveDrawer | None = None
+
+    def curve(self, history: dict, title: str, score: str) -> Drawing:
+        """The cell's learning curve, started now in the drawing process where there is one."""
+        return self.curves.draw(history, title, score) if self.curves is not None else Drawing(history, title, score)
 
     def may_be_kept(self, cell: Cell, metrics: dict[str, float]) -> bool:
         """Whether the cell's model may be the one `keep_model: best` keeps (always, without contenders)."""
@@ -268,8 +274,8 @@ def train_run(
         try:
             if summary.stopped_at is not None:
                 writer.submit(store.set_tags, run_id, {Tag.STOPPED_AT: str(summary.stopped_at)})
-            score = task_of(cell.settings).score
-            writer.submit(log_cell_files, store, run_id, cell_yaml(cell), logger.history, cell.name, score)
+            curve = training.curve(logger.history, cell.name, task_of(cell.settings).score)
+            writer.submit(log_cell_files, store, run_id, cell_yaml(cell), curve)
             if pruned:
                 pruned_tags = {Tag.TRIAL_STATE: TRIAL_PRUNED, Tag.PRUNED_AT: str(summary.iterations)}
                 writer.submit(store.set_tags, run_id, pruned_tags)
@@ -328,12 +334,12 @@ def fail(
     return CellResult(cell, "failed", run_id, failure=reason + (f" (iteration {step})" if step is not None else ""))
 
 
-def log_cell_files(store: Store, run_id: str, config: str, history: dict, title: str, score: str) -> None:
-    """Store the cell's config.yaml and its learning curve, drawn here (on the writer thread), in one upload:
-    each upload costs a temporary folder and a look-up of the run's artifact store (~0.01 s)."""
+def log_cell_files(store: Store, run_id: str, config: str, curve: Drawing) -> None:
+    """Store the cell's config.yaml and its learning curve in one upload: each upload costs a temporary folder
+    and a look-up of the run's artifact store (~0.01 s)."""
     with tempfile.TemporaryDirectory(prefix="study-cell-") as folder:
         Path(folder, Artifact.CELL_CONFIG).write_text(config, encoding="utf-8")
-        redrawn_curve(history, title, score).savefig(Path(folder, Artifact.LEARNING_CURVE))
+        Path(folder, Artifact.LEARNING_CURVE).write_bytes(curve.png())
         store.log_files(run_id, folder)
 
 

@@ -13,6 +13,7 @@ from study.engine.callbacks import EngineCallback
 from study.execution.cell import CellJob, CellResult, run_cell, settle
 from study.execution.contenders import Contenders
 from study.execution.curve import warm_up_figures
+from study.execution.curve_process import curve_drawer
 from study.execution.faults import fault_point
 from study.execution.trials import SearchJob, open_search, trials, used
 from study.store.models import preload as preload_model_saving
@@ -21,7 +22,8 @@ from study.store.writer import BackgroundWriter
 
 def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
     """Train the cells one after another in this process's training process (study.execution.trainer), with
-    a per-iteration progress bar; this process writes their runs."""
+    a per-iteration progress bar; this process writes their runs, and its drawing process
+    (study.execution.curve_process) their learning curves."""
     from study.execution.trainer import trainer_for
 
     total = sum(j.cell.settings.train.iterations for j in jobs)
@@ -33,7 +35,9 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
     )  # which runs may hold the kept model: the others skip saving it
     with tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
         writer = BackgroundWriter()
-        writer.submit(warm_up_figures)  # while the trainer still imports TensorFlow, not during the first cell
+        curves = curve_drawer()
+        if curves is None:
+            writer.submit(warm_up_figures)  # while the trainer still imports TensorFlow, not during the first cell
         if any(job.study.spec.tracking.keep_model != "none" for job in jobs):
             writer.submit(preload_model_saving)  # likewise: what packaging the models needs
         try:
@@ -43,7 +47,15 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
                 start = bar.n
                 ahead = jobs[k].cell if k < len(jobs) else None
                 trainer = trainer_for(mode)
-                yield run_cell(job, writer, ProgressCallback(bar), trainer=trainer, ahead=ahead, contenders=contenders)
+                yield run_cell(
+                    job,
+                    writer,
+                    ProgressCallback(bar),
+                    trainer=trainer,
+                    ahead=ahead,
+                    contenders=contenders,
+                    curves=curves,
+                )
                 fault_point("after-cell", k, flush=writer.flush)  # testing only (study/execution/faults.py)
                 since = since or time.perf_counter()
                 bar.update(start + job.cell.settings.train.iterations - bar.n)

@@ -1,5 +1,5 @@
-"""The training process killed with SIGKILL (study/execution/trainer.py): a trainer ends with its driver; a
-trainer killed mid-cell of a study fails that cell, and a new trainer replaces it and trains the next."""
+"""The training process killed with SIGKILL (study/execution/trainer.py): a trainer, and the process that draws
+the curves (study/execution/curve_process.py), end with their driver; a trainer killed mid-cell of a study fails that cell, and a new trainer replaces it and trains the next."""
 
 from __future__ import annotations
 
@@ -15,24 +15,28 @@ from tests.support.trainer import Described, job, settings
 
 DRIVER = """
 import sys, time
+from study.execution.curve_process import curve_drawer
 from study.execution.trainer import trainer_for
 trainer = trainer_for("exact")
+curves = curve_drawer()
+assert curves.draw({"train_acc": [(0, 0.1), (10, 0.5)]}, "a cell", "acc").png().startswith(b"\\x89PNG")
 trainer.numerics()  # started and running TensorFlow
-print(trainer.process.pid, flush=True)
+print(trainer.process.pid, curves.process.pid, flush=True)
 time.sleep(600)
 """
 
 
-def test_the_trainer_ends_with_its_driver_even_on_sigkill(tmp_path):
+def test_the_trainer_and_the_curve_drawer_end_with_their_driver_even_on_sigkill(tmp_path):
     driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True)
     try:
-        pid = int(driver.stdout.readline())
+        pids = [int(pid) for pid in driver.stdout.readline().split()]
+        assert len(pids) == 2 and all(alive(pid) for pid in pids)
         driver.send_signal(signal.SIGKILL)
         driver.wait(30)
         deadline = time.monotonic() + 30
-        while alive(pid) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not alive(pid)
+        assert not any(alive(pid) for pid in pids)
     finally:
         driver.kill()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from study.execution.cell import log_cell_files
 from study.execution.curve import learning_curve
+from study.execution.curve_process import Drawing
 
 
 class UploadRecorder:
@@ -22,7 +23,7 @@ class UploadRecorder:
 def test_the_config_and_the_curve_go_in_one_upload_with_their_own_bytes():
     history = {"train_acc": [(0, 0.1), (10, 0.6)], "test_acc": [(0, 0.1), (10, 0.5)]}
     store = UploadRecorder()
-    log_cell_files(store, "run1", "cell: relu\nseed: 0\n", history, "relu · seed 0", "acc")
+    log_cell_files(store, "run1", "cell: relu\nseed: 0\n", Drawing(history, "relu · seed 0", "acc"))
     [(run_id, files)] = store.uploads
     assert run_id == "run1" and set(files) == {"config.yaml", "learning_curve.png"}
     assert files["config.yaml"].decode("utf-8") == "cell: relu\nseed: 0\n"
