@@ -193,18 +193,27 @@ def scale_table(doc: dict) -> str:
                 f"| {r['load_before']:.1f} |"
             )
     if doc.get("estimates"):
-        lines += [
-            "",
-            "| study | estimate s | actual s | error | estimate MB | actual MB | load |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for e in doc["estimates"]:
-            lines.append(
-                f"| `{e['config']}` | {e['estimate_seconds']:.0f} | {e['seconds']:.0f} | {100 * e['error']:+.0f} % "
-                f"| {e['estimate_store_bytes'] / 1e6:.1f} | {e['store_bytes'] / 1e6:.1f} | {e['load_before']:.1f} |"
-            )
+        lines += ["", *estimates_table(doc["estimates"])]
     lines += ["", f"{scale_source(doc)}"]
     return "\n".join(lines) + "\n"
+
+
+def estimates_table(estimates: list[dict]) -> list[str]:
+    """The dry run's estimates against the runs; with this machine's correction, the uncorrected one beside it."""
+    corrected = "uncorrected_estimate_seconds" in estimates[0]
+    head = "| study | estimate s | actual s | error |"
+    head += " uncorrected s | uncorrected error | cells trained before |" if corrected else ""
+    lines = [head + " estimate MB | actual MB | load |", "|---|" + "---:|" * (head.count("|") + 1)]
+    for e in estimates:
+        row = f"| `{e['config']}` | {e['estimate_seconds']:.0f} | {e['seconds']:.0f} | {100 * e['error']:+.0f} % |"
+        if corrected:
+            row += (
+                f" {e['uncorrected_estimate_seconds']:.0f} | {100 * e['uncorrected_error']:+.0f} % "
+                f"| {e['calibrated_on']} |"
+            )
+        row += f" {e['estimate_store_bytes'] / 1e6:.1f} | {e['store_bytes'] / 1e6:.1f} | {e['load_before']:.1f} |"
+        lines.append(row)
+    return lines
 
 
 def scale_source(doc: dict) -> str:

@@ -9,7 +9,11 @@ e.g. `git archive <commit> | tar -x -C TREE`) the same study runs from that tree
 change in the machine's load hits both alike. The per-cell fixed cost is (the run's own wall time, from
 its final table − the cells' summed training time, their `wall_time_s` in the store) / cells: what a
 cell costs beyond its model's build, trace and training. Each `--estimates` study is then run once from
-this checkout beside its `--dry-run` estimate. Results: benchmarks/results/scale.json.
+this checkout beside its `--dry-run` estimate, taken just before the run: the 200-cell study's before its
+first run. Everything runs with a fresh cache folder (STUDY_CACHE_DIR), so the first study of each kind of
+net is estimated as on a machine that has trained nothing yet, and each later one is corrected by how the
+cells before it trained here (study/runtime/calibration.py); both estimates are recorded. A study named
+twice is run twice. Results: benchmarks/results/scale.json.
 """
 
 from __future__ import annotations
@@ -76,11 +80,14 @@ def cell_seconds(db: Path) -> list[float]:
 
 
 def predicted(config: str, tree: Path) -> dict:
-    """The dry run's estimate of the study (this checkout's `study.check.estimate`)."""
+    """The dry run's estimate of the study (this checkout's `study.check.estimate`), and the same estimate
+    before this machine's correction."""
     code = (
         "import json, sys; from study.check.validated_study import load_study; from study.check.dry_run import "
         "dry_run; e = dry_run(load_study(sys.argv[1])).estimate(); "
-        "print(json.dumps({'seconds': e.seconds, 'store_bytes': e.store_bytes, 'rate': e.rate}))"
+        "print(json.dumps({'seconds': e.seconds, 'uncorrected_seconds': e.uncorrected_s, "
+        "'calibrated_on': e.calibrated_on, "
+        "'store_bytes': e.store_bytes, 'rate': e.rate}))"
     )
     env = {**os.environ, "PYTHONPATH": str(tree)}
     out = subprocess.run([sys.executable, "-c", code, config], env=env, capture_output=True, text=True, check=True)
@@ -89,15 +96,19 @@ def predicted(config: str, tree: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def beside_estimate(config: str, tree: Path, run: dict | None = None) -> dict:
-    """A run of `config` (`run`, or a new one) beside its estimate: wall time and store size, both ways."""
-    guess = predicted(config, tree)
+def beside_estimate(config: str, tree: Path, guess: dict | None = None, run: dict | None = None) -> dict:
+    """A run of `config` (`run`, or a new one) beside its estimate (`guess`, or one made now, before the run):
+    wall time and store size, both ways."""
+    guess = guess or predicted(config, tree)
     run = run or run_once(config, tree)
     return {
         "config": config,
         "estimate_seconds": guess["seconds"],
         "seconds": run["seconds"],
         "error": guess["seconds"] / run["seconds"] - 1,
+        "uncorrected_estimate_seconds": guess["uncorrected_seconds"],
+        "uncorrected_error": guess["uncorrected_seconds"] / run["seconds"] - 1,
+        "calibrated_on": guess["calibrated_on"],
         "estimate_store_bytes": guess["store_bytes"],
         "store_bytes": run["store_bytes"],
         "rate": guess["rate"],
@@ -115,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="results file (default benchmarks/results/scale.json)")
     a = p.parse_args(argv)
     require_data_dir()
+    cache = tempfile.TemporaryDirectory(prefix="bench-scale-cache-")
+    os.environ["STUDY_CACHE_DIR"] = cache.name  # this machine as new: nothing trained, the rate measured now
     trees = {"before": a.before, "after": ROOT} if a.before else {"after": ROOT}
     runs: dict[str, list[dict]] = {name: [] for name in trees}
+    first_guess = predicted(a.config, ROOT)
     for rep in range(a.reps):
         for name, tree in trees.items():
             r = run_once(a.config, tree)
@@ -127,15 +141,17 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     estimates = []
-    for config in [a.config, *a.estimates]:
-        e = beside_estimate(config, ROOT, runs["after"][0] if config == a.config else None)
+    for k, config in enumerate([a.config, *a.estimates]):
+        e = beside_estimate(config, ROOT, *((first_guess, runs["after"][0]) if k == 0 else ()))
         estimates.append(e)
         print(
-            f"{config}: estimate {e['estimate_seconds']:.0f} s, actual {e['seconds']:.0f} s "
-            f"({100 * e['error']:+.0f} %), store {e['estimate_store_bytes'] / 1e6:.1f} MB estimated, "
-            f"{e['store_bytes'] / 1e6:.1f} MB (load {e['load_before']:.1f})",
+            f"{config}: estimate {e['estimate_seconds']:.0f} s ({e['uncorrected_estimate_seconds']:.0f} s uncorrected,"
+            f" {e['calibrated_on']} cells before it), actual {e['seconds']:.0f} s ({100 * e['error']:+.0f} %; "
+            f"uncorrected {100 * e['uncorrected_error']:+.0f} %), store {e['estimate_store_bytes'] / 1e6:.1f} MB "
+            f"estimated, {e['store_bytes'] / 1e6:.1f} MB (load {e['load_before']:.1f})",
             flush=True,
         )
+    cache.cleanup()
     argv_used = sys.argv[1:] if argv is None else argv
     doc = {
         **results_header(

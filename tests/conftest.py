@@ -19,9 +19,11 @@ Import-light on purpose: nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,6 +48,11 @@ settings.load_profile(os.environ.get("STUDY_HYPOTHESIS_PROFILE", "ci"))
 REPO = Path(__file__).resolve().parents[1]
 TOOL_CACHES = {".pytest_cache", ".hypothesis", ".ruff_cache", ".mypy_cache", "test-output"}
 REPO_ENTRIES = {p.name for p in REPO.iterdir()}
+
+# study's cache (the machine's rate, its estimate's calibration, MLflow's empty store) is kept out of the
+# user's: tests train tiny cells under load, which would otherwise correct the user's estimates. One folder
+# for every worker and session (its MLflow head is parsed once).
+os.environ.setdefault("STUDY_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"study-test-cache-{getpass.getuser()}"))
 
 # --- the tiers -------------------------------------------------------------------------------------
 

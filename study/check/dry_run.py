@@ -51,6 +51,7 @@ class DryRun:
     def estimate(self) -> Estimate:
         """The run's wall time and store growth from the plan (a search: its budget of trials over the
         space's corners; adaptive seeds: the first round)."""
+        from study.runtime.calibration import calibration
         from study.runtime.rate import machine_rate
 
         cells = self.cells
@@ -58,7 +59,7 @@ class DryRun:
         if search is not None and search.trials and cells:
             cells = [cells[k % len(cells)] for k in range(search.trials)]
         kept = self.plan.study.spec.tracking.keep_model != "none"
-        return estimate(cells, self.checked.data, machine_rate(remeasure=True), self.workers, kept)
+        return estimate(cells, self.checked.data, machine_rate(remeasure=True), self.workers, kept, calibration())
 
     def summary(self) -> str | None:
         """The closing lines (stderr) of a dry run: the counts and that the checks passed (a grid's), and

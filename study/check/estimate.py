@@ -4,7 +4,9 @@ A cell's time is its arithmetic — FLOPs from the net's structure and the sched
 measured matrix-multiply rate (study/runtime/rate.py) — plus what the arithmetic does not show: each
 training step's and each evaluation's fixed cost in TensorFlow's runtime, a new structure's build and
 trace (the engine keeps a few; `ENGINE_CACHE`), and the cell's bookkeeping in the store. The constants
-are measured on the project's 2-core reference machine (benchmarks/README.md, `python -m benchmarks.scale`)."""
+are measured on the project's 2-core reference machine (benchmarks/README.md, `python -m benchmarks.scale`);
+how this machine's cells of each kind trained against them corrects the training part
+(study/runtime/calibration.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from study.check.shapes import course_stack, kind, output_shapes
 from study.data.shape import DataShape
 from study.plan.grid import Cell
+from study.runtime.calibration import Calibration
 from study.spec.layers import Conv2DLayer
 from study.spec.model import ModelConfig
 from study.spec.settings import Settings
@@ -45,6 +48,7 @@ class Estimate:
     """The whole run's predicted wall time and store growth, with the parts they are made of."""
 
     seconds: float
+    uncorrected_s: float  # the same before this machine's correction (calibration)
     arithmetic_s: float  # the cells' FLOPs over the engine's rate
     overhead_s: float  # steps, evaluations, builds and bookkeeping
     start_s: float
@@ -53,14 +57,21 @@ class Estimate:
     cells: int
     builds: int
     rate: float  # FLOP/s the matmul benchmark measured
+    correction: float = 1.0  # the training part's factor from how this machine's cells trained (calibration)
+    calibrated_on: int = 0  # the cells that factor stands on
 
     def line(self) -> str:
         """One line for the dry run."""
+        corrected = (
+            f"; x{self.correction:.2f} as {self.calibrated_on} cells of these kinds trained here"
+            if self.calibrated_on
+            else "; not yet corrected by cells trained here"
+        )
         return (
             f"estimate: about {duration(self.seconds)} ({self.cells} runs: {duration(self.arithmetic_s)} of "
             f"arithmetic, {self.flops / 1e9:,.0f} GFLOP at {self.rate / 1e9:,.0f} GFLOP/s measured here; "
             f"{duration(self.overhead_s)} of per-step, per-cell and {self.builds} graph-build costs; "
-            f"{duration(self.start_s)} to start), {size(self.store_bytes)} more in the store"
+            f"{duration(self.start_s)} to start{corrected}), {size(self.store_bytes)} more in the store"
         )
 
 
@@ -139,21 +150,40 @@ def structure(settings: Settings) -> str:
     return json.dumps(doc, sort_keys=True)
 
 
-def builds(cells: Sequence[Cell], workers: int = 1) -> int:
-    """Engines built when the cells run in order: each worker keeps the last ENGINE_CACHE structures."""
-    total = 0
+def built(cells: Sequence[Cell], workers: int = 1) -> list[bool]:
+    """Per cell, whether its engine is built when the cells run in order (each worker keeps the last
+    ENGINE_CACHE structures of its share, cells[k::workers])."""
+    out = [False] * len(cells)
     for k in range(workers):
         cache: OrderedDict[str, None] = OrderedDict()
-        for cell in cells[k::workers]:
-            key = structure(cell.settings)
+        for index in range(k, len(cells), workers):
+            key = structure(cells[index].settings)
             if key in cache:
                 cache.move_to_end(key)
                 continue
-            total += 1
+            out[index] = True
             cache[key] = None
             if len(cache) > ENGINE_CACHE:
                 cache.popitem(last=False)
-    return total
+    return out
+
+
+def builds(cells: Sequence[Cell], workers: int = 1) -> int:
+    """Engines built when the cells run in order among `workers` processes."""
+    return sum(built(cells, workers))
+
+
+def cell_kind(settings: Settings) -> str:
+    """What a machine's correction is kept per: the numerics mode and the kind of net (dense, convolutional,
+    a builder's own), whose kernels run at different speeds from one CPU to another."""
+    model = settings.model
+    if model.builder is not None:
+        family = "builder"
+    elif model.layers is not None and any(isinstance(spec, Conv2DLayer) for spec in model.layers):
+        family = "conv"
+    else:
+        family = "dense"
+    return f"{settings.train.numerics}/{family}"
 
 
 def weighted_layers(model: ModelConfig) -> int:
@@ -186,23 +216,26 @@ def store_bytes(cells: Sequence[Cell], shape_of, kept_model: bool) -> int:
     return total
 
 
-def cell_seconds(cells: Sequence[Cell], shapes: dict, rate: float) -> list[float]:
-    """Each cell's predicted seconds in one process, in order (its build where the engine cache misses)."""
-    cache: OrderedDict[str, None] = OrderedDict()
+def trained_seconds(cells: Sequence[Cell], shapes: dict, rate: float, workers: int = 1) -> list[float]:
+    """Each cell's predicted build and training seconds, uncorrected (what its run's `wall_time_s` measures):
+    its arithmetic, its steps' and evaluations' fixed costs, and its build where the engine cache misses."""
     out = []
-    for cell in cells:
+    for cell, new in zip(cells, built(cells, workers)):
         s = cell.settings
-        key = structure(s)
-        built = key not in cache
-        cache[key] = None
-        cache.move_to_end(key)
-        if len(cache) > ENGINE_CACHE:
-            cache.popitem(last=False)
         arithmetic = cell_flops(s, shapes[s.data]) / (rate * ENGINE_EFFICIENCY)
-        fixed = s.train.iterations * step_layers(s.model) * STEP_S + evaluations(s) * EVAL_S + CELL_S
-        fixed += BUILD_S if built else 0.0
-        out.append(arithmetic + fixed)
+        fixed = s.train.iterations * step_layers(s.model) * STEP_S + evaluations(s) * EVAL_S
+        out.append(arithmetic + fixed + (BUILD_S if new else 0.0))
     return out
+
+
+def cell_seconds(
+    cells: Sequence[Cell], shapes: dict, rate: float, calibration: Calibration | None = None
+) -> list[float]:
+    """Each cell's predicted seconds in one process, in order: its training, corrected for its kind on this
+    machine, and its bookkeeping."""
+    ratio = (calibration or Calibration()).ratio
+    trained = trained_seconds(cells, shapes, rate)
+    return [t * ratio(cell_kind(c.settings)) + CELL_S for c, t in zip(cells, trained)]
 
 
 def remaining(predicted: Sequence[float], done: int, elapsed: float) -> float:
@@ -213,9 +246,18 @@ def remaining(predicted: Sequence[float], done: int, elapsed: float) -> float:
     return ahead * (elapsed / behind) if done and behind > 0 else ahead
 
 
-def estimate(cells: Sequence[Cell], shapes: dict, rate: float, workers: int = 1, kept_model: bool = True) -> Estimate:
-    """The run's wall time: start-up, then the cells' arithmetic and overheads shared among `workers`."""
+def estimate(
+    cells: Sequence[Cell],
+    shapes: dict,
+    rate: float,
+    workers: int = 1,
+    kept_model: bool = True,
+    calibration: Calibration | None = None,
+) -> Estimate:
+    """The run's wall time: start-up, then the cells' training (corrected for this machine) and bookkeeping
+    shared among `workers`."""
     workers = max(1, min(workers, len(cells)))
+    calibration = calibration or Calibration()
 
     def shape_of(cell: Cell) -> tuple[tuple[int, ...], int]:
         s = shapes[cell.settings.data]
@@ -223,12 +265,22 @@ def estimate(cells: Sequence[Cell], shapes: dict, rate: float, workers: int = 1,
 
     flops = sum(cell_flops(c.settings, shapes[c.settings.data]) for c in cells)
     arithmetic = flops / (rate * ENGINE_EFFICIENCY)
-    steps = sum(c.settings.train.iterations * step_layers(c.settings.model) for c in cells)
-    evals = sum(evaluations(c.settings) for c in cells)
-    built = builds(cells, workers)
-    overhead = steps * STEP_S + evals * EVAL_S + built * BUILD_S + len(cells) * CELL_S
+    trained = trained_seconds(cells, shapes, rate, workers)
+    corrected = sum(t * calibration.ratio(cell_kind(c.settings)) for c, t in zip(cells, trained))
+    bookkeeping = len(cells) * CELL_S
     start = START_S + (workers - 1) * WORKER_START_S / workers
-    seconds = start + (arithmetic + overhead) / workers
+    seconds = start + (corrected + bookkeeping) / workers
     return Estimate(
-        seconds, arithmetic, overhead, start, store_bytes(cells, shape_of, kept_model), flops, len(cells), built, rate
+        seconds,
+        start + (sum(trained) + bookkeeping) / workers,
+        arithmetic,
+        sum(trained) - arithmetic + bookkeeping,
+        start,
+        store_bytes(cells, shape_of, kept_model),
+        flops,
+        len(cells),
+        builds(cells, workers),
+        rate,
+        corrected / sum(trained) if sum(trained) > 0 else 1.0,
+        calibration.cells(cell_kind(c.settings) for c in cells),
     )

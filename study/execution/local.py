@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from tqdm import tqdm
 
-from study.check.estimate import duration, remaining
+from study.check.estimate import cell_kind, duration, remaining, trained_seconds
 from study.engine.callbacks import EngineCallback
 from study.execution.cell import CellJob, CellResult, run_cell, settle
 from study.execution.contenders import Contenders
@@ -16,6 +16,7 @@ from study.execution.curve import warm_up_figures
 from study.execution.curve_process import curve_drawer
 from study.execution.faults import fault_point
 from study.execution.trials import SearchJob, open_search, trials, used
+from study.runtime.calibration import Observed, record
 from study.store.models import preload as preload_model_saving
 from study.store.writer import BackgroundWriter
 
@@ -23,13 +24,15 @@ from study.store.writer import BackgroundWriter
 def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
     """Train the cells one after another in this process's training process (study.execution.trainer), with
     a per-iteration progress bar; this process writes their runs, and its drawing process
-    (study.execution.curve_process) their learning curves."""
+    (study.execution.curve_process) their learning curves. How long the cells took against their estimate
+    corrects the next estimates on this machine (study/runtime/calibration.py)."""
     from study.execution.trainer import trainer_for
 
     total = sum(j.cell.settings.train.iterations for j in jobs)
     mode = jobs[0].cell.settings.train.numerics  # one mode per study (the pre-run check)
     predicted = predicted_seconds(jobs) if progress else []
     since = 0.0  # when the first cell ended (it waited for the training process to start, too)
+    finished: list[CellResult] = []
     contenders = (
         Contenders.of(jobs[0].study, [job.cell for job in jobs]) if jobs else None
     )  # which runs may hold the kept model: the others skip saving it
@@ -47,7 +50,7 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
                 start = bar.n
                 ahead = jobs[k].cell if k < len(jobs) else None
                 trainer = trainer_for(mode)
-                yield run_cell(
+                result = run_cell(
                     job,
                     writer,
                     ProgressCallback(bar),
@@ -56,11 +59,36 @@ def run_here(jobs: list[CellJob], progress: bool) -> Iterator[CellResult]:
                     contenders=contenders,
                     curves=curves,
                 )
+                finished.append(result)
+                yield result
                 fault_point("after-cell", k, flush=writer.flush)  # testing only (study/execution/faults.py)
                 since = since or time.perf_counter()
                 bar.update(start + job.cell.settings.train.iterations - bar.n)
+            calibrate(jobs, finished)
         finally:
             settle(writer)
+
+
+def calibrate(jobs: list[CellJob], results: list[CellResult]) -> None:
+    """Record, per kind of cell, the trained cells' estimated seconds (uncorrected, in this run's order) and
+    the seconds they took (`wall_time_s`): the correction of later estimates here. Never fails the run."""
+    from study.data.shape import data_shape
+    from study.runtime.rate import machine_rate
+
+    try:
+        cells = [job.cell for job in jobs]
+        shapes = {d: data_shape(d) for d in {c.settings.data for c in cells}}
+        estimated = dict(zip((c.index for c in cells), trained_seconds(cells, shapes, machine_rate())))
+        observed: dict[str, Observed] = {}
+        for result in results:
+            if result.status == "done" and "wall_time_s" in result.metrics:
+                kind = cell_kind(result.cell.settings)
+                seen = Observed(estimated[result.cell.index], result.metrics["wall_time_s"], 1.0)
+                observed[kind] = observed[kind].plus(seen) if kind in observed else seen
+        if observed:
+            record(observed)
+    except Exception:  # noqa: BLE001, S110 - a correction of later estimates only
+        pass
 
 
 def predicted_seconds(jobs: list[CellJob]) -> list[float]:
@@ -68,11 +96,12 @@ def predicted_seconds(jobs: list[CellJob]) -> list[float]:
     none when the estimate cannot be made (its data's headers unreadable: the cell will say so)."""
     from study.check.estimate import cell_seconds
     from study.data.shape import data_shape
+    from study.runtime.calibration import calibration
     from study.runtime.rate import machine_rate
 
     try:
         shapes = {d: data_shape(d) for d in {j.cell.settings.data for j in jobs}}
-        return cell_seconds([j.cell for j in jobs], shapes, machine_rate())
+        return cell_seconds([j.cell for j in jobs], shapes, machine_rate(), calibration())
     except Exception:  # noqa: BLE001 - an ETA only: the run itself meets any real problem
         return []
 

@@ -15,7 +15,10 @@ CACHE_FILE = "machine_rate.json"
 
 
 def cache_dir() -> Path:
-    """The user's cache folder for `study` (platformdirs where it is installed, else ~/.cache/study)."""
+    """The user's cache folder for `study`: STUDY_CACHE_DIR when set, else platformdirs' where it is installed,
+    else ~/.cache/study."""
+    if os.environ.get("STUDY_CACHE_DIR"):
+        return Path(os.environ["STUDY_CACHE_DIR"])
     try:
         from platformdirs import user_cache_dir
     except ImportError:

@@ -15,9 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from study import cli
+from study.check.estimate import trained_seconds
 from study.check.validated_study import load_study
+from study.data.shape import data_shape
 from study.execution.driver import run_study
 from study.execution.options import RunOptions
+from study.plan.grid import expand
+from study.runtime.calibration import Observed, calibration
+from study.runtime.rate import machine_rate
 from tests.support.runs import CURVES, ITERATIONS, STUDY, study_text
 
 # The first cell's learning rate drives relu/he to a NaN loss within a few iterations (at lr 1000 the loss
@@ -122,10 +127,13 @@ def test_rerun_with_the_same_seed_is_bit_identical(in_store):
 # --- failures ---------------------------------------------------------------------------------
 
 
-def test_diverging_cell_fails_and_the_study_goes_on(in_store, mnist_dir):
+def test_diverging_cell_fails_and_the_study_goes_on(in_store, mnist_dir, tmp_path, monkeypatch):
+    """...and only the finished cell corrects this machine's later estimates (study/runtime/calibration.py)."""
+    monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "cache"))
     path = in_store.root / "diverge.yaml"
     path.write_text(study_text(DIVERGING, mnist_dir), encoding="utf-8")
-    result = run_study(load_study(path), RunOptions(progress=False))
+    study = load_study(path)
+    result = run_study(study, RunOptions(progress=False))
     assert [r.status for r in result.results] == ["failed", "done"]
     assert result.exit_code == 1
     failed, fine = result.results
@@ -145,6 +153,10 @@ def test_diverging_cell_fails_and_the_study_goes_on(in_store, mnist_dir):
     assert in_store.client.get_run(fine.run_id).info.status == "FINISHED"
     parent = in_store.client.get_run(result.parent_id)
     assert parent.data.tags["study.cells_failed"] == "1" and parent.info.status == "FINISHED"
+
+    cells = expand(study)
+    estimated = trained_seconds(cells, {cells[0].settings.data: data_shape(cells[0].settings.data)}, machine_rate())
+    assert calibration().kinds == {"exact/dense": Observed(estimated[1], fine.metrics["wall_time_s"], 1.0)}
 
 
 # --- the command line ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ from study.check import estimate as est
 from study.check.validated_study import study_from_dict
 from study.data.shape import DataShape
 from study.plan.grid import expand
+from study.runtime.calibration import Calibration, Observed
 from tests.support.paths import REPO
 
 MNIST = DataShape(train=60_000, test=10_000, input_shape=(784,), num_classes=10, num_outputs=10, source="idx")
@@ -149,3 +150,37 @@ def test_a_steps_fixed_cost_counts_layers_and_batch_norm_twice():
     assert est.step_layers(cell.settings.model) == 3
     deep = {**COURSE, "base": {"model": {"hidden": [40] * 5, "batch_norm": "before"}}}
     assert est.step_layers(cells_of(deep)[0].settings.model) == 12
+
+
+CONV = [
+    {"type": "conv2d", "filters": 4, "kernel": 3},
+    {"type": "activation", "name": "relu"},
+    {"type": "dense", "units": 10},
+]
+
+
+def test_a_cells_kind_is_its_numerics_and_its_kind_of_net():
+    dense, conv = cells_of({**COURSE, "grid": {"model.layers": [None, CONV]}})
+    assert est.cell_kind(dense.settings) == "exact/dense" and est.cell_kind(conv.settings) == "exact/conv"
+    fast = cells_of({**COURSE, "base": {**COURSE["base"], "train": {"numerics": "fast"}}})[0]
+    assert est.cell_kind(fast.settings) == "fast/dense"
+    own = dense.settings.model.model_copy(update={"builder": "nets.py:mlp"})  # a builder's own net
+    assert est.cell_kind(dense.settings.model_copy(update={"model": own})) == "exact/builder"
+
+
+def test_this_machines_correction_scales_each_kinds_training_and_not_the_bookkeeping_or_the_start():
+    cells = cells_of({**COURSE, "grid": {"model.layers": [None, CONV]}})
+    shapes = {cells[0].settings.data: DataShape(60_000, 10_000, (28, 28, 1), 10, 10, "idx")}
+    dense, conv = est.trained_seconds(cells, shapes, 1e11)
+    known = Calibration({"exact/dense": Observed(2.0, 3.0, 5), "exact/conv": Observed(1.0, 4.0, 3)})
+    plain = est.estimate(cells, shapes, 1e11)
+    corrected = est.estimate(cells, shapes, 1e11, calibration=known)
+    bookkeeping = 2 * est.CELL_S
+    assert plain.seconds == pytest.approx(est.START_S + dense + conv + bookkeeping)
+    assert corrected.seconds == pytest.approx(est.START_S + 1.5 * dense + 4 * conv + bookkeeping)
+    assert corrected.correction == pytest.approx((1.5 * dense + 4 * conv) / (dense + conv))
+    assert corrected.calibrated_on == 8 and "as 8 cells of these kinds trained here" in corrected.line()
+    assert plain.calibrated_on == 0 and "not yet corrected" in plain.line()
+    assert est.cell_seconds(cells, shapes, 1e11, known) == pytest.approx(
+        [1.5 * dense + est.CELL_S, 4 * conv + est.CELL_S]
+    )
