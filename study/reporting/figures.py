@@ -1,5 +1,5 @@
-"""The report's figures: learning curves, the all-cells overlay, heatmaps, the batch-norm comparison
-and the per-layer diagnostics (gradient flow, saturated and dead units).
+"""The report's figures: learning curves, the all-cells overlay, heatmaps, the batch-norm comparison;
+the per-layer diagnostics are drawn in study/reporting/layer_figures.py.
 
 Figures use matplotlib's object-oriented API (no pyplot state, rendered by Agg) styled by seaborn;
 adding a figure means writing one function and listing it in FIGURE_BUILDERS.
@@ -7,35 +7,27 @@ adding a figure means writing one function and listing it in FIGURE_BUILDERS.
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
-import re
-import textwrap
 from collections.abc import Callable
 from typing import Literal
 
 import matplotlib
 import pandas as pd
 import seaborn as sns
-from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from study.analysis.layer_stats import DEAD_UNITS, SATURATING, layer_activations, layer_curves
 from study.analysis.statistics import axis_pivot, chance_threshold, curve_band
 from study.reporting.context import ReportContext, ReportFigure
+from study.reporting.drawing import ACC_LIMITS, facet_figure, plot_band, plot_others, png, slug, wrap
+from study.reporting.layer_figures import activation_saturation, dead_units, gradient_flow
 from study.reporting.many_cells import level_curves, panel_cells, selection_note, shown_cells
 
-DPI = 100
-PANEL_SIZE = (3.4, 2.5)  # inches per learning-curve panel
-MAX_FACET_COLUMNS = 5
 MAX_HEATMAPS = 3
 INLINE_LEGEND_MAX = 8  # more lines than this: the legend goes outside the plot
-ACC_LIMITS = (-0.02, 1.02)
 ZOOM_FRACTION = 0.3  # the zoomed view shows this last fraction of the iterations
 ZOOM_MIN_SPAN = 0.004  # its accuracy axis spans at least this much
-DEPTH_COLORMAP, DEPTH_COLOR_RANGE = "viridis", (0.0, 0.85)  # layer colours, first layer dark; no pale yellow
 _STYLE = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=1.15)}
 
 FigureBuilder = Callable[[ReportContext], list[ReportFigure]]
@@ -99,7 +91,7 @@ def own_metric_curves(ctx: ReportContext) -> list[ReportFigure]:
             + "and the test set (solid) against training iteration, one panel per cell. With several seeds: the "
             "mean, and its 95 % confidence band (Student t)." + note
         )
-        figures.append(ReportFigure(_slug(f"own_metric_{name}"), f"Your own metric: {name}", caption, fig))
+        figures.append(ReportFigure(slug(f"own_metric_{name}"), f"Your own metric: {name}", caption, fig))
     return figures
 
 
@@ -111,12 +103,12 @@ def _split_panels(ctx: ReportContext, name: str, ylabel: str) -> tuple[Figure, d
     cells = panel_cells(ctx, candidates)
     if not cells:
         return None
-    fig, axes = _facet_figure(len(cells), ylabel)
+    fig, axes = facet_figure(len(cells), ylabel)
     for ax, cell in zip(axes, cells):
         for split, style in _SPLIT_STYLES:
             if cell in bands[split]:
-                _plot_band(ax, bands[split][cell], ctx.palette[cell], linestyle=style)
-        ax.set_title(_wrap(ctx.label(cell)), fontsize="medium")
+                plot_band(ax, bands[split][cell], ctx.palette[cell], linestyle=style)
+        ax.set_title(wrap(ctx.label(cell)), fontsize="medium")
     shown = [split for split, _ in _SPLIT_STYLES if bands[split]]
     handles = [
         Line2D([], [], color="0.3", linestyle=style, label=split) for split, style in _SPLIT_STYLES if split in shown
@@ -148,9 +140,9 @@ def test_accuracy_overlay(ctx: ReportContext) -> list[ReportFigure]:
     width = 7.5 + (2.8 * legend_columns if outside else 0)
     fig = Figure(figsize=(width, max(4.5, 0.19 * min(len(ranked), 25) + 0.6)), layout="constrained")
     ax = fig.add_subplot()
-    _plot_others(ax, [bands[cell] for cell in every if cell not in set(ranked)])
+    plot_others(ax, [bands[cell] for cell in every if cell not in set(ranked)])
     for cell in ranked:
-        _plot_band(ax, bands[cell], ctx.palette[cell], label=_wrap(ctx.label(cell)))
+        plot_band(ax, bands[cell], ctx.palette[cell], label=wrap(ctx.label(cell)))
     ax.set(xlabel="iteration")
     score_axis(ctx, ax, f"test {ctx.task.score_name}")
     if outside:
@@ -188,7 +180,7 @@ def _final_stretch(ctx: ReportContext, bands: dict[str, pd.DataFrame], ranked: l
     fig = Figure(figsize=(7.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
     for cell in shown:
-        _plot_band(ax, stretch[cell], ctx.palette[cell], label=_wrap(ctx.label(cell)))
+        plot_band(ax, stretch[cell], ctx.palette[cell], label=wrap(ctx.label(cell)))
     ax.set(xlabel="iteration", ylabel="test accuracy", xlim=(start, last), ylim=(low - pad, high + pad))
     ax.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.01, 1.0), frameon=False)
     left_out = [cell for cell in ranked if cell not in shown]
@@ -221,7 +213,7 @@ def final_accuracy_heatmaps(ctx: ReportContext) -> list[ReportFigure]:
         over = "seeds" + (f" and {', '.join(others)}" if others else "")
         caption = f"Final test {name} by {rows.short} and {cols.short}, mean over {over}; blank: no finished run."
         title = f"Final test {name}: {rows.short} × {cols.short}"
-        figures.append(ReportFigure(_slug(f"heatmap_{rows.short}_x_{cols.short}"), title, caption, fig))
+        figures.append(ReportFigure(slug(f"heatmap_{rows.short}_x_{cols.short}"), title, caption, fig))
     return figures
 
 
@@ -239,7 +231,7 @@ def batch_norm_comparison(ctx: ReportContext) -> list[ReportFigure]:
         panels = fig.subplots(1, len(groups), sharex=True, sharey=True, squeeze=False)[0]
         for ax, (level, cells) in zip(panels, groups.items()):
             for cell in cells:
-                _plot_band(ax, bands[cell], ctx.palette[cell], label=_wrap(ctx.label(cell)))
+                plot_band(ax, bands[cell], ctx.palette[cell], label=wrap(ctx.label(cell)))
             ax.set(title=f"{axis.short} = {level}", xlabel="iteration")
             score_axis(ctx, ax, "")
             if cells:
@@ -249,57 +241,8 @@ def batch_norm_comparison(ctx: ReportContext) -> list[ReportFigure]:
             f"Test {ctx.task.score_name} of the cells at each level of {axis.short}, side by side; mean over seeds, "
             "95 % band."
         ) + selection_note(ctx, len(drawn), len([c for c in ctx.study.cells if c in bands]))
-        figures.append(ReportFigure(_slug(f"{axis.short}_comparison"), f"With and without {axis.short}", caption, fig))
+        figures.append(ReportFigure(slug(f"{axis.short}_comparison"), f"With and without {axis.short}", caption, fig))
     return figures
-
-
-def gradient_flow(ctx: ReportContext) -> list[ReportFigure]:
-    """Gradient norm of every kernel layer against iteration (log scale), one panel per cell."""
-    grads = _plotted_layers(ctx, "grad_norm")
-    if grads.empty:
-        return []
-    ratios = ctx.summary.set_index("cell")["grad_ratio_mean"] if "grad_ratio_mean" in ctx.summary else pd.Series()
-    fig, panels = _layer_panels(ctx, grads, "gradient norm", log=True)
-    for cell, ax in panels.items():
-        ratio = ratios.get(cell)
-        if ratio is not None and pd.notna(ratio):
-            ax.set_title(f"{_wrap(ctx.label(cell))}\nfirst/last {ratio:.1e}", fontsize="medium")
-    caption = (
-        "L2 norm of the loss gradient with respect to each layer's kernel (weights), on the training batch, "
-        "against iteration; log scale, shared by all panels; mean over seeds. Colour runs with depth, from the "
-        "first layer (dark, next to the input) to the output layer (light). Lines far apart mean gradients "
-        "shrink on their way back to the input: a first layer orders of magnitude below the last is the "
-        "vanishing gradient. Under each panel's title: the final first/last ratio (mean over seeds)."
-    ) + selection_note(ctx, len(panels), grads["cell"].nunique())
-    return [ReportFigure("gradient_flow", "Gradient flow by layer", caption, fig)]
-
-
-def activation_saturation(ctx: ReportContext) -> list[ReportFigure]:
-    """Fraction of saturated sigmoid/tanh outputs per hidden layer against iteration, one panel per cell."""
-    saturated = _plotted_layers(ctx, "act_saturated", SATURATING)
-    if saturated.empty:
-        return []
-    fig, panels = _layer_panels(ctx, saturated, "saturated fraction", ylim=ACC_LIMITS)
-    caption = (
-        "Share of a hidden layer's outputs within 0.02 of an asymptote of sigmoid (below 0.02 or above 0.98) "
-        "or tanh (|y| > 0.98), on the training batch, against iteration; mean over seeds. Only layers with a "
-        "bounded activation. There the derivative is below about 0.02 (sigmoid) or 0.04 (tanh): saturated "
-        "units pass almost no gradient back."
-    ) + selection_note(ctx, len(panels), saturated["cell"].nunique())
-    return [ReportFigure("activation_saturation", "Saturated units (sigmoid, tanh)", caption, fig)]
-
-
-def dead_units(ctx: ReportContext) -> list[ReportFigure]:
-    """Fraction of dead ReLU units per hidden layer against iteration, one panel per cell."""
-    dead = _plotted_layers(ctx, "act_dead", DEAD_UNITS)
-    if dead.empty:
-        return []
-    fig, panels = _layer_panels(ctx, dead, "dead fraction", ylim=ACC_LIMITS)
-    caption = (
-        "Share of a ReLU layer's units that output exactly 0 for every example of the training batch (no "
-        "gradient reaches their weights from that batch), against iteration; mean over seeds. Only ReLU layers."
-    ) + selection_note(ctx, len(panels), dead["cell"].nunique())
-    return [ReportFigure("dead_units", "Dead ReLU units", caption, fig)]
 
 
 FIGURE_BUILDERS: tuple[FigureBuilder, ...] = (
@@ -318,93 +261,4 @@ FIGURE_BUILDERS: tuple[FigureBuilder, ...] = (
 def render_figures(ctx: ReportContext) -> list[tuple[ReportFigure, bytes]]:
     """Run every figure builder under the report style and render its figures to PNG bytes."""
     with matplotlib.rc_context(_STYLE):
-        return [(figure, _png(figure.figure)) for builder in FIGURE_BUILDERS for figure in builder(ctx)]
-
-
-def _plotted_layers(ctx: ReportContext, stat: str, functions: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Per cell, layer and step, the mean over the plotted runs of one per-layer statistic; with
-    `functions`, only the activation layers that use one of them."""
-    rows = layer_curves(ctx.study, stat)
-    rows = rows[rows["run_id"].isin(ctx.plotted)]
-    if functions is not None:
-        params = ctx.study.runs.set_index("run_id")
-        applies = {  # one pass over the runs: a lookup per run took 5 s for 10,000
-            run_id: {layer for layer, fn in layer_activations(run).items() if fn in functions}
-            for run_id, run in params.loc[rows["run_id"].unique()].iterrows()
-        }
-        keep = [layer in applies[run_id] for run_id, layer in zip(rows["run_id"], rows["layer"])]
-        rows = rows[pd.Series(keep, index=rows.index, dtype=bool)]
-    return rows.groupby(["cell", "layer", "step"], observed=True)["value"].mean().reset_index()
-
-
-def _layer_panels(
-    ctx: ReportContext, means: pd.DataFrame, ylabel: str, log: bool = False, ylim=None
-) -> tuple[Figure, dict]:
-    """One panel per cell (grid order) with a line per layer, coloured by depth; returns the figure and
-    each cell's Axes."""
-    layers = [layer for layer in means["layer"].cat.categories if layer in set(means["layer"])]
-    cmap = matplotlib.colormaps[DEPTH_COLORMAP]
-    low, high = DEPTH_COLOR_RANGE
-    colors = {layer: cmap(low + (high - low) * i / max(1, len(layers) - 1)) for i, layer in enumerate(layers)}
-    by_cell = dict(tuple(means.groupby("cell", observed=True)))
-    cells = panel_cells(ctx, [cell for cell in ctx.study.cells if cell in by_cell])
-    fig, axes = _facet_figure(len(cells), ylabel)
-    for ax, cell in zip(axes, cells):
-        for layer, points in by_cell[cell].groupby("layer", observed=True):
-            ax.plot(points["step"], points["value"], color=colors[layer], linewidth=1.4)
-        ax.set_title(_wrap(ctx.label(cell)), fontsize="medium")
-        if log:
-            ax.set_yscale("log")
-        if ylim is not None:
-            ax.set_ylim(*ylim)
-    handles = [Line2D([], [], color=colors[layer], label=layer) for layer in layers]
-    fig.legend(handles=handles, loc="outside upper right", ncols=min(len(layers), 6), frameon=False)
-    return fig, dict(zip(cells, axes))
-
-
-def _facet_figure(n: int, ylabel: str = "accuracy") -> tuple[Figure, list]:
-    """A figure of n panels with shared axes, wrapped into rows, sized so each panel stays legible."""
-    ncols = min(n, MAX_FACET_COLUMNS, max(2, math.ceil(math.sqrt(n))))
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows + 0.4), layout="constrained")
-    grid = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
-    for ax in grid[n:]:
-        fig.delaxes(ax)
-    for ax in grid[max(0, n - ncols) : n]:  # the lowest panel of each column
-        ax.tick_params(labelbottom=True)
-        ax.set_xlabel("iteration")
-    for ax in grid[:n:ncols]:
-        ax.set_ylabel(ylabel)
-    return fig, list(grid[:n])
-
-
-def _plot_band(ax, band: pd.DataFrame, color, linestyle: str = "-", label: str | None = None) -> None:
-    """Draw a mean line and, where it has width, its confidence band."""
-    ax.plot(band["step"], band["mean"], color=color, linestyle=linestyle, linewidth=1.4, label=label)
-    if (band["hi"] > band["lo"]).any():
-        ax.fill_between(band["step"], band["lo"], band["hi"], color=color, alpha=0.2, linewidth=0)
-
-
-def _plot_others(ax, bands: list[pd.DataFrame]) -> None:
-    """The cells not drawn one by one, as thin grey mean lines in one collection (fast for thousands)."""
-    if bands:
-        lines = [list(zip(band["step"], band["mean"])) for band in bands]
-        ax.add_collection(LineCollection(lines, colors="0.75", linewidths=0.5, zorder=0))
-        ax.autoscale_view()
-
-
-def _png(fig: Figure) -> bytes:
-    """The figure as PNG bytes."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()
-
-
-def _wrap(text: str, width: int = 34) -> str:
-    """Break a long label onto several lines."""
-    return "\n".join(textwrap.wrap(text, width)) or text
-
-
-def _slug(text: str) -> str:
-    """A file-name-safe version of a figure name."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", text)
+        return [(figure, png(figure.figure)) for builder in FIGURE_BUILDERS for figure in builder(ctx)]

@@ -181,17 +181,17 @@ def test_gradient_ratio_column_and_diagnostic_figures(reps_context, reps_report)
 
 def test_diagnostic_panels_only_where_the_rule_applies(hand_store, reps_context):
     from study.reporting.context import build_context
-    from study.reporting.figures import _plotted_layers
+    from study.reporting.layer_figures import plotted_layers
 
     client = hand_store["client"]
     experiment = find_experiment(client, "reps")
     study = load_study_runs(client, experiment, find_parent(client, experiment), ("test_acc", "act_*"))
     ctx = build_context(study)
-    assert set(_plotted_layers(ctx, "act_saturated", ("sigmoid", "tanh"))["cell"]) == {
+    assert set(plotted_layers(ctx, "act_saturated", ("sigmoid", "tanh"))["cell"]) == {
         "sigmoid · he",
         "sigmoid · gauss(0.01)",
     }
-    assert set(_plotted_layers(ctx, "act_dead", ("relu",))["cell"]) == {"relu · he", "relu · gauss(0.01)"}
+    assert set(plotted_layers(ctx, "act_dead", ("relu",))["cell"]) == {"relu · he", "relu · gauss(0.01)"}
 
 
 def test_no_diagnostics_no_gradient_figure_or_column(toy_report):
