@@ -135,6 +135,7 @@ class Training:
     ahead: Cell | None = None
     contenders: Contenders | None = None
     curves: CurveDrawer | None = None
+    started: Job | None = None  # the cell sent to the trainer ahead of its run's opening
 
     def curve(self, history: dict, title: str, score: str) -> Drawing:
         """The cell's learning curve, started now in the drawing process where there is one."""
@@ -152,17 +153,34 @@ class Training:
 
         return ensure(mode).settings()
 
+    def start(self, cell: Cell) -> None:
+        """With a trainer, start training the cell now, while this process opens its run (its callback calls
+        wait until `train`); in this process, nothing yet."""
+        if self.trainer is not None:
+            job = self.job(cell)
+            self.started = job if self.trainer.start(job) else None
+
+    def abandon(self, interrupted: bool) -> None:
+        """The started cell's run could not be opened: the trainer lets it go (ends, on Ctrl-C)."""
+        if self.trainer is not None and self.started is not None:
+            self.started = None
+            self.trainer.abandon(kill=interrupted)
+
     def train(self, cell: Cell, data: Dataset | DatasetInfo, callbacks: list) -> Summary:
-        """The cell trained with `callbacks`. `data` is the Dataset here, its description with a trainer
-        (which holds the arrays)."""
+        """The cell trained with `callbacks` (its training `start`ed, or started now). `data` is the Dataset
+        here, its description with a trainer (which holds the arrays)."""
         if self.trainer is None:
             from study.engine.training_loop import train_and_evaluate
 
             assert isinstance(data, Dataset)  # noqa: S101 - in this process the cell has its arrays
             return train_and_evaluate(cell.settings, cell.seed, data, callbacks)
-        ahead = None if self.ahead is None else (self.ahead.settings, DataSource.of(self.ahead.settings.data))
-        job = Job(cell.settings, cell.seed, DataSource.of(cell.settings.data), ahead)
+        job, self.started = self.started or self.job(cell), None  # not started ahead (or not sent): sent now
         return self.trainer.train(job, callbacks)
+
+    def job(self, cell: Cell) -> Job:
+        """What the trainer is sent for the cell: its settings, seed and data, and the next cell to build ahead."""
+        ahead = None if self.ahead is None else (self.ahead.settings, DataSource.of(self.ahead.settings.data))
+        return Job(cell.settings, cell.seed, DataSource.of(cell.settings.data), ahead)
 
     def save_keras(self, model, data: Dataset | DatasetInfo) -> SavedKeras:
         """The trained model saved by Keras where it trained (before a cached engine trains the next cell
@@ -190,6 +208,25 @@ def train_cell(
     if busy:
         return CellResult(cell, "skipped", failure=busy)
     numerics = training.numerics(cell.settings.train.numerics)
+    training.start(cell)  # the trainer trains while the run is opened: its calls wait to be replayed
+    try:
+        return open_and_train(job, writer, store, data, extra_callbacks, training, numerics)
+    except BaseException as exc:
+        training.abandon(interrupted=isinstance(exc, KeyboardInterrupt))  # only if never taken up
+        raise
+
+
+def open_and_train(
+    job: CellJob,
+    writer: BackgroundWriter,
+    store: Store,
+    data: Dataset | DatasetInfo,
+    extra_callbacks,
+    training: Training,
+    numerics: dict[str, str],
+) -> CellResult:
+    """Open the cell's child run and train the cell into it."""
+    cell = job.cell
     run_id = store.start_cell(
         job.experiment_id,
         job.parent_id,

@@ -103,6 +103,7 @@ class Trainer:
         self._numerics: dict[str, str] | None = None
         self._datasets: dict[DataSource, tuple] = {}  # source -> ("info", DatasetInfo) or ("error", exc, text)
         self._asked: set[DataSource] = set(sources)  # loaded at start-up, described as they are
+        self._started: Job | None = None  # a cell sent by `start`, not yet taken up by `train`
 
     def alive(self) -> bool:
         return self.process.poll() is None and not self.conn.closed
@@ -155,9 +156,37 @@ class Trainer:
             if message is not None:
                 return message
 
+    def start(self, job: Job) -> bool:
+        """Send a cell to train now: its callback calls wait in the socket until `train(job, …)` replays them
+        (meanwhile the driver opens the cell's run). False if it could not be sent (the process is gone):
+        `train` then meets that where a cell's errors are handled."""
+        try:
+            self.conn.send(("train", job))
+        except (OSError, ValueError):
+            return False
+        self._started = job
+        return True
+
+    def abandon(self, kill: bool = False) -> None:
+        """The cell `start`ed is not wanted after all (its run could not be opened): stopped at its next eval
+        point and its messages let go; with `kill` (Ctrl-C), or if that fails, the process is ended."""
+        if self._started is None:
+            return
+        self._started = None
+        if not kill:
+            try:
+                self._cancel()
+                return
+            except (TrainingProcessDied, OSError):
+                pass
+        self.close(kill=True)
+
     def train(self, job: Job, callbacks) -> Summary:
-        """Train one cell in the trainer, replaying the engine's callback calls on `callbacks` here."""
-        self.conn.send(("train", job))
+        """Train one cell in the trainer (sent now, unless `start`ed), replaying the engine's callback calls on
+        `callbacks` here."""
+        if self._started is not job:
+            self.conn.send(("train", job))
+        self._started = None
         try:
             return self._replay(callbacks, task_of(job.settings).eval_metrics)
         except KeyboardInterrupt:

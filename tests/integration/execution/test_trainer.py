@@ -70,6 +70,33 @@ def test_a_failing_callback_here_stops_only_its_cell(trainer, mnist_dir):
     assert time.perf_counter() - t0 < 120
 
 
+def test_a_cell_started_ahead_trains_as_one_sent_at_once_and_one_abandoned_leaves_nothing_behind(trainer, mnist_dir):
+    """`start` sends a cell while the driver opens its run (its calls wait in the socket), `train` replays them;
+    a started cell whose run could not be opened is `abandon`ed: stopped, its messages let go, the same
+    process trains the next cell with no stale record; `abandon(kill=True)` (Ctrl-C) ends the process."""
+    s = settings(mnist_dir)
+    started, sent = Described(), Described()
+    ahead = job(s, seed=3)
+    assert trainer.start(ahead)
+    time.sleep(1.0)  # the driver opening the run: the trainer trains meanwhile
+    assert trainer.train(ahead, [started]).values == trainer.train(job(s, seed=3), [sent]).values
+    assert started.curves == sent.curves and started.summary["final_test_acc"] == sent.summary["final_test_acc"]
+
+    assert trainer.start(job(settings(mnist_dir, iterations=400)))
+    trainer.abandon()
+    process = trainer.process.pid
+    after = Described()
+    assert trainer.train(job(s), [after]).iterations == 60 and trainer.process.pid == process
+    assert [step for step, _ in after.curves["train_loss"]] == list(range(1, 61))  # no stale record
+    trainer.abandon()  # nothing started: nothing to do
+    assert trainer.alive()
+
+    other = Trainer("exact")
+    assert other.start(job(s))
+    other.abandon(kill=True)
+    assert not other.alive() and other.process.returncode is not None
+
+
 def test_a_script_without_a_main_guard_runs_a_study(tmp_path, mnist_dir):
     """A new interpreter, not multiprocessing's spawn: the user's script is not run again in the trainer;
     the driver itself trains nothing and never imports TensorFlow."""
