@@ -174,10 +174,9 @@ def search_conditional(root: Path = RESULTS) -> str:
 
 
 def scale(root: Path = RESULTS) -> str:
-    """benchmarks/README.md: the 200 tiny cells with engines cached against the code before, then the earlier
-    runs on a quiet machine and under load with the dry run's estimates."""
-    earlier = scale_table(results("scale_quiet", root)) + "\n" + scale_table(results("scale", root))
-    return scale_table(results("scale_cached", root)) + "\n" + earlier
+    """benchmarks/README.md: the 200 tiny cells against the landed code and the dry run's estimates on this
+    machine, then the same cells on the reference machine the estimator's constants come from."""
+    return scale_table(results("scale", root)) + "\n" + scale_table(results("scale_cached", root))
 
 
 def scale_table(doc: dict) -> str:
