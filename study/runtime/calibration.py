@@ -17,7 +17,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from study.runtime.rate import cache_dir, machine_key
+from study.runtime.cache import cache_dir
+from study.runtime.rate import machine_key
 
 CACHE_FILE = "calibration.json"
 DECAY = 0.5  # what the runs recorded so far weigh against a new run's cells

@@ -9,21 +9,11 @@ import platform
 import time
 from pathlib import Path
 
+from study.runtime.cache import cache_dir
+
 SHAPE = (4096, 784, 64)  # (rows, inputs, units): a dense layer's forward pass over a batch of MNIST images
 REPEATS = 40  # the best of these calls (~0.2 s in all): the rate the machine reaches, not a moment of load
 CACHE_FILE = "machine_rate.json"
-
-
-def cache_dir() -> Path:
-    """The user's cache folder for `study`: STUDY_CACHE_DIR when set, else platformdirs' where it is installed,
-    else ~/.cache/study."""
-    if os.environ.get("STUDY_CACHE_DIR"):
-        return Path(os.environ["STUDY_CACHE_DIR"])
-    try:
-        from platformdirs import user_cache_dir
-    except ImportError:
-        return Path.home() / ".cache" / "study"
-    return Path(user_cache_dir("study"))
 
 
 def machine_key() -> str:

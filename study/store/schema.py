@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from study.errors import StudyError
-from study.runtime.rate import cache_dir
+from study.runtime.cache import cache_dir
 
 HEAD_CACHE_FILE = "mlflow_schema_head.json"
 
