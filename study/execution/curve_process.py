@@ -13,11 +13,12 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 from multiprocessing.connection import Connection
+
+from study.execution.child_process import start_child
 
 History = dict[str, list[tuple[int, float]]]
 
@@ -57,17 +58,7 @@ class CurveDrawer:
     """The driver's handle on one drawing process: `draw` from one thread, `png()` from another (the writer)."""
 
     def __init__(self) -> None:
-        # A new interpreter, as the trainer's (study/execution/trainer.py): no fork, no re-run of the user's script.
-        ours, theirs = socket.socketpair()
-        path = os.pathsep.join(p for p in sys.path if p)
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "from study.execution.curve_process import main; main()", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": path},
-        )
-        theirs.close()
-        self.conn = Connection(ours.detach())
+        self.process, self.conn = start_child("study.execution.curve_process")
         self.sent = 0
         self.answers: dict[int, bytes | None] = {}
         self.receiving = threading.Lock()

@@ -19,16 +19,14 @@ the driver handles. This module is the driver's side of it.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 
 from study.data.dataset import DatasetInfo
 from study.engine.records import SavedKeras, Summary, deliver
+from study.execution.child_process import start_child
 from study.plan.grid import Cell
 from study.spec.data import DataConfig
 from study.spec.settings import Settings
@@ -86,19 +84,8 @@ class Trainer:
     def __init__(
         self, mode: str, first: tuple[Settings, DataSource] | None = None, sources: tuple[DataSource, ...] = ()
     ):
-        # A new interpreter, not multiprocessing's spawn (which would run the user's script again, as
-        # `__mp_main__`, in a script without a main guard) and never a fork (the driver may run TensorFlow).
-        ours, theirs = socket.socketpair()
-        path = os.pathsep.join(p for p in sys.path if p)  # the modules the driver sees, `study` among them
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "from study.execution.trainer_main import main; main()", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": path},
-        )
-        theirs.close()
+        self.process, self.conn = start_child("study.execution.trainer_main")
         self.mode = mode
-        self.conn = Connection(ours.detach())
         self.conn.send((mode, os.getpid(), first, sources))  # buffered by the socket: read when it starts
         self._numerics: dict[str, str] | None = None
         self._datasets: dict[DataSource, tuple] = {}  # source -> ("info", DatasetInfo) or ("error", exc, text)
