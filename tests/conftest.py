@@ -49,6 +49,9 @@ REPO = Path(__file__).resolve().parents[1]
 TOOL_CACHES = {".pytest_cache", ".hypothesis", ".ruff_cache", ".mypy_cache", "test-output"}
 REPO_ENTRIES = {p.name for p in REPO.iterdir()}
 
+# Reports draw their figures in the test's process: the unit tier starts no process, and the test workers
+# already use every core. tests/integration/reporting/test_rendering.py draws them in forked workers.
+os.environ.setdefault("STUDY_REPORT_WORKERS", "1")
 # study's cache (the machine's rate, its estimate's calibration, MLflow's empty store) is kept out of the
 # user's: tests train tiny cells under load, which would otherwise correct the user's estimates. One folder
 # for every worker and session (its MLflow head is parsed once).

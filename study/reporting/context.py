@@ -23,12 +23,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ReportFigure:
-    """One figure of the report: file stem, heading, caption and the matplotlib Figure."""
+    """One figure of the report: file stem, heading, caption and the matplotlib Figure (None once drawn in
+    another process)."""
 
     slug: str
     title: str
     caption: str
-    figure: Figure
+    figure: Figure | None
 
 
 @dataclass

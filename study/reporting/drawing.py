@@ -11,6 +11,8 @@ import pandas as pd
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
+from study.reporting.facet_layout import FacetFigure
+
 DPI = 100
 PANEL_SIZE = (3.4, 2.5)  # inches per learning-curve panel
 MAX_FACET_COLUMNS = 5
@@ -21,7 +23,7 @@ def facet_figure(n: int, ylabel: str = "accuracy") -> tuple[Figure, list]:
     """A figure of n panels with shared axes, wrapped into rows, sized so each panel stays legible."""
     ncols = min(n, MAX_FACET_COLUMNS, max(2, math.ceil(math.sqrt(n))))
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows + 0.4), layout="constrained")
+    fig = FacetFigure(figsize=(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows + 0.4))
     grid = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
     for ax in grid[n:]:
         fig.delaxes(ax)
@@ -35,9 +37,22 @@ def facet_figure(n: int, ylabel: str = "accuracy") -> tuple[Figure, list]:
 
 def plot_band(ax, band: pd.DataFrame, color, linestyle: str = "-", label: str | None = None) -> None:
     """Draw a mean line and, where it has width, its confidence band."""
-    ax.plot(band["step"], band["mean"], color=color, linestyle=linestyle, linewidth=1.4, label=label)
+    ax.plot(
+        band["step"],
+        band["mean"],
+        color=color,
+        linestyle=linestyle,
+        linewidth=1.4,
+        label=label,
+        marker=lone_point(band),
+    )
     if (band["hi"] > band["lo"]).any():
         ax.fill_between(band["step"], band["lo"], band["hi"], color=color, alpha=0.2, linewidth=0)
+
+
+def lone_point(points: pd.DataFrame) -> str | None:
+    """A marker for a line of one point (a metric evaluated once), which would otherwise not show."""
+    return "o" if len(points) == 1 else None
 
 
 def plot_others(ax, bands: list[pd.DataFrame]) -> None:

@@ -10,7 +10,8 @@ from matplotlib.lines import Line2D
 
 from study.analysis.layer_stats import DEAD_UNITS, SATURATING, layer_activations, layer_curves
 from study.reporting.context import ReportContext, ReportFigure
-from study.reporting.drawing import ACC_LIMITS, facet_figure, wrap
+from study.reporting.drawing import ACC_LIMITS, facet_figure, lone_point, wrap
+from study.reporting.facet_layout import facet_legend
 from study.reporting.many_cells import panel_cells, selection_note
 
 DEPTH_COLORMAP, DEPTH_COLOR_RANGE = "viridis", (0.0, 0.85)  # layer colours, first layer dark; no pale yellow
@@ -95,12 +96,12 @@ def layer_panels(
     fig, axes = facet_figure(len(cells), ylabel)
     for ax, cell in zip(axes, cells):
         for layer, points in by_cell[cell].groupby("layer", observed=True):
-            ax.plot(points["step"], points["value"], color=colors[layer], linewidth=1.4)
+            ax.plot(points["step"], points["value"], color=colors[layer], linewidth=1.4, marker=lone_point(points))
         ax.set_title(wrap(ctx.label(cell)), fontsize="medium")
         if log:
             ax.set_yscale("log")
         if ylim is not None:
             ax.set_ylim(*ylim)
     handles = [Line2D([], [], color=colors[layer], label=layer) for layer in layers]
-    fig.legend(handles=handles, loc="outside upper right", ncols=min(len(layers), 6), frameon=False)
+    facet_legend(fig, handles, min(len(layers), 6))
     return fig, dict(zip(cells, axes))

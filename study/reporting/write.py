@@ -22,8 +22,8 @@ from mlflow.exceptions import MlflowException
 
 from study.errors import StudyError
 from study.reporting.context import ReportContext, build_context
-from study.reporting.figures import render_figures
 from study.reporting.html import render_html
+from study.reporting.rendering import start_rendering
 from study.reporting.search_section import read_search
 from study.store.connect import repoint_moved_store, resolve_tracking_uri
 from study.store.contract import Artifact
@@ -107,7 +107,9 @@ def point_latest(out: Path) -> Path:
 
 def _write_files(ctx: ReportContext, out: Path) -> Path:
     """Write the figures, the CSV tables and report.html into out; return the HTML path."""
-    figures = render_figures(ctx)
+    rendering = start_rendering(ctx)
+    _ = ctx.effects  # the statistics the HTML needs, computed while the figures are drawn
+    figures = rendering.figures()
     figure_dir, report = out / "figures", out / "report.html"
     try:
         figure_dir.mkdir(parents=True, exist_ok=True)
