@@ -168,20 +168,45 @@ def _combinations(data: pd.DataFrame, others: Sequence[Axis]) -> list[tuple[str,
     return list(itertools.product(*(a.levels for a in others)))
 
 
-EMPTY = pd.Series(dtype=float)
+@dataclass(frozen=True)
+class _Seeds:
+    """One side of a comparison: the metric per seed of a cell's runs (a seed's runs averaged), seeds sorted."""
+
+    seeds: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def mean(self) -> float:
+        return float(self.values.mean())
+
+    def minus(self, other: _Seeds) -> np.ndarray:
+        """self − other seed by seed (the same seeds on both sides)."""
+        return self.values - other.values
+
+
+EMPTY = _Seeds(np.empty(0, dtype=np.int64), np.empty(0))
 
 
 def _level_values(
     data: pd.DataFrame, axis: Axis, others: Sequence[Axis], metric: Metric
-) -> dict[tuple[str, ...], pd.Series]:
-    """Per (combination of the other axes' levels, level of the axis): the metric per seed of its runs (index:
-    seed; a seed's runs averaged), read in one pass over the runs rather than once per comparison."""
+) -> dict[tuple[str, ...], _Seeds]:
+    """Per (combination of the other axes' levels, level of the axis): the metric per seed of its runs, from
+    one grouping of the runs rather than one per cell (10,000 runs: seconds, not a minute)."""
     columns = [*(a.column for a in others), axis.column]
-    narrow = data[[*columns, "seed", metric.column]]
-    return {
-        tuple(key): pd.Series(at[metric.column].to_numpy(float), index=at["seed"].to_numpy()).groupby(level=0).mean()
-        for key, at in narrow.groupby(columns, sort=False)
-    }
+    narrow = data[columns].assign(seed=data["seed"].to_numpy(), value=data[metric.column].to_numpy(float))
+    per_seed = narrow.groupby([*columns, "seed"], sort=False)["value"].mean()
+    found: dict[tuple[str, ...], list[tuple[Any, float]]] = {}
+    for (*key, seed), value in zip(per_seed.index, per_seed.to_numpy()):
+        found.setdefault(tuple(key), []).append((seed, value))
+    return {key: _sorted_seeds(pairs) for key, pairs in found.items()}
+
+
+def _sorted_seeds(pairs: list[tuple[Any, float]]) -> _Seeds:
+    """A cell's (seed, value) pairs in seed order."""
+    pairs.sort(key=lambda pair: pair[0])
+    return _Seeds(np.array([seed for seed, _ in pairs]), np.array([value for _, value in pairs], dtype=float))
 
 
 def scope(others: Sequence[Axis], combo: tuple[str, ...]) -> str:
@@ -195,27 +220,27 @@ def level_name(axis: Axis, level: str, sep: str = "=") -> str:
     return level if level.startswith(f"{axis.short}=") else f"{axis.short}{sep}{level}"
 
 
-def _compare(a: pd.Series, b: pd.Series) -> _Test | None:
+def _compare(a: _Seeds, b: _Seeds) -> _Test | None:
     """a − b: paired by seed when both have the same ≥ 2 seeds, else Welch; None when a side is empty."""
-    if a.empty or b.empty:
+    if not len(a) or not len(b):
         return None
-    diff = float(a.mean() - b.mean())
+    diff = a.mean() - b.mean()
     if len(a) < 2 or len(b) < 2:
         return _Test(diff, np.nan, np.nan, np.nan, len(a), len(b), "–")
-    if set(a.index) == set(b.index):
-        return _one_sample(a - b.reindex(a.index), len(a), len(b))
-    result = stats.ttest_ind(a.to_numpy(), b.to_numpy(), equal_var=False)
+    if np.array_equal(a.seeds, b.seeds):
+        return _one_sample(a.minus(b), len(a), len(b))
+    result = stats.ttest_ind(a.values, b.values, equal_var=False)
     return _from_result(diff, result, len(a), len(b), "Welch")
 
 
 def _overall(
-    values: dict[tuple[str, ...], pd.Series], combos: list[tuple[str, ...]], level_a: str, level_b: str
+    values: dict[tuple[str, ...], _Seeds], combos: list[tuple[str, ...]], level_a: str, level_b: str
 ) -> _Test | None:
     """a − b averaged over the other axes' combinations (each combination counts once)."""
     pairs = []
     for combo in combos:
         a, b = values.get((*combo, level_a), EMPTY), values.get((*combo, level_b), EMPTY)
-        if not a.empty and not b.empty:
+        if len(a) and len(b):
             pairs.append((a, b))
     if not pairs:
         return None
@@ -223,19 +248,21 @@ def _overall(
     n_a, n_b = sum(len(a) for a, _ in pairs), sum(len(b) for _, b in pairs)
     if any(len(a) < 2 or len(b) < 2 for a, b in pairs):  # no seed spread to judge by
         return _Test(diff, np.nan, np.nan, np.nan, n_a, n_b, "–")
-    seeds = set(pairs[0][0].index)
-    if len(seeds) >= 2 and all(set(a.index) == seeds == set(b.index) for a, b in pairs):
-        per_seed = sum((a - b.reindex(a.index)) for a, b in pairs) / len(pairs)
-        return _one_sample(per_seed, n_a, n_b)
-    pooled_a = pd.concat([a for a, _ in pairs]).to_numpy()
-    pooled_b = pd.concat([b for _, b in pairs]).to_numpy()
+    seeds = pairs[0][0].seeds
+    if len(seeds) >= 2 and all(np.array_equal(a.seeds, seeds) and np.array_equal(b.seeds, seeds) for a, b in pairs):
+        total = np.zeros(len(seeds))
+        for a, b in pairs:  # in combination order, as the mean over them is defined
+            total += a.minus(b)
+        return _one_sample(total / len(pairs), n_a, n_b)
+    pooled_a = np.concatenate([a.values for a, _ in pairs])
+    pooled_b = np.concatenate([b.values for _, b in pairs])
     result = stats.ttest_ind(pooled_a, pooled_b, equal_var=False)
     return _from_result(diff, result, n_a, n_b, "Welch")
 
 
-def _one_sample(differences: pd.Series, n_a: int, n_b: int) -> _Test:
+def _one_sample(differences: np.ndarray, n_a: int, n_b: int) -> _Test:
     """The paired test: a one-sample t on the per-seed differences (= scipy's ttest_rel)."""
-    d = differences.to_numpy(float)
+    d = np.asarray(differences, dtype=float)
     diff = float(d.mean())
     if np.allclose(d, d[0], rtol=0, atol=1e-15):  # no spread: the difference is exact
         p = 1.0 if diff == 0 else 0.0
