@@ -40,13 +40,11 @@ def layer_curves(study: StudyRuns, stat: str) -> pd.DataFrame:
 
 def grad_ratio(study: StudyRuns) -> pd.Series:
     """Per run: the last logged gradient norm of its first kernel layer divided by that of its last."""
-    final = layer_curves(study, "grad_norm").groupby(["run_id", "layer"], observed=True)["value"].last()
-    ratios = {}
-    for run_id, norms in final.groupby(level="run_id"):
-        norms = norms.droplevel("run_id").dropna()
-        if len(norms) >= 2 and norms.iloc[-1] > 0:
-            ratios[run_id] = norms.iloc[0] / norms.iloc[-1]
-    return pd.Series(ratios, dtype=float)
+    final = layer_curves(study, "grad_norm").groupby(["run_id", "layer"], observed=True)["value"].last().dropna()
+    per_run = final.groupby(level="run_id")  # each run's layers in depth order
+    first, last, layers = per_run.first(), per_run.last(), per_run.size()
+    kept = (layers >= 2) & (last > 0)
+    return (first[kept] / last[kept]).astype(float).rename_axis(None).rename(None)
 
 
 def layer_activations(run: pd.Series) -> dict[str, str]:

@@ -48,9 +48,20 @@ class Rendering:
             try:
                 self._done = [drawn for future in self._pending for drawn in _figures(future.result())]
             finally:
-                self._pool.shutdown(cancel_futures=True)
-                self._pool = None
+                self.close()
         return self._done
+
+    def close(self) -> None:
+        """Stop the workers: the figures not drawn yet are not drawn."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Rendering:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 def start_rendering(ctx: ReportContext, workers: int | None = None) -> Rendering:

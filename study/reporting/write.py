@@ -106,24 +106,24 @@ def point_latest(out: Path) -> Path:
 
 
 def _write_files(ctx: ReportContext, out: Path) -> Path:
-    """Write the figures, the CSV tables and report.html into out; return the HTML path."""
-    rendering = start_rendering(ctx)
-    _ = ctx.effects  # the statistics the HTML needs, computed while the figures are drawn
-    figures = rendering.figures()
+    """Write the figures, the CSV tables and report.html into out; return the HTML path. The statistics and
+    the tables are computed and written while the figures are drawn."""
     figure_dir, report = out / "figures", out / "report.html"
-    try:
-        figure_dir.mkdir(parents=True, exist_ok=True)
-        for stale in figure_dir.glob("*.png"):  # figures of an earlier report that may not apply any more
-            stale.unlink()
-        for figure, png in figures + (ctx.search.figures if ctx.search else []):
-            (figure_dir / f"{figure.slug}.png").write_bytes(png)
-        ctx.summary.to_csv(out / "summary.csv", index=False)
-        ctx.per_run.to_csv(out / "runs.csv", index=False)
-        ctx.effects.to_csv(out / "effects.csv", index=False)  # the HTML shows at most MAX_TABLE_ROWS of them
-        ctx.study.curves.to_csv(out / "curves.csv", index=False)
-        report.write_text(render_html(ctx, figures), encoding="utf-8")
-    except OSError as exc:
-        raise StudyError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
+    with start_rendering(ctx) as rendering:
+        try:
+            figure_dir.mkdir(parents=True, exist_ok=True)
+            ctx.summary.to_csv(out / "summary.csv", index=False)
+            ctx.per_run.to_csv(out / "runs.csv", index=False)
+            ctx.effects.to_csv(out / "effects.csv", index=False)  # the HTML shows at most MAX_TABLE_ROWS of them
+            ctx.study.curves.to_csv(out / "curves.csv", index=False)
+            figures = rendering.figures()
+            for stale in figure_dir.glob("*.png"):  # figures of an earlier report that may not apply any more
+                stale.unlink()
+            for figure, png in figures + (ctx.search.figures if ctx.search else []):
+                (figure_dir / f"{figure.slug}.png").write_bytes(png)
+            report.write_text(render_html(ctx, figures), encoding="utf-8")
+        except OSError as exc:
+            raise StudyError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
     return report
 
 
