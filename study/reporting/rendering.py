@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -33,23 +34,35 @@ class Rendering:
     """The report's figures being drawn; `figures()` waits for them, in FIGURE_BUILDERS order."""
 
     def __init__(self, ctx: ReportContext, workers: int) -> None:
+        self._ctx = ctx
         self._pool: ProcessPoolExecutor | None = None
         self._pending: list[Future] = []
-        self._done: list[tuple[ReportFigure, bytes]] = []
+        self._done: list[tuple[ReportFigure, bytes]] | None = None
         if workers < 2:
-            self._done = [drawn for index in range(len(FIGURE_BUILDERS)) for drawn in draw(ctx, index)]
+            self._done = self._drawn_here()
             return
-        self._pool = ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), _adopt, (ctx,))
-        self._pending = [self._pool.submit(_draw_shared, index) for index in range(len(FIGURE_BUILDERS))]
+        try:
+            self._pool = ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), _adopt, (ctx,))
+            self._pending = [self._pool.submit(_draw_shared, index) for index in range(len(FIGURE_BUILDERS))]
+        except OSError:  # no process to be had (a limit on processes or memory): drawn here when asked for
+            self.close()
 
     def figures(self) -> list[tuple[ReportFigure, bytes]]:
-        """Every figure with its PNG bytes (a figure drawn in a worker without its matplotlib Figure)."""
-        if self._pool is not None:
+        """Every figure with its PNG bytes (a figure drawn in a worker without its matplotlib Figure). Where
+        the workers could not start, or one died (killed for memory), they are all drawn here."""
+        if self._done is None:
             try:
                 self._done = [drawn for future in self._pending for drawn in _figures(future.result())]
+            except (BrokenProcessPool, OSError):
+                pass  # a worker died: every figure is drawn here below
             finally:
                 self.close()
+            if self._done is None or not self._pending:
+                self._done = self._drawn_here()
         return self._done
+
+    def _drawn_here(self) -> list[tuple[ReportFigure, bytes]]:
+        return [drawn for index in range(len(FIGURE_BUILDERS)) for drawn in draw(self._ctx, index)]
 
     def close(self) -> None:
         """Stop the workers: the figures not drawn yet are not drawn."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 from mlflow import MlflowClient
 
+from study.reporting import rendering
 from study.reporting.context import build_context
 from study.reporting.rendering import can_fork, start_rendering
 from study.store.reader import CURVE_METRICS, DIAGNOSTIC_CURVES, find_experiment, find_parent, load_study_runs
@@ -42,3 +44,18 @@ def test_a_process_running_other_threads_draws_its_figures_itself(tmp_path, blan
         stop.set()
         other.join()
     assert all(f.figure is not None for f, _ in drawn)  # drawn here, not in a worker
+
+
+def test_a_worker_that_dies_leaves_the_figures_to_the_report_process(tmp_path, blank_db, monkeypatch):
+    ctx = _context(tmp_path, blank_db)
+    here = start_rendering(ctx, workers=1).figures()
+    report = os.getpid()
+
+    def killed_in_a_worker(_ctx):  # as the kernel's OOM killer would end a worker
+        if os.getpid() != report:
+            os._exit(9)
+        return []
+
+    monkeypatch.setattr(rendering, "FIGURE_BUILDERS", (killed_in_a_worker, *rendering.FIGURE_BUILDERS))
+    drawn = start_rendering(ctx, workers=2).figures()
+    assert [(f.slug, png) for f, png in drawn] == [(f.slug, png) for f, png in here]
