@@ -18,6 +18,7 @@ from study.analysis.effects import (
 )
 from study.analysis.factors import factor_axes
 from study.reporting.context import ReportContext
+from study.reporting.html_parts import p_value
 from study.store.reader import Axis
 
 VANISHING = 0.1  # a first/last-layer gradient ratio below this: the gradient vanishes
@@ -179,13 +180,13 @@ def _interactions(ctx: ReportContext, factors: list[Axis]) -> list[str]:
         return []
     matter = terms[terms["p"] < ALPHA]
     lines = [
-        f"Interaction {row.term}: p = {_p(row.p)}, {row.share:.1f} % of the variance — the effect of one "
+        f"Interaction {row.term}: {_p(row.p)}, {row.share:.1f} % of the variance — the effect of one "
         "depends on the level of the other."
         for row in matter.itertuples()
     ]
     quiet = terms[~(terms["p"] < ALPHA)]
     if not quiet.empty:
-        names = ", ".join(f"{row.term} (p = {_p(row.p)})" for row in quiet.itertuples())
+        names = ", ".join(f"{row.term} ({_p(row.p)})" for row in quiet.itertuples())
         lines.append(f"No resolved interaction: {names}.")
     return lines
 
@@ -230,4 +231,6 @@ def _metric_words(metric: Metric) -> str:
 
 
 def _p(p: float) -> str:
-    return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
+    """'p = 0.0123', 'p < 0.0001' (not 'p = < 0.0001'), 'p = –' without one."""
+    text = p_value(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
