@@ -51,15 +51,20 @@ class Rendering:
         """Every figure with its PNG bytes (a figure drawn in a worker without its matplotlib Figure). Where
         the workers could not start, or one died (killed for memory), they are all drawn here."""
         if self._done is None:
-            try:
-                self._done = [drawn for future in self._pending for drawn in _figures(future.result())]
-            except (BrokenProcessPool, OSError):
-                pass  # a worker died: every figure is drawn here below
-            finally:
-                self.close()
-            if self._done is None or not self._pending:
-                self._done = self._drawn_here()
+            drawn = self._from_workers()
+            self._done = drawn if drawn is not None else self._drawn_here()
         return self._done
+
+    def _from_workers(self) -> list[tuple[ReportFigure, bytes]] | None:
+        """The workers' figures; None where none started or one died."""
+        if not self._pending:
+            return None
+        try:
+            return [drawn for future in self._pending for drawn in _figures(future.result())]
+        except (BrokenProcessPool, OSError):
+            return None
+        finally:
+            self.close()
 
     def _drawn_here(self) -> list[tuple[ReportFigure, bytes]]:
         return [drawn for index in range(len(FIGURE_BUILDERS)) for drawn in draw(self._ctx, index)]
