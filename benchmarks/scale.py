@@ -80,11 +80,13 @@ def cell_seconds(db: Path) -> list[float]:
 
 
 def predicted(config: str, tree: Path) -> dict:
-    """The dry run's estimate of the study (this checkout's `study.check.estimate`), and the same estimate
-    before this machine's correction."""
+    """The dry run's estimate of the study (this checkout's `study.check.estimate`, after the speed probe of a
+    first kind of net, as `study run --dry-run` makes it), and the same estimate before this machine's correction."""
     code = (
         "import json, sys; from study.check.validated_study import load_study; from study.check.dry_run import "
-        "dry_run; e = dry_run(load_study(sys.argv[1])).estimate(); "
+        "dry_run; from study.execution.kind_probe import probe_new_kinds; from study.runtime.rate import "
+        "machine_rate; d = dry_run(load_study(sys.argv[1])); "
+        "probe_new_kinds(d.cells, d.checked.data, machine_rate(remeasure=True)); e = d.estimate(); "
         "print(json.dumps({'seconds': e.seconds, 'uncorrected_seconds': e.uncorrected_s, "
         "'calibrated_on': e.calibrated_on, "
         "'store_bytes': e.store_bytes, 'rate': e.rate}))"

@@ -254,6 +254,10 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -271,12 +275,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     study = api.load(args.config, args.overrides)
     if args.dry_run:
         from study.check.dry_run import dry_run
+        from study.execution.kind_probe import probe_new_kinds
+        from study.runtime.rate import machine_rate
 
         planned = dry_run(study, args.workers)  # the real run's checks, then each cell's non-default settings
         announce_store(args.config)  # the store the run would use (the run itself says so once checked)
         print(planned.text())
         for line in planned.checked.lines():  # what the pre-run checks found
             print(line, file=sys.stderr)
+        probe_new_kinds(planned.cells, planned.checked.data, machine_rate(remeasure=True), say=_stderr)
         closing = planned.summary()  # once: its estimate measures the machine's rate
         if closing:
             print(closing, file=sys.stderr)

@@ -52,6 +52,9 @@ REPO_ENTRIES = {p.name for p in REPO.iterdir()}
 # Reports draw their figures in the test's process: the unit tier starts no process, and the test workers
 # already use every core. tests/integration/reporting/test_rendering.py draws them in forked workers.
 os.environ.setdefault("STUDY_REPORT_WORKERS", "1")
+# No dry run times TensorFlow on a first convolutional study (~15 s a worker): tests/integration/execution/
+# test_kind_probe.py runs the probe itself.
+os.environ.setdefault("STUDY_SPEED_PROBE", "off")
 # study's cache (the machine's rate, its estimate's calibration, MLflow's empty store) is kept out of the
 # user's: tests train tiny cells under load, which would otherwise correct the user's estimates. One folder
 # for every worker and session (its MLflow head is parsed once).

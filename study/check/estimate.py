@@ -62,11 +62,12 @@ class Estimate:
 
     def line(self) -> str:
         """One line for the dry run."""
-        corrected = (
-            f"; x{self.correction:.2f} as {self.calibrated_on} cells of these kinds trained here"
-            if self.calibrated_on
-            else "; not yet corrected by cells trained here"
-        )
+        if self.calibrated_on:
+            corrected = f"; x{self.correction:.2f} as {self.calibrated_on} cells of these kinds trained here"
+        elif self.correction != 1.0:
+            corrected = f"; x{self.correction:.2f} as a short probe of these kinds trained here"
+        else:
+            corrected = "; not yet corrected by cells trained here"
         return (
             f"estimate: about {duration(self.seconds)} ({self.cells} runs: {duration(self.arithmetic_s)} of "
             f"arithmetic, {self.flops / 1e9:,.0f} GFLOP at {self.rate / 1e9:,.0f} GFLOP/s measured here; "
@@ -219,13 +220,18 @@ def store_bytes(cells: Sequence[Cell], shape_of, kept_model: bool) -> int:
 def trained_seconds(cells: Sequence[Cell], shapes: dict, rate: float, workers: int = 1) -> list[float]:
     """Each cell's predicted build and training seconds, uncorrected (what its run's `wall_time_s` measures):
     its arithmetic, its steps' and evaluations' fixed costs, and its build where the engine cache misses."""
-    out = []
-    for cell, new in zip(cells, built(cells, workers)):
-        s = cell.settings
-        arithmetic = cell_flops(s, shapes[s.data]) / (rate * ENGINE_EFFICIENCY)
-        fixed = s.train.iterations * step_layers(s.model) * STEP_S + evaluations(s) * EVAL_S
-        out.append(arithmetic + fixed + (BUILD_S if new else 0.0))
-    return out
+    return [
+        training_seconds(cell.settings, shapes[cell.settings.data], rate) + (BUILD_S if new else 0.0)
+        for cell, new in zip(cells, built(cells, workers))
+    ]
+
+
+def training_seconds(settings: Settings, shape: DataShape, rate: float) -> float:
+    """One cell's predicted training seconds on an engine already built: its arithmetic over the engine's
+    share of `rate`, and its steps' and evaluations' fixed costs."""
+    arithmetic = cell_flops(settings, shape) / (rate * ENGINE_EFFICIENCY)
+    steps = settings.train.iterations * step_layers(settings.model) * STEP_S
+    return arithmetic + steps + evaluations(settings) * EVAL_S
 
 
 def cell_seconds(
