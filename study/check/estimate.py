@@ -218,20 +218,42 @@ def store_bytes(cells: Sequence[Cell], shape_of, kept_model: bool) -> int:
 
 
 def trained_seconds(cells: Sequence[Cell], shapes: dict, rate: float, workers: int = 1) -> list[float]:
-    """Each cell's predicted build and training seconds, uncorrected (what its run's `wall_time_s` measures):
-    its arithmetic, its steps' and evaluations' fixed costs, and its build where the engine cache misses."""
-    return [
-        training_seconds(cell.settings, shapes[cell.settings.data], rate) + (BUILD_S if new else 0.0)
-        for cell, new in zip(cells, built(cells, workers))
-    ]
+    """Each cell's predicted build and training seconds, uncorrected (what its run's `wall_time_s` measures)."""
+    return [arithmetic + fixed for arithmetic, fixed in trained_parts(cells, shapes, rate, workers)]
+
+
+def trained_parts(cells: Sequence[Cell], shapes: dict, rate: float, workers: int = 1) -> list[tuple[float, float]]:
+    """Each cell's predicted (arithmetic, fixed) seconds, uncorrected: its FLOPs over the engine's share of
+    `rate`, and its steps', evaluations' and, where the engine cache misses, its build's fixed costs."""
+    out = []
+    for cell, new in zip(cells, built(cells, workers)):
+        arithmetic, fixed = training_parts(cell.settings, shapes[cell.settings.data], rate)
+        out.append((arithmetic, fixed + (BUILD_S if new else 0.0)))
+    return out
 
 
 def training_seconds(settings: Settings, shape: DataShape, rate: float) -> float:
-    """One cell's predicted training seconds on an engine already built: its arithmetic over the engine's
-    share of `rate`, and its steps' and evaluations' fixed costs."""
+    """One cell's predicted training seconds on an engine already built, uncorrected."""
+    return sum(training_parts(settings, shape, rate))
+
+
+def training_parts(settings: Settings, shape: DataShape, rate: float) -> tuple[float, float]:
+    """One cell's predicted (arithmetic, fixed) training seconds on an engine already built: its FLOPs over the
+    engine's share of `rate`, and its steps' and evaluations' fixed costs."""
     arithmetic = cell_flops(settings, shape) / (rate * ENGINE_EFFICIENCY)
     steps = settings.train.iterations * step_layers(settings.model) * STEP_S
-    return arithmetic + steps + evaluations(settings) * EVAL_S
+    return arithmetic, steps + evaluations(settings) * EVAL_S
+
+
+def corrected_seconds(
+    cells: Sequence[Cell], parts: Sequence[tuple[float, float]], calibration: Calibration
+) -> list[float]:
+    """Each cell's (arithmetic, fixed) seconds with this machine's factors for its kind applied."""
+    out = []
+    for cell, (arithmetic, fixed) in zip(cells, parts):
+        a, b = calibration.factors(cell_kind(cell.settings))
+        out.append(a * arithmetic + b * fixed)
+    return out
 
 
 def cell_seconds(
@@ -239,9 +261,8 @@ def cell_seconds(
 ) -> list[float]:
     """Each cell's predicted seconds in one process, in order: its training, corrected for its kind on this
     machine, and its bookkeeping."""
-    ratio = (calibration or Calibration()).ratio
-    trained = trained_seconds(cells, shapes, rate)
-    return [t * ratio(cell_kind(c.settings)) + CELL_S for c, t in zip(cells, trained)]
+    parts = trained_parts(cells, shapes, rate)
+    return [t + CELL_S for t in corrected_seconds(cells, parts, calibration or Calibration())]
 
 
 def remaining(predicted: Sequence[float], done: int, elapsed: float) -> float:
@@ -271,8 +292,9 @@ def estimate(
 
     flops = sum(cell_flops(c.settings, shapes[c.settings.data]) for c in cells)
     arithmetic = flops / (rate * ENGINE_EFFICIENCY)
-    trained = trained_seconds(cells, shapes, rate, workers)
-    corrected = sum(t * calibration.ratio(cell_kind(c.settings)) for c, t in zip(cells, trained))
+    parts = trained_parts(cells, shapes, rate, workers)
+    trained = [arithmetic + fixed for arithmetic, fixed in parts]
+    corrected = sum(corrected_seconds(cells, parts, calibration))
     bookkeeping = len(cells) * CELL_S
     start = START_S + (workers - 1) * WORKER_START_S / workers
     seconds = start + (corrected + bookkeeping) / workers

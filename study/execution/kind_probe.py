@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
-from study.check.estimate import cell_kind, training_seconds
+from study.check.estimate import cell_kind, training_parts, training_seconds
 from study.data.shape import DataShape
 from study.plan.grid import Cell
 from study.runtime.calibration import Calibration, Observed, calibration, record
@@ -39,7 +39,7 @@ def probe_new_kinds(
         say(f"estimate: timing TensorFlow on this machine's first {kind} nets (cell {cell.name}; ~15 s, once) …")
         seconds = run_probe(settings, data)
         if seconds is not None:
-            measured[kind] = Observed(training_seconds(settings, data, rate), seconds, 0.0)
+            measured[kind] = Observed.cell(*training_parts(settings, data, rate), seconds, cells=0.0)
     if measured:
         record(measured)
     return measured

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from tqdm import tqdm
 
-from study.check.estimate import cell_kind, duration, remaining, trained_seconds
+from study.check.estimate import cell_kind, duration, remaining, trained_parts
 from study.engine.callbacks import EngineCallback
 from study.execution.cell import CellJob, CellResult, run_cell, settle
 from study.execution.contenders import Contenders
@@ -78,12 +78,12 @@ def calibrate(jobs: list[CellJob], results: list[CellResult]) -> None:
     try:
         cells = [job.cell for job in jobs]
         shapes = {d: data_shape(d) for d in {c.settings.data for c in cells}}
-        estimated = dict(zip((c.index for c in cells), trained_seconds(cells, shapes, machine_rate())))
+        estimated = dict(zip((c.index for c in cells), trained_parts(cells, shapes, machine_rate())))
         observed: dict[str, Observed] = {}
         for result in results:
             if result.status == "done" and "wall_time_s" in result.metrics:
                 kind = cell_kind(result.cell.settings)
-                seen = Observed(estimated[result.cell.index], result.metrics["wall_time_s"], 1.0)
+                seen = Observed.cell(*estimated[result.cell.index], result.metrics["wall_time_s"])
                 observed[kind] = observed[kind].plus(seen) if kind in observed else seen
         if observed:
             record(observed)

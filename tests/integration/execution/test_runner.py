@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from study import cli
-from study.check.estimate import trained_seconds
+from study.check.estimate import trained_parts
 from study.check.validated_study import load_study
 from study.data.shape import data_shape
 from study.execution.driver import run_study
@@ -155,8 +155,8 @@ def test_diverging_cell_fails_and_the_study_goes_on(in_store, mnist_dir, tmp_pat
     assert parent.data.tags["study.cells_failed"] == "1" and parent.info.status == "FINISHED"
 
     cells = expand(study)
-    estimated = trained_seconds(cells, {cells[0].settings.data: data_shape(cells[0].settings.data)}, machine_rate())
-    assert calibration().kinds == {"exact/dense": Observed(estimated[1], fine.metrics["wall_time_s"], 1.0)}
+    estimated = trained_parts(cells, {cells[0].settings.data: data_shape(cells[0].settings.data)}, machine_rate())
+    assert calibration().kinds == {"exact/dense": Observed.cell(*estimated[1], fine.metrics["wall_time_s"])}
 
 
 # --- the command line ---------------------------------------------------------------------

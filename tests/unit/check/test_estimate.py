@@ -168,19 +168,25 @@ def test_a_cells_kind_is_its_numerics_and_its_kind_of_net():
     assert est.cell_kind(dense.settings.model_copy(update={"model": own})) == "exact/builder"
 
 
-def test_this_machines_correction_scales_each_kinds_training_and_not_the_bookkeeping_or_the_start():
+def test_this_machines_correction_scales_each_kinds_arithmetic_and_fixed_costs_and_not_the_bookkeeping_or_the_start():
     cells = cells_of({**COURSE, "grid": {"model.layers": [None, CONV]}})
     shapes = {cells[0].settings.data: DataShape(60_000, 10_000, (28, 28, 1), 10, 10, "idx")}
-    dense, conv = est.trained_seconds(cells, shapes, 1e11)
-    known = Calibration({"exact/dense": Observed(2.0, 3.0, 5), "exact/conv": Observed(1.0, 4.0, 3)})
+    (dense_a, dense_f), (conv_a, conv_f) = est.trained_parts(cells, shapes, 1e11)
+    assert est.trained_seconds(cells, shapes, 1e11) == [dense_a + dense_f, conv_a + conv_f]
+    factors = {"exact/dense": (1.5, 2.0), "exact/conv": (4.0, 1.0)}
+
+    class Known(Calibration):
+        def factors(self, kind):
+            return factors[kind]
+
+    known = Known({"exact/dense": Observed(cells=5), "exact/conv": Observed(cells=3)})
     plain = est.estimate(cells, shapes, 1e11)
     corrected = est.estimate(cells, shapes, 1e11, calibration=known)
+    dense, conv = 1.5 * dense_a + 2.0 * dense_f, 4.0 * conv_a + conv_f
     bookkeeping = 2 * est.CELL_S
-    assert plain.seconds == pytest.approx(est.START_S + dense + conv + bookkeeping)
-    assert corrected.seconds == pytest.approx(est.START_S + 1.5 * dense + 4 * conv + bookkeeping)
-    assert corrected.correction == pytest.approx((1.5 * dense + 4 * conv) / (dense + conv))
+    assert plain.seconds == pytest.approx(est.START_S + dense_a + dense_f + conv_a + conv_f + bookkeeping)
+    assert corrected.seconds == pytest.approx(est.START_S + dense + conv + bookkeeping)
+    assert corrected.correction == pytest.approx((dense + conv) / (dense_a + dense_f + conv_a + conv_f))
     assert corrected.calibrated_on == 8 and "as 8 cells of these kinds trained here" in corrected.line()
     assert plain.calibrated_on == 0 and "not yet corrected" in plain.line()
-    assert est.cell_seconds(cells, shapes, 1e11, known) == pytest.approx(
-        [1.5 * dense + est.CELL_S, 4 * conv + est.CELL_S]
-    )
+    assert est.cell_seconds(cells, shapes, 1e11, known) == pytest.approx([dense + est.CELL_S, conv + est.CELL_S])

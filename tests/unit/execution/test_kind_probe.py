@@ -45,7 +45,7 @@ def test_the_costliest_conv_cell_is_probed_and_dense_cells_are_not():
 
 def test_a_kind_this_machine_has_a_record_of_or_that_trains_briefly_is_not_probed():
     cells = cells_of([[*LARGE_CONV, {"type": "dense", "units": 10}]])
-    known = Calibration({"exact/conv": Observed(1.0, 2.0, 0.0)})
+    known = Calibration({"exact/conv": Observed.cell(1.0, 0.1, 2.0, cells=0.0)})
     assert kind_probe.unknown_kinds(cells, shapes_of(cells), RATE, known) == {}
     brief = cells_of([[*SMALL_CONV, {"type": "dense", "units": 10}]], iterations=20, eval_every=10, train_size=200)
     assert est.training_seconds(brief[0].settings, IMAGES, RATE) < kind_probe.WORTH_S
@@ -86,11 +86,16 @@ def test_what_probes_measure_is_recorded_as_this_machines_correction_of_their_ki
     heard: list[str] = []
     measured = kind_probe.probe_new_kinds(cells, shapes_of(cells), RATE, say=heard.append)
     (rows,) = asked
-    assert measured["exact/conv"].measured == 3.0 and measured["exact/conv"].cells == 0
     assert "exact/conv" in heard[0]
     from study.runtime.calibration import calibration
 
-    assert calibration().ratio("exact/conv") == pytest.approx(3.0 / measured["exact/conv"].estimated)
+    probe_settings, probe_rows = kind_probe.probe_setup(cells[0].settings, IMAGES, RATE)
+    assert rows == probe_rows
+    expected = Observed.cell(*est.training_parts(probe_settings, probe_rows, RATE), 3.0, cells=0.0)
+    assert measured == {"exact/conv": expected} and calibration().kinds == {"exact/conv": expected}
+    a, b = calibration().factors("exact/conv")
+    arithmetic, fixed = est.training_parts(probe_settings, probe_rows, RATE)
+    assert a * arithmetic + b * fixed == pytest.approx(3.0, rel=0.05)  # the probe's seconds, nearly all arithmetic
     line = est.estimate(cells, shapes_of(cells), RATE, calibration=calibration()).line()
     assert "as a short probe of these kinds trained here" in line
     assert kind_probe.probe_new_kinds(cells, shapes_of(cells), RATE) == {}  # recorded: not probed again
