@@ -280,22 +280,8 @@ def _write_report(
 ) -> Path:
     """`report`'s work, also done by `run(report=True)`."""
     from study.reporting.write import write_report
-    from study.store.connect import retry
-    from study.store.views import describe_parent
 
-    with _client(uri) as client:
-        chosen = _target(client, target, run)
-        section = ""
-        if compare is not None:
-            from study.reporting.comparison_section import comparison_section
-
-            section = comparison_section(_compare(client, _target(client, compare), chosen))
-        assert chosen.parent_id is not None
-        path = write_report(
-            chosen.study, Path(out) if out else None, chosen.parent_id, tracking_uri=uri, comparison_html=section
-        )
-        retry(describe_parent, client, chosen.parent_id)  # the parent's Description now links the report
-    return path
+    return write_report(target, Path(out) if out else None, run, tracking_uri=uri, compare=compare)
 
 
 def _uri(store: StoreArg, create: bool = False, near: str | None = None) -> str:
@@ -322,13 +308,9 @@ def _client(uri: str) -> Iterator[MlflowClient]:
 
 def _target(client: MlflowClient, target: str, run: str | None = None) -> Target:
     """A study name or parent id resolved to its parent run (`run`: that parent of the named study)."""
-    from study.store.lookup import Target, find_target
-    from study.store.reader import find_experiment, find_parent
+    from study.store.lookup import resolve_target
 
-    if run is None:
-        return find_target(client, target)
-    experiment = find_experiment(client, target)
-    return Target(experiment, find_parent(client, experiment, run))
+    return resolve_target(client, target, run)
 
 
 def _load(client: MlflowClient, target: Target, curve_metrics: Sequence[str] | None = None) -> StudyRuns:

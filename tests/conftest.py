@@ -49,8 +49,9 @@ REPO = Path(__file__).resolve().parents[1]
 TOOL_CACHES = {".pytest_cache", ".hypothesis", ".ruff_cache", ".mypy_cache", "test-output"}
 REPO_ENTRIES = {p.name for p in REPO.iterdir()}
 
-# Reports draw their figures in the test's process: the unit tier starts no process, and the test workers
-# already use every core. tests/integration/reporting/test_rendering.py draws them in forked workers.
+# Reports do their store work and draw their figures in the test's process: the unit tier starts no process,
+# and the test workers already use every core. tests/integration/reporting/test_rendering.py and
+# test_store_side.py fork them.
 os.environ.setdefault("STUDY_REPORT_WORKERS", "1")
 # No dry run times TensorFlow on a first convolutional study (~15 s a worker): tests/integration/execution/
 # test_kind_probe.py runs the probe itself.

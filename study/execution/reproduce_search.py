@@ -22,8 +22,8 @@ from study.execution.cell import CellJob, CellResult, run_cell
 from study.plan.grid import Cell
 from study.plan.space import NOT_SAMPLED, Param, axis_keys, search_space, trial_cells
 from study.spec.document import Study
-from study.store.contract import TRIAL_COMPLETE, TRIAL_PRUNED, Artifact, Tag
-from study.store.runs import Store, param_text, shared_store
+from study.store.contract import TRIAL_COMPLETE, TRIAL_PRUNED, Artifact, Tag, param_text
+from study.store.runs import Store, shared_store
 from study.store.writer import BackgroundWriter
 
 

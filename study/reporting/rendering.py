@@ -11,8 +11,6 @@ a single CPU.
 from __future__ import annotations
 
 import multiprocessing
-import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -20,13 +18,11 @@ from concurrent.futures.process import BrokenProcessPool
 import matplotlib
 from matplotlib.figure import Figure
 
-from study.errors import StudyError
 from study.reporting.context import ReportContext, ReportFigure
 from study.reporting.drawing import png
 from study.reporting.figures import FIGURE_BUILDERS, STYLE
-from study.runtime.numerics import default_threads
+from study.reporting.forking import can_fork, default_workers
 
-WORKERS_ENV = "STUDY_REPORT_WORKERS"
 _shared: ReportContext | None = None  # the context a forked worker inherited
 
 
@@ -87,22 +83,6 @@ def start_rendering(ctx: ReportContext, workers: int | None = None) -> Rendering
     else one per CPU this process may use) where forking is safe, else here and now."""
     workers = min(default_workers() if workers is None else workers, len(FIGURE_BUILDERS))
     return Rendering(ctx, workers if can_fork() else 1)
-
-
-def default_workers() -> int:
-    """$STUDY_REPORT_WORKERS (1: draw in the report's process), else one per CPU this process may use."""
-    value = os.environ.get(WORKERS_ENV, "").strip()
-    if not value:
-        return default_threads()
-    try:
-        return max(1, int(value))
-    except ValueError:
-        raise StudyError(f"{WORKERS_ENV}={value!r} is not a number of processes; valid: an integer >= 1") from None
-
-
-def can_fork() -> bool:
-    """Whether this process may fork its figure workers: the platform forks and no other thread runs."""
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 def draw(ctx: ReportContext, index: int) -> list[tuple[ReportFigure, bytes]]:

@@ -20,7 +20,7 @@ from study.spec.relevance import inert_settings
 from study.spec.settings import Settings
 from study.spec.settings_doc import entries
 from study.spec.studyfile import parse_yaml
-from study.store.runs import param_text
+from study.store.contract import param_text
 
 
 @cache

@@ -1,9 +1,10 @@
 """`study report`: one study run as a self-contained HTML page, CSV tables and figure PNGs.
 
-`write_report` reads the run with `study.store.reader`, computes its statistics with
-`study.analysis.statistics`, draws every applicable figure and writes `report.html`, `summary.csv` (one row
-per cell), `runs.csv` (one row per cell × seed), `curves.csv` (every metric point),
-`effects.csv` (every comparison) and `figures/*.png`; it then logs the report to the parent run under `report/`.
+`write_report` reads the run (study/reporting/store_side.py, in a process of its own where one can be
+forked), computes its statistics with `study.analysis.statistics`, draws every applicable figure and writes
+`report.html`, `summary.csv` (one row per cell), `runs.csv` (one row per cell × seed), `curves.csv` (every
+metric point), `effects.csv` (every comparison) and `figures/*.png`; it then logs the report to the parent
+run under `report/`.
 
 Every parent run gets its own folder, `reports/<study>/<parent run id>/`, so a new run of a study never
 overwrites the report of an earlier one; `reports/<study>/latest` points at the report of the study's
@@ -16,63 +17,58 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
+from typing import TYPE_CHECKING
 
 from study.errors import StudyError
-from study.reporting.context import ReportContext, build_context
-from study.reporting.html import render_html
-from study.reporting.rendering import start_rendering
-from study.reporting.search_section import read_search
-from study.store.connect import repoint_moved_store, resolve_tracking_uri
-from study.store.contract import Artifact
-from study.store.reader import (
-    CURVE_METRICS,
-    DIAGNOSTIC_CURVES,
-    find_experiment,
-    find_parent,
-    load_study_runs,
-    read_json_artifact,
-)
+from study.reporting.store_side import StoreSide
+from study.store.connect import resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from study.reporting.context import ReportContext
+    from study.reporting.store_side import ReportInputs
 
 
 def write_report(
-    study_name: str,
+    target: str,
     out_dir: Path | None = None,
     parent_run_id: str | None = None,
     tracking_uri: str | None = None,
     log_to_parent: bool = True,
-    comparison_html: str = "",
+    compare: str | None = None,
 ) -> Path:
-    """Write the report of a study run (default: its latest) to out_dir and return the report.html path;
-    `comparison_html` is a comparison section (study/reporting/comparison_section.py) to include."""
+    """Write the report of a study run to out_dir and return the report.html path. `target`: a study (its
+    latest run, or its parent `parent_run_id`) or a parent run id; `compare`: another run or study (A) that
+    a comparison section compares this run (B) with. With `log_to_parent`, the report is attached to the
+    parent run and the parent's Description refreshed."""
     uri = resolve_tracking_uri(tracking_uri)
-    try:
-        client = MlflowClient(tracking_uri=uri)
-        experiment = find_experiment(client, study_name)
-        parent = find_parent(client, experiment, parent_run_id)
-        newest = find_parent(client, experiment).info.run_id == parent.info.run_id
-        out = Path(out_dir) if out_dir is not None else report_dir(study_name, parent.info.run_id)
-        repoint_moved_store(uri)
-        ctx = build_context(
-            load_study_runs(client, experiment, parent, (*CURVE_METRICS, *DIAGNOSTIC_CURVES), own_curves=True)
-        )
-        ctx.expectations = read_json_artifact(client, parent.info.run_id, Artifact.EXPECTATIONS)
-        ctx.reproduction = read_json_artifact(client, parent.info.run_id, Artifact.REPRODUCTION)
-        ctx.rounds = read_json_artifact(client, parent.info.run_id, Artifact.ROUNDS)
-        ctx.search = read_search(uri, parent, ctx)
-        ctx.comparison_html = comparison_html
-        ctx.tracking_uri = uri
+    with StoreSide(uri, target, parent_run_id, compare) as store:  # forked first: MLflow imports beside ours
+        inputs = store.inputs()
+        ctx = _context(uri, inputs)
+        parent_id = ctx.study.parent.info.run_id
+        out = Path(out_dir) if out_dir is not None else report_dir(ctx.study.study, parent_id)
         report = _write_files(ctx, out)
-        if out_dir is None and newest:
+        if out_dir is None and inputs.newest:
             point_latest(out)
         if log_to_parent:
-            _log_to_parent(client, parent.info.run_id, out)
-    except MlflowException as exc:
-        first_line = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
-        raise StudyError(f"cannot use the MLflow store at {uri}: {first_line}") from None
+            store.log(parent_id, out)
     return report
+
+
+def _context(uri: str, inputs: ReportInputs) -> ReportContext:
+    """The report's context: the run's statistics, its artifacts, a search's trials and a comparison."""
+    from study.reporting.context import build_context  # the report's own libraries, imported here
+    from study.reporting.search_section import read_search
+
+    ctx = build_context(inputs.runs)
+    ctx.expectations, ctx.reproduction, ctx.rounds = inputs.expectations, inputs.reproduction, inputs.rounds
+    ctx.search = read_search(uri, inputs.runs.parent, ctx)
+    if inputs.compared is not None:
+        from study.analysis.compare import compare_runs
+        from study.reporting.comparison_section import comparison_section
+
+        ctx.comparison_html = comparison_section(compare_runs(*inputs.compared))
+    ctx.tracking_uri = uri
+    return ctx
 
 
 REPORTS_DIR = Path("reports")
@@ -108,6 +104,9 @@ def point_latest(out: Path) -> Path:
 def _write_files(ctx: ReportContext, out: Path) -> Path:
     """Write the figures, the CSV tables and report.html into out; return the HTML path. The statistics and
     the tables are computed and written while the figures are drawn."""
+    from study.reporting.html import render_html
+    from study.reporting.rendering import start_rendering
+
     figure_dir, report = out / "figures", out / "report.html"
     with start_rendering(ctx) as rendering:
         try:
@@ -125,10 +124,3 @@ def _write_files(ctx: ReportContext, out: Path) -> Path:
         except OSError as exc:
             raise StudyError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
     return report
-
-
-def _log_to_parent(client: MlflowClient, parent_run_id: str, out: Path) -> None:
-    """Attach report.html, summary.csv and the figures to the parent run under `report/`."""
-    client.log_artifact(parent_run_id, str(out / "report.html"), Artifact.REPORT_DIR)
-    client.log_artifact(parent_run_id, str(out / "summary.csv"), Artifact.REPORT_DIR)
-    client.log_artifacts(parent_run_id, str(out / "figures"), "report/figures")

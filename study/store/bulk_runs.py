@@ -1,10 +1,10 @@
-"""Many runs of one experiment by id, as MLflow `Run` entities read in bulk from a SQLite store.
+"""Many runs of one experiment by id, read in bulk from a SQLite store as run records.
 
 `search_runs` builds every run, tag, param and latest metric as an ORM object first: about 0.2 s per
 hundred runs, minutes for a study of 10,000. Here the four tables are read with the standard library,
-CHUNK runs a query, into `Run` entities whose data holds the same dicts (`Run.data` as `search_runs` fills
-it: latest metric values, a NaN as NaN; active runs only). None for a store that is not a SQLite file,
-which MLflow's client reads.
+CHUNK runs a query, into records (study/store/run_record.py) that hold what MLflow's `Run` would
+(`Run.data` as `search_runs` fills it: latest metric values, a NaN as NaN; active runs only). None for a
+store that is not a SQLite file, which MLflow's client reads.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
-
-from mlflow import MlflowClient
-from mlflow.entities import Run, RunData, RunInfo
+from typing import TYPE_CHECKING
 
 from study.store.connect import sqlite_path
 from study.store.histories import CHUNK, chunks, marks
+from study.store.run_record import RunDataRecord, RunInfoRecord, RunRecord
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 RUNS_QUERY = """
     SELECT run_uuid, name, experiment_id, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri
@@ -31,7 +33,7 @@ METRICS_QUERY = (
 RUN_NAME_TAG = "mlflow.runName"
 
 
-def runs_by_id(client: MlflowClient, experiment_id: str, run_ids: Sequence[str]) -> dict[str, Run] | None:
+def runs_by_id(client: MlflowClient, experiment_id: str, run_ids: Sequence[str]) -> dict[str, RunRecord] | None:
     """The experiment's active runs among run_ids, by id; None when the store is not a readable SQLite file."""
     path = sqlite_path(client.tracking_uri)
     if path is None:
@@ -50,7 +52,7 @@ def runs_by_id(client: MlflowClient, experiment_id: str, run_ids: Sequence[str])
         return None
 
 
-def _read(con: sqlite3.Connection, experiment_id: str, ids: list[str]) -> list[Run]:
+def _read(con: sqlite3.Connection, experiment_id: str, ids: list[str]) -> list[RunRecord]:
     """The runs of one chunk of ids, with their tags, params and latest metrics."""
     holes = marks(len(ids))
     infos = con.execute(RUNS_QUERY.format(ids=holes), [int(experiment_id), *ids]).fetchall()
@@ -66,41 +68,12 @@ def _read(con: sqlite3.Connection, experiment_id: str, ids: list[str]) -> list[R
     return [_run(row, tags[row[0]], params[row[0]], metrics[row[0]]) for row in infos]
 
 
-class ReadData(RunData):
-    """A run's latest metrics, params and tags as the dicts RunData offers, without an entity per value (a
-    study of 10,000 runs holds a million)."""
-
-    def __init__(self, metrics: dict[str, float], params: dict[str, str], tags: dict[str, str]) -> None:
-        super().__init__()
-        self._read = (metrics, params, tags)
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        return self._read[0]
-
-    @property
-    def params(self) -> dict[str, str]:
-        return self._read[1]
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return self._read[2]
-
-
-def _run(row: tuple, tags: dict[str, str], params: dict[str, str], metrics: dict[str, float]) -> Run:
-    """One Run entity, as MLflow's SqlRun.to_mlflow_entity makes it (a missing name from its tag)."""
+def _run(row: tuple, tags: dict[str, str], params: dict[str, str], metrics: dict[str, float]) -> RunRecord:
+    """One run, as MLflow's SqlRun.to_mlflow_entity makes it (a missing name from its tag)."""
     run_id, name, experiment_id, user_id, status, start_time, end_time, stage, artifact_uri = row
     if not name:
         name = tags.get(RUN_NAME_TAG, name)
-    info = RunInfo(
-        run_id=run_id,
-        run_name=name,
-        experiment_id=str(experiment_id),
-        user_id=user_id,
-        status=status,
-        start_time=start_time,
-        end_time=end_time,
-        lifecycle_stage=stage,
-        artifact_uri=artifact_uri,
+    info = RunInfoRecord(
+        run_id, name, str(experiment_id), status, start_time, end_time, stage, artifact_uri, user_id or ""
     )
-    return Run(run_info=info, run_data=ReadData(metrics, params, tags))
+    return RunRecord(info, RunDataRecord(tags, params, metrics))

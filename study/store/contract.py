@@ -6,6 +6,9 @@ readers use these names, never the literals, so a rename happens in one place.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 
 class Tag:
     """Run and experiment tags."""
@@ -120,3 +123,10 @@ def numerics_tags(settings: dict[str, str]) -> dict[str, str]:
 def tag_is(tag: str, value: str) -> str:
     """An MLflow search filter: the tag equals the value, e.g. tags.`study.role` = 'cell'."""
     return f"tags.`{tag}` = '{value}'"
+
+
+def param_text(value: Any) -> str:
+    """A setting as an MLflow param string: scalars as text, lists and mappings as compact JSON."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
 
 from study.store.connect import sqlite_path
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 COLUMNS = ["run_id", "metric", "step", "value", "timestamp"]
 CHUNK = 500  # run ids per query, well under SQLite's limit on bound parameters

@@ -88,6 +88,17 @@ def find_target(client: MlflowClient, text: str, *, latest: bool = True, deleted
     return Target(client.get_experiment(run.info.experiment_id), run)
 
 
+def resolve_target(client: MlflowClient, text: str, run: str | None = None) -> Target:
+    """A study name or parent run id resolved to its parent run (`run`: that parent of the study named `text`);
+    StudyError in one line when there is none."""
+    from study.store.reader import find_experiment, find_parent
+
+    if run is None:
+        return find_target(client, text)
+    experiment = find_experiment(client, text)
+    return Target(experiment, find_parent(client, experiment, run))
+
+
 def _run_or_none(client: MlflowClient, run_id: str) -> Run | None:
     """The run with this id (deleted ones included), None when the store has none (or the id is malformed)."""
     from mlflow.exceptions import MlflowException

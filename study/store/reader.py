@@ -12,12 +12,11 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import yaml
-from mlflow import MlflowClient
-from mlflow.entities import Experiment, Run
 
 from study.errors import StudyError
 from study.spec.messages import validated
@@ -28,6 +27,13 @@ from study.store.bulk_runs import runs_by_id
 from study.store.claims import CLAIM_PREFIX
 from study.store.contract import ROLE_PARENT, Artifact, Tag, tag_is
 from study.store.histories import metric_histories
+from study.store.run_record import RunRecord
+
+if TYPE_CHECKING:  # MLflow is imported where a store is read, not where what was read is used
+    from mlflow import MlflowClient
+    from mlflow.entities import Experiment, Run
+
+    AnyRun = Run | RunRecord  # a run as MLflow's client returns it, or as read in bulk
 
 CURVE_METRICS = ("train_loss", *dict.fromkeys(m for task in VALIDATED_TASKS for m in task.eval_metrics))
 """Metric histories read per run; fnmatch patterns such as `grad_norm/*` are allowed."""
@@ -61,7 +67,7 @@ class Axis:
         """Whether this axis switches batch normalisation (its key ends with `batch_norm`)."""
         return self.key.endswith("batch_norm") or self.short.endswith("batch_norm")
 
-    def value_of(self, run: Run) -> str | None:
+    def value_of(self, run: AnyRun) -> str | None:
         """This axis' value in one run: the `axis.<short>` tag, else the param of that key."""
         return run.data.tags.get(f"axis.{self.short}", run.data.params.get(self.key))
 
@@ -72,7 +78,7 @@ class StudyRuns:
 
     study: str
     description: str
-    parent: Run
+    parent: RunRecord  # the parent run, as read
     runs: pd.DataFrame
     curves: pd.DataFrame
     axes: list[Axis]
@@ -147,8 +153,9 @@ def load_study_runs(
     train.metrics' histories too); StudyError without a finished cell."""
     manifest = read_manifest(client, parent.info.run_id)
     unrun: list[dict] = []
+    children: list[AnyRun]
     if manifest is None:
-        children = _nested_runs(client, experiment, parent)
+        children = list(_nested_runs(client, experiment, parent))
     else:
         children, unrun = _manifest_runs(client, experiment, manifest)
     if not any(run.info.status == FINISHED for run in children):
@@ -160,7 +167,12 @@ def load_study_runs(
 
 
 def study_runs(
-    study: str, description: str, parent: Run, children: list[Run], unrun: list[dict], histories: pd.DataFrame
+    study: str,
+    description: str,
+    parent: AnyRun,
+    children: Sequence[AnyRun],
+    unrun: list[dict],
+    histories: pd.DataFrame,
 ) -> StudyRuns:
     """The StudyRuns of cell runs already read and their metric histories (study/store/histories.py columns)."""
     axes, task = _axes(children), _task(children)
@@ -168,7 +180,7 @@ def study_runs(
     return StudyRuns(
         study=study,
         description=description,
-        parent=parent,
+        parent=RunRecord.of(parent),
         runs=runs,
         curves=_curves(histories, runs),
         axes=axes,
@@ -228,12 +240,13 @@ def _nested_runs(client: MlflowClient, experiment: Experiment, parent: Run) -> l
     )
 
 
-def _manifest_runs(client: MlflowClient, experiment: Experiment, manifest: list[dict]) -> tuple[list[Run], list[dict]]:
+def _manifest_runs(
+    client: MlflowClient, experiment: Experiment, manifest: list[dict]
+) -> tuple[list[AnyRun], list[dict]]:
     """The manifest's runs in manifest (grid) order, and its entries that have no readable run."""
     ids = list(dict.fromkeys(entry["run_id"] for entry in manifest if entry.get("run_id")))
-    found = runs_by_id(client, experiment.experiment_id, ids)  # a SQLite store, in bulk
-    if found is None:
-        found = _searched_runs(client, experiment, ids)
+    bulk = runs_by_id(client, experiment.experiment_id, ids)  # a SQLite store, in bulk
+    found: dict[str, AnyRun] = dict(bulk) if bulk is not None else dict(_searched_runs(client, experiment, ids))
     return [found[i] for i in ids if i in found], [e for e in manifest if e.get("run_id") not in found]
 
 
@@ -260,7 +273,7 @@ def _search_all(client: MlflowClient, experiment: Experiment, filter_string: str
             return runs
 
 
-def _axes(children: list[Run]) -> list[Axis]:
+def _axes(children: Sequence[AnyRun]) -> list[Axis]:
     """The varying axes: from the `axis.<short>` tags, else the dotted params whose values differ."""
     shorts = list(
         dict.fromkeys(k[len(Tag.AXIS) :] for run in children for k in run.data.tags if k.startswith(Tag.AXIS))
@@ -280,7 +293,7 @@ def _levels(values: Iterable[str | None]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for v in values if v is not None))
 
 
-def _runs_frame(children: list[Run], axes: list[Axis], own: tuple[str, ...] = ()) -> pd.DataFrame:
+def _runs_frame(children: Sequence[AnyRun], axes: list[Axis], own: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per run: identity, status, axis values, summary metrics (`own`: your own metrics' too),
     failure, times and params."""
     frame = pd.DataFrame([_run_row(run, axes, own) for run in children])
@@ -291,7 +304,7 @@ def _runs_frame(children: list[Run], axes: list[Axis], own: tuple[str, ...] = ()
     return frame.astype({"seed": "Int64", "failure_step": "Int64", "stopped_at": "Int64"})
 
 
-def _run_row(run: Run, axes: list[Axis], own: tuple[str, ...] = ()) -> dict:
+def _run_row(run: AnyRun, axes: list[Axis], own: tuple[str, ...] = ()) -> dict:
     """The runs-frame row of one run (params under `params.<name>`; times in ms since the epoch)."""
     tags, metrics, info = run.data.tags, run.data.metrics, run.info
     row = {
@@ -321,7 +334,7 @@ def _int_or_none(text: str | None) -> int | None:
     return None if text is None else int(text)
 
 
-def _fixed_settings(children: list[Run], axes: list[Axis]) -> dict[str, str]:
+def _fixed_settings(children: Sequence[AnyRun], axes: list[Axis]) -> dict[str, str]:
     """The dotted params that have one and the same value in every run, unset ones ('None') left out."""
     varying = {a.key for a in axes}
     keys = sorted({k for run in children for k in run.data.params if "." in k} - varying)
@@ -329,7 +342,7 @@ def _fixed_settings(children: list[Run], axes: list[Axis]) -> dict[str, str]:
     return {k: str(v.pop()) for k, v in values.items() if len(v) == 1 and not v & {None, "None"}}
 
 
-def _versions(parent: Run, children: list[Run]) -> dict[str, str]:
+def _versions(parent: AnyRun, children: Sequence[AnyRun]) -> dict[str, str]:
     """Package versions from the `study.versions.<pkg>` tags of the parent, else of the first run."""
     prefix = Tag.VERSIONS
     for tags in (parent.data.tags, *(run.data.tags for run in children[:1])):
@@ -339,13 +352,13 @@ def _versions(parent: Run, children: list[Run]) -> dict[str, str]:
     return {}
 
 
-def _n_classes(children: list[Run]) -> int:
+def _n_classes(children: Sequence[AnyRun]) -> int:
     """The dataset's number of classes from the (proposed) `study.n_classes` tag, else 10."""
     values = {run.data.tags[Tag.N_CLASSES] for run in children if Tag.N_CLASSES in run.data.tags}
     return int(values.pop()) if len(values) == 1 else DEFAULT_N_CLASSES
 
 
-def _task(children: list[Run]) -> Task:
+def _task(children: Sequence[AnyRun]) -> Task:
     """The runs' task (tag `study.task`; runs without it are classification), with your own metrics they
     recorded (train.metrics: each `final_test_<name>`)."""
     kinds = {run.data.tags.get(Tag.TASK, CLASSIFICATION.kind) for run in children}
@@ -357,7 +370,7 @@ def _task(children: list[Run]) -> Task:
     return replace(task, validation=validated, metrics=own)
 
 
-def _own_eval_metrics(children: list[Run]) -> tuple[str, ...]:
+def _own_eval_metrics(children: Sequence[AnyRun]) -> tuple[str, ...]:
     """The names of your own metrics' histories on every split (train_/test_/val_<name>), for the metrics
     the runs recorded."""
     own = own_metrics_of({name for run in children for name in run.data.metrics if name.startswith("final_test_")})

@@ -44,7 +44,7 @@ from study.store.connect import (
     sqlite_path,
     tracking_uri,
 )
-from study.store.contract import ROLE_CELL, ROLE_PARENT, Tag, tag_is
+from study.store.contract import ROLE_CELL, ROLE_PARENT, Tag, param_text, tag_is
 from study.store.creation import create_sqlite_store
 from study.store.provenance import common_tags
 from study.store.reserve import keep_reserve
@@ -277,13 +277,6 @@ def cell_params(cell: Cell, axes: list[str]) -> list[Param]:
     )
     params["seed"] = str(cell.seed)
     return [Param(k, clip(v, MAX_PARAM_VAL_LENGTH)) for k, v in params.items()]
-
-
-def param_text(value: Any) -> str:
-    """A setting as an MLflow param string: scalars as text, lists and mappings as compact JSON."""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
 
 
 # --- the callback --------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from mlflow import MlflowClient
 
 from study.reporting import rendering
 from study.reporting.context import build_context
-from study.reporting.rendering import can_fork, start_rendering
+from study.reporting.forking import can_fork
+from study.reporting.rendering import start_rendering
 from study.store.reader import CURVE_METRICS, DIAGNOSTIC_CURVES, find_experiment, find_parent, load_study_runs
 from tests.support.student_store import build_student_store
 

@@ -86,7 +86,7 @@ def test_batch_norm_axis_and_single_seed(hand_store):
 @pytest.mark.parametrize(
     ("study", "run", "message"),
     [
-        ("nope", None, r"no study named 'nope'.*studies: .*toy"),
+        ("nope", None, r"'nope' is neither a study nor a parent run id in the MLflow store; studies: .*toy"),
         ("empty", None, r"study 'empty' has no runs yet"),
         ("broken", None, r"has no finished cells"),
         ("toy", "0123456789abcdef", r"no `study run` with id '0123456789abcdef'"),

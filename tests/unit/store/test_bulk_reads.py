@@ -15,6 +15,7 @@ from mlflow.entities import Metric, Param, RunTag
 from study.store import histories
 from study.store.bulk_runs import runs_by_id
 from study.store.histories import metric_histories
+from study.store.run_record import RunRecord
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_runs_read_in_bulk_equal_mlflows_search(tiny):
     searched = {r.info.run_id: r for r in client.search_runs([exp])}
     for run_id, run in bulk.items():
         want = searched[run_id]
-        assert run.info.to_proto() == want.info.to_proto()
+        assert run.info == RunRecord.of(want).info
         assert run.data.params == want.data.params and run.data.tags == want.data.tags
         assert run.data.metrics.keys() == want.data.metrics.keys()
         for k, v in run.data.metrics.items():

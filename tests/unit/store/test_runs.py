@@ -16,9 +16,9 @@ from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAM_VAL_LENGTH,
 from study.check.validated_study import study_from_dict
 from study.plan.grid import expand, flatten_settings
 from study.store.claims import process_tag
-from study.store.contract import Tag
+from study.store.contract import Tag, param_text
 from study.store.provenance import common_tags
-from study.store.runs import Store, clip, param_text
+from study.store.runs import Store, clip
 
 STUDY = {
     "study": "toy",

@@ -1,11 +1,11 @@
-"""How many processes draw a report's figures: STUDY_REPORT_WORKERS, else one per usable CPU."""
+"""How many processes a report may fork (its figures, its store process): STUDY_REPORT_WORKERS, else one per usable CPU."""
 
 from __future__ import annotations
 
 import pytest
 
 from study.errors import StudyError
-from study.reporting.rendering import default_workers
+from study.reporting.forking import default_workers
 from study.runtime.numerics import default_threads
 
 
