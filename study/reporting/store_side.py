@@ -79,6 +79,30 @@ def read_inputs(uri: str, target: str, run: str | None = None, compare: str | No
         )
 
 
+def read_directly(uri: str, target: str, run: str | None = None, compare: str | None = None) -> ReportInputs | None:
+    """The report's inputs read from a SQLite store without MLflow (study/store/direct_read.py), after
+    re-pointing a moved store's artifacts; None where that module does not read them, or with `compare`."""
+    if compare is not None:
+        return None
+    from study.store.connect import repoint_moved_store
+    from study.store.contract import Artifact
+    from study.store.direct_read import read_directly as read_run
+    from study.store.reader import CURVE_METRICS, DIAGNOSTIC_CURVES
+
+    repoint_moved_store(uri)
+    read = read_run(uri, target, run, (*CURVE_METRICS, *DIAGNOSTIC_CURVES), own_curves=True)
+    if read is None:
+        return None
+    return ReportInputs(
+        runs=read.runs,
+        newest=read.newest,
+        expectations=read.json_artifact(Artifact.EXPECTATIONS),
+        reproduction=read.json_artifact(Artifact.REPRODUCTION),
+        rounds=read.json_artifact(Artifact.ROUNDS),
+        compared=None,
+    )
+
+
 def log_report(uri: str, parent_id: str, out: Path) -> None:
     """Attach report.html, summary.csv and the figures to the parent run under `report/`, then refresh the
     parent's Description, which links them."""
@@ -119,15 +143,20 @@ class StoreSide:
         if default_workers() > 1 and can_fork():
             context = multiprocessing.get_context("fork")
             ours, theirs = context.Pipe()
-            self._process = context.Process(target=_serve, args=(theirs, *self._order), daemon=True)
+            self._process = context.Process(target=_serve, args=(theirs, uri), daemon=True)
             self._process.start()
             theirs.close()
             self._conn = ours
 
     def inputs(self) -> ReportInputs:
-        """The report's inputs, read (raises what reading raised: a StudyError in one line)."""
+        """The report's inputs: read here from a SQLite store where study/store/direct_read.py can, else through
+        MLflow (raises what reading raised: a StudyError in one line)."""
+        direct = read_directly(*self._order)
+        if direct is not None:
+            return direct
         if self._conn is None:
             return read_inputs(*self._order)
+        self._conn.send(("read", self._order[1:]))
         return self._answer()
 
     def log(self, parent_id: str, out: Path) -> None:
@@ -135,7 +164,7 @@ class StoreSide:
         if self._conn is None:
             log_report(self.uri, parent_id, out)
             return
-        self._conn.send((parent_id, out))
+        self._conn.send(("log", (parent_id, out)))
         self._answer()
 
     def close(self) -> None:
@@ -171,17 +200,31 @@ class StoreSide:
         self.close()
 
 
-def _serve(conn: Connection, uri: str, target: str, run: str | None, compare: str | None) -> None:
-    """The store process: read and send the inputs, then log the report when asked, then end. Ctrl-C is the
-    report process's to handle: it closes the pipe, which ends this one."""
+def _serve(conn: Connection, uri: str) -> None:
+    """The store process: import MLflow and open the store, then read or log as the report asks, until it has
+    logged, an order failed or the report closed the pipe. Ctrl-C is the report process's to handle: it
+    closes the pipe, which ends this one."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if not _reply(conn, read_inputs, uri, target, run, compare):
-        return
+    _open(uri)
+    while True:
+        try:
+            kind, args = conn.recv()
+        except (EOFError, OSError):  # the report ended without logging (an error, or log_to_parent=False)
+            return
+        work = read_inputs if kind == "read" else log_report
+        if not _reply(conn, work, uri, *args) or kind == "log":
+            return
+
+
+def _open(uri: str) -> None:
+    """Import MLflow and open the store ahead of the report's orders; a store that cannot be opened says so
+    when an order needs it."""
     try:
-        parent_id, out = conn.recv()
-    except (EOFError, OSError):  # the report ended without logging (an error, or log_to_parent=False)
-        return
-    _reply(conn, log_report, uri, parent_id, out)
+        from mlflow import MlflowClient
+
+        MlflowClient(uri)
+    except Exception:  # noqa: BLE001, S110 - the order that needs the store raises it
+        pass
 
 
 def _reply(conn: Connection, work: Callable[..., Any], *args) -> bool:

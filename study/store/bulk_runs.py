@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from study.store.connect import sqlite_path
@@ -39,17 +40,20 @@ def runs_by_id(client: MlflowClient, experiment_id: str, run_ids: Sequence[str])
     if path is None:
         return None
     try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-        try:
-            return {
-                run.info.run_id: run
-                for chunk in chunks(list(run_ids), CHUNK)
-                for run in _read(con, experiment_id, chunk)
-            }
-        finally:
-            con.close()
+        return sqlite_runs_by_id(path, experiment_id, run_ids)
     except sqlite3.Error:
         return None
+
+
+def sqlite_runs_by_id(path: Path, experiment_id: str, run_ids: Sequence[str]) -> dict[str, RunRecord]:
+    """The experiment's active runs among run_ids in the SQLite file, by id; sqlite3.Error where it cannot be read."""
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        return {
+            run.info.run_id: run for chunk in chunks(list(run_ids), CHUNK) for run in _read(con, experiment_id, chunk)
+        }
+    finally:
+        con.close()
 
 
 def _read(con: sqlite3.Connection, experiment_id: str, ids: list[str]) -> list[RunRecord]:

@@ -39,7 +39,7 @@ def metric_histories(client: MlflowClient, keys_by_run: Mapping[str, Sequence[st
     path = sqlite_path(client.tracking_uri)
     if path is not None:
         try:
-            return _sqlite_histories(path, wanted)
+            return sqlite_histories(path, wanted)
         except sqlite3.Error:
             pass  # a schema this code does not know: MLflow's own reads below
     return _client_histories(client, wanted)
@@ -50,8 +50,12 @@ def empty_histories() -> pd.DataFrame:
     return _typed(pd.DataFrame({c: [] for c in COLUMNS}))
 
 
-def _sqlite_histories(path, wanted: dict[str, list[str]]) -> pd.DataFrame:
-    """The points from the SQLite file, read-only, CHUNK runs a query; keys a run did not ask for dropped."""
+def sqlite_histories(path, keys_by_run: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """The points from the SQLite file, read-only, CHUNK runs a query; keys a run did not ask for dropped;
+    sqlite3.Error for a file this code cannot read."""
+    wanted = {run_id: list(keys) for run_id, keys in keys_by_run.items() if keys}
+    if not wanted:
+        return empty_histories()
     keys = sorted({k for run_keys in wanted.values() for k in run_keys})
     run_ids = list(wanted)
     con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)

@@ -9,7 +9,7 @@ import fnmatch
 import functools
 import json
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -160,10 +160,29 @@ def load_study_runs(
         children, unrun = _manifest_runs(client, experiment, manifest)
     if not any(run.info.status == FINISHED for run in children):
         raise StudyError(f"run {parent.info.run_id} of study {experiment.name!r} has no finished cells yet")
-    patterns = (*curve_metrics, *_own_eval_metrics(children)) if own_curves else curve_metrics
-    wanted = {run.info.run_id: _matching(run.data.metrics, patterns) for run in children}
+    wanted = wanted_histories(children, curve_metrics, own_curves)
     description = experiment.tags.get(Tag.NOTE, "")
     return study_runs(experiment.name, description, parent, children, unrun, metric_histories(client, wanted))
+
+
+def wanted_histories(
+    children: Sequence[AnyRun], curve_metrics: Sequence[str], own_curves: bool
+) -> dict[str, list[str]]:
+    """Per run, the metrics whose histories are read: those matching `curve_metrics` (and with `own_curves`
+    your own train.metrics' on every split) among the metrics it logged."""
+    patterns = (*curve_metrics, *_own_eval_metrics(children)) if own_curves else curve_metrics
+    return {run.info.run_id: _matching(run.data.metrics, patterns) for run in children}
+
+
+def in_manifest_order(manifest: list[dict], found: Mapping[str, AnyRun]) -> tuple[list[AnyRun], list[dict]]:
+    """The manifest's runs that were found, in manifest (grid) order, and its entries without a readable run."""
+    ids = manifest_ids(manifest)
+    return [found[i] for i in ids if i in found], [e for e in manifest if e.get("run_id") not in found]
+
+
+def manifest_ids(manifest: list[dict]) -> list[str]:
+    """The run ids a manifest lists, once each, in its order."""
+    return list(dict.fromkeys(entry["run_id"] for entry in manifest if entry.get("run_id")))
 
 
 def study_runs(
@@ -244,10 +263,10 @@ def _manifest_runs(
     client: MlflowClient, experiment: Experiment, manifest: list[dict]
 ) -> tuple[list[AnyRun], list[dict]]:
     """The manifest's runs in manifest (grid) order, and its entries that have no readable run."""
-    ids = list(dict.fromkeys(entry["run_id"] for entry in manifest if entry.get("run_id")))
+    ids = manifest_ids(manifest)
     bulk = runs_by_id(client, experiment.experiment_id, ids)  # a SQLite store, in bulk
     found: dict[str, AnyRun] = dict(bulk) if bulk is not None else dict(_searched_runs(client, experiment, ids))
-    return [found[i] for i in ids if i in found], [e for e in manifest if e.get("run_id") not in found]
+    return in_manifest_order(manifest, found)
 
 
 def _searched_runs(client: MlflowClient, experiment: Experiment, ids: list[str]) -> dict[str, Run]:

@@ -56,23 +56,34 @@ def test_the_store_process_reads_and_logs_what_the_report_process_would(tmp_path
     assert client.get_run(parent.info.run_id).data.tags[Tag.NOTE] == described  # the Description, refreshed alike
 
 
-def test_the_report_process_imports_no_mlflow(tmp_path, blank_db):
-    uri = build_student_store(tmp_path, blank_db)
+@pytest.mark.parametrize("read", ["by the store process", "directly"])
+def test_the_report_process_imports_no_mlflow(tmp_path, blank_db, hand_store, read):
+    """The student store's parent has no manifest (MLflow's client reads it, in the store process); the
+    toy study's latest has one, and the report's process reads it itself (study/store/direct_read.py)."""
+    if read == "directly":
+        uri, study = hand_store["uri"], "toy"
+    else:
+        uri, study = build_student_store(tmp_path, blank_db), "student"
     code = (
         "import sys; from study.reporting.write import write_report; "
-        "write_report('student', sys.argv[2], tracking_uri=sys.argv[1]); "
+        "write_report(sys.argv[3], sys.argv[2], tracking_uri=sys.argv[1]); "
         "print(sorted(m for m in ('mlflow', 'sqlalchemy', 'alembic') if m in sys.modules))"
     )
     env = {**os.environ, "STUDY_REPORT_WORKERS": "2", "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-c", code, uri, str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", code, uri, str(tmp_path / "out"), study],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
-    client, parent = _parent(uri)
-    assert f"{Artifact.REPORT_DIR}/report.html" in {
-        a.path for a in client.list_artifacts(parent.info.run_id, Artifact.REPORT_DIR)
-    }
+    client = MlflowClient(uri)
+    parent = find_parent(client, find_experiment(client, study))
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, Artifact.REPORT_DIR)}
+    assert f"{Artifact.REPORT_DIR}/report.html" in logged
+    assert "report/report.html" in client.get_run(parent.info.run_id).data.tags[Tag.NOTE]  # the Description links it
 
 
 def test_the_store_processs_error_is_the_reports_one_line_and_nothing_is_written(tmp_path, blank_db, monkeypatch):
