@@ -15,8 +15,9 @@ from study.errors import StudyError
 from study.plan.grid import config_hash
 from study.spec.settings import Settings
 from study.spec.task import task_of
+from study.store.cell_config import settings_from_config
 from study.store.contract import ROLE_CELL, Artifact, Tag
-from study.store.reader import read_text_artifact, settings_from_config
+from study.store.reader import read_text_artifact
 from study.store.runs import Store
 
 COMPARED = ("train_loss", "train_acc", "test_acc", "test_loss")  # and your own metrics (train.metrics)

@@ -129,7 +129,7 @@ def logged_dataset(client, run_id: str):
     """The run's dataset from its own config.yaml (its data source, subsets and splits): a study on its own
     files is reloaded from them, not looked up by name."""
     from study.data.loading import load
-    from study.store.reader import logged_settings
+    from study.store.cell_config import logged_settings
 
     settings, _ = logged_settings(client, run_id)
     return load(settings.data)

@@ -16,11 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from study.errors import StudyError
-from study.spec.messages import validated
-from study.spec.settings import Settings
 from study.spec.summary_metrics import SUMMARY_METRIC_NAMES, VALIDATED_TASKS
 from study.spec.task import CLASSIFICATION, TASKS, Task, own_metrics_of
 from study.store.bulk_runs import runs_by_id
@@ -229,22 +226,6 @@ def read_text_artifact(client: MlflowClient, run_id: str, path: str) -> str:
     """A run's text artifact (downloaded to a temporary directory); MLflow's or the OS's error when absent."""
     with tempfile.TemporaryDirectory() as tmp:
         return Path(client.download_artifacts(run_id, path, tmp)).read_text(encoding="utf-8")
-
-
-CONFIG_IDENTITY_KEYS = ("cell", "seed", "config_hash")  # config.yaml's header lines, not settings
-
-
-def logged_settings(client: MlflowClient, run_id: str) -> tuple[Settings, int]:
-    """A cell run's resolved settings and seed, read back from its config.yaml artifact: what `study run`
-    trained it with (its data source included)."""
-    return settings_from_config(read_text_artifact(client, run_id, Artifact.CELL_CONFIG), run_id)
-
-
-def settings_from_config(text: str, run_id: str) -> tuple[Settings, int]:
-    """The settings and seed a config.yaml artifact's text holds."""
-    doc = yaml.safe_load(text)
-    fields = {k: v for k, v in doc.items() if k not in CONFIG_IDENTITY_KEYS}
-    return validated(Settings, fields, f"run {run_id} config.yaml", ""), int(doc["seed"])
 
 
 def _quote(text: str) -> str:

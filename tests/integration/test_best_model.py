@@ -60,7 +60,7 @@ def test_best_model_loads_it_and_its_test_predictions_give_the_runs_test_accurac
 ):
     import study
     from study.data.loading import load
-    from study.store.reader import logged_settings
+    from study.store.cell_config import logged_settings
 
     path, result = searched
     monkeypatch.chdir(path.parent.parent)  # elsewhere: the store is the study file's project's
