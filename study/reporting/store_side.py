@@ -168,14 +168,15 @@ class StoreSide:
         self._answer()
 
     def close(self) -> None:
-        """End the store process (it logs nothing more)."""
+        """End the store process: it logs nothing more. No order is in flight here, so one still importing
+        MLflow or waiting for an order is stopped rather than waited for."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
         if self._process is not None:
-            self._process.join(timeout=5)
             if self._process.is_alive():
                 self._process.terminate()
+            self._process.join(timeout=5)
             self._process = None
 
     def _answer(self):
