@@ -254,10 +254,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr)
-
-
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -266,6 +262,10 @@ def positive_float(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 
 from study.check.estimate import cell_kind, training_parts, training_seconds
 from study.data.shape import DataShape
@@ -96,16 +97,7 @@ def _probe(
 
 def run_probe(settings: Settings, data: DataShape) -> float | None:
     """The probe's timed seconds (study/engine/speed_probe.py, in a new process), or None when it fails."""
-    request = {
-        "settings": settings.model_dump(mode="json"),
-        "data": {
-            "train": data.train,
-            "test": data.test,
-            "input_shape": list(data.input_shape),
-            "num_classes": data.num_classes,
-            "num_outputs": data.num_outputs,
-        },
-    }
+    request = {"settings": settings.model_dump(mode="json"), "data": asdict(data)}
     try:
         done = subprocess.run(
             [sys.executable, "-m", "study.engine.speed_probe"],

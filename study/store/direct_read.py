@@ -76,14 +76,17 @@ def read_directly(
 def _read(path: Path, target: str, run: str | None, curve_metrics, own_curves: bool) -> DirectRead | None:
     con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
-        found = _parent_id(con, target, run)
+        found = _experiment(con, target, run)
         if found is None:
             return None
-        experiment_id, study, parent_id = found
+        experiment_id, study, named = found
         latest = con.execute(LATEST_PARENT, (Tag.ROLE, ROLE_PARENT, experiment_id)).fetchone()
         note = con.execute(EXPERIMENT_NOTE, (experiment_id, Tag.NOTE)).fetchone()
     finally:
         con.close()
+    parent_id = named or (latest[0] if latest is not None else None)
+    if parent_id is None:
+        return None
     parent = sqlite_runs_by_id(path, experiment_id, [parent_id]).get(parent_id)
     if parent is None or parent.data.tags.get(Tag.ROLE) != ROLE_PARENT:
         return None
@@ -99,16 +102,12 @@ def _read(path: Path, target: str, run: str | None, curve_metrics, own_curves: b
     return DirectRead(runs, latest is not None and latest[0] == parent_id, artifacts)
 
 
-def _parent_id(con: sqlite3.Connection, target: str, run: str | None) -> tuple[str, str, str] | None:
-    """(experiment id, study, parent run id) of what `target` and `run` name; None where a study or a run is
-    missing (MLflow's path says which)."""
+def _experiment(con: sqlite3.Connection, target: str, run: str | None) -> tuple[str, str, str | None] | None:
+    """(experiment id, study, the parent run id named, or None for the study's latest) of what `target` and
+    `run` name; None where neither a study nor a run is found (MLflow's path says which)."""
     experiment = con.execute(EXPERIMENT_BY_NAME, (target,)).fetchone()
     if experiment is not None:
-        experiment_id, study = str(experiment[0]), experiment[1]
-        if run is not None:
-            return experiment_id, study, run
-        latest = con.execute(LATEST_PARENT, (Tag.ROLE, ROLE_PARENT, experiment_id)).fetchone()
-        return (experiment_id, study, latest[0]) if latest is not None else None
+        return str(experiment[0]), experiment[1], run
     if run is not None:
         return None
     owner = con.execute(RUN_EXPERIMENT, (target,)).fetchone()
