@@ -26,7 +26,6 @@ from study.check.expectations import summary as expectation_summary
 from study.check.study_plan import check
 from study.errors import ConfigError, StoreFault, Terminated
 from study.execution.datasets import dataset_digest
-from study.execution.grid_work import GridWork
 from study.execution.interrupts import deliver
 from study.execution.options import RunOptions
 from study.plan.grid import cells_count
@@ -38,13 +37,14 @@ if TYPE_CHECKING:
     from study.check.expectations import Outcome
     from study.check.study_plan import Plan
     from study.execution.cell import CellResult
+    from study.execution.grid_work import GridWork
     from study.execution.parent import StudyResult
     from study.execution.search_work import SearchWork
 
 # MLflow (the store, the cells' runs) is imported inside `run_study`, once the training process has
 # been started: importing it first would hold the trainer's start back by a second.
 
-RUN_MODULES = ("study.execution.cell", "study.execution.parent", "study.store.runs")  # what a run needs next
+RUN_MODULES = ("study.execution.grid_work", "study.execution.parent", "study.store.runs")  # what a run needs next
 
 
 def run_study(study: Study, options: RunOptions | None = None) -> StudyResult:
@@ -53,7 +53,6 @@ def run_study(study: Study, options: RunOptions | None = None) -> StudyResult:
     t0 = time.perf_counter()
     refuse_rerun_of_search(study, options)
     plan = check(study)
-    work = work_for(plan, options)
     trainer, imports = None, None
     if options.in_this_process and not plan.is_search and not may_be_done(plan, options):
         # TensorFlow, data, first engine while the store opens (a study that may be done starts none)
@@ -64,6 +63,7 @@ def run_study(study: Study, options: RunOptions | None = None) -> StudyResult:
     digest = dataset_digest(study, plan.cells, trainer)  # a broken data file is refused at once, nothing written
     if imports is not None:
         imports.join()
+    work = work_for(plan, options)
     from study.execution.parent import StudyResult, end_parent_after_fault
     from study.store.provenance import requirements_text, source_tags
     from study.store.runs import open_for_run
@@ -178,6 +178,8 @@ def work_for(plan: Plan, options: RunOptions) -> GridWork | SearchWork:
         from study.execution.rounds import RoundsWork
 
         return RoundsWork(plan, options)
+    from study.execution.grid_work import GridWork
+
     return GridWork(plan, options)
 
 

@@ -12,7 +12,9 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+import yaml
 
+from tests.support.bad_input import good_study, write_idx
 from tests.support.paths import REPO
 
 HEAVY = ("tensorflow", "keras", "mlflow", "sqlalchemy", "pandas", "matplotlib", "seaborn", "scipy", "statsmodels")
@@ -90,3 +92,33 @@ def test_a_run_that_ends_the_process_early_has_printed_and_stored_everything(mni
     assert curves == 2 * 2  # iterations 0 and 20 of each cell
     artifacts = sorted(p.name for p in (tmp_path / "mlruns" / "artifacts" / "smoke").rglob("*") if p.is_file())
     assert artifacts.count("learning_curve.png") == 2 and artifacts.count("config.yaml") == 2
+
+
+# The training process imports TensorFlow for seconds: `study run` starts it before anything else slow,
+# so the store's libraries import beside it. Records what was imported when it started, then exits.
+AT_TRAINER_START = """
+import os, sys
+import study.execution.trainer as trainer
+def started(*args, **kwargs):
+    print(sorted(m for m in ("mlflow", "sqlalchemy", "pandas", "tensorflow") if m in sys.modules), flush=True)
+    os._exit(0)
+trainer.Trainer.__init__ = started
+from study.cli import main
+main(["run", sys.argv[1], "--quiet"])
+"""
+
+
+def test_a_run_starts_its_training_process_before_importing_the_store(tmp_path):
+    study_file = tmp_path / "tiny.yaml"
+    study_file.write_text(yaml.safe_dump(good_study(write_idx(tmp_path / "data"))), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-c", AT_TRAINER_START, str(study_file)],
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr[-2000:]
+    assert not (tmp_path / "mlruns").exists()  # nothing written before it
