@@ -67,9 +67,9 @@ def _axis_sentences(axis: Axis, effects: pd.DataFrame, factors: list[Axis], metr
     if len(axis.levels) == 2:
         lines = [_two_level_sentence(axis, simple, metric)] if not simple.empty else []
     else:
-        lines = _multi_level_sentences(axis, simple)
+        lines = _multi_level_sentences(axis, simple, metric)
     if not overall.empty:
-        lines.append(_overall_sentence(axis, overall, others))
+        lines.append(_overall_sentence(axis, overall, others, metric))
     return lines
 
 
@@ -81,25 +81,28 @@ def _two_level_sentence(axis: Axis, simple: pd.DataFrame, metric: Metric) -> str
     if len(simple) == 1 and simple.iloc[0]["within"] == OVERALL:  # the only axis
         row = simple.iloc[0]
         if row["verdict"] == RESOLVED:
-            return f"{axis.short}: {row['better']} beats {row['worse']} ({_numbers(row)})."
-        return f"{axis.short}: {row['better']} vs {row['worse']}: {_verdict(row)} ({_numbers(row)})."
+            return f"{axis.short}: {row['better']} beats {row['worse']} ({_numbers(row, metric)})."
+        return f"{axis.short}: {row['better']} vs {row['worse']}: {_verdict(row)} ({_numbers(row, metric)})."
     if not winners:
-        return f"{axis.short}: no level wins anywhere; {_list_scopes(unresolved, with_levels=True)}."
+        return f"{axis.short}: no level wins anywhere; {_list_scopes(unresolved, metric, with_levels=True)}."
     if len(winners) > 1:
-        parts = "; ".join(f"{level} at {_list_scopes(resolved[resolved['better'] == level])}" for level in winners)
-        tail = f"; not resolved at {_list_scopes(unresolved, with_levels=True)}" if not unresolved.empty else ""
+        parts = "; ".join(
+            f"{level} at {_list_scopes(resolved[resolved['better'] == level], metric)}" for level in winners
+        )
+        tail = f"; not resolved at {_list_scopes(unresolved, metric, with_levels=True)}" if not unresolved.empty else ""
         return f"{axis.short}: which level wins depends on the other axes: {parts}{tail}."
     winner = winners[0]
     loser = resolved.iloc[0]["worse"]
     wins = f"{axis.short}: {winner} beats {loser}"
     if unresolved.empty:
-        every = "everywhere" if len(resolved) > MAX_SCOPES else f"at {_list_scopes(resolved)}"
+        every = "everywhere" if len(resolved) > MAX_SCOPES else f"at {_list_scopes(resolved, metric)}"
         return f"{wins} {every}."
     only = "only " if len(resolved) == 1 else ""
-    return f"{wins} {only}at {_list_scopes(resolved)} but not at {_list_scopes(unresolved, with_levels=True)}."
+    not_at = _list_scopes(unresolved, metric, with_levels=True)
+    return f"{wins} {only}at {_list_scopes(resolved, metric)} but not at {not_at}."
 
 
-def _multi_level_sentences(axis: Axis, simple: pd.DataFrame) -> list[str]:
+def _multi_level_sentences(axis: Axis, simple: pd.DataFrame, metric: Metric) -> list[str]:
     """Per scope: the best level, the levels it beats and those it does not."""
     lines = []
     scopes = list(dict.fromkeys(simple["within"]))
@@ -112,10 +115,10 @@ def _multi_level_sentences(axis: Axis, simple: pd.DataFrame) -> list[str]:
         where = "" if scope == OVERALL else f" at {scope}"
         text = f"{axis.short}{where}: {best} is best"
         if not beaten.empty:
-            text += "; it beats " + ", ".join(f"{r['worse']} ({_numbers(r)})" for _, r in beaten.iterrows())
+            text += "; it beats " + ", ".join(f"{r['worse']} ({_numbers(r, metric)})" for _, r in beaten.iterrows())
         if not tied.empty:
             text += "; not resolved against " + ", ".join(
-                f"{r['worse']} ({_numbers(r)}, {_verdict(r)})" for _, r in tied.iterrows()
+                f"{r['worse']} ({_numbers(r, metric)}, {_verdict(r)})" for _, r in tied.iterrows()
             )
         lines.append(text + ".")
     if len(scopes) > MAX_SCOPES:
@@ -123,12 +126,12 @@ def _multi_level_sentences(axis: Axis, simple: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _overall_sentence(axis: Axis, overall: pd.DataFrame, others: list[str]) -> str:
+def _overall_sentence(axis: Axis, overall: pd.DataFrame, others: list[str], metric: Metric) -> str:
     """The average over the other axes: the best level and whether each comparison with it is resolved."""
     best = _best_level(overall)
     rows = overall[overall["better"] == best]
     where = f"{axis.short} averaged over {', '.join(others)}" if others else axis.short
-    parts = ", ".join(f"{r['worse']} ({_numbers(r)}, {_verdict(r)})" for _, r in rows.iterrows())
+    parts = ", ".join(f"{r['worse']} ({_numbers(r, metric)}, {_verdict(r)})" for _, r in rows.iterrows())
     return f"{where}: {best} ahead of {parts}."
 
 
@@ -148,20 +151,30 @@ def _best_level(rows: pd.DataFrame) -> str:
     return undefeated[0] if undefeated else rows["better"].value_counts().idxmax()
 
 
-def _numbers(row: pd.Series) -> str:
-    """'+0.0143, simultaneous 95 % CI [+0.0070, +0.0217]' (the CI left out when there is none)."""
+def _numbers(row: pd.Series, metric: Metric) -> str:
+    """'+0.0143, simultaneous 95 % CI [+0.0070, +0.0217]' (the CI left out when there is none, and said to be
+    unbounded when it reaches past the largest difference the metric can show, as two seeds' often do)."""
     if pd.isna(row["ci_lo"]):
         return f"{row['diff']:+.4f}, one seed"
+    span = _largest_difference(metric)
+    if span is not None and (row["ci_lo"] < -span or row["ci_hi"] > span):
+        seeds = int(min(row["n_better"], row["n_worse"]))
+        return f"{row['diff']:+.4f}; {seeds} seeds a side do not bound it: simultaneous 95 % CI wider than ±{span:g}"
     return f"{row['diff']:+.4f}, simultaneous 95 % CI [{row['ci_lo']:+.4f}, {row['ci_hi']:+.4f}]"
 
 
-def _list_scopes(rows: pd.DataFrame, with_levels: bool = False) -> str:
+def _largest_difference(metric: Metric) -> float | None:
+    """How far apart two means of the metric can be: 1 for an accuracy (a fraction), None for an error."""
+    return 1.0 if metric.column.endswith("_acc") else None
+
+
+def _list_scopes(rows: pd.DataFrame, metric: Metric, with_levels: bool = False) -> str:
     """'hidden=[100, 50] (+0.0143, 95 % CI […])' for up to MAX_SCOPES rows, then a count."""
 
     def one(row: pd.Series) -> str:
         levels = f"{row['better']} − {row['worse']} " if with_levels else ""
         verdict = "" if row["verdict"] == RESOLVED else f", {_verdict(row)}"
-        return f"{row['within']} ({levels}{_numbers(row)}{verdict})"
+        return f"{row['within']} ({levels}{_numbers(row, metric)}{verdict})"
 
     named = [one(row) for _, row in rows.head(MAX_SCOPES).iterrows()]
     if len(rows) > MAX_SCOPES:

@@ -126,3 +126,49 @@ def test_a_study_of_one_axis_says_its_comparison_once_and_names_each_level_once(
     ctx = SimpleNamespace(per_run=per_run, study=SimpleNamespace(axes=[axis]), metric=metric, effects=effects)
     first = effect_sentences(ctx)[0]
     assert first.startswith("standardize: standardize=True ahead of standardize=False (+0.0757, simultaneous 95 % CI [")
+
+
+def test_an_interval_two_seeds_cannot_bound_is_said_so_not_printed():
+    """Two seeds a side and three comparisons: paired t intervals with one degree of freedom at the level
+    1 − 0.05 / 3 reach far past ±1, which no difference of accuracies can; the sentence says the seeds do
+    not bound it. An interval inside ±1 keeps its numbers."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from study.analysis.effects import Metric, level_effects
+    from study.store.reader import Axis
+
+    axis = Axis("lr", "optimizer.lr", ("lr=0.01", "lr=0.1", "lr=1"))
+    finals = {"lr=0.01": [0.20, 0.90], "lr=0.1": [0.60, 0.61], "lr=1": [0.50, 0.52]}
+    per_run = pd.DataFrame(
+        [
+            {"cell": level, "seed": seed, "status": "FINISHED", "axis.lr": level, "final_test_acc": value}
+            for level, values in finals.items()
+            for seed, value in enumerate(values)
+        ]
+    )
+    metric = Metric("final_test_acc")
+    effects = level_effects(per_run, [axis], metric)
+    wide = effects[(effects["worse"] == "lr=0.01") | (effects["better"] == "lr=0.01")]
+    assert (wide["ci_hi"] - wide["ci_lo"] > 2).all()  # the premise: wider than any accuracy difference
+    narrow = effects.drop(wide.index).iloc[0]
+    assert -1 < narrow["ci_lo"] < narrow["ci_hi"] < 1
+    ctx = SimpleNamespace(per_run=per_run, study=SimpleNamespace(axes=[axis]), metric=metric, effects=effects)
+    text = effect_sentences(ctx)[0]
+    assert text.count("2 seeds a side do not bound it: simultaneous 95 % CI wider than ±1") == 1
+    assert f"simultaneous 95 % CI [{narrow['ci_lo']:+.4f}, {narrow['ci_hi']:+.4f}]" in text
+    assert not any(f"{value:+.4f}" in text for value in [*wide["ci_lo"], *wide["ci_hi"]])
+
+
+def test_an_error_metric_keeps_its_interval_however_wide():
+    import pandas as pd
+
+    from study.analysis.effects import Metric
+    from study.reporting.effect_sentences import _numbers
+
+    row = pd.Series({"diff": -0.5, "ci_lo": -40.0, "ci_hi": 39.0, "n_better": 2, "n_worse": 2})
+    assert _numbers(row, Metric("final_test_mae", higher_is_better=False)) == (
+        "-0.5000, simultaneous 95 % CI [-40.0000, +39.0000]"
+    )
+    assert "do not bound it" in _numbers(row, Metric("final_test_acc"))
