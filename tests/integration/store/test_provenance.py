@@ -29,7 +29,8 @@ def test_source_tags_in_a_checkout(fresh_git_commit, monkeypatch):
     git = lambda *args: subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()  # noqa: E731
     tags = source_tags()
     assert tags[Tag.GIT_COMMIT] == git("rev-parse", "HEAD")
-    assert tags[Tag.GIT_BRANCH] == git("rev-parse", "--abbrev-ref", "HEAD")
+    branch = git("rev-parse", "--abbrev-ref", "HEAD")  # "HEAD" on a detached checkout: no branch to name
+    assert tags.get(Tag.GIT_BRANCH) == (None if branch == "HEAD" else branch)
     dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     assert tags[Tag.GIT_DIRTY] == ("true" if dirty else "false")
     assert tags[Tag.USER] == getpass.getuser()
