@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+
+from mlflow.entities import Metric, Param
 
 from study.engine.callbacks import EngineCallback, ModelDescription
 from study.execution.faults import fault_point
 from study.store.contract import Tag
-
-if TYPE_CHECKING:  # MLflow is imported once a cell trains: the driver starts its trainer before (driver.py)
-    from mlflow.entities import Metric, Param
-
-    from study.store.runs import Store
-    from study.store.writer import BackgroundWriter
+from study.store.runs import Store
+from study.store.writer import BackgroundWriter
 
 FLUSH_SECONDS = 0.5  # the logger sends at most this often while a cell trains (a cell takes ~1 s)
 
@@ -48,8 +45,6 @@ class MetricLogger(EngineCallback):
         self.tags[Tag.LAYER_ACTIVATIONS] = json.dumps(activations, separators=(",", ":"))
 
     def on_chunk_end(self, records) -> None:
-        from mlflow.entities import Metric
-
         t0 = time.perf_counter()
         now = int(time.time() * 1000)
         add = self.pending.append
@@ -68,8 +63,6 @@ class MetricLogger(EngineCallback):
         self.seconds += time.perf_counter() - t0
 
     def on_train_end(self, logs=None) -> None:
-        from mlflow.entities import Metric
-
         t0 = time.perf_counter()
         now = int(time.time() * 1000)
         step = self.history["test_loss"][-1][0] if self.history.get("test_loss") else 0

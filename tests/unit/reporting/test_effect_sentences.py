@@ -102,29 +102,34 @@ def test_gradients_that_do_not_vanish_are_not_blamed(reps_context):
     assert "vanishing gradients do not explain the differences" in text
 
 
-def test_a_study_of_one_axis_says_its_comparison_once_and_names_each_level_once():
-    """`data.standardize: [false, true]`: levels labelled `standardize=True` are not named twice, and there is
-    nothing to average over."""
+def one_axis_context(axis, finals: dict[str, list[float]], column: str):
+    """What effect_sentences reads of a one-axis study whose level i ran seeds 0, 1, … with these finals."""
     from types import SimpleNamespace
 
     import pandas as pd
 
     from study.analysis.effects import Metric, level_effects
-    from study.store.reader import Axis
 
-    axis = Axis("standardize", "data.standardize", ("standardize=False", "standardize=True"))
-    finals = {"standardize=False": [0.90, 0.86, 0.93], "standardize=True": [0.97, 0.975, 0.972]}
     per_run = pd.DataFrame(
         [
-            {"cell": level, "seed": seed, "status": "FINISHED", "axis.standardize": level, "final_val_acc": value}
+            {"cell": level, "seed": seed, "status": "FINISHED", axis.column: level, column: value}
             for level, values in finals.items()
             for seed, value in enumerate(values)
         ]
     )
-    metric = Metric("final_val_acc")
+    metric = Metric(column)
     effects = level_effects(per_run, [axis], metric)
-    ctx = SimpleNamespace(per_run=per_run, study=SimpleNamespace(axes=[axis]), metric=metric, effects=effects)
-    first = effect_sentences(ctx)[0]
+    return SimpleNamespace(per_run=per_run, study=SimpleNamespace(axes=[axis]), metric=metric, effects=effects)
+
+
+def test_a_study_of_one_axis_says_its_comparison_once_and_names_each_level_once():
+    """`data.standardize: [false, true]`: levels labelled `standardize=True` are not named twice, and there is
+    nothing to average over."""
+    from study.store.reader import Axis
+
+    axis = Axis("standardize", "data.standardize", ("standardize=False", "standardize=True"))
+    finals = {"standardize=False": [0.90, 0.86, 0.93], "standardize=True": [0.97, 0.975, 0.972]}
+    first = effect_sentences(one_axis_context(axis, finals, "final_val_acc"))[0]
     assert first.startswith("standardize: standardize=True ahead of standardize=False (+0.0757, simultaneous 95 % CI [")
 
 
@@ -132,29 +137,16 @@ def test_an_interval_two_seeds_cannot_bound_is_said_so_not_printed():
     """Two seeds a side and three comparisons: paired t intervals with one degree of freedom at the level
     1 − 0.05 / 3 reach far past ±1, which no difference of accuracies can; the sentence says the seeds do
     not bound it. An interval inside ±1 keeps its numbers."""
-    from types import SimpleNamespace
-
-    import pandas as pd
-
-    from study.analysis.effects import Metric, level_effects
     from study.store.reader import Axis
 
     axis = Axis("lr", "optimizer.lr", ("lr=0.01", "lr=0.1", "lr=1"))
     finals = {"lr=0.01": [0.20, 0.90], "lr=0.1": [0.60, 0.61], "lr=1": [0.50, 0.52]}
-    per_run = pd.DataFrame(
-        [
-            {"cell": level, "seed": seed, "status": "FINISHED", "axis.lr": level, "final_test_acc": value}
-            for level, values in finals.items()
-            for seed, value in enumerate(values)
-        ]
-    )
-    metric = Metric("final_test_acc")
-    effects = level_effects(per_run, [axis], metric)
+    ctx = one_axis_context(axis, finals, "final_test_acc")
+    effects = ctx.effects
     wide = effects[(effects["worse"] == "lr=0.01") | (effects["better"] == "lr=0.01")]
     assert (wide["ci_hi"] - wide["ci_lo"] > 2).all()  # the premise: wider than any accuracy difference
     narrow = effects.drop(wide.index).iloc[0]
     assert -1 < narrow["ci_lo"] < narrow["ci_hi"] < 1
-    ctx = SimpleNamespace(per_run=per_run, study=SimpleNamespace(axes=[axis]), metric=metric, effects=effects)
     text = effect_sentences(ctx)[0]
     assert text.count("2 seeds a side do not bound it: simultaneous 95 % CI wider than ±1") == 1
     assert f"simultaneous 95 % CI [{narrow['ci_lo']:+.4f}, {narrow['ci_hi']:+.4f}]" in text
